@@ -1,0 +1,264 @@
+"""The SpaceMouse human gate: from device deflection to a human command and an engagement state.
+
+Axis convention (REP-103, the robot base frame as the operator sees it): the six device axes
+arrive normalised to [-1, 1] in the order ``x, y, z, roll, pitch, yaw`` with x forward, y left,
+z up and rotations right-handed about those axes (pyspacemouse's ``AxisConvention.ROS``, and
+what the ``spacenav`` driver publishes on ``spacenav/joy``). ``axis_sign`` flips an axis when
+the device sits rotated relative to the robot.
+
+Engagement, with hysteresis so a hovering hand does not chatter:
+
+- idle -> engaged: the deflection (largest active axis) stays above ``engage_threshold`` for
+  ``engage_time`` seconds, or the takeover button is held (``hold``) / toggled on (``toggle``).
+- engaged -> idle: nothing has happened for ``release_time`` seconds, where "something" is a
+  deflection outside the deadband or the takeover button held or latched.
+- the device is lost: zero command and idle at once (``Gate.device_lost``).
+
+The gate is pure logic: the caller passes the device sample and a monotonic ``now``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+AXES: tuple[str, ...] = ("x", "y", "z", "roll", "pitch", "yaw")
+ACTIVE_AXES_MODES: tuple[str, ...] = ("translation", "6dof")
+TAKEOVER_MODES: tuple[str, ...] = ("hold", "toggle")
+EPISODE_EVENTS: tuple[str, ...] = ("success", "failure", "reset")
+
+
+class GateConfigError(ValueError):
+    """A gate parameter is out of range or inconsistent."""
+
+
+@dataclass(frozen=True)
+class ButtonMap:
+    """Which device button (0-based index, -1 = none) does what."""
+
+    takeover: int = 1
+    """Take over from the policy: held (``hold`` mode) or pressed on/off (``toggle`` mode)."""
+    gripper_toggle: int = 0
+    """Each press flips the gripper between open and closed."""
+    gripper_open: int = -1
+    """Open the gripper."""
+    gripper_close: int = -1
+    """Close the gripper."""
+    success: int = -1
+    """Mark the current episode a success."""
+    failure: int = -1
+    """Mark the current episode a failure."""
+    reset: int = -1
+    """Ask for an episode reset."""
+
+    def assigned(self) -> dict[str, int]:
+        """Map of action name to button index for the actions that have a button."""
+        return {name: index for name, index in vars(self).items() if index >= 0}
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Parameters of the human gate (the ``spacemouse_gate`` node maps its parameters here)."""
+
+    deadband: float = 0.08
+    """Fraction of full deflection ignored around the centre, per axis; the rest is rescaled to start at 0."""
+    axis_scale: tuple[float, ...] = (0.25, 0.25, 0.25, 0.8, 0.8, 0.8)
+    """Speed at full deflection per axis: m/s for x, y, z and rad/s for roll, pitch, yaw."""
+    axis_sign: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    """+1 or -1 per axis, for a device mounted rotated relative to the robot base frame."""
+    active_axes: str = "translation"
+    """``translation`` (x, y, z only) or ``6dof``; inactive axes are always zero."""
+    engage_threshold: float = 0.25
+    """Deflection (fraction of full scale, >= deadband) that starts an intervention."""
+    engage_time: float = 0.0
+    """Seconds the deflection must stay above the threshold before the gate engages."""
+    release_time: float = 0.5
+    """Seconds inside the deadband, takeover button free, before control goes back to the policy."""
+    takeover_mode: str = "hold"
+    """``hold``: engaged while the takeover button is held; ``toggle``: each press latches or unlatches."""
+    buttons: ButtonMap = field(default_factory=ButtonMap)
+    """Button assignments."""
+    initial_gripper: float = 0.0
+    """Gripper closure before the first gripper button press (0 open, 1 closed)."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise GateConfigError naming the first bad parameter and its allowed range."""
+        if not 0.0 <= self.deadband < 1.0:
+            raise GateConfigError(f"deadband={self.deadband} must be in [0, 1)")
+        if not self.deadband <= self.engage_threshold <= 1.0:
+            raise GateConfigError(
+                f"engage_threshold={self.engage_threshold} must be in [deadband={self.deadband}, 1]"
+            )
+        for name, values in (("axis_scale", self.axis_scale), ("axis_sign", self.axis_sign)):
+            if len(values) != len(AXES):
+                raise GateConfigError(f"{name} needs {len(AXES)} values ({', '.join(AXES)}), got {len(values)}")
+            if not all(math.isfinite(v) for v in values):
+                raise GateConfigError(f"{name}={list(values)} must be finite")
+        if any(v < 0.0 for v in self.axis_scale):
+            raise GateConfigError(f"axis_scale={list(self.axis_scale)} must be >= 0 (use axis_sign to flip)")
+        if any(v not in (-1.0, 1.0) for v in self.axis_sign):
+            raise GateConfigError(f"axis_sign={list(self.axis_sign)} must hold only +1 or -1")
+        if self.active_axes not in ACTIVE_AXES_MODES:
+            raise GateConfigError(f"active_axes={self.active_axes!r} must be one of {ACTIVE_AXES_MODES}")
+        if self.takeover_mode not in TAKEOVER_MODES:
+            raise GateConfigError(f"takeover_mode={self.takeover_mode!r} must be one of {TAKEOVER_MODES}")
+        if self.engage_time < 0.0 or self.release_time < 0.0:
+            raise GateConfigError("engage_time and release_time must be >= 0 seconds")
+        if not 0.0 <= self.initial_gripper <= 1.0:
+            raise GateConfigError(f"initial_gripper={self.initial_gripper} must be in [0, 1]")
+        used: dict[int, str] = {}
+        for name, index in self.buttons.assigned().items():
+            if index in used:
+                raise GateConfigError(f"button {index} is mapped to both {used[index]} and {name}")
+            used[index] = name
+
+    @property
+    def active(self) -> tuple[bool, ...]:
+        """Which of the six axes drive the command."""
+        return (True,) * 3 + ((self.active_axes == "6dof"),) * 3
+
+
+@dataclass(frozen=True)
+class GateOutput:
+    """What the gate says after one update."""
+
+    twist: tuple[float, ...]
+    """Human command: (vx, vy, vz, wx, wy, wz) in m/s and rad/s, deadbanded and scaled."""
+    engaged: bool
+    """Whether the operator holds control."""
+    engaged_changed: bool
+    """True on the update that engaged or released."""
+    reason: str
+    """Why the engagement changed (empty when it did not)."""
+    gripper: float
+    """Commanded gripper closure in [0, 1]."""
+    gripper_changed: bool
+    """True on the update that changed the gripper command."""
+    events: tuple[str, ...]
+    """Episode events pressed in this update: any of ``success``, ``failure``, ``reset``."""
+
+
+ZERO_TWIST: tuple[float, ...] = (0.0,) * 6
+
+
+def apply_deadband(value: float, deadband: float) -> float:
+    """Zero inside the deadband; outside it, rescale so the output starts at 0 and reaches +-1."""
+    magnitude = abs(value)
+    if magnitude <= deadband:
+        return 0.0
+    return math.copysign(min(1.0, (magnitude - deadband) / (1.0 - deadband)), value)
+
+
+class Gate:
+    """Engagement state machine and axis mapping for one operator input device."""
+
+    def __init__(self, config: GateConfig) -> None:
+        self.config = config
+        self._engaged = False
+        self._arming_since: float | None = None
+        self._last_active = -math.inf
+        self._latched = False
+        self._gripper = config.initial_gripper
+        self._previous_buttons: tuple[int, ...] = ()
+
+    @property
+    def engaged(self) -> bool:
+        return self._engaged
+
+    @property
+    def gripper(self) -> float:
+        return self._gripper
+
+    def missing_buttons(self, button_count: int) -> dict[str, int]:
+        """Assigned buttons the device does not have (to warn about once)."""
+        return {name: i for name, i in self.config.buttons.assigned().items() if i >= button_count}
+
+    def update(self, axes: Sequence[float], buttons: Sequence[int], now: float) -> GateOutput:
+        """Advance the gate with the latest device state at monotonic time ``now``.
+
+        Non-finite axis values (a corrupt report) count as zero deflection.
+        """
+        if len(axes) != len(AXES):
+            raise ValueError(f"expected {len(AXES)} axes ({', '.join(AXES)}), got {len(axes)}")
+        cfg = self.config
+        clean = [a if math.isfinite(a) else 0.0 for a in axes]
+        deflection = max((abs(a) for a, on in zip(clean, cfg.active) if on), default=0.0)
+        shaped = [apply_deadband(a, cfg.deadband) if on else 0.0 for a, on in zip(clean, cfg.active)]
+        twist = tuple(s * scale * sign + 0.0 for s, scale, sign in zip(shaped, cfg.axis_scale, cfg.axis_sign))
+
+        pressed = self._pressed_edges(buttons)
+        takeover = self._takeover_active(buttons, pressed)
+        changed, reason = self._advance_engagement(deflection, takeover, now)
+        gripper_changed = self._advance_gripper(pressed)
+        events = tuple(e for e in EPISODE_EVENTS if getattr(cfg.buttons, e) in pressed)
+        return GateOutput(twist, self._engaged, changed, reason, self._gripper, gripper_changed, events)
+
+    def device_lost(self) -> GateOutput:
+        """The device vanished: zero command and idle at once."""
+        was_engaged = self._engaged
+        self._engaged = False
+        self._latched = False
+        self._arming_since = None
+        self._previous_buttons = ()
+        reason = "device lost" if was_engaged else ""
+        return GateOutput(ZERO_TWIST, False, was_engaged, reason, self._gripper, False, ())
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _pressed_edges(self, buttons: Sequence[int]) -> set[int]:
+        current = tuple(1 if b else 0 for b in buttons)
+        previous = self._previous_buttons + (0,) * max(0, len(current) - len(self._previous_buttons))
+        self._previous_buttons = current
+        return {i for i, (now_b, before) in enumerate(zip(current, previous)) if now_b and not before}
+
+    def _takeover_active(self, buttons: Sequence[int], pressed: set[int]) -> bool:
+        index = self.config.buttons.takeover
+        if index < 0:
+            return False
+        if self.config.takeover_mode == "toggle":
+            if index in pressed:
+                self._latched = not self._latched
+            return self._latched
+        return index < len(buttons) and bool(buttons[index])
+
+    def _advance_engagement(self, deflection: float, takeover: bool, now: float) -> tuple[bool, str]:
+        cfg = self.config
+        if not self._engaged:
+            if takeover:
+                return self._engage(now, "takeover button")
+            if deflection > cfg.engage_threshold:
+                if self._arming_since is None:
+                    self._arming_since = now
+                if now - self._arming_since >= cfg.engage_time:
+                    return self._engage(now, f"deflection {deflection:.2f} > {cfg.engage_threshold:.2f}")
+            else:
+                self._arming_since = None
+            return False, ""
+        if takeover or deflection > cfg.deadband:
+            self._last_active = now
+            return False, ""
+        if now - self._last_active >= cfg.release_time:
+            self._engaged = False
+            self._arming_since = None
+            return True, f"released: inside the deadband for {cfg.release_time:.2f} s"
+        return False, ""
+
+    def _engage(self, now: float, reason: str) -> tuple[bool, str]:
+        self._engaged = True
+        self._arming_since = None
+        self._last_active = now
+        return True, reason
+
+    def _advance_gripper(self, pressed: set[int]) -> bool:
+        b = self.config.buttons
+        before = self._gripper
+        if b.gripper_toggle in pressed:
+            self._gripper = 0.0 if self._gripper >= 0.5 else 1.0
+        if b.gripper_open in pressed:
+            self._gripper = 0.0
+        if b.gripper_close in pressed:
+            self._gripper = 1.0
+        return self._gripper != before

@@ -1,0 +1,281 @@
+"""Versioned JSON encodings carried on ``std_msgs/String``, for records that have no standard type.
+
+Every encoded record is one JSON object with ``"format"`` and ``"version"`` keys, so a bag
+written today stays readable: decoders accept their own format name and every version up to
+the current one, and reject anything else with a :class:`RecordError` that names the problem.
+JSON is used because any ROS 2 install, Foxglove, ``ros2 topic echo`` and ``rosbags`` can read
+it without generated interfaces; the records are small (tens of floats at the control rate).
+
+Actions everywhere are 7 floats, ``ACTION_FIELDS``: an end-effector twist in the command frame
+(m/s, rad/s) and a gripper closure in [0, 1] (0 open, 1 closed).
+
+The formats are documented field by field in the README ("Step record encoding").
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+ACTION_FIELDS: tuple[str, ...] = ("vx", "vy", "vz", "wx", "wy", "wz", "gripper")
+ACTION_SIZE = len(ACTION_FIELDS)
+SOURCE_KINDS: tuple[str, ...] = ("policy", "human", "hold")
+
+PROPOSAL_FORMAT = "iil_robot.proposal"
+PROPOSAL_VERSION = 1
+STEP_FORMAT = "iil_robot.step"
+STEP_VERSION = 1
+INTERVENTION_FORMAT = "iil_robot.intervention"
+INTERVENTION_VERSION = 1
+EPISODE_EVENT_FORMAT = "iil_robot.episode_event"
+EPISODE_EVENT_VERSION = 1
+
+
+class RecordError(ValueError):
+    """An encoded record is malformed: not JSON, wrong format or version, or a bad field."""
+
+
+def validate_action(values: Sequence[float], what: str = "action") -> tuple[float, ...]:
+    """Return ``values`` as a tuple of 7 finite floats, gripper in [0, 1], or raise RecordError."""
+    try:
+        action = tuple(float(v) for v in values)
+    except (TypeError, ValueError) as err:
+        raise RecordError(f"{what} must be a list of {ACTION_SIZE} numbers, got {values!r}") from err
+    if len(action) != ACTION_SIZE:
+        raise RecordError(f"{what} must have {ACTION_SIZE} values ({', '.join(ACTION_FIELDS)}), got {len(action)}")
+    bad = [name for name, v in zip(ACTION_FIELDS, action) if not math.isfinite(v)]
+    if bad:
+        raise RecordError(f"{what} has non-finite values in {', '.join(bad)}: {list(action)}")
+    if not 0.0 <= action[-1] <= 1.0:
+        raise RecordError(f"{what} gripper closure {action[-1]} must be in [0, 1]")
+    return action
+
+
+def _finite_vector(values: Any, what: str) -> tuple[float, ...]:
+    if not isinstance(values, list):
+        raise RecordError(f"{what} must be a list of numbers, got {type(values).__name__}")
+    try:
+        vector = tuple(float(v) for v in values)
+    except (TypeError, ValueError) as err:
+        raise RecordError(f"{what} must hold only numbers") from err
+    if not all(math.isfinite(v) for v in vector):
+        raise RecordError(f"{what} has non-finite values")
+    return vector
+
+
+def _load(text: str, expected_format: str, current_version: int) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RecordError(f"not valid JSON ({err.msg} at position {err.pos}); expected a {expected_format} record") from err
+    if not isinstance(data, dict):
+        raise RecordError(f"expected a JSON object holding a {expected_format} record, got {type(data).__name__}")
+    if data.get("format") != expected_format:
+        raise RecordError(f"format is {data.get('format')!r}, expected {expected_format!r}")
+    version = data.get("version")
+    if not isinstance(version, int) or not 1 <= version <= current_version:
+        raise RecordError(
+            f"{expected_format} version {version!r} is not supported (this build reads 1..{current_version}); "
+            "update iil_robot to read newer records"
+        )
+    return data
+
+
+def _dump(fields: dict[str, Any], record_format: str, version: int) -> str:
+    # allow_nan=False: a NaN must never hide in a record; callers validate before encoding.
+    return json.dumps({"format": record_format, "version": version, **fields}, allow_nan=False, separators=(",", ":"))
+
+
+def _field(data: dict[str, Any], name: str, kinds: type | tuple[type, ...], record: str) -> Any:
+    if name not in data:
+        raise RecordError(f"{record} record is missing field {name!r}")
+    value = data[name]
+    # bool is an int in Python; keep them apart so a flag never passes as a number.
+    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+        raise RecordError(f"{record} field {name!r} must be {kinds}, got a bool")
+    if not isinstance(value, kinds):
+        raise RecordError(f"{record} field {name!r} has type {type(value).__name__}, expected {kinds}")
+    return value
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What the policy proposes each control tick: its action and the observation behind it."""
+
+    action: tuple[float, ...]
+    """The policy's action (``ACTION_FIELDS``)."""
+    observation: tuple[float, ...]
+    """The observation vector the action was computed from."""
+    policy_version: int
+    """Version of the weights that produced the action (0 = the fallback before any weights)."""
+    obs_stamp: float
+    """Time stamp (s) of the observation, node clock."""
+    stamp: float
+    """Time stamp (s) when the proposal was made, node clock."""
+    uncertainty: float | None = None
+    """Ensemble disagreement of the policy, when it has one."""
+
+    def encode(self) -> str:
+        return _dump(asdict(self), PROPOSAL_FORMAT, PROPOSAL_VERSION)
+
+    @classmethod
+    def decode(cls, text: str) -> "Proposal":
+        """Parse and validate a proposal. Raises RecordError naming what was wrong."""
+        data = _load(text, PROPOSAL_FORMAT, PROPOSAL_VERSION)
+        action = validate_action(_field(data, "action", list, "proposal"), "proposal action")
+        observation = _finite_vector(_field(data, "observation", list, "proposal"), "proposal observation")
+        version = _field(data, "policy_version", int, "proposal")
+        uncertainty = data.get("uncertainty")
+        if uncertainty is not None and (isinstance(uncertainty, bool) or not isinstance(uncertainty, (int, float))):
+            raise RecordError("proposal field 'uncertainty' must be a number or null")
+        return cls(
+            action=action,
+            observation=observation,
+            policy_version=version,
+            obs_stamp=float(_field(data, "obs_stamp", (int, float), "proposal")),
+            stamp=float(_field(data, "stamp", (int, float), "proposal")),
+            uncertainty=None if uncertainty is None else float(uncertainty),
+        )
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One control tick as the mux executed it: everything the learners and replay need."""
+
+    tick: int
+    """Counter of mux ticks since the mux started (gaps mean lost records)."""
+    stamp: float
+    """Node-clock time (s) of the tick (sim time under ``use_sim_time``)."""
+    source: str
+    """Who was in control: ``policy``, ``human`` or ``hold`` (explicit zero)."""
+    source_name: str
+    """The configured name of that source (e.g. ``spacemouse``), or the hold reason's subject."""
+    executed_action: tuple[float, ...]
+    """The action sent to the arm after safety limits (``ACTION_FIELDS``)."""
+    policy_action: tuple[float, ...] | None
+    """The policy's proposal for this tick, or None if no valid fresh proposal."""
+    human_action: tuple[float, ...] | None
+    """The operator's current input (twist + gripper), or None if no fresh human input."""
+    human_engaged: bool
+    """Whether the operator's gate was engaged at the tick (even if a lock held the arm)."""
+    intervention: bool
+    """True while the human is in control."""
+    onset: bool
+    """True on the first tick of an intervention."""
+    offset: bool
+    """True on the first tick after an intervention ended."""
+    observation: tuple[float, ...] | None
+    """The observation the policy saw (from its proposal), or None."""
+    obs_stamp: float | None
+    """Time stamp (s) of that observation."""
+    policy_version: int | None
+    """Version of the weights behind ``policy_action``."""
+    hold_reason: str
+    """Why the arm was held (``locked:estop``, ``paused``, ``stale:policy``...), empty otherwise."""
+    limited: bool
+    """True when a safety limit changed the commanded action."""
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCE_KINDS:
+            raise RecordError(f"step source {self.source!r} must be one of {SOURCE_KINDS}")
+
+    def encode(self) -> str:
+        return _dump(asdict(self), STEP_FORMAT, STEP_VERSION)
+
+    @classmethod
+    def decode(cls, text: str) -> "StepRecord":
+        """Parse and validate a step record. Raises RecordError naming what was wrong."""
+        data = _load(text, STEP_FORMAT, STEP_VERSION)
+
+        def optional_action(name: str) -> tuple[float, ...] | None:
+            value = data.get(name)
+            return None if value is None else validate_action(value, f"step {name}")
+
+        observation = data.get("observation")
+        obs_stamp = data.get("obs_stamp")
+        version = data.get("policy_version")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise RecordError("step field 'policy_version' must be an integer or null")
+        return cls(
+            tick=_field(data, "tick", int, "step"),
+            stamp=float(_field(data, "stamp", (int, float), "step")),
+            source=_field(data, "source", str, "step"),
+            source_name=_field(data, "source_name", str, "step"),
+            executed_action=validate_action(_field(data, "executed_action", list, "step"), "step executed_action"),
+            policy_action=optional_action("policy_action"),
+            human_action=optional_action("human_action"),
+            human_engaged=_field(data, "human_engaged", bool, "step"),
+            intervention=_field(data, "intervention", bool, "step"),
+            onset=_field(data, "onset", bool, "step"),
+            offset=_field(data, "offset", bool, "step"),
+            observation=None if observation is None else _finite_vector(observation, "step observation"),
+            obs_stamp=None if obs_stamp is None else float(obs_stamp),
+            policy_version=version,
+            hold_reason=_field(data, "hold_reason", str, "step"),
+            limited=_field(data, "limited", bool, "step"),
+        )
+
+
+@dataclass(frozen=True)
+class InterventionEvent:
+    """Published by the mux when control passes to or from the operator."""
+
+    intervening: bool
+    """True from onset until the operator hands back."""
+    source_name: str
+    """The human source that took or gave back control."""
+    stamp: float
+    """Node-clock time (s) of the change."""
+    reason: str
+    """Why (the gate's engagement reason, or the mux's, e.g. ``human source stale``)."""
+    count: int
+    """Number of interventions since the mux started, this one included."""
+    duration: float
+    """Length (s) of the intervention that just ended; 0.0 at onset."""
+
+    def encode(self) -> str:
+        return _dump(asdict(self), INTERVENTION_FORMAT, INTERVENTION_VERSION)
+
+    @classmethod
+    def decode(cls, text: str) -> "InterventionEvent":
+        data = _load(text, INTERVENTION_FORMAT, INTERVENTION_VERSION)
+        return cls(
+            intervening=_field(data, "intervening", bool, "intervention"),
+            source_name=_field(data, "source_name", str, "intervention"),
+            stamp=float(_field(data, "stamp", (int, float), "intervention")),
+            reason=_field(data, "reason", str, "intervention"),
+            count=_field(data, "count", int, "intervention"),
+            duration=float(_field(data, "duration", (int, float), "intervention")),
+        )
+
+
+EPISODE_EVENT_KINDS: tuple[str, ...] = ("start", "success", "failure", "timeout", "reset")
+
+
+@dataclass(frozen=True)
+class EpisodeEvent:
+    """An episode boundary or outcome, from the operator's buttons, the sim or a service."""
+
+    event: str
+    """One of ``EPISODE_EVENT_KINDS``."""
+    origin: str
+    """Who said so: ``operator``, ``sim``, ``service``..."""
+    stamp: float
+    """Node-clock time (s)."""
+
+    def __post_init__(self) -> None:
+        if self.event not in EPISODE_EVENT_KINDS:
+            raise RecordError(f"episode event {self.event!r} must be one of {EPISODE_EVENT_KINDS}")
+
+    def encode(self) -> str:
+        return _dump(asdict(self), EPISODE_EVENT_FORMAT, EPISODE_EVENT_VERSION)
+
+    @classmethod
+    def decode(cls, text: str) -> "EpisodeEvent":
+        data = _load(text, EPISODE_EVENT_FORMAT, EPISODE_EVENT_VERSION)
+        return cls(
+            event=_field(data, "event", str, "episode event"),
+            origin=_field(data, "origin", str, "episode event"),
+            stamp=float(_field(data, "stamp", (int, float), "episode event")),
+        )
