@@ -9,7 +9,8 @@ the device sits rotated relative to the robot.
 Engagement, with hysteresis so a hovering hand does not chatter:
 
 - idle -> engaged: the deflection (largest active axis) stays above ``engage_threshold`` for
-  ``engage_time`` seconds, or the takeover button is held (``hold``) / toggled on (``toggle``).
+  ``engage_time`` seconds, the takeover button is held (``hold``) / toggled on (``toggle``), or
+  a gripper button is pressed (commanding the gripper is taking over).
 - engaged -> idle: nothing has happened for ``release_time`` seconds, where "something" is a
   deflection outside the deadband or the takeover button held or latched.
 - the device is lost: zero command and idle at once (``Gate.device_lost``).
@@ -191,8 +192,9 @@ class Gate:
 
         pressed = self._pressed_edges(buttons)
         takeover = self._takeover_active(buttons, pressed)
-        changed, reason = self._advance_engagement(deflection, takeover, now)
         gripper_changed = self._advance_gripper(pressed)
+        gripper_pressed = bool(pressed & {cfg.buttons.gripper_toggle, cfg.buttons.gripper_open, cfg.buttons.gripper_close})
+        changed, reason = self._advance_engagement(deflection, takeover, gripper_pressed, now)
         events = tuple(e for e in EPISODE_EVENTS if getattr(cfg.buttons, e) in pressed)
         return GateOutput(twist, self._engaged, changed, reason, self._gripper, gripper_changed, events)
 
@@ -224,11 +226,13 @@ class Gate:
             return self._latched
         return index < len(buttons) and bool(buttons[index])
 
-    def _advance_engagement(self, deflection: float, takeover: bool, now: float) -> tuple[bool, str]:
+    def _advance_engagement(self, deflection: float, takeover: bool, gripper_pressed: bool, now: float) -> tuple[bool, str]:
         cfg = self.config
         if not self._engaged:
             if takeover:
                 return self._engage(now, "takeover button")
+            if gripper_pressed:
+                return self._engage(now, "gripper button")
             if deflection > cfg.engage_threshold:
                 if self._arming_since is None:
                     self._arming_since = now
@@ -237,7 +241,7 @@ class Gate:
             else:
                 self._arming_since = None
             return False, ""
-        if takeover or deflection > cfg.deadband:
+        if takeover or gripper_pressed or deflection > cfg.deadband:
             self._last_active = now
             return False, ""
         if now - self._last_active >= cfg.release_time:

@@ -319,6 +319,11 @@ class Mux:
         step = self._step(command, now, stamp) if tick else None
         return Output(command=command, step=step, intervention=intervention)
 
+    def stop_command(self, reason: str) -> Command:
+        """An explicit zero that keeps the gripper as it was (for exit and errors)."""
+        self._last_twist = ZERO
+        return Command(ZERO, self._last_gripper, "hold", "", reason, False)
+
     def status(self, now: float) -> MuxStatus:
         """Snapshot for diagnostics."""
         selection = self._select(now)

@@ -159,6 +159,14 @@ def test_gripper_toggle_flips_on_each_press_edge_only():
     assert gate.update(REST, (1, 0), 0.3).gripper == 0.0
 
 
+def test_gripper_button_engages_the_operator():
+    gate = Gate(GateConfig(buttons=ButtonMap(gripper_toggle=0, takeover=1), release_time=0.5))
+    out = gate.update(REST, (1, 0), 0.0)
+    assert out.engaged and out.reason == "gripper button" and out.gripper == 1.0
+    assert gate.update(REST, (0, 0), 0.4).engaged
+    assert not gate.update(REST, (0, 0), 0.51).engaged
+
+
 def test_gripper_open_and_close_buttons():
     gate = Gate(GateConfig(buttons=ButtonMap(gripper_toggle=-1, takeover=-1, gripper_open=0, gripper_close=1)))
     assert gate.update(REST, (0, 1), 0.0).gripper == 1.0

@@ -1,0 +1,144 @@
+"""Start, watch and stop the nodes of a graph as separate processes, without ``ros2 launch``.
+
+The pip wheels of ROS 2 have no ``launch``, so the ``iil-robot`` commands and the tests start
+the nodes themselves: one process per node, DDS kept on this machine, each process's output in
+a log file whose last lines are reported if it dies. Stopping sends SIGINT to each process by
+PID (the nodes publish a final zero command on it), then SIGTERM, then SIGKILL.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+LOCALHOST = "LOCALHOST"
+
+
+def loopback_env(domain_id: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for ROS processes that keeps DDS discovery on 127.0.0.1, in its own domain."""
+    if not 0 <= domain_id <= 101:
+        raise ValueError(f"ROS_DOMAIN_ID={domain_id} must be in [0, 101] (the range safe on Linux)")
+    env = dict(os.environ if base is None else base)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = LOCALHOST
+    env.pop("ROS_STATIC_PEERS", None)
+    env["ROS_DOMAIN_ID"] = str(domain_id)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _ros_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_ros_value(v) for v in value) + "]"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node process."""
+
+    name: str
+    """Node name (``__node`` remap) and process name in logs and reports."""
+    module: str
+    """Python module with the node's ``main``, e.g. ``iil_robot.nodes.mux``."""
+    params_files: tuple[str, ...] = ()
+    """YAML parameter files, in order."""
+    parameters: Mapping[str, object] = field(default_factory=dict)
+    """Single parameters (``-p name:=value``), applied after the files."""
+    remappings: Mapping[str, str] = field(default_factory=dict)
+    """Topic remappings (``-r from:=to``)."""
+
+    def command(self, python: str = sys.executable) -> list[str]:
+        cmd = [python, "-m", self.module, "--ros-args", "-r", f"__node:={self.name}"]
+        for path in self.params_files:
+            cmd += ["--params-file", str(path)]
+        for key, value in self.parameters.items():
+            cmd += ["-p", f"{key}:={_ros_value(value)}"]
+        for src, dst in self.remappings.items():
+            cmd += ["-r", f"{src}:={dst}"]
+        return cmd
+
+
+@dataclass
+class Process:
+    spec: NodeSpec
+    popen: subprocess.Popen
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+class Graph:
+    """A set of node processes that start and stop together."""
+
+    def __init__(self, env: Mapping[str, str], log_dir: Path) -> None:
+        self.env = dict(env)
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.processes: dict[str, Process] = {}
+
+    def start(self, spec: NodeSpec) -> Process:
+        if spec.name in self.processes:
+            raise ValueError(f"a process named {spec.name!r} is already running")
+        log_path = self.log_dir / f"{spec.name}.log"
+        with open(log_path, "ab") as log:
+            popen = subprocess.Popen(spec.command(), env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        process = Process(spec, popen, log_path)
+        self.processes[spec.name] = process
+        return process
+
+    def crashed(self) -> list[Process]:
+        """Processes that have exited on their own."""
+        return [p for p in self.processes.values() if p.popen.poll() is not None]
+
+    def tail(self, name: str, lines: int = 20) -> str:
+        text = self.processes[name].log_path.read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def report(self, process: Process, lines: int = 20) -> str:
+        """What a person needs when a node died: its name, exit code and last log lines."""
+        code = process.popen.returncode
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return f"process {process.spec.name!r} (pid {process.pid}) died with {how}; last lines of {process.log_path}:\n" + self.tail(process.spec.name, lines)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to one process by PID (tests use this to kill a node hard)."""
+        os.kill(self.processes[name].pid, sig)
+
+    def stop(self, name: str | None = None, timeout: float = 5.0) -> dict[str, int]:
+        """Stop one or all processes: SIGINT, then SIGTERM, then SIGKILL. Returns exit codes."""
+        targets = [self.processes[name]] if name else list(self.processes.values())
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            alive = [p for p in targets if p.popen.poll() is None]
+            for p in alive:
+                try:
+                    os.kill(p.pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + timeout
+            for p in alive:
+                try:
+                    p.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+            if all(p.popen.poll() is not None for p in targets):
+                break
+        codes = {p.spec.name: p.popen.wait() for p in targets}
+        for p in targets:
+            del self.processes[p.spec.name]
+        return codes
+
+    def __enter__(self) -> "Graph":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

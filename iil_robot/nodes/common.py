@@ -1,0 +1,141 @@
+"""What every node shares: declared parameters with ranges, QoS profiles, and a fail-safe main()."""
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any, Callable, Sequence
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
+
+# Commands: reliable with a small depth (what MoveIt Servo, twist_mux and ros2_controllers use);
+# depth 1 so a lagging subscriber never works through a queue of old velocities.
+COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# State that late joiners must see (engagement, gripper, intervention events).
+LATCHED_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    history=HistoryPolicy.KEEP_LAST,
+)
+EVENTS_QOS = QoSProfile(
+    depth=50, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    history=HistoryPolicy.KEEP_LAST,
+)
+# Records and proposals: reliable and deep enough that a busy subscriber never drops one.
+RECORD_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+SENSOR_QOS = qos_profile_sensor_data
+
+
+class ParameterError(ValueError):
+    """A node parameter is missing, of the wrong type or out of range."""
+
+
+def declare(
+    node: Node,
+    name: str,
+    default: Any,
+    description: str,
+    low: float | None = None,
+    high: float | None = None,
+) -> Any:
+    """Declare a parameter with a description and, for numbers, a range; return its value."""
+    descriptor = ParameterDescriptor(description=description)
+    if low is not None and high is not None:
+        if isinstance(default, bool):
+            raise TypeError(f"{name}: a boolean parameter has no range")
+        if isinstance(default, int):
+            descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
+        else:
+            descriptor.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
+    if isinstance(default, float):
+        # Accept an integer in YAML (``timeout: 1``) for a float parameter.
+        descriptor.dynamic_typing = True
+    try:
+        value = node.declare_parameter(name, default, descriptor).value
+    except Exception as err:  # rclpy raises several exception types here; all mean a bad override
+        raise ParameterError(f"parameter {name!r}: {err}") from err
+    if isinstance(default, float):
+        value = _number(name, value, low, high)
+    return value
+
+
+def declare_floats(node: Node, name: str, default: Sequence[float], description: str) -> tuple[float, ...]:
+    """Declare a list-of-numbers parameter; integers in YAML are accepted."""
+    descriptor = ParameterDescriptor(description=description, dynamic_typing=True)
+    try:
+        value = node.declare_parameter(name, list(default), descriptor).value
+    except Exception as err:
+        raise ParameterError(f"parameter {name!r}: {err}") from err
+    if not isinstance(value, (list, tuple)) or isinstance(value, str):
+        raise ParameterError(f"parameter {name!r} must be a list of numbers, got {value!r}")
+    return tuple(_number(name, v, None, None) for v in value)
+
+
+def _number(name: str, value: Any, low: float | None, high: float | None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParameterError(f"parameter {name!r} must be a number, got {value!r}")
+    value = float(value)
+    if low is not None and high is not None and not low <= value <= high:
+        raise ParameterError(f"parameter {name!r}={value} is out of range [{low}, {high}]")
+    return value
+
+
+def override_names(node: Node, prefix: str) -> list[str]:
+    """Names ``<name>`` for which parameters ``<prefix>.<name>.*`` were given (YAML or command line).
+
+    twist_mux-style configuration names its sources in the keys themselves, so the names are
+    read from the node's parameter overrides before anything is declared.
+    """
+    overrides = getattr(node, "_parameter_overrides", {})  # rclpy keeps launch/YAML overrides here
+    names: list[str] = []
+    for key in overrides:
+        parts = key.split(".")
+        if len(parts) >= 3 and parts[0] == prefix and parts[1] not in names:
+            names.append(parts[1])
+    return names
+
+
+def run(make_node: Callable[[], Node], on_exit: Callable[[Node], None] | None = None, args: list[str] | None = None) -> int:
+    """Init rclpy, spin ``make_node()`` on a SingleThreadedExecutor, and exit safely.
+
+    SIGINT and SIGTERM both end the spin through KeyboardInterrupt while the context is still
+    valid, so ``on_exit`` can publish a final zero command before shutdown.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    node: Node | None = None
+    code = 0
+    try:
+        node = make_node()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except ValueError as err:  # configuration errors: say what to fix and stop
+        print(f"[FATAL] {err}", file=sys.stderr, flush=True)
+        code = 2
+    finally:
+        if node is not None:
+            if on_exit is not None:
+                try:
+                    on_exit(node)
+                finally:
+                    node.destroy_node()
+            else:
+                node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def seconds(stamp_msg) -> float:
+    """builtin_interfaces/Time -> float seconds."""
+    return stamp_msg.sec + stamp_msg.nanosec * 1e-9

@@ -1,0 +1,235 @@
+"""``mux`` node: arbitration between operator and policy; the only node that commands the arm.
+
+Subscribes each configured source (``topics.<name>.*``) and lock (``locks.<name>.*``), the
+end-effector pose for the workspace box, and publishes the arm command, the gripper command,
+one step record per tick, intervention events and diagnostics. See ``iil_robot.mux``.
+"""
+from __future__ import annotations
+
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.node import Node
+from std_msgs.msg import Bool, Float64, String
+from std_srvs.srv import SetBool
+
+from ..mux import Command, LockConfig, Mux, MuxConfig, Output, SourceConfig
+from ..records import Proposal, RecordError
+from ..safety import Limits, WorkspaceBox
+from .common import (
+    COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, ParameterError, declare, declare_floats,
+    override_names, run,
+)
+
+DEFAULT_SOURCES = (
+    SourceConfig("spacemouse", "human", "human/cmd", 0.1, 100, "human/engaged", "human/gripper"),
+    SourceConfig("policy", "policy", "policy/proposal", 0.25, 10),
+)
+
+
+class MuxNode(Node):
+    def __init__(self) -> None:
+        super().__init__("mux")
+        self.frame_id = declare(self, "frame_id", "base_link", "Frame of the arm command (the robot base or servo frame)")
+        config = MuxConfig(
+            sources=self._declare_sources(),
+            locks=self._declare_locks(),
+            limits=self._declare_limits(),
+            rate=declare(self, "rate", 20.0, "Control rate (Hz): self-ticks while the policy is not fresh", 0.5, 1000.0),
+        )
+        self.mux = Mux(config)
+        self.clock = time.monotonic
+
+        self.arm_pub = self.create_publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
+        self.gripper_pub = self.create_publisher(Float64, "arm/gripper", COMMAND_QOS)
+        self.step_pub = self.create_publisher(String, "step", RECORD_QOS)
+        self.intervention_pub = self.create_publisher(String, "intervention", EVENTS_QOS)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        for source in config.sources:
+            self._subscribe_source(source)
+        for lock in config.locks:
+            self.create_subscription(Bool, lock.topic, lambda m, n=lock.name: self._on_lock(n, m), COMMAND_QOS)
+        if config.limits.workspace.enabled:
+            self.create_subscription(PoseStamped, "ee_pose", self._on_ee_pose, SENSOR_QOS)
+        self.create_service(SetBool, "~/pause", self._on_pause)
+
+        watchdog = declare(self, "watchdog_rate", 200.0, "How often (Hz) to check for stale sources and locks", 1.0, 2000.0)
+        diagnostics = declare(self, "diagnostics_rate", 1.0, "Diagnostics publishing rate (Hz)", 0.1, 50.0)
+        self.create_timer(1.0 / watchdog, lambda: self._publish(self.mux.update(self.clock(), self._stamp())))
+        self.create_timer(1.0 / diagnostics, self._publish_diagnostics)
+        self.get_logger().info(
+            "sources: " + ", ".join(f"{s.name} ({s.type}, {s.topic}, prio {s.priority})" for s in config.sources)
+            + "; locks: " + (", ".join(f"{lock.name} ({lock.topic})" for lock in config.locks) or "none")
+        )
+
+    # -- parameters ------------------------------------------------------------------------
+
+    def _declare_sources(self) -> tuple[SourceConfig, ...]:
+        names = override_names(self, "topics")
+        if not names:
+            return DEFAULT_SOURCES
+        sources = []
+        for name in names:
+            p = f"topics.{name}"
+            kind = declare(self, f"{p}.type", "policy", "Source type: human (gate output) or policy (proposals)")
+            topic = declare(self, f"{p}.topic", "", "Command topic (human: TwistStamped; policy: proposal String)")
+            base = topic.rsplit("/", 1)[0] + "/" if "/" in topic else ""
+            sources.append(SourceConfig(
+                name=name, type=kind, topic=topic,
+                timeout=declare(self, f"{p}.timeout", 0.25, "Input older than this (s) is stale", 0.001, 10.0),
+                priority=declare(self, f"{p}.priority", 0, "Higher wins; locks block lower priorities", 0, 255),
+                engaged_topic=declare(self, f"{p}.engaged_topic", base + "engaged", "Human: Bool engagement topic") if kind == "human" else "",
+                gripper_topic=declare(self, f"{p}.gripper_topic", base + "gripper", "Human: Float64 gripper topic") if kind == "human" else "",
+            ))
+        return tuple(sources)
+
+    def _declare_locks(self) -> tuple[LockConfig, ...]:
+        return tuple(
+            LockConfig(
+                name=name,
+                topic=declare(self, f"locks.{name}.topic", "", "Bool topic: True locks"),
+                timeout=declare(self, f"locks.{name}.timeout", 0.0, "Heartbeat timeout (s); 0 = none", 0.0, 10.0),
+                priority=declare(self, f"locks.{name}.priority", 255, "Blocks sources of lower priority", 0, 255),
+            )
+            for name in override_names(self, "locks")
+        )
+
+    def _declare_limits(self) -> Limits:
+        d = Limits()
+        box = WorkspaceBox()
+        min_xyz = declare_floats(self, "workspace.min_xyz", box.min_xyz, "Workspace box lower corner (m)")
+        max_xyz = declare_floats(self, "workspace.max_xyz", box.max_xyz, "Workspace box upper corner (m)")
+        if len(min_xyz) != 3 or len(max_xyz) != 3:
+            raise ParameterError("workspace.min_xyz and workspace.max_xyz need 3 values each (x, y, z)")
+        return Limits(
+            max_linear_speed=declare(self, "limits.max_linear_speed", d.max_linear_speed, "Max linear speed (m/s)", 0.001, 10.0),
+            max_angular_speed=declare(self, "limits.max_angular_speed", d.max_angular_speed, "Max angular speed (rad/s)", 0.001, 20.0),
+            max_linear_accel=declare(self, "limits.max_linear_accel", d.max_linear_accel, "Max linear accel (m/s^2); 0 = off", 0.0, 100.0),
+            max_angular_accel=declare(self, "limits.max_angular_accel", d.max_angular_accel, "Max angular accel (rad/s^2); 0 = off", 0.0, 200.0),
+            workspace=WorkspaceBox(
+                enabled=declare(self, "workspace.enabled", box.enabled, "Enforce the workspace box (needs ee_pose)"),
+                min_xyz=min_xyz,  # type: ignore[arg-type]
+                max_xyz=max_xyz,  # type: ignore[arg-type]
+                pose_timeout=declare(self, "workspace.pose_timeout", box.pose_timeout, "EE pose older than this (s) holds the arm", 0.001, 10.0),
+            ),
+        )
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def _subscribe_source(self, source: SourceConfig) -> None:
+        name = source.name
+        if source.type == "policy":
+            self.create_subscription(String, source.topic, lambda m: self._on_proposal(name, m), RECORD_QOS)
+            return
+        self.create_subscription(TwistStamped, source.topic, lambda m: self._on_human(name, m), COMMAND_QOS)
+        self.create_subscription(Bool, source.engaged_topic, lambda m: self._on_engaged(name, m), LATCHED_QOS)
+        self.create_subscription(Float64, source.gripper_topic, lambda m: self._on_gripper(name, m), LATCHED_QOS)
+
+    def _on_human(self, name: str, msg: TwistStamped) -> None:
+        t = msg.twist
+        twist = (t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z)
+        self._input(self.mux.human_command(name, twist, self.clock()))
+
+    def _on_engaged(self, name: str, msg: Bool) -> None:
+        self.mux.human_engaged(name, msg.data, self.clock(), "gate engaged" if msg.data else "gate released")
+        self._input(None)
+
+    def _on_gripper(self, name: str, msg: Float64) -> None:
+        self._input(self.mux.human_gripper(name, msg.data, self.clock()))
+
+    def _on_proposal(self, name: str, msg: String) -> None:
+        try:
+            error = self.mux.proposal(name, Proposal.decode(msg.data), self.clock())
+        except RecordError as err:
+            error = self.mux.reject(name, f"undecodable proposal: {err}")
+        self._input(error, proposal_arrived=error is None)
+
+    def _on_lock(self, name: str, msg: Bool) -> None:
+        self.mux.lock(name, msg.data, self.clock())
+        self._input(None)
+
+    def _on_ee_pose(self, msg: PoseStamped) -> None:
+        p = msg.pose.position
+        self._input(self.mux.ee_position((p.x, p.y, p.z), self.clock()))
+
+    def _on_pause(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        self.mux.set_paused(request.data)
+        self.get_logger().warn("paused: arm held" if request.data else "resumed")
+        self._publish(self.mux.update(self.clock(), self._stamp()))
+        response.success, response.message = True, "paused" if request.data else "resumed"
+        return response
+
+    def _input(self, error: str | None, proposal_arrived: bool = False) -> None:
+        if error:
+            self.get_logger().error(error, throttle_duration_sec=1.0)
+        self._publish(self.mux.update(self.clock(), self._stamp(), proposal_arrived))
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def _stamp(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _publish(self, out: Output) -> None:
+        if out.intervention is not None:
+            event = out.intervention
+            verb = "operator took over" if event.intervening else f"handed back after {event.duration:.2f} s"
+            self.get_logger().info(f"intervention #{event.count} ({event.source_name}): {verb}: {event.reason}")
+            self.intervention_pub.publish(String(data=event.encode()))
+        if out.command is not None:
+            self.publish_command(out.command)
+        if out.step is not None:
+            self.step_pub.publish(String(data=out.step.encode()))
+
+    def publish_command(self, command: Command) -> None:
+        msg = TwistStamped()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.frame_id
+        (msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z,
+         msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z) = command.twist
+        self.arm_pub.publish(msg)
+        self.gripper_pub.publish(Float64(data=command.gripper))
+
+    def _publish_diagnostics(self) -> None:
+        status = self.mux.status(self.clock())
+        sel = status.selection
+        top = DiagnosticStatus(name="mux: arbitration", hardware_id=self.frame_id)
+        top.level = DiagnosticStatus.OK if sel.kind != "hold" or sel.hold_reason.startswith("waiting") else DiagnosticStatus.WARN
+        top.message = f"{sel.kind} ({sel.name})" if sel.kind != "hold" else f"holding: {sel.hold_reason}"
+        top.values = [
+            KeyValue(key="source", value=sel.kind),
+            KeyValue(key="source_name", value=sel.name),
+            KeyValue(key="paused", value=str(status.paused)),
+            KeyValue(key="ticks", value=str(status.ticks)),
+            KeyValue(key="interventions", value=str(status.interventions)),
+        ]
+        array = DiagnosticArray(status=[top])
+        array.header.stamp = self.get_clock().now().to_msg()
+        for s in status.sources:
+            d = DiagnosticStatus(name=f"mux: source {s.name}", hardware_id=self.frame_id)
+            d.level = DiagnosticStatus.ERROR if s.error else DiagnosticStatus.OK
+            d.message = s.error or ("selected" if s.selected else "masked" if s.masked else "fresh" if s.fresh else "stale")
+            d.values = [KeyValue(key=k, value=str(v)) for k, v in (
+                ("type", s.type), ("fresh", s.fresh), ("masked", s.masked), ("selected", s.selected),
+                ("engaged", s.engaged), ("age_s", f"{s.age:.3f}"))]
+            array.status.append(d)
+        for lock in status.locks:
+            d = DiagnosticStatus(name=f"mux: lock {lock.name}", hardware_id=self.frame_id)
+            d.level = DiagnosticStatus.WARN if lock.locked else DiagnosticStatus.OK
+            d.message = f"locked: {lock.why}" if lock.locked else "free"
+            d.values = [KeyValue(key="locked", value=str(lock.locked))]
+            array.status.append(d)
+        self.diagnostics_pub.publish(array)
+
+
+def _stop_arm(node: MuxNode) -> None:
+    node.publish_command(node.mux.stop_command("mux exiting"))
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(MuxNode, on_exit=_stop_arm, args=args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""``spacemouse_gate`` node: the operator's SpaceMouse as a human command with an engagement state.
+
+Input (``input`` parameter):
+- ``device``: reads the SpaceMouse itself (pyspacemouse, own thread, latest state only) and, with
+  ``publish_spacenav``, republishes it as the ``spacenav`` driver would (``spacenav/joy``,
+  ``spacenav/twist``) for tools that expect those topics;
+- ``joy``: consumes ``spacenav/joy`` (sensor_msgs/Joy) from the ``spacenav`` driver or a
+  simulated operator; buttons work;
+- ``twist``: consumes ``spacenav/twist`` (geometry_msgs/Twist, normalised deflection); no buttons.
+
+Output: ``human/cmd`` (TwistStamped, at ``rate`` and on every input), ``human/engaged`` (Bool,
+latched), ``human/gripper`` (Float64 closure, latched), ``episode/event`` and ``/diagnostics``.
+"""
+from __future__ import annotations
+
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Twist, TwistStamped
+from rclpy.node import Node
+from sensor_msgs.msg import Joy
+from std_msgs.msg import Bool, Float64, String
+
+from ..gate import AXES, ButtonMap, Gate, GateConfig, GateOutput
+from ..records import EpisodeEvent
+from .common import COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, SENSOR_QOS, ParameterError, declare, declare_floats, run
+
+INPUTS = ("device", "joy", "twist")
+
+
+def gate_config_from_parameters(node: Node) -> GateConfig:
+    """Declare the gate's parameters (one per GateConfig field) and build the config."""
+    d = GateConfig()
+    b = ButtonMap()
+    buttons = ButtonMap(**{
+        name: declare(node, f"buttons.{name}", getattr(b, name), f"Button index for {name} (-1 = none)", -1, 31)
+        for name in vars(b)
+    })
+    return GateConfig(
+        deadband=declare(node, "deadband", d.deadband, "Deflection ignored around centre (fraction)", 0.0, 0.95),
+        axis_scale=declare_floats(node, "axis_scale", d.axis_scale, "Full-deflection speed per axis x,y,z (m/s), roll,pitch,yaw (rad/s)"),
+        axis_sign=declare_floats(node, "axis_sign", d.axis_sign, "+1/-1 per axis, REP-103 order"),
+        active_axes=declare(node, "active_axes", d.active_axes, "translation or 6dof"),
+        engage_threshold=declare(node, "engage_threshold", d.engage_threshold, "Deflection that starts an intervention", 0.0, 1.0),
+        engage_time=declare(node, "engage_time", d.engage_time, "Seconds above threshold before engaging", 0.0, 5.0),
+        release_time=declare(node, "release_time", d.release_time, "Seconds at rest before handing back", 0.0, 30.0),
+        takeover_mode=declare(node, "takeover_mode", d.takeover_mode, "hold or toggle"),
+        buttons=buttons,
+        initial_gripper=declare(node, "initial_gripper", d.initial_gripper, "Gripper closure at start (0 open, 1 closed)", 0.0, 1.0),
+    )
+
+
+class SpaceMouseGate(Node):
+    def __init__(self) -> None:
+        super().__init__("spacemouse_gate")
+        self.gate = Gate(gate_config_from_parameters(self))
+        self.input = declare(self, "input", "device", "device (pyspacemouse), joy (spacenav/joy) or twist (spacenav/twist)")
+        if self.input not in INPUTS:
+            raise ParameterError(f"parameter 'input'={self.input!r} must be one of {INPUTS}")
+        self.frame_id = declare(self, "frame_id", "base_link", "Frame of the human command (as the mux's)")
+        rate = declare(self, "rate", 100.0, "Publishing rate (Hz) of the human command; also the device polling rate", 1.0, 1000.0)
+        self.input_timeout = declare(self, "input_timeout", 0.5, "joy/twist input: a deflected stick silent this long (s) counts as a lost device; 0 = off", 0.0, 10.0)
+        self.publish_spacenav = declare(self, "publish_spacenav", True, "device input: also publish spacenav/joy and spacenav/twist")
+        self.clock = time.monotonic
+
+        self.cmd_pub = self.create_publisher(TwistStamped, "human/cmd", COMMAND_QOS)
+        self.engaged_pub = self.create_publisher(Bool, "human/engaged", LATCHED_QOS)
+        self.gripper_pub = self.create_publisher(Float64, "human/gripper", LATCHED_QOS)
+        self.event_pub = self.create_publisher(String, "episode/event", EVENTS_QOS)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        self.axes: tuple[float, ...] = (0.0,) * 6
+        self.buttons: tuple[int, ...] = ()
+        self.last_input = -1.0
+        self.connected = self.input != "device"
+        self.error = ""
+        self.reader = None
+        if self.input == "device":
+            self._start_reader(declare(self, "device_name", "", "pyspacemouse device name; empty = first found"),
+                               declare(self, "reconnect_period", 1.0, "Seconds between reconnect attempts", 0.1, 60.0))
+            if self.publish_spacenav:
+                self.joy_pub = self.create_publisher(Joy, "spacenav/joy", SENSOR_QOS)
+                self.twist_pub = self.create_publisher(Twist, "spacenav/twist", SENSOR_QOS)
+        elif self.input == "joy":
+            self.create_subscription(Joy, "spacenav/joy", self._on_joy, SENSOR_QOS)
+        else:
+            self.create_subscription(Twist, "spacenav/twist", self._on_twist, SENSOR_QOS)
+
+        self._publish_state(self.gate.device_lost(), force=True)
+        self.create_timer(1.0 / rate, self._on_timer)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.get_logger().info(f"input: {self.input}; axes: {self.gate.config.active_axes}; takeover: {self.gate.config.takeover_mode}")
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def _start_reader(self, device_name: str, reconnect_period: float) -> None:
+        from ..spacemouse import ReaderConfig, SpaceMouseReader  # pyspacemouse only when reading the device
+
+        config = ReaderConfig(device_name=device_name, reconnect_period=reconnect_period)
+        self.reader = SpaceMouseReader(config, log=lambda text: self.get_logger().warn(text))
+        self.reader.start()
+
+    def _on_joy(self, msg: Joy) -> None:
+        if len(msg.axes) < len(AXES):
+            self.get_logger().error(
+                f"spacenav/joy has {len(msg.axes)} axes, need 6 ({', '.join(AXES)}); ignoring it. "
+                "Check the input topic remapping.", throttle_duration_sec=2.0)
+            return
+        self._new_input(tuple(msg.axes[:6]), tuple(msg.buttons))
+
+    def _on_twist(self, msg: Twist) -> None:
+        self._new_input((msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z), ())
+
+    def _new_input(self, axes: tuple[float, ...], buttons: tuple[int, ...]) -> None:
+        if not self.buttons and buttons:
+            for name, index in self.gate.missing_buttons(len(buttons)).items():
+                self.get_logger().warn(f"buttons.{name}={index} but the device has {len(buttons)} buttons: {name} is unavailable")
+        self.axes, self.buttons, self.last_input, self.error = axes, buttons, self.clock(), ""
+        self._publish_state(self.gate.update(axes, buttons, self.last_input))
+
+    def _on_timer(self) -> None:
+        now = self.clock()
+        if self.reader is not None:
+            sample = self.reader.latest()
+            self.error = sample.error or ""
+            if not sample.connected:
+                if self.connected:
+                    self.get_logger().error(f"SpaceMouse lost: {self.error}")
+                self.connected = False
+                self._publish_state(self.gate.device_lost())
+                return
+            if not self.connected:
+                self.get_logger().info("SpaceMouse connected")
+            self.connected = True
+            self.axes, self.buttons = sample.axes, sample.buttons
+            if self.publish_spacenav:
+                self._publish_spacenav()
+        elif self._input_lost(now):
+            self._publish_state(self.gate.device_lost())
+            return
+        self._publish_state(self.gate.update(self.axes, self.buttons, now))
+
+    def _input_lost(self, now: float) -> bool:
+        """A deflected stick whose stream stopped: the driver or simulated operator died."""
+        silent = self.last_input >= 0 and self.input_timeout > 0 and now - self.last_input > self.input_timeout
+        deflected = any(abs(a) > self.gate.config.deadband for a in self.axes)
+        if silent and deflected:
+            self.error = f"{self.input} input silent for {now - self.last_input:.2f} s with the stick deflected"
+            self.get_logger().error(f"{self.error}: zero command, gate released", throttle_duration_sec=2.0)
+            self.axes = (0.0,) * 6
+            return True
+        return False
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def _publish_state(self, out: GateOutput, force: bool = False) -> None:
+        if out.engaged_changed or force:
+            if out.engaged_changed:
+                self.get_logger().info(("engaged: " if out.engaged else "released: ") + out.reason)
+            self.engaged_pub.publish(Bool(data=out.engaged))
+        if out.gripper_changed or force:
+            self.gripper_pub.publish(Float64(data=out.gripper))
+        msg = TwistStamped()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.frame_id
+        (msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z,
+         msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z) = out.twist
+        self.cmd_pub.publish(msg)
+        stamp = self.get_clock().now().nanoseconds * 1e-9
+        for event in out.events:
+            self.get_logger().info(f"operator marked episode: {event}")
+            self.event_pub.publish(String(data=EpisodeEvent(event, "operator", stamp).encode()))
+
+    def _publish_spacenav(self) -> None:
+        joy = Joy(axes=[float(a) for a in self.axes], buttons=[int(b) for b in self.buttons])
+        joy.header.stamp = self.get_clock().now().to_msg()
+        joy.header.frame_id = self.frame_id
+        self.joy_pub.publish(joy)
+        twist = Twist()
+        (twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.x, twist.angular.y, twist.angular.z) = self.axes
+        self.twist_pub.publish(twist)
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(name="spacemouse_gate: input", hardware_id=self.input)
+        status.level = DiagnosticStatus.OK if self.connected and not self.error else DiagnosticStatus.ERROR
+        status.message = self.error or ("engaged" if self.gate.engaged else "idle")
+        status.values = [
+            KeyValue(key="input", value=self.input),
+            KeyValue(key="connected", value=str(self.connected)),
+            KeyValue(key="engaged", value=str(self.gate.engaged)),
+            KeyValue(key="gripper", value=f"{self.gate.gripper:.2f}"),
+        ]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+
+def _release(node: SpaceMouseGate) -> None:
+    """On exit: zero command and released, so the mux hands back explicitly."""
+    node._publish_state(node.gate.device_lost(), force=True)
+    if node.reader is not None:
+        node.reader.stop()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(SpaceMouseGate, on_exit=_release, args=args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
