@@ -1,0 +1,43 @@
+"""Fixtures for tests that run real rclpy nodes in separate processes.
+
+Every test gets its own ROS_DOMAIN_ID with discovery on localhost only, a Graph whose
+processes are all stopped (by PID) at teardown, and a Probe: an in-test node to publish,
+collect and wait on events (never on bare sleeps).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+
+from iil_robot.graph import Graph, loopback_env
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+
+_domains = itertools.count((os.getpid() * 7) % 60)
+
+
+def _next_domain() -> int:
+    return 20 + next(_domains) % 80
+
+
+@pytest.fixture
+def domain_id() -> int:
+    return _next_domain()
+
+
+@pytest.fixture
+def graph(domain_id, tmp_path):
+    g = Graph(loopback_env(domain_id), tmp_path / "logs")
+    yield g
+    g.stop()
+
+
+@pytest.fixture
+def probe(domain_id):
+    from tests.nodes.ros_probe import Probe
+
+    p = Probe(domain_id)
+    yield p
+    p.close()

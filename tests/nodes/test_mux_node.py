@@ -1,0 +1,188 @@
+"""The mux node in its own process: explicit zeros when sources die, locks, records, service."""
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import pytest
+from geometry_msgs.msg import TwistStamped
+from std_msgs.msg import Bool, Float64, String
+from std_srvs.srv import SetBool
+
+from iil_robot.config import config_path
+from iil_robot.graph import NodeSpec
+from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, RECORD_QOS
+from iil_robot.records import InterventionEvent, StepRecord
+
+STARTUP = 30.0  # s: generous, processes start slowly on a loaded CI machine
+POLICY_TIMEOUT = 0.25  # as in config/mux.yaml
+HUMAN_TIMEOUT = 0.1
+WATCHDOG_PERIOD = 1.0 / 200.0
+# Scheduling allowance on top of the timeout: the watchdog period plus process wake-up and
+# transport on a shared 2-core machine. The zero is due at timeout + watchdog period.
+ALLOWANCE = WATCHDOG_PERIOD + 0.045
+
+
+def mux_spec(**parameters) -> NodeSpec:
+    return NodeSpec("mux", "iil_robot.nodes.mux", params_files=(str(config_path("mux.yaml")),), parameters=parameters)
+
+
+def policy_spec() -> NodeSpec:
+    return NodeSpec("policy", "iil_robot.nodes.scripted_policy")
+
+
+def twist_of(msg: TwistStamped) -> tuple[float, ...]:
+    t = msg.twist
+    return (t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z)
+
+
+def is_zero(msg: TwistStamped) -> bool:
+    return all(v == 0.0 for v in twist_of(msg))
+
+
+def first_zero_after(received, t0: float) -> float | None:
+    return next((t for m, t in zip(received.messages, received.times) if t >= t0 and is_zero(m)), None)
+
+
+def test_policy_sigkill_gives_an_explicit_zero_within_the_timeout(graph, probe):
+    graph.start(mux_spec())
+    graph.start(policy_spec())
+    cmds = probe.collect(TwistStamped, "arm/cmd", COMMAND_QOS)
+    probe.wait_for(lambda: any(not is_zero(m) for m in cmds.messages), STARTUP, "policy commands on arm/cmd")
+    moving = next(m for m in cmds.messages if not is_zero(m))
+    assert moving.header.frame_id == "base_link"
+
+    killed_at = time.monotonic()
+    graph.kill("policy")
+    probe.wait_for(lambda: first_zero_after(cmds, killed_at) is not None, 5.0, "a zero command after the kill")
+    latency = first_zero_after(cmds, killed_at) - killed_at
+    assert latency <= POLICY_TIMEOUT + ALLOWANCE, f"zero came {latency:.3f} s after SIGKILL"
+
+    probe.spin_for(0.5)  # the arm stays stopped: nothing but zeros afterwards
+    after = [m for m, t in zip(cmds.messages, cmds.times) if t > killed_at + latency]
+    assert all(is_zero(m) for m in after)
+
+
+def test_human_silent_mid_intervention_gives_zero_and_never_hands_to_the_policy(graph, probe):
+    graph.start(mux_spec())
+    graph.start(policy_spec())
+    cmds = probe.collect(TwistStamped, "arm/cmd", COMMAND_QOS)
+    interventions = probe.collect(String, "intervention", EVENTS_QOS)
+    engaged_pub = probe.publisher(Bool, "human/engaged", LATCHED_QOS)
+    human_pub = probe.publisher(TwistStamped, "human/cmd", COMMAND_QOS)
+    human = TwistStamped()
+    human.twist.linear.z = 0.1  # the scripted policy never moves in z: easy to tell apart
+    sent: list[float] = []
+
+    def publish_human() -> None:
+        human_pub.publish(human)
+        sent.append(time.monotonic())
+
+    probe.wait_for(lambda: any(not is_zero(m) for m in cmds.messages), STARTUP, "policy commands")
+    engaged_pub.publish(Bool(data=True))
+    timer = probe.node.create_timer(0.01, publish_human)
+    probe.wait_for(lambda: any(twist_of(m)[2] == pytest.approx(0.1) for m in cmds.messages), 5.0, "human command on arm/cmd")
+    probe.spin_for(0.2)
+    timer.cancel()
+    last_sent = sent[-1]
+
+    probe.wait_for(lambda: first_zero_after(cmds, last_sent) is not None, 5.0, "zero after the human went silent")
+    latency = first_zero_after(cmds, last_sent) - last_sent
+    assert latency <= HUMAN_TIMEOUT + ALLOWANCE, f"zero came {latency:.3f} s after the last human message"
+    probe.spin_for(0.6)  # the policy is alive, but the operator still holds control: zeros only
+    after = [m for m, t in zip(cmds.messages, cmds.times) if t > last_sent + latency]
+    assert after and all(is_zero(m) for m in after)
+    events = [InterventionEvent.decode(m.data) for m in interventions.messages]
+    assert [e.intervening for e in events] == [True]
+
+
+def test_estop_heartbeat_locks_until_first_message_on_true_and_when_its_publisher_dies(graph, probe):
+    graph.start(mux_spec(**{"locks.estop.timeout": 0.3}))
+    graph.start(policy_spec())
+    cmds = probe.collect(TwistStamped, "arm/cmd", COMMAND_QOS)
+    steps = probe.collect(String, "step", RECORD_QOS)
+
+    # locked until the first heartbeat: the live policy's commands never reach the arm
+    probe.wait_for(lambda: len(steps) >= 10, STARTUP, "10 step records")
+    assert all(is_zero(m) for m in cmds.messages)
+    assert all(StepRecord.decode(m.data).hold_reason.startswith("locked:estop (no heartbeat yet") for m in steps.messages)
+
+    graph.start(NodeSpec("estop_heartbeat", "iil_robot.nodes.estop_heartbeat"))
+    probe.wait_for(lambda: any(not is_zero(m) for m in cmds.messages), STARTUP, "motion once the heartbeat runs")
+
+    # engaged: zero at once
+    estop_pub = probe.publisher(Bool, "estop", COMMAND_QOS)
+    probe.wait_for(lambda: estop_pub.get_subscription_count() > 0, 5.0, "mux subscribed to estop")
+    pressed = time.monotonic()
+    estop_pub.publish(Bool(data=True))
+    probe.wait_for(lambda: first_zero_after(cmds, pressed) is not None, 5.0, "zero after e-stop")
+    assert first_zero_after(cmds, pressed) - pressed < 0.1
+    probe.wait_for(lambda: any(not is_zero(m) for m, t in zip(cmds.messages, cmds.times) if t > pressed + 0.1),
+                   5.0, "motion again with the next heartbeat (false)")
+
+    # publisher dies: locked again within the heartbeat timeout
+    killed = time.monotonic()
+    graph.kill("estop_heartbeat")
+    probe.wait_for(lambda: first_zero_after(cmds, killed) is not None, 5.0, "zero after the heartbeat died")
+    latency = first_zero_after(cmds, killed) - killed
+    assert latency <= 0.3 + ALLOWANCE
+    probe.spin_for(0.4)
+    assert all(is_zero(m) for m, t in zip(cmds.messages, cmds.times) if t > killed + latency)
+
+
+def test_one_step_record_per_proposal_carrying_its_observation(graph, probe):
+    graph.start(mux_spec())
+    graph.start(policy_spec())
+    steps = probe.collect(String, "step", RECORD_QOS)
+    probe.wait_for(lambda: len(steps) >= 40, STARTUP, "40 step records")
+    records = [StepRecord.decode(m.data) for m in steps.messages]
+    policy_ticks = [int(r.observation[2]) for r in records if r.source == "policy"]
+    assert len(policy_ticks) >= 30
+    # consecutive policy ticks: none lost, none doubled
+    assert policy_ticks == list(range(policy_ticks[0], policy_ticks[0] + len(policy_ticks)))
+    ticks = [r.tick for r in records]
+    assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))
+    for r in records:
+        if r.source == "policy":
+            assert r.executed_action == pytest.approx(r.policy_action, abs=1e-9)
+            assert r.policy_version == 0 and not r.intervention
+
+
+def test_pause_service_holds_and_resumes(graph, probe):
+    graph.start(mux_spec())
+    graph.start(policy_spec())
+    cmds = probe.collect(TwistStamped, "arm/cmd", COMMAND_QOS)
+    client = probe.node.create_client(SetBool, "/mux/pause")
+    probe.wait_for(client.service_is_ready, STARTUP, "the /mux/pause service")
+    probe.wait_for(lambda: any(not is_zero(m) for m in cmds.messages), STARTUP, "policy commands")
+
+    def call(pause: bool) -> SetBool.Response:
+        future = client.call_async(SetBool.Request(data=pause))
+        probe.wait_for(future.done, 5.0, "the pause service reply")
+        return future.result()
+
+    asked = time.monotonic()
+    assert call(True).message == "paused"
+    probe.spin_for(0.3)
+    held = [m for m, t in zip(cmds.messages, cmds.times) if t > asked + 0.05]
+    assert held and all(is_zero(m) for m in held)
+    resumed = time.monotonic()
+    assert call(False).message == "resumed"
+    probe.wait_for(lambda: any(not is_zero(m) for m, t in zip(cmds.messages, cmds.times) if t > resumed),
+                   5.0, "motion after resume")
+
+
+@pytest.mark.parametrize(
+    "parameters, message",
+    [
+        ({"limits.max_linear_speed": -1.0}, "limits.max_linear_speed"),
+        ({"topics.policy.type": "planner"}, "topics.policy.type='planner'"),
+        ({"rate": 5000.0}, "rate"),
+    ],
+)
+def test_bad_parameter_stops_the_node_with_a_clear_message(graph, parameters, message):
+    process = graph.start(mux_spec(**parameters))
+    assert process.popen.wait(timeout=STARTUP) == 2
+    log = process.log_path.read_text()
+    assert "[FATAL]" in log and message in log
