@@ -101,8 +101,12 @@ def limit_acceleration(twist: Sequence[float], previous: Sequence[float], dt: fl
             out.extend(target)
             continue
         before = previous[lo:hi]
-        delta = _clamp_norm([t - b for t, b in zip(target, before)], accel * max(dt, 0.0))
-        out.extend(b + d for b, d in zip(before, delta))
+        delta = [t - b for t, b in zip(target, before)]
+        step = accel * max(dt, 0.0)
+        if _norm(delta) <= step:
+            out.extend(target)  # within the limit: exactly the target, not before + (target - before)
+        else:
+            out.extend(b + d for b, d in zip(before, _clamp_norm(delta, step)))
     return tuple(out)  # type: ignore[return-value]
 
 

@@ -34,6 +34,12 @@ def test_acceleration_limit_bounds_the_change_per_period():
     assert out == pytest.approx((0.05, 0, 0, 0, 0, 0))  # 1 m/s^2 * 50 ms
 
 
+def test_a_change_within_the_acceleration_limit_passes_exactly():
+    previous = (0.049, 0.0013, 0.0, 0.0, 0.0, 0.0)
+    target = (0.0498458666866564, 0.0039229547863922475, 0.0, 0.0, 0.0, 0.0)
+    assert limit_acceleration(target, previous, dt=0.05, limits=LIMITS) == target
+
+
 def test_acceleration_limit_never_delays_a_stop():
     assert limit_acceleration(ZERO, (0.2, 0, 0, 0, 0, 1.0), dt=0.001, limits=LIMITS) == ZERO
 
