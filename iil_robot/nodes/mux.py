@@ -40,6 +40,7 @@ class MuxNode(Node):
         )
         self.mux = Mux(config)
         self.clock = time.monotonic
+        self.last_gripper: float | None = None
 
         self.arm_pub = self.create_publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
         self.gripper_pub = self.create_publisher(Float64, "arm/gripper", COMMAND_QOS)
@@ -178,18 +179,21 @@ class MuxNode(Node):
             self.get_logger().info(f"intervention #{event.count} ({event.source_name}): {verb}: {event.reason}")
             self.intervention_pub.publish(String(data=event.encode()))
         if out.command is not None:
-            self.publish_command(out.command)
+            self.publish_command(out.command, with_gripper=out.step is not None)
         if out.step is not None:
             self.step_pub.publish(String(data=out.step.encode()))
 
-    def publish_command(self, command: Command) -> None:
+    def publish_command(self, command: Command, with_gripper: bool = True) -> None:
+        """Arm command now; the gripper on ticks and whenever it changes (not on every forward)."""
         msg = TwistStamped()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = self.frame_id
         (msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z,
          msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z) = command.twist
         self.arm_pub.publish(msg)
-        self.gripper_pub.publish(Float64(data=command.gripper))
+        if with_gripper or command.gripper != self.last_gripper:
+            self.gripper_pub.publish(Float64(data=command.gripper))
+            self.last_gripper = command.gripper
 
     def _publish_diagnostics(self) -> None:
         status = self.mux.status(self.clock())

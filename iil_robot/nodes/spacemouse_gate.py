@@ -154,18 +154,20 @@ class SpaceMouseGate(Node):
     # -- outputs ---------------------------------------------------------------------------
 
     def _publish_state(self, out: GateOutput, force: bool = False) -> None:
-        if out.engaged_changed or force:
-            if out.engaged_changed:
-                self.get_logger().info(("engaged: " if out.engaged else "released: ") + out.reason)
-            self.engaged_pub.publish(Bool(data=out.engaged))
-        if out.gripper_changed or force:
-            self.gripper_pub.publish(Float64(data=out.gripper))
+        # The command goes out before the engagement flag, so the mux already holds the
+        # input that engaged when the flag arrives and forwards exactly that one.
         msg = TwistStamped()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = self.frame_id
         (msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z,
          msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z) = out.twist
         self.cmd_pub.publish(msg)
+        if out.gripper_changed or force:
+            self.gripper_pub.publish(Float64(data=out.gripper))
+        if out.engaged_changed or force:
+            if out.engaged_changed:
+                self.get_logger().info(("engaged: " if out.engaged else "released: ") + out.reason)
+            self.engaged_pub.publish(Bool(data=out.engaged))
         stamp = self.get_clock().now().nanoseconds * 1e-9
         for event in out.events:
             self.get_logger().info(f"operator marked episode: {event}")
