@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from iil_robot.bench.latency import handover_extra_ticks, match_latencies, percentiles
@@ -34,7 +35,7 @@ def test_handover_counts_input_messages_between_the_crossing_and_the_first_human
     sent = ramp_input(ys)
     rest = 2
     reaching = rest + 2 + delay_inputs  # which input's value reaches the arm first
-    y_out = apply_deadband(ys[reaching], gate.deadband) * gate.axis_scale[1]
+    y_out = apply_deadband(float(np.float32(ys[reaching])), gate.deadband) * gate.axis_scale[1]  # Joy axes are float32
     received = [(0.0, 0.0, 100.001), (0.0, y_out, sent[reaching][2] + 0.002)]
     trials = handover_extra_ticks(sent, per_trial=len(ys), rest=rest, received=received, gate=gate)
     assert trials[0]["extra_ticks"] == expected
