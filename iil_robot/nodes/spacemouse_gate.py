@@ -74,10 +74,11 @@ class SpaceMouseGate(Node):
         self.last_input = -1.0
         self.connected = self.input != "device"
         self.error = ""
+        device_name = declare(self, "device_name", "", "device input: pyspacemouse device name; empty = first found")
+        reconnect_period = declare(self, "reconnect_period", 1.0, "device input: seconds between reconnect attempts", 0.1, 60.0)
         self.reader = None
         if self.input == "device":
-            self._start_reader(declare(self, "device_name", "", "pyspacemouse device name; empty = first found"),
-                               declare(self, "reconnect_period", 1.0, "Seconds between reconnect attempts", 0.1, 60.0))
+            self._start_reader(device_name, reconnect_period)
             if self.publish_spacenav:
                 self.joy_pub = self.create_publisher(Joy, "spacenav/joy", SENSOR_QOS)
                 self.twist_pub = self.create_publisher(Twist, "spacenav/twist", SENSOR_QOS)
