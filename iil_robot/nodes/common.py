@@ -6,6 +6,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 import rclpy
+from geometry_msgs.msg import Twist, TwistStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -134,6 +135,21 @@ def run(make_node: Callable[[], Node], on_exit: Callable[[Node], None] | None = 
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def twist_stamped(twist: Sequence[float], frame_id: str, stamp) -> TwistStamped:
+    """(vx, vy, vz, wx, wy, wz) -> TwistStamped with the given header."""
+    msg = TwistStamped()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    t = msg.twist
+    t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z = (float(v) for v in twist)
+    return msg
+
+
+def twist_values(twist: Twist) -> tuple[float, ...]:
+    """geometry_msgs/Twist -> (vx, vy, vz, wx, wy, wz)."""
+    return (twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.x, twist.angular.y, twist.angular.z)
 
 
 def seconds(stamp_msg) -> float:

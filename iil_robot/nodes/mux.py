@@ -19,7 +19,7 @@ from ..records import Proposal, RecordError
 from ..safety import Limits, WorkspaceBox
 from .common import (
     COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, ParameterError, declare, declare_floats,
-    override_names, run,
+    override_names, run, twist_stamped, twist_values,
 )
 
 DEFAULT_SOURCES = (
@@ -129,9 +129,7 @@ class MuxNode(Node):
         self.create_subscription(Float64, source.gripper_topic, lambda m: self._on_gripper(name, m), LATCHED_QOS)
 
     def _on_human(self, name: str, msg: TwistStamped) -> None:
-        t = msg.twist
-        twist = (t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z)
-        self._input(self.mux.human_command(name, twist, self.clock()))
+        self._input(self.mux.human_command(name, twist_values(msg.twist), self.clock()))
 
     def _on_engaged(self, name: str, msg: Bool) -> None:
         self.mux.human_engaged(name, msg.data, self.clock(), "gate engaged" if msg.data else "gate released")
@@ -185,12 +183,7 @@ class MuxNode(Node):
 
     def publish_command(self, command: Command, with_gripper: bool = True) -> None:
         """Arm command now; the gripper on ticks and whenever it changes (not on every forward)."""
-        msg = TwistStamped()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = self.frame_id
-        (msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z,
-         msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z) = command.twist
-        self.arm_pub.publish(msg)
+        self.arm_pub.publish(twist_stamped(command.twist, self.frame_id, self.get_clock().now().to_msg()))
         if with_gripper or command.gripper != self.last_gripper:
             self.gripper_pub.publish(Float64(data=command.gripper))
             self.last_gripper = command.gripper

@@ -23,7 +23,10 @@ from std_msgs.msg import Bool, Float64, String
 
 from ..gate import AXES, ButtonMap, Gate, GateConfig, GateOutput
 from ..records import EpisodeEvent
-from .common import COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, SENSOR_QOS, ParameterError, declare, declare_floats, run
+from .common import (
+    COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, SENSOR_QOS, ParameterError, declare, declare_floats, run, twist_stamped,
+    twist_values,
+)
 
 INPUTS = ("device", "joy", "twist")
 
@@ -110,7 +113,7 @@ class SpaceMouseGate(Node):
         self._new_input(tuple(msg.axes[:6]), tuple(msg.buttons))
 
     def _on_twist(self, msg: Twist) -> None:
-        self._new_input((msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z), ())
+        self._new_input(twist_values(msg), ())
 
     def _new_input(self, axes: tuple[float, ...], buttons: tuple[int, ...]) -> None:
         if not self.buttons and buttons:
@@ -157,12 +160,7 @@ class SpaceMouseGate(Node):
     def _publish_state(self, out: GateOutput, force: bool = False) -> None:
         # The command goes out before the engagement flag, so the mux already holds the
         # input that engaged when the flag arrives and forwards exactly that one.
-        msg = TwistStamped()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = self.frame_id
-        (msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z,
-         msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z) = out.twist
-        self.cmd_pub.publish(msg)
+        self.cmd_pub.publish(twist_stamped(out.twist, self.frame_id, self.get_clock().now().to_msg()))
         if out.gripper_changed or force:
             self.gripper_pub.publish(Float64(data=out.gripper))
         if out.engaged_changed or force:

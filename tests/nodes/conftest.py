@@ -41,3 +41,11 @@ def probe(domain_id):
     p = Probe(domain_id)
     yield p
     p.close()
+
+
+def assert_stops_with(graph, spec, message: str, startup: float = 30.0) -> None:
+    """The node exits with code 2 and a [FATAL] line naming the problem."""
+    process = graph.start(spec)
+    assert process.popen.wait(timeout=startup) == 2
+    log = process.log_path.read_text()
+    assert "[FATAL]" in log and message in log, log[-2000:]

@@ -11,6 +11,7 @@ from std_msgs.msg import Bool, Float64, String
 
 from iil_robot.config import config_path
 from iil_robot.graph import NodeSpec
+from tests.nodes.conftest import assert_stops_with
 from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, SENSOR_QOS
 from iil_robot.records import EpisodeEvent
 
@@ -118,7 +119,4 @@ def test_device_input_without_hidapi_reports_what_to_install_and_stays_safe(prob
     ],
 )
 def test_bad_gate_parameter_stops_with_a_clear_message(graph, parameters, message):
-    process = graph.start(gate_spec(**parameters))
-    assert process.popen.wait(timeout=STARTUP) == 2
-    log = process.log_path.read_text()
-    assert "[FATAL]" in log and message in log
+    assert_stops_with(graph, gate_spec(**parameters), message)

@@ -12,6 +12,7 @@ from std_srvs.srv import SetBool
 
 from iil_robot.config import config_path
 from iil_robot.graph import NodeSpec
+from tests.nodes.conftest import assert_stops_with
 from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, RECORD_QOS
 from iil_robot.records import InterventionEvent, StepRecord
 
@@ -187,7 +188,4 @@ def test_pause_service_holds_and_resumes(graph, probe):
     ],
 )
 def test_bad_parameter_stops_the_node_with_a_clear_message(graph, parameters, message):
-    process = graph.start(mux_spec(**parameters))
-    assert process.popen.wait(timeout=STARTUP) == 2
-    log = process.log_path.read_text()
-    assert "[FATAL]" in log and message in log
+    assert_stops_with(graph, mux_spec(**parameters), message)
