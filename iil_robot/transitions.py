@@ -1,0 +1,86 @@
+"""Training data as the learners consume it: flat arrays of transitions, labelled once.
+
+The labelling module turns step records into ``Transitions``; the learners (RLPD for RLIF,
+HG-DAgger, and the others) read only this. The same path serves the live learner and offline
+replay from bags.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import IntEnum
+
+import numpy as np
+
+# The learners' action for a translation-only SpaceMouse: (vx, vy, vz, gripper), picked out of
+# the 7-value action of the records (ACTION_FIELDS: vx vy vz wx wy wz gripper).
+TRANSLATION_GRIPPER = (0, 1, 2, 6)
+
+
+class StepClass(IntEnum):
+    """Per-step classes for reweighting (Sirius, Liu et al. 2023; IWR, Mandlekar et al. 2020)."""
+
+    DEMO = 0
+    """An operator drove a whole demonstration episode."""
+    ROBOT = 1
+    """The policy acted and no intervention followed soon."""
+    PRE_INTERVENTION = 2
+    """The policy acted in the steps just before an operator took over."""
+    INTERVENTION = 3
+    """The operator acted, correcting the policy."""
+
+
+@dataclass(frozen=True)
+class Transitions:
+    """N transitions ``(o, a, r, o', terminal, truncated)`` with their labels."""
+
+    observations: np.ndarray
+    """[N, obs_dim] float32."""
+    actions: np.ndarray
+    """[N, act_dim] float32: the executed action, in the learner's action space."""
+    rewards: np.ndarray
+    """[N] float32 (RLIF: -1 on the transition that led to an intervention onset, else 0)."""
+    next_observations: np.ndarray
+    """[N, obs_dim] float32."""
+    terminals: np.ndarray
+    """[N] bool: the episode truly ended here (no bootstrapping)."""
+    truncations: np.ndarray
+    """[N] bool: the episode was cut here (time limit): bootstrap from ``next_observations``."""
+    interventions: np.ndarray
+    """[N] bool: the operator controlled this step."""
+    classes: np.ndarray
+    """[N] int8 ``StepClass`` values."""
+
+    def __post_init__(self) -> None:
+        n = len(self.observations)
+        if self.observations.ndim != 2 or self.next_observations.shape != self.observations.shape:
+            raise ValueError(
+                f"observations {self.observations.shape} and next_observations {self.next_observations.shape} must be [N, obs_dim] alike"
+            )
+        if self.actions.ndim != 2 or len(self.actions) != n:
+            raise ValueError(f"actions {self.actions.shape} must be [N={n}, act_dim]")
+        for f in ("rewards", "terminals", "truncations", "interventions", "classes"):
+            value = getattr(self, f)
+            if value.shape != (n,):
+                raise ValueError(f"{f} has shape {value.shape}, expected ({n},)")
+
+    def __len__(self) -> int:
+        return len(self.observations)
+
+    @classmethod
+    def empty(cls, obs_dim: int, act_dim: int) -> "Transitions":
+        return cls(
+            observations=np.zeros((0, obs_dim), np.float32),
+            actions=np.zeros((0, act_dim), np.float32),
+            rewards=np.zeros(0, np.float32),
+            next_observations=np.zeros((0, obs_dim), np.float32),
+            terminals=np.zeros(0, bool),
+            truncations=np.zeros(0, bool),
+            interventions=np.zeros(0, bool),
+            classes=np.zeros(0, np.int8),
+        )
+
+    @classmethod
+    def concatenate(cls, parts: "list[Transitions]") -> "Transitions":
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
