@@ -28,6 +28,8 @@ STEP_FORMAT = "iil_robot.step"
 STEP_VERSION = 1
 INTERVENTION_FORMAT = "iil_robot.intervention"
 INTERVENTION_VERSION = 1
+OBSERVATION_FORMAT = "iil_robot.observation"
+OBSERVATION_VERSION = 1
 EPISODE_EVENT_FORMAT = "iil_robot.episode_event"
 EPISODE_EVENT_VERSION = 1
 
@@ -97,6 +99,31 @@ def _field(data: dict[str, Any], name: str, kinds: type | tuple[type, ...], reco
     if not isinstance(value, kinds):
         raise RecordError(f"{record} field {name!r} has type {type(value).__name__}, expected {kinds}")
     return value
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The policy's input vector, published by the arm side (the sim arm, or an observer node)."""
+
+    values: tuple[float, ...]
+    """The flat observation vector."""
+    spec: str
+    """Name of the layout, e.g. ``fetch_push/v1``; weights name the spec they were trained on."""
+    stamp: float
+    """Time stamp (s) of the state it describes, node clock."""
+
+    def encode(self) -> str:
+        return _dump(asdict(self), OBSERVATION_FORMAT, OBSERVATION_VERSION)
+
+    @classmethod
+    def decode(cls, text: str) -> "Observation":
+        """Parse and validate an observation. Raises RecordError naming what was wrong."""
+        data = _load(text, OBSERVATION_FORMAT, OBSERVATION_VERSION)
+        return cls(
+            values=_finite_vector(_field(data, "values", list, "observation"), "observation values"),
+            spec=_field(data, "spec", str, "observation"),
+            stamp=float(_field(data, "stamp", (int, float), "observation")),
+        )
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import pytest
 
 from iil_robot.records import (
     EpisodeEvent,
+    Observation,
     InterventionEvent,
     Proposal,
     RecordError,
@@ -86,3 +87,11 @@ def test_unknown_step_source_is_refused():
 def test_encoding_a_nan_is_impossible():
     with pytest.raises(ValueError):
         make_step(stamp=float("nan")).encode()
+
+
+def test_observation_round_trip_and_refuses_nan():
+    obs = Observation((0.1, 0.2), "fetch_push/v1", 3.0)
+    assert Observation.decode(obs.encode()) == obs
+    bad = obs.encode().replace("0.2", "NaN")
+    with pytest.raises(RecordError, match="observation values has non-finite"):
+        Observation.decode(bad)
