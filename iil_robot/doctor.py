@@ -25,19 +25,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Mapping, Sequence
 
-from iil_robot.spacemouse import (
+from iil_robot.hidraw import (
     LIBHIDAPI_MISSING,
     NOTHING_FOUND,
     RULES_NAME,
-    DeviceLike,
     HidrawDevice,
     can_read_write,
     diagnose_nodes,
     diagnose_open_failure,
     find_hidraw_devices,
     is_spacemouse,
-    open_pyspacemouse,
 )
+from iil_robot.spacemouse import DeviceLike, open_pyspacemouse
 
 __all__ = ["CheckResult", "DoctorConfig", "DoctorReport", "add_arguments", "find_libhidapi", "run", "run_checks"]
 

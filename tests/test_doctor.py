@@ -12,7 +12,7 @@ import pytest
 from conftest import FakeHidrawTree
 
 from iil_robot.doctor import DoctorConfig, add_arguments, check_ros_network, run
-from iil_robot.spacemouse import RULES_NAME
+from iil_robot.hidraw import RULES_NAME
 
 LOCALHOST = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": "42"}
 
