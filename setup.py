@@ -1,15 +1,35 @@
-"""ament_python glue: colcon builds this package through setup.py.
+"""iil_robot: a pip-installable Python package that is also an ament_python ROS 2 package.
 
-Metadata and console scripts live in pyproject.toml; this adds the files ROS 2 expects in
-share/ (the ament index marker, package.xml, launch and config files, udev rules).
+colcon builds it through this file (with setup.cfg and package.xml), and pip through
+pyproject.toml's setuptools backend, which reads this file too. Besides the Python package and
+one console script per node, it installs what ROS 2 expects in share/: the ament index marker,
+package.xml, launch and parameter files, and the udev rules.
 """
 from glob import glob
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 PACKAGE = "iil_robot"
 
 setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Teach robot arms through human interventions: SpaceMouse gate, arbitration mux, recorder, RLIF / HG-DAgger learners on ROS 2.",
+    license="Apache-2.0",
+    # Loose here; ./iil installs the pinned set from requirements*.txt.
+    install_requires=["numpy>=1.26", "PyYAML>=6", "pyspacemouse>=2.1,<3"],
+    entry_points={
+        "console_scripts": [
+            "iil-robot = iil_robot.cli:main",
+            "spacemouse_gate = iil_robot.nodes.spacemouse_gate:main",
+            "mux = iil_robot.nodes.mux:main",
+            "scripted_policy = iil_robot.nodes.scripted_policy:main",
+            "scripted_input = iil_robot.nodes.scripted_input:main",
+            "estop_heartbeat = iil_robot.nodes.estop_heartbeat:main",
+        ],
+    },
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    package_data={PACKAGE: ["config/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -82,9 +82,10 @@ def flatten(prefix: str, data: dict) -> list[str]:
 
 
 def console_scripts() -> dict[str, str]:
-    import tomllib
+    """Console scripts of the installed iil_robot distribution (from setup.py)."""
+    from importlib.metadata import distribution
 
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    return {ep.name: ep.value for ep in distribution("iil_robot").entry_points if ep.group == "console_scripts"}
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
