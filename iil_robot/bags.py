@@ -188,6 +188,7 @@ class SplitBagWriter:
         """Write one serialized (CDR) message received at ``t_ns``. Raises BagError."""
         if self.failed is not None:
             raise self.failed
+        self.tick()  # rotate first when due, so a file never spans more than split_period
         if self._mcap is None:
             self._guard(self._open_file)
         assert self._mcap is not None and self._stats is not None
@@ -196,7 +197,6 @@ class SplitBagWriter:
         self._stats.add(t_ns)
         self.counts[topic_id] += 1
         self._dirty = True
-        self.tick()
 
     def tick(self) -> None:
         """Rotate or flush when due; call this at least every ``flush_period``."""

@@ -131,12 +131,10 @@ def test_sigkill_leaves_a_bag_rosbags_reads_up_to_split_period_before_the_kill(g
     # 0.25 s for transport and scheduling on a loaded machine.
     assert not lost or lost[0] > killed_at - 0.75, f"lost {killed_at - lost[0]:.2f} s before the kill"
 
-    print(f"KILL: sent {len(sent)}, read {len(got)}, lost window {killed_at - lost[0] if lost else 0:.3f} s")
     report = repair_bag(bag)  # recovers the flushed chunks of the unterminated file
     repaired = [StepRecord.decode(m.message.data) for m in read_messages(bag, ["/step"])]
     assert repaired[:len(got)] == got and len(repaired) >= len(got)
     assert repaired == [r for _, r in sent[:len(repaired)]]
-    print(f"REPAIR: {len(repaired)} read after repair, {report}")
     assert report.recovered_messages == len(repaired) - len(got) or report.dropped_files
 
 
