@@ -13,6 +13,7 @@ import importlib
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
@@ -20,7 +21,7 @@ from ..bags import QOS_KINDS, BagError, TopicSpec
 from ..episodes import EpisodeSummary
 from ..records import EPISODE_EVENT_KINDS, EpisodeEvent
 from ..recorder import Recorder, RecorderConfig
-from .common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, ParameterError, declare, override_names, run
+from .common import EVENTS_QOS, RECORD_QOS, ParameterError, declare, override_names, run
 
 # name: (topic, type, qos). The step records and episode events are looked up by these names.
 DEFAULT_TOPICS: dict[str, tuple[str, str, str]] = {
@@ -42,7 +43,11 @@ DEFAULT_TOPICS: dict[str, tuple[str, str, str]] = {
 # Subscriber QoS per kind: reliable-volatile matches reliable publishers of any durability;
 # latched (transient-local) also gets the history of events published before the recorder
 # started; sensor (best effort) matches every publisher.
-SUBSCRIBE_QOS = {"reliable": RECORD_QOS, "latched": EVENTS_QOS, "sensor": SENSOR_QOS}
+# Best effort with a deeper queue than qos_profile_sensor_data (5): the recorder must ride out
+# a scheduling stall of its executor at 10x a camera's rate without losing frames.
+RECORD_SENSOR_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE,
+                               history=HistoryPolicy.KEEP_LAST)
+SUBSCRIBE_QOS = {"reliable": RECORD_QOS, "latched": EVENTS_QOS, "sensor": RECORD_SENSOR_QOS}
 
 
 def message_class(msgtype: str):
