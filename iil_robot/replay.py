@@ -206,6 +206,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="first make bags left by a crash whole (recover unterminated files, rewrite metadata.yaml)")
     parser.add_argument("--play", action="store_true", help="republish the bags with their original timing and /clock")
     parser.add_argument("--rate", type=float, default=1.0, help="--play speed factor (default 1.0)")
+    parser.add_argument("--delay", type=float, default=1.0, help="--play: seconds for discovery before the first message (default 1.0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -222,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         if args.play:
             from .nodes.player import play
 
-            return play(find_bags(args.paths), rate=args.rate)
+            return play(find_bags(args.paths), rate=args.rate, delay=args.delay)
         recording = load_recording(args.paths)
     except BagError as err:
         print(f"[replay] {err}", file=sys.stderr)

@@ -26,8 +26,9 @@ def _kinds(bag: Path) -> dict[str, tuple[str, str]]:
         return {c.topic: (c.msgtype, _qos_kind(c.ext.offered_qos_profiles)) for c in reader.connections}
 
 
-def play(bags: list[Path], rate: float = 1.0) -> int:
-    """Publish every message of ``bags`` (in order) at ``rate`` times the recorded speed."""
+def play(bags: list[Path], rate: float = 1.0, delay: float = 1.0) -> int:
+    """Publish every message of ``bags`` (in order) at ``rate`` times the recorded speed, after
+    ``delay`` seconds for subscribers to discover the publishers (as ``ros2 bag play --delay``)."""
     if rate <= 0:
         raise ValueError(f"--rate {rate} must be > 0")
     rclpy.init()
@@ -40,6 +41,7 @@ def play(bags: list[Path], rate: float = 1.0) -> int:
             for topic, (msgtype, kind) in _kinds(bag).items():
                 if topic not in publishers:
                     publishers[topic] = node.create_publisher(message_class(msgtype), topic, QOS[kind])
+            time.sleep(delay)
             start_wall = time.monotonic()
             first: int | None = None
             for m in read_messages(bag, raw=True):

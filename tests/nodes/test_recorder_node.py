@@ -2,13 +2,17 @@
 SIGKILL that loses at most split_period, the episode services, and a bad parameter."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -16,7 +20,7 @@ from std_srvs.srv import Trigger
 from iil_robot.bags import find_bags, read_messages, repair_bag, unlisted_files
 from iil_robot.config import config_path
 from iil_robot.episodes import EpisodeSummary
-from iil_robot.graph import NodeSpec
+from iil_robot.graph import NodeSpec, loopback_env
 from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, SENSOR_QOS
 from iil_robot.records import EpisodeEvent, StepRecord
 from tests.nodes.conftest import assert_stops_with
@@ -140,3 +144,33 @@ def test_sigkill_leaves_a_bag_rosbags_reads_up_to_split_period_before_the_kill(g
 
 def test_bad_parameter_stops_the_node_with_a_clear_message(graph, tmp_path):
     assert_stops_with(graph, recorder_spec(tmp_path, **{"topics.image.qos": "fast"}), "topics.image.qos")
+
+
+def test_replay_play_republishes_a_recorded_bag_with_clock(graph, probe, tmp_path, domain_id):
+    graph.start(recorder_spec(tmp_path / "rec"))
+    step_pub = probe.publisher(String, "step", RECORD_QOS)
+    wait_matched(probe, [step_pub])
+    records = [step(i) for i in range(20)]
+    for r in records:
+        step_pub.publish(String(data=r.encode()))
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
+
+    def written() -> int:
+        values = [dict((kv.key, kv.value) for kv in s.values) for m in diagnostics.messages for s in m.status
+                  if s.name == "recorder"]
+        return int(values[-1]["written"]) if values else 0
+
+    probe.wait_for(lambda: written() >= 20, 10.0, "the recorder to write the steps")
+    graph.stop("recorder")
+    got = probe.collect(String, "step", RECORD_QOS)
+    clock = probe.collect(Clock, "/clock", 10)
+    player = subprocess.Popen([sys.executable, "-m", "iil_robot.cli", "replay", str(tmp_path / "rec"), "--play", "--delay", "3"],
+                              env=loopback_env(domain_id), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        probe.wait_for(lambda: len(got) >= 20, 30.0, "the played step records")
+        assert [StepRecord.decode(m.data) for m in got.messages] == records
+        assert clock.messages and clock.messages[-1].clock.sec > 0
+        assert player.wait(10.0) == 0
+    finally:
+        if player.poll() is None:
+            player.kill()
