@@ -26,6 +26,8 @@ setup(
             "scripted_policy = iil_robot.nodes.scripted_policy:main",
             "scripted_input = iil_robot.nodes.scripted_input:main",
             "estop_heartbeat = iil_robot.nodes.estop_heartbeat:main",
+            "recorder = iil_robot.nodes.recorder:main",
+            "player = iil_robot.nodes.player:main",
         ],
     },
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),

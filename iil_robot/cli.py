@@ -13,11 +13,13 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("iil_robot.sim_job", "run the main job: the whole loop with a simulated operator"),
     "doctor": ("iil_robot.doctor", "check that a SpaceMouse is visible and readable, and say what to do if not"),
+    "replay": ("iil_robot.replay", "summarise, plot, label/export, repair or play recorded bags"),
 }
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "latency": ("iil_robot.bench.latency", "command-path latency across processes (JSON)"),
     "sim": ("iil_robot.bench.sim", "simulated arm steps/s and scripted expert success (JSON)"),
+    "recorder": ("iil_robot.bench.recorder", "recorder throughput at 10x a 20 Hz loop with a 128x128 camera (JSON)"),
 }
 
 

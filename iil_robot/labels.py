@@ -1,0 +1,222 @@
+"""Labelling: step records of finished episodes -> ``Transitions`` for the learners.
+
+One code path for the live learner (episodes from :class:`iil_robot.episodes.EpisodeSplitter`)
+and offline replay (:func:`iil_robot.episodes.split_episodes` over bags). The rules, for the
+steps ``s_0 .. s_{n-1}`` of one episode (see also the README, "Labelling"):
+
+**Which steps form transitions.** Step ``t`` forms ``(o_t, a_t, r_t, o_{t+1})`` when it has an
+observation (the policy's input; a step without one, e.g. while the policy process is dead,
+cannot), it is not a ``hold`` step (the arm was held by the mux: neither policy nor operator
+behaviour; ``include_hold`` keeps them), and the next step ``s_{t+1}`` exists, has an
+observation of the same size and directly follows it (``tick + 1``; a gap means lost records).
+The last step of an episode that ended in a terminal outcome (``terminal_outcomes``: success,
+failure) forms a terminal transition whose ``next_observation`` is its own observation (a
+placeholder: terminals are not bootstrapped). ``a_t`` is the *executed* action (after the mux's
+limits), in the learner's action space (``action_indices``).
+
+**RLIF rewards** (Luo et al. 2023): ``r_t = -1`` when ``s_{t+1}`` is an intervention onset
+(``onset``), else 0. An onset on the first step, or after a step that forms no transition (no
+observation, a hold, a tick gap), penalises nothing; :class:`LabelStats` counts those.
+**Operator-controlled steps** enter the RLIF data like any other transition: the operator's
+executed action, reward 0, ``interventions = True`` (RLIF adds the intervention data to its
+buffer with the expert's executed actions).
+
+**Flags.** ``terminals``: the terminal transition above. ``truncations``: any other transition
+after which the chain of transitions is cut (the episode ended without a terminal outcome:
+timeout, reset, unfinished; or the next step forms no transition): bootstrap from
+``next_observations``.
+
+**HG-DAgger samples** (Kelly et al. 2019): the steps the operator controlled (``source ==
+"human"``) that have an observation, labelled with the operator's command (``human_action``,
+the operator's intent before the mux's limits; the executed action if it is missing). Their
+``next_observations``/flags follow the rules above where a transition exists, else the own
+observation with ``truncations = True``; rewards are 0.
+
+**Classes** (Sirius, Liu et al. 2023), per step: ``DEMO`` for every operator step of an episode
+the operator drove end to end (no policy step); otherwise ``INTERVENTION`` for operator steps,
+``PRE_INTERVENTION`` for policy steps within ``pre_intervention_window`` steps before an onset,
+``ROBOT`` for the other policy steps, and ``NO_CLASS`` (-1) for hold steps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .episodes import Episode
+from .records import StepRecord
+from .transitions import TRANSLATION_GRIPPER, StepClass, Transitions
+
+NO_CLASS = -1
+"""Class of a hold step (the mux held the arm)."""
+
+
+class LabelError(ValueError):
+    """Step records cannot be labelled (e.g. observations of different sizes in one dataset)."""
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """How step records become training data."""
+
+    pre_intervention_window: int = 15
+    """Policy steps before an onset labelled PRE_INTERVENTION (Sirius uses 15 at 20 Hz)."""
+    terminal_outcomes: tuple[str, ...] = ("success", "failure")
+    """Episode outcomes whose last step is terminal; the others (timeout, reset, unfinished) truncate."""
+    action_indices: tuple[int, ...] = TRANSLATION_GRIPPER
+    """Indices of the 7-value record action kept for the learner ([vx, vy, vz, gripper])."""
+    include_hold: bool = False
+    """Also make transitions from hold steps (executed action: zero)."""
+
+    def __post_init__(self) -> None:
+        if self.pre_intervention_window < 0:
+            raise ValueError(f"pre_intervention_window {self.pre_intervention_window} must be >= 0")
+        if not self.action_indices or not all(0 <= i < 7 for i in self.action_indices):
+            raise ValueError(f"action_indices {self.action_indices} must index the 7-value action")
+
+
+@dataclass
+class LabelStats:
+    """What labelling kept and why it dropped the rest."""
+
+    episodes: int = 0
+    steps: int = 0
+    transitions: int = 0
+    dagger_samples: int = 0
+    no_observation: int = 0
+    """Steps without an observation (no transition)."""
+    hold: int = 0
+    """Hold steps (no transition unless include_hold)."""
+    cut: int = 0
+    """Steps whose successor is missing, lost or has no observation (no transition)."""
+    onsets: int = 0
+    penalised_onsets: int = 0
+    """Onsets whose preceding transition got reward -1."""
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Training data from a set of episodes."""
+
+    rlif: Transitions
+    """All transitions with RLIF rewards (RLPD's online + intervention data)."""
+    dagger: Transitions
+    """Operator-controlled steps labelled with the operator's action (HG-DAgger)."""
+    stats: LabelStats = field(default_factory=LabelStats)
+
+
+def step_classes(steps: Sequence[StepRecord], window: int = 15) -> np.ndarray:
+    """Per-step ``StepClass`` values (``NO_CLASS`` for hold steps), int8 [n]."""
+    n = len(steps)
+    classes = np.full(n, NO_CLASS, np.int8)
+    demo = any(s.source == "human" for s in steps) and not any(s.source == "policy" for s in steps)
+    onsets = [t for t, s in enumerate(steps) if s.onset]
+    for t, s in enumerate(steps):
+        if s.source == "human":
+            classes[t] = StepClass.DEMO if demo else StepClass.INTERVENTION
+        elif s.source == "policy":
+            pre = any(0 < o - t <= window for o in onsets)
+            classes[t] = StepClass.PRE_INTERVENTION if pre else StepClass.ROBOT
+    return classes
+
+
+def _follows(a: StepRecord, b: StepRecord) -> bool:
+    return (b.observation is not None and a.observation is not None and b.tick == a.tick + 1
+            and len(b.observation) == len(a.observation))
+
+
+def _usable(step: StepRecord, config: LabelConfig) -> bool:
+    return step.observation is not None and (step.source != "hold" or config.include_hold)
+
+
+def label_episode(episode: Episode, config: LabelConfig = LabelConfig(), stats: LabelStats | None = None) -> Labelled:
+    """Label one finished episode (rules in the module docstring)."""
+    stats = stats if stats is not None else LabelStats()
+    steps = episode.steps
+    n = len(steps)
+    terminal_episode = episode.outcome in config.terminal_outcomes
+    classes = step_classes(steps, config.pre_intervention_window)
+    idx = list(config.action_indices)
+
+    # forms[t]: step t makes a transition; nxt[t]: index of its next observation.
+    forms = [False] * n
+    nxt = list(range(n))
+    terminal = [False] * n
+    for t, s in enumerate(steps):
+        stats.onsets += s.onset
+        if s.observation is None:
+            stats.no_observation += 1
+            continue
+        if not _usable(s, config):
+            stats.hold += 1
+            continue
+        if t + 1 < n and _follows(s, steps[t + 1]):
+            forms[t], nxt[t] = True, t + 1
+        elif t == n - 1 and terminal_episode:
+            forms[t], terminal[t] = True, True
+        else:
+            stats.cut += 1
+
+    rows = [t for t in range(n) if forms[t]]
+    rewards = [-1.0 if (nxt[t] != t and steps[nxt[t]].onset) else 0.0 for t in rows]
+    stats.penalised_onsets += sum(r < 0 for r in rewards)
+    truncated = [not terminal[t] and not (nxt[t] != t and forms[nxt[t]]) for t in rows]
+    rlif = _transitions(
+        steps, rows, [nxt[t] for t in rows], [list(steps[t].executed_action) for t in rows], rewards,
+        [terminal[t] for t in rows], truncated, classes, idx,
+    )
+
+    human = [t for t, s in enumerate(steps) if s.source == "human" and s.observation is not None]
+    dagger = _transitions(
+        steps, human, [nxt[t] if forms[t] else t for t in human],
+        [list(steps[t].human_action or steps[t].executed_action) for t in human], [0.0] * len(human),
+        [terminal[t] for t in human],
+        [not terminal[t] and not (forms[t] and nxt[t] != t and forms[nxt[t]]) for t in human], classes, idx,
+    )
+    stats.episodes += 1
+    stats.steps += n
+    stats.transitions += len(rlif)
+    stats.dagger_samples += len(dagger)
+    return Labelled(rlif, dagger, stats)
+
+
+def _transitions(
+    steps: Sequence[StepRecord], rows: list[int], next_rows: list[int], actions: list[list[float]],
+    rewards: list[float], terminals: list[bool], truncations: list[bool], classes: np.ndarray, idx: list[int],
+) -> Transitions:
+    obs_dim = len(steps[rows[0]].observation) if rows else 0  # type: ignore[arg-type]
+    if rows and any(len(steps[t].observation) != obs_dim for t in rows):  # type: ignore[arg-type]
+        raise LabelError(f"observations of different sizes in one episode: {sorted({len(steps[t].observation) for t in rows})}")  # type: ignore[arg-type]
+    if not rows:
+        return Transitions.empty(0, len(idx))
+    return Transitions(
+        observations=np.asarray([steps[t].observation for t in rows], np.float32),
+        actions=np.asarray(actions, np.float32)[:, idx],
+        rewards=np.asarray(rewards, np.float32),
+        next_observations=np.asarray([steps[t].observation for t in next_rows], np.float32),
+        terminals=np.asarray(terminals, bool),
+        truncations=np.asarray(truncations, bool),
+        interventions=np.asarray([steps[t].source == "human" for t in rows], bool),
+        classes=classes[rows].astype(np.int8),
+    )
+
+
+def label_episodes(episodes: Sequence[Episode], config: LabelConfig = LabelConfig()) -> Labelled:
+    """Label several episodes into one dataset. Raises LabelError on mixed observation sizes."""
+    stats = LabelStats()
+    parts = [label_episode(e, config, stats) for e in episodes]
+    return Labelled(_concat([p.rlif for p in parts], config), _concat([p.dagger for p in parts], config), stats)
+
+
+def _concat(parts: list[Transitions], config: LabelConfig) -> Transitions:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return Transitions.empty(0, len(config.action_indices))
+    dims = sorted({p.observations.shape[1] for p in parts})
+    if len(dims) > 1:
+        raise LabelError(f"episodes have observations of different sizes {dims}: label them separately")
+    return Transitions.concatenate(parts)

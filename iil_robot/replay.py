@@ -1,0 +1,255 @@
+"""``iil-robot replay BAG_OR_DIR...``: summarise, plot, label and export, repair, or play recorded bags.
+
+Every bag under the given paths is read (a session's parts together); step records and
+episode events are split into episodes by :func:`iil_robot.episodes.split_episodes` and
+labelled by :func:`iil_robot.labels.label_episodes`: the code the live learner runs.
+
+Offline training hook: :func:`training_data` returns the labelled dataset of a set of bags;
+the learners (``iil_robot/learners/``, being built) call it when they (re)build their buffers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from .bags import BagError, find_bags, read_messages, repair_bag, unlisted_files
+from .episodes import Episode, EpisodeSummary, EpisodeSplitter
+from .labels import LabelConfig, Labelled, label_episodes
+from .records import EpisodeEvent, RecordError, StepRecord
+from .transitions import Transitions
+
+DATASET_FORMAT = "iil_robot.dataset"
+DATASET_VERSION = 1
+
+
+@dataclass
+class Recording:
+    """What a set of bags holds for labelling."""
+
+    bags: list[Path]
+    steps: list[StepRecord] = field(default_factory=list)
+    events: list[EpisodeEvent] = field(default_factory=list)
+    operator: str = ""
+    task: str = ""
+    undecodable: int = 0
+    episodes: list[Episode] = field(default_factory=list)
+    between_steps: int = 0
+
+
+def load_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event") -> Recording:
+    """Read step records and episode events of every bag under ``paths`` and split episodes."""
+    recording = Recording(find_bags(paths))
+    for bag in recording.bags:
+        info = _recording_info(bag)
+        recording.operator = recording.operator or info.get("operator", "")
+        recording.task = recording.task or info.get("task", "")
+        for m in read_messages(bag, [step_topic, event_topic]):
+            try:
+                if m.topic == step_topic:
+                    recording.steps.append(StepRecord.decode(m.message.data))
+                else:
+                    recording.events.append(EpisodeEvent.decode(m.message.data))
+            except RecordError as err:
+                recording.undecodable += 1
+                print(f"[replay] skipped an undecodable record on {m.topic} in {bag}: {err}", file=sys.stderr)
+    splitter = EpisodeSplitter()
+    for event in sorted(recording.events, key=lambda e: e.stamp):
+        splitter.add_event(event)
+    for step in sorted(recording.steps, key=lambda s: (s.stamp, s.tick)):
+        recording.episodes += splitter.add_step(step)
+    recording.episodes += splitter.flush()
+    recording.between_steps = splitter.between_steps
+    return recording
+
+
+def _recording_info(bag: Path) -> dict:
+    from rosbags.rosbag2 import Reader
+
+    try:
+        with Reader(bag) as reader:
+            custom = reader.storage.metadata.custom or {}
+    except Exception:  # a bag without our custom data (or unreadable metadata) has no info
+        return {}
+    try:
+        return json.loads(custom.get("iil_robot.recording", "{}"))
+    except json.JSONDecodeError:
+        return {}
+
+
+def training_data(paths: list[str | Path], config: LabelConfig = LabelConfig()) -> Labelled:
+    """The labelled dataset of the bags under ``paths`` (the learners' offline hook)."""
+    return label_episodes(load_recording(paths).episodes, config)
+
+
+def summarise(recording: Recording) -> dict:
+    """The summary ``--json`` prints."""
+    summaries = [EpisodeSummary.of(e, recording.operator, recording.task) for e in recording.episodes]
+    steps = sum(s.steps for s in summaries)
+    human = sum(s.intervention_steps for s in summaries)
+    onsets = sum(s.interventions for s in summaries)
+    return {
+        "bags": [str(b) for b in recording.bags],
+        "operator": recording.operator,
+        "task": recording.task,
+        "episodes": [s.to_dict() for s in summaries],
+        "totals": {
+            "episodes": len(summaries),
+            "outcomes": dict(Counter(s.outcome for s in summaries)),
+            "steps": steps,
+            "interventions": onsets,
+            "interventions_per_episode": onsets / len(summaries) if summaries else 0.0,
+            "intervention_steps": human,
+            "intervention_rate": human / steps if steps else 0.0,
+            "duration": sum(s.duration for s in summaries),
+            "policy_versions": sorted({v for s in summaries for v in s.policy_versions}),
+            "lost_ticks": sum(s.lost_ticks for s in summaries),
+            "steps_between_episodes": recording.between_steps,
+            "undecodable_records": recording.undecodable,
+        },
+    }
+
+
+def print_summary(summary: dict) -> None:
+    t = summary["totals"]
+    print(f"{len(summary['bags'])} bag(s), {t['episodes']} episodes, {t['steps']} steps, "
+          f"{t['duration']:.1f} s; outcomes {t['outcomes']}; {t['interventions']} interventions "
+          f"({t['interventions_per_episode']:.2f}/episode, {100 * t['intervention_rate']:.1f} % of steps); "
+          f"policy versions {t['policy_versions']}")
+    for e in summary["episodes"]:
+        print(f"  episode {e['index']:3d}  {e['outcome']:10s} {e['duration']:7.2f} s  {e['steps']:5d} steps  "
+              f"{e['interventions']:2d} interventions ({100 * e['intervention_rate']:5.1f} %)  versions {e['policy_versions']}")
+
+
+# -- plots -----------------------------------------------------------------------------------
+
+
+def plot_episode(episode: Episode, path: Path) -> None:
+    """Timeline PNG: commanded translation and gripper, who was in control, intervention onsets."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = episode.steps
+    t = np.array([s.stamp - episode.start for s in steps])
+    executed = np.array([s.executed_action for s in steps])
+    fig, (ax_v, ax_g, ax_c) = plt.subplots(3, 1, sharex=True, figsize=(10, 6), height_ratios=[3, 1, 1])
+    for i, name in enumerate(("vx", "vy", "vz")):
+        ax_v.plot(t, executed[:, i], label=name)
+    ax_v.set_ylabel("executed (m/s)")
+    ax_v.legend(loc="upper right", fontsize="small")
+    ax_g.plot(t, executed[:, 6], color="k")
+    ax_g.set_ylabel("gripper")
+    control = {"policy": 0, "human": 1, "hold": 2}
+    ax_c.step(t, [control[s.source] for s in steps], where="post", color="tab:purple")
+    ax_c.set_yticks([0, 1, 2], ["policy", "human", "hold"])
+    ax_c.set_xlabel("time since episode start (s)")
+    for s in steps:
+        if s.onset:
+            for ax in (ax_v, ax_g, ax_c):
+                ax.axvline(s.stamp - episode.start, color="tab:red", linestyle="--", linewidth=1)
+    human = np.array([s.source == "human" for s in steps])
+    ax_v.fill_between(t, 0, 1, where=human, step="post", color="tab:orange", alpha=0.2,
+                      transform=ax_v.get_xaxis_transform(), label="operator")
+    ax_v.set_title(f"episode {episode.index}: {episode.outcome}, {sum(s.onset for s in steps)} interventions "
+                   "(shaded: operator in control; dashed: onsets)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+def export_dataset(labelled: Labelled, path: Path, meta: dict) -> tuple[Path, Path]:
+    """Write ``path`` (.npz: ``rlif_<field>`` and ``dagger_<field>`` arrays) and a JSON sidecar."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_suffix(".npz")
+    arrays = {f"{name}_{f.name}": getattr(t, f.name) for name, t in (("rlif", labelled.rlif), ("dagger", labelled.dagger))
+              for f in fields(Transitions)}
+    np.savez(path, **arrays)
+    sidecar = path.with_suffix(".json")
+    sidecar.write_text(json.dumps({
+        "format": DATASET_FORMAT, "version": DATASET_VERSION, "arrays": path.name,
+        "datasets": {"rlif": len(labelled.rlif), "dagger": len(labelled.dagger)},
+        "label_stats": labelled.stats.to_dict(), **meta,
+    }, indent=2))
+    return path, sidecar
+
+
+def load_dataset(path: str | Path) -> dict[str, Transitions]:
+    """Read an exported dataset back: ``{"rlif": Transitions, "dagger": Transitions}`` (no pickle)."""
+    with np.load(Path(path), allow_pickle=False) as data:
+        return {name: Transitions(**{f.name: data[f"{name}_{f.name}"] for f in fields(Transitions)})
+                for name in ("rlif", "dagger")}
+
+
+# -- command ---------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="BAG_OR_DIR", help="bag directories, or directories holding bags")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.add_argument("--plots", metavar="DIR", help="write a timeline PNG per episode into DIR")
+    parser.add_argument("--export", metavar="FILE", help="write the labelled dataset (FILE.npz + FILE.json)")
+    parser.add_argument("--window", type=int, default=LabelConfig().pre_intervention_window,
+                        help="pre-intervention window in steps (default %(default)s)")
+    parser.add_argument("--outcomes", nargs="+", metavar="OUTCOME", help="export only episodes with these outcomes")
+    parser.add_argument("--repair", action="store_true",
+                        help="first make bags left by a crash whole (recover unterminated files, rewrite metadata.yaml)")
+    parser.add_argument("--play", action="store_true", help="republish the bags with their original timing and /clock")
+    parser.add_argument("--rate", type=float, default=1.0, help="--play speed factor (default 1.0)")
+    parser.add_argument("--delay", type=float, default=1.0, help="--play: seconds for discovery before the first message (default 1.0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.repair:
+            for bag in find_bags(args.paths):
+                report = repair_bag(bag)
+                print(f"[replay] repaired {bag}: recovered {report.recovered_messages} messages from "
+                      f"{list(report.recovered_files)}, dropped {list(report.dropped_files)}", file=sys.stderr)
+        for bag in find_bags(args.paths):
+            if unlisted_files(bag):
+                print(f"[replay] {bag} holds files metadata.yaml does not list (a crash?): "
+                      f"run with --repair to recover them", file=sys.stderr)
+        if args.play:
+            from .nodes.player import play
+
+            return play(find_bags(args.paths), rate=args.rate, delay=args.delay)
+        recording = load_recording(args.paths)
+    except BagError as err:
+        print(f"[replay] {err}", file=sys.stderr)
+        return 1
+    summary = summarise(recording)
+    if args.plots:
+        out = Path(args.plots)
+        out.mkdir(parents=True, exist_ok=True)
+        for episode in recording.episodes:
+            plot_episode(episode, out / f"episode_{episode.index:03d}.png")
+        summary["plots"] = str(out)
+    if args.export:
+        config = LabelConfig(pre_intervention_window=args.window)
+        episodes = [e for e in recording.episodes if not args.outcomes or e.outcome in args.outcomes]
+        labelled = label_episodes(episodes, config)
+        npz, sidecar = export_dataset(labelled, Path(args.export), {
+            "bags": summary["bags"], "label_config": asdict(config),
+            "episodes": [e.index for e in episodes], "operator": recording.operator, "task": recording.task,
+        })
+        summary["export"] = {"arrays": str(npz), "sidecar": str(sidecar), "rlif": len(labelled.rlif),
+                             "dagger": len(labelled.dagger), "label_stats": labelled.stats.to_dict()}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print_summary(summary)
+        if args.export:
+            e = summary["export"]
+            print(f"exported {e['rlif']} RLIF transitions and {e['dagger']} HG-DAgger samples to {e['arrays']}")
+    return 0

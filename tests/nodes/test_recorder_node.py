@@ -1,0 +1,176 @@
+"""The recorder node in its own process: a live run read back with rosbags and mcap_ros2, a
+SIGKILL that loses at most split_period, the episode services, and a bad parameter."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
+from mcap.reader import make_reader
+from mcap_ros2.decoder import DecoderFactory
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from iil_robot.bags import find_bags, read_messages, repair_bag, unlisted_files
+from iil_robot.config import config_path
+from iil_robot.episodes import EpisodeSummary
+from iil_robot.graph import NodeSpec, loopback_env
+from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, SENSOR_QOS
+from iil_robot.records import EpisodeEvent, StepRecord
+from tests.nodes.conftest import assert_stops_with
+from tests.records_factory import step
+
+STARTUP = 30.0
+
+
+def recorder_spec(output: Path, **parameters) -> NodeSpec:
+    return NodeSpec("recorder", "iil_robot.nodes.recorder", params_files=(str(config_path("recorder.yaml")),),
+                    parameters={"output_dir": str(output), **parameters})
+
+
+def wait_matched(probe, publishers) -> None:
+    probe.wait_for(lambda: all(p.get_subscription_count() > 0 for p in publishers), STARTUP, "the recorder's subscriptions")
+
+
+def image(i: int) -> Image:
+    msg = Image(height=128, width=128, encoding="rgb8", step=128 * 3)
+    msg.header.frame_id = "camera"
+    msg.data = np.full(128 * 128 * 3, i % 256, np.uint8).tobytes()
+    return msg
+
+
+def test_live_run_read_back_with_rosbags_and_mcap_matches_what_was_published(graph, probe, tmp_path):
+    graph.start(recorder_spec(tmp_path, operator="ana", task="push"))
+    step_pub = probe.publisher(String, "step", RECORD_QOS)
+    cmd_pub = probe.publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
+    image_pub = probe.publisher(Image, "image", SENSOR_QOS)
+    event_pub = probe.publisher(String, "episode/event", EVENTS_QOS)
+    summaries = probe.collect(String, "episode/summary", EVENTS_QOS)
+    start = probe.node.create_client(Trigger, "/recorder/episode/start")
+    wait_matched(probe, [step_pub, cmd_pub, image_pub, event_pub])
+    probe.wait_for(start.service_is_ready, STARTUP, "the /recorder/episode/start service")
+
+    future = start.call_async(Trigger.Request())
+    probe.wait_for(future.done, 5.0, "the start service reply")
+    assert future.result().success
+    started = float(future.result().message.split(" at ")[1])
+    records = [step(i, "human" if 10 <= i < 15 else "policy", onset=i == 10, stamp=started + 0.01 + i * 0.01)
+               for i in range(40)]
+    sent_cmds = []
+    for i, r in enumerate(records):
+        step_pub.publish(String(data=r.encode()))
+        cmd = TwistStamped()
+        cmd.twist.linear.x = float(i)
+        cmd.header.frame_id = "base_link"
+        cmd_pub.publish(cmd)
+        sent_cmds.append(i)
+        if i % 4 == 0:
+            image_pub.publish(image(i))
+        if i == 29:  # ends the episode between ticks 29 and 30
+            event_pub.publish(String(data=EpisodeEvent("success", "operator", r.stamp + 0.005).encode()))
+        probe.spin_for(0.002)
+    probe.wait_for(lambda: len(summaries) >= 1, 10.0, "the episode summary")
+    summary = EpisodeSummary.decode(summaries.messages[0].data)
+    assert (summary.outcome, summary.steps, summary.interventions, summary.intervention_steps) == ("success", 30, 1, 5)
+    assert (summary.operator, summary.task) == ("ana", "push")
+    graph.stop("recorder")  # SIGINT: closes the open file and writes the final metadata.yaml
+
+    [bag] = find_bags([tmp_path])
+    assert unlisted_files(bag) == []
+    by_topic: dict[str, list] = {}
+    for m in read_messages(bag):
+        by_topic.setdefault(m.topic, []).append(m.message)
+    assert [StepRecord.decode(m.data) for m in by_topic["/step"]] == records
+    assert [m.twist.linear.x for m in by_topic["/arm/cmd"]] == sent_cmds
+    assert [m.header.frame_id for m in by_topic["/arm/cmd"]] == ["base_link"] * 40
+    images = by_topic["/image"]
+    assert len(images) == 10 and images[3].data.tolist() == [12] * (128 * 128 * 3)
+    events = [EpisodeEvent.decode(m.data) for m in by_topic["/episode/event"]]
+    assert [(e.event, e.origin) for e in events] == [("start", "service"), ("success", "operator")]
+    written = [EpisodeSummary.decode(m.data) for m in by_topic["/recorder/episode"]]
+    assert [(s.outcome, s.steps) for s in written] == [("success", 30), ("unfinished", 10)]
+
+    # The same files through the mcap library's ROS 2 decoder.
+    counts: dict[str, int] = {}
+    steps_mcap = []
+    for path in sorted(bag.glob("*.mcap"), key=lambda p: int(p.stem.rsplit("_", 1)[1])):
+        with open(path, "rb") as f:
+            for _, channel, _, msg in make_reader(f, decoder_factories=[DecoderFactory()]).iter_decoded_messages():
+                counts[channel.topic] = counts.get(channel.topic, 0) + 1
+                if channel.topic == "/step":
+                    steps_mcap.append(StepRecord.decode(msg.data))
+    assert counts["/step"] == 40 and counts["/arm/cmd"] == 40 and counts["/image"] == 10
+    assert steps_mcap == records
+
+
+def test_sigkill_leaves_a_bag_rosbags_reads_up_to_split_period_before_the_kill(graph, probe, tmp_path):
+    graph.start(recorder_spec(tmp_path, split_period=0.5, flush_period=0.1))
+    step_pub = probe.publisher(String, "step", RECORD_QOS)
+    wait_matched(probe, [step_pub])
+    sent: list[tuple[float, StepRecord]] = []
+    t0 = time.monotonic()
+
+    def publish_due() -> None:  # 100 Hz from the probe's spin loop
+        while len(sent) < (time.monotonic() - t0) * 100:
+            r = step(len(sent))
+            step_pub.publish(String(data=r.encode()))
+            sent.append((time.monotonic(), r))
+
+    probe.wait_for(lambda: time.monotonic() - t0 > 2.5, 10.0, "2.5 s of step records", every=publish_due)
+    killed_at = time.monotonic()
+    graph.kill("recorder")
+    graph.processes["recorder"].popen.wait(5.0)
+
+    [bag] = find_bags([tmp_path])
+    got = [StepRecord.decode(m.message.data) for m in read_messages(bag, ["/step"])]
+    assert got == [r for _, r in sent[:len(got)]], "records read back in order, unchanged"
+    lost = [t for t, r in sent[len(got):]]
+    # Everything received more than split_period (0.5 s) before the kill is readable; allow
+    # 0.25 s for transport and scheduling on a loaded machine.
+    assert not lost or lost[0] > killed_at - 0.75, f"lost {killed_at - lost[0]:.2f} s before the kill"
+
+    report = repair_bag(bag)  # recovers the flushed chunks of the unterminated file
+    repaired = [StepRecord.decode(m.message.data) for m in read_messages(bag, ["/step"])]
+    assert repaired[:len(got)] == got and len(repaired) >= len(got)
+    assert repaired == [r for _, r in sent[:len(repaired)]]
+    assert report.recovered_messages == len(repaired) - len(got) or report.dropped_files
+
+
+def test_bad_parameter_stops_the_node_with_a_clear_message(graph, tmp_path):
+    assert_stops_with(graph, recorder_spec(tmp_path, **{"topics.image.qos": "fast"}), "topics.image.qos")
+
+
+def test_replay_play_republishes_a_recorded_bag_with_clock(graph, probe, tmp_path, domain_id):
+    graph.start(recorder_spec(tmp_path / "rec"))
+    step_pub = probe.publisher(String, "step", RECORD_QOS)
+    wait_matched(probe, [step_pub])
+    records = [step(i) for i in range(20)]
+    for r in records:
+        step_pub.publish(String(data=r.encode()))
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
+
+    def written() -> int:
+        values = [dict((kv.key, kv.value) for kv in s.values) for m in diagnostics.messages for s in m.status
+                  if s.name == "recorder"]
+        return int(values[-1]["written"]) if values else 0
+
+    probe.wait_for(lambda: written() >= 20, 10.0, "the recorder to write the steps")
+    graph.stop("recorder")
+    got = probe.collect(String, "step", RECORD_QOS)
+    clock = probe.collect(Clock, "/clock", 10)
+    player = subprocess.Popen([sys.executable, "-m", "iil_robot.cli", "replay", str(tmp_path / "rec"), "--play", "--delay", "3"],
+                              env=loopback_env(domain_id), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        probe.wait_for(lambda: len(got) >= 20, 30.0, "the played step records")
+        assert [StepRecord.decode(m.data) for m in got.messages] == records
+        assert clock.messages and clock.messages[-1].clock.sec > 0
+        assert player.wait(10.0) == 0
+    finally:
+        if player.poll() is None:
+            player.kill()

@@ -1,0 +1,96 @@
+"""`iil-robot replay`: summary, JSON, plots, export (read back without pickle), repair."""
+import json
+
+import numpy as np
+import pytest
+
+from iil_robot.bags import SplitBagWriter, TopicSpec, typestore
+from iil_robot.cli import main
+from iil_robot.episodes import split_episodes
+from iil_robot.labels import LabelConfig, label_episodes
+from iil_robot.replay import load_dataset, load_recording, training_data
+from iil_robot.transitions import Transitions
+from tests.records_factory import event, steps
+
+STRING = "std_msgs/msg/String"
+
+
+def cdr(text: str) -> bytes:
+    return typestore().serialize_cdr(typestore().types[STRING](data=text), STRING)
+
+
+@pytest.fixture
+def session(tmp_path):
+    """Two episodes: one with an intervention (success), one without (timeout), then 3 steps open."""
+    records = steps("ppppHhhppp") + steps("pppppp", 10) + steps("ppp", 16)
+    events = [event("start", 0.0), event("success", 0.5 - 0.01, "operator"), event("start", 0.5),
+              event("timeout", 0.8 - 0.01), event("start", 0.8)]
+    clock = [0.0]
+    writer = SplitBagWriter(tmp_path / "bags" / "s_000", clock=lambda: clock[0])
+    writer.open()
+    step_id, event_id = writer.add_topic(TopicSpec("/step", STRING)), writer.add_topic(TopicSpec("/episode/event", STRING, "latched"))
+    stream = sorted([(r.stamp, step_id, r.encode()) for r in records] + [(e.stamp, event_id, e.encode()) for e in events])
+    for stamp, topic, text in stream:
+        clock[0] = stamp
+        writer.write(topic, int(stamp * 1e9) + 1, cdr(text))
+    writer.set_custom_data("iil_robot.recording", json.dumps({"operator": "ana", "task": "push"}))
+    writer.close()
+    return tmp_path / "bags", records, events
+
+
+def test_summary_json_counts_episodes_outcomes_and_interventions(session, capsys):
+    bags, _, _ = session
+    assert main(["replay", str(bags), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [(e["outcome"], e["steps"], e["interventions"]) for e in summary["episodes"]] == [
+        ("success", 10, 1), ("timeout", 6, 0), ("unfinished", 3, 0)]
+    t = summary["totals"]
+    assert t["episodes"] == 3 and t["interventions"] == 1 and t["steps"] == 19
+    assert t["intervention_rate"] == pytest.approx(3 / 19) and t["policy_versions"] == [0]
+    assert t["outcomes"] == {"success": 1, "timeout": 1, "unfinished": 1}
+    assert summary["operator"] == "ana" and summary["task"] == "push"
+
+
+def test_text_summary_and_a_plot_per_episode(session, tmp_path, capsys):
+    bags, _, _ = session
+    assert main(["replay", str(bags), "--plots", str(tmp_path / "plots")]) == 0
+    assert "3 episodes" in capsys.readouterr().out
+    pngs = sorted((tmp_path / "plots").glob("*.png"))
+    assert [p.name for p in pngs] == ["episode_000.png", "episode_001.png", "episode_002.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+
+
+def test_export_writes_the_labelled_dataset_the_labelling_module_makes(session, tmp_path, capsys):
+    bags, records, events = session
+    out = tmp_path / "data.npz"
+    assert main(["replay", str(bags), "--export", str(out), "--window", "2", "--outcomes", "success", "timeout", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    data = load_dataset(out)
+    expected = label_episodes([e for e in split_episodes(records, events) if e.outcome != "unfinished"],
+                              LabelConfig(pre_intervention_window=2))
+    for name in ("rlif", "dagger"):
+        assert isinstance(data[name], Transitions)
+        for field in ("observations", "actions", "rewards", "terminals", "truncations", "classes"):
+            np.testing.assert_array_equal(getattr(data[name], field), getattr(getattr(expected, name), field))
+    assert data["rlif"].rewards.tolist().count(-1.0) == 1
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["format"] == "iil_robot.dataset" and sidecar["label_config"]["pre_intervention_window"] == 2
+    assert sidecar["datasets"] == {"rlif": len(data["rlif"]), "dagger": 3} == {k: summary["export"][k] for k in ("rlif", "dagger")}
+
+
+def test_training_hook_and_load_recording_agree(session):
+    bags, records, events = session
+    recording = load_recording([bags])
+    assert recording.steps == records and len(recording.episodes) == 3
+    assert len(training_data([bags]).rlif) == len(label_episodes(recording.episodes).rlif)
+
+
+def test_repair_flag_recovers_a_crashed_bag_and_a_missing_path_is_an_error(session, tmp_path, capsys):
+    bags, _, _ = session
+    (bags / "s_000" / "metadata.yaml").unlink()
+    assert main(["replay", str(bags), "--json"]) == 1
+    assert "--repair" in capsys.readouterr().err
+    assert main(["replay", str(bags), "--repair", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["episodes"] == 3
+    assert main(["replay", str(tmp_path / "nothing")]) == 1
+    assert "does not exist" in capsys.readouterr().err
