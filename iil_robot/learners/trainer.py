@@ -256,7 +256,7 @@ def bag_step_records(bags_dir: str) -> Iterable[Sequence[StepRecord]]:
     try:
         from .. import bags  # type: ignore[attr-defined]
     except ImportError as err:
-        raise NotImplementedError(
+        raise ValueError(
             "rebuilding buffers from bags needs iil_robot.bags, which this build does not have yet; "
             "leave bags_dir empty to resume from the checkpointed buffers") from err
     return bags.read_step_records(bags_dir)  # pragma: no cover - the reader's API lands with iil_robot.bags
