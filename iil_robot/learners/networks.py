@@ -32,8 +32,10 @@ class EnsembleLinear(nn.Module):
 
     def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
         weight, bias = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
-        if x.dim() == 2:  # the same input for every member
-            x = x.unsqueeze(0).expand(weight.shape[0], -1, -1)
+        if x.dim() == 2:  # the same input for every member: one GEMM against all members' weights side by side
+            e, i, o = weight.shape
+            y = x @ weight.permute(1, 0, 2).reshape(i, e * o)
+            return y.view(x.shape[0], e, o).transpose(0, 1) + bias
         return torch.baddbmm(bias, x, weight)
 
 
@@ -47,7 +49,7 @@ class EnsembleLayerNorm(nn.Module):
 
     def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
         weight, bias = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
-        return F.layer_norm(x, x.shape[-1:]) * weight + bias
+        return torch.addcmul(bias, F.layer_norm(x, x.shape[-1:]), weight)
 
 
 class EnsembleMLP(nn.Module):
