@@ -28,6 +28,8 @@ setup(
             "estop_heartbeat = iil_robot.nodes.estop_heartbeat:main",
             "recorder = iil_robot.nodes.recorder:main",
             "player = iil_robot.nodes.player:main",
+            "learner = iil_robot.nodes.learner:main",
+            "policy = iil_robot.nodes.policy_node:main",
         ],
     },
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),

@@ -155,3 +155,50 @@ def twist_values(twist: Twist) -> tuple[float, ...]:
 def seconds(stamp_msg) -> float:
     """builtin_interfaces/Time -> float seconds."""
     return stamp_msg.sec + stamp_msg.nanosec * 1e-9
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass (its one-line documentation)."""
+    import ast
+    import inspect
+    import textwrap
+
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for field, doc in zip(body, body[1:]):
+        if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name) and isinstance(doc, ast.Expr) \
+                and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str):
+            docs[field.target.id] = " ".join(doc.value.value.split())
+    return docs
+
+
+def declare_config(node: Node, config_cls: type, prefix: str = "",
+                   ranges: dict[str, tuple[float, float]] | None = None) -> Any:
+    """Declare one parameter per field of ``config_cls`` (a dataclass), named ``prefix + field``, with
+    the field's default, docstring and range; return the config built from the values.
+
+    Fields whose default is None have no ROS parameter type and keep their default.
+    """
+    import dataclasses
+
+    defaults, docs, ranges = config_cls(), field_docs(config_cls), ranges or {}
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(config_cls):
+        default = getattr(defaults, f.name)
+        if default is None:
+            continue
+        low, high = ranges.get(f.name, (None, None))
+        name, doc = prefix + f.name, docs.get(f.name, f.name)
+        if isinstance(default, tuple):
+            value = declare(node, name, list(default), doc)
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) for v in value):
+                raise ParameterError(f"parameter {name!r} must be a list of integers, got {value!r}")
+            if low is not None and not all(low <= v <= high for v in value):
+                raise ParameterError(f"parameter {name!r}={list(value)} has values out of range [{low}, {high}]")
+            values[f.name] = tuple(value)
+        else:
+            values[f.name] = declare(node, name, default, doc, low, high)
+    try:
+        return config_cls(**values)
+    except ValueError as err:
+        raise ParameterError(f"parameters {prefix or config_cls.__name__}: {err}") from err

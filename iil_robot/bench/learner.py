@@ -1,0 +1,84 @@
+"""``iil-robot bench learner --json``: full RLPD updates per second, batched critic ensemble vs a
+Python loop over critics, in the same run.
+
+One full update = one critic update + one actor update + one temperature update (UTD 1), with
+the RLIF authors' shapes: observation 25, action 4, 10 critics of 256x256 with LayerNorm,
+batch 256. The two variants alternate in rounds so load from other processes hits both alike;
+the reported figure is each variant's median round. On CUDA the same figures are added with a
+``_cuda`` suffix.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+
+from ..learners.buffers import Batch
+from ..learners.rlpd import RLPDConfig, RLPDLearner
+
+OBS_DIM, ACT_DIM = 25, 4
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print only the JSON object")
+    parser.add_argument("--quick", action="store_true", help="a few updates only (a smoke run)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (default 5)")
+    parser.add_argument("--updates", type=int, default=30, help="updates per round (default 30)")
+    parser.add_argument("--compile", action="store_true", help="also time the batched learner under torch.compile")
+
+
+def _batch(device: torch.device, size: int, seed: int) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    return Batch(torch.randn(size, OBS_DIM, generator=g).to(device), (torch.rand(size, ACT_DIM, generator=g) * 2 - 1).to(device),
+                 -(torch.rand(size, generator=g) < 0.05).float().to(device), torch.randn(size, OBS_DIM, generator=g).to(device),
+                 torch.ones(size).to(device))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(device: torch.device, variants: dict[str, RLPDConfig], rounds: int, updates: int) -> dict[str, float]:
+    learners = {name: RLPDLearner(OBS_DIM, ACT_DIM, config, device=device) for name, config in variants.items()}
+    batches = [_batch(device, 256, seed) for seed in range(4)]
+    for learner in learners.values():  # warm-up (and compilation)
+        for i in range(3):
+            learner.update(batches[i % 4])
+    _sync(device)
+    rates: dict[str, list[float]] = {name: [] for name in learners}
+    for _ in range(rounds):
+        for name, learner in learners.items():
+            start = time.perf_counter()
+            for i in range(updates):
+                learner.update(batches[i % 4])
+            _sync(device)
+            rates[name].append(updates / (time.perf_counter() - start))
+    return {name: statistics.median(r) for name, r in rates.items()}
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    rounds, updates = (1, 3) if args.quick else (args.rounds, args.updates)
+    base = RLPDConfig(utd_ratio=1)
+    variants = {"batched": base, "loop": RLPDConfig(utd_ratio=1, critic_impl="loop")}
+    if args.compile:
+        variants["compiled"] = RLPDConfig(utd_ratio=1, compile=True)
+    result: dict[str, object] = {"device": "cpu", "threads": args.threads, "obs_dim": OBS_DIM, "act_dim": ACT_DIM,
+                                 "num_qs": base.num_qs, "hidden": list(base.hidden), "batch_size": base.batch_size}
+    for name, rate in measure(torch.device("cpu"), variants, rounds, updates).items():
+        result[f"updates_per_s_{name}"] = round(rate, 2)
+    result["speedup_batched_vs_loop"] = round(result["updates_per_s_batched"] / result["updates_per_s_loop"], 3)
+    if torch.cuda.is_available():
+        result["device"] = "cpu+cuda"
+        for name, rate in measure(torch.device("cuda"), variants, rounds, updates * 4).items():
+            result[f"updates_per_s_{name}_cuda"] = round(rate, 2)
+    if not args.json:
+        print("[bench] full RLPD updates/s (critic + actor + temperature, UTD 1)", file=sys.stderr)
+    print(json.dumps(result))
+    return 0

@@ -1,0 +1,152 @@
+"""Replay buffers over ``Transitions``, and RLPD's symmetric sampling of prior and online data.
+
+A buffer is a fixed-capacity ring of numpy arrays. Actions are stored in the learner's unit box
+[-1, 1] (see ``ActionBox``), so the critic sees buffer actions and actor actions alike.
+``sample`` returns a ``Batch`` of torch tensors on the learner's device.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..transitions import StepClass, Transitions
+
+
+@dataclass(frozen=True)
+class ActionBox:
+    """The learner's action box in physical units; actions are learned in [-1, 1]."""
+
+    low: tuple[float, ...] = (-0.25, -0.25, -0.25, 0.0)
+    """Lower bounds (vx, vy, vz m/s; gripper closure)."""
+    high: tuple[float, ...] = (0.25, 0.25, 0.25, 1.0)
+    """Upper bounds."""
+
+    def to_unit(self, actions: np.ndarray) -> np.ndarray:
+        low, high = np.asarray(self.low, np.float32), np.asarray(self.high, np.float32)
+        if actions.shape[-1] != len(low):
+            raise ValueError(f"actions have {actions.shape[-1]} values, the action box {len(low)}")
+        return np.clip(2.0 * (actions - low) / (high - low) - 1.0, -1.0, 1.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Batch:
+    observations: Tensor
+    """[B, obs_dim]"""
+    actions: Tensor
+    """[B, act_dim] in [-1, 1]"""
+    rewards: Tensor
+    """[B]"""
+    next_observations: Tensor
+    """[B, obs_dim]"""
+    masks: Tensor
+    """[B] 0.0 where the episode truly ended (no bootstrap), else 1.0"""
+
+    def split(self, parts: int) -> list["Batch"]:
+        """Cut into ``parts`` minibatches (RLPD's UTD loop takes one per critic update)."""
+        chunks = [torch.chunk(getattr(self, f.name), parts) for f in fields(self)]
+        return [Batch(*c) for c in zip(*chunks)]
+
+
+class ReplayBuffer:
+    """A ring of transitions; the oldest are overwritten once ``capacity`` is reached."""
+
+    def __init__(self, obs_dim: int, act_dim: int, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity {capacity} must be at least 1")
+        self.capacity, self.obs_dim, self.act_dim = capacity, obs_dim, act_dim
+        self.observations = np.zeros((capacity, obs_dim), np.float32)
+        self.actions = np.zeros((capacity, act_dim), np.float32)
+        self.rewards = np.zeros(capacity, np.float32)
+        self.next_observations = np.zeros((capacity, obs_dim), np.float32)
+        self.masks = np.zeros(capacity, np.float32)
+        self.interventions = np.zeros(capacity, bool)
+        self.classes = np.zeros(capacity, np.int8)
+        self.size = 0
+        self.cursor = 0
+        self.added = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, data: Transitions, unit_actions: np.ndarray) -> None:
+        """Append ``data`` with its actions already mapped to the unit box."""
+        n = len(data)
+        if data.observations.shape[1:] != (self.obs_dim,) or unit_actions.shape != (n, self.act_dim):
+            raise ValueError(
+                f"transitions of obs {data.observations.shape[1:]}, actions {unit_actions.shape[1:]} do not fit a buffer "
+                f"of obs ({self.obs_dim},), actions ({self.act_dim},)"
+            )
+        if n > self.capacity:  # only the newest fit
+            data = Transitions(**{f.name: getattr(data, f.name)[-self.capacity:] for f in fields(Transitions)})
+            unit_actions, n = unit_actions[-self.capacity:], self.capacity
+        idx = (self.cursor + np.arange(n)) % self.capacity
+        self.observations[idx] = data.observations
+        self.actions[idx] = unit_actions
+        self.rewards[idx] = data.rewards
+        self.next_observations[idx] = data.next_observations
+        self.masks[idx] = 1.0 - data.terminals.astype(np.float32)
+        self.interventions[idx] = data.interventions
+        self.classes[idx] = data.classes
+        self.cursor = int((self.cursor + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
+        self.added += n
+
+    def sample_indices(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty buffer")
+        return rng.integers(0, self.size, count)
+
+    def gather(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            "observations": self.observations[idx], "actions": self.actions[idx], "rewards": self.rewards[idx],
+            "next_observations": self.next_observations[idx], "masks": self.masks[idx],
+        }
+
+    def sample(self, count: int, rng: np.random.Generator, device: torch.device | str = "cpu") -> Batch:
+        return to_batch(self.gather(self.sample_indices(count, rng)), device)
+
+    def human_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """Observations and unit actions of the steps an operator drove (demos and interventions)."""
+        keep = self.interventions[: self.size] | (self.classes[: self.size] == StepClass.DEMO)
+        return self.observations[: self.size][keep], self.actions[: self.size][keep]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Arrays for a checkpoint (ordered oldest first)."""
+        order = np.arange(self.size) if self.size < self.capacity else (self.cursor + np.arange(self.size)) % self.capacity
+        return {
+            "observations": self.observations[order], "actions": self.actions[order], "rewards": self.rewards[order],
+            "next_observations": self.next_observations[order], "masks": self.masks[order],
+            "interventions": self.interventions[order], "classes": self.classes[order],
+        }
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        n = len(arrays["observations"])
+        data = Transitions(
+            observations=arrays["observations"], actions=arrays["actions"], rewards=arrays["rewards"],
+            next_observations=arrays["next_observations"], terminals=arrays["masks"] == 0.0,
+            truncations=np.zeros(n, bool), interventions=arrays["interventions"].astype(bool),
+            classes=arrays["classes"].astype(np.int8),
+        )
+        self.add(data, arrays["actions"].astype(np.float32))
+
+
+def to_batch(arrays: dict[str, np.ndarray], device: torch.device | str) -> Batch:
+    return Batch(**{k: torch.from_numpy(np.ascontiguousarray(v)).to(device, non_blocking=True) for k, v in arrays.items()})
+
+
+def sample_symmetric(prior: ReplayBuffer, online: ReplayBuffer, count: int, rng: np.random.Generator,
+                     device: torch.device | str = "cpu") -> Batch:
+    """RLPD's symmetric sampling: half of the batch from the prior data, half from the online data.
+
+    While one of the two is still empty the whole batch comes from the other.
+    """
+    if len(prior) == 0 or len(online) == 0:
+        only = prior if len(online) == 0 else online
+        return only.sample(count, rng, device)
+    half = count // 2
+    a = prior.gather(prior.sample_indices(half, rng))
+    b = online.gather(online.sample_indices(count - half, rng))
+    return to_batch({k: np.concatenate([a[k], b[k]]) for k in a}, device)

@@ -1,0 +1,194 @@
+"""Networks of the learners: MLPs, a tanh-Gaussian actor, and ensembles with stacked weights.
+
+An ensemble keeps the weights of its E members stacked (``[E, in, out]``) and runs all of them
+in one batched matmul (``torch.baddbmm``) instead of a Python loop over E modules; LayerNorm is
+applied per member with stacked affine parameters. ``LoopEnsembleCritic`` is the same critic
+as E separate modules, kept only so the benchmark can compare the two in one run.
+
+``Policy`` is what travels to the policy node: the acting part of a learner (the actor for
+RLPD, the BC ensemble for HG-DAgger) with the observation normaliser and the action scaling,
+so an exported state dict is self-contained.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # as in ikostrikov/rlpd's TanhNormal actor
+
+
+class EnsembleLinear(nn.Module):
+    """E independent linear layers: ``[E, B, in] -> [E, B, out]`` in one batched matmul."""
+
+    def __init__(self, members: int, in_features: int, out_features: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_features)  # nn.Linear's default init, per member
+        self.weight = nn.Parameter(torch.empty(members, in_features, out_features).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(members, 1, out_features).uniform_(-bound, bound))
+
+    def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
+        weight, bias = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
+        if x.dim() == 2:  # the same input for every member: one GEMM against all members' weights side by side
+            e, i, o = weight.shape
+            y = x @ weight.permute(1, 0, 2).reshape(i, e * o)
+            return y.view(x.shape[0], e, o).transpose(0, 1) + bias
+        return torch.baddbmm(bias, x, weight)
+
+
+class EnsembleLayerNorm(nn.Module):
+    """LayerNorm over the features of each member, with per-member affine parameters."""
+
+    def __init__(self, members: int, features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(members, 1, features))
+        self.bias = nn.Parameter(torch.zeros(members, 1, features))
+
+    def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
+        weight, bias = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
+        return torch.addcmul(bias, F.layer_norm(x, x.shape[-1:]), weight)
+
+
+class EnsembleMLP(nn.Module):
+    """E MLPs with stacked weights: hidden layers (optionally LayerNorm) with ReLU, linear output."""
+
+    def __init__(self, members: int, in_features: int, hidden: tuple[int, ...], out_features: int, layer_norm: bool) -> None:
+        super().__init__()
+        self.members = members
+        sizes = (in_features, *hidden)
+        self.linears = nn.ModuleList(EnsembleLinear(members, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.norms = nn.ModuleList(EnsembleLayerNorm(members, b) for b in hidden) if layer_norm else None
+        self.out = EnsembleLinear(members, sizes[-1], out_features)
+
+    def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
+        """``x`` [B, in] (shared) or [E, B, in] -> [E, B, out]; ``members`` picks a subset."""
+        for i, linear in enumerate(self.linears):
+            x = linear(x, members)
+            if self.norms is not None:
+                x = self.norms[i](x, members)
+            x = F.relu(x)
+        return self.out(x, members)
+
+
+class EnsembleCritic(nn.Module):
+    """E Q-functions Q(s, a) with stacked weights (RLPD: LayerNorm critics). Output [E, B]."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], members: int, layer_norm: bool) -> None:
+        super().__init__()
+        self.members = members
+        self.net = EnsembleMLP(members, obs_dim + act_dim, hidden, 1, layer_norm)
+
+    def forward(self, obs: Tensor, act: Tensor, members: Tensor | None = None) -> Tensor:
+        return self.net(torch.cat([obs, act], dim=-1), members).squeeze(-1)
+
+
+def mlp(in_features: int, hidden: tuple[int, ...], out_features: int, layer_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for size in hidden:
+        layers += [nn.Linear(in_features, size)] + ([nn.LayerNorm(size)] if layer_norm else []) + [nn.ReLU()]
+        in_features = size
+    return nn.Sequential(*layers, nn.Linear(in_features, out_features))
+
+
+class LoopEnsembleCritic(nn.Module):
+    """The same ensemble as E separate modules run in a Python loop (benchmark baseline only)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], members: int, layer_norm: bool) -> None:
+        super().__init__()
+        self.members = members
+        self.critics = nn.ModuleList(mlp(obs_dim + act_dim, hidden, 1, layer_norm) for _ in range(members))
+
+    def forward(self, obs: Tensor, act: Tensor, members: Tensor | None = None) -> Tensor:
+        x = torch.cat([obs, act], dim=-1)
+        chosen = range(self.members) if members is None else members.tolist()
+        return torch.stack([self.critics[i](x).squeeze(-1) for i in chosen])
+
+
+class TanhGaussianActor(nn.Module):
+    """SAC actor: a tanh-squashed Gaussian with state-dependent std, actions in [-1, 1]."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.trunk = mlp(obs_dim, hidden[:-1], hidden[-1], layer_norm=False) if len(hidden) > 1 else nn.Linear(obs_dim, hidden[-1])
+        self.head = nn.Linear(hidden[-1], 2 * act_dim)
+
+    def _mean_log_std(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        mean, log_std = self.head(F.relu(self.trunk(obs))).chunk(2, dim=-1)
+        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def sample(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """Reparameterised action in [-1, 1] and its log-probability [B]."""
+        mean, log_std = self._mean_log_std(obs)
+        u = mean + log_std.exp() * torch.randn_like(mean)
+        log_prob = (-0.5 * ((u - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        # log|d tanh(u)/du| = 2 (log 2 - u - softplus(-2u)), the stable form of log(1 - tanh(u)^2)
+        log_prob = log_prob - (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
+        return torch.tanh(u), log_prob
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """Deterministic action: tanh of the mean."""
+        return torch.tanh(self._mean_log_std(obs)[0])
+
+
+class EnsembleActor(nn.Module):
+    """HG-DAgger: E deterministic policies with stacked weights, actions in [-1, 1]. Output [E, B, A]."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], members: int, layer_norm: bool = False) -> None:
+        super().__init__()
+        self.members = members
+        self.net = EnsembleMLP(members, obs_dim, hidden, act_dim, layer_norm)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return torch.tanh(self.net(obs))
+
+
+def doubt(actions: Tensor) -> Tensor:
+    """HG-DAgger's doubt: the L2 norm of the diagonal of the ensemble's action covariance. [E, B, A] -> [B]."""
+    return actions.var(dim=0, unbiased=False).norm(dim=-1)
+
+
+@dataclass(frozen=True)
+class PolicyShape:
+    """Everything needed to build a ``Policy`` before loading weights into it."""
+
+    algorithm: str
+    """``rlpd`` (TanhGaussianActor) or ``hgdagger`` (EnsembleActor)."""
+    obs_dim: int
+    act_dim: int
+    hidden: tuple[int, ...]
+    ensemble: int = 1
+    """Members of the HG-DAgger ensemble (1 for RLPD)."""
+
+
+class Policy(nn.Module):
+    """The acting network as the policy node runs it: normalise, act, scale to the action box."""
+
+    def __init__(self, shape: PolicyShape) -> None:
+        super().__init__()
+        self.shape = shape
+        if shape.algorithm == "rlpd":
+            self.actor: nn.Module = TanhGaussianActor(shape.obs_dim, shape.act_dim, shape.hidden)
+        elif shape.algorithm == "hgdagger":
+            self.actor = EnsembleActor(shape.obs_dim, shape.act_dim, shape.hidden, shape.ensemble)
+        else:
+            raise ValueError(f"unknown algorithm {shape.algorithm!r}; expected 'rlpd' or 'hgdagger'")
+        self.register_buffer("obs_mean", torch.zeros(shape.obs_dim))
+        self.register_buffer("obs_std", torch.ones(shape.obs_dim))
+        self.register_buffer("action_low", -torch.ones(shape.act_dim))
+        self.register_buffer("action_high", torch.ones(shape.act_dim))
+
+    def normalize(self, obs: Tensor) -> Tensor:
+        return (obs - self.obs_mean) / self.obs_std
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Observations [B, obs_dim] -> (actions [B, act_dim] in the action box, doubt [B] or None)."""
+        x = self.normalize(obs)
+        if self.shape.algorithm == "rlpd":
+            unit, uncertainty = self.actor(x), None
+        else:
+            members = self.actor(x)
+            unit, uncertainty = members.mean(0), doubt(members)
+        return self.action_low + (unit + 1.0) * 0.5 * (self.action_high - self.action_low), uncertainty

@@ -1,0 +1,190 @@
+"""RLPD (Ball et al. 2023, "Efficient Online RL with Offline Data"): SAC with a LayerNorm critic
+ensemble, REDQ-style target over a random subset of critics, a high update-to-data ratio and
+symmetric sampling of prior and online data. For RLIF (Luo et al. 2023) the rewards are the
+intervention labels: -1 on the transition that led to an intervention, 0 otherwise.
+
+Reads like ikostrikov/rlpd's ``SACLearner``: ``update_critic`` and ``update_actor`` each take a
+batch and return a dict of metrics; ``update`` is the UTD loop (``utd_ratio`` critic updates on
+minibatches, then one actor and temperature update). Metrics are detached tensors, so a step
+never waits on the device; call ``.item()`` only when logging.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .buffers import ActionBox, Batch, ReplayBuffer, sample_symmetric
+from .networks import EnsembleCritic, LoopEnsembleCritic, Policy, PolicyShape
+
+
+@dataclass(frozen=True)
+class RLPDConfig:
+    """RLPD hyperparameters; defaults are the paper's (Ball et al. 2023, Table 3) unless noted."""
+
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the critics."""
+    temp_lr: float = 3e-4
+    """Adam learning rate of the SAC temperature."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer sizes of actor and critics."""
+    discount: float = 0.99
+    """Discount factor gamma."""
+    tau: float = 0.005
+    """Polyak rate of the target critics."""
+    num_qs: int = 10
+    """Critics in the ensemble."""
+    num_min_qs: int = 2
+    """Critics in the random subset whose minimum forms the target (REDQ)."""
+    critic_layer_norm: bool = True
+    """LayerNorm after each hidden layer of the critics (RLPD's key design choice)."""
+    init_temperature: float = 1.0
+    """Initial SAC temperature alpha."""
+    target_entropy: float | None = None
+    """Target entropy; None means -|A|/2."""
+    backup_entropy: bool = True
+    """Subtract the entropy term in the critic target (soft Q backup)."""
+    batch_size: int = 256
+    """Transitions per critic update (half prior, half online)."""
+    utd_ratio: int = 4
+    """Critic updates per actor update. The paper uses 20 with a fast GPU; 4 here because the learner
+    shares 2 CPU cores with the control loop (one niced thread, ~25 critic updates/s): the arm adds
+    20 transitions/s, so the real update-to-data ratio is set by throughput, and 4 keeps the actor
+    improving several times per second. Raise it to 20 on a GPU."""
+    critic_impl: str = "batched"
+    """``batched`` (stacked weights, one matmul per layer) or ``loop`` (benchmark baseline)."""
+    compile: bool = False
+    """Compile the loss computations with ``torch.compile`` (first updates take tens of seconds)."""
+    seed: int = 0
+    """Seed of the network initialisation and of the learner's own sampling."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.num_min_qs <= self.num_qs:
+            raise ValueError(f"num_min_qs={self.num_min_qs} must be in [1, num_qs={self.num_qs}]")
+        if self.critic_impl not in ("batched", "loop"):
+            raise ValueError(f"critic_impl {self.critic_impl!r} must be 'batched' or 'loop'")
+        if self.utd_ratio < 1 or self.batch_size < 2:
+            raise ValueError("utd_ratio must be >= 1 and batch_size >= 2")
+
+
+class RLPDLearner:
+    ALGORITHM = "rlpd"
+
+    def __init__(self, obs_dim: int, act_dim: int, config: RLPDConfig = RLPDConfig(),
+                 action_box: ActionBox | None = None, device: str | torch.device = "cpu") -> None:
+        self.config, self.device = config, torch.device(device)
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.action_box = action_box or ActionBox()
+        self.target_entropy = -act_dim / 2.0 if config.target_entropy is None else config.target_entropy
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        torch.manual_seed(config.seed)
+
+        self.policy = Policy(PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden)).to(self.device)
+        self.policy.action_low.copy_(torch.tensor(self.action_box.low))
+        self.policy.action_high.copy_(torch.tensor(self.action_box.high))
+        self.actor = self.policy.actor
+        critic_cls = EnsembleCritic if config.critic_impl == "batched" else LoopEnsembleCritic
+        self.critic = critic_cls(obs_dim, act_dim, config.hidden, config.num_qs, config.critic_layer_norm).to(self.device)
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_temp = torch.tensor(math.log(config.init_temperature), device=self.device, requires_grad=True)
+
+        self.actor_opt = _adam(self.actor.parameters(), config.actor_lr, self.device)
+        self.critic_opt = _adam(self.critic.parameters(), config.critic_lr, self.device)
+        self.temp_opt = _adam([self.log_temp], config.temp_lr, self.device)
+        self._critic_params = list(self.critic.parameters())
+        self._target_params = list(self.target_critic.parameters())
+        self.updates = 0
+        # torch.compile fuses the elementwise work (LayerNorm, ReLU, tanh-Gaussian) around the matmuls
+        self._critic_loss = torch.compile(self.critic_loss, dynamic=False) if config.compile else self.critic_loss
+        self._actor_loss = torch.compile(self.actor_loss, dynamic=False) if config.compile else self.actor_loss
+
+    # -- one critic update (runs utd_ratio times per update) ------------------------------
+
+    def critic_loss(self, batch: Batch, subset: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Mean squared TD error of every critic against one target:
+        r + gamma * mask * (min over the ``subset`` of target critics at (s', a' ~ pi) - alpha * log pi(a'|s'))."""
+        obs, obs_next = self.policy.normalize(batch.observations), self.policy.normalize(batch.next_observations)
+        with torch.no_grad():
+            next_actions, next_log_probs = self.actor.sample(obs_next)
+            next_q = self.target_critic(obs_next, next_actions, subset).min(dim=0).values
+            if self.config.backup_entropy:
+                next_q = next_q - self.log_temp.exp() * next_log_probs
+            target_q = batch.rewards + self.config.discount * batch.masks * next_q
+        qs = self.critic(obs, batch.actions)
+        assert qs.shape == (self.config.num_qs, target_q.shape[0]), qs.shape
+        loss = ((qs - target_q) ** 2).mean()
+        return loss, {"critic_loss": loss.detach(), "q": qs.detach().mean(), "target_q": target_q.mean()}
+
+    def update_critic(self, batch: Batch) -> dict[str, Tensor]:
+        subset = torch.randperm(self.config.num_qs, device=self.device, generator=self.generator)[: self.config.num_min_qs]
+        loss, info = self._critic_loss(batch, subset)
+        self.critic_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_opt.step()
+        with torch.no_grad():  # soft target update, all tensors in one fused call
+            torch._foreach_lerp_(self._target_params, self._critic_params, self.config.tau)
+        return info
+
+    # -- actor and temperature (once per update) -------------------------------------------
+
+    def actor_loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        """alpha * log pi(a|s) - mean over the ensemble of Q(s, a), a ~ pi (critics frozen)."""
+        obs = self.policy.normalize(batch.observations)
+        actions, log_probs = self.actor.sample(obs)
+        q = self.critic(obs, actions).mean(dim=0)
+        temperature = self.log_temp.exp().detach()
+        loss = (temperature * log_probs - q).mean()
+        return loss, {"actor_loss": loss.detach(), "entropy": -log_probs.detach().mean(), "temperature": temperature}
+
+    def update_actor(self, batch: Batch) -> dict[str, Tensor]:
+        self.critic.requires_grad_(False)
+        loss, info = self._actor_loss(batch)
+        self.actor_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic.requires_grad_(True)
+        self.actor_opt.step()
+
+        # temperature: drive the entropy towards target_entropy
+        temp_loss = self.log_temp.exp() * (info["entropy"] - self.target_entropy)
+        self.temp_opt.zero_grad(set_to_none=True)
+        temp_loss.backward()
+        self.temp_opt.step()
+        return {**info, "temperature_loss": temp_loss.detach()}
+
+    # -- the UTD loop ----------------------------------------------------------------------
+
+    def update(self, batch: Batch) -> dict[str, Tensor]:
+        """``utd_ratio`` critic updates on minibatches of ``batch`` ([utd_ratio * batch_size]), then the actor."""
+        minibatches = batch.split(self.config.utd_ratio)
+        for minibatch in minibatches:
+            critic_info = self.update_critic(minibatch)
+        actor_info = self.update_actor(minibatches[-1])
+        self.updates += 1
+        return {**critic_info, **actor_info}
+
+    def train_step(self, prior: ReplayBuffer, online: ReplayBuffer, rng: np.random.Generator) -> dict[str, Tensor]:
+        """Sample utd_ratio minibatches, half prior (demos + interventions), half online, and update."""
+        size = self.config.utd_ratio * self.config.batch_size
+        return self.update(sample_symmetric(prior, online, size, rng, self.device))
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"policy": self.policy, "critic": self.critic, "target_critic": self.target_critic}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"actor": self.actor_opt, "critic": self.critic_opt, "temperature": self.temp_opt}
+
+    def extra_tensors(self) -> dict[str, Tensor]:
+        return {"log_temp": self.log_temp}
+
+
+def _adam(params, lr: float, device: torch.device) -> torch.optim.Adam:
+    # fused Adam: one kernel per step instead of one per tensor (CPU and CUDA since torch 2.4)
+    return torch.optim.Adam(params, lr=lr, fused=True)

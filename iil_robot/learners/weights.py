@@ -1,0 +1,168 @@
+"""The weights message: a policy's tensors as safetensors bytes, with JSON metadata.
+
+Layout: a standard safetensors file (8-byte little-endian header length, JSON header, raw
+little-endian tensor data); the header's ``__metadata__`` holds one key, ``iil_robot``, whose
+value is the JSON of ``WeightsMeta`` (format ``iil_robot.weights``, version 1). The tensors are
+the ``Policy`` state dict: the acting network plus the normalisation (``obs_mean``,
+``obs_std``: observations are standardised; ``action_low``, ``action_high``: the tanh output in
+[-1, 1] is mapped onto that box).
+
+``decode_policy`` is the only way received bytes become a network: it parses the header as
+JSON, checks every field against what the receiver expects (algorithm, observation and action
+spec, sizes), builds the network from the metadata with bounded sizes, requires exactly its
+tensor names, shapes and dtype, and finite values. Nothing is ever unpickled.
+"""
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import asdict, dataclass
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+
+from .networks import Policy, PolicyShape
+
+WEIGHTS_FORMAT = "iil_robot.weights"
+WEIGHTS_VERSION = 1
+ACTION_SPEC = "translation_gripper/v1"
+"""The learners' action: (vx, vy, vz, gripper), record action indices TRANSLATION_GRIPPER."""
+ALGORITHMS = ("rlpd", "hgdagger")
+MAX_BYTES = 256 * 1024 * 1024
+LIMITS = {"obs_dim": 4096, "act_dim": 64, "hidden": 4096, "layers": 8, "ensemble": 32}
+
+
+class WeightsError(ValueError):
+    """A weights message is unreadable or does not fit the receiver; the old policy keeps acting."""
+
+
+@dataclass(frozen=True)
+class WeightsMeta:
+    policy_version: int
+    """Increases with every publication of a learner (checkpointed, so it survives restarts)."""
+    algorithm: str
+    """``rlpd`` or ``hgdagger``: which network the tensors are."""
+    observation_spec: str
+    """Name of the observation layout the policy was trained on (``Observation.spec``)."""
+    obs_dim: int
+    action_spec: str
+    """``translation_gripper/v1``: (vx, vy, vz, gripper)."""
+    act_dim: int
+    hidden: tuple[int, ...]
+    ensemble: int
+    """Members (1 for RLPD's actor)."""
+    updates: int
+    """Learner updates behind these weights."""
+    stamp: float
+    """time.time() when encoded (for the sync benchmark and logs)."""
+    doubt_threshold: float | None = None
+    """HG-DAgger's learned doubt threshold, if any."""
+
+    @property
+    def shape(self) -> PolicyShape:
+        return PolicyShape(self.algorithm, self.obs_dim, self.act_dim, self.hidden, self.ensemble)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the receiver accepts; None = anything (within the size limits)."""
+
+    observation_spec: str | None = None
+    obs_dim: int | None = None
+    action_spec: str = ACTION_SPEC
+    act_dim: int = 4
+    algorithms: tuple[str, ...] = ALGORITHMS
+
+
+def encode_policy(policy: Policy, meta: WeightsMeta) -> bytes:
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in policy.state_dict().items()}
+    header = {"format": WEIGHTS_FORMAT, "version": WEIGHTS_VERSION, **asdict(meta)}
+    return save_tensors(tensors, metadata={"iil_robot": json.dumps(header, allow_nan=False)})
+
+
+def read_meta(data: bytes) -> WeightsMeta:
+    """Parse and check the metadata of a weights message without touching its tensors."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise WeightsError(f"weights must be bytes, got {type(data).__name__}")
+    if len(data) > MAX_BYTES:
+        raise WeightsError(f"weights message of {len(data)} bytes exceeds the limit of {MAX_BYTES}")
+    if len(data) < 8:
+        raise WeightsError(f"weights message of {len(data)} bytes is truncated (no safetensors header)")
+    (size,) = struct.unpack("<Q", bytes(data[:8]))
+    if size > len(data) - 8:
+        raise WeightsError(f"safetensors header claims {size} bytes but the message has {len(data) - 8}: truncated or not safetensors")
+    try:
+        header = json.loads(bytes(data[8:8 + size]))
+        meta = json.loads(header["__metadata__"]["iil_robot"])
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise WeightsError(f"not an iil_robot weights message (safetensors header or iil_robot metadata unreadable: {err})") from err
+    if not isinstance(meta, dict) or meta.get("format") != WEIGHTS_FORMAT:
+        raise WeightsError(f"metadata format is {meta.get('format') if isinstance(meta, dict) else meta!r}, expected {WEIGHTS_FORMAT!r}")
+    if meta.get("version") != WEIGHTS_VERSION:
+        raise WeightsError(f"{WEIGHTS_FORMAT} version {meta.get('version')!r} is not supported (this build reads {WEIGHTS_VERSION})")
+    return _meta_from_json(meta)
+
+
+def _meta_from_json(meta: dict) -> WeightsMeta:
+    def get(name: str, kind: type | tuple[type, ...], optional: bool = False):
+        value = meta.get(name)
+        if optional and value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise WeightsError(f"weights metadata field {name!r} = {value!r} must be {kind}")
+        return value
+
+    hidden = get("hidden", list)
+    if not 1 <= len(hidden) <= LIMITS["layers"] or not all(isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= LIMITS["hidden"] for h in hidden):
+        raise WeightsError(f"weights metadata hidden={hidden!r}: 1..{LIMITS['layers']} sizes in 1..{LIMITS['hidden']}")
+    out = WeightsMeta(
+        policy_version=get("policy_version", int), algorithm=get("algorithm", str),
+        observation_spec=get("observation_spec", str), obs_dim=get("obs_dim", int),
+        action_spec=get("action_spec", str), act_dim=get("act_dim", int), hidden=tuple(hidden),
+        ensemble=get("ensemble", int), updates=get("updates", int), stamp=float(get("stamp", (int, float))),
+        doubt_threshold=get("doubt_threshold", (int, float), optional=True),
+    )
+    for name in ("obs_dim", "act_dim", "ensemble"):
+        if not 1 <= getattr(out, name) <= LIMITS[name]:
+            raise WeightsError(f"weights metadata {name}={getattr(out, name)} is out of range [1, {LIMITS[name]}]")
+    return out
+
+
+def check_expected(meta: WeightsMeta, expected: Expected) -> None:
+    if meta.algorithm not in expected.algorithms:
+        raise WeightsError(f"algorithm {meta.algorithm!r} is not one this policy node runs {expected.algorithms}")
+    if expected.observation_spec is not None and meta.observation_spec != expected.observation_spec:
+        raise WeightsError(f"weights were trained on observation spec {meta.observation_spec!r}, this arm publishes {expected.observation_spec!r}")
+    if expected.obs_dim is not None and meta.obs_dim != expected.obs_dim:
+        raise WeightsError(f"weights take {meta.obs_dim} observation values, the observations have {expected.obs_dim}")
+    if meta.action_spec != expected.action_spec or meta.act_dim != expected.act_dim:
+        raise WeightsError(f"weights act in {meta.action_spec!r} ({meta.act_dim} values), expected {expected.action_spec!r} ({expected.act_dim})")
+
+
+def decode_policy(data: bytes, expected: Expected = Expected()) -> tuple[WeightsMeta, Policy]:
+    """Validate a weights message and build its policy. Raises WeightsError naming what was wrong."""
+    meta = read_meta(data)
+    check_expected(meta, expected)
+    try:
+        tensors = load_tensors(bytes(data))
+    except (SafetensorError, ValueError, RuntimeError) as err:
+        raise WeightsError(f"safetensors payload is corrupt: {err}") from err
+    policy = Policy(meta.shape)
+    wanted = {k: v for k, v in policy.state_dict().items()}
+    if set(tensors) != set(wanted):
+        missing, extra = sorted(set(wanted) - set(tensors)), sorted(set(tensors) - set(wanted))
+        raise WeightsError(f"tensors do not match a {meta.algorithm} policy of {meta.shape}: missing {missing[:5]}, unexpected {extra[:5]}")
+    for name, tensor in tensors.items():
+        if tensor.dtype != torch.float32 or tensor.shape != wanted[name].shape:
+            raise WeightsError(f"tensor {name!r} is {tensor.dtype} {tuple(tensor.shape)}, expected float32 {tuple(wanted[name].shape)}")
+        if not torch.isfinite(tensor).all():
+            raise WeightsError(f"tensor {name!r} has non-finite values")
+    if not (tensors["obs_std"] > 0).all() or not (tensors["action_low"] < tensors["action_high"]).all():
+        raise WeightsError("normalisation is invalid: obs_std must be > 0 and action_low < action_high")
+    if meta.doubt_threshold is not None and not math.isfinite(meta.doubt_threshold):
+        raise WeightsError("doubt_threshold is not finite")
+    policy.load_state_dict(tensors, strict=True)
+    return meta, policy.eval().requires_grad_(False)

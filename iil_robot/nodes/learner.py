@@ -1,0 +1,120 @@
+"""``learner`` node: trains from live step records and publishes weights; never in the control loop.
+
+Runs in its own process, niced and with few torch threads (CUDA when available). Subscribes
+``step`` (``iil_robot.step`` JSON) and ``episode/event``; publishes ``policy/weights``
+(std_msgs/UInt8MultiArray, safetensors bytes, latched) every ``publish_every_updates`` updates
+or ``publish_period`` seconds. Checkpoints and TensorBoard scalars go to ``run_dir``; a restart
+resumes from there. See ``iil_robot.learners.trainer``.
+"""
+from __future__ import annotations
+
+import array
+import os
+from pathlib import Path
+
+import torch
+from rclpy.node import Node
+from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
+
+from ..learners.hgdagger import HGDAggerConfig
+from ..learners.rlpd import RLPDConfig
+from ..learners.trainer import Trainer, TrainerConfig, bag_step_records
+from ..learners.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
+from ..records import EpisodeEvent, RecordError, StepRecord
+from .common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, declare_config, run
+
+TRAINER_RANGES = {
+    "min_transitions": (1, 10_000_000), "prior_capacity": (1, 100_000_000), "online_capacity": (1, 100_000_000),
+    "publish_every_updates": (1, 1_000_000), "publish_period": (0.01, 3600.0), "checkpoint_period": (1.0, 86400.0),
+    "log_every_updates": (1, 1_000_000), "num_threads": (1, 256), "nice": (0, 19), "seed": (0, 2**31 - 1),
+}
+RLPD_RANGES = {
+    "actor_lr": (1e-7, 1.0), "critic_lr": (1e-7, 1.0), "temp_lr": (1e-7, 1.0), "hidden": (1, 4096), "discount": (0.0, 1.0),
+    "tau": (0.0, 1.0), "num_qs": (1, 64), "num_min_qs": (1, 64), "init_temperature": (1e-6, 100.0),
+    "batch_size": (2, 65536), "utd_ratio": (1, 1000), "seed": (0, 2**31 - 1),
+}
+HGDAGGER_RANGES = {
+    "lr": (1e-7, 1.0), "hidden": (1, 4096), "ensemble": (2, 32), "batch_size": (1, 65536), "weight_decay": (0.0, 1.0),
+    "doubt_threshold_fraction": (0.01, 1.0), "seed": (0, 2**31 - 1),
+}
+
+
+def weights_message(data: bytes) -> UInt8MultiArray:
+    msg = UInt8MultiArray()
+    msg.layout.dim = [MultiArrayDimension(label=f"{WEIGHTS_FORMAT}/v{WEIGHTS_VERSION}", size=len(data), stride=1)]
+    msg.data = array.array("B", data)
+    return msg
+
+
+class LearnerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("learner")
+        config: TrainerConfig = declare_config(self, TrainerConfig, ranges=TRAINER_RANGES)
+        rlpd = declare_config(self, RLPDConfig, "rlpd.", RLPD_RANGES)
+        hgdagger = declare_config(self, HGDAggerConfig, "hgdagger.", HGDAGGER_RANGES)
+        os.nice(config.nice)
+        torch.set_num_threads(config.num_threads)
+        from torch.utils.tensorboard import SummaryWriter  # slow import, only in the learner process
+
+        self.writer = SummaryWriter(str(Path(config.run_dir) / "tensorboard"))
+        self.trainer = Trainer(config, rlpd, hgdagger, log_scalar=self.writer.add_scalar)
+        self.records: list[StepRecord] = []
+
+        self.weights_pub = self.create_publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+        self.create_subscription(String, "step", self._on_step, RECORD_QOS)
+        self.create_subscription(String, "episode/event", self._on_event, EVENTS_QOS)
+        bags = bag_step_records(config.bags_dir) if config.bags_dir else None
+        if self.trainer.restore(bags):
+            self.get_logger().info(f"resumed from {self.trainer.checkpoint_path}: {self.trainer.learner.updates} updates, "
+                                   f"buffers {len(self.trainer.prior)} prior + {len(self.trainer.online)} online")
+            self._publish(self.trainer.export())
+        self.create_timer(0.005, self._on_train)
+        self.get_logger().info(f"{config.algorithm} learner on {self.trainer.device}, {config.num_threads} thread(s), nice {config.nice}")
+
+    def _on_step(self, msg: String) -> None:
+        try:
+            self.records.append(StepRecord.decode(msg.data))
+        except RecordError as err:
+            self.get_logger().error(f"undecodable step record: {err}", throttle_duration_sec=1.0)
+
+    def _on_event(self, msg: String) -> None:
+        try:
+            EpisodeEvent.decode(msg.data)
+        except RecordError as err:
+            self.get_logger().error(f"undecodable episode event: {err}", throttle_duration_sec=1.0)
+            return
+        self._flush()
+        self.trainer.episode_boundary()
+
+    def _flush(self) -> None:
+        records, self.records = self.records, []
+        if records:
+            self.trainer.add_records(records)
+
+    def _on_train(self) -> None:
+        """One update per call; subscriptions are served between calls."""
+        self._flush()
+        weights = self.trainer.step()
+        if weights is not None:
+            self._publish(weights)
+        if self.trainer.checkpoint_due():
+            self.trainer.save()
+
+    def _publish(self, weights: bytes) -> None:
+        self.weights_pub.publish(weights_message(weights))
+        self.get_logger().info(f"published weights version {self.trainer.policy_version} "
+                               f"({len(weights) / 1e6:.2f} MB, {self.trainer.learner.updates} updates)",
+                               throttle_duration_sec=10.0)
+
+
+def _on_exit(node: LearnerNode) -> None:
+    node.trainer.save()
+    node.writer.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(LearnerNode, on_exit=_on_exit, args=args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

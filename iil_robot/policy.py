@@ -1,0 +1,131 @@
+"""The acting side of the policy node, without ROS: weights in, proposals out.
+
+``PolicyRunner`` keeps the active policy, validates every weights message off the control
+thread (``prepare``) and installs a validated one between ticks (``install``), so the tick
+never sees a half-swapped policy; a refused message leaves the old policy acting. ``act`` turns
+the latest observation into a proposal, or into nothing when the observation is stale or does
+not fit the policy (the mux then holds the arm).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .learners.networks import Policy
+from .learners.weights import ALGORITHMS, Expected, WeightsError, WeightsMeta, decode_policy
+from .records import ACTION_SIZE, Observation, Proposal
+from .transitions import TRANSLATION_GRIPPER
+
+FALLBACKS = ("hold", "weights")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The policy node: control rate, staleness, what acts before any weights."""
+
+    rate: float = 20.0
+    """Control rate (Hz): one proposal per tick."""
+    observation_timeout: float = 0.2
+    """An observation older than this (s, by its stamp) produces no proposal."""
+    observation_spec: str = ""
+    """Observation spec this arm publishes; weights for another are refused. Empty = take it from the observations."""
+    algorithms: str = "rlpd,hgdagger"
+    """Comma-separated algorithms whose weights this node accepts."""
+    fallback: str = "hold"
+    """Before any weights: ``hold`` (propose zero velocity) or ``weights`` (act with ``fallback_weights``, e.g. cloned from demos)."""
+    fallback_weights: str = ""
+    """Safetensors weights file for ``fallback: weights``."""
+    fallback_gripper: float = 0.0
+    """Gripper closure proposed while holding."""
+    num_threads: int = 1
+    """Torch CPU threads for inference."""
+
+    def __post_init__(self) -> None:
+        if self.fallback not in FALLBACKS:
+            raise ValueError(f"fallback {self.fallback!r} must be one of {FALLBACKS}")
+        if self.fallback == "weights" and not self.fallback_weights:
+            raise ValueError("fallback 'weights' needs fallback_weights: a .safetensors file (e.g. cloned from demos)")
+        unknown = set(self.accepted_algorithms) - set(ALGORITHMS)
+        if unknown:
+            raise ValueError(f"algorithms {sorted(unknown)} are unknown; choose from {ALGORITHMS}")
+
+    @property
+    def accepted_algorithms(self) -> tuple[str, ...]:
+        return tuple(a.strip() for a in self.algorithms.split(",") if a.strip())
+
+
+@dataclass(frozen=True)
+class Active:
+    meta: WeightsMeta | None
+    policy: Policy | None
+    version: int
+
+
+class PolicyRunner:
+    def __init__(self, config: PolicyConfig) -> None:
+        self.config = config
+        self.active = Active(None, None, 0)
+        self.observation_spec: str | None = config.observation_spec or None
+        self.obs_dim: int | None = None  # learned from the observations of that spec
+        if config.fallback == "weights":
+            meta, policy = decode_policy(Path(config.fallback_weights).read_bytes(), self._expected())
+            self.active = Active(meta, policy, 0)  # version 0: the fallback, before any learned weights
+
+    def _expected(self) -> Expected:
+        return Expected(observation_spec=self.observation_spec, obs_dim=self.obs_dim, algorithms=self.config.accepted_algorithms)
+
+    @property
+    def version(self) -> int:
+        return self.active.version
+
+    def prepare(self, data: bytes) -> Active:
+        """Validate a weights message and build its policy (any thread). Raises WeightsError."""
+        meta, policy = decode_policy(data, self._expected())
+        if meta.policy_version <= self.active.version:
+            raise WeightsError(f"weights version {meta.policy_version} is not newer than the active version {self.active.version}")
+        return Active(meta, policy, meta.policy_version)
+
+    def install(self, candidate: Active) -> None:
+        """Make a prepared policy the active one (call between ticks)."""
+        if candidate.version <= self.active.version:
+            raise WeightsError(f"weights version {candidate.version} is not newer than the active version {self.active.version}")
+        self.active = candidate
+
+    def act(self, observation: Observation | None, now: float) -> tuple[Proposal | None, str]:
+        """A proposal for the latest observation, or (None, why not)."""
+        if observation is None:
+            return None, "no observation yet"
+        age = now - observation.stamp
+        if age > self.config.observation_timeout:
+            return None, f"observation is stale ({age:.3f} s old > {self.config.observation_timeout} s)"
+        if self.observation_spec is None:
+            self.observation_spec = observation.spec
+        if self.obs_dim is None and observation.spec == self.observation_spec:
+            self.obs_dim = len(observation.values)
+        active = self.active  # one read: a swap between ticks never mixes two policies
+        if active.policy is None:
+            action = (0.0,) * (ACTION_SIZE - 1) + (self.config.fallback_gripper,)
+            return Proposal(action, observation.values, 0, observation.stamp, now), ""
+        meta = active.meta
+        if observation.spec != meta.observation_spec or len(observation.values) != meta.obs_dim:
+            return None, (f"observation spec {observation.spec!r} ({len(observation.values)} values) does not match the "
+                          f"policy's {meta.observation_spec!r} ({meta.obs_dim})")
+        with torch.inference_mode():
+            action, uncertainty = active.policy(torch.tensor([observation.values], dtype=torch.float32))
+        values = action[0].tolist()
+        if not all(math.isfinite(v) for v in values):
+            return None, "the policy produced a non-finite action"
+        return Proposal(to_record_action(values), observation.values, active.version, observation.stamp, now,
+                        None if uncertainty is None else float(uncertainty[0])), ""
+
+
+def to_record_action(values: list[float]) -> tuple[float, ...]:
+    """Learner action (vx, vy, vz, gripper) -> record action (vx, vy, vz, 0, 0, 0, gripper in [0, 1])."""
+    action = [0.0] * ACTION_SIZE
+    for index, value in zip(TRANSLATION_GRIPPER, values):
+        action[index] = value
+    action[-1] = min(1.0, max(0.0, action[-1]))
+    return tuple(action)

@@ -1,0 +1,23 @@
+"""Smoke runs of the learner benchmarks: each prints one JSON object with its keys."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("argv, keys", [
+    (["learner", "--threads", "1"], ["updates_per_s_batched", "updates_per_s_loop", "device"]),
+    (["sync", "--domain-id", "93"], ["sync_p50_ms", "sync_p99_ms"]),
+    (["jitter", "--domain-id", "95"], ["tick_jitter_p99_ms", "tick_jitter_p99_ms_idle"]),
+])
+def test_smoke_run_prints_one_json_object(argv, keys):
+    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    proc = subprocess.run([sys.executable, "-m", "iil_robot.cli", "bench", *argv, "--json", "--quick"],
+                          capture_output=True, text=True, timeout=280, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    for key in keys:
+        assert key in result
+        assert key == "device" or result[key] > 0

@@ -1,0 +1,38 @@
+"""Tiny synthetic data for learner tests."""
+from __future__ import annotations
+
+import numpy as np
+
+from iil_robot.records import StepRecord
+
+
+def record(tick: int, obs, action=(0.0,) * 7, intervention=False, onset=False) -> StepRecord:
+    return StepRecord(
+        tick=tick, stamp=tick * 0.05, source="human" if intervention else "policy", source_name="x",
+        executed_action=tuple(action), policy_action=None, human_action=None, human_engaged=intervention,
+        intervention=intervention, onset=onset, offset=False, observation=None if obs is None else tuple(obs),
+        obs_stamp=None, policy_version=0, hold_reason="", limited=False,
+    )
+
+
+def boundary_task_records(episodes: int, steps: int, seed: int = 0) -> list[list[StepRecord]]:
+    """1-D point x; a random policy moves it by vx in [-0.25, 0.25] per step; a simulated operator
+    takes over when |x| > 0.5 and pushes it back to |x| < 0.2. The only reward is RLIF's -1."""
+    rng = np.random.default_rng(seed)
+    out = []
+    tick = 0
+    for _ in range(episodes):
+        x, human, records = rng.uniform(-0.3, 0.3), False, []
+        for _ in range(steps):
+            onset = False
+            if not human and abs(x) > 0.5:
+                human, onset = True, True
+            elif human and abs(x) < 0.2:
+                human = False
+            vx = -0.25 * np.sign(x) if human else rng.uniform(-0.25, 0.25)
+            records.append(record(tick, [x], (vx, 0, 0, 0, 0, 0, 0), intervention=human, onset=onset))
+            tick += 1
+            x = float(np.clip(x + vx, -1, 1))
+        tick += 5  # a gap: episodes never link
+        out.append(records)
+    return out

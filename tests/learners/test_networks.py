@@ -1,0 +1,34 @@
+import torch
+
+from iil_robot.learners.networks import EnsembleCritic, Policy, PolicyShape, doubt
+
+
+def test_batched_ensemble_equals_each_member_computed_alone():
+    torch.manual_seed(0)
+    critic = EnsembleCritic(3, 2, (8, 8), members=4, layer_norm=True)
+    obs, act = torch.randn(5, 3), torch.randn(5, 2)
+    qs = critic(obs, act)
+    assert qs.shape == (4, 5)
+    for m in range(4):
+        x = torch.cat([obs, act], -1)
+        for lin, norm in zip(critic.net.linears, critic.net.norms):
+            x = torch.relu(torch.nn.functional.layer_norm(x @ lin.weight[m] + lin.bias[m], (8,)) * norm.weight[m] + norm.bias[m])
+        expected = (x @ critic.net.out.weight[m] + critic.net.out.bias[m]).squeeze(-1)
+        torch.testing.assert_close(qs[m], expected)
+
+
+def test_a_subset_of_members_computes_only_those():
+    critic = EnsembleCritic(3, 2, (8,), members=5, layer_norm=True)
+    obs, act = torch.randn(4, 3), torch.randn(4, 2)
+    subset = torch.tensor([3, 1])
+    torch.testing.assert_close(critic(obs, act, subset), critic(obs, act)[subset])
+
+
+def test_policy_maps_unit_actions_to_the_action_box_and_reports_doubt_for_ensembles():
+    policy = Policy(PolicyShape("hgdagger", 2, 4, (8,), ensemble=3))
+    policy.action_low.copy_(torch.tensor([-0.25, -0.25, -0.25, 0.0]))
+    policy.action_high.copy_(torch.tensor([0.25, 0.25, 0.25, 1.0]))
+    action, uncertainty = policy(torch.randn(6, 2))
+    assert action.shape == (6, 4) and uncertainty.shape == (6,)
+    assert (action[:, :3].abs() <= 0.25).all() and ((action[:, 3] >= 0) & (action[:, 3] <= 1)).all()
+    assert doubt(torch.zeros(3, 6, 4)).abs().max() == 0

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+
+from iil_robot.learners.buffers import ActionBox, Batch, ReplayBuffer
+from iil_robot.learners.labelling import rlif_transitions
+from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
+from iil_robot.transitions import Transitions
+
+from .helpers import boundary_task_records
+
+torch.set_num_threads(1)
+TINY = dict(hidden=(32, 32), num_qs=4, batch_size=64, utd_ratio=1)
+
+
+def fixed_batch(n=64, obs_dim=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return Batch(torch.randn(n, obs_dim, generator=g), torch.rand(n, 4, generator=g) * 2 - 1,
+                 -(torch.rand(n, generator=g) < 0.2).float(), torch.randn(n, obs_dim, generator=g), torch.ones(n))
+
+
+def test_defaults_follow_the_paper():
+    c = RLPDConfig()
+    assert (c.actor_lr, c.critic_lr, c.batch_size, c.discount, c.tau, c.num_qs, c.num_min_qs) == (3e-4, 3e-4, 256, 0.99, 0.005, 10, 2)
+    assert c.critic_layer_norm and c.init_temperature == 1.0 and c.hidden == (256, 256)
+    assert RLPDLearner(3, 4, RLPDConfig(**TINY)).target_entropy == -2.0
+
+
+def test_critic_target_is_reward_plus_discounted_min_of_the_subset_minus_entropy():
+    learner = RLPDLearner(3, 4, RLPDConfig(**TINY, discount=0.9))
+    batch = fixed_batch(8)
+    subset = torch.tensor([2, 0])
+    torch.manual_seed(5)
+    _, info = learner.critic_loss(batch, subset)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        a, logp = learner.actor.sample(batch.next_observations)
+        q = learner.target_critic(batch.next_observations, a)[subset].min(0).values
+        expected = batch.rewards + 0.9 * batch.masks * (q - 1.0 * logp)
+    torch.testing.assert_close(info["target_q"], expected.mean())
+
+
+def test_the_critic_loss_falls_on_a_fixed_dataset():
+    learner = RLPDLearner(3, 4, RLPDConfig(**TINY, discount=0.0, critic_lr=3e-3))
+    batch = fixed_batch()
+    first = float(learner.update(batch)["critic_loss"])
+    for _ in range(150):
+        last = float(learner.update(batch)["critic_loss"])
+    assert last < 0.3 * first
+
+
+def test_the_utd_loop_runs_utd_critic_updates_per_actor_update():
+    learner = RLPDLearner(3, 4, RLPDConfig(**{**TINY, "utd_ratio": 3}))
+    steps = []
+    learner.critic_opt.register_step_post_hook(lambda *a: steps.append("critic"))
+    learner.actor_opt.register_step_post_hook(lambda *a: steps.append("actor"))
+    learner.update(fixed_batch(3 * 64))
+    assert steps == ["critic", "critic", "critic", "actor"]
+
+
+def test_rlpd_learns_to_avoid_interventions_from_their_labels_alone():
+    """The only reward is -1 on the step that made the simulated operator take over (|x| > 0.5)."""
+    data = Transitions.concatenate([rlif_transitions(ep) for ep in boundary_task_records(60, 40)])
+    assert (data.rewards < 0).sum() > 20
+    box = ActionBox()
+    prior, online = ReplayBuffer(1, 4, 10_000), ReplayBuffer(1, 4, 10_000)
+    human = data.interventions
+    for buffer, keep in ((prior, human), (online, ~human)):
+        buffer.add(Transitions(*(getattr(data, f)[keep] for f in data.__dataclass_fields__)), box.to_unit(data.actions[keep]))
+    learner = RLPDLearner(1, 4, RLPDConfig(hidden=(64, 64), num_qs=4, batch_size=128, utd_ratio=2, discount=0.8, seed=1))
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        learner.train_step(prior, online, rng)
+    with torch.no_grad():
+        x = torch.tensor([[-0.45], [-0.4], [0.4], [0.45]])
+        vx = learner.policy(x)[0][:, 0]
+        outward, inward = torch.tensor([[1.0, 0, 0, 0]]), torch.tensor([[-1.0, 0, 0, 0]])
+        q_out = learner.critic(torch.tensor([[0.45]]), outward).mean()
+        q_in = learner.critic(torch.tensor([[0.45]]), inward).mean()
+    assert q_out < q_in - 0.05, (q_out, q_in)
+    assert (vx * x[:, 0] < 0).all(), vx  # pushes back towards the centre near the boundary
+
+
+@pytest.mark.parametrize("impl", ["batched", "loop"])
+def test_both_critic_implementations_run_the_same_step(impl):
+    learner = RLPDLearner(3, 4, RLPDConfig(**TINY, critic_impl=impl))
+    info = learner.update(fixed_batch())
+    assert set(info) >= {"critic_loss", "actor_loss", "entropy", "temperature", "q"}

@@ -1,0 +1,84 @@
+import io
+import pickle
+
+import pytest
+import torch
+
+from iil_robot.learners.networks import Policy, PolicyShape
+from iil_robot.learners.weights import ACTION_SPEC, Expected, WeightsError, WeightsMeta, decode_policy, encode_policy
+
+
+def make(algorithm="rlpd", obs_dim=3, version=1, spec="toy/v1", ensemble=1):
+    torch.manual_seed(version)
+    policy = Policy(PolicyShape(algorithm, obs_dim, 4, (8, 8), ensemble))
+    meta = WeightsMeta(version, algorithm, spec, obs_dim, ACTION_SPEC, 4, (8, 8), ensemble, 10, 0.0)
+    return policy, meta
+
+
+@pytest.mark.parametrize("algorithm, ensemble", [("rlpd", 1), ("hgdagger", 3)])
+def test_weights_round_trip_through_safetensors(algorithm, ensemble):
+    policy, meta = make(algorithm, ensemble=ensemble)
+    got_meta, got = decode_policy(encode_policy(policy, meta), Expected("toy/v1", 3))
+    assert got_meta == meta
+    obs = torch.randn(5, 3)
+    torch.testing.assert_close(got(obs)[0], policy(obs)[0])
+
+
+def good_bytes():
+    return encode_policy(*make())
+
+
+def corrupt_header(b):
+    return b[:8] + b"\xff" * 20 + b[28:]
+
+
+def truncated(b):
+    return b[: len(b) // 2]
+
+
+def pickled(_b):
+    policy, _ = make()
+    return pickle.dumps(policy.state_dict())
+
+
+def torch_saved(_b):
+    buf = io.BytesIO()
+    torch.save(make()[0].state_dict(), buf)
+    return buf.getvalue()
+
+
+def wrong_shape(_b):  # metadata says 3 observation values, tensors are for 5
+    policy, meta = make(obs_dim=5)
+    return encode_policy(policy, WeightsMeta(**{**meta.__dict__, "obs_dim": 3}))
+
+
+def non_finite(_b):
+    policy, meta = make()
+    with torch.no_grad():
+        policy.actor.head.weight[0, 0] = float("nan")
+    return encode_policy(policy, meta)
+
+
+def other_spec(_b):
+    policy, meta = make(spec="other/v1")
+    return encode_policy(policy, meta)
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (corrupt_header, "not an iil_robot weights message"),
+    (truncated, "truncated"),
+    (pickled, "truncated|not an iil_robot"),
+    (torch_saved, "truncated|not an iil_robot"),
+    (wrong_shape, "expected float32"),
+    (non_finite, "non-finite"),
+    (other_spec, "observation spec"),
+    (lambda b: b"", "truncated"),
+])
+def test_bad_weights_are_refused_with_a_reason(tamper, message):
+    with pytest.raises(WeightsError, match=message):
+        decode_policy(tamper(good_bytes()), Expected("toy/v1", 3))
+
+
+def test_an_algorithm_the_receiver_does_not_run_is_refused():
+    with pytest.raises(WeightsError, match="algorithm"):
+        decode_policy(good_bytes(), Expected(algorithms=("hgdagger",)))

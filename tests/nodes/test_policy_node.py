@@ -1,0 +1,66 @@
+"""The policy node in its own process: fallback, weights swaps, refusals, stale observations."""
+import time
+
+import torch
+from std_msgs.msg import String, UInt8MultiArray
+
+from iil_robot.graph import NodeSpec
+from iil_robot.learners.networks import Policy, PolicyShape
+from iil_robot.learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
+from iil_robot.nodes.common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS
+from iil_robot.nodes.learner import weights_message
+from iil_robot.records import Observation, Proposal
+
+from .conftest import assert_stops_with
+
+
+def weights(version, obs_dim=3, spec="toy/v1"):
+    torch.manual_seed(version)
+    policy = Policy(PolicyShape("rlpd", obs_dim, 4, (8,)))
+    with torch.no_grad():
+        policy.actor.head.bias.fill_(0.5)  # a clearly non-zero action
+    return encode_policy(policy, WeightsMeta(version, "rlpd", spec, obs_dim, ACTION_SPEC, 4, (8,), 1, 0, time.time()))
+
+
+def test_policy_node_acts_swaps_refuses_and_goes_quiet_on_stale_observations(graph, probe):
+    graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", parameters={"rate": 50.0}))
+    proposals = probe.collect(String, "policy/proposal", RECORD_QOS)
+    obs_pub = probe.publisher(String, "observation", SENSOR_QOS)
+    weights_pub = probe.publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+    feeding = {"on": True}
+
+    def feed():
+        if feeding["on"]:
+            obs_pub.publish(String(data=Observation((0.1, 0.2, 0.3), "toy/v1", time.time()).encode()))
+
+    def latest():
+        return Proposal.decode(proposals.messages[-1].data) if proposals.messages else None
+
+    probe.wait_for(lambda: len(proposals) > 3, 30.0, "fallback proposals", every=feed)
+    assert latest().policy_version == 0 and latest().action[:6] == (0.0,) * 6
+
+    weights_pub.publish(weights_message(weights(1)))
+    probe.wait_for(lambda: latest().policy_version == 1, 10.0, "version 1 acting", every=feed)
+    assert abs(latest().action[0]) > 0.01 and latest().action[3:6] == (0.0, 0.0, 0.0) and 0 <= latest().action[6] <= 1
+
+    good = weights(2)
+    bad = (good[:-100], good[:8] + b"\x00" * 40 + good[48:], weights(3, obs_dim=5), weights(4, spec="other/v1"), b"\x80\x04pickle")
+    for i, data in enumerate(bad):  # one at a time: the topic is latched with depth 1
+        weights_pub.publish(weights_message(data))
+        probe.wait_for(lambda: graph.tail("policy", 200).count("refused weights") > i, 10.0, f"refusal {i}", every=feed)
+    count = len(proposals)
+    probe.wait_for(lambda: len(proposals) > count + 5, 5.0, "proposals after refusals", every=feed)
+    assert latest().policy_version == 1
+
+    feeding["on"] = False
+    probe.spin_for(0.5)
+    count = len(proposals)
+    probe.spin_for(0.5)
+    assert len(proposals) == count  # stale observation: no proposal
+    probe.wait_for(lambda: "observation is stale" in graph.tail("policy", 50), 5.0, "the stale warning (throttled)")
+    assert len(proposals) == count
+
+
+def test_policy_node_stops_on_a_bad_fallback(graph):
+    assert_stops_with(graph, NodeSpec("policy", "iil_robot.nodes.policy_node", parameters={"fallback": "weights"}),
+                      "fallback_weights")
