@@ -1,0 +1,1 @@
+"""Benchmarks behind ``iil-robot bench …``; each prints one JSON object."""
