@@ -1,0 +1,81 @@
+"""Run episodes of a policy watched by a simulated operator, without ROS.
+
+The executed command each tick is the operator's while it is in control, otherwise the
+policy's: the same rule the arbitration mux applies on the robot.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from iil_robot.sim.operator import SimOperator, SimOperatorConfig
+from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
+
+__all__ = ["EpisodeResult", "Policy", "run_episode", "success_rate"]
+
+Policy = Callable[[np.ndarray], np.ndarray]
+"""Observation → command ``[vx, vy, vz, closure]``."""
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """Summary of one episode."""
+
+    success: bool
+    steps: int
+    interventions: int
+    """Intervention onsets."""
+    operator_steps: int
+    """Ticks the operator was in control."""
+
+
+def run_episode(env: FetchTaskEnv, operator: SimOperator, policy: Policy | None, seed: int) -> EpisodeResult:
+    """One episode from ``env.reset(seed=seed)``; ``policy`` may be None only in "demo" mode.
+
+    Raises:
+        ValueError: if the policy is None but the operator leaves a tick to it.
+    """
+    obs, _ = env.reset(seed=seed)
+    operator.reset()
+    interventions = operator_steps = 0
+    while True:
+        proposal = None if policy is None else np.asarray(policy(obs), dtype=np.float64)
+        decision = operator.act(obs, proposal)
+        if decision.in_control:
+            command = decision.action
+            operator_steps += 1
+            interventions += int(decision.onset)
+        elif proposal is None:
+            raise ValueError(f"operator model {decision.model!r} left a tick to the policy, but there is none")
+        else:
+            command = proposal
+        obs, _, terminated, truncated, info = env.step(command)
+        if terminated or truncated:
+            return EpisodeResult(bool(info["is_success"]), env.steps, interventions, operator_steps)
+
+
+def success_rate(
+    task: str,
+    operator_config: SimOperatorConfig,
+    episodes: int,
+    seed: int,
+    *,
+    env_config: FetchTaskConfig | None = None,
+) -> tuple[float, list[EpisodeResult]]:
+    """Success rate of ``operator_config`` in "demo" mode (it drives every tick) on ``task``.
+
+    Episode i resets the env with seed ``seed + i``; the operator draws from
+    ``np.random.default_rng(seed)``.
+    """
+    env = FetchTaskEnv(env_config or FetchTaskConfig(task=task))
+    if env.task.name != task:
+        raise ValueError(f"env_config is for {env.task.name!r}, not {task!r}")
+    demo = SimOperatorConfig(**{**operator_config.__dict__, "model": "demo"})
+    operator = SimOperator(demo, env.task, np.random.default_rng(seed))
+    try:
+        results = [run_episode(env, operator, None, seed + i) for i in range(episodes)]
+    finally:
+        env.close()
+    return sum(r.success for r in results) / max(1, episodes), results
