@@ -30,6 +30,8 @@ setup(
             "player = iil_robot.nodes.player:main",
             "learner = iil_robot.nodes.learner:main",
             "policy = iil_robot.nodes.policy_node:main",
+            "sim_arm = iil_robot.nodes.sim_arm:main",
+            "sim_operator = iil_robot.nodes.sim_operator:main",
         ],
     },
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),

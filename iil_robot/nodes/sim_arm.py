@@ -1,0 +1,204 @@
+"""``sim_arm`` node: a MuJoCo Fetch arm behind the ROS interface of a servo-controlled arm.
+
+It takes what the mux sends a real arm (``arm/cmd`` TwistStamped end-effector velocity,
+``arm/gripper`` closure) and publishes what a real arm and its perception would: the
+observation vector, ``joint_states``, the end-effector, object and goal poses, optionally a
+camera image, and episode events (start, success, timeout).
+
+Modes:
+- real time (default): one step per control period at ``rate``, with the latest command; a
+  command older than ``command_timeout`` counts as zero, as a servo controller's would;
+- ``lockstep``: one step per step record on ``step`` (the mux's executed action), as fast as
+  the graph answers; the observation is republished every control period while nothing
+  comes, so the loop (re)starts by itself.
+
+Episodes end on success or the time limit and the arm resets at once (``~/reset`` resets on
+demand). Seeded: episode k starts from seed ``seed + k``.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64, String
+from std_srvs.srv import Trigger
+
+from ..records import EpisodeEvent, Observation, RecordError, StepRecord
+from ..sim.tasks import FetchTaskConfig, FetchTaskEnv
+from ..sim.spec import TASK_NAMES
+from ..transitions import TRANSLATION_GRIPPER
+from .common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, SENSOR_QOS, ParameterError, declare, run, twist_values
+
+
+class SimArm(Node):
+    def __init__(self) -> None:
+        super().__init__("sim_arm")
+        task = declare(self, "task", "push", f"Fetch task: {', '.join(TASK_NAMES)}")
+        if task not in TASK_NAMES:
+            raise ParameterError(f"parameter 'task'={task!r} must be one of {TASK_NAMES}")
+        self.rate = declare(self, "rate", 20.0, "Control rate (Hz); must divide 500 Hz", 1.0, 500.0)
+        limit = declare(self, "max_episode_steps", 0, "Time limit in ticks; 0 = the task default", 0, 100000)
+        self.lockstep = declare(self, "lockstep", False, "Step once per step record instead of in real time")
+        self.seed = declare(self, "seed", 0, "Seed of the first episode (episode k uses seed + k)", 0, 2**31 - 1)
+        self.command_timeout = declare(self, "command_timeout", 0.2, "A command older than this (s) counts as zero", 0.01, 10.0)
+        self.frame_id = declare(self, "frame_id", "base_link", "Frame of poses and commands (Fetch's world axes)")
+        self.camera = declare(self, "camera", False, "Publish a camera image each tick (needs MUJOCO_GL=egl or osmesa)")
+        self.image_size = declare(self, "image_size", 128, "Square camera image size (px)", 16, 1024)
+        try:
+            self.env = FetchTaskEnv(FetchTaskConfig(task, self.rate, limit or None))
+        except ValueError as err:
+            raise ParameterError(f"sim_arm: {err}") from err
+        self.spec = f"fetch_{task}/v1"
+        self.joints = [self.env.model.joint(i).name for i in range(self.env.model.njnt)
+                       if self.env.model.joint(i).name.startswith("robot0:")]
+        self.clock = time.monotonic
+
+        self.obs_pub = self.create_publisher(String, "observation", RECORD_QOS)
+        self.joint_pub = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
+        self.pose_pubs = {name: self.create_publisher(PoseStamped, name, SENSOR_QOS)
+                          for name in ("ee_pose", "object_pose", "goal_pose")}
+        self.image_pub = self.create_publisher(Image, "image", SENSOR_QOS) if self.camera else None
+        self.event_pub = self.create_publisher(String, "episode/event", EVENTS_QOS)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(TwistStamped, "arm/cmd", self._on_cmd, COMMAND_QOS)
+        self.create_subscription(Float64, "arm/gripper", self._on_gripper, COMMAND_QOS)
+        if self.lockstep:
+            self.create_subscription(String, "step", self._on_step, RECORD_QOS)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+
+        self.velocity = np.zeros(3)
+        self.command_time = -np.inf
+        self.gripper = 0.0
+        self.episode = -1
+        self.outcomes = {"success": 0, "timeout": 0}
+        self.last_step_time = self.clock()
+        self._reset()
+        self.create_timer(1.0 / self.rate, self._on_timer)
+        self.create_timer(1.0, self._publish_diagnostics)
+        mode = "lockstep" if self.lockstep else f"real time at {self.rate:g} Hz"
+        self.get_logger().info(f"Fetch {task}, {mode}, max speed {self.env.task.max_speed:.2f} m/s per axis, seed {self.seed}")
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def _on_cmd(self, msg: TwistStamped) -> None:
+        velocity = np.array(twist_values(msg.twist)[:3])
+        if not np.all(np.isfinite(velocity)):
+            self.get_logger().error(f"arm/cmd has non-finite values {velocity.tolist()}: ignored, holding", throttle_duration_sec=1.0)
+            velocity = np.zeros(3)
+        self.velocity, self.command_time = velocity, self.clock()
+
+    def _on_gripper(self, msg: Float64) -> None:
+        if np.isfinite(msg.data):
+            self.gripper = float(np.clip(msg.data, 0.0, 1.0))
+
+    def _on_step(self, msg: String) -> None:
+        try:
+            step = StepRecord.decode(msg.data)
+        except RecordError as err:
+            self.get_logger().error(f"undecodable step record: {err}", throttle_duration_sec=1.0)
+            return
+        self._step(np.array(step.executed_action)[list(TRANSLATION_GRIPPER)])
+
+    def _on_timer(self) -> None:
+        if not self.lockstep:
+            fresh = self.clock() - self.command_time <= self.command_timeout
+            self._step(np.append(self.velocity if fresh else np.zeros(3), self.gripper))
+        elif self.clock() - self.last_step_time > 1.0 / self.rate:
+            self._publish_state()  # nudge a lockstep loop that is waiting for an observation
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self._end_episode("reset", "service")
+        self._reset()
+        response.success, response.message = True, f"episode {self.episode} started"
+        return response
+
+    # -- simulation ------------------------------------------------------------------------
+
+    def _step(self, action: np.ndarray) -> None:
+        _, _, terminated, truncated, _ = self.env.step(action)
+        self.last_step_time = self.clock()
+        self._publish_state()
+        if terminated or truncated:
+            self._end_episode("success" if terminated else "timeout", "sim")
+            self._reset()
+
+    def _reset(self) -> None:
+        self.episode += 1
+        self.env.reset(seed=self.seed + self.episode)
+        self._event("start", "sim")
+        self._publish_state()
+
+    def _end_episode(self, outcome: str, origin: str) -> None:
+        if outcome in self.outcomes:
+            self.outcomes[outcome] += 1
+        self.get_logger().info(f"episode {self.episode}: {outcome} after {self.env.steps} ticks")
+        self._event(outcome, origin)
+
+    def _event(self, event: str, origin: str) -> None:
+        stamp = self.get_clock().now().nanoseconds * 1e-9
+        self.event_pub.publish(String(data=EpisodeEvent(event, origin, stamp).encode()))
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def _publish_state(self) -> None:
+        now = self.get_clock().now()
+        obs = self.env.observation()
+        self.obs_pub.publish(String(data=Observation(tuple(obs.tolist()), self.spec, now.nanoseconds * 1e-9).encode()))
+        state = self.env.state()
+        stamp = now.to_msg()
+        for name, position in (("ee_pose", state.grip_pos), ("object_pose", state.object_pos), ("goal_pose", state.goal)):
+            if position is not None:
+                self.pose_pubs[name].publish(self._pose(position, stamp))
+        qpos, qvel = self.env.data.qpos, self.env.data.qvel
+        model = self.env.model
+        joints = JointState(name=self.joints)
+        joints.header.stamp, joints.header.frame_id = stamp, self.frame_id
+        joints.position = [float(qpos[model.joint(n).qposadr[0]]) for n in self.joints]
+        joints.velocity = [float(qvel[model.joint(n).dofadr[0]]) for n in self.joints]
+        self.joint_pub.publish(joints)
+        if self.image_pub is not None:
+            self._publish_image(stamp)
+
+    def _pose(self, position: np.ndarray, stamp) -> PoseStamped:
+        pose = PoseStamped()
+        pose.header.stamp, pose.header.frame_id = stamp, self.frame_id
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(v) for v in position)
+        pose.pose.orientation.w = 1.0
+        return pose
+
+    def _publish_image(self, stamp) -> None:
+        try:
+            rgb = self.env.render_image(self.image_size, self.image_size)
+        except RuntimeError as err:
+            self.get_logger().error(f"camera disabled: {err}. Set MUJOCO_GL=egl (or osmesa) before starting.")
+            self.image_pub = None
+            return
+        image = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=rgb.shape[1] * 3, data=rgb.tobytes())
+        image.header.stamp, image.header.frame_id = stamp, "camera"
+        self.image_pub.publish(image)
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(name="sim_arm", hardware_id=self.spec, level=DiagnosticStatus.OK,
+                                  message=f"episode {self.episode}, tick {self.env.steps}")
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in (
+            ("episode", self.episode), ("tick", self.env.steps), ("successes", self.outcomes["success"]),
+            ("timeouts", self.outcomes["timeout"]), ("lockstep", self.lockstep))]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+
+def _hold(node: SimArm) -> None:
+    node.env.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(SimArm, on_exit=_hold, args=args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""``sim_operator`` node: a virtual SpaceMouse worked by the simulated operator.
+
+Each observation it judges the policy's proposal with ``iil_robot.sim.operator.SimOperator``
+(the same code the headless benchmarks use) and moves a virtual device on ``spacenav/joy``,
+exactly what the ``spacenav`` driver publishes for a real one, so its input goes through the
+real gate: while in control it holds the takeover button and deflects the cap by the inverse
+of the gate's axis mapping; it clicks the gripper button when the closure it wants differs
+from the gate's; to hand back it lets go of everything.
+
+Every decision that starts or ends an intervention is published on ``operator/decision``
+(JSON: model, reason, Q values) so the recorder keeps which model triggered it and why.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Joy
+from std_msgs.msg import Float64, String
+
+from ..gate import GateConfig
+from ..records import Observation, Proposal, RecordError
+from ..sim.operator import MODELS, SimOperator, SimOperatorConfig
+from ..sim.spec import TASK_NAMES
+from ..sim.tasks import task_spec
+from ..transitions import TRANSLATION_GRIPPER
+from .common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, ParameterError, declare, declare_floats, run
+
+
+def deflection_for(velocity: np.ndarray, gate: GateConfig) -> list[float]:
+    """Cap deflection (6 axes) that makes the gate command ``velocity`` (x, y, z in m/s)."""
+    axes = [0.0] * 6
+    for i, v in enumerate(velocity[:3]):
+        scale = gate.axis_scale[i]
+        if v == 0.0 or scale == 0.0:
+            continue
+        magnitude = min(1.0, abs(v) / scale)
+        axes[i] = float(np.sign(v * gate.axis_sign[i]) * (gate.deadband + magnitude * (1.0 - gate.deadband)))
+    return axes
+
+
+class SimOperatorNode(Node):
+    def __init__(self) -> None:
+        super().__init__("sim_operator")
+        task = declare(self, "task", "push", f"Fetch task: {', '.join(TASK_NAMES)}")
+        if task not in TASK_NAMES:
+            raise ParameterError(f"parameter 'task'={task!r} must be one of {TASK_NAMES}")
+        rate = declare(self, "rate", 20.0, "Control rate of the sim arm (Hz)", 1.0, 500.0)
+        d = SimOperatorConfig()
+        config = SimOperatorConfig(
+            model=declare(self, "model", d.model, f"Intervention model: {', '.join(MODELS)}"),
+            level=declare(self, "level", 0.7, "Operator quality in [0, 1] (success ~ level x the scripted optimum)", 0.0, 1.0),
+            takeover_steps=declare(self, "takeover_steps", d.takeover_steps, "Ticks an intervention lasts at most", 1, 10000),
+            release_on_track=declare(self, "release_on_track", d.release_on_track, "Hand back as soon as the state is back on track"),
+            beta=declare(self, "beta", d.beta, "Value model: probability of stepping in when the action looks bad", 0.0, 1.0),
+            alpha=declare(self, "alpha", d.alpha, "Value model: step in when Q(s,a_policy) < alpha * Q(s,a_ref)", 0.0, 1.0),
+            random_prob=declare(self, "random_prob", d.random_prob, "Random model: per-tick probability", 0.0, 1.0),
+        )
+        seed = declare(self, "seed", 0, "Seed of the operator's randomness", 0, 2**31 - 1)
+        self.gate = GateConfig(
+            deadband=declare(self, "gate.deadband", GateConfig().deadband, "The gate's deadband (as configured there)", 0.0, 0.95),
+            axis_scale=declare_floats(self, "gate.axis_scale", GateConfig().axis_scale, "The gate's axis_scale"),
+            axis_sign=declare_floats(self, "gate.axis_sign", GateConfig().axis_sign, "The gate's axis_sign"),
+        )
+        self.takeover_button = declare(self, "gate.buttons.takeover", 1, "The gate's takeover button", 0, 31)
+        self.gripper_button = declare(self, "gate.buttons.gripper_toggle", 0, "The gate's gripper toggle button", 0, 31)
+        joy_rate = declare(self, "joy_rate", 50.0, "Rate (Hz) at which the device state is repeated", 1.0, 1000.0)
+        try:
+            self.task = task_spec(task, rate)
+            self.operator = SimOperator(config, self.task, np.random.default_rng(seed))
+        except ValueError as err:
+            raise ParameterError(f"sim_operator: {err}") from err
+
+        self.joy_pub = self.create_publisher(Joy, "spacenav/joy", SENSOR_QOS)
+        self.decision_pub = self.create_publisher(String, "operator/decision", EVENTS_QOS)
+        self.create_subscription(String, "observation", self._on_observation, RECORD_QOS)
+        self.create_subscription(String, "policy/proposal", self._on_proposal, RECORD_QOS)
+        self.create_subscription(Float64, "human/gripper", self._on_gate_gripper, LATCHED_QOS)
+        self.create_subscription(String, "episode/event", self._on_episode, EVENTS_QOS)
+        self.axes = [0.0] * 6
+        self.buttons = [0] * (max(self.takeover_button, self.gripper_button) + 1)
+        self.gate_gripper = 0.0
+        self.policy_action: np.ndarray | None = None
+        self.interventions = 0
+        self.create_timer(1.0 / joy_rate, self._publish_joy)
+        self.get_logger().info(f"{config.model} operator at level {config.level:.2f} on {task}")
+
+    def _on_proposal(self, msg: String) -> None:
+        try:
+            self.policy_action = np.array(Proposal.decode(msg.data).action)[list(TRANSLATION_GRIPPER)]
+        except RecordError as err:
+            self.get_logger().warn(f"ignoring an undecodable proposal: {err}", throttle_duration_sec=2.0)
+
+    def _on_gate_gripper(self, msg: Float64) -> None:
+        self.gate_gripper = msg.data
+
+    def _on_episode(self, msg: String) -> None:
+        try:
+            event = json.loads(msg.data).get("event")
+        except json.JSONDecodeError:
+            return
+        if event == "start":
+            self.operator.reset()
+            self.policy_action = None
+
+    def _on_observation(self, msg: String) -> None:
+        try:
+            obs = np.array(Observation.decode(msg.data).values)
+            decision = self.operator.act(obs, self.policy_action)
+        except (RecordError, ValueError) as err:
+            self.get_logger().error(f"cannot judge this observation: {err}", throttle_duration_sec=2.0)
+            return
+        if decision.onset or decision.offset:
+            self.interventions += decision.onset
+            self.decision_pub.publish(String(data=json.dumps({
+                "format": "iil_robot.operator_decision", "version": 1, "onset": decision.onset,
+                "offset": decision.offset, "model": decision.model, "reason": decision.reason,
+                "q_policy": decision.q_policy, "q_reference": decision.q_reference,
+                "stamp": self.get_clock().now().nanoseconds * 1e-9,
+            })))
+        self.buttons = [0] * len(self.buttons)
+        if decision.in_control:
+            self.axes = deflection_for(decision.action, self.gate)
+            self.buttons[self.takeover_button] = 1
+            if self.task.gripper_enabled and (decision.action[3] >= 0.5) != (self.gate_gripper >= 0.5):
+                self.buttons[self.gripper_button] = 1  # one click; released on the next decision
+        else:
+            self.axes = [0.0] * 6
+        self._publish_joy()
+
+    def _publish_joy(self) -> None:
+        joy = Joy(axes=list(self.axes), buttons=list(self.buttons))
+        joy.header.stamp = self.get_clock().now().to_msg()
+        self.joy_pub.publish(joy)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(SimOperatorNode, args=args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""The simulated arm and operator through real rclpy topics, in separate processes."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from geometry_msgs.msg import TwistStamped
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from iil_robot.config import config_path
+from iil_robot.graph import NodeSpec
+from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, twist_stamped
+from iil_robot.records import EpisodeEvent, Observation, StepRecord
+from iil_robot.sim.spec import OBJECT_LAYOUT
+from tests.nodes.conftest import assert_stops_with
+
+STARTUP = 60.0  # MuJoCo and gymnasium-robotics import slowly on a loaded machine
+GRIP = OBJECT_LAYOUT.grip_pos
+DT = 1.0 / 20.0
+
+
+def sim_arm(**parameters) -> NodeSpec:
+    return NodeSpec("sim_arm", "iil_robot.nodes.sim_arm", parameters={"task": "push", **parameters})
+
+
+def grip_positions(observations) -> np.ndarray:
+    return np.array([Observation.decode(m.data).values for m in observations.messages])[:, GRIP]
+
+
+def test_sim_arm_moves_as_commanded_and_a_zero_command_holds_it_still(graph, probe):
+    graph.start(sim_arm(max_episode_steps=10000))
+    observations = probe.collect(String, "observation", RECORD_QOS)
+    cmd = probe.publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
+    probe.wait_for(lambda: len(observations) >= 5 and cmd.get_subscription_count() > 0, STARTUP, "sim_arm observations")
+
+    # no command at all: the arm stays where it is
+    start = len(observations)
+    probe.wait_for(lambda: len(observations) >= start + 20, 30.0, "20 ticks without a command")
+    idle = grip_positions(observations)[start:start + 20]
+    assert np.abs(idle - idle[0]).max() < 1e-3
+
+    # 0.1 m/s along +y: about 5 mm per 50 ms tick, x and z unchanged
+    command = twist_stamped((0.0, 0.1, 0.0, 0.0, 0.0, 0.0), "base_link", probe.node.get_clock().now().to_msg())
+    timer = probe.node.create_timer(0.02, lambda: cmd.publish(command))
+    start = len(observations)
+    probe.wait_for(lambda: len(observations) >= start + 40, 30.0, "40 commanded ticks")
+    timer.cancel()
+    moving = grip_positions(observations)[start + 10:start + 40]  # skip discovery and the arm's spin-up
+    per_tick = np.diff(moving, axis=0)
+    assert np.median(per_tick[:, 1]) == pytest.approx(0.1 * DT, rel=0.25)
+    assert np.abs(np.median(per_tick[:, [0, 2]], axis=0)).max() < 0.1 * 0.1 * DT
+
+    # explicit zero command: the arm stops and stays
+    zero = twist_stamped((0.0,) * 6, "base_link", probe.node.get_clock().now().to_msg())
+    timer = probe.node.create_timer(0.02, lambda: cmd.publish(zero))
+    start = len(observations)
+    probe.wait_for(lambda: len(observations) >= start + 30, 30.0, "30 ticks of zero command")
+    timer.cancel()
+    held = grip_positions(observations)[start + 10:start + 30]
+    assert np.abs(held - held[0]).max() < 1e-3
+
+
+def test_sim_arm_ends_episodes_on_its_time_limit_and_resets_on_request(graph, probe):
+    graph.start(sim_arm(max_episode_steps=10, seed=3))
+    events = probe.collect(String, "episode/event", EVENTS_QOS)
+    observations = probe.collect(String, "observation", RECORD_QOS)
+
+    def kinds():
+        return [EpisodeEvent.decode(m.data).event for m in events.messages]
+
+    probe.wait_for(lambda: kinds().count("timeout") >= 2, STARTUP, "two timed-out episodes")
+    sequence = kinds()
+    first = sequence.index("start")
+    assert sequence[first:first + 4] == ["start", "timeout", "start", "timeout"]
+
+    client = probe.node.create_client(Trigger, "/sim_arm/reset")
+    probe.wait_for(client.service_is_ready, 10.0, "the reset service")
+    goals_before = {tuple(np.round(Observation.decode(m.data).values[-3:], 6)) for m in observations.messages}
+    future = client.call_async(Trigger.Request())
+    probe.wait_for(future.done, 10.0, "the reset reply")
+    assert future.result().success
+    probe.wait_for(lambda: "reset" in kinds(), 10.0, "a reset event")
+    count = len(observations)
+    probe.wait_for(lambda: len(observations) > count, 10.0, "an observation after the reset")
+    goal_after = tuple(np.round(Observation.decode(observations.messages[-1].data).values[-3:], 6))
+    assert goal_after not in goals_before  # a new episode: a new seed, a new goal
+
+
+def test_the_whole_loop_runs_without_hardware_and_the_operator_steps_in(graph, probe):
+    """sim_arm + policy (holding still, no weights yet) + mux + gate + simulated operator."""
+    graph.start(sim_arm())
+    graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", params_files=(str(config_path("policy.yaml")),)))
+    graph.start(NodeSpec("mux", "iil_robot.nodes.mux", params_files=(str(config_path("mux.yaml")),)))
+    graph.start(NodeSpec("spacemouse_gate", "iil_robot.nodes.spacemouse_gate",
+                         params_files=(str(config_path("spacemouse_gate.yaml")),),
+                         parameters={"input": "joy", "release_time": 0.1}))
+    graph.start(NodeSpec("sim_operator", "iil_robot.nodes.sim_operator",
+                         parameters={"task": "push", "model": "value", "level": 1.0}))
+    steps = probe.collect(String, "step", RECORD_QOS)
+    decisions = probe.collect(String, "operator/decision", EVENTS_QOS)
+
+    def records():
+        return [StepRecord.decode(m.data) for m in steps.messages]
+
+    probe.wait_for(lambda: any(r.onset for r in records()), STARTUP, "an intervention onset in the step records")
+    probe.wait_for(lambda: any(json.loads(m.data)["onset"] for m in decisions.messages), 10.0, "the operator's decision")
+    decision = next(json.loads(m.data) for m in decisions.messages if json.loads(m.data)["onset"])
+    assert decision["model"] == "value" and decision["reason"]
+    human = [r for r in records() if r.source == "human"]
+    probe.wait_for(lambda: len([r for r in records() if r.source == "human"]) >= 5, 20.0, "operator-driven ticks")
+    human = [r for r in records() if r.source == "human"]
+    assert all(r.observation is not None and r.policy_action is not None for r in human)
+    assert any(np.abs(r.executed_action[:3]).max() > 0.01 for r in human)  # the operator moved the arm
+
+
+def test_bad_sim_parameters_stop_with_a_clear_message(graph):
+    assert_stops_with(graph, sim_arm(task="stack"), "parameter 'task'='stack'", startup=STARTUP)
+    assert_stops_with(graph, NodeSpec("sim_operator", "iil_robot.nodes.sim_operator", parameters={"model": "psychic"}),
+                      "model", startup=STARTUP)
