@@ -127,9 +127,14 @@ class SimOperator:
     def in_control(self) -> bool:
         return self._remaining > 0
 
-    def act(self, obs: np.ndarray, policy_action: np.ndarray | None = None) -> OperatorDecision:
-        """Decide this tick from the observation and the policy's proposal."""
-        state = TaskState.from_obs(obs, self.task)
+    def act(self, obs: np.ndarray | TaskState, policy_action: np.ndarray | None = None) -> OperatorDecision:
+        """Decide this tick from the observation (or a `TaskState` built from published poses)
+        and the policy's proposal ``[vx, vy, vz, closure]`` (None: the policy proposes nothing).
+
+        Raises:
+            ValueError: if the observation does not fit the task.
+        """
+        state = obs if isinstance(obs, TaskState) else TaskState.from_obs(obs, self.task)
         percept = self._perception.observe(state, None if policy_action is None else np.asarray(policy_action))
         first_tick = self._ticks == 0
         self._ticks += 1
