@@ -15,7 +15,8 @@ it ends earlier, as soon as the state is back on track: its time-to-go (see
 `iil_robot.sim.progress`) is at least one tick below that of the state in which the policy
 went wrong. With a ``reaction_delay`` the operator judges the policy's proposal from that many
 ticks ago, so it steps in that many ticks after the action it reacts to. It judges only
-proposals that were executed, and not in the tick it hands back.
+proposals that were executed, and not in the tick it hands back. It judges from what it
+perceives (its aim errors included), so a poorer operator also judges worse.
 
 All randomness comes from the generator passed in; the same seed and inputs give the same
 decisions.
