@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -29,8 +30,9 @@ from iil_robot.sim.spec import TASK_NAMES  # noqa: E402
 from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv  # noqa: E402
 
 DEFAULT_LEVELS = [1.0, 0.9, 0.7, 0.6, 0.3]
-TOLERANCE = 0.1
-"""Allowed |success − level × optimum| at 100 episodes (two binomial standard deviations at 50%)."""
+TOLERANCE = 0.15
+"""Allowed |success − level × optimum| at 100 episodes: three binomial standard deviations at a
+50% rate, so that all 15 default cells pass together unless the calibration is off."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +95,8 @@ def expert_success(tasks: list[str], levels: list[float], episodes: int, seed: i
     """Success of the operator at each level, its expectation and the tolerance check."""
     levels = sorted({1.0, *levels}, reverse=True)
     jobs = [(task, level) for task in tasks for level in levels]
-    with ProcessPoolExecutor(max(1, workers)) as pool:
+    # spawn, not fork: the parent may hold an OpenGL context from the image timing.
+    with ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn")) as pool:
         rates = list(pool.map(_rate, jobs, [episodes] * len(jobs), [seed] * len(jobs)))
     measured = {task: {} for task in tasks}
     for (task, level), (rate, steps) in zip(jobs, rates):

@@ -15,7 +15,8 @@ it ends earlier, as soon as the state is back on track: its time-to-go (see
 `iil_robot.sim.progress`) is at least one tick below that of the state in which the policy
 went wrong. With a ``reaction_delay`` the operator judges the policy's proposal from that many
 ticks ago, so it steps in that many ticks after the action it reacts to. It judges only
-proposals that were executed, and not in the tick it hands back.
+proposals that were executed, and not in the tick it hands back. It judges from what it
+perceives (its aim errors included), so a poorer operator also judges worse.
 
 All randomness comes from the generator passed in; the same seed and inputs give the same
 decisions.
@@ -127,9 +128,14 @@ class SimOperator:
     def in_control(self) -> bool:
         return self._remaining > 0
 
-    def act(self, obs: np.ndarray, policy_action: np.ndarray | None = None) -> OperatorDecision:
-        """Decide this tick from the observation and the policy's proposal."""
-        state = TaskState.from_obs(obs, self.task)
+    def act(self, obs: np.ndarray | TaskState, policy_action: np.ndarray | None = None) -> OperatorDecision:
+        """Decide this tick from the observation (or a `TaskState` built from published poses)
+        and the policy's proposal ``[vx, vy, vz, closure]`` (None: the policy proposes nothing).
+
+        Raises:
+            ValueError: if the observation does not fit the task.
+        """
+        state = obs if isinstance(obs, TaskState) else TaskState.from_obs(obs, self.task)
         percept = self._perception.observe(state, None if policy_action is None else np.asarray(policy_action))
         first_tick = self._ticks == 0
         self._ticks += 1

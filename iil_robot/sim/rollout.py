@@ -6,7 +6,7 @@ policy's: the same rule the arbitration mux applies on the robot.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -72,7 +72,7 @@ def success_rate(
     env = FetchTaskEnv(env_config or FetchTaskConfig(task=task))
     if env.task.name != task:
         raise ValueError(f"env_config is for {env.task.name!r}, not {task!r}")
-    demo = SimOperatorConfig(**{**operator_config.__dict__, "model": "demo"})
+    demo = replace(operator_config, model="demo")
     operator = SimOperator(demo, env.task, np.random.default_rng(seed))
     try:
         results = [run_episode(env, operator, None, seed + i) for i in range(episodes)]

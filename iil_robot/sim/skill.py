@@ -2,25 +2,37 @@
 
 `OperatorSkill` holds the knobs. `skill_for_level` maps one number, the quality level
 ℓ ∈ [0, 1], onto all of them, such that an operator at level ℓ driving whole episodes
-succeeds about ℓ × the scripted optimum's rate on every task (ℓ = 1 is the optimum itself).
+succeeds about ℓ × the scripted optimum's rate on that task (ℓ = 1 is the optimum itself).
 
-Level → knobs (s = 1 − ℓ is the severity):
+Two steps. (1) ℓ → severity s ∈ [0, 1], per task, by interpolating the measured
+success-vs-severity curve `SUCCESS_CURVE` (re-measure with `iil_robot.sim.calibrate`).
+(2) s → knobs, the same linear profile for every task:
 
-================  =========================  =====================================
-knob              value at level ℓ            what it does
-================  =========================  =====================================
-aim_error_std     per-task, see below         per-episode misjudged block / goal
-                                              positions [m]: the main cause of failure
-noise_std         0.05 · s  m/s               fresh Gaussian velocity noise per tick
-gain              1 − 0.4 · s                 slower, softer moves (×gain on velocity)
-reaction_delay    round(4 · s) ticks          acts on, and judges, an old state
-wrong_move_prob   0.05 · s                    chance per tick of a wrong move
-================  =========================  =====================================
+================  ===========================  ==========================================
+knob              value at severity s          effect
+================  ===========================  ==========================================
+aim_error_std     A_task · s  (A: reach 0.30,  per-episode misjudged goal / block position
+                  push 0.10, pick 0.06 m)      [m]; the main reason a poor operator fails
+noise_std         0.05 · s  m/s                fresh Gaussian velocity noise every tick
+gain              1 − 0.4 · s                  slower, softer moves (× velocity)
+reaction_delay    round(4 · s) ticks           acts on, and judges, a state this old
+wrong_move_prob   0.05 · s                     chance per tick of a reversed move with the
+                                               gripper command flipped
+================  ===========================  ==========================================
 
-The aim error is what makes a poor operator fail rather than just be slow; its size is
-calibrated per task (`iil_robot.sim.calibrate`) so that success ≈ ℓ × optimum. A fitted curve
-``aim_error_std = scale · (−ln ℓ) ** (1 / shape)`` (the inverse of success ∝ exp(−(σ/scale)^shape))
-with the per-task constants in `AIM_ERROR_FIT`.
+Resulting severities (aim error, delay) at the levels used elsewhere:
+
+==============  ===================  ===================  ===================
+level           reach                push                 pick_and_place
+==============  ===================  ===================  ===================
+0.9             0.08 (2.4 cm, 0)     0.05 (0.5 cm, 0)     0.17 (1.0 cm, 1)
+0.7             0.11 (3.2 cm, 0)     0.09 (0.9 cm, 0)     0.24 (1.5 cm, 1)
+0.6             0.12 (3.7 cm, 0)     0.11 (1.1 cm, 0)     0.27 (1.6 cm, 1)
+0.3             0.23 (6.9 cm, 1)     0.24 (2.4 cm, 1)     0.44 (2.6 cm, 2)
+==============  ===================  ===================  ===================
+
+Levels below the curve's floor (about 0.08 reach, 0.10 push, 0.07 pick: chance successes of
+a flailing operator) all map to severity 1.
 """
 from __future__ import annotations
 

@@ -7,14 +7,28 @@ real arm: an EE velocity in the robot base frame and a gripper closure,
 
 Velocity → Fetch. Fetch moves a mocap target by ``0.05 m × action`` per step, but the weld
 that drags the gripper after it only covers a fraction η of that within one control period
-(η ≈ 0.74 at 20 Hz, 0.95 at 10 Hz; measured once per rate by `tracking_efficiency`). The env
-integrates the velocity over the period and divides by η, so a command of v moves the gripper
-by ≈ v·dt per tick: ``fetch_xyz = clip(v·dt / (0.05·η), -1, 1)``. The per-axis speed limit
-is therefore ``max_speed = 0.05·η / dt`` (≈ 0.74 m/s at the default 20 Hz).
+(measured once per rate by `tracking_efficiency`). The env integrates the velocity over the
+period and divides by η, so a command of v moves the gripper by ≈ v·dt per tick:
+``fetch_xyz = clip(v·dt / (0.05·η), -1, 1)``. The per-axis speed limit is therefore
+``max_speed = 0.05·η / dt``:
+
+=============  ======  =================
+rate [Hz]      η       max_speed [m/s]
+=============  ======  =================
+10             0.96    0.48
+20 (default)   0.75    0.75
+25             0.66    0.83
+50             0.41    1.01
+=============  ======  =================
+
+The MuJoCo substeps per tick are 1 / (rate · 2 ms): 25 at 20 Hz.
 
 Closure → Fetch. Each finger is sent to ``(1 − closure) × 0.05 m`` (Fetch's finger action is
 added to the current finger position and +1 opens, so the env passes the difference). Reach
 and Push keep Fetch's blocked gripper; the closure is ignored there.
+
+Frames: the robot base has the world's axes, so the twist is the same in both (see
+`iil_robot.sim.readout`, which also gives joint states and EE / block / goal poses).
 
 Episodes terminate on success (Fetch's 5 cm criterion) and truncate at the time limit.
 Rewards are Fetch's sparse ones (0 on success, -1 otherwise).
@@ -31,6 +45,7 @@ from gymnasium_robotics.envs.fetch.push import MujocoFetchPushEnv
 from gymnasium_robotics.envs.fetch.reach import MujocoFetchReachEnv
 
 from iil_robot.sim.camera import DEFAULT_CAMERA, Camera
+from iil_robot.sim.readout import JointStates, ScenePoses, read_joint_states, read_poses
 from iil_robot.sim.spec import (
     DEFAULT_MAX_EPISODE_STEPS,
     FETCH_ACTION_SCALE_M,
@@ -156,6 +171,14 @@ class FetchTaskEnv(gym.Env):
     def state(self) -> TaskState:
         """The current `TaskState` (gripper, fingers, block and goal positions)."""
         return TaskState.from_obs(self.observation(), self.task)
+
+    def joint_states(self) -> JointStates:
+        """The arm's joint positions and velocities (what a real arm's joint_states carries)."""
+        return read_joint_states(self.model, self.data)
+
+    def poses(self) -> ScenePoses:
+        """EE, block and goal poses in the world frame (see `iil_robot.sim.readout`)."""
+        return read_poses(self.model, self.data, self._fetch.goal, self.task.has_object)
 
     # --- gymnasium API ---
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:

@@ -51,6 +51,13 @@ def test_demo_mode_needs_no_policy(reach):
     assert operator.act(obs).in_control
 
 
+def test_operator_accepts_a_task_state_as_well_as_an_observation(reach):
+    task, obs = reach
+    from_obs = decisions(SimOperatorConfig(model="demo"), task, obs, 1)[0]
+    from_state = decisions(SimOperatorConfig(model="demo"), task, task_state(task, obs), 1)[0]
+    np.testing.assert_array_equal(from_obs.action, from_state.action)
+
+
 def test_never_mode_never_steps_in(reach):
     task, obs = reach
     opposite = -expert_action(task_state(task, obs), task)

@@ -25,6 +25,21 @@ def test_lower_levels_are_more_severe_on_every_knob(task):
         assert worse.wrong_move_prob > better.wrong_move_prob
 
 
+@pytest.mark.parametrize(
+    "task, level, severity",
+    [
+        ("reach", 1.0, 0.0),
+        ("reach", 0.52, 0.14),  # a measured point of the curve
+        ("push", 0.4774, 0.16),
+        ("pick_and_place", 0.51, 0.3),
+        ("pick_and_place", 0.0, 1.0),
+        ("push", 0.05, 1.0),  # below the floor of chance successes
+    ],
+)
+def test_severity_for_level_table(task, level, severity):
+    assert severity_for_level(task, level) == pytest.approx(severity)
+
+
 @pytest.mark.parametrize("level", [-0.1, 1.1])
 def test_level_outside_unit_interval_is_rejected(level):
     with pytest.raises(ValueError, match="level"):

@@ -142,3 +142,21 @@ def test_render_image_is_rgb_of_the_requested_size():
     with pytest.raises(ValueError, match="unknown camera"):
         env.render_image(64, 48, camera="nope")
     env.close()
+
+
+def test_joint_states_and_poses_match_the_observation():
+    env = FetchTaskEnv(FetchTaskConfig(task="pick_and_place"))
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):
+        obs, *_ = env.step([0.1, 0.0, 0.0, 1.0])
+    layout = env.task.layout
+    joints = env.joint_states()
+    assert "shoulder_pan_joint" in joints.names and len(joints.names) == len(joints.position) == len(joints.velocity)
+    fingers = [joints.position[joints.names.index(f"{side}_gripper_finger_joint")] for side in ("r", "l")]
+    np.testing.assert_allclose(fingers, obs[layout.gripper_state], atol=1e-6)
+    poses = env.poses()
+    np.testing.assert_allclose(poses.ee.position, obs[layout.grip_pos], atol=1e-6)
+    np.testing.assert_allclose(poses.object.position, obs[layout.object_pos], atol=1e-6)
+    np.testing.assert_allclose(poses.goal.position, obs[layout.goal], atol=1e-6)
+    assert np.linalg.norm(poses.ee.orientation) == pytest.approx(1.0)
+    assert poses.frame == "world"
