@@ -53,8 +53,6 @@ class SimArm(Node):
         except ValueError as err:
             raise ParameterError(f"sim_arm: {err}") from err
         self.spec = f"fetch_{task}/v1"
-        self.joints = [self.env.model.joint(i).name for i in range(self.env.model.njnt)
-                       if self.env.model.joint(i).name.startswith("robot0:")]
         self.clock = time.monotonic
 
         self.obs_pub = self.create_publisher(String, "observation", RECORD_QOS)
@@ -148,27 +146,25 @@ class SimArm(Node):
         now = self.get_clock().now()
         obs = self.env.observation()
         self.obs_pub.publish(String(data=Observation(tuple(obs.tolist()), self.spec, now.nanoseconds * 1e-9).encode()))
-        state = self.env.state()
         stamp = now.to_msg()
-        for name, position in (("ee_pose", state.grip_pos), ("object_pose", state.object_pos), ("goal_pose", state.goal)):
-            if position is not None:
-                self.pose_pubs[name].publish(self._pose(position, stamp))
-        qpos, qvel = self.env.data.qpos, self.env.data.qvel
-        model = self.env.model
-        joints = JointState(name=self.joints)
+        poses = self.env.poses()
+        for name, pose in (("ee_pose", poses.ee), ("object_pose", poses.object), ("goal_pose", poses.goal)):
+            if pose is not None:
+                self.pose_pubs[name].publish(self._pose(pose, stamp))
+        readout = self.env.joint_states()
+        joints = JointState(name=list(readout.names), position=readout.position.tolist(), velocity=readout.velocity.tolist())
         joints.header.stamp, joints.header.frame_id = stamp, self.frame_id
-        joints.position = [float(qpos[model.joint(n).qposadr[0]]) for n in self.joints]
-        joints.velocity = [float(qvel[model.joint(n).dofadr[0]]) for n in self.joints]
         self.joint_pub.publish(joints)
         if self.image_pub is not None:
             self._publish_image(stamp)
 
-    def _pose(self, position: np.ndarray, stamp) -> PoseStamped:
-        pose = PoseStamped()
-        pose.header.stamp, pose.header.frame_id = stamp, self.frame_id
-        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(v) for v in position)
-        pose.pose.orientation.w = 1.0
-        return pose
+    def _pose(self, pose, stamp) -> PoseStamped:
+        msg = PoseStamped()
+        msg.header.stamp, msg.header.frame_id = stamp, self.frame_id
+        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in pose.position)
+        o = msg.pose.orientation
+        o.x, o.y, o.z, o.w = (float(v) for v in pose.orientation)  # readout gives (x, y, z, w)
+        return msg
 
     def _publish_image(self, stamp) -> None:
         try:
