@@ -7,6 +7,7 @@ PID (the nodes publish a final zero command on it), then SIGTERM, then SIGKILL.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -32,10 +33,13 @@ def loopback_env(domain_id: int, base: Mapping[str, str] | None = None) -> dict[
 
 
 def _ros_value(value: object) -> str:
+    """A ``-p name:=value`` value: rcl parses it as YAML, so strings are quoted (empty ones too)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_ros_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a YAML string: "", "a: b", "0.7" stay strings
     return str(value)
 
 

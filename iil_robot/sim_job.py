@@ -1,64 +1,177 @@
-"""``iil-robot sim``: the main job.
+"""``iil-robot sim``: the main job, the whole loop on the simulated arm with a simulated operator.
 
-Until the simulated arm exists, this runs the safe command path on its own: a scripted
-SpaceMouse (``scripted_input`` on ``spacenav/joy``) through the real gate, a scripted policy
-proposing at the control rate, and the mux, each in its own process with DDS on loopback. It
-prints what the arm receives, who is in control, and every intervention.
+Starts every node as its own process, from the same parameter files the launch files use
+(``config/<node>.yaml`` then ``config/sim.yaml``), with DDS kept on this machine: the sim arm,
+the simulated operator (a virtual SpaceMouse), the gate, the mux, the policy, the recorder and
+the learner. Runs a number of episodes with a live dashboard, stops every process cleanly
+(Ctrl-C too), and leaves a run folder::
+
+    runs/<name>/
+      run.json        what was run (used by --resume)
+      bags/           the recorder's rosbag2 bags (the source of truth)
+      learner/        checkpoints and TensorBoard logs
+      logs/           one log per node
+      report/         report.md, episodes.png, learning_curve.png, learner.png, report.json
+
+``--resume RUN`` continues a run: the learner reloads its checkpoint and rebuilds its buffers
+from the bags, the sim continues with new seeds, and the report covers the whole run.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import tempfile
+import sys
 import time
+from datetime import datetime
 from pathlib import Path
+
+import yaml
 
 from .config import config_path
 from .graph import Graph, NodeSpec, loopback_env
 
+# Stopped in this order, so the recorder and the learner see everything the others sent.
+STOP_ORDER = ("sim_operator", "policy", "sim_arm", "spacemouse_gate", "mux", "learner", "recorder")
+ALGORITHMS = {"rlif": "rlpd", "rlpd": "rlpd", "hgdagger": "hgdagger"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds to run (default 15)")
+    parser.add_argument("--task", default="push", choices=("reach", "push", "pick_and_place"))
+    parser.add_argument("--episodes", type=int, default=30, help="episodes to run (default 30: a few minutes)")
+    parser.add_argument("--algorithm", default="rlif", choices=sorted(ALGORITHMS), help="rlif (RLPD) or hgdagger")
+    parser.add_argument("--operator-model", default="value", choices=("value", "random", "demo", "never"))
+    parser.add_argument("--operator-level", type=float, default=0.7, help="simulated operator quality in [0, 1] (default 0.7)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/<date>_<time>)")
+    parser.add_argument("--resume", type=Path, default=None, metavar="RUN", help="continue the run in this folder")
     parser.add_argument("--domain-id", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", "0")),
-                        help="ROS_DOMAIN_ID for the graph (default: $ROS_DOMAIN_ID or 0)")
-    parser.add_argument("--run-dir", type=Path, default=None, help="folder for the node logs (default: a temp folder)")
+                        help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE", dest="overrides",
+                        help="override a node parameter, e.g. --set learner.min_transitions=64 (repeatable)")
+    parser.add_argument("--startup-timeout", type=float, default=120.0, help="seconds to wait for the first step record")
 
 
-def command_path_nodes() -> list[NodeSpec]:
+def _load_run(args: argparse.Namespace) -> tuple[Path, dict]:
+    """The run folder and its settings: new, or those of ``--resume``."""
+    if args.resume is not None:
+        run_json = args.resume / "run.json"
+        if not run_json.is_file():
+            raise SystemExit(f"--resume {args.resume}: no run.json there; give the folder of an earlier `iil-robot sim` run")
+        settings = json.loads(run_json.read_text())
+        return args.resume, settings
+    run_dir = args.run_dir or Path("runs") / datetime.now().strftime("%Y%m%d_%H%M%S")
+    if (run_dir / "run.json").exists():
+        raise SystemExit(f"{run_dir} already holds a run; use --resume {run_dir} to continue it, or another --run-dir")
+    settings = {
+        "task": args.task, "algorithm": ALGORITHMS[args.algorithm], "operator_model": args.operator_model,
+        "operator_level": args.operator_level, "seed": args.seed, "episodes_done": 0,
+    }
+    return run_dir, settings
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
+    """``["learner.min_transitions=64"]`` -> ``{"learner": {"min_transitions": 64}}`` (values read as YAML)."""
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        node, dot, param = key.partition(".")
+        if not (sep and dot and node and param):
+            raise SystemExit(f"--set {item!r}: expected NODE.PARAM=VALUE, e.g. --set learner.min_transitions=64")
+        out.setdefault(node, {})[param] = yaml.safe_load(value) if value else ""
+    return out
+
+
+def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[str, object]] | None = None) -> list[NodeSpec]:
+    """Every node of the simulated graph, from the shared parameter files plus this run's values."""
+    overrides = overrides or {}
+    task, spec = s["task"], f"fetch_{s['task']}/v1"
+    seed = s["seed"] + s["episodes_done"]
+
+    def node(name: str, module: str, own_file: str | None, **parameters) -> NodeSpec:
+        files = ((str(config_path(own_file)),) if own_file else ()) + (str(config_path("sim.yaml")),)
+        return NodeSpec(name, f"iil_robot.nodes.{module}", params_files=files, parameters={**parameters, **overrides.get(name, {})})
+
     return [
-        NodeSpec("mux", "iil_robot.nodes.mux", params_files=(str(config_path("mux.yaml")),)),
-        NodeSpec("spacemouse_gate", "iil_robot.nodes.spacemouse_gate",
-                 params_files=(str(config_path("spacemouse_gate.yaml")),), parameters={"input": "joy"}),
-        NodeSpec("scripted_input", "iil_robot.nodes.scripted_input"),
-        NodeSpec("policy", "iil_robot.nodes.scripted_policy"),
+        node("sim_arm", "sim_arm", None, task=task, seed=seed),
+        node("sim_operator", "sim_operator", None, task=task, model=s["operator_model"],
+             level=float(s["operator_level"]), seed=seed),
+        node("spacemouse_gate", "spacemouse_gate", "spacemouse_gate.yaml"),
+        node("mux", "mux", "mux.yaml"),
+        node("policy", "policy_node", "policy.yaml", observation_spec=spec),
+        node("recorder", "recorder", "recorder.yaml", output_dir=str(run_dir / "bags"), task=task,
+             operator=f"sim {s['operator_model']} operator, level {s['operator_level']}"),
+        node("learner", "learner", "learner.yaml", algorithm=s["algorithm"], observation_spec=spec,
+             run_dir=str(run_dir / "learner"), bags_dir=str(run_dir / "bags") if resume else ""),
     ]
 
 
 def run(args: argparse.Namespace) -> int:
+    run_dir, settings = _load_run(args)
+    overrides = parse_overrides(args.overrides)
+    unknown = set(overrides) - set(STOP_ORDER)
+    if unknown:
+        raise SystemExit(f"--set: no node named {sorted(unknown)}; the nodes are {', '.join(STOP_ORDER)}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "run.json").write_text(json.dumps(settings, indent=2))
     env = loopback_env(args.domain_id)
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")})
-    run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="iil-sim-"))
-    print(f"[iil] command path demo: scripted SpaceMouse -> gate -> mux -> arm (domain {args.domain_id}, "
-          f"DDS on loopback); logs in {run_dir}", flush=True)
-    from .arm_monitor import ArmMonitor  # rclpy only once the environment is set
+    title = (f"iil-robot sim: {settings['task']}, {settings['algorithm']}, {settings['operator_model']} operator "
+             f"at {100 * float(settings['operator_level']):.0f} %  ({run_dir})")
+    interactive = sys.stdout.isatty()
+    print(f"[sim] {title}\n[sim] DDS on loopback, domain {args.domain_id}; logs in {run_dir / 'logs'}", flush=True)
 
-    with Graph(env, run_dir) as graph:
-        for spec in command_path_nodes():
+    from .dashboard import Dashboard  # rclpy only once the environment is set
+
+    graph = Graph(env, run_dir / "logs")
+    dashboard = Dashboard(args.domain_id, title, args.episodes, interactive)
+    code = 0
+    try:
+        for spec in graph_nodes(run_dir, settings, args.resume is not None, overrides):
             graph.start(spec)
-        monitor = ArmMonitor(args.domain_id)
-        try:
-            deadline = time.monotonic() + args.duration
-            while time.monotonic() < deadline:
-                monitor.spin_for(0.1)
-                dead = graph.crashed()
-                if dead:
-                    for process in dead:
-                        print("[iil] " + graph.report(process), flush=True)
-                    return 1
-        except KeyboardInterrupt:
-            print("\n[iil] interrupted", flush=True)
-        finally:
-            summary = monitor.summary()
-            monitor.close()
-    print(f"[iil] stopped all nodes. {summary}", flush=True)
+        code = _watch(graph, dashboard, args)
+    except KeyboardInterrupt:
+        print("\n[sim] interrupted: stopping every node", flush=True)
+    finally:
+        for name in STOP_ORDER:
+            if name in graph.processes:
+                graph.stop(name, timeout=10.0)
+        graph.stop()
+        settings["episodes_done"] += len(dashboard.state.finished)
+        (run_dir / "run.json").write_text(json.dumps(settings, indent=2))
+        dashboard.close()
+    return _finish(run_dir, title, code)
+
+
+def _watch(graph: Graph, dashboard: Dashboard, args: argparse.Namespace) -> int:
+    """Spin the dashboard until enough episodes ended or a node died (then 1)."""
+    started = time.monotonic()
+    while len(dashboard.state.finished) < args.episodes:
+        dashboard.spin_for(0.2)
+        dead = graph.crashed()
+        if dead:
+            for process in dead:
+                print(f"[sim] {graph.report(process)}", flush=True)
+            print("[sim] stopping the other nodes safely", flush=True)
+            return 1
+        if dashboard.state.steps == 0 and time.monotonic() - started > args.startup_timeout:
+            print(f"[sim] no step record within {args.startup_timeout:.0f} s: the graph did not start; see the logs", flush=True)
+            return 1
+    if dashboard.interactive:
+        dashboard.draw()
     return 0
+
+
+def _finish(run_dir: Path, title: str, code: int) -> int:
+    try:
+        report = write_report(run_dir, title)
+    except Exception as err:  # the run's data is in the bags whatever happens to the report
+        print(f"[sim] could not write the report ({type(err).__name__}: {err}); the bags in {run_dir / 'bags'} are intact", flush=True)
+        return code or 1
+    print(f"[sim] report: {report}", flush=True)
+    print(report.read_text().split("\n\n")[1].strip(), flush=True)  # the totals
+    print(f"[sim] continue this run with: iil-robot sim --resume {run_dir}", flush=True)
+    return code
+
+
+from .report import write_report  # noqa: E402  (matplotlib is heavy: only needed at the end)

@@ -1,0 +1,177 @@
+"""The live terminal dashboard of ``iil-robot sim``: an in-process subscriber and a text view.
+
+``Dashboard`` keeps counts from the graph's topics (step records, episode events,
+interventions, diagnostics); ``render`` turns them into a few lines. On a terminal the block
+is redrawn in place; otherwise (logs, CI) a line is printed per episode.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from std_msgs.msg import String
+
+from .nodes.common import EVENTS_QOS, RECORD_QOS
+from .records import EpisodeEvent, InterventionEvent, RecordError, StepRecord
+
+OUTCOMES = ("success", "failure", "timeout", "reset")
+
+
+@dataclass
+class EpisodeStats:
+    index: int
+    steps: int = 0
+    human_steps: int = 0
+    onsets: int = 0
+    outcome: str = ""
+
+    @property
+    def intervention_rate(self) -> float:
+        return self.human_steps / self.steps if self.steps else 0.0
+
+
+@dataclass
+class GraphState:
+    """What the dashboard knows, updated from messages (pure: testable without ROS)."""
+
+    episodes: list[EpisodeStats] = field(default_factory=lambda: [EpisodeStats(0)])
+    steps: int = 0
+    lost_ticks: int = 0
+    last_tick: int | None = None
+    source: str = "-"
+    policy_version: int | None = None
+    interventions: int = 0
+    learner: dict[str, str] = field(default_factory=dict)
+    recorder: dict[str, str] = field(default_factory=dict)
+    problems: deque = field(default_factory=lambda: deque(maxlen=3))
+
+    @property
+    def finished(self) -> list[EpisodeStats]:
+        return [e for e in self.episodes if e.outcome]
+
+    def on_step(self, step: StepRecord) -> None:
+        if self.last_tick is not None and step.tick > self.last_tick + 1:
+            self.lost_ticks += step.tick - self.last_tick - 1
+        self.last_tick = step.tick
+        self.steps += 1
+        episode = self.episodes[-1]
+        episode.steps += 1
+        episode.human_steps += step.source == "human"
+        episode.onsets += step.onset
+        self.source = f"hold ({step.hold_reason})" if step.source == "hold" else step.source
+        if step.policy_version is not None:
+            self.policy_version = step.policy_version
+
+    def on_episode_event(self, event: EpisodeEvent) -> bool:
+        """Returns True when an episode ended."""
+        if event.event in OUTCOMES and not self.episodes[-1].outcome:
+            self.episodes[-1].outcome = event.event
+            self.episodes.append(EpisodeStats(len(self.episodes)))
+            return True
+        return False
+
+    def on_intervention(self, event: InterventionEvent) -> None:
+        self.interventions = max(self.interventions, event.count)
+
+    def on_diagnostics(self, array: DiagnosticArray) -> None:
+        for status in array.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if status.name.startswith("learner"):
+                self.learner = values
+            elif status.name.startswith("recorder"):
+                self.recorder = {"message": status.message, **values}
+            level = status.level if isinstance(status.level, int) else ord(status.level)  # a ROS byte
+            if level >= 2 and status.message:
+                text = f"{status.name}: {status.message}"
+                if text not in self.problems:
+                    self.problems.append(text)
+
+
+def render(state: GraphState, title: str, target_episodes: int | None, elapsed: float) -> list[str]:
+    done = state.finished
+    successes = sum(e.outcome == "success" for e in done)
+    recent = done[-5:]
+    recent_rate = sum(e.human_steps for e in recent) / max(1, sum(e.steps for e in recent))
+    current = state.episodes[-1]
+    of = f"/{target_episodes}" if target_episodes else ""
+    learner = state.learner
+    lines = [
+        f"{title}   elapsed {int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}",
+        f"episode {len(done) + 1}{of}   last outcome: {done[-1].outcome if done else '-'}   "
+        f"successes {successes}/{len(done)}" + (f" ({100 * successes / len(done):.0f} %)" if done else ""),
+        f"control: {state.source}   policy version: {state.policy_version if state.policy_version is not None else '-'}   "
+        f"interventions: {state.interventions}",
+        f"intervention rate: this episode {100 * current.intervention_rate:.0f} %   last 5 episodes {100 * recent_rate:.0f} %",
+        "learner: " + (", ".join(f"{k} {learner[k]}" for k in ("updates", "updates_per_s", "prior", "online", "version") if k in learner)
+                       or "waiting for data"),
+        f"steps recorded: {state.steps}   lost ticks: {state.lost_ticks}" + (f"   recorder: {state.recorder.get('message', '')}" if state.recorder else ""),
+    ]
+    lines += [f"! {p}" for p in state.problems]
+    return lines
+
+
+class Dashboard:
+    """Subscribes the graph's topics in this process and draws ``render`` once a second."""
+
+    def __init__(self, domain_id: int, title: str, target_episodes: int | None, interactive: bool) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node("dashboard", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.state = GraphState()
+        self.title, self.target, self.interactive = title, target_episodes, interactive
+        self.start = time.monotonic()
+        self.next_draw = self.start
+        self.drawn_lines = 0
+        self.node.create_subscription(String, "step", self._on_step, RECORD_QOS)
+        self.node.create_subscription(String, "episode/event", self._on_event, EVENTS_QOS)
+        self.node.create_subscription(String, "intervention", self._on_intervention, EVENTS_QOS)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.state.on_diagnostics, 50)
+
+    def spin_for(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=max(0.0, end - time.monotonic()))
+        if self.interactive and time.monotonic() >= self.next_draw:
+            self.next_draw += 1.0
+            self.draw()
+
+    def draw(self) -> None:
+        lines = render(self.state, self.title, self.target, time.monotonic() - self.start)
+        if self.drawn_lines:
+            print(f"\x1b[{self.drawn_lines}F\x1b[J", end="")
+        print("\n".join(lines), flush=True)
+        self.drawn_lines = len(lines)
+
+    def _on_step(self, msg: String) -> None:
+        try:
+            self.state.on_step(StepRecord.decode(msg.data))
+        except RecordError as err:
+            self.state.problems.append(f"undecodable step record: {err}")
+
+    def _on_event(self, msg: String) -> None:
+        try:
+            event = EpisodeEvent.decode(msg.data)
+        except RecordError:
+            return
+        if self.state.on_episode_event(event) and not self.interactive:
+            e = self.state.finished[-1]
+            print(f"[sim] episode {e.index + 1}: {e.outcome}, {e.steps} steps, {e.onsets} interventions "
+                  f"({100 * e.intervention_rate:.0f} % of steps), policy version {self.state.policy_version}", flush=True)
+
+    def _on_intervention(self, msg: String) -> None:
+        try:
+            self.state.on_intervention(InterventionEvent.decode(msg.data))
+        except RecordError:
+            pass
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
