@@ -38,14 +38,40 @@ class Recording:
     operator: str = ""
     task: str = ""
     undecodable: int = 0
+    skipped: list[Path] = field(default_factory=list)
+    """Bags without metadata.yaml left out by ``read_recording(..., skip_incomplete=True)``."""
     episodes: list[Episode] = field(default_factory=list)
     between_steps: int = 0
 
 
 def load_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event") -> Recording:
     """Read step records and episode events of every bag under ``paths`` and split episodes."""
+    recording = read_recording(paths, step_topic, event_topic)
+    splitter = EpisodeSplitter()
+    for event in sorted(recording.events, key=lambda e: e.stamp):
+        splitter.add_event(event)
+    for step in sorted(recording.steps, key=lambda s: (s.stamp, s.tick)):
+        recording.episodes += splitter.add_step(step)
+    recording.episodes += splitter.flush()
+    recording.between_steps = splitter.between_steps
+    return recording
+
+
+def read_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event", *,
+                   skip_incomplete: bool = False) -> Recording:
+    """Read step records and episode events of every bag under ``paths`` (episodes not split yet).
+
+    ``skip_incomplete`` leaves out bags without metadata.yaml (one the recorder is still writing
+    before its first rotation, or one left by a crash) instead of raising.
+
+    Raises:
+        BagError: a path does not exist, holds no bag, or a bag cannot be read.
+    """
     recording = Recording(find_bags(paths))
     for bag in recording.bags:
+        if skip_incomplete and not (bag / "metadata.yaml").exists():
+            recording.skipped.append(bag)
+            continue
         info = _recording_info(bag)
         recording.operator = recording.operator or info.get("operator", "")
         recording.task = recording.task or info.get("task", "")
@@ -58,13 +84,6 @@ def load_recording(paths: list[str | Path], step_topic: str = "/step", event_top
             except RecordError as err:
                 recording.undecodable += 1
                 print(f"[replay] skipped an undecodable record on {m.topic} in {bag}: {err}", file=sys.stderr)
-    splitter = EpisodeSplitter()
-    for event in sorted(recording.events, key=lambda e: e.stamp):
-        splitter.add_event(event)
-    for step in sorted(recording.steps, key=lambda s: (s.stamp, s.tick)):
-        recording.episodes += splitter.add_step(step)
-    recording.episodes += splitter.flush()
-    recording.between_steps = splitter.between_steps
     return recording
 
 

@@ -7,7 +7,7 @@ from iil_robot.learners.rlpd import RLPDConfig
 from iil_robot.learners.trainer import Trainer, TrainerConfig
 from iil_robot.learners.weights import Expected, decode_policy
 
-from .helpers import boundary_task_records
+from .helpers import boundary_task_records, feed
 
 torch.set_num_threads(1)
 TINY_RLPD = RLPDConfig(hidden=(16, 16), num_qs=3, batch_size=32, utd_ratio=2)
@@ -25,9 +25,7 @@ def trainer(tmp_path, algorithm="rlpd", **kw):
 def test_records_in_weights_out(tmp_path, algorithm):
     t, logged = trainer(tmp_path, algorithm)
     assert t.step() is None  # no data yet
-    for episode in boundary_task_records(4, 30):
-        t.add_records(episode)
-        t.episode_boundary()
+    feed(t, boundary_task_records(4, 30))
     published = [w for w in (t.step() for _ in range(11)) if w is not None]
     assert len(published) == 3  # at the first update, then every 5
     meta, policy = decode_policy(published[-1], Expected("toy/v1", 1))
@@ -39,8 +37,7 @@ def test_records_in_weights_out(tmp_path, algorithm):
 
 def test_a_restart_resumes_networks_optimisers_counters_and_buffers(tmp_path):
     t, _ = trainer(tmp_path)
-    for episode in boundary_task_records(4, 30):
-        t.add_records(episode)
+    feed(t, boundary_task_records(4, 30))
     for _ in range(6):
         t.step()
     t.save()
@@ -58,8 +55,7 @@ def test_a_restart_resumes_networks_optimisers_counters_and_buffers(tmp_path):
 
 def test_a_checkpoint_of_another_algorithm_is_refused(tmp_path):
     t, _ = trainer(tmp_path)
-    for episode in boundary_task_records(2, 30):
-        t.add_records(episode)
+    feed(t, boundary_task_records(3, 30))
     t.step()
     t.save()
     with pytest.raises(CheckpointError, match="algorithm"):
