@@ -75,6 +75,16 @@ class EpisodeSplitter:
         """Steps of the episode in progress (a learner may label them early)."""
         return tuple(self._open.steps) if self._open else ()
 
+    @property
+    def open_first(self) -> StepRecord | None:
+        """First step of the episode in progress (identifies it cheaply), None when none is open."""
+        return self._open.steps[0] if self._open and self._open.steps else None
+
+    @property
+    def open_explicit(self) -> bool:
+        """The episode in progress was opened by a ``start`` event (a later ``start`` cannot drop its steps)."""
+        return self._open is not None and self._open.explicit
+
     def add_event(self, event: EpisodeEvent) -> list[Episode]:
         """Queue an event; it takes effect when a step at or after its stamp arrives."""
         self._pending.append(event)

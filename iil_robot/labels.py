@@ -44,8 +44,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .episodes import Episode
-from .records import StepRecord
+from .episodes import Episode, EpisodeSplitter
+from .records import EpisodeEvent, StepRecord
 from .transitions import TRANSLATION_GRIPPER, StepClass, Transitions
 
 NO_CLASS = -1
@@ -107,6 +107,17 @@ class Labelled:
     dagger: Transitions
     """Operator-controlled steps labelled with the operator's action (HG-DAgger)."""
     stats: LabelStats = field(default_factory=LabelStats)
+    rlif_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """[len(rlif)] index, within its episode, of the step each ``rlif`` row comes from."""
+    dagger_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """[len(dagger)] index, within its episode, of the step each ``dagger`` row comes from."""
+
+    def steps_in(self, first: int, end: float = float("inf")) -> "Labelled":
+        """The rows of the steps ``first`` to ``end`` (excluded) of the episode."""
+        keep_rlif = (self.rlif_steps >= first) & (self.rlif_steps < end)
+        keep_dagger = (self.dagger_steps >= first) & (self.dagger_steps < end)
+        return Labelled(self.rlif.take(keep_rlif), self.dagger.take(keep_dagger), self.stats,
+                        self.rlif_steps[keep_rlif], self.dagger_steps[keep_dagger])
 
 
 def step_classes(steps: Sequence[StepRecord], window: int = 15) -> np.ndarray:
@@ -181,7 +192,7 @@ def label_episode(episode: Episode, config: LabelConfig = LabelConfig(), stats: 
     stats.steps += n
     stats.transitions += len(rlif)
     stats.dagger_samples += len(dagger)
-    return Labelled(rlif, dagger, stats)
+    return Labelled(rlif, dagger, stats, np.asarray(rows, np.int64), np.asarray(human, np.int64))
 
 
 def _transitions(
@@ -209,7 +220,9 @@ def label_episodes(episodes: Sequence[Episode], config: LabelConfig = LabelConfi
     """Label several episodes into one dataset. Raises LabelError on mixed observation sizes."""
     stats = LabelStats()
     parts = [label_episode(e, config, stats) for e in episodes]
-    return Labelled(_concat([p.rlif for p in parts], config), _concat([p.dagger for p in parts], config), stats)
+    return Labelled(_concat([p.rlif for p in parts], config), _concat([p.dagger for p in parts], config), stats,
+                    np.concatenate([p.rlif_steps for p in parts] or [np.zeros(0, np.int64)]),
+                    np.concatenate([p.dagger_steps for p in parts] or [np.zeros(0, np.int64)]))
 
 
 def _concat(parts: list[Transitions], config: LabelConfig) -> Transitions:
@@ -220,3 +233,91 @@ def _concat(parts: list[Transitions], config: LabelConfig) -> Transitions:
     if len(dims) > 1:
         raise LabelError(f"episodes have observations of different sizes {dims}: label them separately")
     return Transitions.concatenate(parts)
+
+
+class LiveLabeller:
+    """Labels a live stream of step records and episode events by the offline rules.
+
+    Steps and events go into an :class:`EpisodeSplitter`; each episode it closes is labelled by
+    :func:`label_episode`, so the live learner gets exactly the rows that offline replay of the
+    same recording gives (the project rule: one code path for both).
+
+    **The open episode.** Waiting for every episode to close is always right, but the learner
+    then sees nothing of an episode until its end (a long one, or a session without episode
+    events, starves it). So rows of the open episode are emitted early, but only once nothing
+    still to come can change them (each row's label depends on the next two steps, the onsets
+    within ``pre_intervention_window`` steps after it, and whether the episode has a policy step):
+
+    - the episode was opened by a ``start`` event (the steps of an implicitly opened one are
+      dropped as *between episodes* if a ``start`` follows, e.g. the sim's reset phase);
+    - the step and the ``max(2, pre_intervention_window)`` steps after it are *settled*: older
+      than the newest step by ``event_delay`` seconds, the longest an episode event may arrive
+      after its stamp (a later event would move them into the next episode);
+    - a settled step of the episode is a policy step (otherwise it may be a demo, whose operator
+      steps are ``DEMO``, not ``INTERVENTION``).
+
+    When the episode closes, the rest of its rows follow. So episodes without a ``start`` (e.g.
+    a hand-driven session ended by the operator's success/failure buttons) are learned from when
+    they close. An event that arrives later than ``event_delay`` and cuts into rows already emitted
+    is counted in ``late_events``: those rows were labelled as if the episode went on (wrong by
+    at most a truncation flag, a reward or a class). ``event_delay = inf`` always waits.
+    """
+
+    def __init__(self, config: LabelConfig = LabelConfig(), event_delay: float = 1.0) -> None:
+        if event_delay < 0:
+            raise ValueError(f"event_delay {event_delay} must be >= 0 seconds")
+        self.config, self.event_delay = config, event_delay
+        self.splitter = EpisodeSplitter()
+        self.lookahead = max(2, config.pre_intervention_window)
+        self.episodes = 0
+        """Episodes closed and labelled."""
+        self.early_rows = 0
+        """RLIF rows emitted before their episode closed."""
+        self.late_events = 0
+        """Events that cut into rows already emitted (arrived later than ``event_delay``)."""
+        self._first: StepRecord | None = None  # first step of the open episode
+        self._emitted = 0  # leading steps of the open episode whose rows were emitted
+
+    def add_steps(self, steps: Sequence[StepRecord]) -> list[Labelled]:
+        """Add step records (in tick order); returns labelled rows that became final."""
+        out: list[Labelled] = []
+        for step in steps:
+            out += self._closed(self.splitter.add_step(step))
+        early = self._early()
+        return out + ([early] if early is not None else [])
+
+    def add_event(self, event: EpisodeEvent) -> list[Labelled]:
+        """Add an episode event; returns the rows of an episode a late event closed at once."""
+        return self._closed(self.splitter.add_event(event))
+
+    def flush(self) -> list[Labelled]:
+        """End of data (offline only): close the open episode as ``unfinished`` and label it."""
+        return self._closed(self.splitter.flush())
+
+    def _closed(self, episodes: list[Episode]) -> list[Labelled]:
+        out = []
+        for episode in episodes:
+            done = self._emitted if episode.steps[0] is self._first else 0
+            if done and len(episode.steps) < done + self.lookahead:
+                self.late_events += 1
+            out.append(label_episode(episode, self.config).steps_in(done))
+            self.episodes += 1
+        if self.splitter.open_first is not self._first:
+            self._first, self._emitted = self.splitter.open_first, 0
+        return out
+
+    def _early(self) -> Labelled | None:
+        if not self.splitter.open_explicit or self.event_delay == float("inf"):
+            return None
+        steps = self.splitter.open_steps
+        horizon = steps[-1].stamp - self.event_delay if steps else float("-inf")
+        settled = next((i for i in range(len(steps) - 1, -1, -1) if steps[i].stamp <= horizon), -1) + 1
+        end = settled - self.lookahead
+        # Relabelling costs O(episode): do it once per `lookahead` new final steps, not per step.
+        if end - self._emitted < self.lookahead or not any(s.source == "policy" for s in steps[:settled]):
+            return None
+        episode = Episode(-1, steps, steps[0].stamp, steps[-1].stamp, "unfinished")
+        rows = label_episode(episode, self.config).steps_in(self._emitted, end)
+        self._emitted = end
+        self.early_rows += len(rows.rlif)
+        return rows

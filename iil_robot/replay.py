@@ -4,8 +4,10 @@ Every bag under the given paths is read (a session's parts together); step recor
 episode events are split into episodes by :func:`iil_robot.episodes.split_episodes` and
 labelled by :func:`iil_robot.labels.label_episodes`: the code the live learner runs.
 
-Offline training hook: :func:`training_data` returns the labelled dataset of a set of bags;
-the learners (``iil_robot/learners/``, being built) call it when they (re)build their buffers.
+Offline training: :func:`training_data` returns the labelled dataset of a set of bags, and
+``--train rlif|hgdagger`` trains that learner on it (``iil_robot.learners.offline``), writing
+weights the policy node loads and a checkpoint the learner node resumes from. The live learner
+rebuilds its buffers from bags with :func:`read_recording` and the same labeller.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from .labels import LabelConfig, Labelled, label_episodes
 from .records import EpisodeEvent, RecordError, StepRecord
 from .transitions import Transitions
 
+TRAIN_ALGORITHMS = {"rlif": "rlpd", "hgdagger": "hgdagger"}
+"""``--train`` choices -> ``TrainerConfig.algorithm``."""
 DATASET_FORMAT = "iil_robot.dataset"
 DATASET_VERSION = 1
 
@@ -38,14 +42,40 @@ class Recording:
     operator: str = ""
     task: str = ""
     undecodable: int = 0
+    skipped: list[Path] = field(default_factory=list)
+    """Bags without metadata.yaml left out by ``read_recording(..., skip_incomplete=True)``."""
     episodes: list[Episode] = field(default_factory=list)
     between_steps: int = 0
 
 
 def load_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event") -> Recording:
     """Read step records and episode events of every bag under ``paths`` and split episodes."""
+    recording = read_recording(paths, step_topic, event_topic)
+    splitter = EpisodeSplitter()
+    for event in sorted(recording.events, key=lambda e: e.stamp):
+        splitter.add_event(event)
+    for step in sorted(recording.steps, key=lambda s: (s.stamp, s.tick)):
+        recording.episodes += splitter.add_step(step)
+    recording.episodes += splitter.flush()
+    recording.between_steps = splitter.between_steps
+    return recording
+
+
+def read_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event", *,
+                   skip_incomplete: bool = False) -> Recording:
+    """Read step records and episode events of every bag under ``paths`` (episodes not split yet).
+
+    ``skip_incomplete`` leaves out bags without metadata.yaml (one the recorder is still writing
+    before its first rotation, or one left by a crash) instead of raising.
+
+    Raises:
+        BagError: a path does not exist, holds no bag, or a bag cannot be read.
+    """
     recording = Recording(find_bags(paths))
     for bag in recording.bags:
+        if skip_incomplete and not (bag / "metadata.yaml").exists():
+            recording.skipped.append(bag)
+            continue
         info = _recording_info(bag)
         recording.operator = recording.operator or info.get("operator", "")
         recording.task = recording.task or info.get("task", "")
@@ -58,13 +88,6 @@ def load_recording(paths: list[str | Path], step_topic: str = "/step", event_top
             except RecordError as err:
                 recording.undecodable += 1
                 print(f"[replay] skipped an undecodable record on {m.topic} in {bag}: {err}", file=sys.stderr)
-    splitter = EpisodeSplitter()
-    for event in sorted(recording.events, key=lambda e: e.stamp):
-        splitter.add_event(event)
-    for step in sorted(recording.steps, key=lambda s: (s.stamp, s.tick)):
-        recording.episodes += splitter.add_step(step)
-    recording.episodes += splitter.flush()
-    recording.between_steps = splitter.between_steps
     return recording
 
 
@@ -207,6 +230,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--play", action="store_true", help="republish the bags with their original timing and /clock")
     parser.add_argument("--rate", type=float, default=1.0, help="--play speed factor (default 1.0)")
     parser.add_argument("--delay", type=float, default=1.0, help="--play: seconds for discovery before the first message (default 1.0)")
+    parser.add_argument("--train", choices=TRAIN_ALGORITHMS, help="train this learner on the labelled data "
+                        "(rlif: RLPD with the RLIF reward; hgdagger: behaviour cloning of the operator's steps)")
+    parser.add_argument("--updates", type=int, default=1000, help="--train: learner updates (default %(default)s)")
+    parser.add_argument("--out", metavar="DIR", help="--train: output directory for weights.safetensors and the "
+                        "checkpoint (default runs/replay_<learner>; must not hold a checkpoint)")
+    parser.add_argument("--observation-spec", default="unknown/v1",
+                        help="--train: observation layout the weights declare; must match the policy node's (default %(default)s)")
+    parser.add_argument("--device", default="auto", help="--train: auto (CUDA when available), cpu or cuda[:N]")
+    parser.add_argument("--seed", type=int, default=0, help="--train: seed (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -245,6 +277,12 @@ def run(args: argparse.Namespace) -> int:
         })
         summary["export"] = {"arrays": str(npz), "sidecar": str(sidecar), "rlif": len(labelled.rlif),
                              "dagger": len(labelled.dagger), "label_stats": labelled.stats.to_dict()}
+    if args.train:
+        try:
+            summary["train"] = train(recording, args)
+        except (ValueError, RuntimeError) as err:  # OfflineTrainingError, LabelError, a bad --device
+            print(f"[replay] --train {args.train}: {err}", file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps(summary))
     else:
@@ -252,4 +290,26 @@ def run(args: argparse.Namespace) -> int:
         if args.export:
             e = summary["export"]
             print(f"exported {e['rlif']} RLIF transitions and {e['dagger']} HG-DAgger samples to {e['arrays']}")
+        if args.train:
+            t = summary["train"]
+            print(f"trained {args.train} for {t['updates']} updates in {t['seconds']:.1f} s on {t['prior']} prior + "
+                  f"{t['online']} online transitions: {t['weights']} (policy node: fallback: weights), {t['checkpoint']}")
     return 0
+
+
+def train(recording: Recording, args: argparse.Namespace) -> dict:
+    """``--train``: label the episodes (``--window``, ``--outcomes``) and train the learner on them."""
+    from .learners.hgdagger import HGDAggerConfig
+    from .learners.offline import train_offline
+    from .learners.rlpd import RLPDConfig
+    from .learners.trainer import TrainerConfig
+
+    labels = LabelConfig(pre_intervention_window=args.window)
+    episodes = [e for e in recording.episodes if not args.outcomes or e.outcome in args.outcomes]
+    algorithm = TRAIN_ALGORITHMS[args.train]
+    config = TrainerConfig(algorithm=algorithm, observation_spec=args.observation_spec, device=args.device,
+                           seed=args.seed, run_dir=args.out or f"runs/replay_{args.train}")
+    result = train_offline(label_episodes(episodes, labels), config, args.updates, RLPDConfig(seed=args.seed),
+                           HGDAggerConfig(seed=args.seed), labels)
+    return {"algorithm": algorithm, "updates": result.updates, "seconds": result.seconds, "prior": result.prior,
+            "online": result.online, "weights": str(result.weights), "checkpoint": str(result.checkpoint)}

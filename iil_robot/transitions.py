@@ -79,6 +79,10 @@ class Transitions:
             classes=np.zeros(0, np.int8),
         )
 
+    def take(self, index: np.ndarray) -> "Transitions":
+        """The rows ``index`` selects (a boolean mask or integer indices)."""
+        return Transitions(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
     @classmethod
     def concatenate(cls, parts: "list[Transitions]") -> "Transitions":
         if not parts:

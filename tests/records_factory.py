@@ -43,3 +43,21 @@ def steps(pattern: str, start_tick: int = 0) -> list[StepRecord]:
 
 def event(kind: str, stamp: float, origin: str = "sim") -> EpisodeEvent:
     return EpisodeEvent(kind, origin, stamp)
+
+
+def write_bag(path, records: list[StepRecord], events: list[EpisodeEvent]):
+    """A recorder-like bag at ``path``: ``/step`` and ``/episode/event`` as std_msgs/String, in stamp order."""
+    from iil_robot.bags import SplitBagWriter, TopicSpec, typestore
+
+    string = "std_msgs/msg/String"
+    clock = [0.0]
+    writer = SplitBagWriter(path, clock=lambda: clock[0])
+    writer.open()
+    step_id = writer.add_topic(TopicSpec("/step", string))
+    event_id = writer.add_topic(TopicSpec("/episode/event", string, "latched"))
+    stream = sorted([(r.stamp, step_id, r.encode()) for r in records] + [(e.stamp, event_id, e.encode()) for e in events])
+    for stamp, topic, text in stream:
+        clock[0] = stamp
+        writer.write(topic, int(stamp * 1e9) + 1, typestore().serialize_cdr(typestore().types[string](data=text), string))
+    writer.close()
+    return path

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from iil_robot.episodes import Episode
-from iil_robot.labels import NO_CLASS, LabelConfig, LabelError, label_episode, label_episodes, step_classes
-from iil_robot.transitions import StepClass
-from tests.records_factory import step, steps
+from iil_robot.episodes import Episode, split_episodes
+from iil_robot.labels import NO_CLASS, LabelConfig, LabelError, Labelled, LiveLabeller, label_episode, label_episodes, step_classes
+from iil_robot.transitions import StepClass, Transitions
+from tests.records_factory import event, step, steps
 
 R, P, I, D = StepClass.ROBOT, StepClass.PRE_INTERVENTION, StepClass.INTERVENTION, StepClass.DEMO
 
@@ -129,3 +129,70 @@ def test_empty_inputs_give_empty_transitions_in_the_learner_action_space():
     out = label_episodes([])
     assert len(out.rlif) == 0 and out.rlif.actions.shape == (0, 4)
     assert len(label_episode(episode(steps("nn"))).rlif) == 0
+
+
+# -- live labelling ---------------------------------------------------------------------------
+
+
+def live_session():
+    """Explicit episode with interventions (success), a demo (failure), an implicit one (reset), an open one."""
+    records = (steps("p" * 30 + "Hhhhh" + "p" * 25) + steps("Hhhhhhhhhhhhhhhhhhhh", 60) + steps("pppppHhpppppppp", 80)
+               + steps("pppppppppp", 95))
+    events = [event("start", 0.0), event("success", 2.99), event("start", 3.0), event("failure", 3.99, "operator"),
+              event("reset", 4.74, "operator")]
+    return records, events
+
+
+def play(live, records, events, chunk=1):
+    """Feed events when a step at or after their stamp is due (on time), steps in chunks."""
+    out, pending = [], sorted(events, key=lambda e: e.stamp)
+    for i in range(0, len(records), chunk):
+        batch = records[i:i + chunk]
+        while pending and pending[0].stamp <= batch[-1].stamp:
+            out += live.add_event(pending.pop(0))
+        out += live.add_steps(batch)
+    for e in pending:
+        out += live.add_event(e)
+    return out
+
+
+def joined(parts: list[Labelled], name: str) -> Transitions:
+    return Transitions.concatenate([getattr(p, name) for p in parts if len(getattr(p, name))] or [Transitions.empty(2, 4)])
+
+
+@pytest.mark.parametrize("chunk", [1, 7])
+def test_live_labelling_gives_exactly_the_offline_rows(chunk):
+    records, events = live_session()
+    live = LiveLabeller(LabelConfig(pre_intervention_window=5), event_delay=0.2)
+    out = play(live, records, events, chunk) + live.flush()
+    expected = label_episodes(split_episodes(records, events), LabelConfig(pre_intervention_window=5))
+    for name in ("rlif", "dagger"):
+        got, want = joined(out, name), getattr(expected, name)
+        for field in Transitions.__dataclass_fields__:
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=f"{name}.{field}")
+    assert live.early_rows > 0 and live.late_events == 0 and live.episodes == 4
+
+
+def test_open_episode_rows_wait_until_settled_after_a_start_and_a_policy_step():
+    config = LabelConfig(pre_intervention_window=5)
+    implicit = LiveLabeller(config, event_delay=0.2)
+    assert play(implicit, steps("p" * 60), []) == []
+    demo = LiveLabeller(config, event_delay=0.2)
+    assert play(demo, steps("H" + "h" * 59), [event("start", 0.0)]) == []
+    live = LiveLabeller(config, event_delay=0.2)
+    out = play(live, steps("p" * 60), [event("start", 0.0)])
+    rows = joined(out, "rlif")
+    # Steps up to stamp 2.95 - 0.2 are settled (56), minus the 5-step lookahead: at most 51 rows, and
+    # emitted in chunks of at least 5 steps.
+    assert 45 <= len(rows) <= 51 and obs_ticks(rows.observations) == list(range(len(rows)))
+    assert not rows.truncations.any() and not rows.terminals.any()
+    waiting = LiveLabeller(config, event_delay=float("inf"))
+    assert play(waiting, steps("p" * 60), [event("start", 0.0)]) == []
+
+
+def test_an_event_later_than_event_delay_that_cuts_emitted_rows_is_counted():
+    live = LiveLabeller(LabelConfig(pre_intervention_window=5), event_delay=0.2)
+    out = play(live, steps("p" * 60), [event("start", 0.0)])
+    assert len(joined(out, "rlif")) > 20
+    closed = live.add_event(event("success", 1.0))  # stamp of step 20, arriving at step 59
+    assert live.late_events == 1 and len(closed) == 1

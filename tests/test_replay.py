@@ -94,3 +94,33 @@ def test_repair_flag_recovers_a_crashed_bag_and_a_missing_path_is_an_error(sessi
     assert json.loads(capsys.readouterr().out)["totals"]["episodes"] == 3
     assert main(["replay", str(tmp_path / "nothing")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("learner, algorithm", [("hgdagger", "hgdagger"), ("rlif", "rlpd")])
+def test_train_writes_weights_the_policy_node_loads_and_a_checkpoint(session, tmp_path, capsys, learner, algorithm):
+    from iil_robot.learners.checkpoints import read_state
+    from iil_robot.policy import PolicyConfig, PolicyRunner
+
+    bags, records, events = session
+    out = tmp_path / "out"
+    assert main(["replay", str(bags), "--train", learner, "--updates", "5", "--out", str(out),
+                 "--observation-spec", "toy/v1", "--device", "cpu", "--json"]) == 0
+    trained = json.loads(capsys.readouterr().out)["train"]
+    expected = label_episodes(split_episodes(records, events))
+    assert trained["updates"] == 5 and trained["algorithm"] == algorithm
+    assert trained["prior"] == (len(expected.dagger) if learner == "hgdagger" else int(expected.rlif.interventions.sum()))
+    assert trained["online"] == int((~expected.rlif.interventions).sum())
+    runner = PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights", fallback_weights=str(out / "weights.safetensors")))
+    assert runner.active.meta.algorithm == algorithm and runner.active.meta.obs_dim == 2
+    state = read_state(out / "checkpoint.safetensors")
+    assert (state["algorithm"], state["updates"], state["observation_spec"]) == (algorithm, 5, "toy/v1")
+    # A second run into the same directory would overwrite the checkpoint: refused, saying what to do.
+    assert main(["replay", str(bags), "--train", learner, "--updates", "5", "--out", str(out), "--device", "cpu"]) == 1
+    assert "choose another output directory" in capsys.readouterr().err
+
+
+def test_train_hgdagger_without_operator_steps_says_what_is_missing(session, tmp_path, capsys):
+    bags, _, _ = session
+    assert main(["replay", str(bags), "--train", "hgdagger", "--outcomes", "timeout", "--out", str(tmp_path / "o"),
+                 "--device", "cpu"]) == 1
+    assert "record demos or interventions" in capsys.readouterr().err

@@ -9,9 +9,12 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import String, UInt8MultiArray
 
-from ..nodes.common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS
+from ..nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS
 from ..nodes.learner import weights_message
-from ..records import Observation, Proposal, StepRecord
+from ..records import EpisodeEvent, Observation, Proposal, StepRecord
+
+EPISODE_STEPS = 200
+"""Synthetic episodes: a ``start`` event, this many steps, a ``timeout`` (the learner labels by episode)."""
 
 
 class PolicyPeer:
@@ -26,6 +29,7 @@ class PolicyPeer:
         self.obs_pub = self.node.create_publisher(String, "observation", SENSOR_QOS)
         self.weights_pub = self.node.create_publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
         self.step_pub = self.node.create_publisher(String, "step", RECORD_QOS)
+        self.event_pub = self.node.create_publisher(String, "episode/event", EVENTS_QOS)
         self.node.create_subscription(String, "policy/proposal", self._on_proposal, RECORD_QOS)
         self._next_obs = 0.0
         self._tick = 0
@@ -42,8 +46,13 @@ class PolicyPeer:
             self._next_obs = now + 1.0 / rate
 
     def publish_steps(self, count: int) -> None:
-        """Synthetic step records (policy-driven, an intervention every 50) to feed a learner."""
+        """Synthetic step records (policy-driven, an intervention every 50) in episodes, to feed a learner."""
         for _ in range(count):
+            if self._tick % EPISODE_STEPS == 0:
+                stamp = self._tick * 0.05
+                if self._tick:
+                    self.event_pub.publish(String(data=EpisodeEvent("timeout", "sim", stamp - 0.01).encode()))
+                self.event_pub.publish(String(data=EpisodeEvent("start", "sim", stamp - 0.005).encode()))
             obs = tuple(0.01 * ((self._tick + i) % 7) for i in range(self.obs_dim))
             record = StepRecord(self._tick, self._tick * 0.05, "policy", "policy", (0.01, 0, 0, 0, 0, 0, 0), None, None,
                                 False, self._tick % 50 == 49, self._tick % 50 == 49, False, obs, 0.0, 0, "", False)

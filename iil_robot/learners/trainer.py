@@ -1,26 +1,35 @@
 """The learner's loop without ROS: step records in, updates, weights bytes and checkpoints out.
 
 The learner node is a wiring diagram around ``Trainer``: it hands over decoded step records
-and episode boundaries, calls ``step()`` whenever it is idle, and publishes what ``step()``
-returns. Human-driven transitions (demos and interventions) go to the prior buffer, policy-driven
-ones to the online buffer (RLPD samples them 50/50).
+and episode events, calls ``step()`` whenever it is idle, and publishes what ``step()``
+returns. Labelling is ``iil_robot.labels`` (a :class:`LiveLabeller`: the episode splitter and
+``label_episode``, the code offline replay runs). RLPD: the operator's transitions (demos and
+interventions) go to the prior buffer, the policy's to the online buffer (sampled 50/50).
+HG-DAgger: the prior buffer holds the labels' HG-DAgger samples (the operator's commands).
+
+Restarts (``restore``): the checkpoint in ``run_dir`` holds networks, optimisers and counters.
+Bags are the source of truth for data: with ``bags_dir`` set, the buffers are rebuilt from the
+bags under it on every start (through the same labeller, so they hold exactly what live
+labelling gave) and are not checkpointed; with ``bags_dir`` empty they are saved next to the
+checkpoint (``buffers.safetensors``) and reloaded from there.
 """
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from ..records import StepRecord
+from ..labels import LabelConfig, LabelError, Labelled, LiveLabeller
+from ..records import EpisodeEvent, StepRecord
 from ..transitions import StepClass, Transitions
 from .buffers import ActionBox, ReplayBuffer
 from .checkpoints import CheckpointError, load_arrays, load_checkpoint, read_state, save_arrays, save_checkpoint
 from .hgdagger import HGDAggerConfig, HGDAggerLearner
-from .labelling import DEFAULT_LABEL_FN, LabelFn, LiveLabeller
 from .rlpd import RLPDConfig, RLPDLearner
 from .weights import ACTION_SPEC, WeightsMeta, encode_policy
 
@@ -52,7 +61,13 @@ class TrainerConfig:
     run_dir: str = "runs/learner"
     """Checkpoints and TensorBoard logs go here; a restart resumes from it."""
     bags_dir: str = ""
-    """Directory of bags to rebuild the buffers from on start; empty = use the checkpointed buffers."""
+    """Directory of the recorder's bags: buffers are rebuilt from them on start (not checkpointed); empty = checkpointed buffers."""
+    step_topic: str = "/step"
+    """Topic of the step records in the bags (fully qualified, as recorded)."""
+    event_topic: str = "/episode/event"
+    """Topic of the episode events in the bags."""
+    event_delay: float = 1.0
+    """Seconds an episode event may arrive after its stamp; older steps of an open episode are labelled early."""
     device: str = "auto"
     """``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]``."""
     num_threads: int = 1
@@ -65,6 +80,8 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         if self.algorithm not in ("rlpd", "hgdagger"):
             raise ValueError(f"algorithm {self.algorithm!r} must be 'rlpd' or 'hgdagger'")
+        if self.event_delay < 0:
+            raise ValueError(f"event_delay {self.event_delay} must be >= 0 seconds")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -75,12 +92,21 @@ def resolve_device(name: str) -> torch.device:
 
 class Trainer:
     def __init__(self, config: TrainerConfig, rlpd: RLPDConfig = RLPDConfig(), hgdagger: HGDAggerConfig = HGDAggerConfig(),
-                 action_box: ActionBox = ActionBox(), label_fn: LabelFn = DEFAULT_LABEL_FN,
+                 labels: LabelConfig = LabelConfig(), action_box: ActionBox = ActionBox(),
                  clock: Callable[[], float] = time.monotonic, log_scalar: ScalarLogger | None = None) -> None:
+        if len(labels.action_indices) != len(action_box.low):
+            raise ValueError(f"label action_indices {labels.action_indices} pick {len(labels.action_indices)} values, "
+                             f"the action box has {len(action_box.low)}: make them match")
         self.config, self.rlpd_config, self.hgdagger_config = config, rlpd, hgdagger
         self.action_box, self.clock, self.log_scalar = action_box, clock, log_scalar
         self.device = resolve_device(config.device)
-        self.labeller = LiveLabeller(label_fn)
+        self.labeller = LiveLabeller(labels, config.event_delay)
+        self.restored: dict[str, object] = {}
+        """What ``restore`` read: bags, skipped bags, steps, events."""
+        # The newest restored steps and events, not added twice when they also arrive live (steps queued
+        # during the restore; events latched by their publishers, which every late joiner receives again).
+        self._replayed_steps: set[tuple[int, float]] = set()
+        self._replayed_events: set[tuple[str, str, float]] = set()
         self.rng = np.random.default_rng(config.seed)
         self.learner: RLPDLearner | HGDAggerLearner | None = None
         self.prior: ReplayBuffer | None = None
@@ -96,28 +122,40 @@ class Trainer:
     # -- data in ---------------------------------------------------------------------------
 
     def add_records(self, records: Sequence[StepRecord]) -> None:
+        """Step records in tick order (live or from bags); labelled rows go to the buffers when final."""
+        if self._replayed_steps:
+            records = [r for r in records if (r.tick, r.stamp) not in self._replayed_steps]
+            if records:
+                self._replayed_steps.clear()  # past the overlap with the bags
         self._window["records"] += len(records)
         self._window["interventions"] += sum(r.intervention for r in records)
-        data = self.labeller.add(records)
-        if data is not None:
-            self.add_transitions(data)
+        for labelled in self.labeller.add_steps(records):
+            self.add_labelled(labelled)
 
-    def episode_boundary(self) -> None:
-        self.labeller.boundary()
-
-    def add_transitions(self, data: Transitions) -> None:
-        if self.learner is None:
-            self._build(data.observations.shape[1])
-        assert self.prior is not None and self.online is not None
-        if data.observations.shape[1] != self.prior.obs_dim:
-            self.dropped += len(data)  # another observation layout than the one being learned
+    def add_event(self, event: EpisodeEvent) -> None:
+        """An episode event: splits episodes (see ``iil_robot.episodes``)."""
+        if (event.event, event.origin, event.stamp) in self._replayed_events:
             return
-        human = data.interventions | (data.classes == StepClass.DEMO)
-        unit = self.action_box.to_unit(data.actions)
-        for buffer, keep in ((self.prior, human), (self.online, ~human)):
-            if keep.any():
-                buffer.add(_select(data, keep), unit[keep])
-        self.onset_observations.extend(data.next_observations[data.rewards < 0])
+        for labelled in self.labeller.add_event(event):
+            self.add_labelled(labelled)
+
+    def add_labelled(self, labelled: Labelled) -> None:
+        """Labelled rows into the buffers (rows of another observation size are dropped and counted)."""
+        rlif, dagger = labelled.rlif, labelled.dagger
+        if len(rlif) == 0 and len(dagger) == 0:
+            return
+        if self.learner is None:
+            self._build((rlif if len(rlif) else dagger).observations.shape[1])
+        assert self.prior is not None and self.online is not None
+        human = rlif.interventions | (rlif.classes == StepClass.DEMO)
+        prior = dagger if self.config.algorithm == "hgdagger" else rlif.take(human)
+        for buffer, data in ((self.prior, prior), (self.online, rlif.take(~human))):
+            if len(data) and data.observations.shape[1] != buffer.obs_dim:
+                self.dropped += len(data)  # another observation layout than the one being learned
+            elif len(data):
+                buffer.add(data, self.action_box.to_unit(data.actions))
+        if rlif.observations.shape[1] == self.prior.obs_dim:
+            self.onset_observations.extend(rlif.next_observations[rlif.rewards < 0])
 
     def _build(self, obs_dim: int) -> None:
         act_dim = len(self.action_box.low)
@@ -139,11 +177,15 @@ class Trainer:
         """One learner update if there is enough data; returns weights bytes when they are due."""
         if not self.ready():
             return None
+        self.update()
+        return self.export() if self._publish_due() else None
+
+    def update(self) -> None:
+        """One learner update (call only when ``ready()``)."""
         self._metrics = self.learner.train_step(self.prior, self.online, self.rng)
         self._window["updates"] += 1
         if self.learner.updates % self.config.log_every_updates == 0:
             self._log()
-        return self.export() if self._publish_due() else None
 
     def _publish_due(self) -> bool:
         if self._last_publish is None:
@@ -194,7 +236,7 @@ class Trainer:
         return self.learner is not None and self.clock() - self._last_checkpoint >= self.config.checkpoint_period
 
     def save(self) -> None:
-        """Networks, optimisers, counters (and the buffers unless bags are the source) to ``run_dir``."""
+        """Networks, optimisers, counters (and the buffers unless ``bags_dir`` is set) to ``run_dir``."""
         if self.learner is None:
             return
         state = {
@@ -204,19 +246,37 @@ class Trainer:
             "rlpd": asdict(self.rlpd_config), "hgdagger": asdict(self.hgdagger_config),
         }
         save_checkpoint(self.checkpoint_path, self.learner.modules(), self.learner.optimizers(), self.learner.extra_tensors(), state)
+        self._last_checkpoint = self.clock()
+        if self.config.bags_dir:
+            return  # the bags are the source of the buffers
         buffers = {f"prior/{k}": v for k, v in self.prior.state().items()} | {f"online/{k}": v for k, v in self.online.state().items()}
         buffers["onsets"] = np.asarray(self.onset_observations, np.float32).reshape(-1, self.prior.obs_dim)
         save_arrays(self.buffers_path, buffers)
         self._last_checkpoint = self.clock()
 
-    def restore(self, bag_records: Iterable[Sequence[StepRecord]] | None = None) -> bool:
-        """Resume from ``run_dir`` if it holds a checkpoint; refill the buffers from ``bag_records``
-        (one sequence of step records per bag or episode) if given, else from the saved buffers."""
-        if bag_records is not None:
-            for records in bag_records:
-                self.labeller.boundary()
-                self.add_records(records)
-            self.labeller.boundary()
+    def restore(self) -> bool:
+        """Start from what earlier runs left; returns whether a checkpoint was resumed.
+
+        Networks, optimisers and counters come from ``run_dir``'s checkpoint if there is one. The
+        buffers are rebuilt from the bags under ``bags_dir`` when it is set (bags are the source of
+        truth; a directory without bags yet gives empty buffers), else reloaded from
+        ``buffers.safetensors``. Call it once, before any live data.
+
+        Raises:
+            CheckpointError: the checkpoint is unreadable or for another algorithm / observation spec.
+            BagError: a bag under ``bags_dir`` cannot be read.
+        """
+        resumed = self._load_checkpoint()
+        if self.config.bags_dir:
+            self._rebuild_from_bags(Path(self.config.bags_dir))
+        elif resumed and self.buffers_path.exists():
+            arrays = load_arrays(self.buffers_path)
+            for name, buffer in (("prior", self.prior), ("online", self.online)):
+                buffer.load_state({k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(name + "/")})
+            self.onset_observations = list(arrays["onsets"])
+        return resumed
+
+    def _load_checkpoint(self) -> bool:
         if not self.checkpoint_path.exists():
             return False
         state = read_state(self.checkpoint_path)
@@ -231,32 +291,31 @@ class Trainer:
         self.learner.updates, self.policy_version = int(state["updates"]), int(state["policy_version"])
         if isinstance(self.learner, HGDAggerLearner):
             self.learner.doubt_threshold = state.get("doubt_threshold")
-        if bag_records is None and self.buffers_path.exists():
-            arrays = load_arrays(self.buffers_path)
-            for name, buffer in (("prior", self.prior), ("online", self.online)):
-                buffer.load_state({k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(name + "/")})
-            self.onset_observations = list(arrays["onsets"])
         return True
 
+    def _rebuild_from_bags(self, bags_dir: Path) -> None:
+        """Feed every bag's events and steps (stamp order) through the live labeller, without ending
+        the last episode: live steps continue it, as if the learner had never stopped."""
+        from ..replay import read_recording  # rosbags, only when bags are used
 
-def _select(data: Transitions, keep: np.ndarray) -> Transitions:
-    return Transitions(**{k: v[keep] for k, v in asdict_arrays(data).items()})
+        if not bags_dir.is_dir() or not any(bags_dir.rglob("*.mcap")):
+            self.restored = {"bags": 0, "skipped": [], "steps": 0, "events": 0}
+            return
+        recording = read_recording([bags_dir], self.config.step_topic, self.config.event_topic, skip_incomplete=True)
+        events = sorted(recording.events, key=lambda e: e.stamp)
+        steps = sorted(recording.steps, key=lambda s: (s.stamp, s.tick))
+        for event in events:
+            self.add_event(event)
+        try:
+            self.add_records(steps)
+        except LabelError as err:
+            raise LabelError(f"cannot label the bags under {bags_dir}: {err}") from err
+        # The newest ones may arrive again on the live topics (recorded and queued meanwhile).
+        self._replayed_steps = {(s.tick, s.stamp) for s in steps[-RECENT:]}
+        self._replayed_events = {(e.event, e.origin, e.stamp) for e in events[-RECENT:]}
+        self.restored = {"bags": len(recording.bags) - len(recording.skipped), "skipped": [str(b) for b in recording.skipped],
+                         "steps": len(steps), "events": len(events), "undecodable": recording.undecodable}
 
 
-def asdict_arrays(data: Transitions) -> dict[str, np.ndarray]:
-    return {name: getattr(data, name) for name in data.__dataclass_fields__}
-
-
-def bag_step_records(bags_dir: str) -> Iterable[Sequence[StepRecord]]:
-    """Step records of every bag under ``bags_dir``, one sequence per bag (rebuild hook).
-
-    Needs ``iil_robot.bags`` (the recorder's reader, being written in parallel); until it lands
-    this raises, and the learner falls back to its checkpointed buffers.
-    """
-    try:
-        from .. import bags  # type: ignore[attr-defined]
-    except ImportError as err:
-        raise ValueError(
-            "rebuilding buffers from bags needs iil_robot.bags, which this build does not have yet; "
-            "leave bags_dir empty to resume from the checkpointed buffers") from err
-    return bags.read_step_records(bags_dir)  # pragma: no cover - the reader's API lands with iil_robot.bags
+RECENT = 2000
+"""Restored steps/events (the newest) checked against the first live ones for duplicates (100 s at 20 Hz)."""

@@ -190,10 +190,11 @@ def declare_config(node: Node, config_cls: type, prefix: str = "",
         low, high = ranges.get(f.name, (None, None))
         name, doc = prefix + f.name, docs.get(f.name, f.name)
         if isinstance(default, tuple):
+            kind = str if default and isinstance(default[0], str) else int
             value = declare(node, name, list(default), doc)
-            if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) for v in value):
-                raise ParameterError(f"parameter {name!r} must be a list of integers, got {value!r}")
-            if low is not None and not all(low <= v <= high for v in value):
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, kind) for v in value):
+                raise ParameterError(f"parameter {name!r} must be a list of {'strings' if kind is str else 'integers'}, got {value!r}")
+            if low is not None and kind is int and not all(low <= v <= high for v in value):
                 raise ParameterError(f"parameter {name!r}={list(value)} has values out of range [{low}, {high}]")
             values[f.name] = tuple(value)
         else:

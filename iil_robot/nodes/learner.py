@@ -1,10 +1,12 @@
 """``learner`` node: trains from live step records and publishes weights; never in the control loop.
 
 Runs in its own process, niced and with few torch threads (CUDA when available). Subscribes
-``step`` (``iil_robot.step`` JSON) and ``episode/event``; publishes ``policy/weights``
+``step`` (``iil_robot.step`` JSON) and ``episode/event`` (they split episodes; each is labelled
+by ``iil_robot.labels``, as offline replay does); publishes ``policy/weights``
 (std_msgs/UInt8MultiArray, safetensors bytes, latched) every ``publish_every_updates`` updates
 or ``publish_period`` seconds. Checkpoints and TensorBoard scalars go to ``run_dir``; a restart
-resumes from there. See ``iil_robot.learners.trainer``.
+resumes from there, with its buffers rebuilt from the bags under ``bags_dir`` when set. See
+``iil_robot.learners.trainer``.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
 
 from ..learners.hgdagger import HGDAggerConfig
 from ..learners.rlpd import RLPDConfig
-from ..learners.trainer import Trainer, TrainerConfig, bag_step_records
+from ..labels import LabelConfig
+from ..learners.trainer import Trainer, TrainerConfig
 from ..learners.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
 from ..records import EpisodeEvent, RecordError, StepRecord
 from .common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, declare_config, run
@@ -27,7 +30,9 @@ TRAINER_RANGES = {
     "min_transitions": (1, 10_000_000), "prior_capacity": (1, 100_000_000), "online_capacity": (1, 100_000_000),
     "publish_every_updates": (1, 1_000_000), "publish_period": (0.01, 3600.0), "checkpoint_period": (1.0, 86400.0),
     "log_every_updates": (1, 1_000_000), "num_threads": (1, 256), "nice": (0, 19), "seed": (0, 2**31 - 1),
+    "event_delay": (0.0, 3600.0),
 }
+LABEL_RANGES = {"pre_intervention_window": (0, 10_000), "action_indices": (0, 6)}
 RLPD_RANGES = {
     "actor_lr": (1e-7, 1.0), "critic_lr": (1e-7, 1.0), "temp_lr": (1e-7, 1.0), "hidden": (1, 4096), "discount": (0.0, 1.0),
     "tau": (0.0, 1.0), "num_qs": (1, 64), "num_min_qs": (1, 64), "init_temperature": (1e-6, 100.0),
@@ -52,21 +57,21 @@ class LearnerNode(Node):
         config: TrainerConfig = declare_config(self, TrainerConfig, ranges=TRAINER_RANGES)
         rlpd = declare_config(self, RLPDConfig, "rlpd.", RLPD_RANGES)
         hgdagger = declare_config(self, HGDAggerConfig, "hgdagger.", HGDAGGER_RANGES)
+        labels = declare_config(self, LabelConfig, "labels.", LABEL_RANGES)
         os.nice(config.nice)
         torch.set_num_threads(config.num_threads)
         from torch.utils.tensorboard import SummaryWriter  # slow import, only in the learner process
 
         self.writer = SummaryWriter(str(Path(config.run_dir) / "tensorboard"))
-        self.trainer = Trainer(config, rlpd, hgdagger, log_scalar=self.writer.add_scalar)
+        self.trainer = Trainer(config, rlpd, hgdagger, labels, log_scalar=self.writer.add_scalar)
         self.records: list[StepRecord] = []
 
         self.weights_pub = self.create_publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
         self.create_subscription(String, "step", self._on_step, RECORD_QOS)
         self.create_subscription(String, "episode/event", self._on_event, EVENTS_QOS)
-        bags = bag_step_records(config.bags_dir) if config.bags_dir else None
-        if self.trainer.restore(bags):
-            self.get_logger().info(f"resumed from {self.trainer.checkpoint_path}: {self.trainer.learner.updates} updates, "
-                                   f"buffers {len(self.trainer.prior)} prior + {len(self.trainer.online)} online")
+        resumed = self.trainer.restore()
+        self._log_restore(resumed)
+        if resumed:
             self._publish(self.trainer.export())
         self.create_timer(0.005, self._on_train)
         self.get_logger().info(f"{config.algorithm} learner on {self.trainer.device}, {config.num_threads} thread(s), nice {config.nice}")
@@ -79,12 +84,12 @@ class LearnerNode(Node):
 
     def _on_event(self, msg: String) -> None:
         try:
-            EpisodeEvent.decode(msg.data)
+            event = EpisodeEvent.decode(msg.data)
         except RecordError as err:
             self.get_logger().error(f"undecodable episode event: {err}", throttle_duration_sec=1.0)
             return
         self._flush()
-        self.trainer.episode_boundary()
+        self.trainer.add_event(event)
 
     def _flush(self) -> None:
         records, self.records = self.records, []
@@ -99,6 +104,19 @@ class LearnerNode(Node):
             self._publish(weights)
         if self.trainer.checkpoint_due():
             self.trainer.save()
+
+    def _log_restore(self, resumed: bool) -> None:
+        t, log = self.trainer, self.get_logger()
+        if resumed:
+            log.info(f"resumed from {t.checkpoint_path}: {t.learner.updates} updates, policy version {t.policy_version}")
+        if t.restored:
+            log.info(f"rebuilt buffers from {t.restored['bags']} bag(s) under {t.config.bags_dir}: {t.restored['steps']} steps, "
+                     f"{t.restored['events']} events -> {len(t.prior or ())} prior + {len(t.online or ())} online transitions")
+            for bag in t.restored["skipped"]:
+                log.warning(f"skipped bag {bag}: no metadata.yaml yet (being written, or left by a crash: "
+                            f"run `iil-robot replay --repair {bag}`)")
+        elif resumed:
+            log.info(f"buffers from the checkpoint: {len(t.prior)} prior + {len(t.online)} online transitions")
 
     def _publish(self, weights: bytes) -> None:
         self.weights_pub.publish(weights_message(weights))

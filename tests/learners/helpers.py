@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from iil_robot.records import StepRecord
+from iil_robot.episodes import Episode
+from iil_robot.records import EpisodeEvent, StepRecord
 
 
 def record(tick: int, obs, action=(0.0,) * 7, intervention=False, onset=False) -> StepRecord:
@@ -36,3 +37,22 @@ def boundary_task_records(episodes: int, steps: int, seed: int = 0) -> list[list
         tick += 5  # a gap: episodes never link
         out.append(records)
     return out
+
+
+def episode_events(episodes: list[list[StepRecord]], outcome: str = "timeout") -> list[EpisodeEvent]:
+    """A ``start`` at each episode's first step and ``outcome`` just after its last."""
+    return [e for records in episodes for e in (
+        EpisodeEvent("start", "sim", records[0].stamp), EpisodeEvent(outcome, "sim", records[-1].stamp + 0.025))]
+
+
+def as_episodes(episodes: list[list[StepRecord]], outcome: str = "timeout") -> list[Episode]:
+    return [Episode(i, tuple(r), r[0].stamp, r[-1].stamp + 0.025, outcome, "sim") for i, r in enumerate(episodes)]
+
+
+def feed(trainer, episodes: list[list[StepRecord]], outcome: str = "timeout") -> None:
+    """Hand a trainer each episode's start event, its steps, then its end event."""
+    events = iter(episode_events(episodes, outcome))
+    for records in episodes:
+        trainer.add_event(next(events))
+        trainer.add_records(records)
+        trainer.add_event(next(events))

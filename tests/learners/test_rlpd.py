@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from iil_robot.learners.buffers import ActionBox, Batch, ReplayBuffer
-from iil_robot.learners.labelling import rlif_transitions
+from iil_robot.labels import label_episodes
 from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
 from iil_robot.transitions import Transitions
 
-from .helpers import boundary_task_records
+from .helpers import as_episodes, boundary_task_records
 
 torch.set_num_threads(1)
 TINY = dict(hidden=(32, 32), num_qs=4, batch_size=64, utd_ratio=1)
@@ -60,7 +60,7 @@ def test_the_utd_loop_runs_utd_critic_updates_per_actor_update():
 
 def test_rlpd_learns_to_avoid_interventions_from_their_labels_alone():
     """The only reward is -1 on the step that made the simulated operator take over (|x| > 0.5)."""
-    data = Transitions.concatenate([rlif_transitions(ep) for ep in boundary_task_records(60, 40)])
+    data = label_episodes(as_episodes(boundary_task_records(60, 40))).rlif
     assert (data.rewards < 0).sum() > 20
     box = ActionBox()
     prior, online = ReplayBuffer(1, 4, 10_000), ReplayBuffer(1, 4, 10_000)

@@ -1,5 +1,11 @@
+import numpy as np
 import pytest
 import torch
+
+from iil_robot.episodes import split_episodes
+from iil_robot.labels import label_episodes
+from iil_robot.learners.buffers import ActionBox
+from iil_robot.records import EpisodeEvent
 
 from iil_robot.learners.checkpoints import CheckpointError
 from iil_robot.learners.hgdagger import HGDAggerConfig
@@ -7,7 +13,9 @@ from iil_robot.learners.rlpd import RLPDConfig
 from iil_robot.learners.trainer import Trainer, TrainerConfig
 from iil_robot.learners.weights import Expected, decode_policy
 
-from .helpers import boundary_task_records
+from tests.records_factory import write_bag
+
+from .helpers import boundary_task_records, episode_events, feed
 
 torch.set_num_threads(1)
 TINY_RLPD = RLPDConfig(hidden=(16, 16), num_qs=3, batch_size=32, utd_ratio=2)
@@ -25,9 +33,7 @@ def trainer(tmp_path, algorithm="rlpd", **kw):
 def test_records_in_weights_out(tmp_path, algorithm):
     t, logged = trainer(tmp_path, algorithm)
     assert t.step() is None  # no data yet
-    for episode in boundary_task_records(4, 30):
-        t.add_records(episode)
-        t.episode_boundary()
+    feed(t, boundary_task_records(4, 30))
     published = [w for w in (t.step() for _ in range(11)) if w is not None]
     assert len(published) == 3  # at the first update, then every 5
     meta, policy = decode_policy(published[-1], Expected("toy/v1", 1))
@@ -39,8 +45,7 @@ def test_records_in_weights_out(tmp_path, algorithm):
 
 def test_a_restart_resumes_networks_optimisers_counters_and_buffers(tmp_path):
     t, _ = trainer(tmp_path)
-    for episode in boundary_task_records(4, 30):
-        t.add_records(episode)
+    feed(t, boundary_task_records(4, 30))
     for _ in range(6):
         t.step()
     t.save()
@@ -58,9 +63,69 @@ def test_a_restart_resumes_networks_optimisers_counters_and_buffers(tmp_path):
 
 def test_a_checkpoint_of_another_algorithm_is_refused(tmp_path):
     t, _ = trainer(tmp_path)
-    for episode in boundary_task_records(2, 30):
-        t.add_records(episode)
+    feed(t, boundary_task_records(3, 30))
     t.step()
     t.save()
     with pytest.raises(CheckpointError, match="algorithm"):
         trainer(tmp_path, "hgdagger")[0].restore()
+
+
+def recorded_session(tmp_path, episodes=6, steps=30):
+    episodes_ = boundary_task_records(episodes, steps, seed=3)
+    records, events = [r for e in episodes_ for r in e], episode_events(episodes_)
+    write_bag(tmp_path / "bags" / "session_000", records, events)
+    return records, events
+
+
+def test_buffers_are_rebuilt_from_bags_exactly_as_labelled_and_the_open_episode_continues_live(tmp_path):
+    records, events = recorded_session(tmp_path)
+    t, _ = trainer(tmp_path / "run", bags_dir=str(tmp_path / "bags"))
+    assert not t.restore()  # no checkpoint yet; buffers from the bags
+    assert t.restored["steps"] == len(records) and t.restored["events"] == len(events)
+    # The last episode's end event applies when a later step arrives: it is still open.
+    expected = label_episodes(split_episodes(records, events)[:-1]).rlif
+    human = expected.interventions
+    assert (len(t.prior), len(t.online)) == (human.sum(), (~human).sum()) > (0, 0)
+    for buffer, keep in ((t.prior, human), (t.online, ~human)):
+        state = buffer.state()
+        np.testing.assert_array_equal(state["observations"], expected.observations[keep])
+        np.testing.assert_array_equal(state["rewards"], expected.rewards[keep])
+        np.testing.assert_array_equal(state["interventions"], expected.interventions[keep])
+        np.testing.assert_array_equal(state["classes"], expected.classes[keep])
+        np.testing.assert_allclose(state["actions"], ActionBox().to_unit(expected.actions[keep]))
+    assert (t.online.rewards[: len(t.online)] < 0).sum() == (expected.rewards < 0).sum() > 0
+    # Live: the newest recorded steps arrive again (queued meanwhile), then a new episode.
+    more = boundary_task_records(1, 30, seed=4)[0]
+    more = [r.__class__(**{**r.__dict__, "tick": r.tick + records[-1].tick + 10, "stamp": r.stamp + records[-1].stamp + 1.0})
+            for r in more]
+    t.add_records(records[-5:])
+    t.add_event(events[-1])  # latched: every late joiner gets it again
+    t.add_event(EpisodeEvent("start", "sim", more[0].stamp))
+    t.add_records(more)
+    all_expected = label_episodes(split_episodes(records + more, events + [EpisodeEvent("start", "sim", more[0].stamp)])[:-1]).rlif
+    assert len(t.prior) + len(t.online) == len(all_expected)
+
+
+def test_hgdagger_buffers_from_bags_hold_the_labels_hg_dagger_samples(tmp_path):
+    records, events = recorded_session(tmp_path)
+    t, _ = trainer(tmp_path / "run", "hgdagger", bags_dir=str(tmp_path / "bags"))
+    t.restore()
+    expected = label_episodes(split_episodes(records, events)[:-1])
+    assert len(t.prior) == len(expected.dagger) > 0 and t.prior.interventions[: len(t.prior)].all()
+    assert len(t.online) == (~expected.rlif.interventions).sum()
+
+
+def test_with_bags_the_checkpoint_keeps_networks_and_counters_and_the_buffers_come_from_the_bags(tmp_path):
+    recorded_session(tmp_path)
+    t, _ = trainer(tmp_path / "run", bags_dir=str(tmp_path / "bags"))
+    t.restore()
+    for _ in range(3):
+        t.step()
+    t.save()
+    assert t.checkpoint_path.exists() and not t.buffers_path.exists()
+    again, _ = trainer(tmp_path / "run", bags_dir=str(tmp_path / "bags"))
+    assert again.restore()
+    assert (again.learner.updates, again.policy_version, len(again.prior), len(again.online)) == (
+        3, t.policy_version, len(t.prior), len(t.online))
+    empty, _ = trainer(tmp_path / "other", bags_dir=str(tmp_path / "no_bags_yet"))
+    assert not empty.restore() and empty.learner is None

@@ -1,28 +1,36 @@
-"""The learner node in its own process: records in, weights out, checkpoint, resume."""
+"""The learner node in its own process: records and episode events in, weights out, checkpoint, resume;
+buffers rebuilt from bags on start."""
 from std_msgs.msg import String, UInt8MultiArray
 
 from iil_robot.graph import NodeSpec
 from iil_robot.learners.weights import Expected, decode_policy
-from iil_robot.nodes.common import LATCHED_QOS, RECORD_QOS
+from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS
 
-from tests.learners.helpers import boundary_task_records
+from tests.learners.helpers import boundary_task_records, episode_events
+from tests.records_factory import write_bag
 
 
-def spec(run_dir):
+def spec(run_dir, **extra):
     return NodeSpec("learner", "iil_robot.nodes.learner", parameters={
         "observation_spec": "toy/v1", "min_transitions": 50, "run_dir": str(run_dir), "device": "cpu",
-        "publish_every_updates": 20, "rlpd.hidden": [16, 16], "rlpd.num_qs": 3, "rlpd.batch_size": 32,
+        "publish_every_updates": 20, "rlpd.hidden": [16, 16], "rlpd.num_qs": 3, "rlpd.batch_size": 32, **extra,
     })
 
 
-def test_learner_node_trains_from_step_records_publishes_weights_and_resumes(graph, probe, tmp_path):
+def test_learner_node_trains_from_step_records_and_episode_events_publishes_weights_and_resumes(graph, probe, tmp_path):
     graph.start(spec(tmp_path / "run"))
     received = probe.collect(UInt8MultiArray, "policy/weights", LATCHED_QOS)
     steps = probe.publisher(String, "step", RECORD_QOS)
-    probe.wait_for(lambda: steps.get_subscription_count() > 0, 30.0, "the learner's step subscription")
-    for episode in boundary_task_records(3, 40):
+    events = probe.publisher(String, "episode/event", EVENTS_QOS)
+    probe.wait_for(lambda: steps.get_subscription_count() > 0 and events.get_subscription_count() > 0, 30.0,
+                   "the learner's step and episode/event subscriptions")
+    episodes = boundary_task_records(4, 40)
+    ends = iter(episode_events(episodes))
+    for episode in episodes:
+        events.publish(String(data=next(ends).encode()))
         for record in episode:
             steps.publish(String(data=record.encode()))
+        events.publish(String(data=next(ends).encode()))
     probe.wait_for(lambda: len(received) >= 2, 60.0, "two weights messages")
     meta, _ = decode_policy(received.messages[-1].data.tobytes(), Expected("toy/v1", 1))
     assert meta.algorithm == "rlpd" and meta.policy_version == 2 and meta.updates >= 20
@@ -35,3 +43,12 @@ def test_learner_node_trains_from_step_records_publishes_weights_and_resumes(gra
     resumed, _ = decode_policy(received.messages[count].data.tobytes())
     assert resumed.policy_version > meta.policy_version and resumed.updates >= meta.updates
     assert "resumed from" in graph.tail("learner", 50)
+
+
+def test_learner_node_started_on_bags_trains_from_them_without_live_data(graph, probe, tmp_path):
+    episodes = boundary_task_records(5, 40)
+    write_bag(tmp_path / "bags" / "session_000", [r for e in episodes for r in e], episode_events(episodes))
+    graph.start(spec(tmp_path / "run", bags_dir=str(tmp_path / "bags")))
+    received = probe.collect(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+    probe.wait_for(lambda: len(received) >= 1, 60.0, "weights trained from the bags")
+    assert "rebuilt buffers from 1 bag(s)" in graph.tail("learner", 50)

@@ -1,0 +1,73 @@
+"""Offline training from labelled data (``iil-robot replay BAGS --train``): the live learner's
+``Trainer`` fed all at once, trained for a fixed number of updates, saved.
+
+The output directory gets ``weights.safetensors`` (the weights message's bytes: the policy node
+loads it as ``fallback: weights``, or it is published as is) and the ``Trainer``'s checkpoint, so a
+learner node started with ``run_dir`` set to it continues from these networks (add ``bags_dir``
+to rebuild its buffers from the same bags).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from ..labels import LabelConfig, Labelled
+from .hgdagger import HGDAggerConfig
+from .rlpd import RLPDConfig
+from .trainer import Trainer, TrainerConfig
+
+WEIGHTS_FILE = "weights.safetensors"
+
+
+class OfflineTrainingError(ValueError):
+    """The data cannot train the chosen learner, or the output directory is in use."""
+
+
+@dataclass(frozen=True)
+class OfflineResult:
+    weights: Path
+    """The weights file."""
+    checkpoint: Path
+    """The checkpoint (networks, optimisers, counters)."""
+    updates: int
+    prior: int
+    """Transitions in the prior buffer (RLPD: operator steps; HG-DAgger: its samples)."""
+    online: int
+    """Policy transitions."""
+    seconds: float
+
+
+def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, rlpd: RLPDConfig = RLPDConfig(),
+                  hgdagger: HGDAggerConfig = HGDAggerConfig(), labels: LabelConfig = LabelConfig(),
+                  progress: Callable[[int], None] | None = None) -> OfflineResult:
+    """Train ``config.algorithm`` on ``labelled`` for ``updates`` updates; write weights and a checkpoint
+    to ``config.run_dir``.
+
+    Raises:
+        OfflineTrainingError: ``run_dir`` already holds a checkpoint, or there is no data to learn from.
+    """
+    if updates < 1:
+        raise OfflineTrainingError(f"updates {updates} must be at least 1")
+    trainer = Trainer(replace(config, min_transitions=1, bags_dir=""), rlpd, hgdagger, labels)
+    if trainer.checkpoint_path.exists():
+        raise OfflineTrainingError(f"{trainer.checkpoint_path} exists: choose another output directory or delete it")
+    trainer.add_labelled(labelled)
+    if not trainer.ready():
+        raise OfflineTrainingError(
+            f"nothing to train {config.algorithm} on: the bags give {len(labelled.rlif)} transitions and "
+            f"{len(labelled.dagger)} operator samples"
+            + (" (HG-DAgger learns only from operator-controlled steps: record demos or interventions)"
+               if config.algorithm == "hgdagger" else ""))
+    start = time.monotonic()
+    for i in range(updates):
+        trainer.update()
+        if progress is not None:
+            progress(i + 1)
+    weights = Path(config.run_dir) / WEIGHTS_FILE
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    weights.write_bytes(trainer.export())
+    trainer.save()
+    return OfflineResult(weights, trainer.checkpoint_path, trainer.learner.updates, len(trainer.prior),
+                         len(trainer.online), time.monotonic() - start)
