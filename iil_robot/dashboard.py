@@ -161,8 +161,11 @@ class Dashboard:
             return
         if self.state.on_episode_event(event) and not self.interactive:
             e = self.state.finished[-1]
+            learner = self.state.learner
             print(f"[sim] episode {e.index + 1}: {e.outcome}, {e.steps} steps, {e.onsets} interventions "
-                  f"({100 * e.intervention_rate:.0f} % of steps), policy version {self.state.policy_version}", flush=True)
+                  f"({100 * e.intervention_rate:.0f} % of steps), policy version {self.state.policy_version}; "
+                  f"learner {learner.get('updates', 0)} updates, buffers {learner.get('prior', 0)} prior + "
+                  f"{learner.get('online', 0)} online", flush=True)
 
     def _on_intervention(self, msg: String) -> None:
         try:

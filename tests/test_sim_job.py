@@ -27,6 +27,8 @@ def test_a_short_run_leaves_bags_a_report_and_a_learning_policy(tmp_path):
                    "--set", "learner.publish_period=1.0")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "DDS on loopback" in proc.stdout and "report:" in proc.stdout
+    learner_updates = [int(n) for n in re.findall(r"learner (\d+) updates", proc.stdout)]
+    assert learner_updates and max(learner_updates) > 0  # the dashboard saw the learner train
 
     # bags decode, and hold one step record per control tick (consecutive mux ticks, none lost)
     recording = load_recording([run / "bags"])

@@ -168,6 +168,16 @@ class Trainer:
 
     # -- training --------------------------------------------------------------------------
 
+    def status(self) -> dict[str, int]:
+        """Counters for diagnostics: updates, buffer sizes, published version, dropped records."""
+        return {
+            "updates": self.learner.updates if self.learner is not None else 0,
+            "prior": len(self.prior) if self.prior is not None else 0,
+            "online": len(self.online) if self.online is not None else 0,
+            "version": self.policy_version,
+            "dropped": self.dropped,
+        }
+
     def ready(self) -> bool:
         if self.learner is None or len(self.prior) + len(self.online) < self.config.min_transitions:
             return False

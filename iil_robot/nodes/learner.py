@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import array
 import os
+import time
 from pathlib import Path
 
 import torch
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
 
@@ -74,6 +76,9 @@ class LearnerNode(Node):
         if resumed:
             self._publish(self.trainer.export())
         self.create_timer(0.005, self._on_train)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._rate_window = (time.monotonic(), 0)
+        self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"{config.algorithm} learner on {self.trainer.device}, {config.num_threads} thread(s), nice {config.nice}")
 
     def _on_step(self, msg: String) -> None:
@@ -104,6 +109,23 @@ class LearnerNode(Node):
             self._publish(weights)
         if self.trainer.checkpoint_due():
             self.trainer.save()
+
+    def _publish_diagnostics(self) -> None:
+        """Counters once a second, for dashboards (``iil-robot sim``) and ``ros2 topic echo /diagnostics``."""
+        status = self.trainer.status()
+        now = time.monotonic()
+        since, updates = self._rate_window
+        self._rate_window = (now, status["updates"])
+        rate = (status["updates"] - updates) / max(now - since, 1e-9)
+        ready = self.trainer.ready()
+        message = "training" if ready else f"waiting for {self.trainer.config.min_transitions} transitions"
+        diagnostic = DiagnosticStatus(name="learner", hardware_id=str(self.trainer.device), level=DiagnosticStatus.OK,
+                                      message=message)
+        values = {**status, "updates_per_s": f"{rate:.1f}", "algorithm": self.trainer.config.algorithm}
+        diagnostic.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        array = DiagnosticArray(status=[diagnostic])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
 
     def _log_restore(self, resumed: bool) -> None:
         t, log = self.trainer, self.get_logger()
