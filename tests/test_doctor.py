@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FakeHidrawTree
+from tests.fakes import FakeHidrawTree
 
 from iil_robot.doctor import DoctorConfig, add_arguments, check_ros_network, run
 from iil_robot.hidraw import RULES_NAME

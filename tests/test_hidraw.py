@@ -5,7 +5,7 @@ import ctypes.util
 
 import pyspacemouse
 import pytest
-from conftest import FakeHidrawTree
+from tests.fakes import FakeHidrawTree
 from pyspacemouse import AxisConvention
 
 from iil_robot.hidraw import diagnose_open_error, find_spacemouse_hidraw, is_spacemouse

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import FakeHidrawTree, wait_until
+from tests.fakes import FakeHidrawTree, wait_until
 from easyhid import HIDException
 
 import pyspacemouse
