@@ -159,6 +159,9 @@ def _watch(graph: Graph, dashboard: Dashboard, args: argparse.Namespace) -> int:
             return 1
     if dashboard.interactive:
         dashboard.draw()
+    learner = dashboard.state.learner
+    print(f"[sim] learner: {learner.get('updates', 0)} updates, policy version {learner.get('version', 0)}, "
+          f"buffers {learner.get('prior', 0)} prior + {learner.get('online', 0)} online", flush=True)
     return 0
 
 

@@ -73,7 +73,7 @@ class LearnerNode(Node):
         self.create_subscription(String, "episode/event", self._on_event, EVENTS_QOS)
         resumed = self.trainer.restore()
         self._log_restore(resumed)
-        if resumed:
+        if resumed and self.trainer.status()["updates"] > 0:  # never replace the fallback with untrained weights
             self._publish(self.trainer.export())
         self.create_timer(0.005, self._on_train)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
