@@ -28,6 +28,9 @@ class PolicyConfig:
 
     rate: float = 20.0
     """Control rate (Hz): one proposal per tick."""
+    act_on_observation: bool = False
+    """Propose once per new observation instead of at ``rate`` (lockstep simulation: the loop runs
+    as fast as the graph answers)."""
     observation_timeout: float = 0.2
     """An observation older than this (s, by its stamp) produces no proposal."""
     observation_spec: str = ""

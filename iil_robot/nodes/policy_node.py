@@ -36,14 +36,20 @@ class PolicyNode(Node):
         self.proposal_pub = self.create_publisher(String, "policy/proposal", RECORD_QOS)
         self.create_subscription(String, "observation", self._on_observation, SENSOR_QOS)
         self.create_subscription(UInt8MultiArray, "policy/weights", self._on_weights, LATCHED_QOS)
-        self.create_timer(1.0 / config.rate, self._on_tick)
-        self.get_logger().info(f"acting at {config.rate:g} Hz; before any weights: {config.fallback}")
+        self.act_on_observation = config.act_on_observation
+        if not self.act_on_observation:
+            self.create_timer(1.0 / config.rate, self._on_tick)
+        pace = "on every observation" if self.act_on_observation else f"at {config.rate:g} Hz"
+        self.get_logger().info(f"acting {pace}; before any weights: {config.fallback}")
 
     def _on_observation(self, msg: String) -> None:
         try:
             self.observation = Observation.decode(msg.data)
         except RecordError as err:
             self.get_logger().error(f"undecodable observation: {err}", throttle_duration_sec=1.0)
+            return
+        if self.act_on_observation:
+            self._on_tick()
 
     def _on_weights(self, msg: UInt8MultiArray) -> None:
         data = msg.data.tobytes() if hasattr(msg.data, "tobytes") else bytes(msg.data)

@@ -120,3 +120,20 @@ def test_bad_sim_parameters_stop_with_a_clear_message(graph):
     assert_stops_with(graph, sim_arm(task="stack"), "parameter 'task'='stack'", startup=STARTUP)
     assert_stops_with(graph, NodeSpec("sim_operator", "iil_robot.nodes.sim_operator", parameters={"model": "psychic"}),
                       "model", startup=STARTUP)
+
+
+def test_lockstep_runs_one_sim_step_per_step_record_faster_than_real_time(graph, probe):
+    graph.start(sim_arm(lockstep=True, max_episode_steps=10000))
+    graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", params_files=(str(config_path("policy.yaml")),),
+                         parameters={"act_on_observation": True}))
+    graph.start(NodeSpec("mux", "iil_robot.nodes.mux", params_files=(str(config_path("mux.yaml")),)))
+    steps = probe.collect(String, "step", RECORD_QOS)
+    observations = probe.collect(String, "observation", RECORD_QOS)
+    probe.wait_for(lambda: len(steps) >= 20 and len(observations) >= 20, STARTUP, "the lockstep loop to run")
+    start_steps, start_obs, t0 = len(steps), len(observations), time.monotonic()
+    probe.wait_for(lambda: len(steps) >= start_steps + 100, 30.0, "100 more ticks")
+    elapsed = time.monotonic() - t0
+    rate = (len(steps) - start_steps) / elapsed
+    assert rate > 20.0, f"lockstep ran at {rate:.1f} ticks/s, no faster than real time (20 Hz)"
+    # one observation per sim step, one sim step per step record (a few may be in flight at the edges)
+    assert abs((len(observations) - start_obs) - (len(steps) - start_steps)) <= 6
