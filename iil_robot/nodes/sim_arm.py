@@ -17,7 +17,10 @@ demand). Seeded: episode k starts from seed ``seed + k``.
 """
 from __future__ import annotations
 
+import os
 import time
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before MuJoCo loads
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
