@@ -26,7 +26,7 @@ EVENTS_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
 )
 # Records and proposals: reliable and deep enough that a busy subscriber never drops one.
-RECORD_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+RECORD_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 SENSOR_QOS = qos_profile_sensor_data
 
 

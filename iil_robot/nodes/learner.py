@@ -7,12 +7,18 @@ by ``iil_robot.labels``, as offline replay does); publishes ``policy/weights``
 or ``publish_period`` seconds. Checkpoints and TensorBoard scalars go to ``run_dir``; a restart
 resumes from there, with its buffers rebuilt from the bags under ``bags_dir`` when set. See
 ``iil_robot.learners.trainer``.
+
+Training runs on its own thread. The executor only decodes messages into an inbox, so no step
+record is lost however long an update takes (one update per executor cycle would take one
+message per cycle, and a slow, niced learner would then overflow the subscription queue).
 """
 from __future__ import annotations
 
 import array
 import os
+import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import torch
@@ -66,7 +72,8 @@ class LearnerNode(Node):
 
         self.writer = SummaryWriter(str(Path(config.run_dir) / "tensorboard"))
         self.trainer = Trainer(config, rlpd, hgdagger, labels, log_scalar=self.writer.add_scalar)
-        self.records: list[StepRecord] = []
+        self.inbox: deque[StepRecord | EpisodeEvent] = deque()  # filled by the executor, drained by training
+        self.stopping = threading.Event()
 
         self.weights_pub = self.create_publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
         self.create_subscription(String, "step", self._on_step, RECORD_QOS)
@@ -75,7 +82,8 @@ class LearnerNode(Node):
         self._log_restore(resumed)
         if resumed and self.trainer.status()["updates"] > 0:  # never replace the fallback with untrained weights
             self._publish(self.trainer.export())
-        self.create_timer(0.005, self._on_train)
+        self.training = threading.Thread(target=self._train, name="training", daemon=True)
+        self.training.start()
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._rate_window = (time.monotonic(), 0)
         self.create_timer(1.0, self._publish_diagnostics)
@@ -83,32 +91,46 @@ class LearnerNode(Node):
 
     def _on_step(self, msg: String) -> None:
         try:
-            self.records.append(StepRecord.decode(msg.data))
+            self.inbox.append(StepRecord.decode(msg.data))
         except RecordError as err:
             self.get_logger().error(f"undecodable step record: {err}", throttle_duration_sec=1.0)
 
     def _on_event(self, msg: String) -> None:
         try:
-            event = EpisodeEvent.decode(msg.data)
+            self.inbox.append(EpisodeEvent.decode(msg.data))
         except RecordError as err:
             self.get_logger().error(f"undecodable episode event: {err}", throttle_duration_sec=1.0)
-            return
-        self._flush()
-        self.trainer.add_event(event)
 
-    def _flush(self) -> None:
-        records, self.records = self.records, []
+    def _drain(self) -> None:
+        """Hand the inbox to the trainer in arrival order (events split episodes between steps)."""
+        records: list[StepRecord] = []
+        while self.inbox:
+            item = self.inbox.popleft()
+            if isinstance(item, StepRecord):
+                records.append(item)
+                continue
+            if records:
+                self.trainer.add_records(records)
+                records = []
+            self.trainer.add_event(item)
         if records:
             self.trainer.add_records(records)
 
-    def _on_train(self) -> None:
-        """One update per call; subscriptions are served between calls."""
-        self._flush()
-        weights = self.trainer.step()
-        if weights is not None:
-            self._publish(weights)
-        if self.trainer.checkpoint_due():
-            self.trainer.save()
+    def _train(self) -> None:
+        """The training thread: take in what arrived, update, publish weights, checkpoint."""
+        try:
+            while not self.stopping.is_set():
+                self._drain()
+                weights = self.trainer.step()
+                if weights is not None:
+                    self._publish(weights)
+                elif not self.trainer.ready():
+                    self.stopping.wait(0.02)  # nothing to learn from yet
+                if self.trainer.checkpoint_due():
+                    self.trainer.save()
+        except Exception as err:  # a dead learner must be loud: the graph reports this process
+            self.get_logger().fatal(f"training stopped: {type(err).__name__}: {err}")
+            os._exit(1)
 
     def _publish_diagnostics(self) -> None:
         """Counters once a second, for dashboards (``iil-robot sim``) and ``ros2 topic echo /diagnostics``."""
@@ -148,6 +170,9 @@ class LearnerNode(Node):
 
 
 def _on_exit(node: LearnerNode) -> None:
+    node.stopping.set()
+    node.training.join(timeout=30.0)
+    node._drain()
     node.trainer.save()
     node.writer.close()
 

@@ -52,3 +52,42 @@ def test_learner_node_started_on_bags_trains_from_them_without_live_data(graph, 
     received = probe.collect(UInt8MultiArray, "policy/weights", LATCHED_QOS)
     probe.wait_for(lambda: len(received) >= 1, 60.0, "weights trained from the bags")
     assert "rebuilt buffers from 1 bag(s)" in graph.tail("learner", 50)
+
+
+def test_a_slow_learner_loses_no_step_record(graph, probe, tmp_path):
+    """Updates far slower than the records arrive: the buffers still hold every labelled row."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from iil_robot.episodes import split_episodes
+    from iil_robot.labels import label_episodes
+
+    graph.start(spec(tmp_path / "run", min_transitions=1, **{
+        "rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256, "rlpd.utd_ratio": 20,
+        "event_delay": 0.0}))
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 50)
+    steps = probe.publisher(String, "step", RECORD_QOS)
+    events = probe.publisher(String, "episode/event", EVENTS_QOS)
+    probe.wait_for(lambda: steps.get_subscription_count() > 0 and events.get_subscription_count() > 0, 30.0,
+                   "the learner's subscriptions")
+    episodes = boundary_task_records(7, 100)  # 6 whole episodes + the start of a 7th, at ~10x a 20 Hz loop
+    ends = episode_events(episodes)
+    sent = iter(ends)
+    for index, episode in enumerate(episodes):
+        events.publish(String(data=next(sent).encode()))
+        for record in episode if index < 6 else episode[:5]:  # the 7th's first steps close the 6th
+            steps.publish(String(data=record.encode()))
+            probe.spin_for(0.005)
+        if index < 6:
+            events.publish(String(data=next(sent).encode()))
+    labelled = label_episodes(split_episodes([r for e in episodes[:6] for r in e], ends[:12]))
+    expected = len(labelled.rlif)
+
+    def buffered() -> int:
+        for array in reversed(diagnostics.messages):
+            for status in array.status:
+                if status.name == "learner":
+                    values = {kv.key: kv.value for kv in status.values}
+                    return int(values["prior"]) + int(values["online"])
+        return -1
+
+    probe.wait_for(lambda: buffered() == expected, 60.0, f"{expected} transitions in the learner's buffers")
