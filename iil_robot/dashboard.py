@@ -101,7 +101,8 @@ def render(state: GraphState, title: str, target_episodes: int | None, elapsed: 
     learner = state.learner
     lines = [
         f"{title}   elapsed {int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}",
-        f"episode {len(done) + 1}{of}   last outcome: {done[-1].outcome if done else '-'}   "
+        (f"all {len(done)} episodes done" if target_episodes and len(done) >= target_episodes else f"episode {len(done) + 1}{of}")
+        + f"   last outcome: {done[-1].outcome if done else '-'}   "
         f"successes {successes}/{len(done)}" + (f" ({100 * successes / len(done):.0f} %)" if done else ""),
         f"control: {state.source}   policy version: {state.policy_version if state.policy_version is not None else '-'}   "
         f"interventions: {state.interventions}",
