@@ -13,7 +13,8 @@ interventions), ``bc`` (the HG-DAgger learner on the initial demos only: trained
 then frozen; it still acts under the operator so its intervention rate is measured alike).
 
 All methods start from the same ``demo_episodes`` demos of the operator at its level (its
-"demo" mode) and are trained ``pretrain_updates`` on them before acting. Success is evaluated
+"demo" mode); HG-DAgger and BC are trained ``pretrain_updates`` on them before acting (RLIF
+is not: without onsets every reward is 0). Success is evaluated
 with the policy alone (operator "never") every ``eval_every`` env steps on fixed env seeds.
 """
 from __future__ import annotations
@@ -115,7 +116,8 @@ def run_loop(config: LoopConfig, progress: Callable[[str], None] | None = None) 
     try:
         session = _Session(config, env)
         demo_success = session.demos()
-        session.train(config.pretrain_updates)
+        # RLIF's demos carry no reward (no onsets): updates on them alone learn Q = 0, so it starts acting at once.
+        session.train(config.pretrain_updates if config.method != "rlif" else 0)
         session.refresh()
         curve = [Checkpoint(0, session.evaluate())]
         episode = 0
