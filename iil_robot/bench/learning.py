@@ -1,0 +1,269 @@
+"""``iil-robot bench learning``: RLIF vs HG-DAgger (and BC on the demos) with suboptimal operators.
+
+Headless and without ROS, on the nodes' core code (`iil_robot.learning_loop`): for every task,
+operator level, method and seed, one interactive run with the value-based simulated operator
+and the same env-step budget. Prints one JSON object:
+
+- ``results``: rows {task, level, method, seed, success (the last evaluation of the policy
+  alone), intervention_rate_first / _last (share of env steps the operator was in control in
+  the first / last fifth of the interactive steps), steps_to_80 (env steps until an
+  evaluation reached 0.8 success; null if none did), demo_success, updates, seconds};
+- ``summary``: per task and level, mean success per method, RLIF / HG-DAgger, RLIF's relative
+  drop of the intervention rate, and whether the issue's goals hold;
+- ``curves``: the learning-curve PNGs (one per task and level) and ``curves_json``.
+
+Profiles: default (push and reach, levels 0.9 0.6 0.3, 3 seeds), ``--quick`` (one task, one
+seed, two levels, a small budget; ≤ 10 minutes on 2 cores), ``--smoke`` (seconds; for tests).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np  # noqa: E402
+
+from iil_robot.learners.hgdagger import HGDAggerConfig  # noqa: E402
+from iil_robot.learners.rlpd import RLPDConfig  # noqa: E402
+from iil_robot.learning_loop import METHODS, LoopConfig, LoopResult, run_loop  # noqa: E402
+
+GOAL_RATIO_WORST = 1.3
+GOAL_RATE_DROP = 0.8
+
+
+@dataclass(frozen=True)
+class Profile:
+    tasks: tuple[str, ...]
+    levels: tuple[float, ...]
+    seeds: int
+    loop: LoopConfig
+
+
+# Benchmark learners: smaller than the nodes' defaults so that a run fits 2 CPU cores; same code.
+_RLPD = RLPDConfig(hidden=(128, 128), batch_size=128, utd_ratio=4)
+_HGD = HGDAggerConfig(hidden=(128, 128), batch_size=128)
+PROFILES: dict[str, Profile] = {
+    "full": Profile(("push", "reach"), (0.9, 0.6, 0.3), 3,
+                    LoopConfig(env_steps=6000, eval_every=600, eval_episodes=10, rlpd=_RLPD, hgdagger=_HGD,
+                               updates_per_step=0.5, pretrain_updates=500)),
+    "quick": Profile(("reach",), (0.9, 0.3), 1,
+                     LoopConfig(env_steps=3000, eval_every=500, eval_episodes=10, demo_episodes=10, pretrain_updates=500,
+                                updates_per_step=0.5,
+                                rlpd=RLPDConfig(hidden=(64, 64), batch_size=128, utd_ratio=2),
+                                hgdagger=HGDAggerConfig(hidden=(64, 64), batch_size=128))),
+    "smoke": Profile(("reach",), (0.6,), 1,
+                     LoopConfig(env_steps=60, demo_episodes=1, eval_every=60, eval_episodes=1, refresh_every=30,
+                                updates_per_step=0.1, pretrain_updates=2,
+                                rlpd=RLPDConfig(hidden=(16, 16), batch_size=8, num_qs=2, utd_ratio=1),
+                                hgdagger=HGDAggerConfig(hidden=(16, 16), batch_size=8, ensemble=2))),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the JSON object on one line")
+    profile = parser.add_mutually_exclusive_group()
+    profile.add_argument("--quick", action="store_true", help="reach, levels 0.9 and 0.3, 1 seed, small budget (<= 10 min)")
+    profile.add_argument("--smoke", action="store_true", help="a seconds-long run of the whole pipeline (tests)")
+    parser.add_argument("--tasks", nargs="+", choices=("reach", "push", "pick_and_place"), help="override the profile's tasks")
+    parser.add_argument("--levels", nargs="+", type=float, help="override the profile's operator levels")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--seeds", type=int, help="override the profile's number of seeds (0..N-1)")
+    parser.add_argument("--env-steps", type=int, help="override the interactive env-step budget")
+    parser.add_argument("--updates-per-step", type=float, help="override learner updates per env step")
+    parser.add_argument("--utd", type=int, help="override RLPD's critic updates per update")
+    parser.add_argument("--out", type=Path, help="folder for the PNGs and curves.json (default: a new temp dir)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    profile = PROFILES["smoke" if args.smoke else "quick" if args.quick else "full"]
+    loop = profile.loop
+    if args.env_steps is not None:
+        loop = replace(loop, env_steps=args.env_steps)
+    if args.updates_per_step is not None:
+        loop = replace(loop, updates_per_step=args.updates_per_step)
+    if args.utd is not None:
+        loop = replace(loop, rlpd=replace(loop.rlpd, utd_ratio=args.utd))
+    tasks = tuple(args.tasks or profile.tasks)
+    levels = tuple(args.levels or profile.levels)
+    for level in levels:
+        if not 0.0 <= level <= 1.0:
+            print(f"error: --levels must be in [0, 1], got {level}", file=sys.stderr)
+            return 2
+    seeds = profile.seeds if args.seeds is None else args.seeds
+    out = args.out or Path(tempfile.mkdtemp(prefix="iil_learning_"))
+    out.mkdir(parents=True, exist_ok=True)
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+
+    start = time.perf_counter()
+    results: list[LoopResult] = []
+    for task in tasks:
+        for level in levels:
+            for seed in range(seeds):
+                for method in args.methods:
+                    results.append(run_loop(replace(loop, task=task, level=level, method=method, seed=seed), progress))
+    rows = [row(r) for r in results]
+    report = {
+        "benchmark": "learning",
+        "profile": "smoke" if args.smoke else "quick" if args.quick else "full",
+        "results": rows,
+        "summary": summarise(rows),
+        "config": {"env_steps": loop.env_steps, "demo_episodes": loop.demo_episodes, "pretrain_updates": loop.pretrain_updates,
+                   "updates_per_step": loop.updates_per_step, "refresh_every": loop.refresh_every,
+                   "eval_every": loop.eval_every, "eval_episodes": loop.eval_episodes,
+                   "operator": {"model": loop.operator.model, "takeover_steps": loop.operator.takeover_steps,
+                                "alpha": loop.operator.alpha, "beta": loop.operator.beta},
+                   "rlpd": {"hidden": loop.rlpd.hidden, "num_qs": loop.rlpd.num_qs, "batch_size": loop.rlpd.batch_size,
+                            "utd_ratio": loop.rlpd.utd_ratio},
+                   "hgdagger": {"hidden": loop.hgdagger.hidden, "ensemble": loop.hgdagger.ensemble,
+                                "batch_size": loop.hgdagger.batch_size},
+                   "threads": args.threads},
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    curves_path = out / "curves.json"
+    curves_path.write_text(json.dumps([curve(r) for r in results]))
+    report["curves_json"] = str(curves_path)
+    report["curves"] = plot(results, out)
+    print(json.dumps(report) if args.json else json.dumps(report, indent=2))
+    return 0
+
+
+# -- rows and summaries ------------------------------------------------------------------------
+
+def fifth_rates(in_control: list[bool]) -> tuple[float | None, float | None]:
+    """Share of steps with the operator in control in the first and the last fifth of the steps.
+
+    A fifth is ``ceil(n / 5)`` steps (at least one), so short runs still have both; None if no steps."""
+    n = len(in_control)
+    if n == 0:
+        return None, None
+    k = -(-n // 5)
+    return sum(in_control[:k]) / k, sum(in_control[-k:]) / k
+
+
+def steps_to(checkpoints: list[tuple[int, float]], threshold: float = 0.8) -> int | None:
+    """Env steps at the first evaluation whose success reached ``threshold``; None if none did."""
+    return next((steps for steps, success in checkpoints if success >= threshold - 1e-9), None)
+
+
+def row(result: LoopResult) -> dict:
+    config = result.config
+    first, last = fifth_rates(result.step_interventions)
+    points = [(c.env_steps, c.success) for c in result.checkpoints]
+    return {
+        "task": config.task, "level": config.level, "method": config.method, "seed": config.seed,
+        "success": points[-1][1],
+        "intervention_rate_first": _round(first), "intervention_rate_last": _round(last),
+        "steps_to_80": steps_to(points),
+        "demo_success": result.demo_success, "updates": result.updates, "seconds": round(result.seconds, 1),
+    }
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Per task and level: mean success by method, RLIF / HG-DAgger, RLIF's intervention-rate drop; the goals."""
+    cells: dict = {}
+    for r in rows:
+        cells.setdefault(r["task"], {}).setdefault(str(r["level"]), []).append(r)
+    summary: dict = {}
+    for task, by_level in cells.items():
+        summary[task] = {}
+        for level, group in by_level.items():
+            mean = {m: _mean([r["success"] for r in group if r["method"] == m]) for m in METHODS}
+            firsts = [r["intervention_rate_first"] for r in group if r["method"] == "rlif" and r["intervention_rate_first"] is not None]
+            lasts = [r["intervention_rate_last"] for r in group if r["method"] == "rlif" and r["intervention_rate_last"] is not None]
+            first, last = _mean(firsts), _mean(lasts)
+            summary[task][level] = {
+                "success": mean,
+                "rlif_over_hgdagger": ratio(mean["rlif"], mean["hgdagger"]),
+                "rlif_intervention_drop": None if not first else _round(1.0 - last / first),
+            }
+        summary[task]["goals"] = goals(summary[task])
+    return summary
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None:
+        return None
+    if b == 0:
+        return None if a == 0 else float("inf")
+    return _round(a / b)
+
+
+def goals(by_level: dict) -> dict:
+    """The issue's goals for one task: RLIF >= HG-DAgger at every level, >= 1.3x at the worst, rate drop >= 80%."""
+    levels = sorted((lvl for lvl in by_level if lvl != "goals"), key=float)
+    if not levels:
+        return {}
+    cells = [by_level[lvl] for lvl in levels]
+    at_least = all(c["success"]["rlif"] is not None and c["success"]["hgdagger"] is not None
+                   and c["success"]["rlif"] >= c["success"]["hgdagger"] for c in cells)
+    worst = cells[0]["rlif_over_hgdagger"]
+    drops = [c["rlif_intervention_drop"] for c in cells]
+    return {
+        "rlif_ge_hgdagger_every_level": at_least,
+        "rlif_over_hgdagger_worst_level": worst,
+        "ratio_goal_met": worst is not None and worst >= GOAL_RATIO_WORST,
+        "intervention_drop_goal_met": all(d is not None and d >= GOAL_RATE_DROP for d in drops),
+    }
+
+
+def curve(result: LoopResult) -> dict:
+    c = result.config
+    return {"task": c.task, "level": c.level, "method": c.method, "seed": c.seed,
+            "env_steps": [p.env_steps for p in result.checkpoints], "success": [p.success for p in result.checkpoints],
+            "intervention_rate": _windowed(result.step_interventions, max(1, c.eval_every))}
+
+
+def plot(results: list[LoopResult], out: Path) -> list[str]:
+    """One PNG per task and level: evaluated success (left) and intervention rate (right) per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    keys = sorted({(r.config.task, r.config.level) for r in results})
+    colours = {"rlif": "tab:red", "hgdagger": "tab:blue", "bc": "tab:grey"}
+    for task, level in keys:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+        for r in (r for r in results if (r.config.task, r.config.level) == (task, level)):
+            c = curve(r)
+            label = f"{r.config.method} s{r.config.seed}"
+            left.plot(c["env_steps"], c["success"], marker="o", color=colours[r.config.method], alpha=0.8, label=label)
+            window = max(1, r.config.eval_every)
+            xs = [window * (i + 1) for i in range(len(c["intervention_rate"]))]
+            right.plot(xs, c["intervention_rate"], color=colours[r.config.method], alpha=0.8, label=label)
+        left.set(title=f"{task}, operator level {level}: success (policy alone)", xlabel="env steps", ylabel="success",
+                 ylim=(-0.05, 1.05))
+        right.set(title="intervention rate (operator in control)", xlabel="env steps", ylabel="rate", ylim=(-0.05, 1.05))
+        left.axhline(0.8, color="k", lw=0.5, ls=":")
+        right.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        path = out / f"learning_{task}_{level}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        paths.append(str(path))
+    return paths
+
+
+def _windowed(flags: list[bool], window: int) -> list[float]:
+    return [float(np.mean(flags[i:i + window])) for i in range(0, len(flags), window)]
+
+
+def _mean(values: list) -> float | None:
+    return _round(float(np.mean(values))) if values else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 3)

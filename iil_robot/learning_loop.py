@@ -1,0 +1,245 @@
+"""Interactive imitation learning without ROS: one policy, one simulated operator, one learner.
+
+The nodes' core code in a single process on a simulated clock. Each tick, as in ``./iil sim``:
+the acting side (``PolicyRunner``, mean action) proposes; the ``SimOperator`` judges the
+proposal and, while in control, engages the human source of the arbitration ``Mux`` with its
+command; the mux picks, limits and records a ``StepRecord``; the ``FetchTaskEnv`` executes the
+mux's command. Step records and episode events go to the learner's ``Trainer`` (live labelling
+→ buffers → updates), whose exported weights the runner installs every ``refresh_every`` env
+steps, after ``updates_per_step × refresh_every`` learner updates.
+
+Methods: ``rlif`` (RLPD on the intervention rewards), ``hgdagger`` (BC ensemble on demos and
+interventions), ``bc`` (the HG-DAgger learner on the initial demos only: trained before the loop,
+then frozen; it still acts under the operator so its intervention rate is measured alike).
+
+All methods start from the same ``demo_episodes`` demos of the operator at its level (its
+"demo" mode); HG-DAgger and BC are trained ``pretrain_updates`` on them before acting (RLIF
+is not: without onsets every reward is 0). Success is evaluated
+with the policy alone (operator "never") every ``eval_every`` env steps on fixed env seeds.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .learners.hgdagger import HGDAggerConfig
+from .learners.rlpd import RLPDConfig
+from .learners.trainer import Trainer, TrainerConfig
+from .mux import Mux, MuxConfig, SourceConfig
+from .policy import PolicyConfig, PolicyRunner
+from .records import EpisodeEvent, Observation, StepRecord
+from .sim.operator import SimOperator, SimOperatorConfig
+from .sim.tasks import FetchTaskConfig, FetchTaskEnv
+
+__all__ = ["METHODS", "Checkpoint", "LoopConfig", "LoopResult", "run_loop"]
+
+METHODS: tuple[str, ...] = ("rlif", "hgdagger", "bc")
+HUMAN, POLICY = "spacemouse", "policy"
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """One (task, operator level, method, seed) run of the interactive loop."""
+
+    task: str = "push"
+    """Sim task: reach, push or pick_and_place."""
+    level: float = 0.6
+    """Operator quality in [0, 1] (demos and interventions)."""
+    method: str = "rlif"
+    """``rlif``, ``hgdagger`` or ``bc``."""
+    seed: int = 0
+    """Seeds the env episodes, the operator, the networks and the sampling."""
+    env_steps: int = 5000
+    """Interactive env steps (the budget, equal for all methods; demos not counted)."""
+    demo_episodes: int = 5
+    """Initial demos: episodes the operator drives end to end."""
+    pretrain_updates: int = 300
+    """Learner updates on the demos before the policy first acts."""
+    refresh_every: int = 50
+    """Env steps between learner rounds (then the acting policy is refreshed)."""
+    updates_per_step: float = 1.0
+    """Learner updates per env step (an RLPD update is ``utd_ratio`` critic updates and one actor update)."""
+    eval_every: int = 500
+    """Env steps between evaluations of the policy alone."""
+    eval_episodes: int = 10
+    """Episodes per evaluation (env seeds fixed across evaluations and methods)."""
+    operator: SimOperatorConfig = field(default_factory=SimOperatorConfig)
+    """The operator (its ``level`` is replaced by ``level``)."""
+    rlpd: RLPDConfig = field(default_factory=RLPDConfig)
+    """RLIF's learner."""
+    hgdagger: HGDAggerConfig = field(default_factory=HGDAggerConfig)
+    """HG-DAgger's (and BC's) learner."""
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method {self.method!r} must be one of {METHODS}")
+        if self.env_steps < 1 or self.refresh_every < 1 or self.eval_every < 1 or self.eval_episodes < 1:
+            raise ValueError("env_steps, refresh_every, eval_every and eval_episodes must be >= 1")
+        if self.updates_per_step < 0 or self.pretrain_updates < 0 or self.demo_episodes < 1:
+            raise ValueError("updates_per_step and pretrain_updates must be >= 0, demo_episodes >= 1")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One evaluation of the policy alone."""
+
+    env_steps: int
+    """Interactive env steps done before it."""
+    success: float
+    """Success rate over the evaluation episodes."""
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    config: LoopConfig
+    checkpoints: list[Checkpoint]
+    """The learning curve (first at 0 env steps, last at the budget)."""
+    step_interventions: list[bool]
+    """Per interactive env step: whether the operator was in control."""
+    episode_successes: list[bool]
+    """Per interactive episode (with the operator): its outcome."""
+    demo_success: float
+    """Success rate of the initial demos."""
+    updates: int
+    seconds: float
+
+
+def run_loop(config: LoopConfig, progress: Callable[[str], None] | None = None) -> LoopResult:
+    """Run the loop described in the module docstring."""
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    env = FetchTaskEnv(FetchTaskConfig(task=config.task))
+    try:
+        session = _Session(config, env)
+        demo_success = session.demos()
+        # RLIF's demos carry no reward (no onsets): updates on them alone learn Q = 0, so it starts acting at once.
+        session.train(config.pretrain_updates if config.method != "rlif" else 0)
+        session.refresh()
+        curve = [Checkpoint(0, session.evaluate())]
+        episode = 0
+        while session.steps < config.env_steps:
+            session.episode(seed=config.seed * 100_000 + 10_000 + episode)
+            episode += 1
+            if session.steps // config.eval_every > curve[-1].env_steps // config.eval_every or session.steps >= config.env_steps:
+                curve.append(Checkpoint(session.steps, session.evaluate()))
+                if progress:
+                    progress(f"{config.task} {config.level} {config.method} seed {config.seed}: "
+                             f"{session.steps} steps, success {curve[-1].success:.2f}")
+        return LoopResult(config, curve, session.interventions, session.outcomes, demo_success,
+                          session.trainer.status()["updates"], time.perf_counter() - start)
+    finally:
+        env.close()
+
+
+class _Session:
+    """The wiring: env, operator, mux, policy runner and trainer on one simulated clock."""
+
+    def __init__(self, config: LoopConfig, env: FetchTaskEnv) -> None:
+        self.config, self.env = config, env
+        self.spec = f"fetch_{config.task}/v1"
+        self.period = 1.0 / env.config.control_rate_hz
+        algorithm = "rlpd" if config.method == "rlif" else "hgdagger"
+        self.trainer = Trainer(
+            TrainerConfig(algorithm=algorithm, observation_spec=self.spec, min_transitions=1, device="cpu", seed=config.seed),
+            rlpd=replace(config.rlpd, seed=config.seed), hgdagger=replace(config.hgdagger, seed=config.seed),
+        )
+        self.runner = PolicyRunner(PolicyConfig(observation_spec=self.spec, algorithms=algorithm))
+        self.operator_config = replace(config.operator, level=config.level)
+        self.operator = SimOperator(self.operator_config, env.task, np.random.default_rng(config.seed))
+        self.now = 0.0
+        self.steps = 0
+        self._since_round = 0
+        self.interventions: list[bool] = []
+        self.outcomes: list[bool] = []
+
+    # -- phases ------------------------------------------------------------------------------
+
+    def demos(self) -> float:
+        demo = SimOperator(replace(self.operator_config, model="demo"), self.env.task,
+                           np.random.default_rng(self.config.seed + 7919))
+        wins = [self._run(demo, seed=self.config.seed * 100_000 + i, learn=True)[0] for i in range(self.config.demo_episodes)]
+        return sum(wins) / len(wins)
+
+    def episode(self, seed: int) -> None:
+        success, operated = self._run(self.operator, seed, learn=self.config.method != "bc")
+        self.outcomes.append(success)
+        for in_control in operated:
+            self.interventions.append(in_control)
+            self.steps += 1
+            self._since_round += 1
+            if self._since_round >= self.config.refresh_every:
+                self._since_round = 0
+                if self.config.method != "bc":
+                    self.train(round(self.config.updates_per_step * self.config.refresh_every))
+                    self.refresh()
+
+    def evaluate(self) -> float:
+        never = SimOperator(replace(self.operator_config, model="never"), self.env.task, np.random.default_rng(0))
+        seeds = [1_000_000 + i for i in range(self.config.eval_episodes)]  # the same for every method and checkpoint
+        return sum(self._run(never, seed, learn=False)[0] for seed in seeds) / len(seeds)
+
+    def train(self, updates: int) -> None:
+        if not self.trainer.ready():
+            return
+        for _ in range(updates):
+            self.trainer.update()
+
+    def refresh(self) -> None:
+        if self.trainer.ready():
+            self.runner.install(self.runner.prepare(self.trainer.export()))
+
+    # -- one episode through the mux ---------------------------------------------------------
+
+    def _run(self, operator: SimOperator, seed: int, learn: bool) -> tuple[bool, list[bool]]:
+        """One episode; returns its success and, per tick, whether the operator was in control.
+
+        The episode's records are given to the trainer only at its end (the episode is learned
+        from after it closes, as the live labeller would once its events are due): updates happen
+        between episodes, so a round due mid-episode runs after it (see ``episode``)."""
+        obs, _ = self.env.reset(seed=seed)
+        operator.reset()
+        mux = Mux(_mux_config(self.env.config.control_rate_hz))
+        self.now += 1.0  # a gap between episodes
+        events = [EpisodeEvent("start", "sim", self.now - self.period / 2)]
+        records: list[StepRecord] = []
+        operated: list[bool] = []
+        while True:
+            self.now += self.period
+            proposal, why = self.runner.act(Observation(tuple(map(float, obs)), self.spec, self.now), self.now)
+            if proposal is None:
+                raise RuntimeError(f"the policy proposed nothing: {why}")
+            policy_action = np.array([*proposal.action[:3], proposal.action[6]])
+            decision = operator.act(obs, policy_action)
+            mux.human_engaged(HUMAN, decision.in_control, self.now)
+            if decision.in_control:
+                vx, vy, vz, closure = (float(v) for v in decision.action)
+                mux.human_command(HUMAN, (vx, vy, vz, 0.0, 0.0, 0.0), self.now)
+                mux.human_gripper(HUMAN, closure, self.now)
+            mux.proposal(POLICY, proposal, self.now)
+            out = mux.update(self.now, self.now, proposal_arrived=True)
+            assert out.step is not None and out.command is not None, "a fresh proposal always ticks the mux"
+            records.append(out.step)
+            operated.append(out.step.intervention)
+            command = np.array([*out.command.twist[:3], out.command.gripper])
+            obs, _, terminated, truncated, info = self.env.step(command)
+            if terminated or truncated:
+                success = bool(info["is_success"])
+                break
+        if learn:
+            events.append(EpisodeEvent("success" if terminated else "timeout", "sim", self.now + self.period / 2))
+            self.trainer.add_event(events[0])
+            self.trainer.add_records(records)
+            self.trainer.add_event(events[1])
+        return success, operated
+
+
+def _mux_config(rate: float) -> MuxConfig:
+    """The shipped mux parameters (``config/mux.yaml``): operator over policy, default limits."""
+    return MuxConfig(sources=(
+        SourceConfig(HUMAN, "human", "human/cmd", 0.1, 100, "human/engaged", "human/gripper"),
+        SourceConfig(POLICY, "policy", "policy/proposal", 0.25, 10),
+    ), rate=rate)

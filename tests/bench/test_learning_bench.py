@@ -1,0 +1,58 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from iil_robot.bench.learning import fifth_rates, goals, steps_to
+
+ROW_KEYS = {"task", "level", "method", "seed", "success", "intervention_rate_first", "intervention_rate_last", "steps_to_80"}
+
+
+def test_bench_learning_smoke_prints_one_json_object_with_rows_and_curves(tmp_path):
+    command = [sys.executable, "-m", "iil_robot.cli", "bench", "learning", "--smoke", "--json", "--quiet", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "MUJOCO_GL": "egl"})
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    rows = report["results"]
+    assert {r["method"] for r in rows} == {"rlif", "hgdagger", "bc"}
+    for r in rows:
+        assert ROW_KEYS <= set(r)
+        assert 0.0 <= r["success"] <= 1.0
+        assert 0.0 <= r["intervention_rate_first"] <= 1.0 and 0.0 <= r["intervention_rate_last"] <= 1.0
+    assert report["curves"] and all(os.path.exists(p) for p in report["curves"])
+    assert "goals" in report["summary"]["reach"]
+
+
+@pytest.mark.parametrize("points, expected", [
+    ([(0, 0.1), (100, 0.5), (200, 0.8), (300, 0.9)], 200),
+    ([(0, 0.9)], 0),
+    ([(0, 0.1), (100, 0.79)], None),
+    ([(0, 0.1), (100, 0.85), (200, 0.5)], 100),  # the first time it got there, even if it fell back
+    ([], None),
+])
+def test_steps_to_80_is_the_first_evaluation_at_or_above_0_8(points, expected):
+    assert steps_to(points) == expected
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ([True] * 5 + [False] * 15 + [True, False, False, False, False], (1.0, 0.2)),  # n=25: fifths of 5
+    ([True, True, False, False, False, False, False, False, False, False], (1.0, 0.0)),  # n=10: fifths of 2
+    ([True, False, False], (1.0, 0.0)),  # n=3: a fifth is one step, rounded up
+    ([True] * 7, (1.0, 1.0)),  # n=7: fifths of 2
+    ([], (None, None)),
+])
+def test_intervention_rate_first_and_last_fifth(flags, expected):
+    assert fifth_rates(flags) == expected
+
+
+def test_goals_need_rlif_at_least_hgdagger_everywhere_and_1_3x_at_the_worst_level():
+    cell = lambda rlif, hgd, drop: {"success": {"rlif": rlif, "hgdagger": hgd, "bc": 0.1},  # noqa: E731
+                                    "rlif_over_hgdagger": round(rlif / hgd, 3), "rlif_intervention_drop": drop}
+    met = goals({"0.3": cell(0.65, 0.5, 0.85), "0.9": cell(0.9, 0.9, 0.9)})
+    assert met == {"rlif_ge_hgdagger_every_level": True, "rlif_over_hgdagger_worst_level": 1.3,
+                   "ratio_goal_met": True, "intervention_drop_goal_met": True}
+    missed = goals({"0.3": cell(0.6, 0.5, 0.5), "0.9": cell(0.8, 0.9, 0.9)})
+    assert missed["rlif_ge_hgdagger_every_level"] is False and missed["ratio_goal_met"] is False
+    assert missed["intervention_drop_goal_met"] is False
