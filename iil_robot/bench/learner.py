@@ -18,6 +18,7 @@ import time
 import torch
 
 from ..learners.buffers import Batch
+from ..learners.memory import keep_freed_memory
 from ..learners.rlpd import RLPDConfig, RLPDLearner
 
 OBS_DIM, ACT_DIM = 25, 4
@@ -64,6 +65,7 @@ def measure(device: torch.device, variants: dict[str, RLPDConfig], rounds: int, 
 
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as the learner node does (see learners/memory.py)
     rounds, updates = (1, 3) if args.quick else (args.rounds, args.updates)
     base = RLPDConfig(utd_ratio=1)
     variants = {"batched": base, "loop": RLPDConfig(utd_ratio=1, critic_impl="loop")}

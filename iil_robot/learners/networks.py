@@ -32,10 +32,10 @@ class EnsembleLinear(nn.Module):
 
     def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
         weight, bias = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
-        if x.dim() == 2:  # the same input for every member: one GEMM against all members' weights side by side
-            e, i, o = weight.shape
-            y = x @ weight.permute(1, 0, 2).reshape(i, e * o)
-            return y.view(x.shape[0], e, o).transpose(0, 1) + bias
+        if x.dim() == 2:  # the same input for every member: broadcast it (a stride-0 view, no copy)
+            x = x.expand(weight.shape[0], *x.shape)
+        # the output comes out contiguous [E, B, out]: a [B, E*out] GEMM would need a transposing copy of the
+        # widest activation forwards and backwards, which on CPU costs more than the GEMM it saves
         return torch.baddbmm(bias, x, weight)
 
 
@@ -69,7 +69,7 @@ class EnsembleMLP(nn.Module):
             x = linear(x, members)
             if self.norms is not None:
                 x = self.norms[i](x, members)
-            x = F.relu(x)
+            x = F.relu(x, inplace=True)  # in place: neither the bias add nor the affine LayerNorm keeps its output for backward
         return self.out(x, members)
 
 

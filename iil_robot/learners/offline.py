@@ -15,6 +15,7 @@ from typing import Callable
 
 from ..labels import LabelConfig, Labelled
 from .hgdagger import HGDAggerConfig
+from .memory import keep_freed_memory
 from .rlpd import RLPDConfig
 from .trainer import Trainer, TrainerConfig
 
@@ -50,6 +51,7 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, rlpd:
     """
     if updates < 1:
         raise OfflineTrainingError(f"updates {updates} must be at least 1")
+    keep_freed_memory()  # a training process: no page faults per update on CPU (see memory.py)
     trainer = Trainer(replace(config, min_transitions=1, bags_dir=""), rlpd, hgdagger, labels)
     if trainer.checkpoint_path.exists():
         raise OfflineTrainingError(f"{trainer.checkpoint_path} exists: choose another output directory or delete it")

@@ -27,6 +27,7 @@ from rclpy.node import Node
 from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
 
 from ..learners.hgdagger import HGDAggerConfig
+from ..learners.memory import keep_freed_memory
 from ..learners.rlpd import RLPDConfig
 from ..labels import LabelConfig
 from ..learners.trainer import Trainer, TrainerConfig
@@ -68,6 +69,7 @@ class LearnerNode(Node):
         labels = declare_config(self, LabelConfig, "labels.", LABEL_RANGES)
         os.nice(config.nice)
         torch.set_num_threads(config.num_threads)
+        keep_freed_memory()  # no page faults per update on CPU (see learners/memory.py)
         from torch.utils.tensorboard import SummaryWriter  # slow import, only in the learner process
 
         self.writer = SummaryWriter(str(Path(config.run_dir) / "tensorboard"))

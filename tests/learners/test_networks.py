@@ -32,3 +32,27 @@ def test_policy_maps_unit_actions_to_the_action_box_and_reports_doubt_for_ensemb
     assert action.shape == (6, 4) and uncertainty.shape == (6,)
     assert (action[:, :3].abs() <= 0.25).all() and ((action[:, 3] >= 0) & (action[:, 3] <= 1)).all()
     assert doubt(torch.zeros(3, 6, 4)).abs().max() == 0
+
+
+def test_batched_ensemble_gradients_equal_each_member_computed_alone():
+    torch.manual_seed(0)
+    critic = EnsembleCritic(3, 2, (8, 8), members=3, layer_norm=True)
+    obs, act = torch.randn(5, 3), torch.randn(5, 2)
+    critic(obs, act).pow(2).sum().backward()
+    for m in range(3):
+        params = [p.detach()[m].clone().requires_grad_(True) for p in critic.parameters()]
+        (w1, b1, w2, b2), (g1, c1, g2, c2), (wo, bo) = params[0:4], params[4:8], params[8:10]
+        x = torch.cat([obs, act], -1)
+        for w, b, g, c in ((w1, b1, g1, c1), (w2, b2, g2, c2)):
+            x = torch.relu(torch.nn.functional.layer_norm(x @ w + b, (8,)) * g + c)
+        (x @ wo + bo).pow(2).sum().backward()
+        for p, alone in zip(critic.parameters(), params):
+            torch.testing.assert_close(p.grad[m], alone.grad)
+
+
+def test_keep_freed_memory_applies_on_glibc():
+    import platform
+
+    from iil_robot.learners.memory import keep_freed_memory
+
+    assert keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
