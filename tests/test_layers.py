@@ -32,4 +32,5 @@ def test_core_modules_do_not_import_rclpy():
 def test_no_module_unpickles():
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()
-        assert "pickle.load" not in text and "torch.load(" not in text, path
+        forbidden = ("pickle" + ".load", "torch" + ".load(")  # spelled apart so this file is not a match itself
+        assert not any(f in text for f in forbidden), path
