@@ -169,11 +169,15 @@ class Trainer:
     # -- training --------------------------------------------------------------------------
 
     def status(self) -> dict[str, int]:
-        """Counters for diagnostics: updates, buffer sizes, published version, dropped records."""
+        """Counters for diagnostics: updates, buffer sizes, published version, dropped records.
+
+        Safe to call from another thread while training runs (it reads each attribute once).
+        """
+        learner, prior, online = self.learner, self.prior, self.online
         return {
-            "updates": self.learner.updates if self.learner is not None else 0,
-            "prior": len(self.prior) if self.prior is not None else 0,
-            "online": len(self.online) if self.online is not None else 0,
+            "updates": learner.updates if learner is not None else 0,
+            "prior": len(prior) if prior is not None else 0,
+            "online": len(online) if online is not None else 0,
             "version": self.policy_version,
             "dropped": self.dropped,
         }

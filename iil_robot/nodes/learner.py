@@ -141,8 +141,9 @@ class LearnerNode(Node):
         since, updates = self._rate_window
         self._rate_window = (now, status["updates"])
         rate = (status["updates"] - updates) / max(now - since, 1e-9)
-        ready = self.trainer.ready()
-        message = "training" if ready else f"waiting for {self.trainer.config.min_transitions} transitions"
+        # Only counters here: the training thread may be building the buffers at this moment.
+        needed = self.trainer.config.min_transitions
+        message = "training" if status["prior"] + status["online"] >= needed else f"waiting for {needed} transitions"
         diagnostic = DiagnosticStatus(name="learner", hardware_id=str(self.trainer.device), level=DiagnosticStatus.OK,
                                       message=message)
         values = {**status, "updates_per_s": f"{rate:.1f}", "algorithm": self.trainer.config.algorithm}

