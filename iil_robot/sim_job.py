@@ -25,11 +25,15 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from .config import config_path
 from .graph import Graph, NodeSpec, loopback_env
+
+if TYPE_CHECKING:
+    from .dashboard import Dashboard
 
 # Stopped in this order, so the recorder and the learner see everything the others sent.
 STOP_ORDER = ("sim_operator", "policy", "sim_arm", "spacemouse_gate", "mux", "learner", "recorder")
@@ -143,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     return _finish(run_dir, title, code)
 
 
-def _watch(graph: Graph, dashboard: Dashboard, args: argparse.Namespace) -> int:
+def _watch(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> int:
     """Spin the dashboard until enough episodes ended or a node died (then 1)."""
     started = time.monotonic()
     while len(dashboard.state.finished) < args.episodes:
@@ -166,6 +170,8 @@ def _watch(graph: Graph, dashboard: Dashboard, args: argparse.Namespace) -> int:
 
 
 def _finish(run_dir: Path, title: str, code: int) -> int:
+    from .report import write_report  # matplotlib is heavy: only needed at the end
+
     try:
         report = write_report(run_dir, title)
     except Exception as err:  # the run's data is in the bags whatever happens to the report
@@ -176,5 +182,3 @@ def _finish(run_dir: Path, title: str, code: int) -> int:
     print(f"[sim] continue this run with: iil-robot sim --resume {run_dir}", flush=True)
     return code
 
-
-from .report import write_report  # noqa: E402  (matplotlib is heavy: only needed at the end)

@@ -33,7 +33,6 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from .hidraw import diagnose_open_error

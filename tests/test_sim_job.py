@@ -7,8 +7,6 @@ import sys
 
 import pytest
 
-from iil_robot.bags import read_messages
-from iil_robot.records import StepRecord
 from iil_robot.replay import load_recording
 from iil_robot.sim_job import parse_overrides
 

@@ -16,7 +16,6 @@ checkpoint (``buffers.safetensors``) and reloaded from there.
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -26,7 +25,7 @@ import torch
 
 from ..labels import LabelConfig, LabelError, Labelled, LiveLabeller
 from ..records import EpisodeEvent, StepRecord
-from ..transitions import StepClass, Transitions
+from ..transitions import StepClass
 from .buffers import ActionBox, ReplayBuffer
 from .checkpoints import CheckpointError, load_arrays, load_checkpoint, read_state, save_arrays, save_checkpoint
 from .hgdagger import HGDAggerConfig, HGDAggerLearner

@@ -20,7 +20,7 @@ from sensor_msgs.msg import Joy
 from std_msgs.msg import Float64, String
 
 from ..gate import GateConfig
-from ..records import Observation, Proposal, RecordError
+from ..records import EpisodeEvent, Observation, Proposal, RecordError
 from ..sim.operator import MODELS, SimOperator, SimOperatorConfig
 from ..sim.spec import TASK_NAMES
 from ..sim.tasks import task_spec
@@ -97,8 +97,8 @@ class SimOperatorNode(Node):
 
     def _on_episode(self, msg: String) -> None:
         try:
-            event = json.loads(msg.data).get("event")
-        except json.JSONDecodeError:
+            event = EpisodeEvent.decode(msg.data).event
+        except RecordError:
             return
         if event == "start":
             self.operator.reset()

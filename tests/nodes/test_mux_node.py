@@ -1,13 +1,11 @@
 """The mux node in its own process: explicit zeros when sources die, locks, records, service."""
 from __future__ import annotations
 
-import json
-import math
 import time
 
 import pytest
 from geometry_msgs.msg import TwistStamped
-from std_msgs.msg import Bool, Float64, String
+from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool
 
 from iil_robot.config import config_path
