@@ -13,8 +13,9 @@ interventions), ``bc`` (the HG-DAgger learner on the initial demos only: trained
 then frozen; it still acts under the operator so its intervention rate is measured alike).
 
 All methods start from the same ``demo_episodes`` demos of the operator at its level (its
-"demo" mode); HG-DAgger and BC are trained ``pretrain_updates`` on them before acting (RLIF
-is not: without onsets every reward is 0). Success is evaluated
+"demo" mode) and the same ``pretrain_updates`` warm start on them before acting
+(``Trainer.warm_start``: HG-DAgger and BC train; RLIF fits its critics and clones the actor,
+whose RL updates then start from the operator's behaviour). Success is evaluated
 with the policy alone (operator "never") every ``eval_every`` env steps on fixed env seeds.
 """
 from __future__ import annotations
@@ -58,7 +59,7 @@ class LoopConfig:
     demo_episodes: int = 5
     """Initial demos: episodes the operator drives end to end."""
     pretrain_updates: int = 300
-    """Learner updates on the demos before the policy first acts."""
+    """Warm-start updates on the demos before the policy first acts (``Trainer.warm_start``)."""
     refresh_every: int = 50
     """Env steps between learner rounds (then the acting policy is refreshed)."""
     updates_per_step: float = 1.0
@@ -116,8 +117,7 @@ def run_loop(config: LoopConfig, progress: Callable[[str], None] | None = None) 
     try:
         session = _Session(config, env)
         demo_success = session.demos()
-        # RLIF's demos carry no reward (no onsets): updates on them alone learn Q = 0, so it starts acting at once.
-        session.train(config.pretrain_updates if config.method != "rlif" else 0)
+        session.warm_start(config.pretrain_updates)
         session.refresh()
         curve = [Checkpoint(0, session.evaluate())]
         episode = 0
@@ -187,6 +187,11 @@ class _Session:
             return
         for _ in range(updates):
             self.trainer.update()
+
+    def warm_start(self, updates: int) -> None:
+        if not self.trainer.ready():
+            return
+        self.trainer.warm_start(updates)
 
     def refresh(self) -> None:
         if self.trainer.ready():

@@ -47,7 +47,7 @@ class Profile:
 
 
 # Benchmark learners: smaller than the nodes' defaults so that a run fits 2 CPU cores; same code.
-_RLPD = RLPDConfig(hidden=(128, 128), batch_size=128, utd_ratio=4)
+_RLPD = RLPDConfig(hidden=(128, 128), batch_size=128, utd_ratio=4, init_temperature=0.01)
 _HGD = HGDAggerConfig(hidden=(128, 128), batch_size=128)
 PROFILES: dict[str, Profile] = {
     "full": Profile(("push", "reach"), (0.9, 0.6, 0.3), 3,
@@ -56,7 +56,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(("reach",), (0.9, 0.3), 1,
                      LoopConfig(env_steps=3000, eval_every=500, eval_episodes=10, demo_episodes=10, pretrain_updates=500,
                                 updates_per_step=0.5,
-                                rlpd=RLPDConfig(hidden=(64, 64), batch_size=128, utd_ratio=2),
+                                rlpd=RLPDConfig(hidden=(64, 64), batch_size=128, utd_ratio=2, init_temperature=0.01),
                                 hgdagger=HGDAggerConfig(hidden=(64, 64), batch_size=128))),
     "smoke": Profile(("reach",), (0.6,), 1,
                      LoopConfig(env_steps=60, demo_episodes=1, eval_every=60, eval_episodes=1, refresh_every=30,

@@ -183,6 +183,16 @@ class Policy(nn.Module):
     def normalize(self, obs: Tensor) -> Tensor:
         return (obs - self.obs_mean) / self.obs_std
 
+    @torch.no_grad()
+    def fit_normalization(self, observations: Tensor, min_std: float) -> None:
+        """Per-feature mean and std of ``observations`` [N, obs_dim], std floored at ``min_std``.
+
+        Arm observations are absolute positions (about 1 m) whose task-relevant differences are a few
+        centimetres; standardising makes those differences order 1 for the networks. The floor keeps a
+        feature that was constant in the data (a closed gripper) from blowing up when it later moves."""
+        self.obs_mean.copy_(observations.mean(0))
+        self.obs_std.copy_(observations.std(0, unbiased=False).clamp_min(min_std))
+
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor | None]:
         """Observations [B, obs_dim] -> (actions [B, act_dim] in the action box, doubt [B] or None)."""
         x = self.normalize(obs)

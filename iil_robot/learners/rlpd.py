@@ -157,6 +157,20 @@ class RLPDLearner:
         self.temp_opt.step()
         return {**info, "temperature_loss": temp_loss.detach()}
 
+    # -- warm start on the prior data (before the policy first acts) -------------------------
+
+    def warm_start_step(self, prior: ReplayBuffer, rng: np.random.Generator) -> dict[str, Tensor]:
+        """One critic update on prior data and one behaviour-cloning step of the actor's mean towards
+        the operator's actions. Without it the first policy is random: it stalls, the operator drives
+        nearly every step, and the online buffer the critic needs to judge the actor stays empty."""
+        batch = prior.sample(self.config.batch_size, rng, self.device)
+        info = self.update_critic(batch)
+        loss = ((self.actor(self.policy.normalize(batch.observations)) - batch.actions) ** 2).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.actor_opt.step()
+        return {**info, "bc_loss": loss.detach()}
+
     # -- the UTD loop ----------------------------------------------------------------------
 
     def update(self, batch: Batch) -> dict[str, Tensor]:

@@ -69,6 +69,15 @@ class TrainerConfig:
     """Seconds an episode event may arrive after its stamp; older steps of an open episode are labelled early."""
     device: str = "auto"
     """``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]``."""
+    normalize_observations: bool = True
+    """Standardise observations with the mean and std of the data present at the first update (then
+    fixed; they travel in the weights and the checkpoint)."""
+    min_obs_std: float = 0.01
+    """Floor of the per-feature std used to standardise (observation units, e.g. metres)."""
+    warm_start_updates: int = 0
+    """Updates on the operator's data before the first weights are published: HG-DAgger trains as
+    usual; RLPD fits its critics and clones the actor's mean (``RLPDLearner.warm_start_step``;
+    skipped if the prior buffer is still empty)."""
     num_threads: int = 1
     """Torch CPU threads (keep the control loop's core free)."""
     nice: int = 10
@@ -79,6 +88,10 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         if self.algorithm not in ("rlpd", "hgdagger"):
             raise ValueError(f"algorithm {self.algorithm!r} must be 'rlpd' or 'hgdagger'")
+        if self.min_obs_std <= 0:
+            raise ValueError(f"min_obs_std {self.min_obs_std} must be > 0")
+        if self.warm_start_updates < 0:
+            raise ValueError(f"warm_start_updates {self.warm_start_updates} must be >= 0")
         if self.event_delay < 0:
             raise ValueError(f"event_delay {self.event_delay} must be >= 0 seconds")
 
@@ -112,6 +125,8 @@ class Trainer:
         self.online: ReplayBuffer | None = None
         self.onset_observations: list[np.ndarray] = []
         self.policy_version = 0
+        self.normalized = False
+        """Whether the observation normalisation has been fitted (at the first update, or restored)."""
         self.dropped = 0
         self._metrics: dict[str, torch.Tensor] = {}
         self._window = {"records": 0, "interventions": 0, "start": clock(), "updates": 0}
@@ -194,11 +209,34 @@ class Trainer:
         return self.export() if self._publish_due() else None
 
     def update(self) -> None:
-        """One learner update (call only when ``ready()``)."""
+        """One learner update (call only when ``ready()``); the first one fits the normalisation and
+        runs the warm start."""
+        if not self.normalized:
+            self._fit_normalization()
+            self.warm_start(self.config.warm_start_updates)
         self._metrics = self.learner.train_step(self.prior, self.online, self.rng)
         self._window["updates"] += 1
         if self.learner.updates % self.config.log_every_updates == 0:
             self._log()
+
+    def warm_start(self, updates: int) -> None:
+        """``updates`` warm-start updates on the operator's data (see ``TrainerConfig.warm_start_updates``)."""
+        if not self.normalized:
+            self._fit_normalization()
+        if isinstance(self.learner, RLPDLearner) and len(self.prior) == 0:
+            return  # no operator data to start from
+        for _ in range(updates):
+            if isinstance(self.learner, RLPDLearner):
+                self._metrics = self.learner.warm_start_step(self.prior, self.rng)
+            else:
+                self._metrics = self.learner.train_step(self.prior, self.online, self.rng)
+
+    def _fit_normalization(self) -> None:
+        self.normalized = True
+        if not self.config.normalize_observations:
+            return
+        observations = np.concatenate([b.observations[: len(b)] for b in (self.prior, self.online)])
+        self.learner.policy.fit_normalization(torch.from_numpy(observations).to(self.device), self.config.min_obs_std)
 
     def _publish_due(self) -> bool:
         if self._last_publish is None:
@@ -255,7 +293,7 @@ class Trainer:
         state = {
             "algorithm": self.config.algorithm, "observation_spec": self.config.observation_spec,
             "obs_dim": self.prior.obs_dim, "updates": self.learner.updates, "policy_version": self.policy_version,
-            "doubt_threshold": getattr(self.learner, "doubt_threshold", None),
+            "doubt_threshold": getattr(self.learner, "doubt_threshold", None), "normalized": self.normalized,
             "rlpd": asdict(self.rlpd_config), "hgdagger": asdict(self.hgdagger_config),
         }
         save_checkpoint(self.checkpoint_path, self.learner.modules(), self.learner.optimizers(), self.learner.extra_tensors(), state)
@@ -302,6 +340,7 @@ class Trainer:
             self._build(int(state["obs_dim"]))
         load_checkpoint(self.checkpoint_path, self.learner.modules(), self.learner.optimizers(), self.learner.extra_tensors())
         self.learner.updates, self.policy_version = int(state["updates"]), int(state["policy_version"])
+        self.normalized = bool(state.get("normalized", self.learner.updates > 0))
         if isinstance(self.learner, HGDAggerLearner):
             self.learner.doubt_threshold = state.get("doubt_threshold")
         return True

@@ -39,7 +39,7 @@ TRAINER_RANGES = {
     "min_transitions": (1, 10_000_000), "prior_capacity": (1, 100_000_000), "online_capacity": (1, 100_000_000),
     "publish_every_updates": (1, 1_000_000), "publish_period": (0.01, 3600.0), "checkpoint_period": (1.0, 86400.0),
     "log_every_updates": (1, 1_000_000), "num_threads": (1, 256), "nice": (0, 19), "seed": (0, 2**31 - 1),
-    "event_delay": (0.0, 3600.0),
+    "event_delay": (0.0, 3600.0), "min_obs_std": (1e-6, 1000.0), "warm_start_updates": (0, 1_000_000),
 }
 LABEL_RANGES = {"pre_intervention_window": (0, 10_000), "action_indices": (0, 6)}
 RLPD_RANGES = {

@@ -56,3 +56,14 @@ def test_keep_freed_memory_applies_on_glibc():
     from iil_robot.learners.memory import keep_freed_memory
 
     assert keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
+
+
+def test_the_normalisation_fitted_on_data_standardises_it_with_a_floor_on_the_std():
+    policy = Policy(PolicyShape("rlpd", 3, 4, (8,)))
+    obs = torch.stack([torch.full((100,), 1.3), torch.linspace(0.6, 0.8, 100), torch.full((100,), 0.05)], dim=1)
+    policy.fit_normalization(obs, min_std=0.01)
+    normalized = policy.normalize(obs)
+    torch.testing.assert_close(normalized.mean(0), torch.zeros(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(normalized[:, 1].std(unbiased=False), torch.tensor(1.0), atol=1e-4, rtol=0)
+    assert policy.obs_std[0] == policy.obs_std[2] == 0.01  # constant features: the floor, not a division by zero
+    assert torch.isfinite(policy.normalize(obs + 0.1)).all()

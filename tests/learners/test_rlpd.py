@@ -86,3 +86,22 @@ def test_both_critic_implementations_run_the_same_step(impl):
     learner = RLPDLearner(3, 4, RLPDConfig(**TINY, critic_impl=impl))
     info = learner.update(fixed_batch())
     assert set(info) >= {"critic_loss", "actor_loss", "entropy", "temperature", "q"}
+
+
+def test_the_warm_start_clones_the_operator_into_the_actor_mean_and_fits_the_critics():
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(256, 3)).astype(np.float32)
+    actions = np.tanh(obs @ np.array([[0.8, -0.5, 0.0, 0.3], [0.2, 0.4, -0.7, 0.0], [0.0, 0.1, 0.5, -0.6]], np.float32))
+    prior = ReplayBuffer(3, 4, 1000)
+    n = len(obs)
+    prior.add(Transitions(obs, actions, np.zeros(n, np.float32), obs, np.zeros(n, bool), np.zeros(n, bool),
+                          np.ones(n, bool), np.zeros(n, np.int8)), actions)
+    learner = RLPDLearner(3, 4, RLPDConfig(**{**TINY, "actor_lr": 3e-3}))
+    first = learner.warm_start_step(prior, rng)
+    for _ in range(300):
+        last = learner.warm_start_step(prior, rng)
+    assert float(last["bc_loss"]) < 0.1 * float(first["bc_loss"])
+    with torch.no_grad():
+        cloned = learner.actor(torch.from_numpy(obs))
+    assert float(((cloned - torch.from_numpy(actions)) ** 2).mean()) < 0.02
+    assert learner.updates == 0  # warm-start steps are not RL updates

@@ -129,3 +129,28 @@ def test_with_bags_the_checkpoint_keeps_networks_and_counters_and_the_buffers_co
         3, t.policy_version, len(t.prior), len(t.online))
     empty, _ = trainer(tmp_path / "other", bags_dir=str(tmp_path / "no_bags_yet"))
     assert not empty.restore() and empty.learner is None
+
+
+def test_the_first_update_fits_the_normalisation_which_the_weights_and_a_restart_keep(tmp_path):
+    t, _ = trainer(tmp_path, warm_start_updates=3)
+    feed(t, boundary_task_records(4, 30))
+    observations = np.concatenate([b.observations[: len(b)] for b in (t.prior, t.online)])
+    weights = t.step()
+    meta, policy = decode_policy(weights, Expected("toy/v1", 1))
+    torch.testing.assert_close(policy.obs_mean, torch.tensor(observations.mean(0)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(policy.obs_std, torch.tensor(np.maximum(observations.std(0), 0.01)), atol=1e-5, rtol=0)
+    assert t.normalized and meta.updates == 1  # the warm start's steps are not counted as updates
+    feed(t, boundary_task_records(2, 30, seed=1))  # later data does not move the normalisation
+    t.step()
+    torch.testing.assert_close(t.learner.policy.obs_mean, policy.obs_mean)
+    t.save()
+    again, _ = trainer(tmp_path)
+    assert again.restore() and again.normalized
+    torch.testing.assert_close(again.learner.policy.obs_std, policy.obs_std)
+
+
+def test_without_normalisation_the_weights_keep_the_identity(tmp_path):
+    t, _ = trainer(tmp_path, normalize_observations=False)
+    feed(t, boundary_task_records(4, 30))
+    _, policy = decode_policy(t.step(), Expected("toy/v1", 1))
+    assert (policy.obs_mean == 0).all() and (policy.obs_std == 1).all()
