@@ -82,6 +82,10 @@ class TrainerConfig:
     """Torch CPU threads (keep the control loop's core free)."""
     nice: int = 10
     """Niceness added to the learner process (0-19)."""
+    idle_priority: bool = True
+    """Train under Linux's SCHED_IDLE policy: the training thread gets only CPU time no other
+    process wants, so it never delays a control tick (niceness alone still lets it hold a core
+    for a scheduler slice). Receiving records and publishing weights keep the normal priority."""
     seed: int = 0
     """Seed of the learner's sampling."""
 

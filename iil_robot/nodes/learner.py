@@ -89,7 +89,8 @@ class LearnerNode(Node):
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._rate_window = (time.monotonic(), 0)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f"{config.algorithm} learner on {self.trainer.device}, {config.num_threads} thread(s), nice {config.nice}")
+        self.get_logger().info(f"{config.algorithm} learner on {self.trainer.device}, {config.num_threads} thread(s), "
+                               f"nice {config.nice}{', idle priority' if config.idle_priority else ''}")
 
     def _on_step(self, msg: String) -> None:
         try:
@@ -120,6 +121,8 @@ class LearnerNode(Node):
 
     def _train(self) -> None:
         """The training thread: take in what arrived, update, publish weights, checkpoint."""
+        if self.trainer.config.idle_priority:
+            self._idle_priority()
         try:
             while not self.stopping.is_set():
                 self._drain()
@@ -133,6 +136,13 @@ class LearnerNode(Node):
         except Exception as err:  # a dead learner must be loud: the graph reports this process
             self.get_logger().fatal(f"training stopped: {type(err).__name__}: {err}")
             os._exit(1)
+
+    def _idle_priority(self) -> None:
+        try:  # pid 0: this thread only (Linux schedules threads one by one); torch's own threads inherit it
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except (AttributeError, OSError) as err:
+            self.get_logger().warning(f"cannot train at idle CPU priority ({err}): training runs niced only; "
+                                      "set idle_priority: false to silence this")
 
     def _publish_diagnostics(self) -> None:
         """Counters once a second, for dashboards (``iil-robot sim``) and ``ros2 topic echo /diagnostics``."""
