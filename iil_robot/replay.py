@@ -196,7 +196,7 @@ def export_dataset(labelled: Labelled, path: Path, meta: dict) -> tuple[Path, Pa
     if path.suffix != ".npz":
         path = path.with_suffix(".npz")
     arrays = {f"{name}_{f.name}": getattr(t, f.name) for name, t in (("rlif", labelled.rlif), ("dagger", labelled.dagger))
-              for f in fields(Transitions)}
+              for f in fields(Transitions) if getattr(t, f.name) is not None}  # no images: no arrays (never pickled)
     np.savez(path, **arrays)
     sidecar = path.with_suffix(".json")
     sidecar.write_text(json.dumps({
@@ -210,7 +210,8 @@ def export_dataset(labelled: Labelled, path: Path, meta: dict) -> tuple[Path, Pa
 def load_dataset(path: str | Path) -> dict[str, Transitions]:
     """Read an exported dataset back: ``{"rlif": Transitions, "dagger": Transitions}`` (no pickle)."""
     with np.load(Path(path), allow_pickle=False) as data:
-        return {name: Transitions(**{f.name: data[f"{name}_{f.name}"] for f in fields(Transitions)})
+        return {name: Transitions(**{f.name: data[f"{name}_{f.name}"] if f"{name}_{f.name}" in data.files else None
+                                     for f in fields(Transitions)})
                 for name in ("rlif", "dagger")}
 
 
