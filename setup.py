@@ -32,6 +32,7 @@ setup(
             "policy = iil_robot.nodes.policy_node:main",
             "sim_arm = iil_robot.nodes.sim_arm:main",
             "sim_operator = iil_robot.nodes.sim_operator:main",
+            "camera = iil_robot.nodes.camera:main",
         ],
     },
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),

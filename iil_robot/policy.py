@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .learners.networks import Policy
@@ -45,6 +46,9 @@ class PolicyConfig:
     """Gripper closure proposed while holding."""
     num_threads: int = 1
     """Torch CPU threads for inference."""
+    camera_timeout: float = 0.0
+    """A camera frame (``camera/image_raw``) older than this (s, by its stamp) makes the observation stale: no
+    proposal, the mux holds. 0 = no camera needed (a camera policy's weights then use ``observation_timeout``)."""
 
     def __post_init__(self) -> None:
         if self.fallback not in FALLBACKS:
@@ -58,6 +62,16 @@ class PolicyConfig:
     @property
     def accepted_algorithms(self) -> tuple[str, ...]:
         return tuple(a.strip() for a in self.algorithms.split(",") if a.strip())
+
+
+@dataclass(frozen=True)
+class CameraFrame:
+    """The newest camera image as the policy takes it."""
+
+    rgb: np.ndarray
+    """(height, width, 3) uint8."""
+    stamp: float
+    """Capture time (s), node clock."""
 
 
 @dataclass(frozen=True)
@@ -97,18 +111,27 @@ class PolicyRunner:
             raise WeightsError(f"weights version {candidate.version} is not newer than the active version {self.active.version}")
         self.active = candidate
 
-    def act(self, observation: Observation | None, now: float) -> tuple[Proposal | None, str]:
-        """A proposal for the latest observation, or (None, why not)."""
+    def act(self, observation: Observation | None, now: float, frame: CameraFrame | None = None) -> tuple[Proposal | None, str]:
+        """A proposal for the latest observation (and camera frame), or (None, why not)."""
         if observation is None:
             return None, "no observation yet"
         age = now - observation.stamp
         if age > self.config.observation_timeout:
             return None, f"observation is stale ({age:.3f} s old > {self.config.observation_timeout} s)"
+        active = self.active  # one read: a swap between ticks never mixes two policies
+        image = active.meta.image if active.meta is not None else ()
+        if self.config.camera_timeout > 0 or image:
+            timeout = self.config.camera_timeout or self.config.observation_timeout
+            if frame is None:
+                return None, "no camera frame yet: the observation is stale (is the camera node running?)"
+            if now - frame.stamp > timeout:
+                return None, f"camera frame is stale ({now - frame.stamp:.3f} s old > {timeout} s): holding"
+            if image and frame.rgb.shape != (image[1], image[2], image[0]):
+                return None, f"camera frame {frame.rgb.shape} does not match the policy's image (H, W, C) = {(image[1], image[2], image[0])}"
         if self.observation_spec is None:
             self.observation_spec = observation.spec
         if self.obs_dim is None and observation.spec == self.observation_spec:
             self.obs_dim = len(observation.values)
-        active = self.active  # one read: a swap between ticks never mixes two policies
         if active.policy is None:
             action = (0.0,) * (ACTION_SIZE - 1) + (self.config.fallback_gripper,)
             return Proposal(action, observation.values, 0, observation.stamp, now), ""
@@ -117,7 +140,8 @@ class PolicyRunner:
             return None, (f"observation spec {observation.spec!r} ({len(observation.values)} values) does not match the "
                           f"policy's {meta.observation_spec!r} ({meta.obs_dim})")
         with torch.inference_mode():
-            action, uncertainty = active.policy(torch.tensor([observation.values], dtype=torch.float32))
+            pixels = torch.from_numpy(np.ascontiguousarray(frame.rgb.transpose(2, 0, 1)))[None] if image else None
+            action, uncertainty = active.policy(torch.tensor([observation.values], dtype=torch.float32), pixels)
         values = action[0].tolist()
         if not all(math.isfinite(v) for v in values):
             return None, "the policy produced a non-finite action"

@@ -196,7 +196,7 @@ def export_dataset(labelled: Labelled, path: Path, meta: dict) -> tuple[Path, Pa
     if path.suffix != ".npz":
         path = path.with_suffix(".npz")
     arrays = {f"{name}_{f.name}": getattr(t, f.name) for name, t in (("rlif", labelled.rlif), ("dagger", labelled.dagger))
-              for f in fields(Transitions)}
+              for f in fields(Transitions) if getattr(t, f.name) is not None}  # no images: no arrays (never pickled)
     np.savez(path, **arrays)
     sidecar = path.with_suffix(".json")
     sidecar.write_text(json.dumps({
@@ -210,7 +210,8 @@ def export_dataset(labelled: Labelled, path: Path, meta: dict) -> tuple[Path, Pa
 def load_dataset(path: str | Path) -> dict[str, Transitions]:
     """Read an exported dataset back: ``{"rlif": Transitions, "dagger": Transitions}`` (no pickle)."""
     with np.load(Path(path), allow_pickle=False) as data:
-        return {name: Transitions(**{f.name: data[f"{name}_{f.name}"] for f in fields(Transitions)})
+        return {name: Transitions(**{f.name: data[f"{name}_{f.name}"] if f"{name}_{f.name}" in data.files else None
+                                     for f in fields(Transitions)})
                 for name in ("rlif", "dagger")}
 
 
@@ -221,6 +222,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="BAG_OR_DIR", help="bag directories, or directories holding bags")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--plots", metavar="DIR", help="write a timeline PNG per episode into DIR")
+    parser.add_argument("--video", metavar="DIR", help="write an MP4 per episode into DIR: the recorded camera frames with "
+                        "the command, who was in control and intervention onsets drawn over them")
+    parser.add_argument("--video-topic", default="/camera/image_raw/compressed",
+                        help="--video: CompressedImage (or rgb8 Image) topic in the bags (default %(default)s)")
     parser.add_argument("--export", metavar="FILE", help="write the labelled dataset (FILE.npz + FILE.json)")
     parser.add_argument("--window", type=int, default=LabelConfig().pre_intervention_window,
                         help="pre-intervention window in steps (default %(default)s)")
@@ -267,6 +272,13 @@ def run(args: argparse.Namespace) -> int:
         for episode in recording.episodes:
             plot_episode(episode, out / f"episode_{episode.index:03d}.png")
         summary["plots"] = str(out)
+    if args.video:
+        from .video import write_videos  # opencv, only when asked
+
+        summary["video"] = write_videos(recording.episodes, recording.bags, Path(args.video), args.video_topic)
+        if not summary["video"]["videos"]:
+            print(f"[replay] --video: no frames on {args.video_topic} within any episode (is the camera node recorded?)",
+                  file=sys.stderr)
     if args.export:
         config = LabelConfig(pre_intervention_window=args.window)
         episodes = [e for e in recording.episodes if not args.outcomes or e.outcome in args.outcomes]
@@ -287,6 +299,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print_summary(summary)
+        if args.video:
+            v = summary["video"]
+            print(f"wrote {len(v['videos'])} episode videos ({sum(v['videos'].values())} frames) to {v['dir']}")
         if args.export:
             e = summary["export"]
             print(f"exported {e['rlif']} RLIF transitions and {e['dagger']} HG-DAgger samples to {e['arrays']}")

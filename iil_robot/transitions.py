@@ -49,9 +49,18 @@ class Transitions:
     """[N] bool: the operator controlled this step."""
     classes: np.ndarray
     """[N] int8 ``StepClass`` values."""
+    images: np.ndarray | None = None
+    """[N, C, H, W] uint8 camera images seen with ``observations``, or None (state-only data)."""
+    next_images: np.ndarray | None = None
+    """[N, C, H, W] uint8 camera images seen with ``next_observations``."""
 
     def __post_init__(self) -> None:
         n = len(self.observations)
+        if (self.images is None) != (self.next_images is None):
+            raise ValueError("images and next_images come together (both arrays or both None)")
+        if self.images is not None and (self.images.ndim != 4 or len(self.images) != n
+                                        or self.next_images.shape != self.images.shape or self.images.dtype != np.uint8):
+            raise ValueError(f"images {self.images.shape} and next_images {self.next_images.shape} must be uint8 [N={n}, C, H, W] alike")
         if self.observations.ndim != 2 or self.next_observations.shape != self.observations.shape:
             raise ValueError(
                 f"observations {self.observations.shape} and next_observations {self.next_observations.shape} must be [N, obs_dim] alike"
@@ -81,10 +90,13 @@ class Transitions:
 
     def take(self, index: np.ndarray) -> "Transitions":
         """The rows ``index`` selects (a boolean mask or integer indices)."""
-        return Transitions(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        return Transitions(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index] for f in fields(self)})
 
     @classmethod
     def concatenate(cls, parts: "list[Transitions]") -> "Transitions":
         if not parts:
             raise ValueError("nothing to concatenate")
-        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+        if len({p.images is None for p in parts}) > 1:
+            raise ValueError("cannot concatenate transitions with and without images")
+        return cls(**{f.name: None if getattr(parts[0], f.name) is None else np.concatenate([getattr(p, f.name) for p in parts])
+                      for f in fields(cls)})

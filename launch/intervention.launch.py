@@ -28,6 +28,8 @@ ARGUMENTS = {
     "run_dir": ("runs/learner", "learner checkpoints and TensorBoard logs"),
     "learner": ("true", "start the learner here (false when it runs on another machine)"),
     "use_sim_time": ("false", "use /clock (replay)"),
+    "camera": ("false", "start the camera node (opencv) publishing camera/image_raw and its JPEG for the bags"),
+    "camera_source": ("0", "camera: V4L2 index (0), device path (/dev/video2) or a video file"),
 }
 
 
@@ -55,6 +57,9 @@ def generate_launch_description() -> LaunchDescription:
                                               "observation_spec": arg("observation_spec"), "run_dir": arg("run_dir"),
                                               "bags_dir": arg("output_dir"), **sim_time}],
              condition=IfCondition(arg("learner"))),
+        Node(package="iil_robot", executable="camera", name="camera", output="screen",
+             parameters=[params("camera"), {"source": arg("camera_source"), **sim_time}],
+             condition=IfCondition(arg("camera"))),
     ]
     declared = [DeclareLaunchArgument(name, default_value=d, description=text) for name, (d, text) in ARGUMENTS.items()]
     return LaunchDescription(declared + nodes)

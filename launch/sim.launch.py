@@ -7,6 +7,7 @@ dashboard, the run folder and the report.
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -20,6 +21,7 @@ ARGUMENTS = {
     "output_dir": ("runs/sim/bags", "where the recorder writes its bags"),
     "run_dir": ("runs/sim/learner", "learner checkpoints and TensorBoard logs"),
     "seed": ("0", "seed of the sim and the operator"),
+    "camera": ("false", "render the sim arm's camera and run the camera node on it (source sim; needs MUJOCO_GL=egl)"),
 }
 
 
@@ -28,13 +30,13 @@ def generate_launch_description() -> LaunchDescription:
     arg = LaunchConfiguration
     sim = PathJoinSubstitution([share, "config", "sim.yaml"])
 
-    def node(executable: str, name: str, own: str | None, overrides: dict, remap=()) -> Node:
+    def node(executable: str, name: str, own: str | None, overrides: dict, remap=(), condition=None) -> Node:
         files = ([PathJoinSubstitution([share, "config", own])] if own else []) + [sim]
         return Node(package="iil_robot", executable=executable, name=name, output="screen",
-                    parameters=files + [overrides], remappings=list(remap))
+                    parameters=files + [overrides], remappings=list(remap), condition=condition)
 
     nodes = [
-        node("sim_arm", "sim_arm", None, {"task": arg("task"), "seed": arg("seed")}),
+        node("sim_arm", "sim_arm", None, {"task": arg("task"), "seed": arg("seed"), "camera": arg("camera")}),
         node("sim_operator", "sim_operator", None, {"task": arg("task"), "model": arg("operator_model"),
                                                      "level": arg("operator_level"), "seed": arg("seed")}),
         node("spacemouse_gate", "spacemouse_gate", "spacemouse_gate.yaml", {}),
@@ -43,6 +45,7 @@ def generate_launch_description() -> LaunchDescription:
         node("recorder", "recorder", "recorder.yaml", {"output_dir": arg("output_dir"), "task": arg("task")}),
         node("learner", "learner", "learner.yaml", {"algorithm": arg("algorithm"), "observation_spec": arg("observation_spec"),
                                                     "run_dir": arg("run_dir")}),
+        node("camera", "camera", "camera.yaml", {"source": "sim"}, condition=IfCondition(arg("camera"))),
     ]
     declared = [DeclareLaunchArgument(name, default_value=d, description=text) for name, (d, text) in ARGUMENTS.items()]
     return LaunchDescription(declared + nodes)

@@ -50,3 +50,25 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 3.0, what: str = 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.001)
+
+
+def write_test_video(path, frames: int = 30, width: int = 96, height: int = 72, fps: float = 20.0):
+    """An MJPEG video generated at test time (no binary media in the repository): frame ``i`` is a
+    uniform grey of level ``brightness(i)`` with a white square moving right. Returns ``path``."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    assert writer.isOpened(), "OpenCV cannot write MJPEG video here"
+    for i in range(frames):
+        bgr = np.full((height, width, 3), brightness(i), np.uint8)
+        x = (4 * i) % (width - 8)
+        bgr[4:12, x:x + 8] = 255
+        writer.write(bgr)
+    writer.release()
+    return path
+
+
+def brightness(i: int) -> int:
+    """Grey level of frame ``i`` of ``write_test_video`` (distinct for 30 consecutive frames)."""
+    return 20 + 7 * (i % 30)

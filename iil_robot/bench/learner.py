@@ -18,6 +18,7 @@ import time
 import torch
 
 from ..learners.buffers import Batch
+from ..learners.hgdagger import HGDAggerConfig, HGDAggerLearner
 from ..learners.memory import keep_freed_memory
 from ..learners.rlpd import RLPDConfig, RLPDLearner
 
@@ -31,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (default 5)")
     parser.add_argument("--updates", type=int, default=30, help="updates per round (default 30)")
     parser.add_argument("--compile", action="store_true", help="also time the batched learner under torch.compile")
+    parser.add_argument("--images", action="store_true", help="also time camera policies: RLPD and HG-DAgger updates on "
+                        "64x64 RGB images + the same state (DrQ encoder, random shift)")
 
 
 def _batch(device: torch.device, size: int, seed: int) -> Batch:
@@ -38,6 +41,38 @@ def _batch(device: torch.device, size: int, seed: int) -> Batch:
     return Batch(torch.randn(size, OBS_DIM, generator=g).to(device), (torch.rand(size, ACT_DIM, generator=g) * 2 - 1).to(device),
                  -(torch.rand(size, generator=g) < 0.05).float().to(device), torch.randn(size, OBS_DIM, generator=g).to(device),
                  torch.ones(size).to(device))
+
+
+IMAGE = (3, 64, 64)
+
+
+def _image_batch(device: torch.device, size: int, seed: int) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    pixels = lambda: torch.randint(0, 256, (size, *IMAGE), dtype=torch.uint8, generator=g).to(device)  # noqa: E731
+    return Batch(**{**_batch(device, size, seed).__dict__, "images": pixels(), "next_images": pixels()})
+
+
+def measure_images(device: torch.device, rounds: int, updates: int) -> dict[str, float]:
+    """Full RLPD updates/s (UTD 1, batch 256) and HG-DAgger updates/s (5 members x 256) on images + state."""
+    rlpd = RLPDLearner(OBS_DIM, ACT_DIM, RLPDConfig(utd_ratio=1), device=device, image=IMAGE)
+    hgdagger = HGDAggerLearner(OBS_DIM, ACT_DIM, HGDAggerConfig(), device=device, image=IMAGE)
+    batch = _image_batch(device, 256, 0)
+    e, b = hgdagger.config.ensemble, hgdagger.config.batch_size
+    members = (batch.observations[:b].expand(e, b, OBS_DIM).contiguous(), batch.actions[:b].expand(e, b, ACT_DIM).contiguous(),
+               batch.images[:b].expand(e, b, *IMAGE).contiguous())
+    steps = {"rlpd_images": lambda: rlpd.update(batch), "hgdagger_images": lambda: hgdagger.update(*members)}
+    rates: dict[str, list[float]] = {name: [] for name in steps}
+    for step in steps.values():  # warm-up
+        step()
+    for _ in range(rounds):
+        for name, step in steps.items():
+            _sync(device)
+            start = time.perf_counter()
+            for _ in range(updates):
+                step()
+            _sync(device)
+            rates[name].append(updates / (time.perf_counter() - start))
+    return {name: statistics.median(r) for name, r in rates.items()}
 
 
 def _sync(device: torch.device) -> None:
@@ -80,6 +115,14 @@ def run(args: argparse.Namespace) -> int:
         result["device"] = "cpu+cuda"
         for name, rate in measure(torch.device("cuda"), variants, rounds, updates * 4).items():
             result[f"updates_per_s_{name}_cuda"] = round(rate, 2)
+    if args.images:
+        result["image"] = list(IMAGE)
+        image_rounds, image_updates = (1, 2) if args.quick else (3, 5)
+        for name, rate in measure_images(torch.device("cpu"), image_rounds, image_updates).items():
+            result[f"updates_per_s_{name}"] = round(rate, 2)
+        if torch.cuda.is_available():
+            for name, rate in measure_images(torch.device("cuda"), image_rounds, image_updates * 10).items():
+                result[f"updates_per_s_{name}_cuda"] = round(rate, 2)
     if not args.json:
         print("[bench] full RLPD updates/s (critic + actor + temperature, UTD 1)", file=sys.stderr)
     print(json.dumps(result))

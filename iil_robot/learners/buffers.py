@@ -43,20 +43,28 @@ class Batch:
     """[B, obs_dim]"""
     masks: Tensor
     """[B] 0.0 where the episode truly ended (no bootstrap), else 1.0"""
+    images: Tensor | None = None
+    """[B, C, H, W] uint8 camera images with ``observations`` (None: state only)"""
+    next_images: Tensor | None = None
+    """[B, C, H, W] uint8 camera images with ``next_observations``"""
 
     def split(self, parts: int) -> list["Batch"]:
         """Cut into ``parts`` minibatches (RLPD's UTD loop takes one per critic update)."""
-        chunks = [torch.chunk(getattr(self, f.name), parts) for f in fields(self)]
+        chunks = [torch.chunk(getattr(self, f.name), parts) if getattr(self, f.name) is not None else (None,) * parts
+                  for f in fields(self)]
         return [Batch(*c) for c in zip(*chunks)]
 
 
 class ReplayBuffer:
     """A ring of transitions; the oldest are overwritten once ``capacity`` is reached."""
 
-    def __init__(self, obs_dim: int, act_dim: int, capacity: int) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, capacity: int, image: tuple[int, ...] = ()) -> None:
         if capacity < 1:
             raise ValueError(f"capacity {capacity} must be at least 1")
-        self.capacity, self.obs_dim, self.act_dim = capacity, obs_dim, act_dim
+        self.capacity, self.obs_dim, self.act_dim, self.image = capacity, obs_dim, act_dim, tuple(image)
+        # camera images stay uint8 (4x smaller than float32); the learner converts a sampled batch
+        self.images = np.zeros((capacity, *image), np.uint8) if image else None
+        self.next_images = np.zeros((capacity, *image), np.uint8) if image else None
         self.observations = np.zeros((capacity, obs_dim), np.float32)
         self.actions = np.zeros((capacity, act_dim), np.float32)
         self.rewards = np.zeros(capacity, np.float32)
@@ -79,8 +87,11 @@ class ReplayBuffer:
                 f"transitions of obs {data.observations.shape[1:]}, actions {unit_actions.shape[1:]} do not fit a buffer "
                 f"of obs ({self.obs_dim},), actions ({self.act_dim},)"
             )
+        if self.image and (data.images is None or data.images.shape[1:] != self.image):
+            got = None if data.images is None else data.images.shape[1:]
+            raise ValueError(f"transitions with images {got} do not fit a buffer of images {self.image}")
         if n > self.capacity:  # only the newest fit
-            data = Transitions(**{f.name: getattr(data, f.name)[-self.capacity:] for f in fields(Transitions)})
+            data = data.take(np.arange(n - self.capacity, n))
             unit_actions, n = unit_actions[-self.capacity:], self.capacity
         idx = (self.cursor + np.arange(n)) % self.capacity
         self.observations[idx] = data.observations
@@ -90,6 +101,8 @@ class ReplayBuffer:
         self.masks[idx] = 1.0 - data.terminals.astype(np.float32)
         self.interventions[idx] = data.interventions
         self.classes[idx] = data.classes
+        if self.images is not None:
+            self.images[idx], self.next_images[idx] = data.images, data.next_images
         self.cursor = int((self.cursor + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
         self.added += n
@@ -100,18 +113,25 @@ class ReplayBuffer:
         return rng.integers(0, self.size, count)
 
     def gather(self, idx: np.ndarray) -> dict[str, np.ndarray]:
-        return {
+        arrays = {
             "observations": self.observations[idx], "actions": self.actions[idx], "rewards": self.rewards[idx],
             "next_observations": self.next_observations[idx], "masks": self.masks[idx],
         }
+        if self.images is not None:
+            arrays |= {"images": self.images[idx], "next_images": self.next_images[idx]}
+        return arrays
 
     def sample(self, count: int, rng: np.random.Generator, device: torch.device | str = "cpu") -> Batch:
         return to_batch(self.gather(self.sample_indices(count, rng)), device)
 
     def human_data(self) -> tuple[np.ndarray, np.ndarray]:
         """Observations and unit actions of the steps an operator drove (demos and interventions)."""
-        keep = self.interventions[: self.size] | (self.classes[: self.size] == StepClass.DEMO)
-        return self.observations[: self.size][keep], self.actions[: self.size][keep]
+        keep = self.human_rows()
+        return self.observations[keep], self.actions[keep]
+
+    def human_rows(self) -> np.ndarray:
+        """Indices of the steps an operator drove (demos and interventions)."""
+        return np.flatnonzero(self.interventions[: self.size] | (self.classes[: self.size] == StepClass.DEMO))
 
     def state(self) -> dict[str, np.ndarray]:
         """Arrays for a checkpoint (ordered oldest first)."""
@@ -120,7 +140,7 @@ class ReplayBuffer:
             "observations": self.observations[order], "actions": self.actions[order], "rewards": self.rewards[order],
             "next_observations": self.next_observations[order], "masks": self.masks[order],
             "interventions": self.interventions[order], "classes": self.classes[order],
-        }
+        } | ({"images": self.images[order], "next_images": self.next_images[order]} if self.images is not None else {})
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         n = len(arrays["observations"])
@@ -128,7 +148,7 @@ class ReplayBuffer:
             observations=arrays["observations"], actions=arrays["actions"], rewards=arrays["rewards"],
             next_observations=arrays["next_observations"], terminals=arrays["masks"] == 0.0,
             truncations=np.zeros(n, bool), interventions=arrays["interventions"].astype(bool),
-            classes=arrays["classes"].astype(np.int8),
+            classes=arrays["classes"].astype(np.int8), images=arrays.get("images"), next_images=arrays.get("next_images"),
         )
         self.add(data, arrays["actions"].astype(np.float32))
 

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .buffers import ActionBox, ReplayBuffer
-from .networks import Policy, PolicyShape, doubt
+from .networks import Policy, PolicyShape, doubt, random_shift
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,12 @@ class HGDAggerConfig:
     """Learn the paper's doubt threshold from the doubt at intervention onsets."""
     doubt_threshold_fraction: float = 0.25
     """The threshold is the mean doubt over this last fraction of the onsets (the paper: the last 25%)."""
+    image_features: int = 50
+    """Camera policies: size of the image encoder's output (DrQ: 50)."""
+    image_pad: int = 4
+    """Camera policies: DrQ random-shift augmentation of up to this many pixels (0 = none)."""
+    freeze_encoder: bool = False
+    """Camera policies: keep the image encoder at its seeded random initialisation (fixed features)."""
     seed: int = 0
     """Seed of the initialisation and the learner's sampling."""
 
@@ -54,28 +60,42 @@ class HGDAggerLearner:
     ALGORITHM = "hgdagger"
 
     def __init__(self, obs_dim: int, act_dim: int, config: HGDAggerConfig = HGDAggerConfig(),
-                 action_box: ActionBox | None = None, device: str | torch.device = "cpu") -> None:
+                 action_box: ActionBox | None = None, device: str | torch.device = "cpu", image: tuple[int, ...] = ()) -> None:
         self.config, self.device = config, torch.device(device)
-        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.obs_dim, self.act_dim, self.image = obs_dim, act_dim, tuple(image)
         self.action_box = action_box or ActionBox()
         torch.manual_seed(config.seed)
-        self.policy = Policy(PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden, config.ensemble)).to(self.device)
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        shape = PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden, config.ensemble, self.image, config.image_features)
+        self.policy = Policy(shape).to(self.device)
         self.policy.action_low.copy_(torch.tensor(self.action_box.low))
         self.policy.action_high.copy_(torch.tensor(self.action_box.high))
         self.ensemble = self.policy.actor
-        self.optimizer = torch.optim.Adam(self.ensemble.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
+        params = list(self.ensemble.parameters())
+        if self.policy.encoder is not None:  # one encoder shared by the members, trained by their BC loss
+            if config.freeze_encoder:
+                self.policy.encoder.requires_grad_(False)
+            else:
+                params += list(self.policy.encoder.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
         self.doubt_threshold: float | None = None
         self.updates = 0
 
-    def loss(self, observations: Tensor, actions: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Mean squared error of each member on its own minibatch. Inputs [E, B, obs], [E, B, A] (unit box)."""
-        predicted = self.ensemble(self.policy.normalize(observations))
+    def loss(self, observations: Tensor, actions: Tensor, images: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Mean squared error of each member on its own minibatch. Inputs [E, B, obs], [E, B, A] (unit box),
+        for a camera policy images [E, B, C, H, W] uint8 (randomly shifted, DrQ)."""
+        x = self.policy.normalize(observations)
+        if self.policy.encoder is not None:
+            members, batch = images.shape[:2]
+            shifted = random_shift(images.flatten(0, 1), self.config.image_pad, self.generator)
+            x = torch.cat([x, self.policy.encoder(shifted).view(members, batch, -1)], dim=-1)
+        predicted = self.ensemble(x)
         assert predicted.shape == actions.shape, (predicted.shape, actions.shape)
         loss = ((predicted - actions) ** 2).mean()
         return loss, {"bc_loss": loss.detach(), "doubt": doubt(predicted.detach()).mean()}
 
-    def update(self, observations: Tensor, actions: Tensor) -> dict[str, Tensor]:
-        loss, info = self.loss(observations, actions)
+    def update(self, observations: Tensor, actions: Tensor, images: Tensor | None = None) -> dict[str, Tensor]:
+        loss, info = self.loss(observations, actions, images)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -84,16 +104,18 @@ class HGDAggerLearner:
 
     def train_step(self, prior: ReplayBuffer, online: ReplayBuffer, rng: np.random.Generator) -> dict[str, Tensor]:
         """One update on bootstrap minibatches of the human data (demos and interventions) in ``prior``."""
-        observations, actions = prior.human_data()
-        if len(observations) == 0:
+        rows = prior.human_rows()
+        if len(rows) == 0:
             raise ValueError("HG-DAgger has no human data yet (demos or interventions)")
-        idx = rng.integers(0, len(observations), (self.config.ensemble, self.config.batch_size))
+        idx = rows[rng.integers(0, len(rows), (self.config.ensemble, self.config.batch_size))]
         as_tensor = lambda a: torch.from_numpy(a[idx]).to(self.device, non_blocking=True)  # noqa: E731
-        return self.update(as_tensor(observations), as_tensor(actions))
+        images = as_tensor(prior.images) if prior.images is not None else None
+        return self.update(as_tensor(prior.observations), as_tensor(prior.actions), images)
 
     def fit_doubt_threshold(self, onset_observations: np.ndarray) -> float | None:
         """The paper's threshold: mean doubt over the last ``doubt_threshold_fraction`` of the onsets."""
-        if not self.config.learn_doubt_threshold or len(onset_observations) == 0:
+        if not self.config.learn_doubt_threshold or len(onset_observations) == 0 or self.policy.encoder is not None:
+            # (camera policies: the onsets' images are not kept, so the threshold is not learned)
             return self.doubt_threshold
         count = max(1, int(np.ceil(len(onset_observations) * self.config.doubt_threshold_fraction)))
         with torch.no_grad():

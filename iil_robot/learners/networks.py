@@ -150,6 +150,51 @@ def doubt(actions: Tensor) -> Tensor:
     return actions.var(dim=0, unbiased=False).norm(dim=-1)
 
 
+# -- images (DrQ, Kostrikov et al. 2020; Yarats et al. 2021) ------------------------------------
+
+
+def random_shift(images: Tensor, pad: int, generator: torch.Generator | None = None) -> Tensor:
+    """DrQ's augmentation: pad each image by ``pad`` pixels (replicating the border) and crop it
+    back at a random offset in [0, 2 * pad] per image, i.e. shift it by up to ``pad`` pixels.
+    [B, C, H, W] -> [B, C, H, W], same dtype."""
+    if pad == 0:
+        return images
+    b, c, h, w = images.shape
+    padded = F.pad(images.float(), (pad, pad, pad, pad), mode="replicate").to(images.dtype)
+    shifts = torch.randint(0, 2 * pad + 1, (2, b), generator=generator, device=generator.device if generator else images.device)
+    shifts = shifts.to(images.device)
+    rows = (shifts[0, :, None] + torch.arange(h, device=images.device))[:, None, :, None]  # [B, 1, H, 1]
+    cols = (shifts[1, :, None] + torch.arange(w, device=images.device))[:, None, None, :]  # [B, 1, 1, W]
+    batch = torch.arange(b, device=images.device)[:, None, None, None]
+    channel = torch.arange(c, device=images.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols]
+
+
+class ConvEncoder(nn.Module):
+    """DrQ's image encoder, trained from scratch: four 3x3 convolutions of 32 filters (the first
+    with stride 2), then a linear layer to ``features`` with LayerNorm and tanh.
+    uint8 [B, C, H, W] (0..255) -> [B, features]."""
+
+    def __init__(self, image: tuple[int, ...], features: int = 50, filters: int = 32) -> None:
+        super().__init__()
+        channels, height, width = image
+        self.convs = nn.Sequential(
+            nn.Conv2d(channels, filters, 3, stride=2), nn.ReLU(),
+            nn.Conv2d(filters, filters, 3, stride=1), nn.ReLU(),
+            nn.Conv2d(filters, filters, 3, stride=1), nn.ReLU(),
+            nn.Conv2d(filters, filters, 3, stride=1), nn.ReLU(),
+        )
+        out_h, out_w = (height - 3) // 2 + 1 - 6, (width - 3) // 2 + 1 - 6
+        if out_h < 1 or out_w < 1:
+            raise ValueError(f"image {height}x{width} is too small for the encoder (at least 17x17 pixels)")
+        self.head = nn.Sequential(nn.Linear(filters * out_h * out_w, features), nn.LayerNorm(features), nn.Tanh())
+        self.features = features
+
+    def forward(self, images: Tensor) -> Tensor:
+        x = images.float() / 255.0 - 0.5
+        return self.head(self.convs(x).flatten(1))
+
+
 @dataclass(frozen=True)
 class PolicyShape:
     """Everything needed to build a ``Policy`` before loading weights into it."""
@@ -161,6 +206,15 @@ class PolicyShape:
     hidden: tuple[int, ...]
     ensemble: int = 1
     """Members of the HG-DAgger ensemble (1 for RLPD)."""
+    image: tuple[int, ...] = ()
+    """Camera image (channels, height, width) the policy also sees; empty = state only."""
+    image_features: int = 50
+    """Size of the image encoder's output (DrQ: 50)."""
+
+    @property
+    def input_dim(self) -> int:
+        """Width of the actor's input: the normalised state, plus the image features."""
+        return self.obs_dim + (self.image_features if self.image else 0)
 
 
 class Policy(nn.Module):
@@ -169,10 +223,12 @@ class Policy(nn.Module):
     def __init__(self, shape: PolicyShape) -> None:
         super().__init__()
         self.shape = shape
+        # the image encoder belongs to the policy (it travels with the weights); the critics share it
+        self.encoder = ConvEncoder(shape.image, shape.image_features) if shape.image else None
         if shape.algorithm == "rlpd":
-            self.actor: nn.Module = TanhGaussianActor(shape.obs_dim, shape.act_dim, shape.hidden)
+            self.actor: nn.Module = TanhGaussianActor(shape.input_dim, shape.act_dim, shape.hidden)
         elif shape.algorithm == "hgdagger":
-            self.actor = EnsembleActor(shape.obs_dim, shape.act_dim, shape.hidden, shape.ensemble)
+            self.actor = EnsembleActor(shape.input_dim, shape.act_dim, shape.hidden, shape.ensemble)
         else:
             raise ValueError(f"unknown algorithm {shape.algorithm!r}; expected 'rlpd' or 'hgdagger'")
         self.register_buffer("obs_mean", torch.zeros(shape.obs_dim))
@@ -193,9 +249,20 @@ class Policy(nn.Module):
         self.obs_mean.copy_(observations.mean(0))
         self.obs_std.copy_(observations.std(0, unbiased=False).clamp_min(min_std))
 
-    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Observations [B, obs_dim] -> (actions [B, act_dim] in the action box, doubt [B] or None)."""
+    def features(self, obs: Tensor, images: Tensor | None = None) -> Tensor:
+        """The actor's input: normalised observations [B, obs_dim], with the encoded images [B, C, H, W]
+        appended when the policy sees a camera. -> [B, input_dim]"""
         x = self.normalize(obs)
+        if self.encoder is None:
+            return x
+        if images is None:
+            raise ValueError(f"this policy needs camera images of shape {self.shape.image}")
+        return torch.cat([x, self.encoder(images)], dim=-1)
+
+    def forward(self, obs: Tensor, images: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Observations [B, obs_dim] (and images [B, C, H, W] uint8 for a camera policy) ->
+        (actions [B, act_dim] in the action box, doubt [B] or None)."""
+        x = self.features(obs, images)
         if self.shape.algorithm == "rlpd":
             unit, uncertainty = self.actor(x), None
         else:

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .buffers import ActionBox, Batch, ReplayBuffer, sample_symmetric
-from .networks import EnsembleCritic, LoopEnsembleCritic, Policy, PolicyShape
+from .networks import EnsembleCritic, LoopEnsembleCritic, Policy, PolicyShape, random_shift
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,13 @@ class RLPDConfig:
     improving several times per second. Raise it to 20 on a GPU."""
     critic_impl: str = "batched"
     """``batched`` (stacked weights, one matmul per layer) or ``loop`` (benchmark baseline)."""
+    image_features: int = 50
+    """Camera policies: size of the image encoder's output (DrQ: 50)."""
+    image_pad: int = 4
+    """Camera policies: DrQ random-shift augmentation of up to this many pixels (0 = none)."""
+    freeze_encoder: bool = False
+    """Camera policies: keep the image encoder at its (seeded, random) initialisation: fixed features shared by actor
+    and critics, as HIL-SERL does with its frozen pretrained encoder. False: the critic loss trains it (DrQ)."""
     compile: bool = False
     """Compile the loss computations with ``torch.compile`` (first updates take tens of seconds)."""
     seed: int = 0
@@ -77,25 +84,31 @@ class RLPDLearner:
     ALGORITHM = "rlpd"
 
     def __init__(self, obs_dim: int, act_dim: int, config: RLPDConfig = RLPDConfig(),
-                 action_box: ActionBox | None = None, device: str | torch.device = "cpu") -> None:
+                 action_box: ActionBox | None = None, device: str | torch.device = "cpu", image: tuple[int, ...] = ()) -> None:
         self.config, self.device = config, torch.device(device)
-        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.obs_dim, self.act_dim, self.image = obs_dim, act_dim, tuple(image)
         self.action_box = action_box or ActionBox()
         self.target_entropy = -act_dim / 2.0 if config.target_entropy is None else config.target_entropy
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         torch.manual_seed(config.seed)
 
-        self.policy = Policy(PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden)).to(self.device)
+        shape = PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden, image=self.image, image_features=config.image_features)
+        self.policy = Policy(shape).to(self.device)
         self.policy.action_low.copy_(torch.tensor(self.action_box.low))
         self.policy.action_high.copy_(torch.tensor(self.action_box.high))
         self.actor = self.policy.actor
         critic_cls = EnsembleCritic if config.critic_impl == "batched" else LoopEnsembleCritic
-        self.critic = critic_cls(obs_dim, act_dim, config.hidden, config.num_qs, config.critic_layer_norm).to(self.device)
+        self.critic = critic_cls(shape.input_dim, act_dim, config.hidden, config.num_qs, config.critic_layer_norm).to(self.device)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_temp = torch.tensor(math.log(config.init_temperature), device=self.device, requires_grad=True)
 
         self.actor_opt = _adam(self.actor.parameters(), config.actor_lr, self.device)
-        self.critic_opt = _adam(self.critic.parameters(), config.critic_lr, self.device)
+        # DrQ: the critic loss trains the shared image encoder; the actor sees its features detached
+        encoder = self.policy.encoder
+        if encoder is not None and config.freeze_encoder:
+            encoder.requires_grad_(False)
+        trained_encoder = [] if encoder is None or config.freeze_encoder else list(encoder.parameters())
+        self.critic_opt = _adam(list(self.critic.parameters()) + trained_encoder, config.critic_lr, self.device)
         self.temp_opt = _adam([self.log_temp], config.temp_lr, self.device)
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.target_critic.parameters())
@@ -104,13 +117,21 @@ class RLPDLearner:
         self._critic_loss = torch.compile(self.critic_loss, dynamic=False) if config.compile else self.critic_loss
         self._actor_loss = torch.compile(self.actor_loss, dynamic=False) if config.compile else self.actor_loss
 
+    def features(self, observations: Tensor, images: Tensor | None) -> Tensor:
+        """The networks' input: normalised observations, and for a camera policy the encoded,
+        randomly shifted images (DrQ: a fresh shift for every use of an image)."""
+        if self.policy.encoder is None:
+            return self.policy.normalize(observations)
+        return self.policy.features(observations, random_shift(images, self.config.image_pad, self.generator))
+
     # -- one critic update (runs utd_ratio times per update) ------------------------------
 
     def critic_loss(self, batch: Batch, subset: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """Mean squared TD error of every critic against one target:
         r + gamma * mask * (min over the ``subset`` of target critics at (s', a' ~ pi) - alpha * log pi(a'|s'))."""
-        obs, obs_next = self.policy.normalize(batch.observations), self.policy.normalize(batch.next_observations)
+        obs = self.features(batch.observations, batch.images)
         with torch.no_grad():
+            obs_next = self.features(batch.next_observations, batch.next_images)
             next_actions, next_log_probs = self.actor.sample(obs_next)
             next_q = self.target_critic(obs_next, next_actions, subset).min(dim=0).values
             if self.config.backup_entropy:
@@ -135,7 +156,7 @@ class RLPDLearner:
 
     def actor_loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         """alpha * log pi(a|s) - mean over the ensemble of Q(s, a), a ~ pi (critics frozen)."""
-        obs = self.policy.normalize(batch.observations)
+        obs = self.features(batch.observations, batch.images).detach()
         actions, log_probs = self.actor.sample(obs)
         q = self.critic(obs, actions).mean(dim=0)
         temperature = self.log_temp.exp().detach()
@@ -165,7 +186,7 @@ class RLPDLearner:
         nearly every step, and the online buffer the critic needs to judge the actor stays empty."""
         batch = prior.sample(self.config.batch_size, rng, self.device)
         info = self.update_critic(batch)
-        loss = ((self.actor(self.policy.normalize(batch.observations)) - batch.actions) ** 2).mean()
+        loss = ((self.actor(self.features(batch.observations, batch.images).detach()) - batch.actions) ** 2).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.actor_opt.step()

@@ -260,7 +260,7 @@ class Trainer:
             policy_version=self.policy_version, algorithm=shape.algorithm, observation_spec=self.config.observation_spec,
             obs_dim=shape.obs_dim, action_spec=ACTION_SPEC, act_dim=shape.act_dim, hidden=tuple(shape.hidden),
             ensemble=shape.ensemble, updates=self.learner.updates, stamp=time.time(),
-            doubt_threshold=getattr(self.learner, "doubt_threshold", None),
+            doubt_threshold=getattr(self.learner, "doubt_threshold", None), image=shape.image, image_features=shape.image_features,
         )
         return encode_policy(self.learner.policy, meta)
 

@@ -32,7 +32,7 @@ ACTION_SPEC = "translation_gripper/v1"
 """The learners' action: (vx, vy, vz, gripper), record action indices TRANSLATION_GRIPPER."""
 ALGORITHMS = ("rlpd", "hgdagger")
 MAX_BYTES = 256 * 1024 * 1024
-LIMITS = {"obs_dim": 4096, "act_dim": 64, "hidden": 4096, "layers": 8, "ensemble": 32}
+LIMITS = {"obs_dim": 4096, "act_dim": 64, "hidden": 4096, "layers": 8, "ensemble": 32, "image_side": 512, "image_features": 1024}
 
 
 class WeightsError(ValueError):
@@ -60,10 +60,14 @@ class WeightsMeta:
     """time.time() when encoded (for the sync benchmark and logs)."""
     doubt_threshold: float | None = None
     """HG-DAgger's learned doubt threshold, if any."""
+    image: tuple[int, ...] = ()
+    """Camera image (channels, height, width) the policy also takes (RGB uint8 from ``camera/image_raw``); empty = none."""
+    image_features: int = 50
+    """Output size of its image encoder."""
 
     @property
     def shape(self) -> PolicyShape:
-        return PolicyShape(self.algorithm, self.obs_dim, self.act_dim, self.hidden, self.ensemble)
+        return PolicyShape(self.algorithm, self.obs_dim, self.act_dim, self.hidden, self.ensemble, self.image, self.image_features)
 
 
 @dataclass(frozen=True)
@@ -124,11 +128,25 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
         action_spec=get("action_spec", str), act_dim=get("act_dim", int), hidden=tuple(hidden),
         ensemble=get("ensemble", int), updates=get("updates", int), stamp=float(get("stamp", (int, float))),
         doubt_threshold=get("doubt_threshold", (int, float), optional=True),
+        image=tuple(_image(meta.get("image", []))), image_features=meta.get("image_features", 50),
     )
+    if isinstance(out.image_features, bool) or not isinstance(out.image_features, int) \
+            or not 1 <= out.image_features <= LIMITS["image_features"]:
+        raise WeightsError(f"weights metadata image_features={out.image_features!r} must be an integer in 1..{LIMITS['image_features']}")
     for name in ("obs_dim", "act_dim", "ensemble"):
         if not 1 <= getattr(out, name) <= LIMITS[name]:
             raise WeightsError(f"weights metadata {name}={getattr(out, name)} is out of range [1, {LIMITS[name]}]")
     return out
+
+
+def _image(value: object) -> list[int]:
+    """``[]`` or ``[3, H, W]`` (RGB) with sides in 17..image_side (the encoder's smallest input)."""
+    if value == []:
+        return []
+    if not isinstance(value, list) or len(value) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value) \
+            or value[0] != 3 or not all(17 <= v <= LIMITS["image_side"] for v in value[1:]):
+        raise WeightsError(f"weights metadata image={value!r} must be [] or [3, height, width] with sides in 17..{LIMITS['image_side']}")
+    return value
 
 
 def check_expected(meta: WeightsMeta, expected: Expected) -> None:

@@ -13,14 +13,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 from rclpy.node import Node
+import numpy as np
+from sensor_msgs.msg import Image
 from std_msgs.msg import String, UInt8MultiArray
 
 from ..learners.weights import WeightsError
-from ..policy import Active, PolicyConfig, PolicyRunner
+from ..policy import Active, CameraFrame, PolicyConfig, PolicyRunner
 from ..records import Observation, RecordError
 from .common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS, declare_config, run
 
-RANGES = {"rate": (0.5, 1000.0), "observation_timeout": (0.001, 10.0), "fallback_gripper": (0.0, 1.0), "num_threads": (1, 64)}
+RANGES = {"rate": (0.5, 1000.0), "observation_timeout": (0.001, 10.0), "camera_timeout": (0.0, 10.0), "fallback_gripper": (0.0, 1.0), "num_threads": (1, 64)}
 
 
 class PolicyNode(Node):
@@ -36,6 +38,8 @@ class PolicyNode(Node):
         self.proposal_pub = self.create_publisher(String, "policy/proposal", RECORD_QOS)
         self.create_subscription(String, "observation", self._on_observation, SENSOR_QOS)
         self.create_subscription(UInt8MultiArray, "policy/weights", self._on_weights, LATCHED_QOS)
+        self.frame: CameraFrame | None = None  # the newest camera image (camera policies, camera_timeout)
+        self.create_subscription(Image, "camera/image_raw", self._on_image, SENSOR_QOS)
         self.act_on_observation = config.act_on_observation
         if not self.act_on_observation:
             self.create_timer(1.0 / config.rate, self._on_tick)
@@ -50,6 +54,14 @@ class PolicyNode(Node):
             return
         if self.act_on_observation:
             self._on_tick()
+
+    def _on_image(self, msg: Image) -> None:
+        if msg.encoding != "rgb8" or len(msg.data) != msg.height * msg.width * 3:
+            self.get_logger().error(f"camera image is {msg.encoding} {msg.width}x{msg.height} ({len(msg.data)} bytes), "
+                                    "expected rgb8: ignored", throttle_duration_sec=2.0)
+            return
+        rgb = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
+        self.frame = CameraFrame(rgb, msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
 
     def _on_weights(self, msg: UInt8MultiArray) -> None:
         data = msg.data.tobytes() if hasattr(msg.data, "tobytes") else bytes(msg.data)
@@ -70,7 +82,7 @@ class PolicyNode(Node):
 
     def _on_tick(self) -> None:
         self._install_pending()
-        proposal, why_not = self.runner.act(self.observation, self.get_clock().now().nanoseconds * 1e-9)
+        proposal, why_not = self.runner.act(self.observation, self.get_clock().now().nanoseconds * 1e-9, self.frame)
         if proposal is None:
             self.get_logger().warn(f"no proposal: {why_not}", throttle_duration_sec=2.0)
             return

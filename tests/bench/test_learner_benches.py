@@ -9,6 +9,7 @@ import pytest
 
 @pytest.mark.parametrize("argv, keys", [
     (["learner", "--threads", "1"], ["updates_per_s_batched", "updates_per_s_loop", "device"]),
+    (["learner", "--threads", "1", "--images"], ["updates_per_s_rlpd_images", "updates_per_s_hgdagger_images"]),
     (["sync", "--domain-id", "93"], ["sync_p50_ms", "sync_p99_ms"]),
     (["jitter", "--domain-id", "95"], ["tick_jitter_p99_ms", "tick_jitter_p99_ms_idle"]),
 ])

@@ -66,7 +66,7 @@ def test_rlpd_learns_to_avoid_interventions_from_their_labels_alone():
     prior, online = ReplayBuffer(1, 4, 10_000), ReplayBuffer(1, 4, 10_000)
     human = data.interventions
     for buffer, keep in ((prior, human), (online, ~human)):
-        buffer.add(Transitions(*(getattr(data, f)[keep] for f in data.__dataclass_fields__)), box.to_unit(data.actions[keep]))
+        buffer.add(data.take(keep), box.to_unit(data.actions[keep]))
     learner = RLPDLearner(1, 4, RLPDConfig(hidden=(64, 64), num_qs=4, batch_size=128, utd_ratio=2, discount=0.8, seed=1))
     rng = np.random.default_rng(0)
     for _ in range(400):

@@ -1,0 +1,102 @@
+"""The camera node in its own process: a generated video file drives it end to end into the
+recorder's bag (JPEG frames in order, cropped and resized), a file that ends is a stalled camera
+on /diagnostics, a missing device is reported, and a bad parameter stops the node."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from iil_robot.bags import find_bags, read_messages
+from iil_robot.camera import decode_jpeg
+from iil_robot.config import config_path
+from iil_robot.graph import NodeSpec
+from iil_robot.nodes.common import SENSOR_QOS
+from tests.fakes import brightness, write_test_video
+from tests.nodes.conftest import assert_stops_with
+
+STARTUP = 30.0
+
+
+def camera_spec(**parameters) -> NodeSpec:
+    return NodeSpec("camera", "iil_robot.nodes.camera", params_files=(str(config_path("camera.yaml")),), parameters=parameters)
+
+
+def camera_status(received) -> list[DiagnosticStatus]:
+    return [s for array in received.messages for s in array.status if s.name == "camera"]
+
+
+def test_video_file_drives_the_camera_node_into_the_bag(graph, probe, tmp_path):
+    video = write_test_video(tmp_path / "clip.avi", frames=30, width=96, height=72)
+    bags = tmp_path / "bags"
+    graph.start(NodeSpec("recorder", "iil_robot.nodes.recorder", params_files=(str(config_path("recorder.yaml")),),
+                         parameters={"output_dir": str(bags)}))
+    raw = probe.collect(Image, "camera/image_raw", SENSOR_QOS)
+    jpeg = probe.collect(CompressedImage, "camera/image_raw/compressed", SENSOR_QOS)
+    info = probe.collect(CameraInfo, "camera/camera_info", SENSOR_QOS)
+    # wait until the recorder subscribes before the camera starts, so the bag holds the frames from the first
+    probe.wait_for(lambda: probe.node.count_subscribers("camera/image_raw/compressed") >= 2, STARTUP, "the recorder")  # and the probe
+    graph.start(camera_spec(source=str(video), rate=20.0, crop=[8, 8, 80, 56], width=40, height=28))
+    probe.wait_for(lambda: len(jpeg) >= 40, STARTUP, "40 JPEG frames")
+    graph.stop("camera")
+
+    image = raw.messages[0]
+    assert (image.width, image.height, image.encoding, image.header.frame_id) == (40, 28, "rgb8", "camera_color_optical_frame")
+    assert (info.messages[0].width, info.messages[0].height) == (40, 28)
+    assert all(decode_jpeg(m.data).shape == (28, 40, 3) for m in jpeg.messages)
+    assert_consecutive_frames(jpeg.messages)
+
+    graph.stop("recorder")
+    [bag] = find_bags([bags])
+    recorded = [m.message for m in read_messages(bag, ["/camera/image_raw/compressed"])]
+    assert len(recorded) >= 30 and recorded[0].format.endswith("jpeg compressed bgr8")
+    assert_consecutive_frames(recorded)  # every frame of the file once, in order, looping
+    seen = {bytes(m.data) for m in jpeg.messages}
+    first = stamp(jpeg.messages[0])
+    assert all(bytes(m.data) in seen for m in recorded if stamp(m) >= first)  # the same frames the probe got
+
+
+def stamp(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
+def assert_consecutive_frames(messages) -> None:
+    """Each frame is the file's next one (rarely the one after) (the grey level below the moving square says which), stamps increase."""
+    levels = [int(np.median(decode_jpeg(m.data)[14:, :, 0])) for m in messages]
+    index = [min(range(30), key=lambda i: abs(brightness(i) - level)) for level in levels]
+    assert all(abs(brightness(i) - level) <= 3 for i, level in zip(index, levels)), levels
+    steps = [(b - a) % 30 for a, b in zip(index, index[1:])]
+    # in order; the node publishes the newest frame at each tick, so a tick delayed by load may skip one
+    assert all(1 <= d <= 2 for d in steps) and steps.count(2) <= len(steps) // 10, str(index)
+    stamps = [stamp(m) for m in messages]
+    assert all(b > a for a, b in zip(stamps, stamps[1:]))
+
+
+def test_a_video_file_that_ends_is_a_stalled_camera_on_diagnostics(graph, probe, tmp_path):
+    video = write_test_video(tmp_path / "clip.avi", frames=40)  # 2 s at 20 Hz
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
+    jpeg = probe.collect(CompressedImage, "camera/image_raw/compressed", SENSOR_QOS)
+    graph.start(camera_spec(source=str(video), rate=20.0, loop=False, stall_timeout=0.3))
+    probe.wait_for(lambda: len(jpeg) > 0, STARTUP, "frames")
+    probe.wait_for(lambda: any(s.level == DiagnosticStatus.ERROR for s in camera_status(diagnostics)), 10.0, "camera stalled")
+    error = next(s for s in camera_status(diagnostics) if s.level == DiagnosticStatus.ERROR)
+    assert "no new frame" in error.message and "ended" in error.message
+    assert int(np.median(decode_jpeg(jpeg.messages[-1].data)[40:, :, 0])) == pytest.approx(brightness(39), abs=3)
+    count = len(jpeg)
+    probe.spin_for(0.5)
+    assert len(jpeg) == count  # nothing published after the stall: never an old frame again
+
+
+def test_a_missing_device_is_reported_and_nothing_is_published(graph, probe):
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
+    images = probe.collect(Image, "camera/image_raw", SENSOR_QOS)
+    graph.start(camera_spec(source="/dev/video_iil_missing"))
+    probe.wait_for(lambda: any(s.level == DiagnosticStatus.ERROR for s in camera_status(diagnostics)), STARTUP, "an error")
+    error = next(s for s in camera_status(diagnostics) if s.level == DiagnosticStatus.ERROR)
+    assert "cannot open camera source '/dev/video_iil_missing'" in error.message
+    assert len(images) == 0
+
+
+def test_a_bad_crop_stops_the_node_with_a_message(graph):
+    assert_stops_with(graph, camera_spec(source="0", crop=[0, 0, 10]), "crop")
