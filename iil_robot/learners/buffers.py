@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..transitions import StepClass, Transitions
+from ..transitions import Transitions
 
 
 @dataclass(frozen=True)
@@ -108,10 +108,9 @@ class ReplayBuffer:
     def sample(self, count: int, rng: np.random.Generator, device: torch.device | str = "cpu") -> Batch:
         return to_batch(self.gather(self.sample_indices(count, rng)), device)
 
-    def human_data(self) -> tuple[np.ndarray, np.ndarray]:
-        """Observations and unit actions of the steps an operator drove (demos and interventions)."""
-        keep = self.interventions[: self.size] | (self.classes[: self.size] == StepClass.DEMO)
-        return self.observations[: self.size][keep], self.actions[: self.size][keep]
+    def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Observations, unit actions and ``StepClass`` values of every stored row (views, unordered)."""
+        return self.observations[: self.size], self.actions[: self.size], self.classes[: self.size]
 
     def state(self) -> dict[str, np.ndarray]:
         """Arrays for a checkpoint (ordered oldest first)."""

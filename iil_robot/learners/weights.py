@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from .networks import Policy, PolicyShape
+from .networks import HEADS, Policy, PolicyShape
 
 WEIGHTS_FORMAT = "iil_robot.weights"
 WEIGHTS_VERSION = 1
@@ -32,7 +32,7 @@ ACTION_SPEC = "translation_gripper/v1"
 """The learners' action: (vx, vy, vz, gripper), record action indices TRANSLATION_GRIPPER."""
 ALGORITHMS = ("rlpd", "hgdagger")
 MAX_BYTES = 256 * 1024 * 1024
-LIMITS = {"obs_dim": 4096, "act_dim": 64, "hidden": 4096, "layers": 8, "ensemble": 32}
+LIMITS = {"obs_dim": 4096, "act_dim": 64, "hidden": 4096, "layers": 8, "ensemble": 32, "components": 32}
 
 
 class WeightsError(ValueError):
@@ -60,10 +60,14 @@ class WeightsMeta:
     """time.time() when encoded (for the sync benchmark and logs)."""
     doubt_threshold: float | None = None
     """HG-DAgger's learned doubt threshold, if any."""
+    head: str = "l2"
+    """Supervised learners' action head: ``l2`` or ``mixture`` (absent in older messages: ``l2``)."""
+    components: int = 1
+    """Gaussian components per member of a ``mixture`` head."""
 
     @property
     def shape(self) -> PolicyShape:
-        return PolicyShape(self.algorithm, self.obs_dim, self.act_dim, self.hidden, self.ensemble)
+        return PolicyShape(self.algorithm, self.obs_dim, self.act_dim, self.hidden, self.ensemble, self.head, self.components)
 
 
 @dataclass(frozen=True)
@@ -124,8 +128,13 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
         action_spec=get("action_spec", str), act_dim=get("act_dim", int), hidden=tuple(hidden),
         ensemble=get("ensemble", int), updates=get("updates", int), stamp=float(get("stamp", (int, float))),
         doubt_threshold=get("doubt_threshold", (int, float), optional=True),
+        head=get("head", str, optional=True) or "l2", components=get("components", int, optional=True) or 1,
     )
-    for name in ("obs_dim", "act_dim", "ensemble"):
+    if out.head not in HEADS:
+        raise WeightsError(f"weights metadata head={out.head!r} must be one of {HEADS}")
+    if out.head == "mixture" and out.algorithm != "hgdagger":
+        raise WeightsError(f"weights metadata head='mixture' is only for the supervised learners, not {out.algorithm!r}")
+    for name in ("obs_dim", "act_dim", "ensemble", "components"):
         if not 1 <= getattr(out, name) <= LIMITS[name]:
             raise WeightsError(f"weights metadata {name}={getattr(out, name)} is out of range [1, {LIMITS[name]}]")
     return out
