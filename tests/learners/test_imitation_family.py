@@ -136,3 +136,11 @@ def test_mixture_nll_falls_on_a_fixed_dataset():
     for _ in range(200):
         last = float(learner.update(obs, actions)["bc_loss"])
     assert last < first - 1.0
+
+
+def test_dagger_labels_are_not_reweighted():
+    from iil_robot.labels import LabelConfig
+    from iil_robot.learners.trainer import Trainer, TrainerConfig
+    with pytest.raises(ValueError, match="label_every_step"):
+        Trainer(TrainerConfig(algorithm="hgdagger", device="cpu"), hgdagger=HGDAggerConfig(weighting="iwr"),
+                labels=LabelConfig(label_every_step=True))
