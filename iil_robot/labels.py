@@ -32,6 +32,12 @@ the operator's intent before the mux's limits; the executed action if it is miss
 ``next_observations``/flags follow the rules above where a transition exists, else the own
 observation with ``truncations = True``; rewards are 0.
 
+**DAgger samples** (Ross et al. 2011, ``label_every_step``): every visited step (policy or
+operator in control, not a hold) that has an observation and an operator command
+(``human_action``), labelled with that command. Only meaningful where an operator gives a command
+at every step (the simulated operator of the DAgger loop): with a SpaceMouse, the policy's steps
+carry the cap at rest, which is not a label.
+
 **Classes** (Sirius, Liu et al. 2023), per step: ``DEMO`` for every operator step of an episode
 the operator drove end to end (no policy step); otherwise ``INTERVENTION`` for operator steps,
 ``PRE_INTERVENTION`` for policy steps within ``pre_intervention_window`` steps before an onset,
@@ -68,6 +74,9 @@ class LabelConfig:
     """Indices of the 7-value record action kept for the learner ([vx, vy, vz, gripper])."""
     include_hold: bool = False
     """Also make transitions from hold steps (executed action: zero)."""
+    label_every_step: bool = False
+    """DAgger: every visited step with an operator command is a sample labelled with it, not only the operator's steps.
+    Only where an operator labels every step (the simulated operator); a SpaceMouse at rest is no label."""
 
     def __post_init__(self) -> None:
         if self.pre_intervention_window < 0:
@@ -93,6 +102,8 @@ class LabelStats:
     onsets: int = 0
     penalised_onsets: int = 0
     """Onsets whose preceding transition got reward -1."""
+    unlabelled: int = 0
+    """``label_every_step``: visited steps with an observation but no operator command (no DAgger sample)."""
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -182,6 +193,10 @@ def label_episode(episode: Episode, config: LabelConfig = LabelConfig(), stats: 
     )
 
     human = [t for t, s in enumerate(steps) if s.source == "human" and s.observation is not None]
+    if config.label_every_step:  # DAgger: the operator's command at every visited state
+        visited = [t for t, s in enumerate(steps) if s.observation is not None and s.source != "hold"]
+        human = [t for t in visited if steps[t].human_action is not None]
+        stats.unlabelled += len(visited) - len(human)
     dagger = _transitions(
         steps, human, [nxt[t] if forms[t] else t for t in human],
         [list(steps[t].human_action or steps[t].executed_action) for t in human], [0.0] * len(human),

@@ -11,6 +11,12 @@ steps, after ``updates_per_step × refresh_every`` learner updates.
 Methods: ``rlif`` (RLPD on the intervention rewards), ``hgdagger`` (BC ensemble on demos and
 interventions), ``bc`` (the HG-DAgger learner on the initial demos only: trained before the loop,
 then frozen; it still acts under the operator so its intervention rate is measured alike).
+The rest of the interactive-imitation family is the same supervised learner, configured:
+``dagger`` (the operator labels every tick and drives it with probability β_i, round i =
+``refresh_every`` steps; ``dagger_schedule``), ``iwr`` and ``sirius`` (HG-DAgger's loop, learning
+from the robot's steps too, sampled by ``hgdagger.weighting``), ``dart`` (HG-DAgger's loop with
+``dart_noise`` executed on top of the operator's commands, demos included, the clean commands as
+labels: the mux records the clean command, the noise is applied to the arm).
 
 All methods start from the same ``demo_episodes`` demos of the operator at its level (its
 "demo" mode) and the same ``pretrain_updates`` warm start on them before acting
@@ -27,6 +33,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .labels import LabelConfig
 from .learners.hgdagger import HGDAggerConfig
 from .learners.rlpd import RLPDConfig
 from .learners.trainer import Trainer, TrainerConfig
@@ -36,9 +43,12 @@ from .records import EpisodeEvent, Observation, StepRecord
 from .sim.operator import SimOperator, SimOperatorConfig
 from .sim.tasks import FetchTaskConfig, FetchTaskEnv
 
-__all__ = ["METHODS", "Checkpoint", "LoopConfig", "LoopResult", "run_loop"]
+__all__ = ["METHODS", "Checkpoint", "LoopConfig", "LoopResult", "dagger_beta", "run_loop"]
 
-METHODS: tuple[str, ...] = ("rlif", "hgdagger", "bc")
+METHODS: tuple[str, ...] = ("rlif", "hgdagger", "bc", "dagger", "iwr", "sirius", "dart")
+WEIGHTING = {"iwr": "iwr", "sirius": "sirius"}
+"""Methods that are the supervised learner with a sampling scheme (``HGDAggerConfig.weighting``)."""
+DAGGER_SCHEDULES: tuple[str, ...] = ("decay", "first", "linear")
 HUMAN, POLICY = "spacemouse", "policy"
 
 
@@ -74,6 +84,14 @@ class LoopConfig:
     """RLIF's learner."""
     hgdagger: HGDAggerConfig = field(default_factory=HGDAggerConfig)
     """HG-DAgger's (and BC's) learner."""
+    dagger_schedule: str = "decay"
+    """DAgger's β_i: ``decay`` p^(i-1), ``first`` 1 in round 1 else 0, ``linear`` 1 - (i-1)/dagger_rounds."""
+    dagger_p: float = 0.5
+    """DAgger ``decay``: p."""
+    dagger_rounds: int = 10
+    """DAgger ``linear``: rounds until β reaches 0."""
+    dart_noise: float = 0.05
+    """DART: σ (m/s per axis) of the noise on the operator's commands (``dart`` method)."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -82,6 +100,24 @@ class LoopConfig:
             raise ValueError("env_steps, refresh_every, eval_every and eval_episodes must be >= 1")
         if self.updates_per_step < 0 or self.pretrain_updates < 0 or self.demo_episodes < 1:
             raise ValueError("updates_per_step and pretrain_updates must be >= 0, demo_episodes >= 1")
+        if self.dagger_schedule not in DAGGER_SCHEDULES or not 0.0 <= self.dagger_p <= 1.0 or self.dagger_rounds < 1:
+            raise ValueError(f"dagger_schedule must be one of {DAGGER_SCHEDULES}, dagger_p in [0, 1], dagger_rounds >= 1")
+        if self.dart_noise < 0:
+            raise ValueError("dart_noise must be >= 0")
+
+
+def dagger_beta(schedule: str, round_index: int, p: float = 0.5, rounds: int = 10) -> float:
+    """DAgger's mixing coefficient β_i for round i = 1, 2, ... (Ross et al. 2011): the probability that
+    the operator, not the policy, drives a tick; every tick is labelled with the operator's command."""
+    if round_index < 1:
+        raise ValueError(f"rounds count from 1, got {round_index}")
+    if schedule == "decay":
+        return p ** (round_index - 1)
+    if schedule == "first":
+        return 1.0 if round_index == 1 else 0.0
+    if schedule == "linear":
+        return max(0.0, 1.0 - (round_index - 1) / rounds)
+    raise ValueError(f"unknown DAgger schedule {schedule!r}; choose one of {DAGGER_SCHEDULES}")
 
 
 @dataclass(frozen=True)
@@ -145,11 +181,18 @@ class _Session:
         algorithm = "rlpd" if config.method == "rlif" else "hgdagger"
         self.trainer = Trainer(
             TrainerConfig(algorithm=algorithm, observation_spec=self.spec, min_transitions=1, device="cpu", seed=config.seed),
-            rlpd=replace(config.rlpd, seed=config.seed), hgdagger=replace(config.hgdagger, seed=config.seed),
+            rlpd=replace(config.rlpd, seed=config.seed),
+            hgdagger=replace(config.hgdagger, seed=config.seed, weighting=WEIGHTING.get(config.method, config.hgdagger.weighting)),
+            labels=LabelConfig(label_every_step=config.method == "dagger"),
         )
         self.runner = PolicyRunner(PolicyConfig(observation_spec=self.spec, algorithms=algorithm))
         self.operator_config = replace(config.operator, level=config.level)
-        self.operator = SimOperator(self.operator_config, env.task, np.random.default_rng(config.seed))
+        if config.method == "dart":
+            self.operator_config = replace(self.operator_config, dart_noise=config.dart_noise)
+        interactive = replace(self.operator_config, model="dagger") if config.method == "dagger" else self.operator_config
+        self.operator = SimOperator(interactive, env.task, np.random.default_rng(config.seed))
+        self.rounds = 1
+        """DAgger's round i: 1 + the policy refreshes of the interactive phase."""
         self.now = 0.0
         self.steps = 0
         self._since_round = 0
@@ -165,6 +208,9 @@ class _Session:
         return sum(wins) / len(wins)
 
     def episode(self, seed: int) -> None:
+        if self.config.method == "dagger":
+            c = self.config
+            self.operator.config = replace(self.operator.config, mixing=dagger_beta(c.dagger_schedule, self.rounds, c.dagger_p, c.dagger_rounds))
         success, operated = self._run(self.operator, seed, learn=self.config.method != "bc")
         self.outcomes.append(success)
         for in_control in operated:
@@ -176,6 +222,7 @@ class _Session:
                 if self.config.method != "bc":
                     self.train(round(self.config.updates_per_step * self.config.refresh_every))
                     self.refresh()
+                    self.rounds += 1
 
     def evaluate(self) -> float:
         never = SimOperator(replace(self.operator_config, model="never"), self.env.task, np.random.default_rng(0))
@@ -224,12 +271,18 @@ class _Session:
                 vx, vy, vz, closure = (float(v) for v in decision.action)
                 mux.human_command(HUMAN, (vx, vy, vz, 0.0, 0.0, 0.0), self.now)
                 mux.human_gripper(HUMAN, closure, self.now)
+            elif decision.label is not None:  # DAgger: the operator's command, recorded as human_action, not driving
+                vx, vy, vz, closure = (float(v) for v in decision.label)
+                mux.human_command(HUMAN, (vx, vy, vz, 0.0, 0.0, 0.0), self.now)
+                mux.human_gripper(HUMAN, closure, self.now)
             mux.proposal(POLICY, proposal, self.now)
             out = mux.update(self.now, self.now, proposal_arrived=True)
             assert out.step is not None and out.command is not None, "a fresh proposal always ticks the mux"
             records.append(out.step)
             operated.append(out.step.intervention)
             command = np.array([*out.command.twist[:3], out.command.gripper])
+            if decision.dart_noise is not None and out.step.source == "human":
+                command[:3] += decision.dart_noise  # DART: the arm executes the perturbed command, the record keeps the clean one
             obs, _, terminated, truncated, info = self.env.step(command)
             if terminated or truncated:
                 success = bool(info["is_success"])

@@ -26,8 +26,11 @@ from .labels import LabelConfig, Labelled, label_episodes
 from .records import EpisodeEvent, RecordError, StepRecord
 from .transitions import Transitions
 
-TRAIN_ALGORITHMS = {"rlif": "rlpd", "hgdagger": "hgdagger"}
+TRAIN_ALGORITHMS = {"rlif": "rlpd", "hgdagger": "hgdagger", "dagger": "hgdagger", "iwr": "hgdagger", "sirius": "hgdagger",
+                    "dart": "hgdagger"}
 """``--train`` choices -> ``TrainerConfig.algorithm``."""
+TRAIN_WEIGHTING = {"iwr": "iwr", "sirius": "sirius"}
+"""``--train`` choices that are the supervised learner with a sampling scheme (``HGDAggerConfig.weighting``)."""
 DATASET_FORMAT = "iil_robot.dataset"
 DATASET_VERSION = 1
 
@@ -236,7 +239,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=1.0, help="--play speed factor (default 1.0)")
     parser.add_argument("--delay", type=float, default=1.0, help="--play: seconds for discovery before the first message (default 1.0)")
     parser.add_argument("--train", choices=TRAIN_ALGORITHMS, help="train this learner on the labelled data "
-                        "(rlif: RLPD with the RLIF reward; hgdagger: behaviour cloning of the operator's steps)")
+                        "(rlif: RLPD with the RLIF reward; hgdagger, dart: behaviour cloning of the operator's steps; "
+                        "iwr, sirius: also the robot's steps, reweighted; dagger: every step labelled with the operator's "
+                        "command, only for recordings where an operator labelled every step)")
+    parser.add_argument("--head", choices=("l2", "mixture"), default="l2",
+                        help="--train, supervised learners: action head (default %(default)s)")
     parser.add_argument("--updates", type=int, default=1000, help="--train: learner updates (default %(default)s)")
     parser.add_argument("--out", metavar="DIR", help="--train: output directory for weights.safetensors and the "
                         "checkpoint (default runs/replay_<learner>; must not hold a checkpoint)")
@@ -319,12 +326,16 @@ def train(recording: Recording, args: argparse.Namespace) -> dict:
     from .learners.rlpd import RLPDConfig
     from .learners.trainer import TrainerConfig
 
-    labels = LabelConfig(pre_intervention_window=args.window)
+    labels = LabelConfig(pre_intervention_window=args.window, label_every_step=args.train == "dagger")
     episodes = [e for e in recording.episodes if not args.outcomes or e.outcome in args.outcomes]
     algorithm = TRAIN_ALGORITHMS[args.train]
     config = TrainerConfig(algorithm=algorithm, observation_spec=args.observation_spec, device=args.device,
                            seed=args.seed, run_dir=args.out or f"runs/replay_{args.train}")
-    result = train_offline(label_episodes(episodes, labels), config, args.updates, RLPDConfig(seed=args.seed),
-                           HGDAggerConfig(seed=args.seed), labels)
+    labelled = label_episodes(episodes, labels)
+    if labels.label_every_step and labelled.stats.unlabelled:
+        print(f"[replay] --train dagger: {labelled.stats.unlabelled} visited steps carry no operator command and are "
+              "not learned from", file=sys.stderr)
+    hgdagger = HGDAggerConfig(seed=args.seed, weighting=TRAIN_WEIGHTING.get(args.train, "none"), head=getattr(args, "head", "l2"))
+    result = train_offline(labelled, config, args.updates, RLPDConfig(seed=args.seed), hgdagger, labels)
     return {"algorithm": algorithm, "updates": result.updates, "seconds": result.seconds, "prior": result.prior,
             "online": result.online, "weights": str(result.weights), "checkpoint": str(result.checkpoint)}

@@ -119,6 +119,22 @@ def test_train_writes_weights_the_policy_node_loads_and_a_checkpoint(session, tm
     assert "choose another output directory" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("method", ["dagger", "iwr", "sirius", "dart"])
+def test_train_each_imitation_method_from_bags_with_the_mixture_head(session, tmp_path, capsys, method):
+    from iil_robot.labels import LabelConfig
+    from iil_robot.policy import PolicyConfig, PolicyRunner
+
+    bags, records, events = session
+    out = tmp_path / method
+    assert main(["replay", str(bags), "--train", method, "--head", "mixture", "--updates", "3", "--out", str(out),
+                 "--observation-spec", "toy/v1", "--device", "cpu", "--json"]) == 0
+    trained = json.loads(capsys.readouterr().out)["train"]
+    expected = label_episodes(split_episodes(records, events), LabelConfig(label_every_step=method == "dagger"))
+    assert trained["algorithm"] == "hgdagger" and trained["prior"] == len(expected.dagger)
+    runner = PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights", fallback_weights=str(out / "weights.safetensors")))
+    assert runner.active.meta.head == "mixture"
+
+
 def test_train_hgdagger_without_operator_steps_says_what_is_missing(session, tmp_path, capsys):
     bags, _, _ = session
     assert main(["replay", str(bags), "--train", "hgdagger", "--outcomes", "timeout", "--out", str(tmp_path / "o"),

@@ -78,6 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-steps", type=int, help="override the interactive env-step budget")
     parser.add_argument("--updates-per-step", type=float, help="override learner updates per env step")
     parser.add_argument("--utd", type=int, help="override RLPD's critic updates per update")
+    parser.add_argument("--head", choices=("l2", "mixture"), help="action head of the supervised learners (default l2)")
+    parser.add_argument("--dagger-schedule", choices=("decay", "first", "linear"), help="DAgger's beta schedule (default decay)")
     parser.add_argument("--out", type=Path, help="folder for the PNGs and curves.json (default: a new temp dir)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -95,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
         loop = replace(loop, updates_per_step=args.updates_per_step)
     if args.utd is not None:
         loop = replace(loop, rlpd=replace(loop.rlpd, utd_ratio=args.utd))
+    if getattr(args, "head", None):
+        loop = replace(loop, hgdagger=replace(loop.hgdagger, head=args.head))
+    if getattr(args, "dagger_schedule", None):
+        loop = replace(loop, dagger_schedule=args.dagger_schedule)
     tasks = tuple(args.tasks or profile.tasks)
     levels = tuple(args.levels or profile.levels)
     for level in levels:
@@ -127,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
                    "rlpd": {"hidden": loop.rlpd.hidden, "num_qs": loop.rlpd.num_qs, "batch_size": loop.rlpd.batch_size,
                             "utd_ratio": loop.rlpd.utd_ratio},
                    "hgdagger": {"hidden": loop.hgdagger.hidden, "ensemble": loop.hgdagger.ensemble,
-                                "batch_size": loop.hgdagger.batch_size},
+                                "batch_size": loop.hgdagger.batch_size, "head": loop.hgdagger.head},
+                   "dagger": {"schedule": loop.dagger_schedule, "p": loop.dagger_p, "rounds": loop.dagger_rounds},
+                   "dart_noise": loop.dart_noise,
                    "threads": args.threads},
         "seconds": round(time.perf_counter() - start, 1),
     }
@@ -234,7 +242,8 @@ def plot(results: list[LoopResult], out: Path) -> list[str]:
 
     paths = []
     keys = sorted({(r.config.task, r.config.level) for r in results})
-    colours = {"rlif": "tab:red", "hgdagger": "tab:blue", "bc": "tab:grey"}
+    colours = {"rlif": "tab:red", "hgdagger": "tab:blue", "bc": "tab:grey", "dagger": "tab:green", "iwr": "tab:orange",
+               "sirius": "tab:purple", "dart": "tab:brown"}
     for task, level in keys:
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
         for r in (r for r in results if (r.config.task, r.config.level) == (task, level)):

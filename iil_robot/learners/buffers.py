@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..transitions import StepClass, Transitions
+from ..transitions import Transitions
 
 
 @dataclass(frozen=True)
@@ -124,14 +124,11 @@ class ReplayBuffer:
     def sample(self, count: int, rng: np.random.Generator, device: torch.device | str = "cpu") -> Batch:
         return to_batch(self.gather(self.sample_indices(count, rng)), device)
 
-    def human_data(self) -> tuple[np.ndarray, np.ndarray]:
-        """Observations and unit actions of the steps an operator drove (demos and interventions)."""
-        keep = self.human_rows()
-        return self.observations[keep], self.actions[keep]
-
-    def human_rows(self) -> np.ndarray:
-        """Indices of the steps an operator drove (demos and interventions)."""
-        return np.flatnonzero(self.interventions[: self.size] | (self.classes[: self.size] == StepClass.DEMO))
+    def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Observations, unit actions, ``StepClass`` values and images (None without a camera) of every
+        stored row (views, unordered)."""
+        images = None if self.images is None else self.images[: self.size]
+        return self.observations[: self.size], self.actions[: self.size], self.classes[: self.size], images
 
     def state(self) -> dict[str, np.ndarray]:
         """Arrays for a checkpoint (ordered oldest first)."""

@@ -9,6 +9,19 @@ mean over the last quarter of the interventions (``doubt_threshold_fraction``). 
 
 Each member trains on its own bootstrap minibatch (independent indices), all members in one
 batched computation (stacked weights).
+
+The same supervised learner runs the rest of the interactive-imitation family, by parameter:
+
+- ``weighting`` chooses the data and how it is sampled. ``none``: the operator-labelled rows only
+  (HG-DAgger; DAgger when every step is labelled, see ``LabelConfig.label_every_step``), uniformly.
+  ``iwr`` (Mandlekar et al. 2020) and ``sirius`` (Liu et al. 2023) also learn from the robot's own
+  steps (the executed action: the operator let them happen): IWR draws exactly
+  ``iwr_intervention_fraction`` (half) of every minibatch from the intervention rows and the rest
+  from all others; Sirius draws each row with probability proportional to its class weight
+  (``StepClass``: demo, robot, pre-intervention, intervention), pre-intervention down-weighted.
+- ``head``: ``l2`` (a deterministic action, mean squared error) or ``mixture`` (a Gaussian mixture
+  per member, negative log-likelihood; acts with the mean of the most likely component), so a
+  multimodal operator is not averaged.
 """
 from __future__ import annotations
 
@@ -18,8 +31,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..transitions import StepClass
 from .buffers import ActionBox, ReplayBuffer
-from .networks import Policy, PolicyShape, doubt, random_shift
+from .networks import HEADS, Policy, PolicyShape, doubt, random_shift
+
+WEIGHTINGS = ("none", "iwr", "sirius")
+"""Sampling schemes of the supervised learner (``HGDAggerConfig.weighting``)."""
 
 
 @dataclass(frozen=True)
@@ -48,12 +65,76 @@ class HGDAggerConfig:
     """Camera policies: keep the image encoder at its seeded random initialisation (fixed features)."""
     seed: int = 0
     """Seed of the initialisation and the learner's sampling."""
+    head: str = "l2"
+    """Action head: ``l2`` (deterministic, mean squared error) or ``mixture`` (Gaussian mixture, NLL)."""
+    mixture_components: int = 5
+    """Gaussian components per member of the ``mixture`` head (robomimic's GMM default)."""
+    mixture_min_std: float = 0.01
+    """Smallest standard deviation of a mixture component, in the unit action box."""
+    weighting: str = "none"
+    """``none`` (operator-labelled rows, uniform: HG-DAgger, DAgger, BC), ``iwr`` or ``sirius`` (also the robot's rows)."""
+    iwr_intervention_fraction: float = 0.5
+    """IWR: share of every minibatch drawn from the intervention rows (the paper balances 50/50)."""
+    sirius_demo_weight: float = 1.0
+    """Sirius: sampling weight of a demonstration row."""
+    sirius_robot_weight: float = 1.0
+    """Sirius: sampling weight of a robot row no intervention followed."""
+    sirius_pre_intervention_weight: float = 0.1
+    """Sirius: sampling weight of a robot row in the window before an intervention (down-weighted)."""
+    sirius_intervention_weight: float = 2.0
+    """Sirius: sampling weight of an intervention row (up-weighted)."""
 
     def __post_init__(self) -> None:
         if self.ensemble < 2:
             raise ValueError(f"ensemble={self.ensemble}: HG-DAgger's doubt needs at least 2 members")
         if not 0.0 < self.doubt_threshold_fraction <= 1.0:
             raise ValueError("doubt_threshold_fraction must be in (0, 1]")
+        if self.head not in HEADS:
+            raise ValueError(f"head {self.head!r} must be one of {HEADS}")
+        if self.mixture_components < 1 or self.mixture_min_std <= 0:
+            raise ValueError("mixture_components must be >= 1 and mixture_min_std > 0")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting {self.weighting!r} must be one of {WEIGHTINGS}")
+        if not 0.0 < self.iwr_intervention_fraction < 1.0:
+            raise ValueError(f"iwr_intervention_fraction {self.iwr_intervention_fraction} must be in (0, 1)")
+        weights = self.class_weights
+        if min(weights.values()) < 0 or max(weights.values()) <= 0:
+            raise ValueError(f"Sirius class weights {weights} must be >= 0, at least one > 0")
+
+    @property
+    def class_weights(self) -> dict[StepClass, float]:
+        """Sirius's sampling weight per ``StepClass``."""
+        return {StepClass.DEMO: self.sirius_demo_weight, StepClass.ROBOT: self.sirius_robot_weight,
+                StepClass.PRE_INTERVENTION: self.sirius_pre_intervention_weight,
+                StepClass.INTERVENTION: self.sirius_intervention_weight}
+
+
+def sample_rows(classes: np.ndarray, config: HGDAggerConfig, rng: np.random.Generator) -> np.ndarray:
+    """Row indices [ensemble, batch_size] into rows of ``classes`` (``StepClass`` values), by ``config.weighting``.
+
+    ``none``: uniform. ``iwr``: exactly ``round(iwr_intervention_fraction · batch)`` rows of every
+    member's minibatch from the INTERVENTION rows, the rest from the others (all from one group
+    while the other is empty). ``sirius``: row i with probability ∝ the weight of its class.
+    """
+    shape, n = (config.ensemble, config.batch_size), len(classes)
+    if n == 0:
+        raise ValueError("no rows to sample")
+    if config.weighting == "none":
+        return rng.integers(0, n, shape)
+    if config.weighting == "iwr":
+        intervention = np.flatnonzero(classes == StepClass.INTERVENTION)
+        rest = np.flatnonzero(classes != StepClass.INTERVENTION)
+        if len(intervention) == 0 or len(rest) == 0:
+            return rng.integers(0, n, shape)
+        k = int(round(config.iwr_intervention_fraction * config.batch_size))
+        return np.concatenate([intervention[rng.integers(0, len(intervention), (config.ensemble, k))],
+                               rest[rng.integers(0, len(rest), (config.ensemble, config.batch_size - k))]], axis=1)
+    weights = np.zeros(n)
+    for step_class, weight in config.class_weights.items():
+        weights[classes == step_class] = weight
+    if weights.sum() <= 0:
+        raise ValueError(f"every row has Sirius weight 0 (classes present: {sorted(set(classes.tolist()))})")
+    return rng.choice(n, size=shape, p=weights / weights.sum())
 
 
 class HGDAggerLearner:
@@ -66,8 +147,12 @@ class HGDAggerLearner:
         self.action_box = action_box or ActionBox()
         torch.manual_seed(config.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
-        shape = PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden, config.ensemble, self.image, config.image_features)
+        components = config.mixture_components if config.head == "mixture" else 1
+        shape = PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden, config.ensemble, head=config.head,
+                            components=components, image=self.image, image_features=config.image_features)
         self.policy = Policy(shape).to(self.device)
+        if config.head == "mixture":
+            self.policy.actor.min_std = config.mixture_min_std
         self.policy.action_low.copy_(torch.tensor(self.action_box.low))
         self.policy.action_high.copy_(torch.tensor(self.action_box.high))
         self.ensemble = self.policy.actor
@@ -82,16 +167,22 @@ class HGDAggerLearner:
         self.updates = 0
 
     def loss(self, observations: Tensor, actions: Tensor, images: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        """Mean squared error of each member on its own minibatch. Inputs [E, B, obs], [E, B, A] (unit box),
-        for a camera policy images [E, B, C, H, W] uint8 (randomly shifted, DrQ)."""
+        """Each member on its own minibatch: mean squared error (``l2``) or negative log-likelihood
+        (``mixture``). Inputs [E, B, obs], [E, B, A] (unit box), for a camera policy images
+        [E, B, C, H, W] uint8 (randomly shifted, DrQ)."""
         x = self.policy.normalize(observations)
         if self.policy.encoder is not None:
             members, batch = images.shape[:2]
             shifted = random_shift(images.flatten(0, 1), self.config.image_pad, self.generator)
             x = torch.cat([x, self.policy.encoder(shifted).view(members, batch, -1)], dim=-1)
-        predicted = self.ensemble(x)
-        assert predicted.shape == actions.shape, (predicted.shape, actions.shape)
-        loss = ((predicted - actions) ** 2).mean()
+        if self.config.head == "mixture":
+            loss = -self.ensemble.log_prob(x, actions).mean()
+            with torch.no_grad():
+                predicted = self.ensemble(x)
+        else:
+            predicted = self.ensemble(x)
+            assert predicted.shape == actions.shape, (predicted.shape, actions.shape)
+            loss = ((predicted - actions) ** 2).mean()
         return loss, {"bc_loss": loss.detach(), "doubt": doubt(predicted.detach()).mean()}
 
     def update(self, observations: Tensor, actions: Tensor, images: Tensor | None = None) -> dict[str, Tensor]:
@@ -103,14 +194,24 @@ class HGDAggerLearner:
         return info
 
     def train_step(self, prior: ReplayBuffer, online: ReplayBuffer, rng: np.random.Generator) -> dict[str, Tensor]:
-        """One update on bootstrap minibatches of the human data (demos and interventions) in ``prior``."""
-        rows = prior.human_rows()
-        if len(rows) == 0:
-            raise ValueError("HG-DAgger has no human data yet (demos or interventions)")
-        idx = rows[rng.integers(0, len(rows), (self.config.ensemble, self.config.batch_size))]
+        """One update on bootstrap minibatches of ``training_rows`` drawn by ``sample_rows``."""
+        observations, actions, classes, images = self.training_rows(prior, online)
+        if len(observations) == 0:
+            raise ValueError("HG-DAgger has no operator-labelled data yet (demos or interventions)")
+        idx = sample_rows(classes, self.config, rng)
         as_tensor = lambda a: torch.from_numpy(a[idx]).to(self.device, non_blocking=True)  # noqa: E731
-        images = as_tensor(prior.images) if prior.images is not None else None
-        return self.update(as_tensor(prior.observations), as_tensor(prior.actions), images)
+        return self.update(as_tensor(observations), as_tensor(actions), None if images is None else as_tensor(images))
+
+    def training_rows(self, prior: ReplayBuffer, online: ReplayBuffer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Observations, unit actions, classes and images (None without a camera) to learn from: the
+        operator-labelled rows (``prior``), and for IWR and Sirius also the robot's own steps with their
+        executed actions (``online``)."""
+        if self.config.weighting == "none":
+            return prior.rows()  # views: no copy of the buffer per update
+        robot = online.rows()
+        keep = robot[2] >= 0  # hold rows (include_hold) have no class
+        parts = [prior.rows(), tuple(None if a is None else a[keep] for a in robot)]
+        return tuple(None if column[0] is None else np.concatenate(column) for column in zip(*parts))  # type: ignore[return-value]
 
     def fit_doubt_threshold(self, onset_observations: np.ndarray) -> float | None:
         """The paper's threshold: mean doubt over the last ``doubt_threshold_fraction`` of the onsets."""

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # as in ikostrikov/rlpd's TanhNormal actor
+HEADS = ("l2", "mixture")
+"""Action heads of the supervised learners (``PolicyShape.head``)."""
 
 
 class EnsembleLinear(nn.Module):
@@ -145,6 +147,52 @@ class EnsembleActor(nn.Module):
         return torch.tanh(self.net(obs))
 
 
+class MixtureEnsembleActor(nn.Module):
+    """Supervised learners' expressive head: E members, each a K-component Gaussian mixture over the
+    unit-box action (diagonal covariances, means squashed by tanh), so that two ways round an
+    obstacle are kept as two modes instead of being averaged into a crash (robomimic's GMM head).
+
+    ``forward`` gives each member's mode, the mean of its most likely component, ``[E, B, A]``;
+    ``act`` pools the E·K components of all members (weights π/E) and returns the mean of the most
+    likely one, so members that pick different sides are never averaged either.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], members: int, components: int,
+                 min_std: float = 0.01) -> None:
+        super().__init__()
+        self.members, self.components, self.act_dim, self.min_std = members, components, act_dim, min_std
+        self.net = EnsembleMLP(members, obs_dim, hidden, components * (1 + 2 * act_dim), layer_norm=False)
+
+    def distribution(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Log mixture weights [E, B, K], means [E, B, K, A] in (-1, 1), stds [E, B, K, A]."""
+        out = self.net(obs)
+        k, a = self.components, self.act_dim
+        logits, means, stds = out.split((k, k * a, k * a), dim=-1)
+        means = torch.tanh(means.unflatten(-1, (k, a)))
+        stds = F.softplus(stds.unflatten(-1, (k, a))) + self.min_std
+        return F.log_softmax(logits, dim=-1), means, stds
+
+    def log_prob(self, obs: Tensor, actions: Tensor) -> Tensor:
+        """log p(a | o) of each member's mixture. ``obs`` [E, B, obs] or [B, obs], ``actions`` [E, B, A] -> [E, B]."""
+        log_weights, means, stds = self.distribution(obs)
+        assert actions.shape == means.shape[:2] + means.shape[3:], (actions.shape, means.shape)
+        per_component = torch.distributions.Normal(means, stds).log_prob(actions.unsqueeze(-2)).sum(-1)
+        return torch.logsumexp(log_weights + per_component, dim=-1)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        log_weights, means, _ = self.distribution(obs)
+        best = log_weights.argmax(-1)[..., None, None].expand(*means.shape[:2], 1, means.shape[-1])
+        return means.gather(2, best).squeeze(2)
+
+    def act(self, obs: Tensor) -> Tensor:
+        """The mean of the most likely component over all members' components. [B, obs] -> [B, A]."""
+        log_weights, means, _ = self.distribution(obs)
+        pooled_weights = log_weights.permute(1, 0, 2).flatten(1)  # [B, E*K]; the 1/E factor changes no argmax
+        pooled_means = means.permute(1, 0, 2, 3).flatten(1, 2)  # [B, E*K, A]
+        best = pooled_weights.argmax(-1)
+        return pooled_means[torch.arange(len(best), device=best.device), best]
+
+
 def doubt(actions: Tensor) -> Tensor:
     """HG-DAgger's doubt: the L2 norm of the diagonal of the ensemble's action covariance. [E, B, A] -> [B]."""
     return actions.var(dim=0, unbiased=False).norm(dim=-1)
@@ -206,6 +254,10 @@ class PolicyShape:
     hidden: tuple[int, ...]
     ensemble: int = 1
     """Members of the HG-DAgger ensemble (1 for RLPD)."""
+    head: str = "l2"
+    """Supervised learners' action head: ``l2`` (deterministic, MSE) or ``mixture`` (Gaussian mixture)."""
+    components: int = 1
+    """Gaussian components per member of a ``mixture`` head."""
     image: tuple[int, ...] = ()
     """Camera image (channels, height, width) the policy also sees; empty = state only."""
     image_features: int = 50
@@ -223,10 +275,14 @@ class Policy(nn.Module):
     def __init__(self, shape: PolicyShape) -> None:
         super().__init__()
         self.shape = shape
+        if shape.head not in HEADS or shape.components < 1:
+            raise ValueError(f"head {shape.head!r} with {shape.components} components: expected one of {HEADS}, components >= 1")
         # the image encoder belongs to the policy (it travels with the weights); the critics share it
         self.encoder = ConvEncoder(shape.image, shape.image_features) if shape.image else None
         if shape.algorithm == "rlpd":
             self.actor: nn.Module = TanhGaussianActor(shape.input_dim, shape.act_dim, shape.hidden)
+        elif shape.algorithm == "hgdagger" and shape.head == "mixture":
+            self.actor = MixtureEnsembleActor(shape.input_dim, shape.act_dim, shape.hidden, shape.ensemble, shape.components)
         elif shape.algorithm == "hgdagger":
             self.actor = EnsembleActor(shape.input_dim, shape.act_dim, shape.hidden, shape.ensemble)
         else:
@@ -265,6 +321,8 @@ class Policy(nn.Module):
         x = self.features(obs, images)
         if self.shape.algorithm == "rlpd":
             unit, uncertainty = self.actor(x), None
+        elif self.shape.head == "mixture":
+            unit, uncertainty = self.actor.act(x), doubt(self.actor(x))  # a mode, never an average of modes
         else:
             members = self.actor(x)
             unit, uncertainty = members.mean(0), doubt(members)

@@ -5,7 +5,9 @@ and episode events, calls ``step()`` whenever it is idle, and publishes what ``s
 returns. Labelling is ``iil_robot.labels`` (a :class:`LiveLabeller`: the episode splitter and
 ``label_episode``, the code offline replay runs). RLPD: the operator's transitions (demos and
 interventions) go to the prior buffer, the policy's to the online buffer (sampled 50/50).
-HG-DAgger: the prior buffer holds the labels' HG-DAgger samples (the operator's commands).
+HG-DAgger: the prior buffer holds the labels' HG-DAgger samples (the operator's commands; with
+``labels.label_every_step``, DAgger's label of every visited step), the online buffer the policy's
+steps, which IWR and Sirius (``hgdagger.weighting``) learn from too.
 
 Restarts (``restore``): the checkpoint in ``run_dir`` holds networks, optimisers and counters.
 Bags are the source of truth for data: with ``bags_dir`` set, the buffers are rebuilt from the
@@ -113,6 +115,9 @@ class Trainer:
         if len(labels.action_indices) != len(action_box.low):
             raise ValueError(f"label action_indices {labels.action_indices} pick {len(labels.action_indices)} values, "
                              f"the action box has {len(action_box.low)}: make them match")
+        if labels.label_every_step and hgdagger.weighting != "none":
+            raise ValueError(f"labels.label_every_step (DAgger) labels the robot's steps already: use hgdagger.weighting "
+                             f"'none', not {hgdagger.weighting!r}")
         self.config, self.rlpd_config, self.hgdagger_config = config, rlpd, hgdagger
         self.action_box, self.clock, self.log_scalar = action_box, clock, log_scalar
         self.device = resolve_device(config.device)
@@ -203,7 +208,7 @@ class Trainer:
     def ready(self) -> bool:
         if self.learner is None or len(self.prior) + len(self.online) < self.config.min_transitions:
             return False
-        return self.config.algorithm == "rlpd" or len(self.prior.human_data()[0]) > 0
+        return self.config.algorithm == "rlpd" or len(self.prior) > 0  # the supervised learner needs operator labels
 
     def step(self) -> bytes | None:
         """One learner update if there is enough data; returns weights bytes when they are due."""
@@ -260,7 +265,8 @@ class Trainer:
             policy_version=self.policy_version, algorithm=shape.algorithm, observation_spec=self.config.observation_spec,
             obs_dim=shape.obs_dim, action_spec=ACTION_SPEC, act_dim=shape.act_dim, hidden=tuple(shape.hidden),
             ensemble=shape.ensemble, updates=self.learner.updates, stamp=time.time(),
-            doubt_threshold=getattr(self.learner, "doubt_threshold", None), image=shape.image, image_features=shape.image_features,
+            doubt_threshold=getattr(self.learner, "doubt_threshold", None), head=shape.head, components=shape.components,
+            image=shape.image, image_features=shape.image_features,
         )
         return encode_policy(self.learner.policy, meta)
 

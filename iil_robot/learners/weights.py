@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from .networks import Policy, PolicyShape
+from .networks import HEADS, Policy, PolicyShape
 
 WEIGHTS_FORMAT = "iil_robot.weights"
 WEIGHTS_VERSION = 1
@@ -32,7 +32,8 @@ ACTION_SPEC = "translation_gripper/v1"
 """The learners' action: (vx, vy, vz, gripper), record action indices TRANSLATION_GRIPPER."""
 ALGORITHMS = ("rlpd", "hgdagger")
 MAX_BYTES = 256 * 1024 * 1024
-LIMITS = {"obs_dim": 4096, "act_dim": 64, "hidden": 4096, "layers": 8, "ensemble": 32, "image_side": 512, "image_features": 1024}
+LIMITS = {"obs_dim": 4096, "act_dim": 64, "hidden": 4096, "layers": 8, "ensemble": 32, "components": 32, "image_side": 512,
+          "image_features": 1024}
 
 
 class WeightsError(ValueError):
@@ -60,6 +61,10 @@ class WeightsMeta:
     """time.time() when encoded (for the sync benchmark and logs)."""
     doubt_threshold: float | None = None
     """HG-DAgger's learned doubt threshold, if any."""
+    head: str = "l2"
+    """Supervised learners' action head: ``l2`` or ``mixture`` (absent in older messages: ``l2``)."""
+    components: int = 1
+    """Gaussian components per member of a ``mixture`` head."""
     image: tuple[int, ...] = ()
     """Camera image (channels, height, width) the policy also takes (RGB uint8 from ``camera/image_raw``); empty = none."""
     image_features: int = 50
@@ -67,7 +72,8 @@ class WeightsMeta:
 
     @property
     def shape(self) -> PolicyShape:
-        return PolicyShape(self.algorithm, self.obs_dim, self.act_dim, self.hidden, self.ensemble, self.image, self.image_features)
+        return PolicyShape(self.algorithm, self.obs_dim, self.act_dim, self.hidden, self.ensemble, head=self.head,
+                           components=self.components, image=self.image, image_features=self.image_features)
 
 
 @dataclass(frozen=True)
@@ -128,12 +134,17 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
         action_spec=get("action_spec", str), act_dim=get("act_dim", int), hidden=tuple(hidden),
         ensemble=get("ensemble", int), updates=get("updates", int), stamp=float(get("stamp", (int, float))),
         doubt_threshold=get("doubt_threshold", (int, float), optional=True),
+        head=get("head", str, optional=True) or "l2", components=get("components", int, optional=True) or 1,
         image=tuple(_image(meta.get("image", []))), image_features=meta.get("image_features", 50),
     )
+    if out.head not in HEADS:
+        raise WeightsError(f"weights metadata head={out.head!r} must be one of {HEADS}")
+    if out.head == "mixture" and out.algorithm != "hgdagger":
+        raise WeightsError(f"weights metadata head='mixture' is only for the supervised learners, not {out.algorithm!r}")
     if isinstance(out.image_features, bool) or not isinstance(out.image_features, int) \
             or not 1 <= out.image_features <= LIMITS["image_features"]:
         raise WeightsError(f"weights metadata image_features={out.image_features!r} must be an integer in 1..{LIMITS['image_features']}")
-    for name in ("obs_dim", "act_dim", "ensemble"):
+    for name in ("obs_dim", "act_dim", "ensemble", "components"):
         if not 1 <= getattr(out, name) <= LIMITS[name]:
             raise WeightsError(f"weights metadata {name}={getattr(out, name)} is out of range [1, {LIMITS[name]}]")
     return out

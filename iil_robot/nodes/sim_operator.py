@@ -57,6 +57,9 @@ class SimOperatorNode(Node):
             alpha=declare(self, "alpha", d.alpha, "Value model: step in when Q(s,a_policy) < alpha * Q(s,a_ref)", 0.0, 1.0),
             random_prob=declare(self, "random_prob", d.random_prob, "Random model: per-tick probability", 0.0, 1.0),
         )
+        if config.model == "dagger":  # through the gate a deflection is a takeover: no label without driving
+            raise ParameterError("model 'dagger' labels every tick without taking over, which a SpaceMouse cannot do "
+                                 "through the gate: run DAgger headless (iil-robot bench learning --methods dagger)")
         seed = declare(self, "seed", 0, "Seed of the operator's randomness", 0, 2**31 - 1)
         self.gate = GateConfig(
             deadband=declare(self, "gate.deadband", GateConfig().deadband, "The gate's deadband (as configured there)", 0.0, 0.95),

@@ -8,7 +8,14 @@ Models (``SimOperatorConfig.model``):
 - "value":  RLIF's value-based model (see `iil_robot.sim.intervention`);
 - "random": RLIF's random model, a fixed per-tick probability;
 - "demo":   the operator drives every tick of the episode;
-- "never":  the operator never steps in (pure policy rollouts).
+- "never":  the operator never steps in (pure policy rollouts);
+- "dagger": DAgger's β-mixing (Ross et al. 2011): the operator gives its command at every tick
+  (``label``: a label for every visited state) and drives the tick with probability ``mixing``
+  (β; the learning loop sets it round by round). Only a simulated operator labels every step.
+
+DART (Laskey et al. 2017): with ``dart_noise`` > 0, every tick the operator drives also carries
+``dart_noise``, Gaussian noise (σ m/s per axis) that the arm executes on top of the clean command
+while the clean command stays the label.
 
 A "value" or "random" intervention lasts ``takeover_steps`` ticks; with ``release_on_track``
 it ends earlier, as soon as the state is back on track: its time-to-go (see
@@ -23,7 +30,7 @@ decisions.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -37,7 +44,7 @@ from iil_robot.sim.state import TaskState
 
 __all__ = ["MODELS", "OperatorDecision", "SimOperator", "SimOperatorConfig"]
 
-MODELS: tuple[str, ...] = ("value", "random", "demo", "never")
+MODELS: tuple[str, ...] = ("value", "random", "demo", "never", "dagger")
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,10 @@ class SimOperatorConfig:
     ticks of lost progress count as bad: log(alpha) / log(discount) (0.59 by default)."""
     expert: ExpertConfig = field(default_factory=ExpertConfig)
     """The scripted optimum the operator degrades, and the reference action."""
+    mixing: float = 1.0
+    """"dagger" model: β, the probability that the operator drives a tick (it labels every tick)."""
+    dart_noise: float = 0.0
+    """DART: σ (m/s) of the Gaussian noise executed on top of the operator's command while it drives (0 = off)."""
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -74,7 +85,9 @@ class SimOperatorConfig:
             raise ValueError(f"level must be in [0, 1], got {self.level}")
         if self.takeover_steps < 1:
             raise ValueError(f"takeover_steps must be >= 1, got {self.takeover_steps}")
-        for name in ("random_prob", "beta", "alpha"):
+        if self.dart_noise < 0:
+            raise ValueError(f"dart_noise must be >= 0 m/s, got {self.dart_noise}")
+        for name in ("random_prob", "beta", "alpha", "mixing"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.discount < 1.0:
@@ -103,6 +116,10 @@ class OperatorDecision:
     """"value" model, onset tick: Q(s, a_policy)."""
     q_reference: float | None = None
     """"value" model, onset tick: Q(s, a_ref)."""
+    label: np.ndarray | None = None
+    """"dagger" model: the operator's command ``[vx, vy, vz, closure]`` at every tick, driving or not."""
+    dart_noise: np.ndarray | None = None
+    """DART: ``[dvx, dvy, dvz]`` the arm executes on top of ``action`` (the clean command stays the label)."""
 
 
 class SimOperator:
@@ -123,6 +140,7 @@ class SimOperator:
         self._trigger: Trigger | None = None
         self._release_below = -np.inf
         self._ticks = 0
+        self._drove = False  # "dagger": whether the operator drove the previous tick
 
     @property
     def in_control(self) -> bool:
@@ -145,6 +163,13 @@ class SimOperator:
         seen = self._perception.seen
         if model == "demo":
             return self._command(seen, onset=first_tick, reason="demo: the operator drives every tick")
+        if model == "dagger":
+            drives = bool(self._rng.random() < self.config.mixing)
+            command = self._command(seen, onset=drives and not self._drove, reason=f"dagger: driving with probability {self.config.mixing:g}")
+            self._drove, offset = drives, self._drove and not drives
+            if drives:
+                return replace(command, label=command.action)
+            return OperatorDecision(False, None, False, offset, model, "dagger: labelling the policy's tick", label=command.action)
         if self.in_control:
             self._remaining -= 1
             if self._remaining == 0:
@@ -180,11 +205,13 @@ class SimOperator:
         action, wrong = degrade_action(expert_action(seen, self.task, self.config.expert), self.skill, self._rng)
         action[:3] = np.clip(action[:3], -self.task.max_speed, self.task.max_speed)
         action[3] = np.clip(action[3], 0.0, 1.0)
+        noise = self._rng.normal(0.0, self.config.dart_noise, 3) if self.config.dart_noise > 0 else None
         return OperatorDecision(
             in_control=True, action=action, onset=onset, offset=False, model=self.config.model, reason=reason,
             wrong_move=wrong,
             q_policy=None if trigger is None else trigger.q_policy,
             q_reference=None if trigger is None else trigger.q_reference,
+            dart_noise=noise,
         )
 
     def _let_go(self, reason: str) -> OperatorDecision:

@@ -16,13 +16,23 @@ def test_bench_learning_smoke_prints_one_json_object_with_rows_and_curves(tmp_pa
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     rows = report["results"]
-    assert {r["method"] for r in rows} == {"rlif", "hgdagger", "bc"}
+    assert {r["method"] for r in rows} == {"rlif", "hgdagger", "bc", "dagger", "iwr", "sirius", "dart"}
     for r in rows:
         assert ROW_KEYS <= set(r)
         assert 0.0 <= r["success"] <= 1.0
         assert 0.0 <= r["intervention_rate_first"] <= 1.0 and 0.0 <= r["intervention_rate_last"] <= 1.0
     assert report["curves"] and all(os.path.exists(p) for p in report["curves"])
     assert "goals" in report["summary"]["reach"]
+
+
+def test_bench_learning_runs_the_supervised_methods_with_the_mixture_head(tmp_path):
+    command = [sys.executable, "-m", "iil_robot.cli", "bench", "learning", "--smoke", "--json", "--quiet", "--out", str(tmp_path),
+               "--methods", "dagger", "sirius", "--head", "mixture", "--dagger-schedule", "linear"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "MUJOCO_GL": "egl"})
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [r["method"] for r in report["results"]] == ["dagger", "sirius"]
+    assert report["config"]["hgdagger"]["head"] == "mixture" and report["config"]["dagger"]["schedule"] == "linear"
 
 
 @pytest.mark.parametrize("points, expected", [
