@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from ..config import config_path
 from ..graph import Graph, NodeSpec, loopback_env
@@ -29,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds per phase (default 30)")
     parser.add_argument("--domain-id", type=int, default=73, help="ROS domain to use (default 73)")
     parser.add_argument("--logs", default="", help="keep the nodes' logs in this directory")
+    parser.add_argument("--learner-param", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a shipped learner parameter (YAML value), e.g. idle_priority=false; repeatable")
 
 
 def jitter_ms(times: list[float]) -> np.ndarray:
@@ -39,6 +43,13 @@ def run(args: argparse.Namespace) -> int:
     from .policy_peers import PolicyPeer
 
     seconds = 4.0 if args.quick else args.seconds
+    overrides = {}
+    for item in args.learner_param:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            print(f"error: --learner-param {item!r} must be NAME=VALUE", file=sys.stderr)
+            return 2
+        overrides[name] = yaml.safe_load(value)
     with tempfile.TemporaryDirectory() as tmp, Graph(loopback_env(args.domain_id), Path(args.logs or Path(tmp) / "logs")) as graph:
         graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", params_files=(str(config_path("policy.yaml")),),
                              parameters={"rate": RATE}))
@@ -51,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
             graph.start(NodeSpec("learner", "iil_robot.nodes.learner", params_files=(str(config_path("learner.yaml")),),
                                  parameters={"observation_spec": SPEC, "run_dir": str(Path(tmp) / "run"),
-                                             "checkpoint_period": 3600.0}))
+                                             "checkpoint_period": 3600.0, **overrides}))
             peer.spin_until(lambda: peer.step_pub.get_subscription_count() > 0, 60.0, "the learner's step subscription")
             # records at 200/s until the learner's first weights act (its first update needs min_transitions)
             deadline = time.monotonic() + 180.0
@@ -80,5 +91,6 @@ def run(args: argparse.Namespace) -> int:
         "tick_jitter_p50_ms": round(float(np.percentile(loaded, 50)), 3),
         "tick_jitter_max_ms": round(float(loaded.max()), 3),
         "ticks": len(loaded), "ticks_idle": len(idle), "weights_versions_during_load": len(versions), "rate_hz": RATE,
+        "learner_overrides": overrides,
     }))
     return 0

@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (default 5)")
     parser.add_argument("--updates", type=int, default=30, help="updates per round (default 30)")
     parser.add_argument("--compile", action="store_true", help="also time the batched learner under torch.compile")
+    parser.add_argument("--profile", action="store_true",
+                        help="also report the share of each variant's CPU time spent in matrix multiplies (torch.profiler)")
     parser.add_argument("--images", action="store_true", help="also time camera policies: RLPD and HG-DAgger updates on "
                         "64x64 RGB images + the same state (DrQ encoder, random shift)")
 
@@ -98,6 +100,28 @@ def measure(device: torch.device, variants: dict[str, RLPDConfig], rounds: int, 
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
+GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def gemm_share(device: torch.device, config: RLPDConfig, updates: int) -> float:
+    """Share of one variant's self CPU time spent in matrix multiplies, over ``updates`` updates.
+
+    Batching can only remove the time outside the multiplies (it runs the same multiplies, stacked),
+    so ``1 / gemm_share`` of the loop bounds what a batched step can gain over it on this CPU."""
+    from torch.profiler import ProfilerActivity, profile
+
+    learner = RLPDLearner(OBS_DIM, ACT_DIM, config, device=device)
+    batches = [_batch(device, 256, seed) for seed in range(4)]
+    for i in range(3):
+        learner.update(batches[i % 4])
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for i in range(updates):
+            learner.update(batches[i % 4])
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    return sum(e.self_cpu_time_total for e in events if e.key in GEMM_OPS) / total
+
+
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     keep_freed_memory()  # as the learner node does (see learners/memory.py)
@@ -111,6 +135,12 @@ def run(args: argparse.Namespace) -> int:
     for name, rate in measure(torch.device("cpu"), variants, rounds, updates).items():
         result[f"updates_per_s_{name}"] = round(rate, 2)
     result["speedup_batched_vs_loop"] = round(result["updates_per_s_batched"] / result["updates_per_s_loop"], 3)
+    if args.profile:
+        profiled = 3 if args.quick else 20
+        loop_share = gemm_share(torch.device("cpu"), variants["loop"], profiled)
+        result["gemm_share_loop"] = round(loop_share, 3)
+        result["gemm_share_batched"] = round(gemm_share(torch.device("cpu"), base, profiled), 3)
+        result["batched_ceiling_vs_loop"] = round(1.0 / loop_share, 3)
     if torch.cuda.is_available():
         result["device"] = "cpu+cuda"
         for name, rate in measure(torch.device("cuda"), variants, rounds, updates * 4).items():

@@ -10,7 +10,9 @@ and the same env-step budget. Prints one JSON object:
   evaluation reached 0.8 success; null if none did), demo_success, updates, seconds};
 - ``summary``: per task and level, mean success per method, RLIF / HG-DAgger, RLIF's relative
   drop of the intervention rate, and whether the issue's goals hold;
-- ``curves``: the learning-curve PNGs (one per task and level) and ``curves_json``.
+- ``curves``: the learning-curve PNGs (one per task and level) and ``curves_json``; every finished
+  run is also appended to ``rows.jsonl`` in the output folder as it ends (a long run that is
+  interrupted keeps its rows).
 
 Profiles: default (push and reach, levels 0.9 0.6 0.3, 3 seeds), ``--quick`` (one task, one
 seed, two levels, a small budget; ≤ 10 minutes on 2 cores), ``--smoke`` (seconds; for tests).
@@ -119,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
             for seed in range(seeds):
                 for method in args.methods:
                     results.append(run_loop(replace(loop, task=task, level=level, method=method, seed=seed), progress))
+                    with open(out / "rows.jsonl", "a") as rows_file:  # each finished run survives an interrupted bench
+                        rows_file.write(json.dumps(row(results[-1])) + "\n")
     rows = [row(r) for r in results]
     report = {
         "benchmark": "learning",

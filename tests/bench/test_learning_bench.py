@@ -23,6 +23,8 @@ def test_bench_learning_smoke_prints_one_json_object_with_rows_and_curves(tmp_pa
         assert 0.0 <= r["intervention_rate_first"] <= 1.0 and 0.0 <= r["intervention_rate_last"] <= 1.0
     assert report["curves"] and all(os.path.exists(p) for p in report["curves"])
     assert "goals" in report["summary"]["reach"]
+    saved = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert saved == rows  # written one by one as the runs ended
 
 
 def test_bench_learning_runs_the_supervised_methods_with_the_mixture_head(tmp_path):

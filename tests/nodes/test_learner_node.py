@@ -95,3 +95,27 @@ def test_a_slow_learner_loses_no_step_record(graph, probe, tmp_path):
         return -1
 
     probe.wait_for(lambda: buffered() == expected, 60.0, f"{expected} transitions in the learner's buffers")
+
+
+SCHED_IDLE = 5  # the scheduling-policy field of /proc/PID/task/TID/stat
+
+
+def thread_policies(pid: int) -> list[int]:
+    """The scheduling policy of each thread of a process (Linux)."""
+    from pathlib import Path
+
+    policies = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        policies.append(int(fields[38]))  # field 41 of stat(5), counted after the ")" of the name
+    return policies
+
+
+def test_the_training_thread_runs_at_idle_priority_and_the_rest_of_the_learner_does_not(graph, probe, tmp_path):
+    process = graph.start(spec(tmp_path / "run"))
+    probe.wait_for(lambda: SCHED_IDLE in thread_policies(process.pid), 60.0, "a learner thread under SCHED_IDLE")
+    policies = thread_policies(process.pid)
+    assert policies.count(SCHED_IDLE) == 1 and len(policies) > 1  # only training: records and weights keep normal priority
