@@ -176,7 +176,7 @@ class Trainer:
             if len(data) and data.observations.shape[1] != buffer.obs_dim:
                 self.dropped += len(data)  # another observation layout than the one being learned
             elif len(data):
-                buffer.add(data, self.action_box.to_unit(data.actions))
+                buffer.add(data, self.action_box.to_unit(data.actions), self.action_box.to_unit(data.novice_actions))
         if rlif.observations.shape[1] == self.prior.obs_dim:
             self.onset_observations.extend(rlif.next_observations[rlif.rewards < 0])
 
