@@ -26,6 +26,10 @@ after which the chain of transitions is cut (the episode ended without a termina
 timeout, reset, unfinished; or the next step forms no transition): bootstrap from
 ``next_observations``.
 
+**Novice actions and onsets** (PVP, HACO): every row carries the policy's proposal at its step
+(``policy_action``, NaN where the step had none), so an operator step holds both the operator's
+action and the novice action it overrode; ``onsets`` marks the first step of each intervention.
+
 **HG-DAgger samples** (Kelly et al. 2019): the steps the operator controlled (``source ==
 "human"``) that have an observation, labelled with the operator's command (``human_action``,
 the operator's intent before the mux's limits; the executed action if it is missing). Their
@@ -219,6 +223,7 @@ def _transitions(
         raise LabelError(f"observations of different sizes in one episode: {sorted({len(steps[t].observation) for t in rows})}")  # type: ignore[arg-type]
     if not rows:
         return Transitions.empty(0, len(idx))
+    nan = (float("nan"),) * len(steps[rows[0]].executed_action)  # no proposal at that step
     return Transitions(
         observations=np.asarray([steps[t].observation for t in rows], np.float32),
         actions=np.asarray(actions, np.float32)[:, idx],
@@ -228,6 +233,8 @@ def _transitions(
         truncations=np.asarray(truncations, bool),
         interventions=np.asarray([steps[t].source == "human" for t in rows], bool),
         classes=classes[rows].astype(np.int8),
+        novice_actions=np.asarray([steps[t].policy_action or nan for t in rows], np.float32)[:, idx],
+        onsets=np.asarray([steps[t].onset for t in rows], bool),
     )
 
 

@@ -34,7 +34,9 @@ import numpy as np
 import torch
 
 from .labels import LabelConfig
+from .learners.haco import HACOConfig
 from .learners.hgdagger import HGDAggerConfig
+from .learners.pvp import PVPConfig
 from .learners.rlpd import RLPDConfig
 from .learners.trainer import Trainer, TrainerConfig
 from .mux import Mux, MuxConfig, SourceConfig
@@ -45,7 +47,9 @@ from .sim.tasks import FetchTaskConfig, FetchTaskEnv
 
 __all__ = ["METHODS", "Checkpoint", "LoopConfig", "LoopResult", "dagger_beta", "run_loop"]
 
-METHODS: tuple[str, ...] = ("rlif", "hgdagger", "bc", "dagger", "iwr", "sirius", "dart")
+METHODS: tuple[str, ...] = ("rlif", "hgdagger", "bc", "dagger", "iwr", "sirius", "dart", "pvp", "haco")
+VALUE_BASED = {"rlif": "rlpd", "pvp": "pvp", "haco": "haco"}
+"""Methods trained by an actor-critic learner (``TrainerConfig.algorithm``); the others are the supervised learner."""
 WEIGHTING = {"iwr": "iwr", "sirius": "sirius"}
 """Methods that are the supervised learner with a sampling scheme (``HGDAggerConfig.weighting``)."""
 DAGGER_SCHEDULES: tuple[str, ...] = ("decay", "first", "linear")
@@ -84,6 +88,10 @@ class LoopConfig:
     """RLIF's learner."""
     hgdagger: HGDAggerConfig = field(default_factory=HGDAggerConfig)
     """HG-DAgger's (and BC's) learner."""
+    pvp: PVPConfig = field(default_factory=PVPConfig)
+    """PVP's learner."""
+    haco: HACOConfig = field(default_factory=HACOConfig)
+    """HACO's learner."""
     dagger_schedule: str = "decay"
     """DAgger's β_i: ``decay`` p^(i-1), ``first`` 1 in round 1 else 0, ``linear`` 1 - (i-1)/dagger_rounds."""
     dagger_p: float = 0.5
@@ -143,6 +151,8 @@ class LoopResult:
     """Success rate of the initial demos."""
     updates: int
     seconds: float
+    takeovers: int = 0
+    """Interactive intervention onsets (human burden: how often the operator had to take over)."""
 
 
 def run_loop(config: LoopConfig, progress: Callable[[str], None] | None = None) -> LoopResult:
@@ -166,7 +176,7 @@ def run_loop(config: LoopConfig, progress: Callable[[str], None] | None = None) 
                     progress(f"{config.task} {config.level} {config.method} seed {config.seed}: "
                              f"{session.steps} steps, success {curve[-1].success:.2f}")
         return LoopResult(config, curve, session.interventions, session.outcomes, demo_success,
-                          session.trainer.status()["updates"], time.perf_counter() - start)
+                          session.trainer.status()["updates"], time.perf_counter() - start, session.takeovers)
     finally:
         env.close()
 
@@ -178,12 +188,13 @@ class _Session:
         self.config, self.env = config, env
         self.spec = f"fetch_{config.task}/v1"
         self.period = 1.0 / env.config.control_rate_hz
-        algorithm = "rlpd" if config.method == "rlif" else "hgdagger"
+        algorithm = VALUE_BASED.get(config.method, "hgdagger")
         self.trainer = Trainer(
             TrainerConfig(algorithm=algorithm, observation_spec=self.spec, min_transitions=1, device="cpu", seed=config.seed),
             rlpd=replace(config.rlpd, seed=config.seed),
             hgdagger=replace(config.hgdagger, seed=config.seed, weighting=WEIGHTING.get(config.method, config.hgdagger.weighting)),
             labels=LabelConfig(label_every_step=config.method == "dagger"),
+            pvp=replace(config.pvp, seed=config.seed), haco=replace(config.haco, seed=config.seed),
         )
         self.runner = PolicyRunner(PolicyConfig(observation_spec=self.spec, algorithms=algorithm))
         self.operator_config = replace(config.operator, level=config.level)
@@ -197,6 +208,7 @@ class _Session:
         self.steps = 0
         self._since_round = 0
         self.interventions: list[bool] = []
+        self.takeovers = 0
         self.outcomes: list[bool] = []
 
     # -- phases ------------------------------------------------------------------------------
@@ -213,6 +225,7 @@ class _Session:
             self.operator.config = replace(self.operator.config, mixing=dagger_beta(c.dagger_schedule, self.rounds, c.dagger_p, c.dagger_rounds))
         success, operated = self._run(self.operator, seed, learn=self.config.method != "bc")
         self.outcomes.append(success)
+        self.takeovers += sum(now and not before for before, now in zip([False, *operated], operated))
         for in_control in operated:
             self.interventions.append(in_control)
             self.steps += 1

@@ -36,7 +36,7 @@ class PolicyConfig:
     """An observation older than this (s, by its stamp) produces no proposal."""
     observation_spec: str = ""
     """Observation spec this arm publishes; weights for another are refused. Empty = take it from the observations."""
-    algorithms: str = "rlpd,hgdagger"
+    algorithms: str = "rlpd,hgdagger,pvp,haco"
     """Comma-separated algorithms whose weights this node accepts."""
     fallback: str = "hold"
     """Before any weights: ``hold`` (propose zero velocity) or ``weights`` (act with ``fallback_weights``, e.g. cloned from demos)."""

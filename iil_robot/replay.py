@@ -27,7 +27,7 @@ from .records import EpisodeEvent, RecordError, StepRecord
 from .transitions import Transitions
 
 TRAIN_ALGORITHMS = {"rlif": "rlpd", "hgdagger": "hgdagger", "dagger": "hgdagger", "iwr": "hgdagger", "sirius": "hgdagger",
-                    "dart": "hgdagger"}
+                    "dart": "hgdagger", "pvp": "pvp", "haco": "haco"}
 """``--train`` choices -> ``TrainerConfig.algorithm``."""
 TRAIN_WEIGHTING = {"iwr": "iwr", "sirius": "sirius"}
 """``--train`` choices that are the supervised learner with a sampling scheme (``HGDAggerConfig.weighting``)."""

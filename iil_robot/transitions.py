@@ -53,9 +53,21 @@ class Transitions:
     """[N, C, H, W] uint8 camera images seen with ``observations``, or None (state-only data)."""
     next_images: np.ndarray | None = None
     """[N, C, H, W] uint8 camera images seen with ``next_observations``."""
+    novice_actions: np.ndarray | None = None
+    """[N, act_dim] float32: the policy's proposal at the step (PVP's and HACO's novice action, also on the
+    operator's steps), NaN where there was none. Left out (None): all NaN."""
+    onsets: np.ndarray | None = None
+    """[N] bool: the operator took over at this step (first step of an intervention). Left out: all False."""
 
     def __post_init__(self) -> None:
         n = len(self.observations)
+        # the optional label columns always exist once built (NaN / False where a producer has none)
+        if self.novice_actions is None:
+            object.__setattr__(self, "novice_actions", np.full(self.actions.shape, np.nan, np.float32))
+        if self.onsets is None:
+            object.__setattr__(self, "onsets", np.zeros(n, bool))
+        if self.novice_actions.shape != self.actions.shape:
+            raise ValueError(f"novice_actions {self.novice_actions.shape} must be shaped like actions {self.actions.shape}")
         if (self.images is None) != (self.next_images is None):
             raise ValueError("images and next_images come together (both arrays or both None)")
         if self.images is not None and (self.images.ndim != 4 or len(self.images) != n
@@ -67,7 +79,7 @@ class Transitions:
             )
         if self.actions.ndim != 2 or len(self.actions) != n:
             raise ValueError(f"actions {self.actions.shape} must be [N={n}, act_dim]")
-        for f in ("rewards", "terminals", "truncations", "interventions", "classes"):
+        for f in ("rewards", "terminals", "truncations", "interventions", "classes", "onsets"):
             value = getattr(self, f)
             if value.shape != (n,):
                 raise ValueError(f"{f} has shape {value.shape}, expected ({n},)")

@@ -7,7 +7,8 @@ and the same env-step budget. Prints one JSON object:
 - ``results``: rows {task, level, method, seed, success (the last evaluation of the policy
   alone), intervention_rate_first / _last (share of env steps the operator was in control in
   the first / last fifth of the interactive steps), steps_to_80 (env steps until an
-  evaluation reached 0.8 success; null if none did), demo_success, updates, seconds};
+  evaluation reached 0.8 success; null if none did), operator_steps and takeovers (human burden:
+  interactive steps the operator drove, and intervention onsets), demo_success, updates, seconds};
 - ``summary``: per task and level, mean success per method, RLIF / HG-DAgger, RLIF's relative
   drop of the intervention rate, and whether the issue's goals hold;
 - ``curves``: the learning-curve PNGs (one per task and level) and ``curves_json``; every finished
@@ -32,7 +33,9 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 
+from iil_robot.learners.haco import HACOConfig  # noqa: E402
 from iil_robot.learners.hgdagger import HGDAggerConfig  # noqa: E402
+from iil_robot.learners.pvp import PVPConfig  # noqa: E402
 from iil_robot.learners.rlpd import RLPDConfig  # noqa: E402
 from iil_robot.learning_loop import METHODS, LoopConfig, LoopResult, run_loop  # noqa: E402
 
@@ -51,20 +54,24 @@ class Profile:
 # Benchmark learners: smaller than the nodes' defaults so that a run fits 2 CPU cores; same code.
 _RLPD = RLPDConfig(hidden=(128, 128), batch_size=128, utd_ratio=4, init_temperature=0.01)
 _HGD = HGDAggerConfig(hidden=(128, 128), batch_size=128)
+_PVP = PVPConfig(hidden=(128, 128), batch_size=128)
+_HACO = HACOConfig(hidden=(128, 128), batch_size=128)
 PROFILES: dict[str, Profile] = {
     "full": Profile(("push", "reach"), (0.9, 0.6, 0.3), 3,
-                    LoopConfig(env_steps=6000, eval_every=600, eval_episodes=10, rlpd=_RLPD, hgdagger=_HGD,
+                    LoopConfig(env_steps=6000, eval_every=600, eval_episodes=10, rlpd=_RLPD, hgdagger=_HGD, pvp=_PVP, haco=_HACO,
                                updates_per_step=0.5, pretrain_updates=500)),
     "quick": Profile(("reach",), (0.9, 0.3), 1,
                      LoopConfig(env_steps=3000, eval_every=500, eval_episodes=10, demo_episodes=10, pretrain_updates=500,
                                 updates_per_step=0.5,
                                 rlpd=RLPDConfig(hidden=(64, 64), batch_size=128, utd_ratio=2, init_temperature=0.01),
-                                hgdagger=HGDAggerConfig(hidden=(64, 64), batch_size=128))),
+                                hgdagger=HGDAggerConfig(hidden=(64, 64), batch_size=128),
+                                pvp=PVPConfig(hidden=(64, 64), batch_size=128), haco=HACOConfig(hidden=(64, 64), batch_size=128))),
     "smoke": Profile(("reach",), (0.6,), 1,
                      LoopConfig(env_steps=60, demo_episodes=1, eval_every=60, eval_episodes=1, refresh_every=30,
                                 updates_per_step=0.1, pretrain_updates=2,
                                 rlpd=RLPDConfig(hidden=(16, 16), batch_size=8, num_qs=2, utd_ratio=1),
-                                hgdagger=HGDAggerConfig(hidden=(16, 16), batch_size=8, ensemble=2))),
+                                hgdagger=HGDAggerConfig(hidden=(16, 16), batch_size=8, ensemble=2),
+                                pvp=PVPConfig(hidden=(16, 16), batch_size=8), haco=HACOConfig(hidden=(16, 16), batch_size=8))),
 }
 
 
@@ -178,6 +185,8 @@ def row(result: LoopResult) -> dict:
         "success": points[-1][1],
         "intervention_rate_first": _round(first), "intervention_rate_last": _round(last),
         "steps_to_80": steps_to(points),
+        # human burden: how many interactive steps the operator drove, and how often they had to take over
+        "operator_steps": int(sum(result.step_interventions)), "takeovers": result.takeovers,
         "demo_success": result.demo_success, "updates": result.updates, "seconds": round(result.seconds, 1),
     }
 
@@ -247,7 +256,7 @@ def plot(results: list[LoopResult], out: Path) -> list[str]:
     paths = []
     keys = sorted({(r.config.task, r.config.level) for r in results})
     colours = {"rlif": "tab:red", "hgdagger": "tab:blue", "bc": "tab:grey", "dagger": "tab:green", "iwr": "tab:orange",
-               "sirius": "tab:purple", "dart": "tab:brown"}
+               "sirius": "tab:purple", "dart": "tab:brown", "pvp": "tab:olive", "haco": "tab:cyan"}
     for task, level in keys:
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
         for r in (r for r in results if (r.config.task, r.config.level) == (task, level)):

@@ -47,6 +47,12 @@ class Batch:
     """[B, C, H, W] uint8 camera images with ``observations`` (None: state only)"""
     next_images: Tensor | None = None
     """[B, C, H, W] uint8 camera images with ``next_observations``"""
+    novice_actions: Tensor | None = None
+    """[B, act_dim] the policy's proposal in [-1, 1] (PVP/HACO's novice action), NaN where there was none"""
+    interventions: Tensor | None = None
+    """[B] bool: the operator controlled the step (``actions`` is then the operator's)"""
+    onsets: Tensor | None = None
+    """[B] bool: the operator took over at the step"""
 
     def split(self, parts: int) -> list["Batch"]:
         """Cut into ``parts`` minibatches (RLPD's UTD loop takes one per critic update)."""
@@ -72,6 +78,8 @@ class ReplayBuffer:
         self.masks = np.zeros(capacity, np.float32)
         self.interventions = np.zeros(capacity, bool)
         self.classes = np.zeros(capacity, np.int8)
+        self.novice_actions = np.full((capacity, act_dim), np.nan, np.float32)
+        self.onsets = np.zeros(capacity, bool)
         self.size = 0
         self.cursor = 0
         self.added = 0
@@ -79,9 +87,11 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def add(self, data: Transitions, unit_actions: np.ndarray) -> None:
-        """Append ``data`` with its actions already mapped to the unit box."""
+    def add(self, data: Transitions, unit_actions: np.ndarray, unit_novice_actions: np.ndarray | None = None) -> None:
+        """Append ``data`` with its actions (and novice actions, NaN where absent) already mapped to the unit box."""
         n = len(data)
+        if unit_novice_actions is None:
+            unit_novice_actions = np.full((n, self.act_dim), np.nan, np.float32)
         if data.observations.shape[1:] != (self.obs_dim,) or unit_actions.shape != (n, self.act_dim):
             raise ValueError(
                 f"transitions of obs {data.observations.shape[1:]}, actions {unit_actions.shape[1:]} do not fit a buffer "
@@ -92,7 +102,7 @@ class ReplayBuffer:
             raise ValueError(f"transitions with images {got} do not fit a buffer of images {self.image}")
         if n > self.capacity:  # only the newest fit
             data = data.take(np.arange(n - self.capacity, n))
-            unit_actions, n = unit_actions[-self.capacity:], self.capacity
+            unit_actions, unit_novice_actions, n = unit_actions[-self.capacity:], unit_novice_actions[-self.capacity:], self.capacity
         idx = (self.cursor + np.arange(n)) % self.capacity
         self.observations[idx] = data.observations
         self.actions[idx] = unit_actions
@@ -101,6 +111,8 @@ class ReplayBuffer:
         self.masks[idx] = 1.0 - data.terminals.astype(np.float32)
         self.interventions[idx] = data.interventions
         self.classes[idx] = data.classes
+        self.novice_actions[idx] = unit_novice_actions
+        self.onsets[idx] = data.onsets
         if self.images is not None:
             self.images[idx], self.next_images[idx] = data.images, data.next_images
         self.cursor = int((self.cursor + n) % self.capacity)
@@ -116,6 +128,7 @@ class ReplayBuffer:
         arrays = {
             "observations": self.observations[idx], "actions": self.actions[idx], "rewards": self.rewards[idx],
             "next_observations": self.next_observations[idx], "masks": self.masks[idx],
+            "novice_actions": self.novice_actions[idx], "interventions": self.interventions[idx], "onsets": self.onsets[idx],
         }
         if self.images is not None:
             arrays |= {"images": self.images[idx], "next_images": self.next_images[idx]}
@@ -137,6 +150,7 @@ class ReplayBuffer:
             "observations": self.observations[order], "actions": self.actions[order], "rewards": self.rewards[order],
             "next_observations": self.next_observations[order], "masks": self.masks[order],
             "interventions": self.interventions[order], "classes": self.classes[order],
+            "novice_actions": self.novice_actions[order], "onsets": self.onsets[order],
         } | ({"images": self.images[order], "next_images": self.next_images[order]} if self.images is not None else {})
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
@@ -146,8 +160,10 @@ class ReplayBuffer:
             next_observations=arrays["next_observations"], terminals=arrays["masks"] == 0.0,
             truncations=np.zeros(n, bool), interventions=arrays["interventions"].astype(bool),
             classes=arrays["classes"].astype(np.int8), images=arrays.get("images"), next_images=arrays.get("next_images"),
+            onsets=arrays["onsets"].astype(bool) if "onsets" in arrays else None,  # absent in older checkpoints
         )
-        self.add(data, arrays["actions"].astype(np.float32))
+        novice = arrays.get("novice_actions")
+        self.add(data, arrays["actions"].astype(np.float32), None if novice is None else novice.astype(np.float32))
 
 
 def to_batch(arrays: dict[str, np.ndarray], device: torch.device | str) -> Batch:

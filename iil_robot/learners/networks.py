@@ -20,6 +20,8 @@ from torch import Tensor, nn
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # as in ikostrikov/rlpd's TanhNormal actor
 HEADS = ("l2", "mixture")
+ACTOR_CRITIC = ("rlpd", "pvp", "haco")
+"""Algorithms whose policy is a ``TanhGaussianActor`` (acting with its mean); the others are supervised ensembles."""
 """Action heads of the supervised learners (``PolicyShape.head``)."""
 
 
@@ -248,7 +250,7 @@ class PolicyShape:
     """Everything needed to build a ``Policy`` before loading weights into it."""
 
     algorithm: str
-    """``rlpd`` (TanhGaussianActor) or ``hgdagger`` (EnsembleActor)."""
+    """``rlpd``, ``pvp``, ``haco`` (TanhGaussianActor) or ``hgdagger`` (EnsembleActor)."""
     obs_dim: int
     act_dim: int
     hidden: tuple[int, ...]
@@ -279,14 +281,14 @@ class Policy(nn.Module):
             raise ValueError(f"head {shape.head!r} with {shape.components} components: expected one of {HEADS}, components >= 1")
         # the image encoder belongs to the policy (it travels with the weights); the critics share it
         self.encoder = ConvEncoder(shape.image, shape.image_features) if shape.image else None
-        if shape.algorithm == "rlpd":
+        if shape.algorithm in ACTOR_CRITIC:
             self.actor: nn.Module = TanhGaussianActor(shape.input_dim, shape.act_dim, shape.hidden)
         elif shape.algorithm == "hgdagger" and shape.head == "mixture":
             self.actor = MixtureEnsembleActor(shape.input_dim, shape.act_dim, shape.hidden, shape.ensemble, shape.components)
         elif shape.algorithm == "hgdagger":
             self.actor = EnsembleActor(shape.input_dim, shape.act_dim, shape.hidden, shape.ensemble)
         else:
-            raise ValueError(f"unknown algorithm {shape.algorithm!r}; expected 'rlpd' or 'hgdagger'")
+            raise ValueError(f"unknown algorithm {shape.algorithm!r}; expected one of {ACTOR_CRITIC} or 'hgdagger'")
         self.register_buffer("obs_mean", torch.zeros(shape.obs_dim))
         self.register_buffer("obs_std", torch.ones(shape.obs_dim))
         self.register_buffer("action_low", -torch.ones(shape.act_dim))
@@ -319,7 +321,7 @@ class Policy(nn.Module):
         """Observations [B, obs_dim] (and images [B, C, H, W] uint8 for a camera policy) ->
         (actions [B, act_dim] in the action box, doubt [B] or None)."""
         x = self.features(obs, images)
-        if self.shape.algorithm == "rlpd":
+        if self.shape.algorithm in ACTOR_CRITIC:
             unit, uncertainty = self.actor(x), None
         elif self.shape.head == "mixture":
             unit, uncertainty = self.actor.act(x), doubt(self.actor(x))  # a mode, never an average of modes

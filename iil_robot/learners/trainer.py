@@ -30,11 +30,16 @@ from ..records import EpisodeEvent, StepRecord
 from ..transitions import StepClass
 from .buffers import ActionBox, ReplayBuffer
 from .checkpoints import CheckpointError, load_arrays, load_checkpoint, read_state, save_arrays, save_checkpoint
+from .haco import HACOConfig, HACOLearner
 from .hgdagger import HGDAggerConfig, HGDAggerLearner
+from .pvp import PVPConfig, PVPLearner
 from .rlpd import RLPDConfig, RLPDLearner
 from .weights import ACTION_SPEC, WeightsMeta, encode_policy
 
 ScalarLogger = Callable[[str, float, int], None]
+ALGORITHMS = ("rlpd", "hgdagger", "pvp", "haco")
+ActorCritic = (RLPDLearner, PVPLearner, HACOLearner)
+"""Learners that can learn from the policy's own steps alone and warm-start with ``warm_start_step``."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class TrainerConfig:
     """The learner process: what it trains, when it publishes and checkpoints, where it runs."""
 
     algorithm: str = "rlpd"
-    """``rlpd`` (RLIF) or ``hgdagger``."""
+    """``rlpd`` (RLIF), ``hgdagger``, ``pvp`` (proxy value propagation) or ``haco`` (human-AI copilot optimisation)."""
     observation_spec: str = "unknown/v1"
     """Observation layout name the weights declare (must match the arm's ``Observation.spec``)."""
     min_transitions: int = 256
@@ -92,8 +97,8 @@ class TrainerConfig:
     """Seed of the learner's sampling."""
 
     def __post_init__(self) -> None:
-        if self.algorithm not in ("rlpd", "hgdagger"):
-            raise ValueError(f"algorithm {self.algorithm!r} must be 'rlpd' or 'hgdagger'")
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm {self.algorithm!r} must be one of {ALGORITHMS}")
         if self.min_obs_std <= 0:
             raise ValueError(f"min_obs_std {self.min_obs_std} must be > 0")
         if self.warm_start_updates < 0:
@@ -111,7 +116,8 @@ def resolve_device(name: str) -> torch.device:
 class Trainer:
     def __init__(self, config: TrainerConfig, rlpd: RLPDConfig = RLPDConfig(), hgdagger: HGDAggerConfig = HGDAggerConfig(),
                  labels: LabelConfig = LabelConfig(), action_box: ActionBox = ActionBox(),
-                 clock: Callable[[], float] = time.monotonic, log_scalar: ScalarLogger | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, log_scalar: ScalarLogger | None = None,
+                 pvp: PVPConfig = PVPConfig(), haco: HACOConfig = HACOConfig()) -> None:
         if len(labels.action_indices) != len(action_box.low):
             raise ValueError(f"label action_indices {labels.action_indices} pick {len(labels.action_indices)} values, "
                              f"the action box has {len(action_box.low)}: make them match")
@@ -119,6 +125,7 @@ class Trainer:
             raise ValueError(f"labels.label_every_step (DAgger) labels the robot's steps already: use hgdagger.weighting "
                              f"'none', not {hgdagger.weighting!r}")
         self.config, self.rlpd_config, self.hgdagger_config = config, rlpd, hgdagger
+        self.pvp_config, self.haco_config = pvp, haco
         self.action_box, self.clock, self.log_scalar = action_box, clock, log_scalar
         self.device = resolve_device(config.device)
         self.labeller = LiveLabeller(labels, config.event_delay)
@@ -129,7 +136,7 @@ class Trainer:
         self._replayed_steps: set[tuple[int, float]] = set()
         self._replayed_events: set[tuple[str, str, float]] = set()
         self.rng = np.random.default_rng(config.seed)
-        self.learner: RLPDLearner | HGDAggerLearner | None = None
+        self.learner: RLPDLearner | HGDAggerLearner | PVPLearner | HACOLearner | None = None
         self.prior: ReplayBuffer | None = None
         self.online: ReplayBuffer | None = None
         self.onset_observations: list[np.ndarray] = []
@@ -176,7 +183,7 @@ class Trainer:
             if len(data) and data.observations.shape[1] != buffer.obs_dim:
                 self.dropped += len(data)  # another observation layout than the one being learned
             elif len(data):
-                buffer.add(data, self.action_box.to_unit(data.actions))
+                buffer.add(data, self.action_box.to_unit(data.actions), self.action_box.to_unit(data.novice_actions))
         if rlif.observations.shape[1] == self.prior.obs_dim:
             self.onset_observations.extend(rlif.next_observations[rlif.rewards < 0])
 
@@ -184,6 +191,10 @@ class Trainer:
         act_dim = len(self.action_box.low)
         if self.config.algorithm == "rlpd":
             self.learner = RLPDLearner(obs_dim, act_dim, self.rlpd_config, self.action_box, self.device)
+        elif self.config.algorithm == "pvp":
+            self.learner = PVPLearner(obs_dim, act_dim, self.pvp_config, self.action_box, self.device)
+        elif self.config.algorithm == "haco":
+            self.learner = HACOLearner(obs_dim, act_dim, self.haco_config, self.action_box, self.device)
         else:
             self.learner = HGDAggerLearner(obs_dim, act_dim, self.hgdagger_config, self.action_box, self.device)
         self.prior = ReplayBuffer(obs_dim, act_dim, self.config.prior_capacity)
@@ -208,7 +219,7 @@ class Trainer:
     def ready(self) -> bool:
         if self.learner is None or len(self.prior) + len(self.online) < self.config.min_transitions:
             return False
-        return self.config.algorithm == "rlpd" or len(self.prior) > 0  # the supervised learner needs operator labels
+        return self.config.algorithm != "hgdagger" or len(self.prior) > 0  # the supervised learner needs operator labels
 
     def step(self) -> bytes | None:
         """One learner update if there is enough data; returns weights bytes when they are due."""
@@ -232,10 +243,10 @@ class Trainer:
         """``updates`` warm-start updates on the operator's data (see ``TrainerConfig.warm_start_updates``)."""
         if not self.normalized:
             self._fit_normalization()
-        if isinstance(self.learner, RLPDLearner) and len(self.prior) == 0:
+        if isinstance(self.learner, ActorCritic) and len(self.prior) == 0:
             return  # no operator data to start from
         for _ in range(updates):
-            if isinstance(self.learner, RLPDLearner):
+            if isinstance(self.learner, ActorCritic):
                 self._metrics = self.learner.warm_start_step(self.prior, self.rng)
             else:
                 self._metrics = self.learner.train_step(self.prior, self.online, self.rng)
@@ -305,6 +316,7 @@ class Trainer:
             "obs_dim": self.prior.obs_dim, "updates": self.learner.updates, "policy_version": self.policy_version,
             "doubt_threshold": getattr(self.learner, "doubt_threshold", None), "normalized": self.normalized,
             "rlpd": asdict(self.rlpd_config), "hgdagger": asdict(self.hgdagger_config),
+            "pvp": asdict(self.pvp_config), "haco": asdict(self.haco_config),
         }
         save_checkpoint(self.checkpoint_path, self.learner.modules(), self.learner.optimizers(), self.learner.extra_tensors(), state)
         self._last_checkpoint = self.clock()

@@ -30,7 +30,7 @@ WEIGHTS_FORMAT = "iil_robot.weights"
 WEIGHTS_VERSION = 1
 ACTION_SPEC = "translation_gripper/v1"
 """The learners' action: (vx, vy, vz, gripper), record action indices TRANSLATION_GRIPPER."""
-ALGORITHMS = ("rlpd", "hgdagger")
+ALGORITHMS = ("rlpd", "hgdagger", "pvp", "haco")
 MAX_BYTES = 256 * 1024 * 1024
 LIMITS = {"obs_dim": 4096, "act_dim": 64, "hidden": 4096, "layers": 8, "ensemble": 32, "components": 32, "image_side": 512,
           "image_features": 1024}
@@ -45,7 +45,7 @@ class WeightsMeta:
     policy_version: int
     """Increases with every publication of a learner (checkpointed, so it survives restarts)."""
     algorithm: str
-    """``rlpd`` or ``hgdagger``: which network the tensors are."""
+    """``rlpd``, ``hgdagger``, ``pvp`` or ``haco``: which network the tensors are (all but hgdagger: a tanh-Gaussian actor)."""
     observation_spec: str
     """Name of the observation layout the policy was trained on (``Observation.spec``)."""
     obs_dim: int

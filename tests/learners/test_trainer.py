@@ -154,3 +154,28 @@ def test_without_normalisation_the_weights_keep_the_identity(tmp_path):
     feed(t, boundary_task_records(4, 30))
     _, policy = decode_policy(t.step(), Expected("toy/v1", 1))
     assert (policy.obs_mean == 0).all() and (policy.obs_std == 1).all()
+
+
+@pytest.mark.parametrize("algorithm", ["pvp", "haco"])
+def test_pvp_and_haco_train_from_records_export_a_tanh_gaussian_actor_and_resume(tmp_path, algorithm):
+    from iil_robot.learners.haco import HACOConfig
+    from iil_robot.learners.pvp import PVPConfig
+
+    config = TrainerConfig(algorithm=algorithm, observation_spec="toy/v1", min_transitions=50, run_dir=str(tmp_path),
+                           publish_every_updates=5, device="cpu", warm_start_updates=2)
+
+    def make():
+        return Trainer(config, pvp=PVPConfig(hidden=(16, 16), batch_size=32), haco=HACOConfig(hidden=(16, 16), batch_size=32))
+
+    t = make()
+    feed(t, boundary_task_records(4, 30))
+    published = [w for w in (t.step() for _ in range(6)) if w is not None]
+    meta, policy = decode_policy(published[-1], Expected("toy/v1", 1))
+    assert (meta.algorithm, meta.updates, meta.ensemble) == (algorithm, 6, 1)
+    assert len(t.prior) > 0 and len(t.online) > 0  # operator rows to the human buffer, the policy's to the novice buffer
+    t.save()
+    again = make()
+    assert again.restore() and again.learner.updates == 6
+    obs = torch.randn(4, 1)
+    torch.testing.assert_close(again.learner.policy(obs)[0], t.learner.policy(obs)[0])
+    torch.testing.assert_close(policy(obs)[0], t.learner.policy(obs)[0])
