@@ -20,7 +20,7 @@ def run_sim(*args, timeout=400):
 
 def test_a_short_run_leaves_bags_a_report_and_a_learning_policy(tmp_path):
     run = tmp_path / "run"
-    proc = run_sim("--task", "reach", "--episodes", "5", "--run-dir", str(run), "--domain-id", "94",
+    proc = run_sim("--task", "reach", "--episodes", "8", "--run-dir", str(run), "--domain-id", "94",
                    "--set", "learner.min_transitions=32", "--set", "learner.publish_every_updates=5",
                    "--set", "learner.publish_period=1.0", "--set", "learner.event_delay=0.2",
                    "--set", "learner.warm_start_updates=20")

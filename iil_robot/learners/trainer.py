@@ -89,10 +89,11 @@ class TrainerConfig:
     """Torch CPU threads (keep the control loop's core free)."""
     nice: int = 10
     """Niceness added to the learner process (0-19)."""
-    idle_priority: bool = True
+    idle_priority: bool = False
     """Train under Linux's SCHED_IDLE policy: the training thread gets only CPU time no other
     process wants, so it never delays a control tick (niceness alone still lets it hold a core
-    for a scheduler slice). Receiving records and publishing weights keep the normal priority."""
+    for a scheduler slice). Receiving records and publishing weights keep the normal priority.
+    Off by default: with any other busy process on the machine the learner then barely trains."""
     seed: int = 0
     """Seed of the learner's sampling."""
 

@@ -115,7 +115,7 @@ def thread_policies(pid: int) -> list[int]:
 
 
 def test_the_training_thread_runs_at_idle_priority_and_the_rest_of_the_learner_does_not(graph, probe, tmp_path):
-    process = graph.start(spec(tmp_path / "run"))
+    process = graph.start(spec(tmp_path / "run", idle_priority=True))
     probe.wait_for(lambda: SCHED_IDLE in thread_policies(process.pid), 60.0, "a learner thread under SCHED_IDLE")
     policies = thread_policies(process.pid)
     assert policies.count(SCHED_IDLE) == 1 and len(policies) > 1  # only training: records and weights keep normal priority
