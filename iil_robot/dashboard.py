@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
-from std_msgs.msg import String
+from std_msgs.msg import Bool, String
 
-from .nodes.common import EVENTS_QOS, RECORD_QOS
+from .nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS
 from .records import EpisodeEvent, InterventionEvent, RecordError, StepRecord
 
 OUTCOMES = ("success", "failure", "timeout", "reset")
@@ -48,6 +48,8 @@ class GraphState:
     learner: dict[str, str] = field(default_factory=dict)
     recorder: dict[str, str] = field(default_factory=dict)
     problems: deque = field(default_factory=lambda: deque(maxlen=3))
+    help_requested: bool = False
+    help_requests: int = 0
 
     @property
     def finished(self) -> list[EpisodeStats]:
@@ -76,6 +78,13 @@ class GraphState:
 
     def on_intervention(self, event: InterventionEvent) -> None:
         self.interventions = max(self.interventions, event.count)
+
+    def on_help_request(self, requested: bool) -> bool:
+        """The policy's ``help/request``; returns True when a request is newly raised (ring the bell)."""
+        raised = requested and not self.help_requested
+        self.help_requested = bool(requested)
+        self.help_requests += raised
+        return raised
 
     def on_diagnostics(self, array: DiagnosticArray) -> None:
         for status in array.status:
@@ -111,6 +120,8 @@ def render(state: GraphState, title: str, target_episodes: int | None, elapsed: 
                        or "waiting for data"),
         f"steps recorded: {state.steps}   lost ticks: {state.lost_ticks}" + (f"   recorder: {state.recorder.get('message', '')}" if state.recorder else ""),
     ]
+    if state.help_requested:
+        lines.append(f"*** THE POLICY ASKS FOR HELP: take over (request {state.help_requests}) ***")
     lines += [f"! {p}" for p in state.problems]
     return lines
 
@@ -133,6 +144,7 @@ class Dashboard:
         self.node.create_subscription(String, "episode/event", self._on_event, EVENTS_QOS)
         self.node.create_subscription(String, "intervention", self._on_intervention, EVENTS_QOS)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.state.on_diagnostics, 50)
+        self.node.create_subscription(Bool, "help/request", self._on_help_request, LATCHED_QOS)
 
     def spin_for(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -167,6 +179,10 @@ class Dashboard:
                   f"({100 * e.intervention_rate:.0f} % of steps), policy version {self.state.policy_version}; "
                   f"learner {learner.get('updates', 0)} updates, buffers {learner.get('prior', 0)} prior + "
                   f"{learner.get('online', 0)} online", flush=True)
+
+    def _on_help_request(self, msg: Bool) -> None:
+        if self.state.on_help_request(msg.data):
+            print("\a", end="" if self.interactive else "[sim] the policy asks for help\n", flush=True)  # terminal bell
 
     def _on_intervention(self, msg: String) -> None:
         try:

@@ -82,6 +82,9 @@ class MuxConfig:
     """Velocity, acceleration and workspace limits."""
     rate: float = 20.0
     """Control rate (Hz): the mux ticks by itself at this rate while the policy is not fresh."""
+    pause_on_help_request: bool = False
+    """While the policy requests help (``help/request``) and no operator is engaged, hold the arm (explicit
+    zero) instead of forwarding the policy: it waits for the operator rather than acting where it is unsure."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -234,6 +237,7 @@ class Mux:
         self._locks = {lock.name: _Lock(lock) for lock in sorted(config.locks, key=lambda c: -c.priority)}
         self._policy = next((s for s in self._sources.values() if s.config.type == "policy"), None)
         self._paused = False
+        self._help_requested = False
         self._ee_position: tuple[float, float, float] | None = None
         self._ee_time = -math.inf
         self._last_selection: Selection | None = None
@@ -295,6 +299,10 @@ class Mux:
 
     def set_paused(self, paused: bool) -> None:
         self._paused = bool(paused)
+
+    def help_request(self, requested: bool) -> None:
+        """The policy asks for (True) or no longer needs (False) the operator."""
+        self._help_requested = bool(requested)
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -380,6 +388,8 @@ class Mux:
                     return Selection("human", cfg.name, "", cfg.name)
                 state = "invalid" if source.error else "stale"
                 return Selection("hold", cfg.name, f"{state}:{cfg.name}", cfg.name)
+            if self._help_requested and self.config.pause_on_help_request:
+                return Selection("hold", cfg.name, "help requested", "")
             if source.fresh(now):
                 return Selection("policy", cfg.name, "", "")
             state = "invalid" if source.error else ("stale" if source.time > -math.inf else "waiting")

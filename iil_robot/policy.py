@@ -5,19 +5,25 @@ thread (``prepare``) and installs a validated one between ticks (``install``), s
 never sees a half-swapped policy; a refused message leaves the old policy acting. ``act`` turns
 the latest observation into a proposal, or into nothing when the observation is stale or does
 not fit the policy (the mux then holds the arm).
+
+``HelpRequester`` is the optional robot-gated help request (``help_requests.HelpGate``) on the
+ensemble's doubt: the EnsembleDAgger case of ThriftyDAgger (novelty only; risk needs a
+goal-probability critic Q_G, which no learner trains yet).
 """
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .help_requests import HelpDecision, HelpGate, HelpRequestConfig, Thresholds, fit_thresholds
 from .learners.networks import Policy
 from .learners.weights import ALGORITHMS, Expected, WeightsError, WeightsMeta, decode_policy
-from .records import ACTION_SIZE, Observation, Proposal
+from .records import ACTION_SIZE, Observation, Proposal, StepRecord
 from .transitions import TRANSLATION_GRIPPER
 
 FALLBACKS = ("hold", "weights")
@@ -156,3 +162,78 @@ def to_record_action(values: list[float]) -> tuple[float, ...]:
         action[index] = value
     action[-1] = min(1.0, max(0.0, action[-1]))
     return tuple(action)
+
+
+@dataclass(frozen=True)
+class HelpConfig:
+    """Robot-gated help requests (parameters ``help.*``): the policy asks for the operator when its
+    ensemble disagrees (EnsembleDAgger; ThriftyDAgger without risk)."""
+
+    enabled: bool = False
+    """Publish ``help/request``. Needs weights with an ensemble (HG-DAgger): others give no uncertainty."""
+    novelty_threshold: float = 0.0
+    """Request help when the proposal's uncertainty (the ensemble's doubt) exceeds this; 0 = fit it to ``target_rate``."""
+    target_rate: float = 0.1
+    """With ``novelty_threshold`` 0: share of the robot's recent ticks on which it may ask (the operator's budget)."""
+    recent: int = 2000
+    """Recent ticks the fitted thresholds are computed on."""
+    min_ticks: int = 100
+    """Robot ticks with an uncertainty before a fitted threshold is used (no request before)."""
+    handback_disagreement: float = 0.01
+    """Hand back when ||pi(s) - a_h||^2 (translation m/s and gripper) is at most this; fitted mode: until the
+    operator has driven, after that the mean disagreement on their recent steps (ThriftyDAgger's delta_r)."""
+    publish_period: float = 1.0
+    """Period (s) of the repeated ``help/request`` and its diagnostics (also sent on every change)."""
+
+    def __post_init__(self) -> None:
+        if self.novelty_threshold < 0 or self.handback_disagreement < 0:
+            raise ValueError("help.novelty_threshold and help.handback_disagreement must be >= 0")
+        if self.novelty_threshold == 0:
+            HelpRequestConfig(target_rate=self.target_rate, recent=self.recent, use_risk=False)  # checks target_rate
+
+
+class HelpRequester:
+    """Feeds ``HelpGate`` from the policy's proposals (novelty) and the mux's step records (the operator's action)."""
+
+    def __init__(self, config: HelpConfig) -> None:
+        self.config = config
+        self.novelties: deque[float] = deque(maxlen=config.recent)  # at robot-driven ticks
+        self.disagreements: deque[float] = deque(maxlen=config.recent)  # at the operator's ticks
+        self.disagreement: float | None = None  # on the latest step record, None unless the operator drove
+        self.novelty: float | None = None
+        self.reason = ""
+        fixed = config.novelty_threshold > 0
+        self.gate = HelpGate(Thresholds(config.novelty_threshold, math.inf, config.handback_disagreement, math.inf)) \
+            if fixed else None
+
+    @property
+    def requesting(self) -> bool:
+        return self.gate is not None and self.gate.requesting
+
+    def on_step(self, record: StepRecord) -> None:
+        """Each mux tick: while the operator drives, how far the policy's proposal is from their command."""
+        self.disagreement = None
+        if record.intervention and record.policy_action is not None and record.human_action is not None:
+            self.disagreement = sum((record.policy_action[i] - record.human_action[i]) ** 2 for i in TRANSLATION_GRIPPER)
+            self.disagreements.append(self.disagreement)
+
+    def on_proposal(self, proposal: Proposal) -> HelpDecision | None:
+        """One control tick; None while undecided (no uncertainty, or too few ticks to fit a threshold)."""
+        if proposal.uncertainty is None or not math.isfinite(proposal.uncertainty):
+            return None
+        self.novelty = proposal.uncertainty
+        if not self.requesting:
+            self.novelties.append(self.novelty)
+        if self.config.novelty_threshold == 0:
+            if len(self.novelties) < self.config.min_ticks:
+                return None
+            fitted = fit_thresholds(self.novelties, [], self.disagreements or [self.config.handback_disagreement],
+                                    HelpRequestConfig(self.config.target_rate, self.config.recent, use_risk=False))
+            if self.gate is None:
+                self.gate = HelpGate(fitted)
+            self.gate.thresholds = fitted
+        disagreement, self.disagreement = self.disagreement, None  # one operator command answers one tick
+        decision = self.gate.step(self.novelty, 0.0, disagreement, None if disagreement is None else 0.0)
+        if decision.changed:
+            self.reason = decision.reason
+        return decision

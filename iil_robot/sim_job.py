@@ -37,13 +37,13 @@ if TYPE_CHECKING:
 
 # Stopped in this order, so the recorder and the learner see everything the others sent.
 STOP_ORDER = ("sim_operator", "policy", "sim_arm", "spacemouse_gate", "mux", "learner", "recorder")
-ALGORITHMS = {"rlif": "rlpd", "rlpd": "rlpd", "hgdagger": "hgdagger"}
+ALGORITHMS = {"rlif": "rlpd", "rlpd": "rlpd", "hgdagger": "hgdagger", "pvp": "pvp", "haco": "haco"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", default="push", choices=("reach", "push", "pick_and_place"))
     parser.add_argument("--episodes", type=int, default=30, help="episodes to run (default 30: a few minutes)")
-    parser.add_argument("--algorithm", default="rlif", choices=sorted(ALGORITHMS), help="rlif (RLPD) or hgdagger")
+    parser.add_argument("--algorithm", default="rlif", choices=sorted(ALGORITHMS), help="rlif (RLPD), hgdagger, pvp or haco")
     parser.add_argument("--operator-model", default="value", choices=("value", "random", "demo", "never"))
     parser.add_argument("--operator-level", type=float, default=0.7, help="simulated operator quality in [0, 1] (default 0.7)")
     parser.add_argument("--seed", type=int, default=0)

@@ -29,3 +29,12 @@ def test_render_says_when_all_episodes_are_done():
     assert lines[0].endswith("elapsed 01:05")
     assert lines[1].startswith("all 1 episodes done") and "successes 0/1" in lines[1]
     assert render(state, "title", target_episodes=5, elapsed=1.0)[1].startswith("episode 2/5")
+
+
+def test_a_raised_help_request_rings_once_and_shows_until_withdrawn():
+    state = GraphState()
+    assert [state.on_help_request(r) for r in (False, True, True, False, True)] == [False, True, False, False, True]
+    assert state.help_requests == 2
+    assert "ASKS FOR HELP" in render(state, "t", None, 0.0)[-1]
+    state.on_help_request(False)
+    assert not any("ASKS FOR HELP" in line for line in render(state, "t", None, 0.0))

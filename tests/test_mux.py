@@ -315,3 +315,35 @@ def test_status_reports_sources_and_locks():
 def test_bad_configuration_names_the_parameter(kwargs, match):
     with pytest.raises(MuxConfigError, match=match):
         MuxConfig(**kwargs)
+
+
+# -- help requests (robot-gated: the policy asks for the operator) ------------------------------
+
+# (pause_on_help_request, help requested, operator engaged) -> (source, hold reason)
+HELP_TABLE = [
+    (False, False, False, "policy", ""),
+    (False, True, False, "policy", ""),                 # the parameter is off: the request is only shown
+    (True, False, False, "policy", ""),
+    (True, True, False, "hold", "help requested"),       # waits for the operator instead of acting unsure
+    (True, True, True, "human", ""),                     # the operator answers: they drive
+]
+
+
+@pytest.mark.parametrize("pause, requested, engaged, source, reason", HELP_TABLE)
+def test_mux_holds_while_help_is_requested_only_when_asked_to(pause, requested, engaged, source, reason):
+    mux = Mux(MuxConfig(sources=(HUMAN, POLICY), limits=FREE_LIMITS, pause_on_help_request=pause))
+    mux.help_request(requested)
+    if engaged:
+        engage(mux, 0.0)
+    out = propose(mux, 0.01)
+    assert out.command.source == source and out.command.hold_reason == reason
+    if source == "hold":
+        assert out.command.twist == ZERO and out.step.source == "hold" and out.step.policy_action == POLICY_ACTION
+
+
+def test_a_withdrawn_help_request_gives_the_arm_back_to_the_policy():
+    mux = Mux(MuxConfig(sources=(HUMAN, POLICY), limits=FREE_LIMITS, pause_on_help_request=True))
+    mux.help_request(True)
+    assert propose(mux, 0.0).command.hold_reason == "help requested"
+    mux.help_request(False)
+    assert propose(mux, 0.05).command.source == "policy"

@@ -26,8 +26,10 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
 
+from ..learners.haco import HACOConfig
 from ..learners.hgdagger import HGDAggerConfig
 from ..learners.memory import keep_freed_memory
+from ..learners.pvp import PVPConfig
 from ..learners.rlpd import RLPDConfig
 from ..labels import LabelConfig
 from ..learners.trainer import Trainer, TrainerConfig
@@ -54,6 +56,16 @@ HGDAGGER_RANGES = {
     "sirius_robot_weight": (0.0, 1000.0), "sirius_pre_intervention_weight": (0.0, 1000.0),
     "sirius_intervention_weight": (0.0, 1000.0),
 }
+PVP_RANGES = {
+    "actor_lr": (1e-7, 1.0), "critic_lr": (1e-7, 1.0), "hidden": (1, 4096), "discount": (0.0, 1.0), "tau": (0.0, 1.0),
+    "q_bound": (1e-6, 1000.0), "policy_delay": (1, 100), "target_policy_noise": (0.0, 10.0),
+    "target_noise_clip": (0.0, 10.0), "batch_size": (2, 65536), "seed": (0, 2**31 - 1),
+}
+HACO_RANGES = {
+    "actor_lr": (1e-7, 1.0), "critic_lr": (1e-7, 1.0), "temp_lr": (1e-7, 1.0), "hidden": (1, 4096), "discount": (0.0, 1.0),
+    "tau": (0.0, 1.0), "conservative_weight": (0.0, 1000.0), "init_temperature": (1e-6, 100.0),
+    "batch_size": (2, 65536), "seed": (0, 2**31 - 1),
+}
 
 
 def weights_message(data: bytes) -> UInt8MultiArray:
@@ -69,6 +81,8 @@ class LearnerNode(Node):
         config: TrainerConfig = declare_config(self, TrainerConfig, ranges=TRAINER_RANGES)
         rlpd = declare_config(self, RLPDConfig, "rlpd.", RLPD_RANGES)
         hgdagger = declare_config(self, HGDAggerConfig, "hgdagger.", HGDAGGER_RANGES)
+        pvp = declare_config(self, PVPConfig, "pvp.", PVP_RANGES)
+        haco = declare_config(self, HACOConfig, "haco.", HACO_RANGES)
         labels = declare_config(self, LabelConfig, "labels.", LABEL_RANGES)
         os.nice(config.nice)
         torch.set_num_threads(config.num_threads)
@@ -76,7 +90,7 @@ class LearnerNode(Node):
         from torch.utils.tensorboard import SummaryWriter  # slow import, only in the learner process
 
         self.writer = SummaryWriter(str(Path(config.run_dir) / "tensorboard"))
-        self.trainer = Trainer(config, rlpd, hgdagger, labels, log_scalar=self.writer.add_scalar)
+        self.trainer = Trainer(config, rlpd, hgdagger, labels, log_scalar=self.writer.add_scalar, pvp=pvp, haco=haco)
         self.inbox: deque[StepRecord | EpisodeEvent] = deque()  # filled by the executor, drained by training
         self.stopping = threading.Event()
 

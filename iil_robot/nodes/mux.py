@@ -37,6 +37,8 @@ class MuxNode(Node):
             locks=self._declare_locks(),
             limits=self._declare_limits(),
             rate=declare(self, "rate", 20.0, "Control rate (Hz): self-ticks while the policy is not fresh", 0.5, 1000.0),
+            pause_on_help_request=declare(self, "pause_on_help_request", False,
+                                          "Hold the arm while the policy requests help (help/request) and no operator is engaged"),
         )
         self.mux = Mux(config)
         self.clock = time.monotonic
@@ -55,6 +57,7 @@ class MuxNode(Node):
         if config.limits.workspace.enabled:
             self.create_subscription(PoseStamped, "ee_pose", self._on_ee_pose, SENSOR_QOS)
         self.create_service(SetBool, "~/pause", self._on_pause)
+        self.create_subscription(Bool, "help/request", self._on_help_request, LATCHED_QOS)
 
         watchdog = declare(self, "watchdog_rate", 200.0, "How often (Hz) to check for stale sources and locks", 1.0, 2000.0)
         diagnostics = declare(self, "diagnostics_rate", 1.0, "Diagnostics publishing rate (Hz)", 0.1, 50.0)
@@ -152,6 +155,10 @@ class MuxNode(Node):
     def _on_ee_pose(self, msg: PoseStamped) -> None:
         p = msg.pose.position
         self._input(self.mux.ee_position((p.x, p.y, p.z), self.clock()))
+
+    def _on_help_request(self, msg: Bool) -> None:
+        self.mux.help_request(msg.data)
+        self._input(None)
 
     def _on_pause(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self.mux.set_paused(request.data)

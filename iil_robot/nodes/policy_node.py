@@ -4,7 +4,9 @@ Subscribes ``observation`` (``iil_robot.observation`` JSON on std_msgs/String) a
 ``policy/weights`` (std_msgs/UInt8MultiArray: safetensors bytes, latched), publishes
 ``policy/proposal`` (``iil_robot.proposal`` JSON). Weights are validated on a worker thread and
 swapped in between ticks; a bad message is refused with an error and the old policy keeps acting.
-See ``iil_robot.policy``.
+With ``help.enabled`` it also publishes ``help/request`` (std_msgs/Bool, latched: on change and every
+``help.publish_period``) and its diagnostics, and reads ``step`` records (the operator's command, for the
+hand-back). See ``iil_robot.policy``.
 """
 from __future__ import annotations
 
@@ -12,17 +14,20 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
-from rclpy.node import Node
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
 from sensor_msgs.msg import Image
-from std_msgs.msg import String, UInt8MultiArray
+from std_msgs.msg import Bool, String, UInt8MultiArray
 
 from ..learners.weights import WeightsError
-from ..policy import Active, CameraFrame, PolicyConfig, PolicyRunner
-from ..records import Observation, RecordError
+from ..policy import Active, CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
+from ..records import Observation, Proposal, RecordError, StepRecord
 from .common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS, declare_config, run
 
 RANGES = {"rate": (0.5, 1000.0), "observation_timeout": (0.001, 10.0), "camera_timeout": (0.0, 10.0), "fallback_gripper": (0.0, 1.0), "num_threads": (1, 64)}
+HELP_RANGES = {"novelty_threshold": (0.0, 1e6), "target_rate": (0.0, 1.0), "recent": (1, 1_000_000), "min_ticks": (1, 1_000_000),
+               "handback_disagreement": (0.0, 1e6), "publish_period": (0.05, 60.0)}
 
 
 class PolicyNode(Node):
@@ -43,6 +48,14 @@ class PolicyNode(Node):
         self.act_on_observation = config.act_on_observation
         if not self.act_on_observation:
             self.create_timer(1.0 / config.rate, self._on_tick)
+        help_config: HelpConfig = declare_config(self, HelpConfig, "help.", HELP_RANGES)
+        self.help = HelpRequester(help_config) if help_config.enabled else None
+        if self.help is not None:
+            self.help_pub = self.create_publisher(Bool, "help/request", LATCHED_QOS)
+            self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+            self.create_subscription(String, "step", self._on_step, RECORD_QOS)
+            self.create_timer(help_config.publish_period, self._publish_help)
+            self._publish_help()
         pace = "on every observation" if self.act_on_observation else f"at {config.rate:g} Hz"
         self.get_logger().info(f"acting {pace}; before any weights: {config.fallback}")
 
@@ -87,6 +100,39 @@ class PolicyNode(Node):
             self.get_logger().warn(f"no proposal: {why_not}", throttle_duration_sec=2.0)
             return
         self.proposal_pub.publish(String(data=proposal.encode()))
+        if self.help is not None:
+            self._update_help(proposal)
+
+    def _on_step(self, msg: String) -> None:
+        try:
+            self.help.on_step(StepRecord.decode(msg.data))
+        except RecordError as err:
+            self.get_logger().error(f"undecodable step record: {err}", throttle_duration_sec=1.0)
+
+    def _update_help(self, proposal: Proposal) -> None:
+        decision = self.help.on_proposal(proposal)
+        if decision is not None and decision.changed:
+            if decision.requesting:
+                self.get_logger().warn(f"asking the operator for help ({decision.reason}: uncertainty {self.help.novelty:.4g} > "
+                                       f"{self.help.gate.thresholds.novelty:.4g})")
+            else:
+                self.get_logger().info("help request withdrawn: the operator's command agrees with the policy")
+            self._publish_help()
+
+    def _publish_help(self) -> None:
+        """The request (latched Bool) and a diagnostics status any dashboard can show."""
+        requester, requesting = self.help, self.help.requesting
+        self.help_pub.publish(Bool(data=requesting))
+        status = DiagnosticStatus(name="policy: help request", hardware_id="policy",
+                                  level=DiagnosticStatus.WARN if requesting else DiagnosticStatus.OK,
+                                  message=f"help requested ({requester.reason})" if requesting else "not requesting")
+        values = {"requesting": requesting, "uncertainty": requester.novelty,
+                  "novelty_threshold": None if requester.gate is None else requester.gate.thresholds.novelty,
+                  "raised": 0 if requester.gate is None else requester.gate.raised, "policy_version": self.runner.version}
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
 
 
 def _shutdown(node: PolicyNode) -> None:

@@ -2,7 +2,7 @@
 import time
 
 import torch
-from std_msgs.msg import String, UInt8MultiArray
+from std_msgs.msg import Bool, String, UInt8MultiArray
 
 from iil_robot.graph import NodeSpec
 from iil_robot.learners.networks import Policy, PolicyShape
@@ -64,3 +64,32 @@ def test_policy_node_acts_swaps_refuses_and_goes_quiet_on_stale_observations(gra
 def test_policy_node_stops_on_a_bad_fallback(graph):
     assert_stops_with(graph, NodeSpec("policy", "iil_robot.nodes.policy_node", parameters={"fallback": "weights"}),
                       "fallback_weights")
+
+
+def ensemble_weights(version, obs_dim=3, spec="toy/v1"):
+    """HG-DAgger weights whose members disagree strongly: a high doubt on every observation."""
+    torch.manual_seed(version)
+    policy = Policy(PolicyShape("hgdagger", obs_dim, 4, (8,), ensemble=5))
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.mul_(20.0)
+    return encode_policy(policy, WeightsMeta(version, "hgdagger", spec, obs_dim, ACTION_SPEC, 4, (8,), 5, 0, time.time()))
+
+
+def test_an_uncertain_policy_raises_the_help_request(graph, probe):
+    graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", parameters={
+        "rate": 50.0, "help.enabled": True, "help.novelty_threshold": 1e-4, "help.publish_period": 0.2}))
+    requests = probe.collect(Bool, "help/request", LATCHED_QOS)
+    proposals = probe.collect(String, "policy/proposal", RECORD_QOS)
+    obs_pub = probe.publisher(String, "observation", SENSOR_QOS)
+    weights_pub = probe.publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+
+    def feed():
+        obs_pub.publish(String(data=Observation((0.1, 0.2, 0.3), "toy/v1", time.time()).encode()))
+
+    probe.wait_for(lambda: len(proposals) > 3, 30.0, "fallback proposals", every=feed)
+    assert requests.messages and not any(m.data for m in requests.messages)  # the hold fallback has no doubt: no request
+    weights_pub.publish(weights_message(ensemble_weights(1)))
+    probe.wait_for(lambda: any(m.data for m in requests.messages), 15.0, "help/request true", every=feed)
+    assert Proposal.decode(proposals.messages[-1].data).uncertainty > 1e-4
+    assert "asking the operator for help" in graph.tail("policy", 200)
