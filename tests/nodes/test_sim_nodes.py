@@ -103,13 +103,15 @@ def test_the_whole_loop_runs_without_hardware_and_the_operator_steps_in(graph, p
     decisions = probe.collect(String, "operator/decision", EVENTS_QOS)
 
     def records():
-        return [StepRecord.decode(m.data) for m in steps.messages]
+        """Step records from the policy's first proposal on (under load its process may come up last)."""
+        decoded = [StepRecord.decode(m.data) for m in steps.messages]
+        first = next((i for i, r in enumerate(decoded) if r.policy_action is not None), len(decoded))
+        return decoded[first:]
 
     probe.wait_for(lambda: any(r.onset for r in records()), STARTUP, "an intervention onset in the step records")
     probe.wait_for(lambda: any(json.loads(m.data)["onset"] for m in decisions.messages), 10.0, "the operator's decision")
     decision = next(json.loads(m.data) for m in decisions.messages if json.loads(m.data)["onset"])
     assert decision["model"] == "value" and decision["reason"]
-    human = [r for r in records() if r.source == "human"]
     probe.wait_for(lambda: len([r for r in records() if r.source == "human"]) >= 5, 20.0, "operator-driven ticks")
     human = [r for r in records() if r.source == "human"]
     # the policy kept proposing while the operator drove (a loaded machine may miss an odd tick)
