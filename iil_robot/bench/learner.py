@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (default 5)")
     parser.add_argument("--updates", type=int, default=30, help="updates per round (default 30)")
-    parser.add_argument("--compile", action="store_true", help="also time the batched learner under torch.compile")
+    parser.add_argument("--compile", action="store_true", help="also time both learners under torch.compile")
     parser.add_argument("--profile", action="store_true",
                         help="also report the share of each variant's CPU time spent in matrix multiplies (torch.profiler)")
     parser.add_argument("--images", action="store_true", help="also time camera policies: RLPD and HG-DAgger updates on "
@@ -130,11 +130,14 @@ def run(args: argparse.Namespace) -> int:
     variants = {"batched": base, "loop": RLPDConfig(utd_ratio=1, critic_impl="loop")}
     if args.compile:
         variants["compiled"] = RLPDConfig(utd_ratio=1, compile=True)
+        variants["compiled_loop"] = RLPDConfig(utd_ratio=1, critic_impl="loop", compile=True)
     result: dict[str, object] = {"device": "cpu", "threads": args.threads, "obs_dim": OBS_DIM, "act_dim": ACT_DIM,
                                  "num_qs": base.num_qs, "hidden": list(base.hidden), "batch_size": base.batch_size}
     for name, rate in measure(torch.device("cpu"), variants, rounds, updates).items():
         result[f"updates_per_s_{name}"] = round(rate, 2)
     result["speedup_batched_vs_loop"] = round(result["updates_per_s_batched"] / result["updates_per_s_loop"], 3)
+    if args.compile:
+        result["speedup_compiled_vs_compiled_loop"] = round(result["updates_per_s_compiled"] / result["updates_per_s_compiled_loop"], 3)
     if args.profile:
         profiled = 3 if args.quick else 20
         loop_share = gemm_share(torch.device("cpu"), variants["loop"], profiled)
