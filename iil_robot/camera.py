@@ -7,7 +7,8 @@ The ``camera`` node is a wiring diagram around these. Frames are RGB ``uint8`` a
 Sources (``CameraConfig.source``):
 - ``"0"``, ``"1"``, ...: a V4L2 device index (``/dev/video0`` ...);
 - ``"/dev/video2"``: a device path;
-- a video file (``.mp4``, ``.avi``, ...): for replay and tests, paced at ``rate`` and looped;
+- a video file (``.mp4``, ``.avi``, ...): for replay and tests, one frame per tick (``rate``),
+  every frame in order, looped;
 - ``"sim"``: the sim arm's rendered view (its ``image`` topic), handled by the node.
 """
 from __future__ import annotations
@@ -166,8 +167,10 @@ class CaptureThread:
     """Reads a source in a tight loop on its own thread and keeps only the newest frame.
 
     A camera driver queues frames: reading at the publishing rate would hand out old ones. A video
-    file is read at ``rate`` (it would otherwise be decoded as fast as possible) and started
-    again at its end when ``loop``. A failed device is reopened every ``reconnect_period``.
+    file is read one frame per frame taken with ``latest()``, so its reader (the node's tick)
+    paces it and gets every frame in order: a file read on its own clock beats against the tick's
+    and skips frames. It starts again at its end when ``loop``. A failed device is reopened
+    every ``reconnect_period``.
     Call ``start()`` and ``stop()`` explicitly.
     """
 
@@ -178,6 +181,8 @@ class CaptureThread:
         self._latest: Frame | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._taken = threading.Event()  # a file's newest frame was handed out: read the next one
+        self._taken.set()
         self.error = ""
         """The last error (empty while frames come)."""
         self.ended = False
@@ -193,13 +198,15 @@ class CaptureThread:
             self._thread.join(timeout)
 
     def latest(self) -> Frame | None:
+        """The newest frame (None before the first); for a file, also lets the next frame be read."""
         with self._lock:
+            if self._latest is not None:
+                self._taken.set()
             return self._latest
 
     def _run(self) -> None:
         capture: cv2.VideoCapture | None = None
-        index, period = 0, 1.0 / self.config.rate
-        next_read = self._clock()
+        index = 0
         while not self._stop.is_set():
             if capture is None:
                 try:
@@ -208,9 +215,8 @@ class CaptureThread:
                     self.error = str(err)
                     self._stop.wait(self.config.reconnect_period)
                     continue
-            if self.config.is_file:  # pace a file at the publishing rate
-                self._stop.wait(max(0.0, next_read - self._clock()))
-                next_read = max(next_read + period, self._clock())
+            if self.config.is_file and not self._taken.wait(0.1):
+                continue  # the reader has not taken the newest frame yet (checks for stop meanwhile)
             ok, bgr = capture.read()
             if not ok and self.config.is_file and self.config.loop and index > 0:
                 capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
@@ -229,6 +235,7 @@ class CaptureThread:
             frame = Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), index, self._clock())
             with self._lock:
                 self._latest = frame
+                self._taken.clear()
             self.error = ""
         if capture is not None:
             capture.release()

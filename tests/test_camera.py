@@ -71,6 +71,7 @@ def test_capture_thread_reads_a_video_file_in_order_and_loops(tmp_path):
     finally:
         capture.stop()
     assert capture.error == ""
+    assert [index for index, _ in levels] == list(range(1, len(levels) + 1))  # each frame once, none skipped
     # every frame seen shows the grey level of its position in the file (index 11 = frame 0 again)
     for index, level in levels:
         assert abs(level - brightness((index - 1) % 10)) <= 3, (index, level)
@@ -81,7 +82,7 @@ def test_capture_thread_without_loop_ends_and_says_so(tmp_path):
     capture = CaptureThread(CameraConfig(source=str(video), rate=200.0, loop=False, reconnect_period=0.1))
     capture.start()
     try:
-        wait_until(lambda: capture.ended, 10.0, "the end of the file")
+        wait_until(lambda: capture.latest() is not None and capture.ended, 10.0, "the end of the file")  # taking frames reads on
     finally:
         capture.stop()
     assert capture.latest().index == 5
