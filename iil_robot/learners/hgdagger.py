@@ -150,11 +150,9 @@ class HGDAggerLearner:
         components = config.mixture_components if config.head == "mixture" else 1
         shape = PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden, config.ensemble, head=config.head,
                             components=components, image=self.image, image_features=config.image_features)
-        self.policy = Policy(shape).to(self.device)
+        self.policy = Policy(shape).scale_to(self.action_box.low, self.action_box.high).to(self.device)
         if config.head == "mixture":
             self.policy.actor.min_std = config.mixture_min_std
-        self.policy.action_low.copy_(torch.tensor(self.action_box.low))
-        self.policy.action_high.copy_(torch.tensor(self.action_box.high))
         self.ensemble = self.policy.actor
         params = list(self.ensemble.parameters())
         if self.policy.encoder is not None:  # one encoder shared by the members, trained by their BC loss

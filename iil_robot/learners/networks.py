@@ -298,6 +298,13 @@ class Policy(nn.Module):
         return (obs - self.obs_mean) / self.obs_std
 
     @torch.no_grad()
+    def scale_to(self, low: tuple[float, ...], high: tuple[float, ...]) -> "Policy":
+        """Act in the box [low, high] (physical units, e.g. ``ActionBox``); returns the policy."""
+        self.action_low.copy_(torch.tensor(low))
+        self.action_high.copy_(torch.tensor(high))
+        return self
+
+    @torch.no_grad()
     def fit_normalization(self, observations: Tensor, min_std: float) -> None:
         """Per-feature mean and std of ``observations`` [N, obs_dim], std floored at ``min_std``.
 
@@ -329,3 +336,18 @@ class Policy(nn.Module):
             members = self.actor(x)
             unit, uncertainty = members.mean(0), doubt(members)
         return self.action_low + (unit + 1.0) * 0.5 * (self.action_high - self.action_low), uncertainty
+
+
+def adam(params, lr: float) -> torch.optim.Adam:
+    """The learners' optimiser: fused Adam, one kernel per step instead of one per tensor (CPU and CUDA)."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
+def behaviour_cloning_step(actor: nn.Module, optimizer: torch.optim.Optimizer, inputs: Tensor, actions: Tensor) -> Tensor:
+    """One step of the actor's deterministic action towards ``actions`` (unit box, mean squared error);
+    the learners' warm start on the operator's data. Returns the loss (detached)."""
+    loss = ((actor(inputs) - actions) ** 2).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()

@@ -19,8 +19,7 @@ import torch
 from torch import Tensor
 
 from .buffers import ActionBox, Batch, ReplayBuffer, sample_symmetric
-from .networks import EnsembleCritic, Policy, PolicyShape
-from .rlpd import _adam
+from .networks import EnsembleCritic, Policy, PolicyShape, adam, behaviour_cloning_step
 
 
 @dataclass(frozen=True)
@@ -82,16 +81,15 @@ class PVPLearner:
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         torch.manual_seed(config.seed)
 
-        self.policy = Policy(PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden)).to(self.device)
-        self.policy.action_low.copy_(torch.tensor(self.action_box.low))
-        self.policy.action_high.copy_(torch.tensor(self.action_box.high))
+        shape = PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden)
+        self.policy = Policy(shape).scale_to(self.action_box.low, self.action_box.high).to(self.device)
         self.actor = self.policy.actor
         self.target_actor = copy.deepcopy(self.actor).requires_grad_(False)
         # TD3's twin critics as a 2-member ensemble (no LayerNorm, as in TD3)
         self.critic = EnsembleCritic(obs_dim, act_dim, config.hidden, 2, layer_norm=False).to(self.device)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = _adam(self.actor.parameters(), config.actor_lr, self.device)
-        self.critic_opt = _adam(self.critic.parameters(), config.critic_lr, self.device)
+        self.actor_opt = adam(self.actor.parameters(), config.actor_lr)
+        self.critic_opt = adam(self.critic.parameters(), config.critic_lr)
         self.updates = 0
 
     def critic_loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
@@ -153,12 +151,9 @@ class PVPLearner:
         self.critic_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.critic_opt.step()
-        bc_loss = ((self.actor(self.policy.normalize(batch.observations)) - batch.actions) ** 2).mean()
-        self.actor_opt.zero_grad(set_to_none=True)
-        bc_loss.backward()
-        self.actor_opt.step()
+        bc_loss = behaviour_cloning_step(self.actor, self.actor_opt, self.policy.normalize(batch.observations), batch.actions)
         self.target_actor.load_state_dict(self.actor.state_dict())
-        return {**info, "bc_loss": bc_loss.detach()}
+        return {**info, "bc_loss": bc_loss}
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"policy": self.policy, "target_actor": self.target_actor, "critic": self.critic, "target_critic": self.target_critic}

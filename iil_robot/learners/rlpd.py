@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .buffers import ActionBox, Batch, ReplayBuffer, sample_symmetric
-from .networks import EnsembleCritic, LoopEnsembleCritic, Policy, PolicyShape, random_shift
+from .networks import EnsembleCritic, LoopEnsembleCritic, Policy, PolicyShape, adam, behaviour_cloning_step, random_shift
 
 
 @dataclass(frozen=True)
@@ -93,23 +93,21 @@ class RLPDLearner:
         torch.manual_seed(config.seed)
 
         shape = PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden, image=self.image, image_features=config.image_features)
-        self.policy = Policy(shape).to(self.device)
-        self.policy.action_low.copy_(torch.tensor(self.action_box.low))
-        self.policy.action_high.copy_(torch.tensor(self.action_box.high))
+        self.policy = Policy(shape).scale_to(self.action_box.low, self.action_box.high).to(self.device)
         self.actor = self.policy.actor
         critic_cls = EnsembleCritic if config.critic_impl == "batched" else LoopEnsembleCritic
         self.critic = critic_cls(shape.input_dim, act_dim, config.hidden, config.num_qs, config.critic_layer_norm).to(self.device)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_temp = torch.tensor(math.log(config.init_temperature), device=self.device, requires_grad=True)
 
-        self.actor_opt = _adam(self.actor.parameters(), config.actor_lr, self.device)
+        self.actor_opt = adam(self.actor.parameters(), config.actor_lr)
         # DrQ: the critic loss trains the shared image encoder; the actor sees its features detached
         encoder = self.policy.encoder
         if encoder is not None and config.freeze_encoder:
             encoder.requires_grad_(False)
         trained_encoder = [] if encoder is None or config.freeze_encoder else list(encoder.parameters())
-        self.critic_opt = _adam(list(self.critic.parameters()) + trained_encoder, config.critic_lr, self.device)
-        self.temp_opt = _adam([self.log_temp], config.temp_lr, self.device)
+        self.critic_opt = adam(list(self.critic.parameters()) + trained_encoder, config.critic_lr)
+        self.temp_opt = adam([self.log_temp], config.temp_lr)
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.target_critic.parameters())
         self.updates = 0
@@ -186,11 +184,8 @@ class RLPDLearner:
         nearly every step, and the online buffer the critic needs to judge the actor stays empty."""
         batch = prior.sample(self.config.batch_size, rng, self.device)
         info = self.update_critic(batch)
-        loss = ((self.actor(self.features(batch.observations, batch.images).detach()) - batch.actions) ** 2).mean()
-        self.actor_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.actor_opt.step()
-        return {**info, "bc_loss": loss.detach()}
+        features = self.features(batch.observations, batch.images).detach()
+        return {**info, "bc_loss": behaviour_cloning_step(self.actor, self.actor_opt, features, batch.actions)}
 
     # -- the UTD loop ----------------------------------------------------------------------
 
@@ -218,8 +213,3 @@ class RLPDLearner:
 
     def extra_tensors(self) -> dict[str, Tensor]:
         return {"log_temp": self.log_temp}
-
-
-def _adam(params, lr: float, device: torch.device) -> torch.optim.Adam:
-    # fused Adam: one kernel per step instead of one per tensor (CPU and CUDA since torch 2.4)
-    return torch.optim.Adam(params, lr=lr, fused=True)
