@@ -174,7 +174,10 @@ def sample_symmetric(prior: ReplayBuffer, online: ReplayBuffer, count: int, rng:
                      device: torch.device | str = "cpu") -> Batch:
     """RLPD's symmetric sampling: half of the batch from the prior data, half from the online data.
 
-    While one of the two is still empty the whole batch comes from the other.
+    The rows alternate prior, online, prior, ... (ikostrikov/rlpd's ``combine``), so every
+    contiguous minibatch that ``Batch.split`` cuts for the UTD loop is itself half and half; the
+    actor, which takes the last minibatch, learns on both. While one of the two is still empty
+    the whole batch comes from the other.
     """
     if len(prior) == 0 or len(online) == 0:
         only = prior if len(online) == 0 else online
@@ -182,4 +185,6 @@ def sample_symmetric(prior: ReplayBuffer, online: ReplayBuffer, count: int, rng:
     half = count // 2
     a = prior.gather(prior.sample_indices(half, rng))
     b = online.gather(online.sample_indices(count - half, rng))
-    return to_batch({k: np.concatenate([a[k], b[k]]) for k in a}, device)
+    # prior rows at even places, online rows at odd places (an odd count ends with an online row)
+    order = np.argsort(np.concatenate([2 * np.arange(half), 2 * np.arange(count - half) + 1]), kind="stable")
+    return to_batch({k: np.concatenate([a[k], b[k]])[order] for k in a}, device)

@@ -26,6 +26,20 @@ def test_symmetric_sampling_takes_half_from_each_buffer():
     assert (batch.rewards == -1).sum() == 128 and batch.rewards.shape == (256,)
 
 
+@pytest.mark.parametrize("count, parts", [(256, 4), (64, 1), (30, 3), (7, 1)])
+def test_every_utd_minibatch_is_half_prior_half_online(count, parts):
+    # RLPD's UTD loop cuts one sampled batch into contiguous minibatches: each must stay symmetric,
+    # or some critic updates (and the actor's) would see one buffer only
+    prior, online = ReplayBuffer(2, 4, 100), ReplayBuffer(2, 4, 100)
+    prior.add(data(10, -1.0), np.zeros((10, 4), np.float32))
+    online.add(data(90, 0.0), np.zeros((90, 4), np.float32))
+    batch = sample_symmetric(prior, online, count, np.random.default_rng(0))
+    assert (batch.rewards == -1).sum() == count // 2
+    for minibatch in batch.split(parts):
+        n = len(minibatch.rewards)
+        assert (minibatch.rewards == -1).sum() in (n // 2, n - n // 2), minibatch.rewards
+
+
 def test_symmetric_sampling_uses_the_other_buffer_while_one_is_empty():
     prior, online = ReplayBuffer(2, 4, 100), ReplayBuffer(2, 4, 100)
     online.add(data(5, 0.5), np.zeros((5, 4), np.float32))
