@@ -26,6 +26,7 @@ class PolicyPeer:
         self.executor.add_node(self.node)
         self.obs_dim, self.spec = obs_dim, spec
         self.proposals: list[tuple[float, int]] = []  # (time.monotonic() at receipt, policy_version)
+        self.tick_stamps: list[float] = []  # the policy node's clock when it made each proposal (its tick)
         self.obs_pub = self.node.create_publisher(String, "observation", SENSOR_QOS)
         self.weights_pub = self.node.create_publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
         self.step_pub = self.node.create_publisher(String, "step", RECORD_QOS)
@@ -35,7 +36,9 @@ class PolicyPeer:
         self._tick = 0
 
     def _on_proposal(self, msg: String) -> None:
-        self.proposals.append((time.monotonic(), Proposal.decode(msg.data).policy_version))
+        proposal = Proposal.decode(msg.data)
+        self.proposals.append((time.monotonic(), proposal.policy_version))
+        self.tick_stamps.append(proposal.stamp)
 
     def observe(self, rate: float = 100.0) -> None:
         """Publish a fresh observation when due (the arm side)."""

@@ -66,6 +66,9 @@ class RLPDConfig:
     freeze_encoder: bool = False
     """Camera policies: keep the image encoder at its (seeded, random) initialisation: fixed features shared by actor
     and critics, as HIL-SERL does with its frozen pretrained encoder. False: the critic loss trains it (DrQ)."""
+    bc_weight: float = 0.0
+    """Weight of a behaviour-cloning term in the actor loss: the squared distance of the actor's mean action to
+    the operator's action on the batch's operator-driven steps (TD3+BC-style; 0 = RLPD as published)."""
     compile: bool = False
     """Compile the loss computations with ``torch.compile`` (first updates take tens of seconds)."""
     seed: int = 0
@@ -78,6 +81,8 @@ class RLPDConfig:
             raise ValueError(f"critic_impl {self.critic_impl!r} must be 'batched' or 'loop'")
         if self.utd_ratio < 1 or self.batch_size < 2:
             raise ValueError("utd_ratio must be >= 1 and batch_size >= 2")
+        if self.bc_weight < 0:
+            raise ValueError(f"bc_weight {self.bc_weight} must be >= 0")
 
 
 class RLPDLearner:
@@ -153,13 +158,20 @@ class RLPDLearner:
     # -- actor and temperature (once per update) -------------------------------------------
 
     def actor_loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        """alpha * log pi(a|s) - mean over the ensemble of Q(s, a), a ~ pi (critics frozen)."""
+        """alpha * log pi(a|s) - mean over the ensemble of Q(s, a), a ~ pi (critics frozen);
+        plus ``bc_weight`` * the mean squared distance of pi's mean to the operator's action on operator-driven rows."""
         obs = self.features(batch.observations, batch.images).detach()
         actions, log_probs = self.actor.sample(obs)
         q = self.critic(obs, actions).mean(dim=0)
         temperature = self.log_temp.exp().detach()
         loss = (temperature * log_probs - q).mean()
-        return loss, {"actor_loss": loss.detach(), "entropy": -log_probs.detach().mean(), "temperature": temperature}
+        info = {"actor_loss": loss.detach(), "entropy": -log_probs.detach().mean(), "temperature": temperature}
+        if self.config.bc_weight > 0 and batch.interventions is not None:
+            human = batch.interventions.float()
+            bc = (((self.actor(obs) - batch.actions) ** 2).sum(-1) * human).sum() / human.sum().clamp(min=1.0)
+            loss = loss + self.config.bc_weight * bc
+            info["bc_loss"] = bc.detach()
+        return loss, info
 
     def update_actor(self, batch: Batch) -> dict[str, Tensor]:
         self.critic.requires_grad_(False)

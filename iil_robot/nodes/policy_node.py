@@ -2,8 +2,10 @@
 
 Subscribes ``observation`` (``iil_robot.observation`` JSON on std_msgs/String) and
 ``policy/weights`` (std_msgs/UInt8MultiArray: safetensors bytes, latched), publishes
-``policy/proposal`` (``iil_robot.proposal`` JSON). Weights are validated on a worker thread and
-swapped in between ticks; a bad message is refused with an error and the old policy keeps acting.
+``policy/proposal`` (``iil_robot.proposal`` JSON). The newest weights message is validated and
+swapped in right after a tick has published its proposal, so the milliseconds it takes never delay a
+tick (a worker thread would hold the GIL at random moments); a bad message is refused with an error
+and the old policy keeps acting.
 With ``help.enabled`` it also publishes ``help/request`` (std_msgs/Bool, latched: on change and every
 ``help.publish_period``) and its diagnostics, and reads ``step`` records (the operator's command, for the
 hand-back). See ``iil_robot.policy``.
@@ -11,8 +13,6 @@ hand-back). See ``iil_robot.policy``.
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
-
 import torch
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -21,7 +21,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String, UInt8MultiArray
 
 from ..learners.weights import WeightsError
-from ..policy import Active, CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
+from ..policy import CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
 from ..records import Observation, Proposal, RecordError, StepRecord
 from .common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS, declare_config, run
 
@@ -37,8 +37,7 @@ class PolicyNode(Node):
         torch.set_num_threads(config.num_threads)
         self.runner = PolicyRunner(config)
         self.observation: Observation | None = None
-        self.validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weights")
-        self.pending: Future | None = None
+        self.pending: bytes | None = None  # the newest weights message, not yet validated
 
         self.proposal_pub = self.create_publisher(String, "policy/proposal", RECORD_QOS)
         self.create_subscription(String, "observation", self._on_observation, SENSOR_QOS)
@@ -78,14 +77,14 @@ class PolicyNode(Node):
 
     def _on_weights(self, msg: UInt8MultiArray) -> None:
         data = msg.data.tobytes() if hasattr(msg.data, "tobytes") else bytes(msg.data)
-        self.pending = self.validator.submit(self.runner.prepare, data)  # newest wins; validated off the tick
+        self.pending = data  # newest wins; validated after the next tick
 
     def _install_pending(self) -> None:
-        if self.pending is None or not self.pending.done():
+        if self.pending is None:
             return
-        future, self.pending = self.pending, None
+        data, self.pending = self.pending, None
         try:
-            candidate: Active = future.result()
+            candidate = self.runner.prepare(data)
             self.runner.install(candidate)
         except WeightsError as err:
             self.get_logger().error(f"refused weights, version {self.runner.version} keeps acting: {err}")
@@ -94,14 +93,14 @@ class PolicyNode(Node):
         self.get_logger().info(f"acting with {meta.algorithm} weights version {meta.policy_version} ({meta.updates} updates)")
 
     def _on_tick(self) -> None:
-        self._install_pending()
         proposal, why_not = self.runner.act(self.observation, self.get_clock().now().nanoseconds * 1e-9, self.frame)
         if proposal is None:
             self.get_logger().warn(f"no proposal: {why_not}", throttle_duration_sec=2.0)
-            return
-        self.proposal_pub.publish(String(data=proposal.encode()))
-        if self.help is not None:
-            self._update_help(proposal)
+        else:
+            self.proposal_pub.publish(String(data=proposal.encode()))
+            if self.help is not None:
+                self._update_help(proposal)
+        self._install_pending()  # the proposal is out: the next tick is a whole period away
 
     def _on_step(self, msg: String) -> None:
         try:
@@ -135,13 +134,9 @@ class PolicyNode(Node):
         self.diagnostics_pub.publish(array)
 
 
-def _shutdown(node: PolicyNode) -> None:
-    node.validator.shutdown(wait=False, cancel_futures=True)
-
-
 def main(args: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    return run(PolicyNode, on_exit=_shutdown, args=args)
+    return run(PolicyNode, args=args)
 
 
 if __name__ == "__main__":

@@ -105,3 +105,23 @@ def test_the_warm_start_clones_the_operator_into_the_actor_mean_and_fits_the_cri
         cloned = learner.actor(torch.from_numpy(obs))
     assert float(((cloned - torch.from_numpy(actions)) ** 2).mean()) < 0.02
     assert learner.updates == 0  # warm-start steps are not RL updates
+
+
+def test_bc_term_adds_the_squared_distance_to_the_operator_on_operator_rows_only():
+    from dataclasses import replace
+
+    learner = RLPDLearner(3, 4, RLPDConfig(**TINY, bc_weight=2.0))
+    base = fixed_batch(8)
+    human = torch.tensor([True, False, True, False, False, False, False, True])
+    batch = replace(base, interventions=human)
+    torch.manual_seed(3)
+    with_bc, info = learner.actor_loss(batch)
+    learner.config = replace(learner.config, bc_weight=0.0)
+    torch.manual_seed(3)
+    without, _ = learner.actor_loss(batch)
+    with torch.no_grad():
+        expected = ((learner.actor(batch.observations) - batch.actions) ** 2).sum(-1)[human].mean()
+    torch.testing.assert_close(info["bc_loss"], expected)
+    torch.testing.assert_close(with_bc - without, 2.0 * expected)
+    with pytest.raises(ValueError, match="bc_weight"):
+        RLPDConfig(bc_weight=-1.0)

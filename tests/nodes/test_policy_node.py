@@ -91,5 +91,8 @@ def test_an_uncertain_policy_raises_the_help_request(graph, probe):
     assert requests.messages and not any(m.data for m in requests.messages)  # the hold fallback has no doubt: no request
     weights_pub.publish(weights_message(ensemble_weights(1)))
     probe.wait_for(lambda: any(m.data for m in requests.messages), 15.0, "help/request true", every=feed)
+    # the request and the proposal behind it travel on two topics: either may arrive first
+    probe.wait_for(lambda: Proposal.decode(proposals.messages[-1].data).uncertainty is not None, 5.0, "a proposal with doubt",
+                   every=feed)
     assert Proposal.decode(proposals.messages[-1].data).uncertainty > 1e-4
     assert "asking the operator for help" in graph.tail("policy", 200)
