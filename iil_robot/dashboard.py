@@ -116,14 +116,21 @@ def render(state: GraphState, title: str, target_episodes: int | None, elapsed: 
         f"control: {state.source}   policy version: {state.policy_version if state.policy_version is not None else '-'}   "
         f"interventions: {state.interventions}",
         f"intervention rate: this episode {100 * current.intervention_rate:.0f} %   last 5 episodes {100 * recent_rate:.0f} %",
-        "learner: " + (", ".join(f"{k} {learner[k]}" for k in ("updates", "updates_per_s", "prior", "online", "version") if k in learner)
-                       or "waiting for data"),
+        "learner: " + _learner_line(learner),
         f"steps recorded: {state.steps}   lost ticks: {state.lost_ticks}" + (f"   recorder: {state.recorder.get('message', '')}" if state.recorder else ""),
     ]
     if state.help_requested:
         lines.append(f"*** THE POLICY ASKS FOR HELP: take over (request {state.help_requests}) ***")
     lines += [f"! {p}" for p in state.problems]
     return lines
+
+
+def _learner_line(learner: dict[str, str]) -> str:
+    done, total = learner.get("warm_start_done"), learner.get("warm_start_total")
+    if done is not None and total is not None and int(done) < int(total):  # no weights until it ends
+        return f"warm start on the operator's data, {done}/{total} updates (no weights yet)"
+    return ", ".join(f"{k} {learner[k]}" for k in ("updates", "updates_per_s", "prior", "online", "version") if k in learner) \
+        or "waiting for data"
 
 
 class Dashboard:

@@ -38,3 +38,11 @@ def test_a_raised_help_request_rings_once_and_shows_until_withdrawn():
     assert "ASKS FOR HELP" in render(state, "t", None, 0.0)[-1]
     state.on_help_request(False)
     assert not any("ASKS FOR HELP" in line for line in render(state, "t", None, 0.0))
+
+
+def test_the_learner_line_shows_the_warm_start_until_it_ends():
+    state = GraphState()
+    state.learner = {"updates": "0", "warm_start_done": "120", "warm_start_total": "500"}
+    assert any("warm start on the operator's data, 120/500 updates" in line for line in render(state, "t", None, 0.0))
+    state.learner = {"updates": "7", "updates_per_s": "3.0", "warm_start_done": "500", "warm_start_total": "500"}
+    assert "learner: updates 7, updates_per_s 3.0" in render(state, "t", None, 0.0)

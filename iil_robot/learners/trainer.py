@@ -145,6 +145,8 @@ class Trainer:
         self.normalized = False
         """Whether the observation normalisation has been fitted (at the first update, or restored)."""
         self.dropped = 0
+        self.warm_start_progress = (0, 0)
+        """(updates done, updates planned) of the warm start, for diagnostics while it runs."""
         self._metrics: dict[str, torch.Tensor] = {}
         self._window = {"records": 0, "interventions": 0, "start": clock(), "updates": 0}
         self._last_publish: tuple[float, int] | None = None
@@ -215,6 +217,8 @@ class Trainer:
             "online": len(online) if online is not None else 0,
             "version": self.policy_version,
             "dropped": self.dropped,
+            "warm_start_done": self.warm_start_progress[0],
+            "warm_start_total": self.warm_start_progress[1],
         }
 
     def ready(self) -> bool:
@@ -246,11 +250,13 @@ class Trainer:
             self._fit_normalization()
         if isinstance(self.learner, ActorCritic) and len(self.prior) == 0:
             return  # no operator data to start from
-        for _ in range(updates):
+        for done in range(updates):
+            self.warm_start_progress = (done, updates)
             if isinstance(self.learner, ActorCritic):
                 self._metrics = self.learner.warm_start_step(self.prior, self.rng)
             else:
                 self._metrics = self.learner.train_step(self.prior, self.online, self.rng)
+        self.warm_start_progress = (updates, updates)
 
     def _fit_normalization(self) -> None:
         self.normalized = True

@@ -170,7 +170,9 @@ class LearnerNode(Node):
         rate = (status["updates"] - updates) / max(now - since, 1e-9)
         # Only counters here: the training thread may be building the buffers at this moment.
         needed = self.trainer.config.min_transitions
-        message = "training" if status["prior"] + status["online"] >= needed else f"waiting for {needed} transitions"
+        done, total = status["warm_start_done"], status["warm_start_total"]
+        message = (f"warm start on the operator's data: {done}/{total} updates" if done < total
+                   else "training" if status["prior"] + status["online"] >= needed else f"waiting for {needed} transitions")
         diagnostic = DiagnosticStatus(name="learner", hardware_id=str(self.trainer.device), level=DiagnosticStatus.OK,
                                       message=message)
         values = {**status, "updates_per_s": f"{rate:.1f}", "algorithm": self.trainer.config.algorithm}

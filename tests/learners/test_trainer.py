@@ -140,6 +140,7 @@ def test_the_first_update_fits_the_normalisation_which_the_weights_and_a_restart
     torch.testing.assert_close(policy.obs_mean, torch.tensor(observations.mean(0)), atol=1e-5, rtol=0)
     torch.testing.assert_close(policy.obs_std, torch.tensor(np.maximum(observations.std(0), 0.01)), atol=1e-5, rtol=0)
     assert t.normalized and meta.updates == 1  # the warm start's steps are not counted as updates
+    assert (t.status()["warm_start_done"], t.status()["warm_start_total"]) == (3, 3)
     feed(t, boundary_task_records(2, 30, seed=1))  # later data does not move the normalisation
     t.step()
     torch.testing.assert_close(t.learner.policy.obs_mean, policy.obs_mean)
