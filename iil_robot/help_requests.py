@@ -69,7 +69,7 @@ class HelpDecision:
     changed: bool
     """True on the step the request was raised or withdrawn."""
     reason: str
-    """``novelty``, ``risk``, ``novelty+risk``, ``handback`` or empty."""
+    """``novelty``, ``risk``, ``novelty+risk``, ``handback``, ``operator`` (the operator let go) or empty."""
 
 
 def novelty(member_actions: np.ndarray) -> np.ndarray:
@@ -130,6 +130,14 @@ class HelpGate:
             self.requesting = False
             return HelpDecision(False, True, "handback")
         return HelpDecision(True, False, "")
+
+    def withdraw(self) -> HelpDecision | None:
+        """The operator let go while help was requested: back to robot mode (the human always decides; it is
+        also the cap on how long a request can keep them). None when nothing was requested."""
+        if not self.requesting:
+            return None
+        self.requesting = False
+        return HelpDecision(False, True, "operator")
 
     def judge(self, needed: bool) -> None:
         """The operator's verdict on the last request: was the state really bad (would they have taken over)?"""

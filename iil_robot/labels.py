@@ -26,6 +26,9 @@ after which the chain of transitions is cut (the episode ended without a termina
 timeout, reset, unfinished; or the next step forms no transition): bootstrap from
 ``next_observations``.
 
+**Goal reached** (ThriftyDAgger's Q_G): ``successes`` marks the terminal transition of an episode whose
+outcome is ``success`` (the goal reward r_G = 1), in both the RLIF and the HG-DAgger rows.
+
 **Novice actions and onsets** (PVP, HACO): every row carries the policy's proposal at its step
 (``policy_action``, NaN where the step had none), so an operator step holds both the operator's
 action and the novice action it overrode; ``onsets`` marks the first step of each intervention.
@@ -191,9 +194,10 @@ def label_episode(episode: Episode, config: LabelConfig = LabelConfig(), stats: 
     rewards = [-1.0 if (nxt[t] != t and steps[nxt[t]].onset) else 0.0 for t in rows]
     stats.penalised_onsets += sum(r < 0 for r in rewards)
     truncated = [not terminal[t] and not (nxt[t] != t and forms[nxt[t]]) for t in rows]
+    reached = [terminal[t] and episode.outcome == "success" for t in range(n)]
     rlif = _transitions(
         steps, rows, [nxt[t] for t in rows], [list(steps[t].executed_action) for t in rows], rewards,
-        [terminal[t] for t in rows], truncated, classes, idx,
+        [terminal[t] for t in rows], truncated, classes, idx, [reached[t] for t in rows],
     )
 
     human = [t for t, s in enumerate(steps) if s.source == "human" and s.observation is not None]
@@ -206,6 +210,7 @@ def label_episode(episode: Episode, config: LabelConfig = LabelConfig(), stats: 
         [list(steps[t].human_action or steps[t].executed_action) for t in human], [0.0] * len(human),
         [terminal[t] for t in human],
         [not terminal[t] and not (forms[t] and nxt[t] != t and forms[nxt[t]]) for t in human], classes, idx,
+        [reached[t] for t in human],
     )
     stats.episodes += 1
     stats.steps += n
@@ -217,6 +222,7 @@ def label_episode(episode: Episode, config: LabelConfig = LabelConfig(), stats: 
 def _transitions(
     steps: Sequence[StepRecord], rows: list[int], next_rows: list[int], actions: list[list[float]],
     rewards: list[float], terminals: list[bool], truncations: list[bool], classes: np.ndarray, idx: list[int],
+    successes: list[bool],
 ) -> Transitions:
     obs_dim = len(steps[rows[0]].observation) if rows else 0  # type: ignore[arg-type]
     if rows and any(len(steps[t].observation) != obs_dim for t in rows):  # type: ignore[arg-type]
@@ -235,6 +241,7 @@ def _transitions(
         classes=classes[rows].astype(np.int8),
         novice_actions=np.asarray([steps[t].policy_action or nan for t in rows], np.float32)[:, idx],
         onsets=np.asarray([steps[t].onset for t in rows], bool),
+        successes=np.asarray(successes, bool),
     )
 
 

@@ -16,7 +16,12 @@ The rest of the interactive-imitation family is the same supervised learner, con
 ``refresh_every`` steps; ``dagger_schedule``), ``iwr`` and ``sirius`` (HG-DAgger's loop, learning
 from the robot's steps too, sampled by ``hgdagger.weighting``), ``dart`` (HG-DAgger's loop with
 ``dart_noise`` executed on top of the operator's commands, demos included, the clean commands as
-labels: the mux records the clean command, the noise is applied to the arm).
+labels: the mux records the clean command, the noise is applied to the arm). ``thrifty``
+(ThriftyDAgger, Hoque et al. 2021) is robot-gated: HG-DAgger with the goal critic Q_G, a
+``HelpRequester`` fed with each proposal's novelty and risk and each step record (the operator's
+command and its risk, for the hand-back), and the operator in its "robot_gated" model, which steps
+in only when the policy asks, says whether the request was needed, and drives until the requester
+hands back (or ``operator.answer_max_steps``).
 
 All methods start from the same ``demo_episodes`` demos of the operator at its level (its
 "demo" mode) and the same ``pretrain_updates`` warm start on them before acting
@@ -40,14 +45,14 @@ from .learners.pvp import PVPConfig
 from .learners.rlpd import RLPDConfig
 from .learners.trainer import Trainer, TrainerConfig
 from .mux import Mux, MuxConfig, SourceConfig
-from .policy import PolicyConfig, PolicyRunner
+from .policy import HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
 from .records import EpisodeEvent, Observation, StepRecord
 from .sim.operator import SimOperator, SimOperatorConfig
 from .sim.tasks import FetchTaskConfig, FetchTaskEnv
 
 __all__ = ["METHODS", "Checkpoint", "LoopConfig", "LoopResult", "dagger_beta", "run_loop"]
 
-METHODS: tuple[str, ...] = ("rlif", "hgdagger", "bc", "dagger", "iwr", "sirius", "dart", "pvp", "haco")
+METHODS: tuple[str, ...] = ("rlif", "hgdagger", "bc", "dagger", "iwr", "sirius", "dart", "pvp", "haco", "thrifty")
 VALUE_BASED = {"rlif": "rlpd", "pvp": "pvp", "haco": "haco"}
 """Methods trained by an actor-critic learner (``TrainerConfig.algorithm``); the others are the supervised learner."""
 WEIGHTING = {"iwr": "iwr", "sirius": "sirius"}
@@ -100,6 +105,8 @@ class LoopConfig:
     """DAgger ``linear``: rounds until β reaches 0."""
     dart_noise: float = 0.05
     """DART: σ (m/s per axis) of the noise on the operator's commands (``dart`` method)."""
+    help: HelpConfig = field(default_factory=lambda: HelpConfig(enabled=True))
+    """ThriftyDAgger's help requests (``thrifty`` method): signals, target rate alpha, hand-back."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -153,6 +160,10 @@ class LoopResult:
     seconds: float
     takeovers: int = 0
     """Interactive intervention onsets (human burden: how often the operator had to take over)."""
+    requests_raised: int | None = None
+    """Robot-gated methods: help requests the policy raised (None for the others)."""
+    requests_needed: int | None = None
+    """Robot-gated methods: requests after which the operator judged the policy's proposal bad."""
 
 
 def run_loop(config: LoopConfig, progress: Callable[[str], None] | None = None) -> LoopResult:
@@ -175,8 +186,11 @@ def run_loop(config: LoopConfig, progress: Callable[[str], None] | None = None) 
                 if progress:
                     progress(f"{config.task} {config.level} {config.method} seed {config.seed}: "
                              f"{session.steps} steps, success {curve[-1].success:.2f}")
+        gate = session.help.gate if session.help is not None else None
         return LoopResult(config, curve, session.interventions, session.outcomes, demo_success,
-                          session.trainer.status()["updates"], time.perf_counter() - start, session.takeovers)
+                          session.trainer.status()["updates"], time.perf_counter() - start, session.takeovers,
+                          None if session.help is None else (gate.raised if gate else 0),
+                          None if session.help is None else (gate.needed if gate else 0))
     finally:
         env.close()
 
@@ -189,10 +203,12 @@ class _Session:
         self.spec = f"fetch_{config.task}/v1"
         self.period = 1.0 / env.config.control_rate_hz
         algorithm = VALUE_BASED.get(config.method, "hgdagger")
+        thrifty = config.method == "thrifty"
         self.trainer = Trainer(
             TrainerConfig(algorithm=algorithm, observation_spec=self.spec, min_transitions=1, device="cpu", seed=config.seed),
             rlpd=replace(config.rlpd, seed=config.seed),
-            hgdagger=replace(config.hgdagger, seed=config.seed, weighting=WEIGHTING.get(config.method, config.hgdagger.weighting)),
+            hgdagger=replace(config.hgdagger, seed=config.seed, weighting=WEIGHTING.get(config.method, config.hgdagger.weighting),
+                             goal_critic=config.hgdagger.goal_critic or thrifty),
             labels=LabelConfig(label_every_step=config.method == "dagger"),
             pvp=replace(config.pvp, seed=config.seed), haco=replace(config.haco, seed=config.seed),
         )
@@ -201,7 +217,11 @@ class _Session:
         if config.method == "dart":
             self.operator_config = replace(self.operator_config, dart_noise=config.dart_noise)
         interactive = replace(self.operator_config, model="dagger") if config.method == "dagger" else self.operator_config
+        if thrifty:
+            interactive = replace(self.operator_config, model="robot_gated")
         self.operator = SimOperator(interactive, env.task, np.random.default_rng(config.seed))
+        self.help = HelpRequester(config.help) if thrifty else None
+        """ThriftyDAgger's requester (``thrifty``); it asks during the interactive episodes only."""
         self.rounds = 1
         """DAgger's round i: 1 + the policy refreshes of the interactive phase."""
         self.now = 0.0
@@ -223,7 +243,7 @@ class _Session:
         if self.config.method == "dagger":
             c = self.config
             self.operator.config = replace(self.operator.config, mixing=dagger_beta(c.dagger_schedule, self.rounds, c.dagger_p, c.dagger_rounds))
-        success, operated = self._run(self.operator, seed, learn=self.config.method != "bc")
+        success, operated = self._run(self.operator, seed, learn=self.config.method != "bc", requester=self.help)
         self.outcomes.append(success)
         self.takeovers += sum(now and not before for before, now in zip([False, *operated], operated))
         for in_control in operated:
@@ -259,14 +279,17 @@ class _Session:
 
     # -- one episode through the mux ---------------------------------------------------------
 
-    def _run(self, operator: SimOperator, seed: int, learn: bool) -> tuple[bool, list[bool]]:
-        """One episode; returns its success and, per tick, whether the operator was in control.
+    def _run(self, operator: SimOperator, seed: int, learn: bool, requester: HelpRequester | None = None) -> tuple[bool, list[bool]]:
+        """One episode; returns its success and, per tick, whether the operator was in control. With ``requester``
+        the policy may ask for help (ThriftyDAgger) and the operator is told so.
 
         The episode's records are given to the trainer only at its end (the episode is learned
         from after it closes, as the live labeller would once its events are due): updates happen
         between episodes, so a round due mid-episode runs after it (see ``episode``)."""
         obs, _ = self.env.reset(seed=seed)
         operator.reset()
+        if requester is not None:
+            requester.reset()
         mux = Mux(_mux_config(self.env.config.control_rate_hz))
         self.now += 1.0  # a gap between episodes
         events = [EpisodeEvent("start", "sim", self.now - self.period / 2)]
@@ -278,7 +301,11 @@ class _Session:
             if proposal is None:
                 raise RuntimeError(f"the policy proposed nothing: {why}")
             policy_action = np.array([*proposal.action[:3], proposal.action[6]])
-            decision = operator.act(obs, policy_action)
+            if requester is not None:
+                requester.on_proposal(proposal)
+            decision = operator.act(obs, policy_action, requester is not None and requester.requesting)  # help requested?
+            if requester is not None and decision.onset and decision.needed is not None and requester.gate is not None:
+                requester.gate.judge(decision.needed)
             mux.human_engaged(HUMAN, decision.in_control, self.now)
             if decision.in_control:
                 vx, vy, vz, closure = (float(v) for v in decision.action)
@@ -293,6 +320,9 @@ class _Session:
             assert out.step is not None and out.command is not None, "a fresh proposal always ticks the mux"
             records.append(out.step)
             operated.append(out.step.intervention)
+            if requester is not None:
+                human_risk = self.runner.risk(out.step.observation, out.step.human_action) if out.step.intervention else None
+                requester.on_step(out.step, human_risk)
             command = np.array([*out.command.twist[:3], out.command.gripper])
             if decision.dart_noise is not None and out.step.source == "human":
                 command[:3] += decision.dart_noise  # DART: the arm executes the perturbed command, the record keeps the clean one

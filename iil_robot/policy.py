@@ -6,9 +6,10 @@ never sees a half-swapped policy; a refused message leaves the old policy acting
 the latest observation into a proposal, or into nothing when the observation is stale or does
 not fit the policy (the mux then holds the arm).
 
-``HelpRequester`` is the optional robot-gated help request (``help_requests.HelpGate``) on the
-ensemble's doubt: the EnsembleDAgger case of ThriftyDAgger (novelty only; risk needs a
-goal-probability critic Q_G, which no learner trains yet).
+``HelpRequester`` is the optional robot-gated help request (``help_requests.HelpGate``,
+ThriftyDAgger): on the ensemble's doubt (novelty) and, with weights that carry the goal-probability
+critic Q_G (HG-DAgger's ``goal_critic``), on the risk 1 - Q_G(s, pi(s)); without Q_G it is the
+EnsembleDAgger case (novelty only).
 """
 from __future__ import annotations
 
@@ -148,11 +149,26 @@ class PolicyRunner:
         with torch.inference_mode():
             pixels = torch.from_numpy(np.ascontiguousarray(frame.rgb.transpose(2, 0, 1)))[None] if image else None
             action, uncertainty = active.policy(torch.tensor([observation.values], dtype=torch.float32), pixels)
+            risk = None
+            if active.policy.goal_critic is not None:
+                risk = 1.0 - float(active.policy.goal_probability(torch.tensor([observation.values], dtype=torch.float32), action)[0])
         values = action[0].tolist()
         if not all(math.isfinite(v) for v in values):
             return None, "the policy produced a non-finite action"
         return Proposal(to_record_action(values), observation.values, active.version, observation.stamp, now,
-                        None if uncertainty is None else float(uncertainty[0])), ""
+                        None if uncertainty is None else float(uncertainty[0]), risk), ""
+
+    def risk(self, observation: tuple[float, ...] | None, action: tuple[float, ...] | None) -> float | None:
+        """1 - Q_G(s, a) of a record action (e.g. the operator's command) under the active weights; None
+        without a goal critic, or when the observation does not fit them."""
+        active = self.active
+        if active.policy is None or active.policy.goal_critic is None or observation is None or action is None \
+                or len(observation) != active.meta.obs_dim:
+            return None
+        picked = [action[i] for i in TRANSLATION_GRIPPER]
+        with torch.inference_mode():
+            q = active.policy.goal_probability(torch.tensor([observation], dtype=torch.float32), torch.tensor([picked]))
+        return 1.0 - float(q[0])
 
 
 def to_record_action(values: list[float]) -> tuple[float, ...]:
@@ -166,19 +182,28 @@ def to_record_action(values: list[float]) -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class HelpConfig:
-    """Robot-gated help requests (parameters ``help.*``): the policy asks for the operator when its
-    ensemble disagrees (EnsembleDAgger; ThriftyDAgger without risk)."""
+    """Robot-gated help requests (parameters ``help.*``): ThriftyDAgger's switch on the proposal's novelty
+    (the ensemble's doubt) and risk (1 - Q_G, with weights that carry a goal critic)."""
 
     enabled: bool = False
     """Publish ``help/request``. Needs weights with an ensemble (HG-DAgger): others give no uncertainty."""
+    use_novelty: bool = True
+    """Ask when the ensemble disagrees (off: SafeDAgger-style, risk only)."""
+    use_risk: bool = True
+    """Ask when the goal looks unlikely, with weights that carry Q_G (off, or weights without Q_G: EnsembleDAgger)."""
     novelty_threshold: float = 0.0
     """Request help when the proposal's uncertainty (the ensemble's doubt) exceeds this; 0 = fit it to ``target_rate``."""
+    risk_threshold: float = 0.0
+    """Request help when the proposal's risk 1 - Q_G(s, pi(s)) exceeds this; 0 = fit it to ``target_rate``."""
     target_rate: float = 0.1
-    """With ``novelty_threshold`` 0: share of the robot's recent ticks on which it may ask (the operator's budget)."""
+    """Fitted thresholds: share of the robot's recent ticks on which it may ask (the operator's budget; split
+    evenly between novelty and risk when both are used)."""
     recent: int = 2000
     """Recent ticks the fitted thresholds are computed on."""
     min_ticks: int = 100
-    """Robot ticks with an uncertainty before a fitted threshold is used (no request before)."""
+    """Robot ticks with a signal before a fitted threshold is used (no request before)."""
+    refit_every: int = 20
+    """Refit the thresholds every this many ticks (a quantile over up to ``recent`` values: not worth every tick)."""
     handback_disagreement: float = 0.01
     """Hand back when ||pi(s) - a_h||^2 (translation m/s and gripper) is at most this; fitted mode: until the
     operator has driven, after that the mean disagreement on their recent steps (ThriftyDAgger's delta_r)."""
@@ -186,54 +211,106 @@ class HelpConfig:
     """Period (s) of the repeated ``help/request`` and its diagnostics (also sent on every change)."""
 
     def __post_init__(self) -> None:
-        if self.novelty_threshold < 0 or self.handback_disagreement < 0:
-            raise ValueError("help.novelty_threshold and help.handback_disagreement must be >= 0")
-        if self.novelty_threshold == 0:
-            HelpRequestConfig(target_rate=self.target_rate, recent=self.recent, use_risk=False)  # checks target_rate
+        if self.novelty_threshold < 0 or self.risk_threshold < 0 or self.handback_disagreement < 0:
+            raise ValueError("help.novelty_threshold, help.risk_threshold and help.handback_disagreement must be >= 0")
+        if self.refit_every < 1 or self.min_ticks < 1:
+            raise ValueError(f"help.refit_every {self.refit_every} and help.min_ticks {self.min_ticks} must be >= 1")
+        # checks target_rate, recent, and that at least one signal is on
+        HelpRequestConfig(target_rate=self.target_rate, recent=self.recent, use_novelty=self.use_novelty, use_risk=self.use_risk)
 
 
 class HelpRequester:
-    """Feeds ``HelpGate`` from the policy's proposals (novelty) and the mux's step records (the operator's action)."""
+    """Feeds ``HelpGate`` from the policy's proposals (novelty, risk) and the mux's step records (the operator's
+    action and its risk, for the hand-back). One per policy node, or per headless loop."""
 
     def __init__(self, config: HelpConfig) -> None:
         self.config = config
         self.novelties: deque[float] = deque(maxlen=config.recent)  # at robot-driven ticks
+        self.risks: deque[float] = deque(maxlen=config.recent)
         self.disagreements: deque[float] = deque(maxlen=config.recent)  # at the operator's ticks
         self.disagreement: float | None = None  # on the latest step record, None unless the operator drove
+        self.human_risk: float | None = None  # 1 - Q_G(s, a_h) on that step, None without Q_G
         self.novelty: float | None = None
+        self.risk: float | None = None
         self.reason = ""
-        fixed = config.novelty_threshold > 0
-        self.gate = HelpGate(Thresholds(config.novelty_threshold, math.inf, config.handback_disagreement, math.inf)) \
-            if fixed else None
+        self.gate: HelpGate | None = None
+        self._signals: tuple[bool, bool] | None = None  # (novelty, risk) the thresholds were fitted for
+        self._since_fit = 0
 
     @property
     def requesting(self) -> bool:
         return self.gate is not None and self.gate.requesting
 
-    def on_step(self, record: StepRecord) -> None:
-        """Each mux tick: while the operator drives, how far the policy's proposal is from their command."""
-        self.disagreement = None
+    def reset(self) -> None:
+        """A new episode: no standing request, no operator command pending (the recent data stay)."""
+        if self.gate is not None:
+            self.gate.requesting = False
+        self.disagreement = self.human_risk = None
+
+    def on_step(self, record: StepRecord, human_risk: float | None = None) -> HelpDecision | None:
+        """Each mux tick: while the operator drives, how far the policy's proposal is from their command and
+        (with Q_G) the risk of their command. Returns the withdrawal when the operator let go while asked."""
+        self.disagreement, self.human_risk = None, None
         if record.intervention and record.policy_action is not None and record.human_action is not None:
             self.disagreement = sum((record.policy_action[i] - record.human_action[i]) ** 2 for i in TRANSLATION_GRIPPER)
             self.disagreements.append(self.disagreement)
+            self.human_risk = human_risk
+        if record.offset and self.gate is not None:
+            decision = self.gate.withdraw()
+            if decision is not None:
+                self.reason = decision.reason
+            return decision
+        return None
 
     def on_proposal(self, proposal: Proposal) -> HelpDecision | None:
-        """One control tick; None while undecided (no uncertainty, or too few ticks to fit a threshold)."""
-        if proposal.uncertainty is None or not math.isfinite(proposal.uncertainty):
+        """One control tick; None while undecided (no signal, or too few ticks to fit a threshold)."""
+        c = self.config
+        novelty = _finite(proposal.uncertainty) if c.use_novelty else None
+        risk = _finite(proposal.risk) if c.use_risk else None
+        if novelty is None and risk is None:
             return None
-        self.novelty = proposal.uncertainty
+        self.novelty, self.risk = novelty, risk
         if not self.requesting:
-            self.novelties.append(self.novelty)
-        if self.config.novelty_threshold == 0:
-            if len(self.novelties) < self.config.min_ticks:
-                return None
-            fitted = fit_thresholds(self.novelties, [], self.disagreements or [self.config.handback_disagreement],
-                                    HelpRequestConfig(self.config.target_rate, self.config.recent, use_risk=False))
-            if self.gate is None:
-                self.gate = HelpGate(fitted)
-            self.gate.thresholds = fitted
-        disagreement, self.disagreement = self.disagreement, None  # one operator command answers one tick
-        decision = self.gate.step(self.novelty, 0.0, disagreement, None if disagreement is None else 0.0)
+            if novelty is not None:
+                self.novelties.append(novelty)
+            if risk is not None:
+                self.risks.append(risk)
+        thresholds = self._thresholds(novelty is not None, risk is not None)
+        if thresholds is None:
+            return None
+        if self.gate is None:
+            self.gate = HelpGate(thresholds)
+        self.gate.thresholds = thresholds
+        disagreement, human_risk = self.disagreement, self.human_risk
+        self.disagreement = self.human_risk = None  # one operator command answers one tick
+        if disagreement is not None and risk is None:
+            human_risk = 0.0  # no Q_G: the hand-back rests on agreement alone
+        decision = self.gate.step(-math.inf if novelty is None else novelty, -math.inf if risk is None else risk,
+                                  disagreement, human_risk)
         if decision.changed:
             self.reason = decision.reason
         return decision
+
+    def _thresholds(self, novelty: bool, risk: bool) -> Thresholds | None:
+        """Fixed thresholds where configured, the others fitted on the recent ticks (refit every ``refit_every``)."""
+        c = self.config
+        fixed_novelty, fixed_risk = c.novelty_threshold > 0, c.risk_threshold > 0
+        fit_novelty, fit_risk = novelty and not fixed_novelty, risk and not fixed_risk
+        if not (fit_novelty or fit_risk):
+            return Thresholds(c.novelty_threshold if novelty else math.inf, c.risk_threshold if risk else math.inf,
+                              c.handback_disagreement, c.risk_threshold if risk else math.inf)
+        if (fit_novelty and len(self.novelties) < c.min_ticks) or (fit_risk and len(self.risks) < c.min_ticks):
+            return None
+        current = self.gate.thresholds if self.gate is not None else None
+        if current is None or self._signals != (novelty, risk) or self._since_fit >= c.refit_every:
+            current = fit_thresholds(self.novelties, self.risks, self.disagreements or [c.handback_disagreement],
+                                     HelpRequestConfig(c.target_rate, c.recent, use_novelty=novelty, use_risk=risk))
+            self._signals, self._since_fit = (novelty, risk), 0
+        self._since_fit += 1
+        risk_threshold = c.risk_threshold if fixed_risk else current.risk
+        return Thresholds(c.novelty_threshold if fixed_novelty else current.novelty, risk_threshold,
+                          current.handback_disagreement, risk_threshold if risk else math.inf)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None

@@ -142,6 +142,8 @@ class Proposal:
     """Time stamp (s) when the proposal was made, node clock."""
     uncertainty: float | None = None
     """Ensemble disagreement of the policy, when it has one."""
+    risk: float | None = None
+    """1 - Q_G(s, action): the policy's risk of not reaching the goal, when its weights carry a goal critic."""
 
     def encode(self) -> str:
         return _dump(asdict(self), PROPOSAL_FORMAT, PROPOSAL_VERSION)
@@ -156,6 +158,9 @@ class Proposal:
         uncertainty = data.get("uncertainty")
         if uncertainty is not None and (isinstance(uncertainty, bool) or not isinstance(uncertainty, (int, float))):
             raise RecordError("proposal field 'uncertainty' must be a number or null")
+        risk = data.get("risk")  # absent in older proposals
+        if risk is not None and (isinstance(risk, bool) or not isinstance(risk, (int, float))):
+            raise RecordError("proposal field 'risk' must be a number or null")
         return cls(
             action=action,
             observation=observation,
@@ -163,6 +168,7 @@ class Proposal:
             obs_stamp=float(_field(data, "obs_stamp", (int, float), "proposal")),
             stamp=float(_field(data, "stamp", (int, float), "proposal")),
             uncertainty=None if uncertainty is None else float(uncertainty),
+            risk=None if risk is None else float(risk),
         )
 
 

@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", default="push", choices=("reach", "push", "pick_and_place"))
     parser.add_argument("--episodes", type=int, default=30, help="episodes to run (default 30: a few minutes)")
     parser.add_argument("--algorithm", default="rlif", choices=sorted(ALGORITHMS), help="rlif (RLPD), hgdagger, pvp or haco")
-    parser.add_argument("--operator-model", default="value", choices=("value", "random", "demo", "never"))
+    parser.add_argument("--operator-model", default="value", choices=("value", "random", "demo", "never", "robot_gated"),
+                        help="robot_gated: steps in only when the policy asks (with --set policy.help.enabled=true)")
     parser.add_argument("--operator-level", type=float, default=0.7, help="simulated operator quality in [0, 1] (default 0.7)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/<date>_<time>)")

@@ -58,6 +58,9 @@ class Transitions:
     operator's steps), NaN where there was none. Left out (None): all NaN."""
     onsets: np.ndarray | None = None
     """[N] bool: the operator took over at this step (first step of an intervention). Left out: all False."""
+    successes: np.ndarray | None = None
+    """[N] bool: this transition reached the goal (the last step of an episode whose outcome is ``success``);
+    the goal reward of ThriftyDAgger's Q_G. Left out: all False."""
 
     def __post_init__(self) -> None:
         n = len(self.observations)
@@ -66,6 +69,8 @@ class Transitions:
             object.__setattr__(self, "novice_actions", np.full(self.actions.shape, np.nan, np.float32))
         if self.onsets is None:
             object.__setattr__(self, "onsets", np.zeros(n, bool))
+        if self.successes is None:
+            object.__setattr__(self, "successes", np.zeros(n, bool))
         if self.novice_actions.shape != self.actions.shape:
             raise ValueError(f"novice_actions {self.novice_actions.shape} must be shaped like actions {self.actions.shape}")
         if (self.images is None) != (self.next_images is None):
@@ -79,7 +84,7 @@ class Transitions:
             )
         if self.actions.ndim != 2 or len(self.actions) != n:
             raise ValueError(f"actions {self.actions.shape} must be [N={n}, act_dim]")
-        for f in ("rewards", "terminals", "truncations", "interventions", "classes", "onsets"):
+        for f in ("rewards", "terminals", "truncations", "interventions", "classes", "onsets", "successes"):
             value = getattr(self, f)
             if value.shape != (n,):
                 raise ValueError(f"{f} has shape {value.shape}, expected ({n},)")

@@ -97,3 +97,17 @@ def test_dagger_labels_every_visited_tick_with_the_operators_command(env):
     labels = session.trainer.prior.rows()[1]
     expected = session.trainer.action_box.to_unit(np.array([d.label for d in decisions], np.float32))
     assert len(labels) == len(decisions) and np.allclose(labels, expected, atol=1e-6)
+
+
+def test_thrifty_asks_for_help_and_the_robot_gated_operator_answers_every_request():
+    from iil_robot.learning_loop import run_loop
+    from iil_robot.policy import HelpConfig
+
+    small = dict(task="reach", level=0.6, env_steps=200, demo_episodes=1, eval_every=200, eval_episodes=1, refresh_every=50,
+                 updates_per_step=0.1, pretrain_updates=5, hgdagger=HGDAggerConfig(hidden=(16, 16), batch_size=8, ensemble=2),
+                 help=HelpConfig(enabled=True, min_ticks=20))
+    result = run_loop(LoopConfig(method="thrifty", **small))
+    assert result.requests_raised > 0 and 0 <= result.requests_needed <= result.requests_raised
+    assert result.takeovers == result.requests_raised  # the operator steps in only when asked, every time it is asked
+    assert sum(result.step_interventions) >= result.takeovers
+    assert run_loop(LoopConfig(method="hgdagger", **small)).requests_raised is None  # not robot-gated: no requests

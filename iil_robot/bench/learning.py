@@ -8,7 +8,9 @@ and the same env-step budget. Prints one JSON object:
   alone), intervention_rate_first / _last (share of env steps the operator was in control in
   the first / last fifth of the interactive steps), steps_to_80 (env steps until an
   evaluation reached 0.8 success; null if none did), operator_steps and takeovers (human burden:
-  interactive steps the operator drove, and intervention onsets), demo_success, updates, seconds};
+  interactive steps the operator drove, and intervention onsets), requests_raised and requests_needed
+  (robot-gated ``thrifty``: help requests the policy raised, and those after which the operator judged
+  its proposal bad; null for the other methods), demo_success, updates, seconds};
 - ``summary``: per task and level, mean success per method, RLIF / HG-DAgger, RLIF's relative
   drop of the intervention rate, and whether the issue's goals hold;
 - ``curves``: the learning-curve PNGs (one per task and level) and ``curves_json``; every finished
@@ -37,6 +39,7 @@ from iil_robot.learners.haco import HACOConfig  # noqa: E402
 from iil_robot.learners.hgdagger import HGDAggerConfig  # noqa: E402
 from iil_robot.learners.pvp import PVPConfig  # noqa: E402
 from iil_robot.learners.rlpd import RLPDConfig  # noqa: E402
+from iil_robot.policy import HelpConfig  # noqa: E402
 from iil_robot.learning_loop import METHODS, LoopConfig, LoopResult, run_loop  # noqa: E402
 
 GOAL_RATIO_WORST = 1.3
@@ -71,7 +74,8 @@ PROFILES: dict[str, Profile] = {
                                 updates_per_step=0.1, pretrain_updates=2,
                                 rlpd=RLPDConfig(hidden=(16, 16), batch_size=8, num_qs=2, utd_ratio=1),
                                 hgdagger=HGDAggerConfig(hidden=(16, 16), batch_size=8, ensemble=2),
-                                pvp=PVPConfig(hidden=(16, 16), batch_size=8), haco=HACOConfig(hidden=(16, 16), batch_size=8))),
+                                pvp=PVPConfig(hidden=(16, 16), batch_size=8), haco=HACOConfig(hidden=(16, 16), batch_size=8),
+                                help=HelpConfig(enabled=True, min_ticks=10))),
 }
 
 
@@ -150,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
                                 "batch_size": loop.hgdagger.batch_size, "head": loop.hgdagger.head},
                    "dagger": {"schedule": loop.dagger_schedule, "p": loop.dagger_p, "rounds": loop.dagger_rounds},
                    "dart_noise": loop.dart_noise,
+                   "help": {"target_rate": loop.help.target_rate, "use_novelty": loop.help.use_novelty, "use_risk": loop.help.use_risk,
+                            "min_ticks": loop.help.min_ticks, "answer_max_steps": loop.operator.answer_max_steps},
                    "threads": args.threads},
         "seconds": round(time.perf_counter() - start, 1),
     }
@@ -190,6 +196,8 @@ def row(result: LoopResult) -> dict:
         "steps_to_80": steps_to(points),
         # human burden: how many interactive steps the operator drove, and how often they had to take over
         "operator_steps": int(sum(result.step_interventions)), "takeovers": result.takeovers,
+        # robot-gated methods (thrifty): help requests raised, and those the operator judged needed (null otherwise)
+        "requests_raised": result.requests_raised, "requests_needed": result.requests_needed,
         "demo_success": result.demo_success, "updates": result.updates, "seconds": round(result.seconds, 1),
     }
 
@@ -259,7 +267,8 @@ def plot(results: list[LoopResult], out: Path) -> list[str]:
     paths = []
     keys = sorted({(r.config.task, r.config.level) for r in results})
     colours = {"rlif": "tab:red", "hgdagger": "tab:blue", "bc": "tab:grey", "dagger": "tab:green", "iwr": "tab:orange",
-               "sirius": "tab:purple", "dart": "tab:brown", "pvp": "tab:olive", "haco": "tab:cyan"}
+               "sirius": "tab:purple", "dart": "tab:brown", "pvp": "tab:olive", "haco": "tab:cyan",
+               "thrifty": "tab:pink"}
     for task, level in keys:
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
         for r in (r for r in results if (r.config.task, r.config.level) == (task, level)):

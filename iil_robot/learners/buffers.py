@@ -80,6 +80,8 @@ class ReplayBuffer:
         self.classes = np.zeros(capacity, np.int8)
         self.novice_actions = np.full((capacity, act_dim), np.nan, np.float32)
         self.onsets = np.zeros(capacity, bool)
+        self.successes = np.zeros(capacity, bool)  # the goal-probability critic's columns (HG-DAgger's Q_G), not in batches
+        self.truncations = np.zeros(capacity, bool)
         self.size = 0
         self.cursor = 0
         self.added = 0
@@ -113,6 +115,7 @@ class ReplayBuffer:
         self.classes[idx] = data.classes
         self.novice_actions[idx] = unit_novice_actions
         self.onsets[idx] = data.onsets
+        self.successes[idx], self.truncations[idx] = data.successes, data.truncations
         if self.images is not None:
             self.images[idx], self.next_images[idx] = data.images, data.next_images
         self.cursor = int((self.cursor + n) % self.capacity)
@@ -151,6 +154,7 @@ class ReplayBuffer:
             "next_observations": self.next_observations[order], "masks": self.masks[order],
             "interventions": self.interventions[order], "classes": self.classes[order],
             "novice_actions": self.novice_actions[order], "onsets": self.onsets[order],
+            "successes": self.successes[order], "truncations": self.truncations[order],
         } | ({"images": self.images[order], "next_images": self.next_images[order]} if self.images is not None else {})
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
@@ -158,9 +162,11 @@ class ReplayBuffer:
         data = Transitions(
             observations=arrays["observations"], actions=arrays["actions"], rewards=arrays["rewards"],
             next_observations=arrays["next_observations"], terminals=arrays["masks"] == 0.0,
-            truncations=np.zeros(n, bool), interventions=arrays["interventions"].astype(bool),
+            truncations=arrays["truncations"].astype(bool) if "truncations" in arrays else np.zeros(n, bool),
+            interventions=arrays["interventions"].astype(bool),
             classes=arrays["classes"].astype(np.int8), images=arrays.get("images"), next_images=arrays.get("next_images"),
             onsets=arrays["onsets"].astype(bool) if "onsets" in arrays else None,  # absent in older checkpoints
+            successes=arrays["successes"].astype(bool) if "successes" in arrays else None,
         )
         novice = arrays.get("novice_actions")
         self.add(data, arrays["actions"].astype(np.float32), None if novice is None else novice.astype(np.float32))

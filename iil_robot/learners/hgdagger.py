@@ -22,9 +22,21 @@ The same supervised learner runs the rest of the interactive-imitation family, b
 - ``head``: ``l2`` (a deterministic action, mean squared error) or ``mixture`` (a Gaussian mixture
   per member, negative log-likelihood; acts with the mean of the most likely component), so a
   multimodal operator is not averaged.
+
+With ``goal_critic`` it also trains ThriftyDAgger's goal-probability critic Q_G(s, a) (Hoque et al.
+2021), the risk signal of robot-gated help requests (risk = 1 - Q_G(s, pi(s))). TD on all the
+aggregated transitions (operator rows and the robot's own), drawn uniformly from both buffers:
+target ``r_G + gamma (1 - end) Q_G'(s', pi(s'))`` with r_G = 1 on the transition that reached the goal
+(``Transitions.successes``), ``end`` where the chain stops (a terminal, or the episode ended without
+the goal: Q_G is the probability of reaching the goal *in this episode*, so a timeout counts 0), pi(s')
+the ensemble's action, Q_G' a Polyak-averaged target copy (our choice, the usual stabiliser of TD),
+the sigmoid outputs of two members regressed on the target by mean squared error (ThriftyDAgger
+regresses its Q on the backup with MSE; gamma 0.9999 as there). Off by default: the plain learner's
+update is unchanged.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +95,14 @@ class HGDAggerConfig:
     """Sirius: sampling weight of a robot row in the window before an intervention (down-weighted)."""
     sirius_intervention_weight: float = 2.0
     """Sirius: sampling weight of an intervention row (up-weighted)."""
+    goal_critic: bool = False
+    """Also train ThriftyDAgger's goal-probability critic Q_G (risk of help requests); it travels in the weights."""
+    goal_discount: float = 0.9999
+    """gamma of Q_G's backup (ThriftyDAgger: 0.9999, so Q_G is about the probability of success)."""
+    goal_lr: float = 1e-3
+    """Adam learning rate of Q_G."""
+    goal_tau: float = 0.005
+    """Polyak rate of Q_G's target copy."""
 
     def __post_init__(self) -> None:
         if self.ensemble < 2:
@@ -97,6 +117,8 @@ class HGDAggerConfig:
             raise ValueError(f"weighting {self.weighting!r} must be one of {WEIGHTINGS}")
         if not 0.0 < self.iwr_intervention_fraction < 1.0:
             raise ValueError(f"iwr_intervention_fraction {self.iwr_intervention_fraction} must be in (0, 1)")
+        if not 0.0 < self.goal_discount <= 1.0 or not 0.0 < self.goal_tau <= 1.0 or self.goal_lr <= 0:
+            raise ValueError(f"goal_discount {self.goal_discount} and goal_tau {self.goal_tau} must be in (0, 1], goal_lr > 0")
         weights = self.class_weights
         if min(weights.values()) < 0 or max(weights.values()) <= 0:
             raise ValueError(f"Sirius class weights {weights} must be >= 0, at least one > 0")
@@ -137,6 +159,13 @@ def sample_rows(classes: np.ndarray, config: HGDAggerConfig, rng: np.random.Gene
     return rng.choice(n, size=shape, p=weights / weights.sum())
 
 
+def goal_td_target(successes: Tensor, ends: Tensor, next_goal_probability: Tensor, discount: float) -> Tensor:
+    """ThriftyDAgger's backup for Q_G: ``r_G + gamma (1 - end) Q_G'(s', pi(s'))``, r_G = 1 where the goal was
+    reached. All [B] floats (0/1 for ``successes`` and ``ends``)."""
+    assert successes.shape == ends.shape == next_goal_probability.shape, (successes.shape, ends.shape, next_goal_probability.shape)
+    return successes + discount * (1.0 - ends) * next_goal_probability
+
+
 class HGDAggerLearner:
     ALGORITHM = "hgdagger"
 
@@ -149,7 +178,8 @@ class HGDAggerLearner:
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         components = config.mixture_components if config.head == "mixture" else 1
         shape = PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden, config.ensemble, head=config.head,
-                            components=components, image=self.image, image_features=config.image_features)
+                            components=components, image=self.image, image_features=config.image_features,
+                            goal_critic=config.goal_critic)
         self.policy = Policy(shape).scale_to(self.action_box.low, self.action_box.high).to(self.device)
         if config.head == "mixture":
             self.policy.actor.min_std = config.mixture_min_std
@@ -163,6 +193,11 @@ class HGDAggerLearner:
         self.optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
         self.doubt_threshold: float | None = None
         self.updates = 0
+        self.goal_target: torch.nn.Module | None = None
+        self.goal_optimizer: torch.optim.Optimizer | None = None
+        if config.goal_critic:
+            self.goal_target = copy.deepcopy(self.policy.goal_critic).requires_grad_(False)
+            self.goal_optimizer = torch.optim.Adam(self.policy.goal_critic.parameters(), lr=config.goal_lr, fused=True)
 
     def loss(self, observations: Tensor, actions: Tensor, images: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """Each member on its own minibatch: mean squared error (``l2``) or negative log-likelihood
@@ -198,7 +233,47 @@ class HGDAggerLearner:
             raise ValueError("HG-DAgger has no operator-labelled data yet (demos or interventions)")
         idx = sample_rows(classes, self.config, rng)
         as_tensor = lambda a: torch.from_numpy(a[idx]).to(self.device, non_blocking=True)  # noqa: E731
-        return self.update(as_tensor(observations), as_tensor(actions), None if images is None else as_tensor(images))
+        info = self.update(as_tensor(observations), as_tensor(actions), None if images is None else as_tensor(images))
+        if self.config.goal_critic:
+            info |= self.goal_update(*self.goal_rows(prior, online, rng))
+        return info
+
+    # -- the goal-probability critic Q_G (ThriftyDAgger) --------------------------------------
+
+    def goal_rows(self, prior: ReplayBuffer, online: ReplayBuffer, rng: np.random.Generator) -> tuple[Tensor, ...]:
+        """``batch_size`` transitions drawn uniformly from both buffers: observations, unit actions, next
+        observations, successes and ends (terminal or truncated) as tensors."""
+        sizes = (len(prior), len(online))
+        picks = rng.integers(0, sum(sizes), self.config.batch_size)
+        columns: list[list[np.ndarray]] = [[], [], [], [], []]
+        for buffer, idx in ((prior, picks[picks < sizes[0]]), (online, picks[picks >= sizes[0]] - sizes[0])):
+            for column, values in zip(columns, (buffer.observations[idx], buffer.actions[idx], buffer.next_observations[idx],
+                                                buffer.successes[idx], buffer.truncations[idx] | (buffer.masks[idx] == 0.0))):
+                column.append(values)
+        return tuple(torch.from_numpy(np.concatenate(c).astype(np.float32)).to(self.device) for c in columns)
+
+    def goal_target_values(self, next_observations: Tensor, successes: Tensor, ends: Tensor) -> Tensor:
+        """The TD target of Q_G at a batch: the target copy at (s', pi(s')), pi the ensemble's action. -> [B]"""
+        with torch.no_grad():
+            x = self.policy.normalize(next_observations)
+            next_action = self.ensemble.act(x) if self.config.head == "mixture" else self.ensemble(x).mean(0)
+            next_probability = torch.sigmoid(self.goal_target(x, next_action)).mean(0)
+            return goal_td_target(successes, ends, next_probability, self.config.goal_discount)
+
+    def goal_update(self, observations: Tensor, actions: Tensor, next_observations: Tensor, successes: Tensor,
+                    ends: Tensor) -> dict[str, Tensor]:
+        """One TD step of Q_G (each member's sigmoid output towards the target, MSE) and the Polyak update."""
+        target = self.goal_target_values(next_observations, successes, ends)
+        probability = torch.sigmoid(self.policy.goal_critic(self.policy.normalize(observations), actions))
+        assert probability.shape == (self.policy.goal_critic.members, len(target)), (probability.shape, target.shape)
+        loss = ((probability - target) ** 2).mean()
+        self.goal_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.goal_optimizer.step()
+        with torch.no_grad():
+            for p, p_target in zip(self.policy.goal_critic.parameters(), self.goal_target.parameters()):
+                p_target.lerp_(p, self.config.goal_tau)
+        return {"goal_loss": loss.detach(), "goal_probability": probability.detach().mean()}
 
     def training_rows(self, prior: ReplayBuffer, online: ReplayBuffer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Observations, unit actions, classes and images (None without a camera) to learn from: the
@@ -225,10 +300,10 @@ class HGDAggerLearner:
     # -- checkpoints -------------------------------------------------------------------------
 
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {"policy": self.policy}
+        return {"policy": self.policy} | ({"goal_target": self.goal_target} if self.goal_target is not None else {})
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"ensemble": self.optimizer}
+        return {"ensemble": self.optimizer} | ({"goal": self.goal_optimizer} if self.goal_optimizer is not None else {})
 
     def extra_tensors(self) -> dict[str, Tensor]:
         return {}

@@ -23,6 +23,8 @@ HEADS = ("l2", "mixture")
 ACTOR_CRITIC = ("rlpd", "pvp", "haco")
 """Algorithms whose policy is a ``TanhGaussianActor`` (acting with its mean); the others are supervised ensembles."""
 """Action heads of the supervised learners (``PolicyShape.head``)."""
+GOAL_MEMBERS = 2
+"""Members of the goal critic Q_G (two, averaged: a little less noise than one)."""
 
 
 class EnsembleLinear(nn.Module):
@@ -264,6 +266,8 @@ class PolicyShape:
     """Camera image (channels, height, width) the policy also sees; empty = state only."""
     image_features: int = 50
     """Size of the image encoder's output (DrQ: 50)."""
+    goal_critic: bool = False
+    """Carries ThriftyDAgger's goal-probability critic Q_G(s, a) (supervised learners, state-only policies)."""
 
     @property
     def input_dim(self) -> int:
@@ -289,6 +293,12 @@ class Policy(nn.Module):
             self.actor = EnsembleActor(shape.input_dim, shape.act_dim, shape.hidden, shape.ensemble)
         else:
             raise ValueError(f"unknown algorithm {shape.algorithm!r}; expected one of {ACTOR_CRITIC} or 'hgdagger'")
+        self.goal_critic: EnsembleCritic | None = None
+        if shape.goal_critic:
+            if shape.algorithm != "hgdagger" or shape.image:
+                raise ValueError(f"a goal critic (Q_G) is for state-only supervised policies, not {shape.algorithm!r}"
+                                 f"{' with a camera' if shape.image else ''}")
+            self.goal_critic = EnsembleCritic(shape.obs_dim, shape.act_dim, shape.hidden, GOAL_MEMBERS, layer_norm=False)
         self.register_buffer("obs_mean", torch.zeros(shape.obs_dim))
         self.register_buffer("obs_std", torch.ones(shape.obs_dim))
         self.register_buffer("action_low", -torch.ones(shape.act_dim))
@@ -296,6 +306,17 @@ class Policy(nn.Module):
 
     def normalize(self, obs: Tensor) -> Tensor:
         return (obs - self.obs_mean) / self.obs_std
+
+    def to_unit(self, actions: Tensor) -> Tensor:
+        """Actions in the action box -> the unit box [-1, 1] the networks work in (clipped)."""
+        return (2.0 * (actions - self.action_low) / (self.action_high - self.action_low) - 1.0).clamp(-1.0, 1.0)
+
+    def goal_probability(self, obs: Tensor, actions: Tensor) -> Tensor:
+        """ThriftyDAgger's Q_G(s, a), the learned probability of reaching the goal from s taking a: the mean of
+        the members' sigmoid outputs. Observations [B, obs_dim], actions [B, act_dim] in the action box -> [B]."""
+        if self.goal_critic is None:
+            raise ValueError("this policy has no goal critic (Q_G): train it with hgdagger.goal_critic")
+        return torch.sigmoid(self.goal_critic(self.normalize(obs), self.to_unit(actions))).mean(0)
 
     @torch.no_grad()
     def scale_to(self, low: tuple[float, ...], high: tuple[float, ...]) -> "Policy":

@@ -284,7 +284,7 @@ class Trainer:
             obs_dim=shape.obs_dim, action_spec=ACTION_SPEC, act_dim=shape.act_dim, hidden=tuple(shape.hidden),
             ensemble=shape.ensemble, updates=self.learner.updates, stamp=time.time(),
             doubt_threshold=getattr(self.learner, "doubt_threshold", None), head=shape.head, components=shape.components,
-            image=shape.image, image_features=shape.image_features,
+            image=shape.image, image_features=shape.image_features, goal_critic=shape.goal_critic,
         )
         return encode_policy(self.learner.policy, meta)
 

@@ -5,7 +5,9 @@ little-endian tensor data); the header's ``__metadata__`` holds one key, ``iil_r
 value is the JSON of ``WeightsMeta`` (format ``iil_robot.weights``, version 1). The tensors are
 the ``Policy`` state dict: the acting network plus the normalisation (``obs_mean``,
 ``obs_std``: observations are standardised; ``action_low``, ``action_high``: the tanh output in
-[-1, 1] is mapped onto that box).
+[-1, 1] is mapped onto that box), and with ``goal_critic: true`` the goal-probability critic
+``goal_critic.*`` (ThriftyDAgger's Q_G, for the risk of help requests; messages without it stay valid
+and give no risk).
 
 ``decode_policy`` is the only way received bytes become a network: it parses the header as
 JSON, checks every field against what the receiver expects (algorithm, observation and action
@@ -69,11 +71,14 @@ class WeightsMeta:
     """Camera image (channels, height, width) the policy also takes (RGB uint8 from ``camera/image_raw``); empty = none."""
     image_features: int = 50
     """Output size of its image encoder."""
+    goal_critic: bool = False
+    """The tensors include the goal-probability critic Q_G (HG-DAgger with ``goal_critic``); absent: False."""
 
     @property
     def shape(self) -> PolicyShape:
         return PolicyShape(self.algorithm, self.obs_dim, self.act_dim, self.hidden, self.ensemble, head=self.head,
-                           components=self.components, image=self.image, image_features=self.image_features)
+                           components=self.components, image=self.image, image_features=self.image_features,
+                           goal_critic=self.goal_critic)
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,13 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
         doubt_threshold=get("doubt_threshold", (int, float), optional=True),
         head=get("head", str, optional=True) or "l2", components=get("components", int, optional=True) or 1,
         image=tuple(_image(meta.get("image", []))), image_features=meta.get("image_features", 50),
+        goal_critic=meta.get("goal_critic", False),
     )
+    if not isinstance(out.goal_critic, bool):
+        raise WeightsError(f"weights metadata goal_critic={out.goal_critic!r} must be true or false")
+    if out.goal_critic and (out.algorithm != "hgdagger" or out.image):
+        raise WeightsError(f"weights metadata goal_critic=true is only for state-only hgdagger policies, not {out.algorithm!r}"
+                           f"{' with a camera' if out.image else ''}")
     if out.head not in HEADS:
         raise WeightsError(f"weights metadata head={out.head!r} must be one of {HEADS}")
     if out.head == "mixture" and out.algorithm != "hgdagger":

@@ -54,7 +54,7 @@ HGDAGGER_RANGES = {
     "doubt_threshold_fraction": (0.01, 1.0), "seed": (0, 2**31 - 1), "mixture_components": (1, 32),
     "mixture_min_std": (1e-6, 1.0), "iwr_intervention_fraction": (0.01, 0.99), "sirius_demo_weight": (0.0, 1000.0),
     "sirius_robot_weight": (0.0, 1000.0), "sirius_pre_intervention_weight": (0.0, 1000.0),
-    "sirius_intervention_weight": (0.0, 1000.0),
+    "sirius_intervention_weight": (0.0, 1000.0), "goal_discount": (0.5, 1.0), "goal_lr": (1e-7, 1.0), "goal_tau": (1e-4, 1.0),
 }
 PVP_RANGES = {
     "actor_lr": (1e-7, 1.0), "critic_lr": (1e-7, 1.0), "hidden": (1, 4096), "discount": (0.0, 1.0), "tau": (0.0, 1.0),

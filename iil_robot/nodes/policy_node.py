@@ -7,8 +7,8 @@ swapped in right after a tick has published its proposal, so the milliseconds it
 tick (a worker thread would hold the GIL at random moments); a bad message is refused with an error
 and the old policy keeps acting.
 With ``help.enabled`` it also publishes ``help/request`` (std_msgs/Bool, latched: on change and every
-``help.publish_period``) and its diagnostics, and reads ``step`` records (the operator's command, for the
-hand-back). See ``iil_robot.policy``.
+``help.publish_period``) and its diagnostics, and reads ``step`` records (the operator's command and its
+risk under Q_G, for the hand-back; the operator letting go withdraws the request). See ``iil_robot.policy``.
 """
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ from ..records import Observation, Proposal, RecordError, StepRecord
 from .common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS, declare_config, run
 
 RANGES = {"rate": (0.5, 1000.0), "observation_timeout": (0.001, 10.0), "camera_timeout": (0.0, 10.0), "fallback_gripper": (0.0, 1.0), "num_threads": (1, 64)}
-HELP_RANGES = {"novelty_threshold": (0.0, 1e6), "target_rate": (0.0, 1.0), "recent": (1, 1_000_000), "min_ticks": (1, 1_000_000),
-               "handback_disagreement": (0.0, 1e6), "publish_period": (0.05, 60.0)}
+HELP_RANGES = {"novelty_threshold": (0.0, 1e6), "risk_threshold": (0.0, 1.0), "target_rate": (0.0, 1.0), "recent": (1, 1_000_000),
+               "min_ticks": (1, 1_000_000), "refit_every": (1, 1_000_000), "handback_disagreement": (0.0, 1e6),
+               "publish_period": (0.05, 60.0)}
 
 
 class PolicyNode(Node):
@@ -104,18 +105,24 @@ class PolicyNode(Node):
 
     def _on_step(self, msg: String) -> None:
         try:
-            self.help.on_step(StepRecord.decode(msg.data))
+            record = StepRecord.decode(msg.data)
         except RecordError as err:
             self.get_logger().error(f"undecodable step record: {err}", throttle_duration_sec=1.0)
+            return
+        human_risk = self.runner.risk(record.observation, record.human_action) if record.intervention else None
+        if self.help.on_step(record, human_risk) is not None:
+            self.get_logger().info("help request withdrawn: the operator let go")
+            self._publish_help()
 
     def _update_help(self, proposal: Proposal) -> None:
         decision = self.help.on_proposal(proposal)
         if decision is not None and decision.changed:
             if decision.requesting:
-                self.get_logger().warn(f"asking the operator for help ({decision.reason}: uncertainty {self.help.novelty:.4g} > "
-                                       f"{self.help.gate.thresholds.novelty:.4g})")
+                t = self.help.gate.thresholds
+                self.get_logger().warn(f"asking the operator for help ({decision.reason}: novelty {self.help.novelty} "
+                                       f"(> {t.novelty:.4g}?), risk {self.help.risk} (> {t.risk:.4g}?))")
             else:
-                self.get_logger().info("help request withdrawn: the operator's command agrees with the policy")
+                self.get_logger().info("help request withdrawn: the operator's command agrees with the policy (and is low-risk)")
             self._publish_help()
 
     def _publish_help(self) -> None:
@@ -125,9 +132,11 @@ class PolicyNode(Node):
         status = DiagnosticStatus(name="policy: help request", hardware_id="policy",
                                   level=DiagnosticStatus.WARN if requesting else DiagnosticStatus.OK,
                                   message=f"help requested ({requester.reason})" if requesting else "not requesting")
-        values = {"requesting": requesting, "uncertainty": requester.novelty,
-                  "novelty_threshold": None if requester.gate is None else requester.gate.thresholds.novelty,
-                  "raised": 0 if requester.gate is None else requester.gate.raised, "policy_version": self.runner.version}
+        gate = requester.gate
+        values = {"requesting": requesting, "uncertainty": requester.novelty, "risk": requester.risk,
+                  "novelty_threshold": None if gate is None else gate.thresholds.novelty,
+                  "risk_threshold": None if gate is None else gate.thresholds.risk,
+                  "raised": 0 if gate is None else gate.raised, "policy_version": self.runner.version}
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

@@ -7,8 +7,13 @@ real gate: while in control it holds the takeover button and deflects the cap by
 of the gate's axis mapping; it clicks the gripper button when the closure it wants differs
 from the gate's; to hand back it lets go of everything.
 
+It answers the policy's help requests (``help/request``, std_msgs/Bool): with model ``robot_gated``
+it steps in only then (ThriftyDAgger's setting), with ``answers_requests`` a ``value``/``random``
+operator also answers them; it drives until the request is withdrawn or ``answer_max_steps``.
+
 Every decision that starts or ends an intervention is published on ``operator/decision``
-(JSON: model, reason, Q values) so the recorder keeps which model triggered it and why.
+(JSON: model, reason, Q values, and for an answered request whether it was ``needed``) so the
+recorder keeps which model triggered it and why.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import json
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
-from std_msgs.msg import Float64, String
+from std_msgs.msg import Bool, Float64, String
 
 from ..gate import GateConfig
 from ..records import EpisodeEvent, Observation, Proposal, RecordError
@@ -56,6 +61,10 @@ class SimOperatorNode(Node):
             beta=declare(self, "beta", d.beta, "Value model: probability of stepping in when the action looks bad", 0.0, 1.0),
             alpha=declare(self, "alpha", d.alpha, "Value model: step in when Q(s,a_policy) < alpha * Q(s,a_ref)", 0.0, 1.0),
             random_prob=declare(self, "random_prob", d.random_prob, "Random model: per-tick probability", 0.0, 1.0),
+            answers_requests=declare(self, "answers_requests", d.answers_requests,
+                                     "Value/random models: also take over when the policy asks for help (help/request)"),
+            answer_max_steps=declare(self, "answer_max_steps", d.answer_max_steps,
+                                     "Ticks the operator drives at most in answer to one help request", 1, 100000),
         )
         if config.model == "dagger":  # through the gate a deflection is a takeover: no label without driving
             raise ParameterError("model 'dagger' labels every tick without taking over, which a SpaceMouse cannot do "
@@ -81,6 +90,8 @@ class SimOperatorNode(Node):
         self.create_subscription(String, "policy/proposal", self._on_proposal, RECORD_QOS)
         self.create_subscription(Float64, "human/gripper", self._on_gate_gripper, LATCHED_QOS)
         self.create_subscription(String, "episode/event", self._on_episode, EVENTS_QOS)
+        self.create_subscription(Bool, "help/request", self._on_help_request, LATCHED_QOS)
+        self.help_requested = False
         self.axes = [0.0] * 6
         self.buttons = [0] * (max(self.takeover_button, self.gripper_button) + 1)
         self.gate_gripper = 0.0
@@ -94,6 +105,9 @@ class SimOperatorNode(Node):
             self.policy_action = np.array(Proposal.decode(msg.data).action)[list(TRANSLATION_GRIPPER)]
         except RecordError as err:
             self.get_logger().warn(f"ignoring an undecodable proposal: {err}", throttle_duration_sec=2.0)
+
+    def _on_help_request(self, msg: Bool) -> None:
+        self.help_requested = bool(msg.data)
 
     def _on_gate_gripper(self, msg: Float64) -> None:
         self.gate_gripper = msg.data
@@ -110,7 +124,7 @@ class SimOperatorNode(Node):
     def _on_observation(self, msg: String) -> None:
         try:
             obs = np.array(Observation.decode(msg.data).values)
-            decision = self.operator.act(obs, self.policy_action)
+            decision = self.operator.act(obs, self.policy_action, help_requested=self.help_requested)
         except (RecordError, ValueError) as err:
             self.get_logger().error(f"cannot judge this observation: {err}", throttle_duration_sec=2.0)
             return
@@ -119,7 +133,7 @@ class SimOperatorNode(Node):
             self.decision_pub.publish(String(data=json.dumps({
                 "format": "iil_robot.operator_decision", "version": 1, "onset": decision.onset,
                 "offset": decision.offset, "model": decision.model, "reason": decision.reason,
-                "q_policy": decision.q_policy, "q_reference": decision.q_reference,
+                "q_policy": decision.q_policy, "q_reference": decision.q_reference, "needed": decision.needed,
                 "stamp": self.get_clock().now().nanoseconds * 1e-9,
             })))
         self.buttons = [0] * len(self.buttons)

@@ -19,7 +19,7 @@ from iil_robot.sim.progress import action_value
 from iil_robot.sim.spec import TaskSpec
 from iil_robot.sim.state import TaskState
 
-__all__ = ["Trigger", "random_trigger", "value_trigger"]
+__all__ = ["Trigger", "judge_value", "random_trigger", "value_trigger"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,15 @@ def random_trigger(probability: float, rng: np.random.Generator) -> Trigger | No
     return None
 
 
+def judge_value(state: TaskState, policy_action: np.ndarray, task: TaskSpec, *, alpha: float, discount: float,
+                expert: ExpertConfig = ExpertConfig()) -> tuple[bool, float, float]:
+    """The value model's verdict without the β draw: (bad, Q(s, a_policy), Q(s, a_ref)), bad when
+    ``Q(s, a_policy) < alpha · Q(s, a_ref)``. Also how the operator judges whether a help request was needed."""
+    q_policy = action_value(state, policy_action, task, discount, expert)
+    q_reference = action_value(state, expert_action(state, task, expert), task, discount, expert)
+    return q_policy < alpha * q_reference, q_policy, q_reference
+
+
 def value_trigger(
     state: TaskState,
     policy_action: np.ndarray,
@@ -54,11 +63,9 @@ def value_trigger(
 
     Draws one number from ``rng`` every call, whether or not the action is judged bad.
     """
-    reference = expert_action(state, task, expert)
-    q_policy = action_value(state, policy_action, task, discount, expert)
-    q_reference = action_value(state, reference, task, discount, expert)
+    bad, q_policy, q_reference = judge_value(state, policy_action, task, alpha=alpha, discount=discount, expert=expert)
     u = float(rng.random())
-    if q_policy < alpha * q_reference and u < beta:
+    if bad and u < beta:
         return Trigger(
             f"value: Q(s,a_policy)={q_policy:.3f} < {alpha:g}·Q(s,a_ref)={q_reference:.3f} "
             f"(u={u:.2f} < β={beta:g})",

@@ -13,6 +13,13 @@ Models (``SimOperatorConfig.model``):
   (``label``: a label for every visited state) and drives the tick with probability ``mixing``
   (β; the learning loop sets it round by round). Only a simulated operator labels every step.
 
+Help requests (ThriftyDAgger, Hoque et al. 2021): ``act(..., help_requested=True)`` tells the operator that
+the policy asks for help. With ``answers_requests`` (always for the "robot_gated" model, which steps in
+*only* when asked: ThriftyDAgger's setting) it takes over at once, judges whether the request was needed
+(``needed``: would its value model have judged the policy's proposal bad in the state it sees now?), and
+drives until the request is withdrawn (the policy's hand-back rule) or ``answer_max_steps`` ticks have
+passed (then it lets go; the requester treats that as the operator handing back).
+
 DART (Laskey et al. 2017): with ``dart_noise`` > 0, every tick the operator drives also carries
 ``dart_noise``, Gaussian noise (σ m/s per axis) that the arm executes on top of the clean command
 while the clean command stays the label.
@@ -35,7 +42,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from iil_robot.sim.expert import ExpertConfig, expert_action
-from iil_robot.sim.intervention import Trigger, random_trigger, value_trigger
+from iil_robot.sim.intervention import Trigger, judge_value, random_trigger, value_trigger
 from iil_robot.sim.perception import Percept, Perception
 from iil_robot.sim.progress import time_to_go
 from iil_robot.sim.skill import OperatorSkill, degrade_action, skill_for_level
@@ -44,7 +51,7 @@ from iil_robot.sim.state import TaskState
 
 __all__ = ["MODELS", "OperatorDecision", "SimOperator", "SimOperatorConfig"]
 
-MODELS: tuple[str, ...] = ("value", "random", "demo", "never", "dagger")
+MODELS: tuple[str, ...] = ("value", "random", "demo", "never", "dagger", "robot_gated")
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ class SimOperatorConfig:
     """How the simulated operator behaves."""
 
     model: str = "value"
-    """Intervention model: "value", "random", "demo" or "never"."""
+    """Intervention model: "value", "random", "demo", "never", "dagger" or "robot_gated" (only when asked)."""
     level: float = 1.0
     """Quality in [0, 1]: driving whole episodes it succeeds ≈ level × the scripted optimum
     (sets the knobs through `skill_for_level`; ignored when ``skill`` is given)."""
@@ -77,14 +84,18 @@ class SimOperatorConfig:
     """"dagger" model: β, the probability that the operator drives a tick (it labels every tick)."""
     dart_noise: float = 0.0
     """DART: σ (m/s) of the Gaussian noise executed on top of the operator's command while it drives (0 = off)."""
+    answers_requests: bool = False
+    """"value"/"random": also take over when the policy asks for help ("robot_gated" always does)."""
+    answer_max_steps: int = 100
+    """Ticks the operator drives at most in answer to one request (then it lets go even if still asked)."""
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"unknown operator model {self.model!r}; choose one of {', '.join(MODELS)}")
         if not 0.0 <= self.level <= 1.0:
             raise ValueError(f"level must be in [0, 1], got {self.level}")
-        if self.takeover_steps < 1:
-            raise ValueError(f"takeover_steps must be >= 1, got {self.takeover_steps}")
+        if self.takeover_steps < 1 or self.answer_max_steps < 1:
+            raise ValueError(f"takeover_steps and answer_max_steps must be >= 1, got {self.takeover_steps}, {self.answer_max_steps}")
         if self.dart_noise < 0:
             raise ValueError(f"dart_noise must be >= 0 m/s, got {self.dart_noise}")
         for name in ("random_prob", "beta", "alpha", "mixing"):
@@ -120,6 +131,8 @@ class OperatorDecision:
     """"dagger" model: the operator's command ``[vx, vy, vz, closure]`` at every tick, driving or not."""
     dart_noise: np.ndarray | None = None
     """DART: ``[dvx, dvy, dvz]`` the arm executes on top of ``action`` (the clean command stays the label)."""
+    needed: bool | None = None
+    """Onset of an answered help request: whether the operator judged the policy's proposal bad there."""
 
 
 class SimOperator:
@@ -141,14 +154,21 @@ class SimOperator:
         self._release_below = -np.inf
         self._ticks = 0
         self._drove = False  # "dagger": whether the operator drove the previous tick
+        self._answering = 0  # ticks driven in answer to the current help request (0: not answering)
 
     @property
     def in_control(self) -> bool:
-        return self._remaining > 0
+        return self._remaining > 0 or self._answering > 0
 
-    def act(self, obs: np.ndarray | TaskState, policy_action: np.ndarray | None = None) -> OperatorDecision:
+    @property
+    def answers_requests(self) -> bool:
+        return self.config.model == "robot_gated" or (self.config.answers_requests and self.config.model in ("value", "random"))
+
+    def act(self, obs: np.ndarray | TaskState, policy_action: np.ndarray | None = None,
+            help_requested: bool = False) -> OperatorDecision:
         """Decide this tick from the observation (or a `TaskState` built from published poses)
-        and the policy's proposal ``[vx, vy, vz, closure]`` (None: the policy proposes nothing).
+        and the policy's proposal ``[vx, vy, vz, closure]`` (None: the policy proposes nothing);
+        ``help_requested``: the policy asks for help this tick (see the module docstring).
 
         Raises:
             ValueError: if the observation does not fit the task.
@@ -170,6 +190,13 @@ class SimOperator:
             if drives:
                 return replace(command, label=command.action)
             return OperatorDecision(False, None, False, offset, model, "dagger: labelling the policy's tick", label=command.action)
+        if self._answering:
+            if not help_requested:
+                return self._let_go("handed back: the policy no longer asks for help")
+            if self._answering >= self.config.answer_max_steps:
+                return self._let_go(f"released after {self._answering} ticks answering a help request")
+            self._answering += 1
+            return self._command(seen, onset=False, reason="answering the policy's help request")
         if self.in_control:
             self._remaining -= 1
             if self._remaining == 0:
@@ -178,6 +205,10 @@ class SimOperator:
                 self._remaining = 0
                 return self._let_go("released: back on track")
             return self._command(seen, onset=False, reason=self._trigger.reason)
+        if help_requested and self.answers_requests:
+            return self._answer(seen, policy_action)
+        if model == "robot_gated":
+            return OperatorDecision(False, None, False, False, model, "")
         trigger = self._judge(percept)
         if trigger is None:
             return OperatorDecision(False, None, False, False, model, "")
@@ -187,6 +218,18 @@ class SimOperator:
         return self._command(seen, onset=True, reason=trigger.reason, trigger=trigger)
 
     # --- pieces ---
+    def _answer(self, seen: TaskState, policy_action: np.ndarray | None) -> OperatorDecision:
+        """Take over on a help request, judging (from the current perceived state) whether it was needed."""
+        self._answering = 1
+        if policy_action is None:
+            return replace(self._command(seen, onset=True, reason="help requested (no proposal to judge)"), needed=None)
+        c = self.config
+        needed, q_policy, q_reference = judge_value(self._perception.latest.state, np.asarray(policy_action, float), self.task,
+                                                    alpha=c.alpha, discount=c.discount, expert=c.expert)
+        command = self._command(seen, onset=True, reason=f"help requested ({'needed' if needed else 'not needed'}: "
+                                                         f"Q(s,a_policy)={q_policy:.3f} vs {c.alpha:g}·Q(s,a_ref)={q_reference:.3f})")
+        return replace(command, needed=needed, q_policy=q_policy, q_reference=q_reference)
+
     def _judge(self, percept: Percept | None) -> Trigger | None:
         if percept is None or not percept.policy_executed:
             return None
@@ -215,5 +258,5 @@ class SimOperator:
         )
 
     def _let_go(self, reason: str) -> OperatorDecision:
-        self._trigger = None
+        self._trigger, self._answering = None, 0
         return OperatorDecision(False, None, False, True, self.config.model, reason)

@@ -8,7 +8,7 @@ import pytest
 from iil_robot.bench.learning import fifth_rates, goals, steps_to
 
 ROW_KEYS = {"task", "level", "method", "seed", "success", "intervention_rate_first", "intervention_rate_last", "steps_to_80",
-            "operator_steps", "takeovers"}
+            "operator_steps", "takeovers", "requests_raised", "requests_needed"}
 
 
 def test_bench_learning_smoke_prints_one_json_object_with_rows_and_curves(tmp_path):
@@ -17,12 +17,16 @@ def test_bench_learning_smoke_prints_one_json_object_with_rows_and_curves(tmp_pa
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     rows = report["results"]
-    assert {r["method"] for r in rows} == {"rlif", "hgdagger", "bc", "dagger", "iwr", "sirius", "dart", "pvp", "haco"}
+    assert {r["method"] for r in rows} == {"rlif", "hgdagger", "bc", "dagger", "iwr", "sirius", "dart", "pvp", "haco", "thrifty"}
     for r in rows:
         assert ROW_KEYS <= set(r)
         assert 0.0 <= r["success"] <= 1.0
         assert 0.0 <= r["intervention_rate_first"] <= 1.0 and 0.0 <= r["intervention_rate_last"] <= 1.0
         assert 0 <= r["takeovers"] <= r["operator_steps"]
+        if r["method"] == "thrifty":  # robot-gated: requests raised, and those the operator judged needed
+            assert 0 <= r["requests_needed"] <= r["requests_raised"]
+        else:
+            assert r["requests_raised"] is None and r["requests_needed"] is None
     assert report["curves"] and all(os.path.exists(p) for p in report["curves"])
     assert "goals" in report["summary"]["reach"]
     saved = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]

@@ -96,3 +96,26 @@ def test_an_uncertain_policy_raises_the_help_request(graph, probe):
                    every=feed)
     assert Proposal.decode(proposals.messages[-1].data).uncertainty > 1e-4
     assert "asking the operator for help" in graph.tail("policy", 200)
+
+
+def test_weights_with_a_goal_critic_propose_with_a_risk_and_ask_on_it(graph, probe):
+    graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", parameters={
+        "rate": 50.0, "help.enabled": True, "help.use_novelty": False, "help.risk_threshold": 1e-6, "help.publish_period": 0.2}))
+    requests = probe.collect(Bool, "help/request", LATCHED_QOS)
+    proposals = probe.collect(String, "policy/proposal", RECORD_QOS)
+    obs_pub = probe.publisher(String, "observation", SENSOR_QOS)
+    weights_pub = probe.publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+    torch.manual_seed(0)
+    policy = Policy(PolicyShape("hgdagger", 3, 4, (8,), ensemble=2, goal_critic=True))
+    meta = WeightsMeta(1, "hgdagger", "toy/v1", 3, ACTION_SPEC, 4, (8,), 2, 0, time.time(), goal_critic=True)
+
+    def feed():
+        obs_pub.publish(String(data=Observation((0.1, 0.2, 0.3), "toy/v1", time.time()).encode()))
+
+    probe.wait_for(lambda: len(proposals) > 3, 30.0, "fallback proposals", every=feed)
+    weights_pub.publish(weights_message(encode_policy(policy, meta)))
+    probe.wait_for(lambda: Proposal.decode(proposals.messages[-1].data).policy_version == 1, 15.0, "version 1 acting", every=feed)
+    risk = Proposal.decode(proposals.messages[-1].data).risk
+    assert risk is not None and 0.0 < risk < 1.0  # 1 - Q_G(s, pi(s)) of a fresh critic: about 0.5
+    probe.wait_for(lambda: any(m.data for m in requests.messages), 15.0, "help/request true on risk", every=feed)
+    assert "asking the operator for help (risk" in graph.tail("policy", 200)

@@ -154,3 +154,48 @@ def test_sim_arm_publishes_camera_images_when_asked(graph, probe):
     assert (image.width, image.height, image.encoding) == (64, 64, "rgb8")
     pixels = np.frombuffer(bytes(image.data), np.uint8).reshape(64, 64, 3)
     assert pixels.std() > 5  # a rendered scene, not a blank frame
+
+
+def test_the_robot_gated_sim_operator_answers_a_help_request_and_lets_go_when_it_is_withdrawn(graph, probe):
+    from sensor_msgs.msg import Joy
+    from std_msgs.msg import Bool
+
+    from iil_robot.nodes.common import LATCHED_QOS, SENSOR_QOS
+    from iil_robot.records import Proposal
+    from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
+
+    env = FetchTaskEnv(FetchTaskConfig(task="reach"))
+    values = tuple(float(v) for v in env.reset(seed=0)[0])
+    env.close()
+    graph.start(NodeSpec("sim_operator", "iil_robot.nodes.sim_operator",
+                         parameters={"task": "reach", "model": "robot_gated", "level": 1.0}))
+    joys = probe.collect(Joy, "spacenav/joy", SENSOR_QOS)
+    decisions = probe.collect(String, "operator/decision", EVENTS_QOS)
+    obs_pub = probe.publisher(String, "observation", RECORD_QOS)
+    proposal_pub = probe.publisher(String, "policy/proposal", RECORD_QOS)
+    help_pub = probe.publisher(Bool, "help/request", LATCHED_QOS)
+
+    def feed():  # the policy holds still (a bad action on reach: no progress) and a new observation arrives
+        now = time.time()
+        proposal_pub.publish(String(data=Proposal((0.0,) * 7, values, 1, now, now).encode()))
+        obs_pub.publish(String(data=Observation(values, "fetch_reach/v1", now).encode()))
+
+    def decided(kind):
+        return [d for d in (json.loads(m.data) for m in decisions.messages) if d[kind]]
+
+    probe.wait_for(lambda: len(joys) > 3 and obs_pub.get_subscription_count() > 0, STARTUP, "the operator's device", every=feed)
+    count = len(joys)
+    probe.wait_for(lambda: len(joys) > count + 10, 10.0, "device states while nobody asks", every=feed)
+    assert not any(m.buttons[1] for m in joys.messages[count:]) and not decided("onset")  # not asked: hands off
+
+    help_pub.publish(Bool(data=True))
+    probe.wait_for(lambda: decided("onset"), 15.0, "the operator answering the request", every=feed)
+    onset = decided("onset")[0]
+    assert onset["model"] == "robot_gated" and onset["needed"] is True and "help requested" in onset["reason"]
+    probe.wait_for(lambda: joys.messages[-1].buttons[1] == 1, 5.0, "the takeover button held", every=feed)
+
+    help_pub.publish(Bool(data=False))
+    probe.wait_for(lambda: decided("offset"), 15.0, "the operator letting go", every=feed)
+    assert decided("offset")[0]["reason"].startswith("handed back")
+    probe.wait_for(lambda: joys.messages[-1].buttons[1] == 0 and not any(joys.messages[-1].axes), 5.0, "the device released",
+                   every=feed)
