@@ -3,7 +3,7 @@
 Starts every node as its own process, from the same parameter files the launch files use
 (``config/<node>.yaml`` then ``config/sim.yaml``), with DDS kept on this machine: the sim arm,
 the simulated operator (a virtual SpaceMouse), the gate, the mux, the policy, the recorder and
-the learner. Runs a number of episodes with a live dashboard, stops every process cleanly
+the learner (the recorder and the learner first: the arm starts once both report). Runs a number of episodes with a live dashboard, stops every process cleanly
 (Ctrl-C too), and leaves a run folder::
 
     runs/<name>/
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 # Stopped in this order, so the recorder and the learner see everything the others sent.
 STOP_ORDER = ("sim_operator", "policy", "sim_arm", "spacemouse_gate", "mux", "learner", "recorder")
+LISTENERS = ("recorder", "learner")
+"""Started first and awaited: every episode is recorded and reaches the learner."""
 ALGORITHMS = {"rlif": "rlpd", "rlpd": "rlpd", "hgdagger": "hgdagger", "pvp": "pvp", "haco": "haco"}
 
 
@@ -132,9 +134,16 @@ def run(args: argparse.Namespace) -> int:
     dashboard = Dashboard(args.domain_id, title, args.episodes, interactive)
     code = 0
     try:
-        for spec in graph_nodes(run_dir, settings, args.resume is not None, overrides):
-            graph.start(spec)
-        code = _watch(graph, dashboard, args)
+        specs = graph_nodes(run_dir, settings, args.resume is not None, overrides)
+        for spec in specs:
+            if spec.name in LISTENERS:
+                graph.start(spec)
+        code = _await_listeners(graph, dashboard, args)
+        if code == 0:
+            for spec in specs:
+                if spec.name not in LISTENERS:
+                    graph.start(spec)
+            code = _watch(graph, dashboard, args)
     except KeyboardInterrupt:
         print("\n[sim] interrupted: stopping every node", flush=True)
     finally:
@@ -146,6 +155,28 @@ def run(args: argparse.Namespace) -> int:
         (run_dir / "run.json").write_text(json.dumps(settings, indent=2))
         dashboard.close()
     return _finish(run_dir, title, code)
+
+
+def _await_listeners(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> int:
+    """Spin until the recorder and the learner report on /diagnostics (they are listening), so no episode runs
+    before it can be recorded and learned from (the learner's start-up, torch and a rebuild from the bags, can take
+    many seconds on a loaded machine). 1 if one died or did not report within ``--startup-timeout``."""
+    started = time.monotonic()
+    print(f"[sim] starting {' and '.join(LISTENERS)} first ...", flush=True)
+    while not (dashboard.state.recorder and dashboard.state.learner):
+        dashboard.spin_for(0.2)
+        dead = graph.crashed()
+        if dead:
+            for process in dead:
+                print(f"[sim] {graph.report(process)}", flush=True)
+            return 1
+        if time.monotonic() - started > args.startup_timeout:
+            silent = [name for name, state in (("recorder", dashboard.state.recorder), ("learner", dashboard.state.learner)) if not state]
+            print(f"[sim] {' and '.join(silent)} did not report on /diagnostics within {args.startup_timeout:.0f} s; "
+                  f"see {graph.log_dir}", flush=True)
+            return 1
+    print(f"[sim] recorder and learner up after {time.monotonic() - started:.1f} s; starting the arm", flush=True)
+    return 0
 
 
 def _watch(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> int:
