@@ -17,11 +17,13 @@ import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .bags import BagError, find_bags, read_messages, repair_bag, unlisted_files
 from .episodes import Episode, EpisodeSummary, EpisodeSplitter
+from .frames import stamp_seconds
 from .labels import LabelConfig, Labelled, label_episodes
 from .records import EpisodeEvent, RecordError, StepRecord
 from .transitions import Transitions
@@ -49,11 +51,14 @@ class Recording:
     """Bags without metadata.yaml left out by ``read_recording(..., skip_incomplete=True)``."""
     episodes: list[Episode] = field(default_factory=list)
     between_steps: int = 0
+    frames: list[tuple[float, Any]] = field(default_factory=list)
+    """(header stamp, image message) of the camera topic, when read with ``frame_topic`` (for pairing by ``image_stamp``)."""
 
 
-def load_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event") -> Recording:
-    """Read step records and episode events of every bag under ``paths`` and split episodes."""
-    recording = read_recording(paths, step_topic, event_topic)
+def load_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event",
+                   frame_topic: str | None = None) -> Recording:
+    """Read step records and episode events (and frames of ``frame_topic``) of every bag under ``paths`` and split episodes."""
+    recording = read_recording(paths, step_topic, event_topic, frame_topic=frame_topic)
     splitter = EpisodeSplitter()
     for event in sorted(recording.events, key=lambda e: e.stamp):
         splitter.add_event(event)
@@ -65,11 +70,12 @@ def load_recording(paths: list[str | Path], step_topic: str = "/step", event_top
 
 
 def read_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event", *,
-                   skip_incomplete: bool = False) -> Recording:
+                   skip_incomplete: bool = False, frame_topic: str | None = None) -> Recording:
     """Read step records and episode events of every bag under ``paths`` (episodes not split yet).
 
     ``skip_incomplete`` leaves out bags without metadata.yaml (one the recorder is still writing
-    before its first rotation, or one left by a crash) instead of raising.
+    before its first rotation, or one left by a crash) instead of raising. ``frame_topic`` also
+    collects the camera frames of that topic (undecoded) into ``frames``.
 
     Raises:
         BagError: a path does not exist, holds no bag, or a bag cannot be read.
@@ -82,7 +88,10 @@ def read_recording(paths: list[str | Path], step_topic: str = "/step", event_top
         info = _recording_info(bag)
         recording.operator = recording.operator or info.get("operator", "")
         recording.task = recording.task or info.get("task", "")
-        for m in read_messages(bag, [step_topic, event_topic]):
+        for m in read_messages(bag, [step_topic, event_topic] + ([frame_topic] if frame_topic else [])):
+            if m.topic == frame_topic:
+                recording.frames.append((stamp_seconds(m.message.header.stamp.sec, m.message.header.stamp.nanosec), m.message))
+                continue
             try:
                 if m.topic == step_topic:
                     recording.steps.append(StepRecord.decode(m.message.data))

@@ -58,6 +58,11 @@ class Transitions:
     operator's steps), NaN where there was none. Left out (None): all NaN."""
     onsets: np.ndarray | None = None
     """[N] bool: the operator took over at this step (first step of an intervention). Left out: all False."""
+    image_stamps: np.ndarray | None = None
+    """[N] float64 capture stamps of the camera frames the steps' policy acted on (NaN: none), from the
+    step records' ``image_stamp``; None when not labelled from step records. The learner pairs images by them."""
+    next_image_stamps: np.ndarray | None = None
+    """[N] float64 the same for ``next_observations``."""
 
     def __post_init__(self) -> None:
         n = len(self.observations)
@@ -79,9 +84,11 @@ class Transitions:
             )
         if self.actions.ndim != 2 or len(self.actions) != n:
             raise ValueError(f"actions {self.actions.shape} must be [N={n}, act_dim]")
-        for f in ("rewards", "terminals", "truncations", "interventions", "classes", "onsets"):
+        if (self.image_stamps is None) != (self.next_image_stamps is None):
+            raise ValueError("image_stamps and next_image_stamps come together (both arrays or both None)")
+        for f in ("rewards", "terminals", "truncations", "interventions", "classes", "onsets", "image_stamps", "next_image_stamps"):
             value = getattr(self, f)
-            if value.shape != (n,):
+            if value is not None and value.shape != (n,):
                 raise ValueError(f"{f} has shape {value.shape}, expected ({n},)")
 
     def __len__(self) -> int:
@@ -110,5 +117,6 @@ class Transitions:
             raise ValueError("nothing to concatenate")
         if len({p.images is None for p in parts}) > 1:
             raise ValueError("cannot concatenate transitions with and without images")
-        return cls(**{f.name: None if getattr(parts[0], f.name) is None else np.concatenate([getattr(p, f.name) for p in parts])
+        # stamps are optional bookkeeping: kept only when every part has them
+        return cls(**{f.name: None if any(getattr(p, f.name) is None for p in parts) else np.concatenate([getattr(p, f.name) for p in parts])
                       for f in fields(cls)})
