@@ -216,6 +216,11 @@ class Trainer:
         if self.frames is not None:
             self._keep_frame(lambda: self.frames.add_compressed(stamp, data))
 
+    def add_image_message(self, stamp: float, message: Any) -> None:
+        """A camera frame as a (deserialized) CompressedImage or rgb8/bgr8 Image, e.g. read from a bag."""
+        if self.frames is not None:
+            self._keep_frame(lambda: self.frames.add_rgb(stamp, message_rgb(message)))
+
     def _keep_frame(self, add: Callable[[], None]) -> None:
         try:
             add()
@@ -477,8 +482,7 @@ class Trainer:
         for start in range(0, len(steps), REPLAY_CHUNK):
             chunk = steps[start:start + REPLAY_CHUNK]
             while i < len(frames) and frames[i][0] <= chunk[-1].stamp:
-                stamp, message = frames[i]
-                self._keep_frame(lambda: self.frames.add_rgb(stamp, message_rgb(message)))
+                self.add_image_message(*frames[i])
                 i += 1
             self.add_records(chunk)
 
