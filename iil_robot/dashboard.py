@@ -2,23 +2,31 @@
 
 ``Dashboard`` keeps counts from the graph's topics (step records, episode events,
 interventions, diagnostics); ``render`` turns them into a few lines. On a terminal the block
-is redrawn in place; otherwise (logs, CI) a line is printed per episode.
+is redrawn in place; otherwise (logs, CI) a line is printed per episode. Given the run folder, the
+newest camera frame (``camera/image_raw/compressed``) is written to ``<run>/camera_latest.jpg``
+about once a second and, on kitty or iTerm2, drawn under the text (``iil_robot.thumbnail``).
 """
 from __future__ import annotations
 
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Bool, String
 
-from .nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS
+from .camera import CameraError
+from .nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS
 from .records import EpisodeEvent, InterventionEvent, RecordError, StepRecord
+from .thumbnail import THUMBNAIL_FILE, ThumbnailWriter, inline_image, inline_protocol
 
 OUTCOMES = ("success", "failure", "timeout", "reset")
+THUMBNAIL_ROWS = 8
+"""Terminal rows of the inline camera thumbnail (kitty / iTerm2 only)."""
 
 
 @dataclass
@@ -136,7 +144,8 @@ def _learner_line(learner: dict[str, str]) -> str:
 class Dashboard:
     """Subscribes the graph's topics in this process and draws ``render`` once a second."""
 
-    def __init__(self, domain_id: int, title: str, target_episodes: int | None, interactive: bool) -> None:
+    def __init__(self, domain_id: int, title: str, target_episodes: int | None, interactive: bool,
+                 run_dir: Path | None = None) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node("dashboard", context=self.context)
@@ -152,6 +161,11 @@ class Dashboard:
         self.node.create_subscription(String, "intervention", self._on_intervention, EVENTS_QOS)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.state.on_diagnostics, 50)
         self.node.create_subscription(Bool, "help/request", self._on_help_request, LATCHED_QOS)
+        # the newest camera frame: written to the run folder (~1 Hz), and drawn inline where the terminal can
+        self.thumbnail = ThumbnailWriter(Path(run_dir) / THUMBNAIL_FILE) if run_dir is not None else None
+        self.inline = inline_protocol() if interactive else None
+        if self.thumbnail is not None:
+            self.node.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_frame, SENSOR_QOS)
 
     def spin_for(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -163,10 +177,26 @@ class Dashboard:
 
     def draw(self) -> None:
         lines = render(self.state, self.title, self.target, time.monotonic() - self.start)
+        if self.thumbnail is not None and self.thumbnail.written:
+            lines.append(f"camera: newest frame in {self.thumbnail.path}")
         if self.drawn_lines:
             print(f"\x1b[{self.drawn_lines}F\x1b[J", end="")
         print("\n".join(lines), flush=True)
         self.drawn_lines = len(lines)
+        if self.inline and self.thumbnail is not None and self.thumbnail.latest:
+            try:
+                print(inline_image(self.thumbnail.latest, self.inline, rows=THUMBNAIL_ROWS), flush=True)
+                self.drawn_lines += THUMBNAIL_ROWS
+            except CameraError as err:
+                self.state.problems.append(f"camera thumbnail: {err}")
+
+    def _on_frame(self, msg: CompressedImage) -> None:
+        try:
+            self.thumbnail.offer(bytes(msg.data))
+        except OSError as err:
+            text = f"cannot write the camera thumbnail {self.thumbnail.path}: {err.strerror or err}"
+            if text not in self.state.problems:
+                self.state.problems.append(text)
 
     def _on_step(self, msg: String) -> None:
         try:

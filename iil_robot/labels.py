@@ -242,7 +242,14 @@ def _transitions(
         novice_actions=np.asarray([steps[t].policy_action or nan for t in rows], np.float32)[:, idx],
         onsets=np.asarray([steps[t].onset for t in rows], bool),
         successes=np.asarray(successes, bool),
+        image_stamps=_image_stamps(steps, rows),
+        next_image_stamps=_image_stamps(steps, next_rows),
     )
+
+
+def _image_stamps(steps: Sequence[StepRecord], rows: list[int]) -> np.ndarray:
+    """The steps' ``image_stamp`` (NaN where none): the learner pairs camera frames by them."""
+    return np.asarray([np.nan if steps[t].image_stamp is None else steps[t].image_stamp for t in rows], np.float64)
 
 
 def label_episodes(episodes: Sequence[Episode], config: LabelConfig = LabelConfig()) -> Labelled:

@@ -8,6 +8,10 @@ mux's command. Step records and episode events go to the learner's ``Trainer`` (
 → buffers → updates), whose exported weights the runner installs every ``refresh_every`` env
 steps, after ``updates_per_step × refresh_every`` learner updates.
 
+Camera policies (``image_size`` > 0): each tick the sim camera renders the scene at that size; the
+runner acts on the frame (its stamp goes into the proposal and the step record) and the trainer
+pairs the frames with the records by that stamp, the nodes' path.
+
 Methods: ``rlif`` (RLPD on the intervention rewards), ``hgdagger`` (BC ensemble on demos and
 interventions), ``bc`` (the HG-DAgger learner on the initial demos only: trained before the loop,
 then frozen; it still acts under the operator so its intervention rate is measured alike).
@@ -45,16 +49,18 @@ from .learners.pvp import PVPConfig
 from .learners.rlpd import RLPDConfig
 from .learners.trainer import Trainer, TrainerConfig
 from .mux import Mux, MuxConfig, SourceConfig
-from .policy import HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
+from .policy import CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
 from .records import EpisodeEvent, Observation, StepRecord
 from .sim.operator import SimOperator, SimOperatorConfig
 from .sim.tasks import FetchTaskConfig, FetchTaskEnv
 
-__all__ = ["METHODS", "Checkpoint", "LoopConfig", "LoopResult", "dagger_beta", "run_loop"]
+__all__ = ["METHODS", "IMAGE_METHODS", "Checkpoint", "LoopConfig", "LoopResult", "dagger_beta", "run_loop"]
 
 METHODS: tuple[str, ...] = ("rlif", "hgdagger", "bc", "dagger", "iwr", "sirius", "dart", "pvp", "haco", "thrifty")
 VALUE_BASED = {"rlif": "rlpd", "pvp": "pvp", "haco": "haco"}
 """Methods trained by an actor-critic learner (``TrainerConfig.algorithm``); the others are the supervised learner."""
+IMAGE_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m not in ("pvp", "haco"))
+"""Methods whose learner takes camera images (RLPD and the supervised learner)."""
 WEIGHTING = {"iwr": "iwr", "sirius": "sirius"}
 """Methods that are the supervised learner with a sampling scheme (``HGDAggerConfig.weighting``)."""
 DAGGER_SCHEDULES: tuple[str, ...] = ("decay", "first", "linear")
@@ -107,10 +113,15 @@ class LoopConfig:
     """DART: σ (m/s per axis) of the noise on the operator's commands (``dart`` method)."""
     help: HelpConfig = field(default_factory=lambda: HelpConfig(enabled=True))
     """ThriftyDAgger's help requests (``thrifty`` method): signals, target rate alpha, hand-back."""
+    image_size: int = 0
+    """Camera policies: side (px) of the sim camera's image rendered every tick, which the policy acts on and the
+    learner pairs with the step records by stamp (as the nodes do); 0 = state only. Not for pvp and haco."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method {self.method!r} must be one of {METHODS}")
+        if self.image_size and (self.image_size < 17 or self.method not in IMAGE_METHODS):
+            raise ValueError(f"image_size {self.image_size}: camera policies need a side >= 17 px and one of {IMAGE_METHODS}")
         if self.env_steps < 1 or self.refresh_every < 1 or self.eval_every < 1 or self.eval_episodes < 1:
             raise ValueError("env_steps, refresh_every, eval_every and eval_episodes must be >= 1")
         if self.updates_per_step < 0 or self.pretrain_updates < 0 or self.demo_episodes < 1:
@@ -205,7 +216,8 @@ class _Session:
         algorithm = VALUE_BASED.get(config.method, "hgdagger")
         thrifty = config.method == "thrifty"
         self.trainer = Trainer(
-            TrainerConfig(algorithm=algorithm, observation_spec=self.spec, min_transitions=1, device="cpu", seed=config.seed),
+            TrainerConfig(algorithm=algorithm, observation_spec=self.spec, min_transitions=1, device="cpu", seed=config.seed,
+                          image_width=config.image_size, image_height=config.image_size),
             rlpd=replace(config.rlpd, seed=config.seed),
             hgdagger=replace(config.hgdagger, seed=config.seed, weighting=WEIGHTING.get(config.method, config.hgdagger.weighting),
                              goal_critic=config.hgdagger.goal_critic or thrifty),
@@ -294,10 +306,14 @@ class _Session:
         self.now += 1.0  # a gap between episodes
         events = [EpisodeEvent("start", "sim", self.now - self.period / 2)]
         records: list[StepRecord] = []
+        frames: list[CameraFrame] = []
         operated: list[bool] = []
         while True:
             self.now += self.period
-            proposal, why = self.runner.act(Observation(tuple(map(float, obs)), self.spec, self.now), self.now)
+            frame = self._frame()
+            if frame is not None and learn:
+                frames.append(frame)
+            proposal, why = self.runner.act(Observation(tuple(map(float, obs)), self.spec, self.now), self.now, frame)
             if proposal is None:
                 raise RuntimeError(f"the policy proposed nothing: {why}")
             policy_action = np.array([*proposal.action[:3], proposal.action[6]])
@@ -333,9 +349,16 @@ class _Session:
         if learn:
             events.append(EpisodeEvent("success" if terminated else "timeout", "sim", self.now + self.period / 2))
             self.trainer.add_event(events[0])
+            for frame in frames:  # the camera's frames first, as they reach the learner node before the steps naming them
+                self.trainer.add_frame(frame.stamp, frame.rgb)
             self.trainer.add_records(records)
             self.trainer.add_event(events[1])
         return success, operated
+
+    def _frame(self) -> CameraFrame | None:
+        """The sim camera's view at this tick (camera policies), stamped like the observation."""
+        size = self.config.image_size
+        return CameraFrame(self.env.render_image(size, size), self.now) if size else None
 
 
 def _mux_config(rate: float) -> MuxConfig:

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .camera import CameraError
+from .frames import frame_chw
 from .help_requests import HelpDecision, HelpGate, HelpRequestConfig, Thresholds, fit_thresholds
 from .learners.networks import Policy
 from .learners.weights import ALGORITHMS, Expected, WeightsError, WeightsMeta, decode_policy
@@ -127,27 +129,32 @@ class PolicyRunner:
             return None, f"observation is stale ({age:.3f} s old > {self.config.observation_timeout} s)"
         active = self.active  # one read: a swap between ticks never mixes two policies
         image = active.meta.image if active.meta is not None else ()
+        timeout = self.config.camera_timeout or self.config.observation_timeout
+        fresh = frame is not None and now - frame.stamp <= timeout
         if self.config.camera_timeout > 0 or image:
-            timeout = self.config.camera_timeout or self.config.observation_timeout
             if frame is None:
                 return None, "no camera frame yet: the observation is stale (is the camera node running?)"
-            if now - frame.stamp > timeout:
+            if not fresh:
                 return None, f"camera frame is stale ({now - frame.stamp:.3f} s old > {timeout} s): holding"
-            if image and frame.rgb.shape != (image[1], image[2], image[0]):
-                return None, f"camera frame {frame.rgb.shape} does not match the policy's image (H, W, C) = {(image[1], image[2], image[0])}"
+        # the frame's stamp goes into the proposal (and the step record): the learner pairs images by it
+        image_stamp = frame.stamp if fresh else None
         if self.observation_spec is None:
             self.observation_spec = observation.spec
         if self.obs_dim is None and observation.spec == self.observation_spec:
             self.obs_dim = len(observation.values)
         if active.policy is None:
             action = (0.0,) * (ACTION_SIZE - 1) + (self.config.fallback_gripper,)
-            return Proposal(action, observation.values, 0, observation.stamp, now), ""
+            return Proposal(action, observation.values, 0, observation.stamp, now, image_stamp=image_stamp), ""
         meta = active.meta
         if observation.spec != meta.observation_spec or len(observation.values) != meta.obs_dim:
             return None, (f"observation spec {observation.spec!r} ({len(observation.values)} values) does not match the "
                           f"policy's {meta.observation_spec!r} ({meta.obs_dim})")
+        try:
+            chw = frame_chw(frame.rgb, image) if image else None
+        except CameraError as err:
+            return None, f"camera frame unusable: {err}"
         with torch.inference_mode():
-            pixels = torch.from_numpy(np.ascontiguousarray(frame.rgb.transpose(2, 0, 1)))[None] if image else None
+            pixels = torch.from_numpy(chw)[None] if image else None
             action, uncertainty = active.policy(torch.tensor([observation.values], dtype=torch.float32), pixels)
             risk = None
             if active.policy.goal_critic is not None:
@@ -156,7 +163,7 @@ class PolicyRunner:
         if not all(math.isfinite(v) for v in values):
             return None, "the policy produced a non-finite action"
         return Proposal(to_record_action(values), observation.values, active.version, observation.stamp, now,
-                        None if uncertainty is None else float(uncertainty[0]), risk), ""
+                        None if uncertainty is None else float(uncertainty[0]), risk, image_stamp), ""
 
     def risk(self, observation: tuple[float, ...] | None, action: tuple[float, ...] | None) -> float | None:
         """1 - Q_G(s, a) of a record action (e.g. the operator's command) under the active weights; None

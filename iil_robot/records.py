@@ -23,9 +23,11 @@ ACTION_SIZE = len(ACTION_FIELDS)
 SOURCE_KINDS: tuple[str, ...] = ("policy", "human", "hold")
 
 PROPOSAL_FORMAT = "iil_robot.proposal"
-PROPOSAL_VERSION = 1
+PROPOSAL_VERSION = 2
+"""v2 adds ``image_stamp`` (and the optional ``risk``); v1 records decode with ``image_stamp`` None."""
 STEP_FORMAT = "iil_robot.step"
-STEP_VERSION = 1
+STEP_VERSION = 2
+"""v2 adds ``image_stamp`` (and the optional ``risk``); v1 records decode with ``image_stamp`` None."""
 INTERVENTION_FORMAT = "iil_robot.intervention"
 INTERVENTION_VERSION = 1
 OBSERVATION_FORMAT = "iil_robot.observation"
@@ -101,6 +103,16 @@ def _field(data: dict[str, Any], name: str, kinds: type | tuple[type, ...], reco
     return value
 
 
+def _optional_stamp(data: dict[str, Any], name: str, record: str) -> float | None:
+    """An optional time stamp: absent (older versions) or null -> None, else a finite number."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise RecordError(f"{record} field {name!r} must be a finite number or null, got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Observation:
     """The policy's input vector, published by the arm side (the sim arm, or an observer node)."""
@@ -144,6 +156,8 @@ class Proposal:
     """Ensemble disagreement of the policy, when it has one."""
     risk: float | None = None
     """1 - Q_G(s, action): the policy's risk of not reaching the goal, when its weights carry a goal critic."""
+    image_stamp: float | None = None
+    """Capture stamp (s, the image header's) of the camera frame the policy acted on; None without a fresh frame."""
 
     def encode(self) -> str:
         return _dump(asdict(self), PROPOSAL_FORMAT, PROPOSAL_VERSION)
@@ -169,6 +183,7 @@ class Proposal:
             stamp=float(_field(data, "stamp", (int, float), "proposal")),
             uncertainty=None if uncertainty is None else float(uncertainty),
             risk=None if risk is None else float(risk),
+            image_stamp=_optional_stamp(data, "image_stamp", "proposal"),
         )
 
 
@@ -208,6 +223,8 @@ class StepRecord:
     """Why the arm was held (``locked:estop``, ``paused``, ``stale:policy``...), empty otherwise."""
     limited: bool
     """True when a safety limit changed the commanded action."""
+    image_stamp: float | None = None
+    """Capture stamp (s) of the camera frame behind the proposal (from it), or None: the learner pairs images by it."""
 
     def __post_init__(self) -> None:
         if self.source not in SOURCE_KINDS:
@@ -247,6 +264,7 @@ class StepRecord:
             policy_version=version,
             hold_reason=_field(data, "hold_reason", str, "step"),
             limited=_field(data, "limited", bool, "step"),
+            image_stamp=_optional_stamp(data, "image_stamp", "step"),
         )
 
 

@@ -17,11 +17,13 @@ import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .bags import BagError, find_bags, read_messages, repair_bag, unlisted_files
 from .episodes import Episode, EpisodeSummary, EpisodeSplitter
+from .frames import stamp_seconds
 from .labels import LabelConfig, Labelled, label_episodes
 from .records import EpisodeEvent, RecordError, StepRecord
 from .transitions import Transitions
@@ -49,11 +51,14 @@ class Recording:
     """Bags without metadata.yaml left out by ``read_recording(..., skip_incomplete=True)``."""
     episodes: list[Episode] = field(default_factory=list)
     between_steps: int = 0
+    frames: list[tuple[float, Any]] = field(default_factory=list)
+    """(header stamp, image message) of the camera topic, when read with ``frame_topic`` (for pairing by ``image_stamp``)."""
 
 
-def load_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event") -> Recording:
-    """Read step records and episode events of every bag under ``paths`` and split episodes."""
-    recording = read_recording(paths, step_topic, event_topic)
+def load_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event",
+                   frame_topic: str | None = None) -> Recording:
+    """Read step records and episode events (and frames of ``frame_topic``) of every bag under ``paths`` and split episodes."""
+    recording = read_recording(paths, step_topic, event_topic, frame_topic=frame_topic)
     splitter = EpisodeSplitter()
     for event in sorted(recording.events, key=lambda e: e.stamp):
         splitter.add_event(event)
@@ -65,11 +70,12 @@ def load_recording(paths: list[str | Path], step_topic: str = "/step", event_top
 
 
 def read_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event", *,
-                   skip_incomplete: bool = False) -> Recording:
+                   skip_incomplete: bool = False, frame_topic: str | None = None) -> Recording:
     """Read step records and episode events of every bag under ``paths`` (episodes not split yet).
 
     ``skip_incomplete`` leaves out bags without metadata.yaml (one the recorder is still writing
-    before its first rotation, or one left by a crash) instead of raising.
+    before its first rotation, or one left by a crash) instead of raising. ``frame_topic`` also
+    collects the camera frames of that topic (undecoded) into ``frames``.
 
     Raises:
         BagError: a path does not exist, holds no bag, or a bag cannot be read.
@@ -82,7 +88,10 @@ def read_recording(paths: list[str | Path], step_topic: str = "/step", event_top
         info = _recording_info(bag)
         recording.operator = recording.operator or info.get("operator", "")
         recording.task = recording.task or info.get("task", "")
-        for m in read_messages(bag, [step_topic, event_topic]):
+        for m in read_messages(bag, [step_topic, event_topic] + ([frame_topic] if frame_topic else [])):
+            if m.topic == frame_topic:
+                recording.frames.append((stamp_seconds(m.message.header.stamp.sec, m.message.header.stamp.nanosec), m.message))
+                continue
             try:
                 if m.topic == step_topic:
                     recording.steps.append(StepRecord.decode(m.message.data))
@@ -249,6 +258,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "checkpoint (default runs/replay_<learner>; must not hold a checkpoint)")
     parser.add_argument("--observation-spec", default="unknown/v1",
                         help="--train: observation layout the weights declare; must match the policy node's (default %(default)s)")
+    parser.add_argument("--image-size", type=int, nargs=2, metavar=("WIDTH", "HEIGHT"),
+                        help="--train rlif|hgdagger (and its variants): a camera policy on the recorded frames at this size, "
+                             "paired with the steps by their image_stamp")
+    parser.add_argument("--image-topic", default="/camera/image_raw/compressed",
+                        help="--image-size: camera topic in the bags (default %(default)s)")
     parser.add_argument("--device", default="auto", help="--train: auto (CUDA when available), cpu or cuda[:N]")
     parser.add_argument("--seed", type=int, default=0, help="--train: seed (default %(default)s)")
 
@@ -268,7 +282,8 @@ def run(args: argparse.Namespace) -> int:
             from .nodes.player import play
 
             return play(find_bags(args.paths), rate=args.rate, delay=args.delay)
-        recording = load_recording(args.paths)
+        frame_topic = args.image_topic if args.train and getattr(args, "image_size", None) else None
+        recording = load_recording(args.paths, frame_topic=frame_topic)
     except BagError as err:
         print(f"[replay] {err}", file=sys.stderr)
         return 1
@@ -329,13 +344,20 @@ def train(recording: Recording, args: argparse.Namespace) -> dict:
     labels = LabelConfig(pre_intervention_window=args.window, label_every_step=args.train == "dagger")
     episodes = [e for e in recording.episodes if not args.outcomes or e.outcome in args.outcomes]
     algorithm = TRAIN_ALGORITHMS[args.train]
+    width, height = getattr(args, "image_size", None) or (0, 0)
     config = TrainerConfig(algorithm=algorithm, observation_spec=args.observation_spec, device=args.device,
-                           seed=args.seed, run_dir=args.out or f"runs/replay_{args.train}")
+                           seed=args.seed, run_dir=args.out or f"runs/replay_{args.train}", image_width=width, image_height=height)
+    if config.image and not recording.frames:
+        raise ValueError(f"--image-size: no camera frames on {args.image_topic} in the bags (was the camera recorded?)")
     labelled = label_episodes(episodes, labels)
     if labels.label_every_step and labelled.stats.unlabelled:
         print(f"[replay] --train dagger: {labelled.stats.unlabelled} visited steps carry no operator command and are "
               "not learned from", file=sys.stderr)
     hgdagger = HGDAggerConfig(seed=args.seed, weighting=TRAIN_WEIGHTING.get(args.train, "none"), head=getattr(args, "head", "l2"))
-    result = train_offline(labelled, config, args.updates, RLPDConfig(seed=args.seed), hgdagger, labels)
+    result = train_offline(labelled, config, args.updates, RLPDConfig(seed=args.seed), hgdagger, labels, frames=recording.frames)
+    if result.missing_frames:
+        print(f"[replay] --train: {result.missing_frames} labelled rows have no camera frame with their image_stamp in the "
+              "bags: left out of image learning", file=sys.stderr)
     return {"algorithm": algorithm, "updates": result.updates, "seconds": result.seconds, "prior": result.prior,
-            "online": result.online, "weights": str(result.weights), "checkpoint": str(result.checkpoint)}
+            "online": result.online, "weights": str(result.weights), "checkpoint": str(result.checkpoint),
+            "image": list(config.image), "missing_frames": result.missing_frames}

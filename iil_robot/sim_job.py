@@ -12,6 +12,7 @@ the learner (the recorder and the learner first: the arm starts once both report
       learner/        checkpoints and TensorBoard logs
       logs/           one log per node
       report/         report.md, episodes.png, learning_curve.png, learner.png, report.json
+      camera_latest.jpg  the newest camera frame (when a camera node runs), rewritten about once a second
 
 ``--resume RUN`` continues a run: the learner reloads its checkpoint and rebuilds its buffers
 from the bags, the sim continues with new seeds, and the report covers the whole run.
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     from .dashboard import Dashboard  # rclpy only once the environment is set
 
     graph = Graph(env, run_dir / "logs")
-    dashboard = Dashboard(args.domain_id, title, args.episodes, interactive)
+    dashboard = Dashboard(args.domain_id, title, args.episodes, interactive, run_dir)
     code = 0
     try:
         specs = graph_nodes(run_dir, settings, args.resume is not None, overrides)

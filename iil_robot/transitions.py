@@ -61,6 +61,11 @@ class Transitions:
     successes: np.ndarray | None = None
     """[N] bool: this transition reached the goal (the last step of an episode whose outcome is ``success``);
     the goal reward of ThriftyDAgger's Q_G. Left out: all False."""
+    image_stamps: np.ndarray | None = None
+    """[N] float64 capture stamps of the camera frames the steps' policy acted on (NaN: none), from the
+    step records' ``image_stamp``; None when not labelled from step records. The learner pairs images by them."""
+    next_image_stamps: np.ndarray | None = None
+    """[N] float64 the same for ``next_observations``."""
 
     def __post_init__(self) -> None:
         n = len(self.observations)
@@ -84,9 +89,11 @@ class Transitions:
             )
         if self.actions.ndim != 2 or len(self.actions) != n:
             raise ValueError(f"actions {self.actions.shape} must be [N={n}, act_dim]")
-        for f in ("rewards", "terminals", "truncations", "interventions", "classes", "onsets", "successes"):
+        if (self.image_stamps is None) != (self.next_image_stamps is None):
+            raise ValueError("image_stamps and next_image_stamps come together (both arrays or both None)")
+        for f in ("rewards", "terminals", "truncations", "interventions", "classes", "onsets", "successes", "image_stamps", "next_image_stamps"):
             value = getattr(self, f)
-            if value.shape != (n,):
+            if value is not None and value.shape != (n,):
                 raise ValueError(f"{f} has shape {value.shape}, expected ({n},)")
 
     def __len__(self) -> int:
@@ -115,5 +122,6 @@ class Transitions:
             raise ValueError("nothing to concatenate")
         if len({p.images is None for p in parts}) > 1:
             raise ValueError("cannot concatenate transitions with and without images")
-        return cls(**{f.name: None if getattr(parts[0], f.name) is None else np.concatenate([getattr(p, f.name) for p in parts])
+        # stamps are optional bookkeeping: kept only when every part has them
+        return cls(**{f.name: None if any(getattr(p, f.name) is None for p in parts) else np.concatenate([getattr(p, f.name) for p in parts])
                       for f in fields(cls)})

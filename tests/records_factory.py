@@ -45,19 +45,36 @@ def event(kind: str, stamp: float, origin: str = "sim") -> EpisodeEvent:
     return EpisodeEvent(kind, origin, stamp)
 
 
-def write_bag(path, records: list[StepRecord], events: list[EpisodeEvent]):
-    """A recorder-like bag at ``path``: ``/step`` and ``/episode/event`` as std_msgs/String, in stamp order."""
+def write_bag(path, records: list[StepRecord], events: list[EpisodeEvent], frames: list[tuple[int, bytes]] = ()):
+    """A recorder-like bag at ``path``: ``/step`` and ``/episode/event`` as std_msgs/String, and ``frames``
+    (header stamp in ns, JPEG bytes) as ``/camera/image_raw/compressed``, in stamp order."""
+    import numpy as np
+
     from iil_robot.bags import SplitBagWriter, TopicSpec, typestore
 
-    string = "std_msgs/msg/String"
+    store = typestore()
+    string, compressed = "std_msgs/msg/String", "sensor_msgs/msg/CompressedImage"
     clock = [0.0]
     writer = SplitBagWriter(path, clock=lambda: clock[0])
     writer.open()
     step_id = writer.add_topic(TopicSpec("/step", string))
     event_id = writer.add_topic(TopicSpec("/episode/event", string, "latched"))
-    stream = sorted([(r.stamp, step_id, r.encode()) for r in records] + [(e.stamp, event_id, e.encode()) for e in events])
-    for stamp, topic, text in stream:
+    frame_id = writer.add_topic(TopicSpec("/camera/image_raw/compressed", compressed, "sensor")) if frames else -1
+
+    def string_msg(text):
+        return store.serialize_cdr(store.types[string](data=text), string)
+
+    def frame_msg(ns, data):
+        header = store.types["std_msgs/msg/Header"](stamp=store.types["builtin_interfaces/msg/Time"](
+            sec=ns // 10**9, nanosec=ns % 10**9), frame_id="camera")
+        msg = store.types[compressed](header=header, format="rgb8; jpeg compressed bgr8", data=np.frombuffer(data, np.uint8))
+        return store.serialize_cdr(msg, compressed)
+
+    stream = sorted([(r.stamp, step_id, string_msg(r.encode())) for r in records]
+                    + [(e.stamp, event_id, string_msg(e.encode())) for e in events]
+                    + [(ns * 1e-9, frame_id, frame_msg(ns, data)) for ns, data in frames], key=lambda item: item[:2])
+    for stamp, topic, raw in stream:
         clock[0] = stamp
-        writer.write(topic, int(stamp * 1e9) + 1, typestore().serialize_cdr(typestore().types[string](data=text), string))
+        writer.write(topic, int(stamp * 1e9) + 1, raw)
     writer.close()
     return path

@@ -46,3 +46,74 @@ def test_the_learner_line_shows_the_warm_start_until_it_ends():
     assert any("warm start on the operator's data, 120/500 updates" in line for line in render(state, "t", None, 0.0))
     state.learner = {"updates": "7", "updates_per_s": "3.0", "warm_start_done": "500", "warm_start_total": "500"}
     assert "learner: updates 7, updates_per_s 3.0" in render(state, "t", None, 0.0)
+
+
+# -- camera thumbnail (iil_robot.thumbnail, no ROS) ----------------------------------------------
+
+import base64  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from iil_robot.camera import encode_jpeg  # noqa: E402
+from iil_robot.thumbnail import THUMBNAIL_FILE, ThumbnailWriter, inline_image, inline_protocol  # noqa: E402
+
+
+def frame(value: int) -> bytes:
+    return encode_jpeg(np.full((16, 16, 3), value, np.uint8))
+
+
+def test_the_newest_frame_is_written_to_the_run_folder_at_most_once_per_period(tmp_path):
+    clock = [0.0]
+    writer = ThumbnailWriter(tmp_path / "run" / THUMBNAIL_FILE, period=1.0, clock=lambda: clock[0])
+    written = []
+    for t, value in [(0.0, 10), (0.3, 20), (0.9, 30), (1.0, 40), (1.5, 50), (2.2, 60)]:
+        clock[0] = t
+        written.append(writer.offer(frame(value)))
+    assert written == [True, False, False, True, False, True] and writer.written == 3
+    assert (tmp_path / "run" / THUMBNAIL_FILE).read_bytes() == frame(60) == writer.latest
+    assert [p.name for p in (tmp_path / "run").iterdir()] == [THUMBNAIL_FILE]  # no temporary file left
+
+
+def test_the_thumbnail_is_replaced_atomically_by_a_rename(tmp_path, monkeypatch):
+    import iil_robot.thumbnail as thumbnail
+
+    path = tmp_path / THUMBNAIL_FILE
+    writer = ThumbnailWriter(path, period=0.0)
+    writer.offer(frame(1))
+    renames = []
+    real_replace = thumbnail.os.replace
+
+    def replace(source, target):
+        assert path.read_bytes() == frame(1)  # until the rename, readers see the whole old frame
+        renames.append((source.name, target.name))
+        real_replace(source, target)
+
+    monkeypatch.setattr(thumbnail.os, "replace", replace)
+    writer.offer(frame(2))
+    assert renames == [(f".{THUMBNAIL_FILE}.tmp", THUMBNAIL_FILE)] and path.read_bytes() == frame(2)
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({"TERM": "xterm-kitty"}, "kitty"),
+    ({"TERM": "xterm-256color", "KITTY_WINDOW_ID": "1"}, "kitty"),
+    ({"TERM_PROGRAM": "iTerm.app"}, "iterm"),
+    ({"TERM_PROGRAM": "WezTerm"}, "iterm"),
+    ({"TERM": "xterm-256color"}, None),
+    ({"TERM": "dumb"}, None),
+    ({}, None),
+])
+def test_inline_images_only_where_the_terminal_has_a_protocol(environ, expected):
+    assert inline_protocol(environ) == expected
+
+
+def test_inline_image_escape_sequences():
+    jpeg = frame(100)
+    iterm = inline_image(jpeg, "iterm", columns=16, rows=8)
+    assert iterm.startswith("\x1b]1337;File=inline=1;") and iterm.endswith("\x07") and "width=16;height=8" in iterm
+    assert base64.b64decode(iterm.split(":", 1)[1][:-1]) == jpeg
+    kitty = inline_image(jpeg, "kitty", columns=16, rows=8)
+    assert kitty.startswith("\x1b_Ga=T,f=100,c=16,r=8,m=0;") and kitty.endswith("\x1b\\")
+    assert base64.b64decode(kitty.split(";", 1)[1][:-2])[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="unknown inline image protocol"):
+        inline_image(jpeg, "sixel")

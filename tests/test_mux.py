@@ -347,3 +347,12 @@ def test_a_withdrawn_help_request_gives_the_arm_back_to_the_policy():
     assert propose(mux, 0.0).command.hold_reason == "help requested"
     mux.help_request(False)
     assert propose(mux, 0.05).command.source == "policy"
+
+
+def test_the_step_record_carries_the_frame_stamp_of_the_policys_proposal():
+    mux = make_mux()
+    with_frame = Proposal(POLICY_ACTION, (1.0, 2.0), 1, obs_stamp=0.0, stamp=0.0, image_stamp=-0.03)
+    assert mux.proposal("policy", with_frame, 0.0) is None
+    assert mux.update(0.0, stamp=0.0, proposal_arrived=True).step.image_stamp == -0.03
+    assert propose(mux, 0.05).step.image_stamp is None  # a proposal without a camera frame
+    assert mux.update(1.0, stamp=1.0).step.image_stamp is None  # the policy went stale: no proposal, no frame

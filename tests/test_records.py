@@ -39,8 +39,31 @@ def test_step_record_round_trip_with_and_without_optional_fields():
 
 def test_step_record_json_names_its_format_and_version():
     data = json.loads(make_step().encode())
-    assert data["format"] == "iil_robot.step" and data["version"] == 1
+    assert data["format"] == "iil_robot.step" and data["version"] == 2
     assert data["executed_action"] == list(ACTION)
+
+
+def test_the_frame_stamp_round_trips_in_proposals_and_step_records():
+    proposal = Proposal(ACTION, (0.5,), policy_version=4, obs_stamp=1.0, stamp=1.01, image_stamp=1700000000.123456789)
+    assert Proposal.decode(proposal.encode()) == proposal
+    assert json.loads(proposal.encode())["image_stamp"] == proposal.image_stamp  # exact: the learner pairs frames by it
+    step = make_step(image_stamp=12.4)
+    assert StepRecord.decode(step.encode()) == step
+    assert StepRecord.decode(make_step().encode()).image_stamp is None
+
+
+def test_version_1_records_without_a_frame_stamp_still_decode():
+    old_step = {k: v for k, v in json.loads(make_step().encode()).items() if k != "image_stamp"} | {"version": 1}
+    assert StepRecord.decode(json.dumps(old_step)) == make_step()
+    old_proposal = json.loads(proposal_json())
+    assert "image_stamp" not in old_proposal and Proposal.decode(proposal_json()).image_stamp is None
+
+
+@pytest.mark.parametrize("value", ["12.0", True, [1.0]])
+def test_a_bad_frame_stamp_is_refused(value):
+    data = json.loads(make_step().encode()) | {"image_stamp": value}
+    with pytest.raises(RecordError, match="image_stamp"):
+        StepRecord.decode(json.dumps(data))
 
 
 def test_intervention_and_episode_events_round_trip():
@@ -63,7 +86,7 @@ def proposal_json(**overrides):
         ("{not json", "not valid JSON"),
         ("[1, 2]", "expected a JSON object"),
         (proposal_json(format="iil_robot.step"), "format is 'iil_robot.step'"),
-        (proposal_json(version=2), "version 2 is not supported"),
+        (proposal_json(version=3), "version 3 is not supported"),
         (proposal_json(action=[0.0] * 6), "must have 7 values"),
         (proposal_json(action=[0.0] * 6 + ["x"]), "must be a list of 7 numbers"),
         (proposal_json(action=[0.0] * 6 + [1.5]), "gripper closure 1.5"),

@@ -19,6 +19,8 @@ and the same env-step budget. Prints one JSON object:
 
 Profiles: default (push and reach, levels 0.9 0.6 0.3, 3 seeds), ``--quick`` (one task, one
 seed, two levels, a small budget; ≤ 10 minutes on 2 cores), ``--smoke`` (seconds; for tests).
+``--images``: camera policies (rlif and hgdagger by default) on the sim camera's 32×32 render
+(smoke 24×24) with smaller minibatches (``image_loop``); rows carry ``images: true``.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ from iil_robot.learners.hgdagger import HGDAggerConfig  # noqa: E402
 from iil_robot.learners.pvp import PVPConfig  # noqa: E402
 from iil_robot.learners.rlpd import RLPDConfig  # noqa: E402
 from iil_robot.policy import HelpConfig  # noqa: E402
-from iil_robot.learning_loop import METHODS, LoopConfig, LoopResult, run_loop  # noqa: E402
+from iil_robot.learning_loop import IMAGE_METHODS, METHODS, LoopConfig, LoopResult, run_loop  # noqa: E402
 
 GOAL_RATIO_WORST = 1.3
 GOAL_RATE_DROP = 0.8
@@ -52,6 +54,8 @@ class Profile:
     levels: tuple[float, ...]
     seeds: int
     loop: LoopConfig
+    image_size: int = 32
+    """``--images``: side (px) of the sim camera image."""
 
 
 # Benchmark learners: smaller than the nodes' defaults so that a run fits 2 CPU cores; same code.
@@ -75,8 +79,18 @@ PROFILES: dict[str, Profile] = {
                                 rlpd=RLPDConfig(hidden=(16, 16), batch_size=8, num_qs=2, utd_ratio=1),
                                 hgdagger=HGDAggerConfig(hidden=(16, 16), batch_size=8, ensemble=2),
                                 pvp=PVPConfig(hidden=(16, 16), batch_size=8), haco=HACOConfig(hidden=(16, 16), batch_size=8),
-                                help=HelpConfig(enabled=True, min_ticks=10))),
+                                help=HelpConfig(enabled=True, min_ticks=10)),
+                     image_size=24),
 }
+
+
+def image_loop(loop: LoopConfig, size: int) -> LoopConfig:
+    """``--images``: the profile's loop with camera policies on ``size``×``size`` renders. Image updates are
+    ~10-100x dearer than state ones on a CPU (four 3x3 convolutions of 32 filters per image), so the
+    minibatches shrink (HG-DAgger 32 per member, RLPD 64) and the encoder gives 32 features."""
+    return replace(loop, image_size=size,
+                   rlpd=replace(loop.rlpd, batch_size=min(loop.rlpd.batch_size, 64), image_features=32),
+                   hgdagger=replace(loop.hgdagger, batch_size=min(loop.hgdagger.batch_size, 32), image_features=32))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     profile.add_argument("--smoke", action="store_true", help="a seconds-long run of the whole pipeline (tests)")
     parser.add_argument("--tasks", nargs="+", choices=("reach", "push", "pick_and_place"), help="override the profile's tasks")
     parser.add_argument("--levels", nargs="+", type=float, help="override the profile's operator levels")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", choices=METHODS, help="methods to run (default: all; with --images: rlif hgdagger)")
+    parser.add_argument("--images", action="store_true", help="camera policies: the policy and learner see the sim camera's "
+                        "render (32x32; smoke 24x24) besides the state, paired with the step records by stamp (rows say images: true)")
     parser.add_argument("--seeds", type=int, help="override the profile's number of seeds (0..N-1)")
     parser.add_argument("--env-steps", type=int, help="override the interactive env-step budget")
     parser.add_argument("--updates-per-step", type=float, help="override learner updates per env step")
@@ -117,6 +133,14 @@ def run(args: argparse.Namespace) -> int:
         loop = replace(loop, hgdagger=replace(loop.hgdagger, head=args.head))
     if getattr(args, "dagger_schedule", None):
         loop = replace(loop, dagger_schedule=args.dagger_schedule)
+    images = getattr(args, "images", False)
+    methods = list(args.methods or (["rlif", "hgdagger"] if images else METHODS))
+    if images:
+        loop = image_loop(loop, profile.image_size)
+        unsupported = [m for m in methods if m not in IMAGE_METHODS]
+        if unsupported:
+            print(f"error: --images: {unsupported} learn from state only; camera methods are {list(IMAGE_METHODS)}", file=sys.stderr)
+            return 2
     tasks = tuple(args.tasks or profile.tasks)
     levels = tuple(args.levels or profile.levels)
     for level in levels:
@@ -133,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     for task in tasks:
         for level in levels:
             for seed in range(seeds):
-                for method in args.methods:
+                for method in methods:
                     results.append(run_loop(replace(loop, task=task, level=level, method=method, seed=seed), progress))
                     with open(out / "rows.jsonl", "a") as rows_file:  # each finished run survives an interrupted bench
                         rows_file.write(json.dumps(row(results[-1])) + "\n")
@@ -156,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
                    "dart_noise": loop.dart_noise,
                    "help": {"target_rate": loop.help.target_rate, "use_novelty": loop.help.use_novelty, "use_risk": loop.help.use_risk,
                             "min_ticks": loop.help.min_ticks, "answer_max_steps": loop.operator.answer_max_steps},
+                   "image_size": loop.image_size,
                    "threads": args.threads},
         "seconds": round(time.perf_counter() - start, 1),
     }
@@ -191,6 +216,7 @@ def row(result: LoopResult) -> dict:
     points = [(c.env_steps, c.success) for c in result.checkpoints]
     return {
         "task": config.task, "level": config.level, "method": config.method, "seed": config.seed,
+        "images": config.image_size > 0,
         "success": points[-1][1],
         "intervention_rate_first": _round(first), "intervention_rate_last": _round(last),
         "steps_to_80": steps_to(points),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 from ..labels import LabelConfig, Labelled
 from .hgdagger import HGDAggerConfig
@@ -38,13 +38,16 @@ class OfflineResult:
     online: int
     """Policy transitions."""
     seconds: float
+    missing_frames: int = 0
+    """Camera learners: rows left out because their camera frame was not in the bags."""
 
 
 def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, rlpd: RLPDConfig = RLPDConfig(),
                   hgdagger: HGDAggerConfig = HGDAggerConfig(), labels: LabelConfig = LabelConfig(),
-                  progress: Callable[[int], None] | None = None) -> OfflineResult:
+                  progress: Callable[[int], None] | None = None, frames: Sequence[tuple[float, Any]] = ()) -> OfflineResult:
     """Train ``config.algorithm`` on ``labelled`` for ``updates`` updates; write weights and a checkpoint
-    to ``config.run_dir``.
+    to ``config.run_dir``. A camera learner (``config.image``) pairs ``frames`` ((header stamp, image
+    message) from the bags) with the rows by their steps' ``image_stamp``, as the live learner does.
 
     Raises:
         OfflineTrainingError: ``run_dir`` already holds a checkpoint, or there is no data to learn from.
@@ -52,14 +55,18 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, rlpd:
     if updates < 1:
         raise OfflineTrainingError(f"updates {updates} must be at least 1")
     keep_freed_memory()  # a training process: no page faults per update on CPU (see memory.py)
-    trainer = Trainer(replace(config, min_transitions=1, bags_dir=""), rlpd, hgdagger, labels)
+    trainer = Trainer(replace(config, min_transitions=1, bags_dir="", frame_buffer=max(config.frame_buffer, len(frames), 1)),
+                      rlpd, hgdagger, labels)
     if trainer.checkpoint_path.exists():
         raise OfflineTrainingError(f"{trainer.checkpoint_path} exists: choose another output directory or delete it")
+    for stamp, message in frames if config.image else ():
+        trainer.add_image_message(stamp, message)
     trainer.add_labelled(labelled)
     if not trainer.ready():
         raise OfflineTrainingError(
             f"nothing to train {config.algorithm} on: the bags give {len(labelled.rlif)} transitions and "
             f"{len(labelled.dagger)} operator samples"
+            + (f" ({trainer.missing_frames} rows left out: no camera frame with their image_stamp)" if trainer.missing_frames else "")
             + (" (HG-DAgger learns only from operator-controlled steps: record demos or interventions)"
                if config.algorithm == "hgdagger" else ""))
     start = time.monotonic()
@@ -72,4 +79,4 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, rlpd:
     weights.write_bytes(trainer.export())
     trainer.save()
     return OfflineResult(weights, trainer.checkpoint_path, trainer.learner.updates, len(trainer.prior),
-                         len(trainer.online), time.monotonic() - start)
+                         len(trainer.online), time.monotonic() - start, trainer.missing_frames)

@@ -17,17 +17,20 @@ checkpoint (``buffers.safetensors``) and reloaded from there.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
+from ..camera import CameraError
+from ..frames import FrameStore, attach_images, message_rgb
 from ..labels import LabelConfig, LabelError, Labelled, LiveLabeller
 from ..records import EpisodeEvent, StepRecord
-from ..transitions import StepClass
+from ..transitions import StepClass, Transitions
 from .buffers import ActionBox, ReplayBuffer
 from .checkpoints import CheckpointError, load_arrays, load_checkpoint, read_state, save_arrays, save_checkpoint
 from .haco import HACOConfig, HACOLearner
@@ -38,6 +41,8 @@ from .weights import ACTION_SPEC, WeightsMeta, encode_policy
 
 ScalarLogger = Callable[[str, float, int], None]
 ALGORITHMS = ("rlpd", "hgdagger", "pvp", "haco")
+IMAGE_ALGORITHMS = ("rlpd", "hgdagger")
+"""Learners that take camera images (DrQ encoder)."""
 ActorCritic = (RLPDLearner, PVPLearner, HACOLearner)
 """Learners that can learn from the policy's own steps alone and warm-start with ``warm_start_step``."""
 
@@ -96,16 +101,39 @@ class TrainerConfig:
     Off by default: with any other busy process on the machine the learner then barely trains."""
     seed: int = 0
     """Seed of the learner's sampling."""
+    image_width: int = 0
+    """Camera policies (rlpd, hgdagger): width (px) of the images learned from (frames are resized to it, as the
+    policy node does); 0 with ``image_height`` 0 = state only."""
+    image_height: int = 0
+    """Camera policies: height (px) of the images learned from."""
+    image_topic: str = "/camera/image_raw/compressed"
+    """Topic of the camera frames in the bags (CompressedImage JPEG, or an rgb8 Image), paired with steps by stamp."""
+    frame_buffer: int = 3000
+    """Camera policies: newest frames kept for pairing with step records (150 s at 20 Hz); a step whose frame
+    was dropped before its episode was labelled is left out of image learning (counted)."""
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm {self.algorithm!r} must be one of {ALGORITHMS}")
+        if (self.image_width > 0) != (self.image_height > 0) or (self.image and min(self.image[1:]) < 17):
+            raise ValueError(f"image_width {self.image_width} and image_height {self.image_height} must both be 0 (state only) "
+                             "or both at least 17 (the image encoder's smallest input)")
+        if self.image and self.algorithm not in IMAGE_ALGORITHMS:
+            raise ValueError(f"algorithm {self.algorithm!r} learns from state only; camera policies: {IMAGE_ALGORITHMS} "
+                             "(set image_width and image_height to 0)")
+        if self.frame_buffer < 1:
+            raise ValueError(f"frame_buffer {self.frame_buffer} must be >= 1")
         if self.min_obs_std <= 0:
             raise ValueError(f"min_obs_std {self.min_obs_std} must be > 0")
         if self.warm_start_updates < 0:
             raise ValueError(f"warm_start_updates {self.warm_start_updates} must be >= 0")
         if self.event_delay < 0:
             raise ValueError(f"event_delay {self.event_delay} must be >= 0 seconds")
+
+    @property
+    def image(self) -> tuple[int, ...]:
+        """(channels, height, width) of the camera images learned from; () = state only."""
+        return (3, self.image_height, self.image_width) if self.image_width > 0 else ()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -118,7 +146,8 @@ class Trainer:
     def __init__(self, config: TrainerConfig, rlpd: RLPDConfig = RLPDConfig(), hgdagger: HGDAggerConfig = HGDAggerConfig(),
                  labels: LabelConfig = LabelConfig(), action_box: ActionBox = ActionBox(),
                  clock: Callable[[], float] = time.monotonic, log_scalar: ScalarLogger | None = None,
-                 pvp: PVPConfig = PVPConfig(), haco: HACOConfig = HACOConfig()) -> None:
+                 pvp: PVPConfig = PVPConfig(), haco: HACOConfig = HACOConfig(),
+                 warn: Callable[[str], None] | None = None) -> None:
         if len(labels.action_indices) != len(action_box.low):
             raise ValueError(f"label action_indices {labels.action_indices} pick {len(labels.action_indices)} values, "
                              f"the action box has {len(action_box.low)}: make them match")
@@ -147,6 +176,13 @@ class Trainer:
         self.dropped = 0
         self.warm_start_progress = (0, 0)
         """(updates done, updates planned) of the warm start, for diagnostics while it runs."""
+        self.warn = warn or logging.getLogger("iil_robot.learner").warning
+        self.frames = FrameStore(config.image, config.frame_buffer) if config.image else None
+        """Recent camera frames by stamp (camera policies only)."""
+        self.missing_frames = 0
+        """Labelled rows left out of image learning: their step's frame (or the next step's) was not received."""
+        self.bad_frames = 0
+        """Camera frames that could not be decoded."""
         self._metrics: dict[str, torch.Tensor] = {}
         self._window = {"records": 0, "interventions": 0, "start": clock(), "updates": 0}
         self._last_publish: tuple[float, int] | None = None
@@ -172,8 +208,31 @@ class Trainer:
         for labelled in self.labeller.add_event(event):
             self.add_labelled(labelled)
 
+    def add_frame(self, stamp: float, rgb: np.ndarray) -> None:
+        """A camera frame (RGB (H, W, 3) uint8) captured at ``stamp``; ignored by a state-only learner."""
+        if self.frames is not None:
+            self._keep_frame(lambda: self.frames.add_rgb(stamp, rgb))
+
+    def add_compressed_frame(self, stamp: float, data: bytes) -> None:
+        """A JPEG camera frame (``camera/image_raw/compressed``) captured at ``stamp``."""
+        if self.frames is not None:
+            self._keep_frame(lambda: self.frames.add_compressed(stamp, data))
+
+    def add_image_message(self, stamp: float, message: Any) -> None:
+        """A camera frame as a (deserialized) CompressedImage or rgb8/bgr8 Image, e.g. read from a bag."""
+        if self.frames is not None:
+            self._keep_frame(lambda: self.frames.add_rgb(stamp, message_rgb(message)))
+
+    def _keep_frame(self, add: Callable[[], None]) -> None:
+        try:
+            add()
+        except CameraError as err:
+            self.bad_frames += 1
+            self.warn(f"camera frame ignored ({self.bad_frames} so far): {err}")
+
     def add_labelled(self, labelled: Labelled) -> None:
-        """Labelled rows into the buffers (rows of another observation size are dropped and counted)."""
+        """Labelled rows into the buffers (rows of another observation size are dropped and counted;
+        camera policies: rows without their frames are left out and counted)."""
         rlif, dagger = labelled.rlif, labelled.dagger
         if len(rlif) == 0 and len(dagger) == 0:
             return
@@ -182,7 +241,10 @@ class Trainer:
         assert self.prior is not None and self.online is not None
         human = rlif.interventions | (rlif.classes == StepClass.DEMO)
         prior = dagger if self.config.algorithm == "hgdagger" else rlif.take(human)
-        for buffer, data in ((self.prior, prior), (self.online, rlif.take(~human))):
+        online = rlif.take(~human)
+        if self.frames is not None:
+            prior, online = self._with_images(prior), self._with_images(online)
+        for buffer, data in ((self.prior, prior), (self.online, online)):
             if len(data) and data.observations.shape[1] != buffer.obs_dim:
                 self.dropped += len(data)  # another observation layout than the one being learned
             elif len(data):
@@ -190,18 +252,28 @@ class Trainer:
         if rlif.observations.shape[1] == self.prior.obs_dim:
             self.onset_observations.extend(rlif.next_observations[rlif.rewards < 0])
 
+    def _with_images(self, data: Transitions) -> Transitions:
+        paired, missing = attach_images(data, self.frames)
+        if missing:
+            self.missing_frames += missing
+            self.warn(f"{missing} of {len(data)} labelled rows have no camera frame with their image_stamp (none recorded, "
+                      f"or not among the {len(self.frames)} frames kept): left out of image learning, {self.missing_frames} "
+                      "so far. Check that the camera node runs and the policy node receives camera/image_raw.")
+        return paired
+
     def _build(self, obs_dim: int) -> None:
         act_dim = len(self.action_box.low)
+        image = self.config.image
         if self.config.algorithm == "rlpd":
-            self.learner = RLPDLearner(obs_dim, act_dim, self.rlpd_config, self.action_box, self.device)
+            self.learner = RLPDLearner(obs_dim, act_dim, self.rlpd_config, self.action_box, self.device, image=image)
         elif self.config.algorithm == "pvp":
             self.learner = PVPLearner(obs_dim, act_dim, self.pvp_config, self.action_box, self.device)
         elif self.config.algorithm == "haco":
             self.learner = HACOLearner(obs_dim, act_dim, self.haco_config, self.action_box, self.device)
         else:
-            self.learner = HGDAggerLearner(obs_dim, act_dim, self.hgdagger_config, self.action_box, self.device)
-        self.prior = ReplayBuffer(obs_dim, act_dim, self.config.prior_capacity)
-        self.online = ReplayBuffer(obs_dim, act_dim, self.config.online_capacity)
+            self.learner = HGDAggerLearner(obs_dim, act_dim, self.hgdagger_config, self.action_box, self.device, image=image)
+        self.prior = ReplayBuffer(obs_dim, act_dim, self.config.prior_capacity, image)
+        self.online = ReplayBuffer(obs_dim, act_dim, self.config.online_capacity, image)
 
     # -- training --------------------------------------------------------------------------
 
@@ -219,7 +291,8 @@ class Trainer:
             "dropped": self.dropped,
             "warm_start_done": self.warm_start_progress[0],
             "warm_start_total": self.warm_start_progress[1],
-        }
+        } | ({"frames": len(self.frames), "missing_frames": self.missing_frames, "bad_frames": self.bad_frames}
+             if self.frames is not None else {})
 
     def ready(self) -> bool:
         if self.learner is None or len(self.prior) + len(self.online) < self.config.min_transitions:
@@ -322,6 +395,7 @@ class Trainer:
             "algorithm": self.config.algorithm, "observation_spec": self.config.observation_spec,
             "obs_dim": self.prior.obs_dim, "updates": self.learner.updates, "policy_version": self.policy_version,
             "doubt_threshold": getattr(self.learner, "doubt_threshold", None), "normalized": self.normalized,
+            "image": list(self.config.image),
             "rlpd": asdict(self.rlpd_config), "hgdagger": asdict(self.hgdagger_config),
             "pvp": asdict(self.pvp_config), "haco": asdict(self.haco_config),
         }
@@ -365,6 +439,10 @@ class Trainer:
                 raise CheckpointError(
                     f"checkpoint {self.checkpoint_path} is for {key}={state.get(key)!r}, this learner has "
                     f"{getattr(self.config, key)!r}: use another run_dir or delete the checkpoint")
+        if list(state.get("image", [])) != list(self.config.image):
+            raise CheckpointError(
+                f"checkpoint {self.checkpoint_path} is for camera images {state.get('image', [])} (channels, height, width), "
+                f"this learner has {list(self.config.image)}: set image_width/image_height to match, or use another run_dir")
         if self.learner is None:
             self._build(int(state["obs_dim"]))
         load_checkpoint(self.checkpoint_path, self.learner.modules(), self.learner.optimizers(), self.learner.extra_tensors())
@@ -382,13 +460,18 @@ class Trainer:
         if not bags_dir.is_dir() or not any(bags_dir.rglob("*.mcap")):
             self.restored = {"bags": 0, "skipped": [], "steps": 0, "events": 0}
             return
-        recording = read_recording([bags_dir], self.config.step_topic, self.config.event_topic, skip_incomplete=True)
+        frame_topic = self.config.image_topic if self.frames is not None else None
+        recording = read_recording([bags_dir], self.config.step_topic, self.config.event_topic, skip_incomplete=True,
+                                   frame_topic=frame_topic)
         events = sorted(recording.events, key=lambda e: e.stamp)
         steps = sorted(recording.steps, key=lambda s: (s.stamp, s.tick))
         for event in events:
             self.add_event(event)
         try:
-            self.add_records(steps)
+            if self.frames is None:
+                self.add_records(steps)
+            else:  # frames and steps in stamp order: the bounded frame store holds what live pairing would
+                self._replay_with_frames(steps, sorted(recording.frames, key=lambda f: f[0]))
         except LabelError as err:
             raise LabelError(f"cannot label the bags under {bags_dir}: {err}") from err
         # The newest ones may arrive again on the live topics (recorded and queued meanwhile).
@@ -398,5 +481,19 @@ class Trainer:
                          "steps": len(steps), "events": len(events), "undecodable": recording.undecodable}
 
 
+    def _replay_with_frames(self, steps: list[StepRecord], frames: list[tuple[float, Any]]) -> None:
+        """Steps in small chunks, each after the frames up to its last stamp (a frame precedes the steps acting
+        on it), as they arrived live: the bounded frame store then holds what live pairing had."""
+        i = 0
+        for start in range(0, len(steps), REPLAY_CHUNK):
+            chunk = steps[start:start + REPLAY_CHUNK]
+            while i < len(frames) and frames[i][0] <= chunk[-1].stamp:
+                self.add_image_message(*frames[i])
+                i += 1
+            self.add_records(chunk)
+
+
+REPLAY_CHUNK = 10
+"""Steps fed at a time when rebuilding a camera policy's buffers from bags (0.5 s at 20 Hz)."""
 RECENT = 2000
 """Restored steps/events (the newest) checked against the first live ones for duplicates (100 s at 20 Hz)."""

@@ -4,7 +4,9 @@ Runs in its own process, niced and with few torch threads (CUDA when available).
 ``step`` (``iil_robot.step`` JSON) and ``episode/event`` (they split episodes; each is labelled
 by ``iil_robot.labels``, as offline replay does); publishes ``policy/weights``
 (std_msgs/UInt8MultiArray, safetensors bytes, latched) every ``publish_every_updates`` updates
-or ``publish_period`` seconds. Checkpoints and TensorBoard scalars go to ``run_dir``; a restart
+or ``publish_period`` seconds. A camera learner (``image_width``/``image_height``) also subscribes
+``camera/image_raw/compressed`` and pairs frames with step records by their ``image_stamp``.
+Checkpoints and TensorBoard scalars go to ``run_dir``; a restart
 resumes from there, with its buffers rebuilt from the bags under ``bags_dir`` when set. See
 ``iil_robot.learners.trainer``.
 
@@ -19,11 +21,14 @@ import os
 import threading
 import time
 from collections import deque
+from typing import NamedTuple
 from pathlib import Path
 
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
 
 from ..learners.haco import HACOConfig
@@ -34,6 +39,7 @@ from ..learners.rlpd import RLPDConfig
 from ..labels import LabelConfig
 from ..learners.trainer import Trainer, TrainerConfig
 from ..learners.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
+from ..frames import stamp_seconds
 from ..records import EpisodeEvent, RecordError, StepRecord
 from .common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, declare_config, run
 
@@ -42,6 +48,7 @@ TRAINER_RANGES = {
     "publish_every_updates": (1, 1_000_000), "publish_period": (0.01, 3600.0), "checkpoint_period": (1.0, 86400.0),
     "log_every_updates": (1, 1_000_000), "num_threads": (1, 256), "nice": (0, 19), "seed": (0, 2**31 - 1),
     "event_delay": (0.0, 3600.0), "min_obs_std": (1e-6, 1000.0), "warm_start_updates": (0, 1_000_000),
+    "image_width": (0, 512), "image_height": (0, 512), "frame_buffer": (1, 1_000_000),
 }
 LABEL_RANGES = {"pre_intervention_window": (0, 10_000), "action_indices": (0, 6)}
 RLPD_RANGES = {
@@ -68,6 +75,17 @@ HACO_RANGES = {
 }
 
 
+FRAME_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
+"""Camera frames: best effort like the camera's, but deep (10 s at 20 Hz) so that a busy learner keeps them."""
+
+
+class Frame(NamedTuple):
+    """A camera frame as received: header stamp (s) and JPEG bytes."""
+
+    stamp: float
+    jpeg: bytes
+
+
 def weights_message(data: bytes) -> UInt8MultiArray:
     msg = UInt8MultiArray()
     msg.layout.dim = [MultiArrayDimension(label=f"{WEIGHTS_FORMAT}/v{WEIGHTS_VERSION}", size=len(data), stride=1)]
@@ -90,13 +108,16 @@ class LearnerNode(Node):
         from torch.utils.tensorboard import SummaryWriter  # slow import, only in the learner process
 
         self.writer = SummaryWriter(str(Path(config.run_dir) / "tensorboard"))
-        self.trainer = Trainer(config, rlpd, hgdagger, labels, log_scalar=self.writer.add_scalar, pvp=pvp, haco=haco)
-        self.inbox: deque[StepRecord | EpisodeEvent] = deque()  # filled by the executor, drained by training
+        self.trainer = Trainer(config, rlpd, hgdagger, labels, log_scalar=self.writer.add_scalar, pvp=pvp, haco=haco,
+                               warn=lambda text: self.get_logger().warning(text, throttle_duration_sec=10.0))
+        self.inbox: deque[StepRecord | EpisodeEvent | Frame] = deque()  # filled by the executor, drained by training
         self.stopping = threading.Event()
 
         self.weights_pub = self.create_publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
         self.create_subscription(String, "step", self._on_step, RECORD_QOS)
         self.create_subscription(String, "episode/event", self._on_event, EVENTS_QOS)
+        if config.image:  # camera policies: frames paired with step records by their stamp (image_stamp)
+            self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_frame, FRAME_QOS)
         resumed = self.trainer.restore()
         self._log_restore(resumed)
         if resumed and self.trainer.status()["updates"] > 0:  # never replace the fallback with untrained weights
@@ -121,8 +142,12 @@ class LearnerNode(Node):
         except RecordError as err:
             self.get_logger().error(f"undecodable episode event: {err}", throttle_duration_sec=1.0)
 
+    def _on_frame(self, msg: CompressedImage) -> None:
+        self.inbox.append(Frame(stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec), bytes(msg.data)))
+
     def _drain(self) -> None:
-        """Hand the inbox to the trainer in arrival order (events split episodes between steps)."""
+        """Hand the inbox to the trainer in arrival order (events split episodes between steps; frames are
+        decoded here, on the training thread)."""
         records: list[StepRecord] = []
         while self.inbox:
             item = self.inbox.popleft()
@@ -132,7 +157,10 @@ class LearnerNode(Node):
             if records:
                 self.trainer.add_records(records)
                 records = []
-            self.trainer.add_event(item)
+            if isinstance(item, Frame):
+                self.trainer.add_compressed_frame(item.stamp, item.jpeg)
+            else:
+                self.trainer.add_event(item)
         if records:
             self.trainer.add_records(records)
 

@@ -20,6 +20,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String, UInt8MultiArray
 
+from ..frames import stamp_seconds
 from ..learners.weights import WeightsError
 from ..policy import CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
 from ..records import Observation, Proposal, RecordError, StepRecord
@@ -74,7 +75,7 @@ class PolicyNode(Node):
                                     "expected rgb8: ignored", throttle_duration_sec=2.0)
             return
         rgb = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
-        self.frame = CameraFrame(rgb, msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+        self.frame = CameraFrame(rgb, stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec))
 
     def _on_weights(self, msg: UInt8MultiArray) -> None:
         data = msg.data.tobytes() if hasattr(msg.data, "tobytes") else bytes(msg.data)

@@ -74,3 +74,16 @@ def test_goals_need_rlif_at_least_hgdagger_everywhere_and_1_3x_at_the_worst_leve
     missed = goals({"0.3": cell(0.6, 0.5, 0.5), "0.9": cell(0.8, 0.9, 0.9)})
     assert missed["rlif_ge_hgdagger_every_level"] is False and missed["ratio_goal_met"] is False
     assert missed["intervention_drop_goal_met"] is False
+
+
+def test_bench_learning_smoke_has_an_image_based_row_per_camera_method(tmp_path):
+    command = [sys.executable, "-m", "iil_robot.cli", "bench", "learning", "--smoke", "--images", "--json", "--quiet",
+               "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "MUJOCO_GL": "egl"})
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [(r["method"], r["images"]) for r in report["results"]] == [("rlif", True), ("hgdagger", True)]
+    assert report["config"]["image_size"] == 24 and all(r["updates"] > 0 for r in report["results"])
+    refused = subprocess.run(command + ["--methods", "pvp"], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "MUJOCO_GL": "egl"})
+    assert refused.returncode == 2 and "learn from state only" in refused.stderr

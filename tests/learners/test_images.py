@@ -153,11 +153,22 @@ def test_a_stalled_camera_makes_the_observation_stale(tmp_path, frame_age, propo
     assert why in reason
 
 
-def test_camera_timeout_holds_a_state_policy_too_and_a_wrong_frame_size_is_refused(tmp_path):
+def test_camera_timeout_holds_a_state_policy_too_and_the_proposal_names_its_frame(tmp_path):
     observation = Observation((0.1,) * 5, "s/v1", 10.0)
     runner = PolicyRunner(PolicyConfig(camera_timeout=0.1))
     assert runner.act(observation, 10.0, None)[0] is None
-    assert runner.act(observation, 10.0, CameraFrame(np.zeros((8, 8, 3), np.uint8), 9.95))[0] is not None
+    assert runner.act(observation, 10.0, CameraFrame(np.zeros((8, 8, 3), np.uint8), 9.95))[0].image_stamp == 9.95
+    # without camera_timeout a state policy still names a fresh frame (an image learner needs it), not a stale one
+    state = PolicyRunner(PolicyConfig(observation_timeout=0.2))
+    assert state.act(observation, 10.0, CameraFrame(np.zeros((8, 8, 3), np.uint8), 9.9))[0].image_stamp == 9.9
+    assert state.act(observation, 10.0, CameraFrame(np.zeros((8, 8, 3), np.uint8), 9.0))[0].image_stamp is None
+    assert state.act(observation, 10.0, None)[0].image_stamp is None
+
+
+def test_a_frame_of_another_size_is_resized_to_the_policy_image_and_a_non_rgb_one_refused(tmp_path):
     camera = camera_runner(tmp_path)
-    proposal, reason = camera.act(Observation((0.1,) * 5, "cam/v1", 10.0), 10.0, CameraFrame(np.zeros((8, 8, 3), np.uint8), 10.0))
-    assert proposal is None and "does not match" in reason
+    observation = Observation((0.1,) * 5, "cam/v1", 10.0)
+    proposal, _ = camera.act(observation, 10.0, CameraFrame(np.zeros((8, 8, 3), np.uint8), 10.0))
+    assert proposal is not None and proposal.image_stamp == 10.0  # resized like the learner's frames (frames.frame_chw)
+    proposal, reason = camera.act(observation, 10.0, CameraFrame(np.zeros((24, 24), np.uint8), 10.0))
+    assert proposal is None and "expected an RGB uint8 frame" in reason

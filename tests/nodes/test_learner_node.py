@@ -119,3 +119,44 @@ def test_the_training_thread_runs_at_idle_priority_and_the_rest_of_the_learner_d
     probe.wait_for(lambda: SCHED_IDLE in thread_policies(process.pid), 60.0, "a learner thread under SCHED_IDLE")
     policies = thread_policies(process.pid)
     assert policies.count(SCHED_IDLE) == 1 and len(policies) > 1  # only training: records and weights keep normal priority
+
+
+def test_a_camera_learner_pairs_compressed_frames_with_step_records_by_their_stamp(graph, probe, tmp_path):
+    from sensor_msgs.msg import CompressedImage
+
+    from iil_robot.nodes.common import SENSOR_QOS
+    from tests.learners.test_trainer_images import frame_ns, jpeg, with_frames
+
+    graph.start(spec(tmp_path / "run", image_width=24, image_height=20, **{"rlpd.image_features": 8}))
+    received = probe.collect(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+    from diagnostic_msgs.msg import DiagnosticArray
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
+    frames = probe.publisher(CompressedImage, "camera/image_raw/compressed", SENSOR_QOS)
+    steps = probe.publisher(String, "step", RECORD_QOS)
+    events = probe.publisher(String, "episode/event", EVENTS_QOS)
+    probe.wait_for(lambda: min(p.get_subscription_count() for p in (frames, steps, events)) > 0, 30.0,
+                   "the learner's camera, step and episode/event subscriptions")
+    # best effort: frames sent before the learner's reader has matched the probe's writer are lost; send one
+    # (a stamp no step names) until the learner's diagnostics count it
+    warm_up = CompressedImage(format="rgb8; jpeg compressed bgr8", data=jpeg(0))
+    warm_up.header.stamp.sec = 999_999
+    probe.wait_for(lambda: any(kv.key == "frames" and kv.value != "0" for m in diagnostics.messages for st in m.status
+                               for kv in st.values), 30.0, "the learner receiving camera frames", every=lambda: frames.publish(warm_up))
+    episodes = with_frames(boundary_task_records(4, 40))
+    ends = iter(episode_events(episodes))
+    for episode in episodes:
+        events.publish(String(data=next(ends).encode()))
+        for record in episode:
+            frame = CompressedImage(format="rgb8; jpeg compressed bgr8", data=jpeg(record.tick))
+            ns = frame_ns(record)
+            frame.header.stamp.sec, frame.header.stamp.nanosec = ns // 10**9, ns % 10**9
+            frames.publish(frame)
+            steps.publish(String(data=record.encode()))
+        events.publish(String(data=next(ends).encode()))
+    try:
+        probe.wait_for(lambda: len(received) >= 1, 90.0, "weights of a camera policy")
+    except AssertionError as err:
+        last = [{kv.key: kv.value for kv in st.values} for m in diagnostics.messages[-1:] for st in m.status]
+        raise AssertionError(f"{err}; {last}; the learner's log:\n{graph.tail('learner', 30)}") from err
+    meta, _ = decode_policy(received.messages[-1].data.tobytes(), Expected("toy/v1", 1))
+    assert meta.image == (3, 20, 24)
