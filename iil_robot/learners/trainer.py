@@ -92,8 +92,8 @@ class TrainerConfig:
     skipped if the prior buffer is still empty)."""
     num_threads: int = 1
     """Torch CPU threads (keep the control loop's core free)."""
-    nice: int = 10
-    """Niceness added to the learner process (0-19)."""
+    nice: int = 19
+    """Niceness added to the learner process (0-19); 19: every control-path process preempts training."""
     idle_priority: bool = False
     """Train under Linux's SCHED_IDLE policy: the training thread gets only CPU time no other
     process wants, so it never delays a control tick (niceness alone still lets it hold a core
