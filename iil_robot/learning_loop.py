@@ -319,7 +319,7 @@ class _Session:
             policy_action = np.array([*proposal.action[:3], proposal.action[6]])
             if requester is not None:
                 requester.on_proposal(proposal)
-            decision = operator.act(obs, policy_action, requester is not None and requester.requesting)  # help requested?
+            decision = operator.act(obs, policy_action, help_requested=requester is not None and requester.requesting)
             if requester is not None and decision.onset and decision.needed is not None and requester.gate is not None:
                 requester.gate.judge(decision.needed)
             mux.human_engaged(HUMAN, decision.in_control, self.now)

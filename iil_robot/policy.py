@@ -155,10 +155,11 @@ class PolicyRunner:
             return None, f"camera frame unusable: {err}"
         with torch.inference_mode():
             pixels = torch.from_numpy(chw)[None] if image else None
-            action, uncertainty = active.policy(torch.tensor([observation.values], dtype=torch.float32), pixels)
+            state = torch.tensor([observation.values], dtype=torch.float32)
+            action, uncertainty = active.policy(state, pixels)
             risk = None
             if active.policy.goal_critic is not None:
-                risk = 1.0 - float(active.policy.goal_probability(torch.tensor([observation.values], dtype=torch.float32), action)[0])
+                risk = 1.0 - float(active.policy.goal_probability(state, action)[0])
         values = action[0].tolist()
         if not all(math.isfinite(v) for v in values):
             return None, "the policy produced a non-finite action"

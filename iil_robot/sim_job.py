@@ -158,6 +158,14 @@ def run(args: argparse.Namespace) -> int:
     return _finish(run_dir, title, code)
 
 
+def _report_crashed(graph: Graph) -> bool:
+    """Print the report of every node that died; whether one did."""
+    dead = graph.crashed()
+    for process in dead:
+        print(f"[sim] {graph.report(process)}", flush=True)
+    return bool(dead)
+
+
 def _await_listeners(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> int:
     """Spin until the recorder and the learner report on /diagnostics (they are listening), so no episode runs
     before it can be recorded and learned from (the learner's start-up, torch and a rebuild from the bags, can take
@@ -166,10 +174,7 @@ def _await_listeners(graph: Graph, dashboard: "Dashboard", args: argparse.Namesp
     print(f"[sim] starting {' and '.join(LISTENERS)} first ...", flush=True)
     while not (dashboard.state.recorder and dashboard.state.learner):
         dashboard.spin_for(0.2)
-        dead = graph.crashed()
-        if dead:
-            for process in dead:
-                print(f"[sim] {graph.report(process)}", flush=True)
+        if _report_crashed(graph):
             return 1
         if time.monotonic() - started > args.startup_timeout:
             silent = [name for name, state in (("recorder", dashboard.state.recorder), ("learner", dashboard.state.learner)) if not state]
@@ -185,10 +190,7 @@ def _watch(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> in
     started = time.monotonic()
     while len(dashboard.state.finished) < args.episodes:
         dashboard.spin_for(0.2)
-        dead = graph.crashed()
-        if dead:
-            for process in dead:
-                print(f"[sim] {graph.report(process)}", flush=True)
+        if _report_crashed(graph):
             print("[sim] stopping the other nodes safely", flush=True)
             return 1
         if dashboard.state.steps == 0 and time.monotonic() - started > args.startup_timeout:

@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 
 from .bags import read_messages
-from .camera import CameraError, decode_jpeg
+from .camera import CameraError
 from .episodes import Episode
+from .frames import message_rgb, stamp_seconds
 
 VIDEO_TOPIC = "/camera/image_raw/compressed"
 ONSET_SECONDS = 0.5
@@ -38,22 +39,13 @@ def read_frames(bags: Sequence[Path], topic: str = VIDEO_TOPIC) -> tuple[list[Vi
     frames, bad = [], 0
     for bag in bags:
         for m in read_messages(bag, [topic]):
-            stamp = m.message.header.stamp.sec + m.message.header.stamp.nanosec * 1e-9
+            stamp = stamp_seconds(m.message.header.stamp.sec, m.message.header.stamp.nanosec)
             try:
-                frames.append(VideoFrame(stamp, _rgb(m.message)))
+                frames.append(VideoFrame(stamp, message_rgb(m.message)))
             except CameraError:
                 bad += 1
     frames.sort(key=lambda f: f.stamp)
     return frames, bad
-
-
-def _rgb(msg) -> np.ndarray:
-    if hasattr(msg, "format"):  # CompressedImage
-        return decode_jpeg(bytes(msg.data))
-    if msg.encoding not in ("rgb8", "bgr8") or len(msg.data) != msg.height * msg.width * 3:
-        raise CameraError(f"image encoding {msg.encoding!r} is not rgb8/bgr8")
-    image = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
-    return image[..., ::-1] if msg.encoding == "bgr8" else image
 
 
 def write_episode_video(episode: Episode, frames: Sequence[VideoFrame], path: Path, fps: float | None = None,

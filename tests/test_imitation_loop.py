@@ -69,7 +69,7 @@ def test_dart_labels_are_the_clean_commands_while_the_arm_executes_the_noisy_one
     demo = SimOperator(replace(session.operator_config, model="demo"), env.task, np.random.default_rng(1))  # as the demos
     decisions, executed = [], []
     act, step = demo.act, env.step
-    demo.act = lambda *a: decisions.append(act(*a)) or decisions[-1]
+    demo.act = lambda *a, **k: decisions.append(act(*a, **k)) or decisions[-1]
     env.step = lambda command: executed.append(np.array(command)) or step(command)
     try:
         session._run(demo, seed=5, learn=True)
@@ -90,7 +90,7 @@ def test_dagger_labels_every_visited_tick_with_the_operators_command(env):
     session.operator.config = replace(session.operator.config, mixing=0.5)
     decisions = []
     act = session.operator.act
-    session.operator.act = lambda *a: decisions.append(act(*a)) or decisions[-1]
+    session.operator.act = lambda *a, **k: decisions.append(act(*a, **k)) or decisions[-1]
     _, operated = session._run(session.operator, seed=7, learn=True)
     close_episode(session)
     assert 0.2 < np.mean(operated) < 0.8  # both drove
