@@ -211,11 +211,9 @@ class Dashboard:
             return
         if self.state.on_episode_event(event) and not self.interactive:
             e = self.state.finished[-1]
-            learner = self.state.learner
             print(f"[sim] episode {e.index + 1}: {e.outcome}, {e.steps} steps, {e.onsets} interventions "
                   f"({100 * e.intervention_rate:.0f} % of steps), policy version {self.state.policy_version}; "
-                  f"learner {learner.get('updates', 0)} updates, buffers {learner.get('prior', 0)} prior + "
-                  f"{learner.get('online', 0)} online", flush=True)
+                  f"learner: {_learner_line(self.state.learner)}", flush=True)
 
     def _on_help_request(self, msg: Bool) -> None:
         if self.state.on_help_request(msg.data):
