@@ -9,7 +9,8 @@ import pytest
 
 @pytest.mark.parametrize("argv, keys", [
     (["learner", "--threads", "1"], ["updates_per_s_batched", "updates_per_s_loop", "device"]),
-    (["learner", "--threads", "1", "--profile"], ["gemm_share_loop", "gemm_share_batched", "batched_ceiling_vs_loop"]),
+    (["learner", "--threads", "1", "--profile"], ["gemm_share_loop", "gemm_share_batched", "batched_ceiling_vs_loop",
+                                                   "widest_layer_gemm_ms_batched", "widest_layer_gemm_ms_loop"]),
     (["learner", "--threads", "1", "--images"], ["updates_per_s_rlpd_images", "updates_per_s_hgdagger_images"]),
     (["sync", "--domain-id", "93"], ["sync_p50_ms", "sync_p99_ms"]),
     (["jitter", "--domain-id", "95"], ["tick_jitter_p99_ms", "tick_jitter_p99_ms_idle", "arrival_jitter_p99_ms"]),
@@ -34,3 +35,4 @@ def test_the_gemm_share_counts_only_matrix_multiplies():
     torch.set_num_threads(1)
     share = gemm_share(torch.device("cpu"), RLPDConfig(hidden=(64, 64), num_qs=2, utd_ratio=1), 2)
     assert 0.0 < share < 1.0
+
