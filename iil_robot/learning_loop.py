@@ -175,6 +175,8 @@ class LoopResult:
     """Robot-gated methods: help requests the policy raised (None for the others)."""
     requests_needed: int | None = None
     """Robot-gated methods: requests after which the operator judged the policy's proposal bad."""
+    critic: dict[str, float] | None = None
+    """RLIF: ``RLPDLearner.operator_agreement`` at the end, on up to 1024 rows of the prior buffer (None for the others)."""
 
 
 def run_loop(config: LoopConfig, progress: Callable[[str], None] | None = None) -> LoopResult:
@@ -201,7 +203,8 @@ def run_loop(config: LoopConfig, progress: Callable[[str], None] | None = None) 
         return LoopResult(config, curve, session.interventions, session.outcomes, demo_success,
                           session.trainer.status()["updates"], time.perf_counter() - start, session.takeovers,
                           None if session.help is None else (gate.raised if gate else 0),
-                          None if session.help is None else (gate.needed if gate else 0))
+                          None if session.help is None else (gate.needed if gate else 0),
+                          session.critic_diagnostics())
     finally:
         env.close()
 
@@ -284,6 +287,12 @@ class _Session:
         if not self.trainer.ready():
             return
         self.trainer.warm_start(updates)
+
+    def critic_diagnostics(self) -> dict[str, float] | None:
+        learner, prior = self.trainer.learner, self.trainer.prior
+        if self.config.method != "rlif" or prior is None or len(prior) == 0:
+            return None
+        return learner.operator_agreement(prior.sample(min(len(prior), 1024), np.random.default_rng(0)))
 
     def refresh(self) -> None:
         if self.trainer.ready():

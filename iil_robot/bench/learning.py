@@ -10,7 +10,10 @@ and the same env-step budget. Prints one JSON object:
   evaluation reached 0.8 success; null if none did), operator_steps and takeovers (human burden:
   interactive steps the operator drove, and intervention onsets), requests_raised and requests_needed
   (robot-gated ``thrifty``: help requests the policy raised, and those after which the operator judged
-  its proposal bad; null for the other methods), demo_success, updates, seconds};
+  its proposal bad; null for the other methods), critic_prefers_policy and policy_operator_gap (RLIF: the share
+  of the operator's states where the critics value the actor's action at least as high as the operator's, and the mean
+  distance between the two; ``RLPDLearner.operator_agreement``; null for the other methods), demo_success, updates,
+  seconds};
 - ``summary``: per task and level, mean success per method, RLIF / HG-DAgger, RLIF's relative
   drop of the intervention rate, and whether the issue's goals hold;
 - ``curves``: the learning-curve PNGs (one per task and level) and ``curves_json``; every finished
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -224,6 +228,10 @@ def row(result: LoopResult) -> dict:
         "operator_steps": int(sum(result.step_interventions)), "takeovers": result.takeovers,
         # robot-gated methods (thrifty): help requests raised, and those the operator judged needed (null otherwise)
         "requests_raised": result.requests_raised, "requests_needed": result.requests_needed,
+        # RLIF: do the critics rank the actor's actions at least as high as the operator's on the operator's states,
+        # and how far apart are the two (null for the other methods)
+        "critic_prefers_policy": _round((result.critic or {}).get("critic_prefers_policy")),
+        "policy_operator_gap": _round((result.critic or {}).get("policy_operator_gap")),
         "demo_success": result.demo_success, "updates": result.updates, "seconds": round(result.seconds, 1),
     }
 
@@ -326,4 +334,4 @@ def _mean(values: list) -> float | None:
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 3)
+    return None if value is None or math.isnan(value) else round(float(value), 3)

@@ -188,6 +188,25 @@ class RLPDLearner:
         self.temp_opt.step()
         return {**info, "temperature_loss": temp_loss.detach()}
 
+    # -- diagnostics -------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def operator_agreement(self, batch: Batch) -> dict[str, float]:
+        """How the critics rank the actor's mean action against the operator's, on ``batch``'s operator-driven rows.
+
+        ``critic_prefers_policy``: the share of those rows where the ensemble's mean Q of the actor's action is at least
+        that of the operator's; ``policy_operator_gap``: the mean distance between the two actions (unit box). A high
+        share while the gap is large means the critics are optimistic about actions the operator never lets run there
+        (nothing in the data penalises them) and the actor follows that optimism. NaN without operator-driven rows."""
+        human = batch.interventions if batch.interventions is not None else torch.zeros(len(batch.actions), dtype=torch.bool)
+        if not bool(human.any()):
+            return {"critic_prefers_policy": math.nan, "policy_operator_gap": math.nan}
+        obs = self.features(batch.observations, batch.images)[human]
+        operator = batch.actions[human]
+        policy = self.actor(obs)
+        prefers = (self.critic(obs, policy).mean(0) >= self.critic(obs, operator).mean(0)).float().mean()
+        return {"critic_prefers_policy": float(prefers), "policy_operator_gap": float((policy - operator).norm(dim=-1).mean())}
+
     # -- warm start on the prior data (before the policy first acts) -------------------------
 
     def warm_start_step(self, prior: ReplayBuffer, rng: np.random.Generator) -> dict[str, Tensor]:

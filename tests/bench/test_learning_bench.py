@@ -8,7 +8,7 @@ import pytest
 from iil_robot.bench.learning import fifth_rates, goals, steps_to
 
 ROW_KEYS = {"task", "level", "method", "seed", "success", "intervention_rate_first", "intervention_rate_last", "steps_to_80",
-            "operator_steps", "takeovers", "requests_raised", "requests_needed"}
+            "operator_steps", "takeovers", "requests_raised", "requests_needed", "critic_prefers_policy", "policy_operator_gap"}
 
 
 def test_bench_learning_smoke_prints_one_json_object_with_rows_and_curves(tmp_path):
@@ -27,6 +27,10 @@ def test_bench_learning_smoke_prints_one_json_object_with_rows_and_curves(tmp_pa
             assert 0 <= r["requests_needed"] <= r["requests_raised"]
         else:
             assert r["requests_raised"] is None and r["requests_needed"] is None
+        if r["method"] == "rlif":  # the critics' view of the actor's actions against the operator's
+            assert 0.0 <= r["critic_prefers_policy"] <= 1.0 and r["policy_operator_gap"] >= 0.0
+        else:
+            assert r["critic_prefers_policy"] is None and r["policy_operator_gap"] is None
     assert report["curves"] and all(os.path.exists(p) for p in report["curves"])
     assert "goals" in report["summary"]["reach"]
     saved = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]

@@ -125,3 +125,30 @@ def test_bc_term_adds_the_squared_distance_to_the_operator_on_operator_rows_only
     torch.testing.assert_close(with_bc - without, 2.0 * expected)
     with pytest.raises(ValueError, match="bc_weight"):
         RLPDConfig(bc_weight=-1.0)
+
+
+class _PrefersZeroAction(torch.nn.Module):
+    """A stand-in ensemble of 2 critics: Q(s, a) = -|a|^2, so the action nearer zero ranks higher."""
+
+    def forward(self, obs, act):
+        return -(act ** 2).sum(-1).expand(2, -1)
+
+
+def test_operator_agreement_ranks_the_actors_action_against_the_operators_on_operator_rows_only():
+    learner = RLPDLearner(3, 4, RLPDConfig(**TINY))
+    learner.critic = _PrefersZeroAction()
+    batch = fixed_batch(16)
+    with torch.no_grad():
+        policy = learner.actor(learner.features(batch.observations, None))
+    human = torch.arange(16) < 10
+    worse = Batch(**{**batch.__dict__, "actions": torch.where(human[:, None], policy.sign(), policy), "interventions": human})
+    info = learner.operator_agreement(worse)  # the operator's actions (corners of the box) are further from zero
+    assert info["critic_prefers_policy"] == 1.0
+    expected_gap = (policy.sign() - policy)[:10].norm(dim=-1).mean()
+    assert info["policy_operator_gap"] == pytest.approx(float(expected_gap), rel=1e-5)
+
+    better = Batch(**{**batch.__dict__, "actions": torch.zeros_like(policy), "interventions": human})
+    assert learner.operator_agreement(better)["critic_prefers_policy"] == 0.0
+
+    nobody = Batch(**{**batch.__dict__, "interventions": torch.zeros(16, dtype=torch.bool)})
+    assert all(np.isnan(v) for v in learner.operator_agreement(nobody).values())
