@@ -176,7 +176,7 @@ class LoopResult:
     requests_needed: int | None = None
     """Robot-gated methods: requests after which the operator judged the policy's proposal bad."""
     critic: dict[str, float] | None = None
-    """RLIF: ``RLPDLearner.operator_agreement`` at the end, on up to 1024 rows of the prior buffer (None for the others)."""
+    """RLIF: ``RLPDLearner.operator_agreement`` at the end, on a sample of up to 1024 prior-buffer rows (None for the others)."""
 
 
 def run_loop(config: LoopConfig, progress: Callable[[str], None] | None = None) -> LoopResult:
@@ -292,7 +292,7 @@ class _Session:
         learner, prior = self.trainer.learner, self.trainer.prior
         if self.config.method != "rlif" or prior is None or len(prior) == 0:
             return None
-        return learner.operator_agreement(prior.sample(min(len(prior), 1024), np.random.default_rng(0)))
+        return learner.operator_agreement(prior.sample(min(len(prior), 1024), np.random.default_rng(0), learner.device))
 
     def refresh(self) -> None:
         if self.trainer.ready():

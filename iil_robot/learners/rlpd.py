@@ -69,6 +69,12 @@ class RLPDConfig:
     bc_weight: float = 0.0
     """Weight of a behaviour-cloning term in the actor loss: the squared distance of the actor's mean action to
     the operator's action on the batch's operator-driven steps (TD3+BC-style; 0 = RLPD as published)."""
+    cql_alpha: float = 0.0
+    """Weight of a conservative penalty in the critic loss (CQL, Kumar et al. 2020, restricted to the operator's states):
+    the mean over the ensemble and the batch's operator-driven rows of Q(s, a ~ pi) - Q(s, a_operator). In those states
+    only the operator's actions are ever executed, so nothing else in the data holds the critics' values of the
+    actor's actions down, and the actor climbs that extrapolation (see README, "Why RLIF does not learn push").
+    0 = RLPD as published."""
     compile: bool = False
     """Compile the loss computations with ``torch.compile`` (first updates take tens of seconds)."""
     seed: int = 0
@@ -81,8 +87,8 @@ class RLPDConfig:
             raise ValueError(f"critic_impl {self.critic_impl!r} must be 'batched' or 'loop'")
         if self.utd_ratio < 1 or self.batch_size < 2:
             raise ValueError("utd_ratio must be >= 1 and batch_size >= 2")
-        if self.bc_weight < 0:
-            raise ValueError(f"bc_weight {self.bc_weight} must be >= 0")
+        if self.bc_weight < 0 or self.cql_alpha < 0:
+            raise ValueError(f"bc_weight {self.bc_weight} and cql_alpha {self.cql_alpha} must be >= 0")
 
 
 class RLPDLearner:
@@ -143,7 +149,21 @@ class RLPDLearner:
         qs = self.critic(obs, batch.actions)
         assert qs.shape == (self.config.num_qs, target_q.shape[0]), qs.shape
         loss = ((qs - target_q) ** 2).mean()
-        return loss, {"critic_loss": loss.detach(), "q": qs.detach().mean(), "target_q": target_q.mean()}
+        info = {"critic_loss": loss.detach(), "q": qs.detach().mean(), "target_q": target_q.mean()}
+        if self.config.cql_alpha > 0 and batch.interventions is not None:
+            penalty = self.conservative_penalty(obs, qs, batch.interventions)
+            loss = loss + self.config.cql_alpha * penalty
+            info["cql_penalty"] = penalty.detach()
+        return loss, info
+
+    def conservative_penalty(self, obs: Tensor, qs: Tensor, operator_rows: Tensor) -> Tensor:
+        """Mean over the ensemble and the ``operator_rows`` of Q(s, a ~ pi) - Q(s, a_operator); ``qs`` [E, B] are the
+        critics' values of the batch's (operator's) actions. A mask, not an index, so the step never waits on the device."""
+        with torch.no_grad():
+            actions, _ = self.actor.sample(obs)
+        weights = operator_rows.float()
+        gap = (self.critic(obs, actions) - qs).mean(dim=0)
+        return (gap * weights).sum() / weights.sum().clamp(min=1.0)
 
     def update_critic(self, batch: Batch) -> dict[str, Tensor]:
         subset = torch.randperm(self.config.num_qs, device=self.device, generator=self.generator)[: self.config.num_min_qs]

@@ -125,6 +125,8 @@ def test_bc_term_adds_the_squared_distance_to_the_operator_on_operator_rows_only
     torch.testing.assert_close(with_bc - without, 2.0 * expected)
     with pytest.raises(ValueError, match="bc_weight"):
         RLPDConfig(bc_weight=-1.0)
+    with pytest.raises(ValueError, match="cql_alpha"):
+        RLPDConfig(cql_alpha=-1.0)
 
 
 class _PrefersZeroAction(torch.nn.Module):
@@ -152,3 +154,47 @@ def test_operator_agreement_ranks_the_actors_action_against_the_operators_on_ope
 
     nobody = Batch(**{**batch.__dict__, "interventions": torch.zeros(16, dtype=torch.bool)})
     assert all(np.isnan(v) for v in learner.operator_agreement(nobody).values())
+
+
+def test_conservative_penalty_is_the_ensembles_gap_between_the_actors_and_the_operators_actions_on_operator_rows():
+    learner = RLPDLearner(3, 4, RLPDConfig(**TINY, cql_alpha=2.0))
+    batch = fixed_batch(16)
+    operator_rows = torch.arange(16) % 3 == 0
+    batch = Batch(**{**batch.__dict__, "interventions": operator_rows})
+    obs = learner.features(batch.observations, None)
+    qs = learner.critic(obs, batch.actions)
+    torch.manual_seed(3)
+    penalty = learner.conservative_penalty(obs, qs, operator_rows)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        actions, _ = learner.actor.sample(obs)
+        expected = (learner.critic(obs, actions) - qs).mean(0)[operator_rows].mean()
+    torch.testing.assert_close(penalty.detach(), expected)
+
+    plain = RLPDLearner(3, 4, RLPDConfig(**TINY))  # seeds its init as ``learner`` did, and the global generator
+    torch.manual_seed(3)
+    td_only, _ = plain.critic_loss(batch, torch.tensor([0, 1]))
+    torch.manual_seed(3)
+    with_penalty, info = learner.critic_loss(batch, torch.tensor([0, 1]))
+    assert "cql_penalty" in info  # same seeds and init: the loss is the TD loss plus alpha times the penalty
+    torch.testing.assert_close(with_penalty.detach(), td_only.detach() + 2.0 * info["cql_penalty"])
+
+
+def test_conservative_penalty_lowers_the_actors_actions_against_the_operators_in_the_operators_states():
+    """Critics fitted on the same operator rows (reward 0), from the same init, with and without the penalty: with it,
+    the ensemble values the actor's actions further below the operator's (the gap is the penalty itself, measured)."""
+    def fitted_gap(cql_alpha):
+        torch.manual_seed(0)
+        learner = RLPDLearner(3, 4, RLPDConfig(**TINY, cql_alpha=cql_alpha))
+        g = torch.Generator().manual_seed(1)
+        obs = torch.randn(64, 3, generator=g)
+        operator = torch.ones(64, dtype=torch.bool)
+        batch = Batch(obs, torch.tanh(obs @ torch.randn(3, 4, generator=g)), torch.zeros(64), obs, torch.ones(64),
+                      interventions=operator)
+        for _ in range(150):
+            learner.update_critic(batch)
+        with torch.no_grad():
+            return float(learner.conservative_penalty(obs, learner.critic(obs, batch.actions), operator))
+
+    without, with_penalty = fitted_gap(0.0), fitted_gap(1.0)
+    assert with_penalty < without - 0.1, (with_penalty, without)
