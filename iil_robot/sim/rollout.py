@@ -10,10 +10,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from iil_robot.sim.expert import expert_action
 from iil_robot.sim.operator import SimOperator, SimOperatorConfig
+from iil_robot.sim.state import TaskState
 from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
 
-__all__ = ["EpisodeResult", "Policy", "run_episode", "success_rate"]
+__all__ = ["EpisodeResult", "Policy", "optimum_intervention_rate", "run_episode", "success_rate"]
 
 Policy = Callable[[np.ndarray], np.ndarray]
 """Observation → command ``[vx, vy, vz, closure]``."""
@@ -79,3 +81,33 @@ def success_rate(
     finally:
         env.close()
     return sum(r.success for r in results) / max(1, episodes), results
+
+
+def optimum_intervention_rate(
+    task: str,
+    operator_config: SimOperatorConfig,
+    episodes: int,
+    seed: int,
+    *,
+    env_config: FetchTaskConfig | None = None,
+) -> float:
+    """Share of ticks ``operator_config`` (in its interactive model) is in control while it watches the
+    scripted optimum, a policy that always sends ``expert_action`` of the true state.
+
+    No learner can expect a lower intervention rate from this operator: it is what the operator's own
+    misjudgements (aim errors, reaction delay, the strictness of its value test) cost a perfect policy.
+    Episode i resets the env with seed ``seed + i``; the operator draws from ``np.random.default_rng(seed)``.
+    """
+    env = FetchTaskEnv(env_config or FetchTaskConfig(task=task))
+    if env.task.name != task:
+        raise ValueError(f"env_config is for {env.task.name!r}, not {task!r}")
+    operator = SimOperator(operator_config, env.task, np.random.default_rng(seed))
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        return expert_action(TaskState.from_obs(obs, env.task), env.task, operator_config.expert)
+
+    try:
+        results = [run_episode(env, operator, policy, seed + i) for i in range(episodes)]
+    finally:
+        env.close()
+    return sum(r.operator_steps for r in results) / max(1, sum(r.steps for r in results))

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from iil_robot.bench.learning import fifth_rates, goals, steps_to
+from iil_robot.bench.learning import fifth_rates, goals, steps_to, summarise
 
 ROW_KEYS = {"task", "level", "method", "seed", "success", "intervention_rate_first", "intervention_rate_last", "steps_to_80",
             "operator_steps", "takeovers", "requests_raised", "requests_needed", "critic_prefers_policy", "policy_operator_gap"}
@@ -33,6 +33,7 @@ def test_bench_learning_smoke_prints_one_json_object_with_rows_and_curves(tmp_pa
             assert r["critic_prefers_policy"] is None and r["policy_operator_gap"] is None
     assert report["curves"] and all(os.path.exists(p) for p in report["curves"])
     assert "goals" in report["summary"]["reach"]
+    assert 0.0 <= report["summary"]["reach"]["0.6"]["optimum_intervention_rate"] <= 1.0
     saved = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
     assert saved == rows  # written one by one as the runs ended
 
@@ -71,13 +72,26 @@ def test_intervention_rate_first_and_last_fifth(flags, expected):
 
 def test_goals_need_rlif_at_least_hgdagger_everywhere_and_1_3x_at_the_worst_level():
     cell = lambda rlif, hgd, drop: {"success": {"rlif": rlif, "hgdagger": hgd, "bc": 0.1},  # noqa: E731
-                                    "rlif_over_hgdagger": round(rlif / hgd, 3), "rlif_intervention_drop": drop}
+                                    "rlif_over_hgdagger": round(rlif / hgd, 3), "rlif_intervention_drop": drop,
+                                    "rlif_intervention_drop_attainable": 0.9}
     met = goals({"0.3": cell(0.65, 0.5, 0.85), "0.9": cell(0.9, 0.9, 0.9)})
     assert met == {"rlif_ge_hgdagger_every_level": True, "rlif_over_hgdagger_worst_level": 1.3,
-                   "ratio_goal_met": True, "intervention_drop_goal_met": True}
+                   "ratio_goal_met": True, "intervention_drop_goal_met": True, "intervention_drop_goal_attainable": True}
     missed = goals({"0.3": cell(0.6, 0.5, 0.5), "0.9": cell(0.8, 0.9, 0.9)})
     assert missed["rlif_ge_hgdagger_every_level"] is False and missed["ratio_goal_met"] is False
     assert missed["intervention_drop_goal_met"] is False
+
+
+def test_summary_says_how_much_drop_the_operators_floor_leaves():
+    """An operator that keeps control 30% of the time even over the scripted optimum leaves at most a 1 - 0.3/0.6 = 50%
+    drop from a first fifth at 0.6: the 80% goal is out of reach there, whatever the learner."""
+    rows = [{"task": "push", "level": level, "method": method, "success": 0.5, "intervention_rate_first": 0.6,
+             "intervention_rate_last": 0.4} for level in (0.3, 0.9) for method in ("rlif", "hgdagger")]
+    summary = summarise(rows, {("push", 0.3): 0.3, ("push", 0.9): 0.06})["push"]
+    assert summary["0.3"]["optimum_intervention_rate"] == 0.3 and summary["0.3"]["rlif_intervention_drop_attainable"] == 0.5
+    assert summary["0.9"]["rlif_intervention_drop_attainable"] == 0.9
+    assert summary["goals"]["intervention_drop_goal_attainable"] is False
+    assert summarise(rows)["push"]["0.3"]["rlif_intervention_drop_attainable"] is None  # no floors measured
 
 
 def test_bench_learning_smoke_has_an_image_based_row_per_camera_method(tmp_path):
