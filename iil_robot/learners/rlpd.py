@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .buffers import ActionBox, Batch, ReplayBuffer, sample_symmetric
@@ -70,11 +71,12 @@ class RLPDConfig:
     """Weight of a behaviour-cloning term in the actor loss: the squared distance of the actor's mean action to
     the operator's action on the batch's operator-driven steps (TD3+BC-style; 0 = RLPD as published)."""
     cql_alpha: float = 0.0
-    """Weight of a conservative penalty in the critic loss (CQL, Kumar et al. 2020, restricted to the operator's states):
-    the mean over the ensemble and the batch's operator-driven rows of Q(s, a ~ pi) - Q(s, a_operator). In those states
-    only the operator's actions are ever executed, so nothing else in the data holds the critics' values of the
-    actor's actions down, and the actor climbs that extrapolation (see README, "Why RLIF does not learn push").
-    0 = RLPD as published."""
+    """Weight of a conservative penalty in the critic loss (after CQL, Kumar et al. 2020, restricted to the operator's
+    states): the mean over the ensemble and the batch's operator-driven rows of max(0, Q(s, a ~ pi) - Q(s, a_operator)).
+    In those states only the operator's actions are ever executed, so nothing else in the data holds the critics' values
+    of the actor's actions down, and the actor climbs that extrapolation (see README, "Why RLIF does not learn push").
+    The hinge stops at the operator's value: CQL's plain difference has no floor there and drove every value down
+    without bound. 0 = RLPD as published; the shipped learner.yaml and the learning bench use 1."""
     compile: bool = False
     """Compile the loss computations with ``torch.compile`` (first updates take tens of seconds)."""
     seed: int = 0
@@ -157,12 +159,12 @@ class RLPDLearner:
         return loss, info
 
     def conservative_penalty(self, obs: Tensor, qs: Tensor, operator_rows: Tensor) -> Tensor:
-        """Mean over the ensemble and the ``operator_rows`` of Q(s, a ~ pi) - Q(s, a_operator); ``qs`` [E, B] are the
-        critics' values of the batch's (operator's) actions. A mask, not an index, so the step never waits on the device."""
+        """Mean over the ensemble and the ``operator_rows`` of max(0, Q(s, a ~ pi) - Q(s, a_operator)); ``qs`` [E, B] are
+        the critics' values of the batch's (operator's) actions. A mask, not an index, so the step never waits on the device."""
         with torch.no_grad():
             actions, _ = self.actor.sample(obs)
         weights = operator_rows.float()
-        gap = (self.critic(obs, actions) - qs).mean(dim=0)
+        gap = F.relu(self.critic(obs, actions) - qs).mean(dim=0)
         return (gap * weights).sum() / weights.sum().clamp(min=1.0)
 
     def update_critic(self, batch: Batch) -> dict[str, Tensor]:

@@ -54,7 +54,8 @@ LABEL_RANGES = {"pre_intervention_window": (0, 10_000), "action_indices": (0, 6)
 RLPD_RANGES = {
     "actor_lr": (1e-7, 1.0), "critic_lr": (1e-7, 1.0), "temp_lr": (1e-7, 1.0), "hidden": (1, 4096), "discount": (0.0, 1.0),
     "tau": (0.0, 1.0), "num_qs": (1, 64), "num_min_qs": (1, 64), "init_temperature": (1e-6, 100.0),
-    "batch_size": (2, 65536), "utd_ratio": (1, 1000), "seed": (0, 2**31 - 1),
+    "batch_size": (2, 65536), "utd_ratio": (1, 1000), "seed": (0, 2**31 - 1), "bc_weight": (0.0, 1000.0),
+    "cql_alpha": (0.0, 1000.0),
 }
 HGDAGGER_RANGES = {
     "lr": (1e-7, 1.0), "hidden": (1, 4096), "ensemble": (2, 32), "batch_size": (1, 65536), "weight_decay": (0.0, 1.0),
