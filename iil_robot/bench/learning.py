@@ -115,6 +115,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--utd", type=int, help="override RLPD's critic updates per update")
     parser.add_argument("--bc-weight", type=float, help="override RLPD's behaviour-cloning weight in the actor loss (RLIF)")
     parser.add_argument("--cql-alpha", type=float, help="override RLPD's conservative penalty on the operator's states (RLIF)")
+    parser.add_argument("--backup-entropy", choices=("on", "off"), help="override whether RLPD's critic target subtracts the "
+                        "entropy term (RLIF; default on)")
     parser.add_argument("--head", choices=("l2", "mixture"), help="action head of the supervised learners (default l2)")
     parser.add_argument("--dagger-schedule", choices=("decay", "first", "linear"), help="DAgger's beta schedule (default decay)")
     parser.add_argument("--out", type=Path, help="folder for the PNGs and curves.json (default: a new temp dir)")
@@ -138,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
         loop = replace(loop, rlpd=replace(loop.rlpd, bc_weight=args.bc_weight))
     if args.cql_alpha is not None:
         loop = replace(loop, rlpd=replace(loop.rlpd, cql_alpha=args.cql_alpha))
+    if getattr(args, "backup_entropy", None):
+        loop = replace(loop, rlpd=replace(loop.rlpd, backup_entropy=args.backup_entropy == "on"))
     if getattr(args, "head", None):
         loop = replace(loop, hgdagger=replace(loop.hgdagger, head=args.head))
     if getattr(args, "dagger_schedule", None):
@@ -187,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
                                 "alpha": loop.operator.alpha, "beta": loop.operator.beta},
                    "rlpd": {"hidden": loop.rlpd.hidden, "num_qs": loop.rlpd.num_qs, "batch_size": loop.rlpd.batch_size,
                             "utd_ratio": loop.rlpd.utd_ratio, "bc_weight": loop.rlpd.bc_weight,
-                            "cql_alpha": loop.rlpd.cql_alpha},
+                            "cql_alpha": loop.rlpd.cql_alpha, "backup_entropy": loop.rlpd.backup_entropy},
                    "hgdagger": {"hidden": loop.hgdagger.hidden, "ensemble": loop.hgdagger.ensemble,
                                 "batch_size": loop.hgdagger.batch_size, "head": loop.hgdagger.head},
                    "dagger": {"schedule": loop.dagger_schedule, "p": loop.dagger_p, "rounds": loop.dagger_rounds},

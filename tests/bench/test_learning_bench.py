@@ -48,6 +48,16 @@ def test_bench_learning_runs_the_supervised_methods_with_the_mixture_head(tmp_pa
     assert report["config"]["hgdagger"]["head"] == "mixture" and report["config"]["dagger"]["schedule"] == "linear"
 
 
+def test_bench_learning_passes_rlif_overrides_to_the_learner(tmp_path):
+    command = [sys.executable, "-m", "iil_robot.cli", "bench", "learning", "--smoke", "--json", "--quiet", "--out", str(tmp_path),
+               "--methods", "rlif", "--cql-alpha", "2", "--backup-entropy", "off"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "MUJOCO_GL": "egl"})
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [r["method"] for r in report["results"]] == ["rlif"]
+    assert (report["config"]["rlpd"]["cql_alpha"], report["config"]["rlpd"]["backup_entropy"]) == (2.0, False)
+
+
 @pytest.mark.parametrize("points, expected", [
     ([(0, 0.1), (100, 0.5), (200, 0.8), (300, 0.9)], 200),
     ([(0, 0.9)], 0),
