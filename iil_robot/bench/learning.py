@@ -15,7 +15,9 @@ and the same env-step budget. Prints one JSON object:
   distance between the two; ``RLPDLearner.operator_agreement``; null for the other methods), demo_success, updates,
   seconds};
 - ``summary``: per task and level, mean success per method, RLIF / HG-DAgger, RLIF's relative
-  drop of the intervention rate, and whether the issue's goals hold;
+  drop of the intervention rate, the operator's floor (``optimum_intervention_rate``: the share of
+  ticks it keeps control while it watches the scripted optimum) with the largest drop any policy
+  could reach from RLIF's first fifth, and whether the issue's goals hold (and can);
 - ``curves``: the learning-curve PNGs (one per task and level) and ``curves_json``; every finished
   run is also appended to ``rows.jsonl`` in the output folder as it ends (a long run that is
   interrupted keeps its rows).
