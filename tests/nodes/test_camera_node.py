@@ -35,10 +35,16 @@ def test_video_file_drives_the_camera_node_into_the_bag(graph, probe, tmp_path):
     raw = probe.collect(Image, "camera/image_raw", SENSOR_QOS)
     jpeg = probe.collect(CompressedImage, "camera/image_raw/compressed", SENSOR_QOS)
     info = probe.collect(CameraInfo, "camera/camera_info", SENSOR_QOS)
-    # wait until the recorder subscribes before the camera starts, so the bag holds the frames from the first
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
     probe.wait_for(lambda: probe.node.count_subscribers("camera/image_raw/compressed") >= 2, STARTUP, "the recorder")  # and the probe
+    probe.wait_for(lambda: recorder_received(diagnostics) is not None, STARTUP, "the recorder's diagnostics")
+    before = recorder_received(diagnostics)
     graph.start(camera_spec(source=str(video), rate=20.0, crop=[8, 8, 80, 56], width=40, height=28))
     probe.wait_for(lambda: len(jpeg) >= 40, STARTUP, "40 JPEG frames")
+    # A best-effort stream reaches the recorder only once its process has discovered the camera's, which took
+    # over 2 s on a loaded machine: keep the camera going until the recorder has received 45 more messages
+    # (besides the frames only /diagnostics, ~2 a second).
+    probe.wait_for(lambda: recorder_received(diagnostics) >= before + 45, STARTUP, "45 messages at the recorder")
     graph.stop("camera")
 
     image = raw.messages[0]
@@ -55,6 +61,13 @@ def test_video_file_drives_the_camera_node_into_the_bag(graph, probe, tmp_path):
     seen = {bytes(m.data) for m in jpeg.messages}
     first = stamp(jpeg.messages[0])
     assert all(bytes(m.data) in seen for m in recorded if stamp(m) >= first)  # the same frames the probe got
+
+
+def recorder_received(received) -> int | None:
+    """The recorder's newest count of messages received, from its /diagnostics (None before the first)."""
+    counts = [int(v.value) for array in received.messages for s in array.status if s.name == "recorder"
+              for v in s.values if v.key == "received"]
+    return max(counts, default=None)
 
 
 def stamp(msg) -> float:
