@@ -38,6 +38,10 @@ class EnsembleLinear(nn.Module):
 
     def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
         weight, bias = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
+        if weight.shape[-1] == 1:
+            # a value head: one dot product per row. As a batched GEMM with a single output column it took 1.2 ms
+            # forwards and backwards for [10, 256, 256] on 2 CPU threads; multiply-and-sum takes 0.3 ms
+            return (x * weight.mT).sum(-1, keepdim=True) + bias
         if x.dim() == 2:  # the same input for every member: broadcast it (a stride-0 view, no copy)
             x = x.expand(weight.shape[0], *x.shape)
         # the output comes out contiguous [E, B, out]: a [B, E*out] GEMM would need a transposing copy of the
@@ -45,8 +49,44 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(bias, x, weight)
 
 
+LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's
+
+
+class _LayerNormReLU(torch.autograd.Function):
+    """relu(bias + weight * layer_norm(x)) with per-member affine parameters ``[E, 1, F]``, as one autograd node.
+
+    Composed from autograd's pieces the same layer took 1.5 ms forwards and backwards on a [10, 256, 256] ensemble
+    (2 CPU threads), against 0.75 ms for one shared-affine ``nn.LayerNorm`` over the same data, and the critic update
+    runs four of them: PyTorch's CPU LayerNorm is twice as slow without a weight (``weight=None`` takes a scalar path),
+    and ``addcmul``'s backward multiplies the gradient by each operand in full. Here the normalisation gets a unit
+    weight, and the backward does each product once."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        features = x.shape[-1:]
+        unit = torch.ones(features, dtype=x.dtype, device=x.device)
+        normalized, mean, rstd = torch.native_layer_norm(x, features, unit, None, LAYER_NORM_EPS)
+        y = torch.addcmul(bias, normalized, weight).relu_()
+        ctx.save_for_backward(x, weight, normalized, y, mean, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        x, weight, normalized, y, mean, rstd = ctx.saved_tensors
+        grad = torch.ops.aten.threshold_backward(grad, y, 0)
+        grad_weight = (grad * normalized).sum(-2, keepdim=True) if ctx.needs_input_grad[1] else None
+        grad_bias = grad.sum(-2, keepdim=True) if ctx.needs_input_grad[2] else None
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_normalized = grad.mul_(weight)  # threshold_backward's output is ours to overwrite
+            grad_x = torch.ops.aten.native_layer_norm_backward(grad_normalized, x, x.shape[-1:], mean, rstd, None, None,
+                                                               [True, False, False])[0]
+        return grad_x, grad_weight, grad_bias
+
+
 class EnsembleLayerNorm(nn.Module):
-    """LayerNorm over the features of each member, with per-member affine parameters."""
+    """LayerNorm over the features of each member, with per-member affine parameters, followed by ReLU
+    (the critics' hidden layer: Dense -> LayerNorm -> ReLU)."""
 
     def __init__(self, members: int, features: int) -> None:
         super().__init__()
@@ -55,7 +95,7 @@ class EnsembleLayerNorm(nn.Module):
 
     def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
         weight, bias = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
-        return torch.addcmul(bias, F.layer_norm(x, x.shape[-1:]), weight)
+        return _LayerNormReLU.apply(x, weight, bias)
 
 
 class EnsembleMLP(nn.Module):
@@ -73,9 +113,8 @@ class EnsembleMLP(nn.Module):
         """``x`` [B, in] (shared) or [E, B, in] -> [E, B, out]; ``members`` picks a subset."""
         for i, linear in enumerate(self.linears):
             x = linear(x, members)
-            if self.norms is not None:
-                x = self.norms[i](x, members)
-            x = F.relu(x, inplace=True)  # in place: neither the bias add nor the affine LayerNorm keeps its output for backward
+            # in place: the bias add keeps no output for backward
+            x = F.relu(x, inplace=True) if self.norms is None else self.norms[i](x, members)
         return self.out(x, members)
 
 

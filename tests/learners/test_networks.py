@@ -50,6 +50,24 @@ def test_batched_ensemble_gradients_equal_each_member_computed_alone():
             torch.testing.assert_close(p.grad[m], alone.grad)
 
 
+def test_a_frozen_ensemble_passes_the_gradient_to_its_input_actions():
+    """The actor update: critics frozen, the gradient flows only to the actions (no parameter gradients)."""
+    torch.manual_seed(0)
+    critic = EnsembleCritic(3, 2, (8, 8), members=3, layer_norm=True).requires_grad_(False)
+    obs, act = torch.randn(5, 3), torch.randn(5, 2, requires_grad=True)
+    critic(obs, act).mean(0).sum().backward()
+    assert all(p.grad is None for p in critic.parameters())
+    alone = act.detach().clone().requires_grad_(True)
+    total = 0
+    for m in range(3):
+        x = torch.cat([obs, alone], -1)
+        for lin, norm in zip(critic.net.linears, critic.net.norms):
+            x = torch.relu(torch.nn.functional.layer_norm(x @ lin.weight[m] + lin.bias[m], (8,)) * norm.weight[m] + norm.bias[m])
+        total = total + (x @ critic.net.out.weight[m] + critic.net.out.bias[m]).sum() / 3
+    total.backward()
+    torch.testing.assert_close(act.grad, alone.grad)
+
+
 def test_keep_freed_memory_applies_on_glibc():
     import platform
 
