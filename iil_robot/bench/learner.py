@@ -3,9 +3,10 @@ Python loop over critics, in the same run.
 
 One full update = one critic update + one actor update + one temperature update (UTD 1), with
 the RLIF authors' shapes: observation 25, action 4, 10 critics of 256x256 with LayerNorm,
-batch 256. The two variants alternate in rounds so load from other processes hits both alike;
-the reported figure is each variant's median round. On CUDA the same figures are added with a
-``_cuda`` suffix.
+batch 256. The variants run back to back in rounds; ``updates_per_s_*`` is each variant's median
+round, ``speedup_*_vs_loop`` the median of the per-round ratios (with their range: on a shared
+machine the rate of a whole round drifts, the ratio within a round much less). On CUDA the same
+figures are added with a ``_cuda`` suffix.
 """
 from __future__ import annotations
 
@@ -83,7 +84,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(device: torch.device, variants: dict[str, RLPDConfig], rounds: int, updates: int) -> dict[str, float]:
+def measure(device: torch.device, variants: dict[str, RLPDConfig], rounds: int, updates: int) -> dict[str, list[float]]:
+    """Updates/s of each variant in each round. In a round the variants run back to back, in reversed order every
+    other round, so that a slow spell of a shared machine hits the variants of one round alike."""
     learners = {name: RLPDLearner(OBS_DIM, ACT_DIM, config, device=device) for name, config in variants.items()}
     batches = [_batch(device, 256, seed) for seed in range(4)]
     for learner in learners.values():  # warm-up (and compilation)
@@ -91,14 +94,21 @@ def measure(device: torch.device, variants: dict[str, RLPDConfig], rounds: int, 
             learner.update(batches[i % 4])
     _sync(device)
     rates: dict[str, list[float]] = {name: [] for name in learners}
-    for _ in range(rounds):
-        for name, learner in learners.items():
+    for round_ in range(rounds):
+        order = list(learners.items()) if round_ % 2 == 0 else list(reversed(learners.items()))
+        for name, learner in order:
             start = time.perf_counter()
             for i in range(updates):
                 learner.update(batches[i % 4])
             _sync(device)
             rates[name].append(updates / (time.perf_counter() - start))
-    return {name: statistics.median(r) for name, r in rates.items()}
+    return rates
+
+
+def speedup(rates: dict[str, list[float]], name: str, baseline: str = "loop") -> dict[str, float]:
+    """The median over rounds of ``name``'s rate over ``baseline``'s in the same round, and the lowest and highest."""
+    ratios = [a / b for a, b in zip(rates[name], rates[baseline])]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
 GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
@@ -164,11 +174,13 @@ def run(args: argparse.Namespace) -> int:
         variants["compiled"] = RLPDConfig(utd_ratio=1, compile=True)
     result: dict[str, object] = {"device": "cpu", "threads": args.threads, "obs_dim": OBS_DIM, "act_dim": ACT_DIM,
                                  "num_qs": base.num_qs, "hidden": list(base.hidden), "batch_size": base.batch_size}
-    for name, rate in measure(torch.device("cpu"), variants, rounds, updates).items():
-        result[f"updates_per_s_{name}"] = round(rate, 2)
-    result["speedup_batched_vs_loop"] = round(result["updates_per_s_batched"] / result["updates_per_s_loop"], 3)
-    if args.compile:
-        result["speedup_compiled_vs_loop"] = round(result["updates_per_s_compiled"] / result["updates_per_s_loop"], 3)
+    rates = measure(torch.device("cpu"), variants, rounds, updates)
+    for name, rate in rates.items():
+        result[f"updates_per_s_{name}"] = round(statistics.median(rate), 2)
+    for name in variants.keys() - {"loop"}:
+        ratio = speedup(rates, name)
+        result[f"speedup_{name}_vs_loop"] = round(ratio["median"], 3)
+        result[f"speedup_{name}_vs_loop_range"] = [round(ratio["min"], 3), round(ratio["max"], 3)]
     if args.profile:
         profiled = 3 if args.quick else 20
         loop_share = gemm_share(torch.device("cpu"), variants["loop"], profiled)
@@ -179,8 +191,10 @@ def run(args: argparse.Namespace) -> int:
             result[f"widest_layer_gemm_ms_{name}"] = round(ms, 3)
     if torch.cuda.is_available():
         result["device"] = "cpu+cuda"
-        for name, rate in measure(torch.device("cuda"), variants, rounds, updates * 4).items():
-            result[f"updates_per_s_{name}_cuda"] = round(rate, 2)
+        cuda_rates = measure(torch.device("cuda"), variants, rounds, updates * 4)
+        for name, rate in cuda_rates.items():
+            result[f"updates_per_s_{name}_cuda"] = round(statistics.median(rate), 2)
+        result["speedup_batched_vs_loop_cuda"] = round(speedup(cuda_rates, "batched")["median"], 3)
     if args.images:
         result["image"] = list(IMAGE)
         image_rounds, image_updates = (1, 2) if args.quick else (3, 5)

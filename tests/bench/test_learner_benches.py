@@ -8,7 +8,7 @@ import pytest
 
 
 @pytest.mark.parametrize("argv, keys", [
-    (["learner", "--threads", "1"], ["updates_per_s_batched", "updates_per_s_loop", "device"]),
+    (["learner", "--threads", "1"], ["updates_per_s_batched", "updates_per_s_loop", "speedup_batched_vs_loop", "device"]),
     (["learner", "--threads", "1", "--profile"], ["gemm_share_loop", "gemm_share_batched", "batched_ceiling_vs_loop",
                                                    "widest_layer_gemm_ms_batched", "widest_layer_gemm_ms_loop"]),
     (["learner", "--threads", "1", "--images"], ["updates_per_s_rlpd_images", "updates_per_s_hgdagger_images"]),
@@ -36,3 +36,13 @@ def test_the_gemm_share_counts_only_matrix_multiplies():
     share = gemm_share(torch.device("cpu"), RLPDConfig(hidden=(64, 64), num_qs=2, utd_ratio=1), 2)
     assert 0.0 < share < 1.0
 
+
+
+def test_the_speedup_pairs_the_variants_round_by_round():
+    from iil_robot.bench.learner import speedup
+
+    # the machine halves its speed in the middle round: the ratio within each round stays 1.5
+    rates = {"batched": [30.0, 15.0, 30.0], "loop": [20.0, 10.0, 20.0]}
+    assert speedup(rates, "batched") == {"median": 1.5, "min": 1.5, "max": 1.5}
+    rates = {"batched": [30.0, 12.0, 33.0], "loop": [20.0, 12.0, 30.0]}
+    assert speedup(rates, "batched") == pytest.approx({"median": 1.1, "min": 1.0, "max": 1.5})
