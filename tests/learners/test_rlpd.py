@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -219,3 +221,24 @@ def test_conservative_penalty_stops_at_the_operators_value_and_leaves_the_values
         info = learner.train_step(prior, online, rng)
     assert float(info["q"]) > -1.0 / (1.0 - 0.8), float(info["q"])
     assert 0.0 <= float(info["cql_penalty"]) < 0.5
+
+
+@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("clang++")), reason="torch.compile on CPU needs a C++ compiler")
+def test_the_compiled_step_computes_the_eager_step(monkeypatch):
+    """``compile=True`` (the README's way to the JAX learner's rate) runs the same losses, fused: with inductor drawing
+    its random numbers as eager does, one update gives the same metrics and the same critic weights."""
+    import torch._inductor.config as inductor
+
+    monkeypatch.setattr(inductor, "fallback_random", True)
+    torch._dynamo.reset()
+    eager, compiled = (RLPDLearner(3, 4, RLPDConfig(**TINY, compile=flag)) for flag in (False, True))
+    compiled.critic.load_state_dict(eager.critic.state_dict())  # the same start; the seeds already agree
+    batch = fixed_batch()
+    torch.manual_seed(7)
+    expected = eager.update(batch)
+    torch.manual_seed(7)
+    got = compiled.update(batch)
+    for key in ("critic_loss", "q", "target_q", "actor_loss", "entropy"):
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-4, atol=1e-5)
+    for a, b in zip(compiled.critic.parameters(), eager.critic.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
