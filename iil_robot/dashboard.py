@@ -12,6 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -21,10 +22,10 @@ from std_msgs.msg import Bool, String
 
 from .camera import CameraError
 from .nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS
+from .episodes import Episode, EpisodeSplitter
 from .records import EpisodeEvent, InterventionEvent, RecordError, StepRecord
 from .thumbnail import THUMBNAIL_FILE, ThumbnailWriter, inline_image, inline_protocol
 
-OUTCOMES = ("success", "failure", "timeout", "reset")
 THUMBNAIL_ROWS = 8
 """Terminal rows of the inline camera thumbnail (kitty / iTerm2 only)."""
 
@@ -37,6 +38,10 @@ class EpisodeStats:
     onsets: int = 0
     outcome: str = ""
 
+    @classmethod
+    def of(cls, index: int, steps: Sequence[StepRecord], outcome: str = "") -> "EpisodeStats":
+        return cls(index, len(steps), sum(s.source == "human" for s in steps), sum(s.onset for s in steps), outcome)
+
     @property
     def intervention_rate(self) -> float:
         return self.human_steps / self.steps if self.steps else 0.0
@@ -44,9 +49,14 @@ class EpisodeStats:
 
 @dataclass
 class GraphState:
-    """What the dashboard knows, updated from messages (pure: testable without ROS)."""
+    """What the dashboard knows, updated from messages (pure: testable without ROS).
 
-    episodes: list[EpisodeStats] = field(default_factory=lambda: [EpisodeStats(0)])
+    Episodes are cut as the recorder and the learner cut them (``EpisodeSplitter``, by stamp): step records and
+    episode events travel on different topics, and the last step of an episode often arrives after the event that
+    ended it. An episode counts as finished once a step at or after its end has arrived."""
+
+    finished: list[EpisodeStats] = field(default_factory=list)
+    splitter: EpisodeSplitter = field(default_factory=EpisodeSplitter)
     steps: int = 0
     lost_ticks: int = 0
     last_tick: int | None = None
@@ -60,29 +70,29 @@ class GraphState:
     help_requests: int = 0
 
     @property
-    def finished(self) -> list[EpisodeStats]:
-        return [e for e in self.episodes if e.outcome]
+    def current(self) -> EpisodeStats:
+        """The episode in progress (empty between episodes)."""
+        return EpisodeStats.of(len(self.finished), self.splitter.open_steps)
 
-    def on_step(self, step: StepRecord) -> None:
+    def on_step(self, step: StepRecord) -> list[EpisodeStats]:
+        """Returns the episodes this step finished."""
         if self.last_tick is not None and step.tick > self.last_tick + 1:
             self.lost_ticks += step.tick - self.last_tick - 1
         self.last_tick = step.tick
         self.steps += 1
-        episode = self.episodes[-1]
-        episode.steps += 1
-        episode.human_steps += step.source == "human"
-        episode.onsets += step.onset
         self.source = f"hold ({step.hold_reason})" if step.source == "hold" else step.source
         if step.policy_version is not None:
             self.policy_version = step.policy_version
+        return self._finish(self.splitter.add_step(step))
 
-    def on_episode_event(self, event: EpisodeEvent) -> bool:
-        """Returns True when an episode ended."""
-        if event.event in OUTCOMES and not self.episodes[-1].outcome:
-            self.episodes[-1].outcome = event.event
-            self.episodes.append(EpisodeStats(len(self.episodes)))
-            return True
-        return False
+    def on_episode_event(self, event: EpisodeEvent) -> list[EpisodeStats]:
+        """Returns the episodes this event finished (only one older than steps already received finishes at once)."""
+        return self._finish(self.splitter.add_event(event))
+
+    def _finish(self, episodes: list[Episode]) -> list[EpisodeStats]:
+        done = [EpisodeStats.of(len(self.finished) + i, e.steps, e.outcome) for i, e in enumerate(episodes)]
+        self.finished += done
+        return done
 
     def on_intervention(self, event: InterventionEvent) -> None:
         self.interventions = max(self.interventions, event.count)
@@ -113,7 +123,7 @@ def render(state: GraphState, title: str, target_episodes: int | None, elapsed: 
     successes = sum(e.outcome == "success" for e in done)
     recent = done[-5:]
     recent_rate = sum(e.human_steps for e in recent) / max(1, sum(e.steps for e in recent))
-    current = state.episodes[-1]
+    current = state.current
     of = f"/{target_episodes}" if target_episodes else ""
     learner = state.learner
     lines = [
@@ -200,7 +210,7 @@ class Dashboard:
 
     def _on_step(self, msg: String) -> None:
         try:
-            self.state.on_step(StepRecord.decode(msg.data))
+            self._print_finished(self.state.on_step(StepRecord.decode(msg.data)))
         except RecordError as err:
             self.state.problems.append(f"undecodable step record: {err}")
 
@@ -209,8 +219,12 @@ class Dashboard:
             event = EpisodeEvent.decode(msg.data)
         except RecordError:
             return
-        if self.state.on_episode_event(event) and not self.interactive:
-            e = self.state.finished[-1]
+        self._print_finished(self.state.on_episode_event(event))
+
+    def _print_finished(self, episodes: list[EpisodeStats]) -> None:
+        if self.interactive:
+            return
+        for e in episodes:
             print(f"[sim] episode {e.index + 1}: {e.outcome}, {e.steps} steps, {e.onsets} interventions "
                   f"({100 * e.intervention_rate:.0f} % of steps), policy version {self.state.policy_version}; "
                   f"learner: {_learner_line(self.state.learner)}", flush=True)

@@ -13,18 +13,39 @@ def step(tick, source="policy", onset=False, version=3):
 def test_counts_episodes_interventions_and_lost_ticks():
     state = GraphState()
     for tick, source, onset in [(0, "policy", False), (1, "human", True), (2, "human", False), (5, "policy", False)]:
-        state.on_step(step(tick, source, onset))
-    assert state.on_episode_event(EpisodeEvent("success", "sim", 6.0))
-    assert not state.on_episode_event(EpisodeEvent("start", "sim", 6.1))
-    done = state.finished[0]
-    assert (done.steps, done.human_steps, done.onsets, done.outcome) == (4, 2, 1, "success")
-    assert state.lost_ticks == 2 and state.policy_version == 3
+        assert state.on_step(step(tick, source, onset)) == []
+    assert state.on_episode_event(EpisodeEvent("success", "sim", 6.0)) == []  # finished by the first step after it
+    assert state.on_episode_event(EpisodeEvent("start", "sim", 6.1)) == []
+    (done,) = state.on_step(step(7))
+    assert (done.index, done.steps, done.human_steps, done.onsets, done.outcome) == (0, 4, 2, 1, "success")
+    assert state.finished == [done] and (state.current.index, state.current.steps) == (1, 1)
+    assert state.lost_ticks == 3 and state.policy_version == 3
+
+
+def test_a_step_that_arrives_after_the_event_that_ended_its_episode_counts_in_that_episode():
+    """Steps and events come on different topics: the sim's success at tick 3 can arrive before tick 3's step."""
+    state = GraphState()
+    for tick in range(3):
+        state.on_step(step(tick))
+    state.on_episode_event(EpisodeEvent("success", "sim", 3.5))
+    assert state.on_step(step(3)) == []  # stamp 3.0: still the ending episode
+    (done,) = state.on_step(step(4))
+    assert (done.steps, done.outcome) == (4, "success") and state.current.steps == 1
+
+
+def test_an_event_older_than_steps_already_received_finishes_the_episode_at_once():
+    state = GraphState()
+    for tick in range(4):
+        state.on_step(step(tick))
+    (done,) = state.on_episode_event(EpisodeEvent("timeout", "sim", 2.5))
+    assert (done.steps, done.outcome) == (3, "timeout") and state.current.steps == 1
 
 
 def test_render_says_when_all_episodes_are_done():
     state = GraphState()
     state.on_step(step(0))
     state.on_episode_event(EpisodeEvent("timeout", "sim", 1.0))
+    state.on_step(step(1))
     lines = render(state, "title", target_episodes=1, elapsed=65.0)
     assert lines[0].endswith("elapsed 01:05")
     assert lines[1].startswith("all 1 episodes done") and "successes 0/1" in lines[1]
