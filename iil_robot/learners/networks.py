@@ -84,7 +84,7 @@ class _LayerNormReLU(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias
 
 
-class EnsembleLayerNorm(nn.Module):
+class EnsembleLayerNormReLU(nn.Module):
     """LayerNorm over the features of each member, with per-member affine parameters, followed by ReLU
     (the critics' hidden layer: Dense -> LayerNorm -> ReLU)."""
 
@@ -106,7 +106,7 @@ class EnsembleMLP(nn.Module):
         self.members = members
         sizes = (in_features, *hidden)
         self.linears = nn.ModuleList(EnsembleLinear(members, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.norms = nn.ModuleList(EnsembleLayerNorm(members, b) for b in hidden) if layer_norm else None
+        self.norms = nn.ModuleList(EnsembleLayerNormReLU(members, b) for b in hidden) if layer_norm else None
         self.out = EnsembleLinear(members, sizes[-1], out_features)
 
     def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
