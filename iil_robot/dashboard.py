@@ -21,8 +21,8 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Bool, String
 
 from .camera import CameraError
-from .nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS
 from .episodes import Episode, EpisodeSplitter
+from .nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS
 from .records import EpisodeEvent, InterventionEvent, RecordError, StepRecord
 from .thumbnail import THUMBNAIL_FILE, ThumbnailWriter, inline_image, inline_protocol
 
