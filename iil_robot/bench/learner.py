@@ -111,6 +111,16 @@ def speedup(rates: dict[str, list[float]], name: str, baseline: str = "loop") ->
     return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
+def rate_figures(rates: dict[str, list[float]], suffix: str = "") -> dict[str, object]:
+    """The JSON figures of one ``measure``: each variant's median rate, and each one's speedup over the loop."""
+    figures: dict[str, object] = {f"updates_per_s_{name}{suffix}": round(statistics.median(rate), 2) for name, rate in rates.items()}
+    for name in rates.keys() - {"loop"}:
+        ratio = speedup(rates, name)
+        figures[f"speedup_{name}_vs_loop{suffix}"] = round(ratio["median"], 3)
+        figures[f"speedup_{name}_vs_loop_range{suffix}"] = [round(ratio["min"], 3), round(ratio["max"], 3)]
+    return figures
+
+
 GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 
 
@@ -174,13 +184,7 @@ def run(args: argparse.Namespace) -> int:
         variants["compiled"] = RLPDConfig(utd_ratio=1, compile=True)
     result: dict[str, object] = {"device": "cpu", "threads": args.threads, "obs_dim": OBS_DIM, "act_dim": ACT_DIM,
                                  "num_qs": base.num_qs, "hidden": list(base.hidden), "batch_size": base.batch_size}
-    rates = measure(torch.device("cpu"), variants, rounds, updates)
-    for name, rate in rates.items():
-        result[f"updates_per_s_{name}"] = round(statistics.median(rate), 2)
-    for name in variants.keys() - {"loop"}:
-        ratio = speedup(rates, name)
-        result[f"speedup_{name}_vs_loop"] = round(ratio["median"], 3)
-        result[f"speedup_{name}_vs_loop_range"] = [round(ratio["min"], 3), round(ratio["max"], 3)]
+    result |= rate_figures(measure(torch.device("cpu"), variants, rounds, updates))
     if args.profile:
         profiled = 3 if args.quick else 20
         loop_share = gemm_share(torch.device("cpu"), variants["loop"], profiled)
@@ -191,10 +195,7 @@ def run(args: argparse.Namespace) -> int:
             result[f"widest_layer_gemm_ms_{name}"] = round(ms, 3)
     if torch.cuda.is_available():
         result["device"] = "cpu+cuda"
-        cuda_rates = measure(torch.device("cuda"), variants, rounds, updates * 4)
-        for name, rate in cuda_rates.items():
-            result[f"updates_per_s_{name}_cuda"] = round(statistics.median(rate), 2)
-        result["speedup_batched_vs_loop_cuda"] = round(speedup(cuda_rates, "batched")["median"], 3)
+        result |= rate_figures(measure(torch.device("cuda"), variants, rounds, updates * 4), suffix="_cuda")
     if args.images:
         result["image"] = list(IMAGE)
         image_rounds, image_updates = (1, 2) if args.quick else (3, 5)

@@ -78,7 +78,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(("reach",), (0.9, 0.3), 1,
                      LoopConfig(env_steps=3000, eval_every=500, eval_episodes=10, demo_episodes=10, pretrain_updates=500,
                                 updates_per_step=0.5,
-                                rlpd=RLPDConfig(hidden=(64, 64), batch_size=128, utd_ratio=2, init_temperature=0.01, cql_alpha=1.0),
+                                rlpd=replace(_RLPD, hidden=(64, 64), utd_ratio=2),
                                 hgdagger=HGDAggerConfig(hidden=(64, 64), batch_size=128),
                                 pvp=PVPConfig(hidden=(64, 64), batch_size=128), haco=HACOConfig(hidden=(64, 64), batch_size=128))),
     "smoke": Profile(("reach",), (0.6,), 1,

@@ -37,7 +37,6 @@ def test_the_gemm_share_counts_only_matrix_multiplies():
     assert 0.0 < share < 1.0
 
 
-
 def test_the_speedup_pairs_the_variants_round_by_round():
     from iil_robot.bench.learner import speedup
 
