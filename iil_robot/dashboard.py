@@ -65,6 +65,7 @@ class GraphState:
     interventions: int = 0
     learner: dict[str, str] = field(default_factory=dict)
     recorder: dict[str, str] = field(default_factory=dict)
+    mux: dict[str, str] = field(default_factory=dict)
     problems: deque = field(default_factory=lambda: deque(maxlen=3))
     help_requested: bool = False
     help_requests: int = 0
@@ -111,6 +112,8 @@ class GraphState:
                 self.learner = values
             elif status.name.startswith("recorder"):
                 self.recorder = {"message": status.message, **values}
+            elif status.name == "mux: arbitration":
+                self.mux = values
             level = status.level if isinstance(status.level, int) else ord(status.level)  # a ROS byte
             if level >= 2 and status.message:
                 text = f"{status.name}: {status.message}"

@@ -3,7 +3,7 @@
 Starts every node as its own process, from the same parameter files the launch files use
 (``config/<node>.yaml`` then ``config/sim.yaml``), with DDS kept on this machine: the sim arm,
 the simulated operator (a virtual SpaceMouse), the gate, the mux, the policy, the recorder and
-the learner (the recorder and the learner first: the arm starts once both report). Runs a number of episodes with a live dashboard, stops every process cleanly
+the learner (the recorder and the learner first; the arm last, once the mux reports them subscribed to its step records). Runs a number of episodes with a live dashboard, stops every process cleanly
 (Ctrl-C too), and leaves a run folder::
 
     runs/<name>/
@@ -142,8 +142,11 @@ def run(args: argparse.Namespace) -> int:
         code = _await_listeners(graph, dashboard, args)
         if code == 0:
             for spec in specs:
-                if spec.name not in LISTENERS:
+                if spec.name not in LISTENERS + ("sim_arm",):
                     graph.start(spec)
+            code = _await_step_subscribers(graph, dashboard, args)
+        if code == 0:
+            graph.start(next(spec for spec in specs if spec.name == "sim_arm"))
             code = _watch(graph, dashboard, args)
     except KeyboardInterrupt:
         print("\n[sim] interrupted: stopping every node", flush=True)
@@ -181,7 +184,24 @@ def _await_listeners(graph: Graph, dashboard: "Dashboard", args: argparse.Namesp
             print(f"[sim] {' and '.join(silent)} did not report on /diagnostics within {args.startup_timeout:.0f} s; "
                   f"see {graph.log_dir}", flush=True)
             return 1
-    print(f"[sim] recorder and learner up after {time.monotonic() - started:.1f} s; starting the arm", flush=True)
+    print(f"[sim] recorder and learner up after {time.monotonic() - started:.1f} s; starting the other nodes", flush=True)
+    return 0
+
+
+def _await_step_subscribers(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> int:
+    """Spin until the mux reports the recorder, the learner and this dashboard subscribed to its step records, so the
+    arm's first tick is recorded: the recorder reporting on /diagnostics does not mean its process has discovered the
+    mux's yet (on a loaded machine the first 2 s of ticks were lost). 1 if a node died or the count did not arrive."""
+    started, wanted = time.monotonic(), len(LISTENERS) + 1
+    while int(dashboard.state.mux.get("step_subscribers", 0)) < wanted:
+        dashboard.spin_for(0.2)
+        if _report_crashed(graph):
+            return 1
+        if time.monotonic() - started > args.startup_timeout:
+            print(f"[sim] the mux did not report {wanted} subscribers to its step records within {args.startup_timeout:.0f} s "
+                  f"(it reports {dashboard.state.mux.get('step_subscribers', 'nothing')}); see {graph.log_dir}", flush=True)
+            return 1
+    print(f"[sim] the mux's step records reach the recorder, the learner and the dashboard; starting the arm", flush=True)
     return 0
 
 

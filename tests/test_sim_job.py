@@ -34,6 +34,9 @@ def test_a_short_run_leaves_bags_a_report_and_a_learning_policy(tmp_path):
     assert recording.undecodable == 0
     ticks = [s.tick for s in recording.steps]
     assert len(ticks) > 100 and sorted(ticks) == list(range(min(ticks), max(ticks) + 1))
+    # the arm started only once the recorder was subscribed: the mux's holds before the first episode are in the bag
+    first_start = min(e.stamp for e in recording.events if e.event == "start")
+    assert min(s.stamp for s in recording.steps) < first_start
     assert len([e for e in recording.episodes if e.outcome in ("success", "timeout")]) >= 5
 
     # the policy version advanced: the learner's weights reached the policy and drove the arm

@@ -207,6 +207,7 @@ class MuxNode(Node):
             KeyValue(key="paused", value=str(status.paused)),
             KeyValue(key="ticks", value=str(status.ticks)),
             KeyValue(key="interventions", value=str(status.interventions)),
+            KeyValue(key="step_subscribers", value=str(self.step_pub.get_subscription_count())),
         ]
         array = DiagnosticArray(status=[top])
         array.header.stamp = self.get_clock().now().to_msg()
