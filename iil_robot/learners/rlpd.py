@@ -78,7 +78,8 @@ class RLPDConfig:
     The hinge stops at the operator's value: CQL's plain difference has no floor there and drove every value down
     without bound. 0 = RLPD as published; the shipped learner.yaml and the learning bench use 1."""
     compile: bool = False
-    """Compile the loss computations with ``torch.compile`` (first updates take tens of seconds)."""
+    """Compile with ``torch.compile`` (first updates take tens of seconds): the loss computations, or with
+    ``critic_impl`` loop each critic."""
     seed: int = 0
     """Seed of the network initialisation and of the learner's own sampling."""
 
@@ -125,8 +126,14 @@ class RLPDLearner:
         self._target_params = list(self.target_critic.parameters())
         self.updates = 0
         # torch.compile fuses the elementwise work (LayerNorm, ReLU, tanh-Gaussian) around the matmuls
-        self._critic_loss = torch.compile(self.critic_loss, dynamic=False) if config.compile else self.critic_loss
-        self._actor_loss = torch.compile(self.actor_loss, dynamic=False) if config.compile else self.actor_loss
+        compile_losses = config.compile and config.critic_impl == "batched"
+        self._critic_loss = torch.compile(self.critic_loss, dynamic=False) if compile_losses else self.critic_loss
+        self._actor_loss = torch.compile(self.actor_loss, dynamic=False) if compile_losses else self.actor_loss
+        if config.compile and config.critic_impl == "loop":
+            # the loop's target subset picks modules by value, and a compiled loss would re-specialise for every
+            # subset: compile each critic instead (in place, so the state dict keeps its keys)
+            for critic in (*self.critic.critics, *self.target_critic.critics):
+                critic.compile(dynamic=False)
 
     def features(self, observations: Tensor, images: Tensor | None) -> Tensor:
         """The networks' input: normalised observations, and for a camera policy the encoded,

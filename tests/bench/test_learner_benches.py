@@ -45,3 +45,13 @@ def test_the_speedup_pairs_the_variants_round_by_round():
     assert speedup(rates, "batched") == {"median": 1.5, "min": 1.5, "max": 1.5}
     rates = {"batched": [30.0, 12.0, 33.0], "loop": [20.0, 12.0, 30.0]}
     assert speedup(rates, "batched") == pytest.approx({"median": 1.1, "min": 1.0, "max": 1.5})
+
+
+def test_the_compiled_step_is_also_paired_with_the_compiled_loop():
+    from iil_robot.bench.learner import rate_figures
+
+    figures = rate_figures({"batched": [30.0], "loop": [20.0], "compiled": [40.0], "loop_compiled": [25.0]})
+    assert figures["speedup_compiled_vs_loop"] == 2.0
+    assert figures["speedup_compiled_vs_loop_compiled"] == 1.6
+    assert figures["speedup_loop_compiled_vs_loop"] == 1.25
+    assert "speedup_compiled_vs_loop_compiled" not in rate_figures({"batched": [30.0], "loop": [20.0], "compiled": [40.0]})

@@ -223,7 +223,10 @@ def test_conservative_penalty_stops_at_the_operators_value_and_leaves_the_values
     assert 0.0 <= float(info["cql_penalty"]) < 0.5
 
 
-@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("clang++")), reason="torch.compile on CPU needs a C++ compiler")
+NO_COMPILER = not (shutil.which("g++") or shutil.which("clang++"))
+
+
+@pytest.mark.skipif(NO_COMPILER, reason="torch.compile on CPU needs a C++ compiler")
 def test_the_compiled_step_computes_the_eager_step(monkeypatch):
     """``compile=True`` (the README's way to the JAX learner's rate) runs the same losses, fused: with inductor drawing
     its random numbers as eager does, one update gives the same metrics and the same critic weights."""
@@ -240,5 +243,28 @@ def test_the_compiled_step_computes_the_eager_step(monkeypatch):
     got = compiled.update(batch)
     for key in ("critic_loss", "q", "target_q", "actor_loss", "entropy"):
         torch.testing.assert_close(got[key], expected[key], rtol=1e-4, atol=1e-5)
+    for a, b in zip(compiled.critic.parameters(), eager.critic.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(NO_COMPILER, reason="torch.compile on CPU needs a C++ compiler")
+def test_the_compiled_loop_compiles_each_critic_and_computes_the_eager_loop():
+    """The benchmark's compiled loop: each critic compiled in place (the state dict keeps its keys, so the loop's
+    checkpoints load either way) and two updates, with different random target subsets, as the eager loop."""
+    torch._dynamo.reset()
+    config = dict(TINY, critic_impl="loop")
+    eager, compiled = (RLPDLearner(3, 4, RLPDConfig(**config, compile=flag)) for flag in (False, True))
+    assert all(critic._compiled_call_impl is not None for critic in compiled.critic.critics)
+    assert compiled.critic.state_dict().keys() == eager.critic.state_dict().keys()
+    compiled.critic.load_state_dict(eager.critic.state_dict())
+    compiled.target_critic.load_state_dict(eager.target_critic.state_dict())
+    for seed in (1, 2):
+        batch = fixed_batch(seed=seed)
+        torch.manual_seed(seed)
+        expected = eager.update(batch)
+        torch.manual_seed(seed)
+        got = compiled.update(batch)
+        for key in ("critic_loss", "q", "target_q", "actor_loss"):
+            torch.testing.assert_close(got[key], expected[key], rtol=1e-4, atol=1e-5)
     for a, b in zip(compiled.critic.parameters(), eager.critic.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
