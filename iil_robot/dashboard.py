@@ -21,7 +21,7 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Bool, String
 
 from .camera import CameraError
-from .episodes import Episode, EpisodeSplitter
+from .episodes import Episode, EpisodeSplitter, TickGaps
 from .nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS
 from .records import EpisodeEvent, InterventionEvent, RecordError, StepRecord
 from .thumbnail import THUMBNAIL_FILE, ThumbnailWriter, inline_image, inline_protocol
@@ -58,8 +58,7 @@ class GraphState:
     finished: list[EpisodeStats] = field(default_factory=list)
     splitter: EpisodeSplitter = field(default_factory=EpisodeSplitter)
     steps: int = 0
-    lost_ticks: int = 0
-    last_tick: int | None = None
+    ticks: TickGaps = field(default_factory=TickGaps)
     source: str = "-"
     policy_version: int | None = None
     interventions: int = 0
@@ -71,15 +70,18 @@ class GraphState:
     help_requests: int = 0
 
     @property
+    def lost_ticks(self) -> int:
+        """Mux ticks missing between the step records received."""
+        return self.ticks.between
+
+    @property
     def current(self) -> EpisodeStats:
         """The episode in progress (empty between episodes)."""
         return EpisodeStats.of(len(self.finished), self.splitter.open_steps)
 
     def on_step(self, step: StepRecord) -> list[EpisodeStats]:
         """Returns the episodes this step finished."""
-        if self.last_tick is not None and step.tick > self.last_tick + 1:
-            self.lost_ticks += step.tick - self.last_tick - 1
-        self.last_tick = step.tick
+        self.ticks.add(step.tick)
         self.steps += 1
         self.source = f"hold ({step.hold_reason})" if step.source == "hold" else step.source
         if step.policy_version is not None:

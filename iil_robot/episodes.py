@@ -161,6 +161,31 @@ def split_episodes(steps: Iterable[StepRecord], events: Iterable[EpisodeEvent]) 
     return done + splitter.flush()
 
 
+class TickGaps:
+    """Mux ticks that no step record holds, counted from the records' ``tick`` as they come (in stamp order).
+
+    The mux numbers its ticks from 0 when it starts, so a record's ``tick`` also tells how many came before it: a
+    first record with tick 40 means 40 ticks were published before this stream began (before the recorder
+    subscribed, or into an earlier recording). A ``tick`` lower than the last one means the mux restarted."""
+
+    def __init__(self) -> None:
+        self.before_first = 0
+        """Ticks before the first record of each mux run."""
+        self.between = 0
+        """Ticks missing between consecutive records (lost on the way)."""
+        self._last: int | None = None
+
+    def add(self, tick: int) -> int:
+        """Count one record's tick; returns the ticks missing right before it."""
+        last, self._last = self._last, tick
+        if last is None or tick < last:
+            self.before_first += tick
+            return tick
+        missing = max(0, tick - last - 1)  # a repeated tick (the same record read twice) misses nothing
+        self.between += missing
+        return missing
+
+
 @dataclass(frozen=True)
 class EpisodeSummary:
     """``iil_robot.episode`` v1: what the recorder writes into the bag when an episode ends."""

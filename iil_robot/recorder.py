@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from .bags import BagError, SplitBagWriter, TopicSpec, typestore
-from .episodes import EpisodeSplitter, EpisodeSummary
+from .episodes import EpisodeSplitter, EpisodeSummary, TickGaps
 from .records import EpisodeEvent, RecordError, StepRecord
 
 SUMMARY_TOPIC = "/recorder/episode"
@@ -67,6 +67,10 @@ class RecorderStats:
     undecodable: int = 0
     """Step records or episode events that did not decode (recorded anyway)."""
     episodes: int = 0
+    ticks_before_first_record: int = 0
+    """Mux ticks published before the first step record arrived (the recorder subscribed late); see ``TickGaps``."""
+    ticks_missing: int = 0
+    """Mux ticks missing between the step records received."""
     bags: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -97,6 +101,7 @@ class Recorder:
         self._summaries: list[dict] = []
         self._last_t_ns = 0
         self._splitter = EpisodeSplitter()
+        self._ticks = TickGaps()
         self._session = datetime.now().strftime("%Y%m%d_%H%M%S")
         self._step_id = next((i for i, t in enumerate(self.topics) if t.topic == config.step_topic), None)
         self._event_id = next((i for i, t in enumerate(self.topics) if t.topic == config.event_topic), None)
@@ -168,7 +173,10 @@ class Recorder:
         try:
             text = typestore().deserialize_cdr(data, STRING).data
             if topic_id == self._step_id:
-                done = self._splitter.add_step(StepRecord.decode(text))
+                step = StepRecord.decode(text)
+                self._ticks.add(step.tick)
+                self.stats.ticks_before_first_record, self.stats.ticks_missing = self._ticks.before_first, self._ticks.between
+                done = self._splitter.add_step(step)
             else:
                 done = self._splitter.add_event(EpisodeEvent.decode(text))
         except (RecordError, ValueError, KeyError):

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .bags import BagError, find_bags, read_messages, repair_bag, unlisted_files
-from .episodes import Episode, EpisodeSummary, EpisodeSplitter
+from .episodes import Episode, EpisodeSplitter, EpisodeSummary, TickGaps
 from .frames import stamp_seconds
 from .labels import LabelConfig, Labelled, label_episodes
 from .records import EpisodeEvent, RecordError, StepRecord
@@ -128,6 +128,9 @@ def summarise(recording: Recording) -> dict:
     steps = sum(s.steps for s in summaries)
     human = sum(s.intervention_steps for s in summaries)
     onsets = sum(s.interventions for s in summaries)
+    gaps = TickGaps()
+    for step in sorted(recording.steps, key=lambda s: (s.stamp, s.tick)):
+        gaps.add(step.tick)
     return {
         "bags": [str(b) for b in recording.bags],
         "operator": recording.operator,
@@ -144,6 +147,8 @@ def summarise(recording: Recording) -> dict:
             "duration": sum(s.duration for s in summaries),
             "policy_versions": sorted({v for s in summaries for v in s.policy_versions}),
             "lost_ticks": sum(s.lost_ticks for s in summaries),
+            "ticks_missing_between_records": gaps.between,
+            "ticks_before_first_record": gaps.before_first,
             "steps_between_episodes": recording.between_steps,
             "undecodable_records": recording.undecodable,
         },
@@ -156,6 +161,10 @@ def print_summary(summary: dict) -> None:
           f"{t['duration']:.1f} s; outcomes {t['outcomes']}; {t['interventions']} interventions "
           f"({t['interventions_per_episode']:.2f}/episode, {100 * t['intervention_rate']:.1f} % of steps); "
           f"policy versions {t['policy_versions']}")
+    if t["ticks_before_first_record"] or t["ticks_missing_between_records"]:
+        print(f"  not recorded: {t['ticks_before_first_record']} mux ticks before the first record (published before the "
+              f"recorder subscribed), {t['ticks_missing_between_records']} missing between records "
+              f"({t['lost_ticks']} inside episodes)")
     for e in summary["episodes"]:
         print(f"  episode {e['index']:3d}  {e['outcome']:10s} {e['duration']:7.2f} s  {e['steps']:5d} steps  "
               f"{e['interventions']:2d} interventions ({100 * e['intervention_rate']:5.1f} %)  versions {e['policy_versions']}")

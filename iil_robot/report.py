@@ -144,7 +144,9 @@ def _markdown(title: str, summary: dict, episodes: list[dict], images: list[str]
         f"operator drove {100 * t['intervention_rate']:.1f} % of {t['steps']} ticks",
         f"- policy versions seen: {t['policy_versions'][0] if t['policy_versions'] else '-'} .. "
         f"{t['policy_versions'][-1] if t['policy_versions'] else '-'}",
-        f"- lost ticks: {t['lost_ticks']}; undecodable records: {t['undecodable_records']}",
+        f"- lost ticks: {t['lost_ticks']} inside episodes, {t['ticks_missing_between_records']} in all; "
+        f"{t['ticks_before_first_record']} mux ticks before the first record (published before the recorder subscribed); "
+        f"undecodable records: {t['undecodable_records']}",
         f"- bags: {', '.join(Path(b).name for b in summary['bags'])}",
         "",
     ]

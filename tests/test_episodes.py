@@ -1,6 +1,6 @@
 import pytest
 
-from iil_robot.episodes import EpisodeSplitter, EpisodeSummary, split_episodes
+from iil_robot.episodes import EpisodeSplitter, EpisodeSummary, TickGaps, split_episodes
 from iil_robot.records import RecordError
 from tests.records_factory import event, step, steps
 
@@ -79,3 +79,10 @@ def test_summary_decode_rejects_an_unknown_outcome():
     text = EpisodeSummary(0, 0.0, 1.0, "success", "sim", 1, 0, 0, (), 0).encode().replace("success", "won")
     with pytest.raises(RecordError, match="outcome 'won'"):
         EpisodeSummary.decode(text)
+
+
+def test_tick_gaps_count_ticks_before_the_first_record_and_between_records_across_a_mux_restart():
+    """The mux counts ticks from 0: a stream that begins at tick 40 missed 40; a lower tick is a restarted mux."""
+    gaps = TickGaps()
+    assert [gaps.add(t) for t in (40, 41, 44, 44, 45, 5, 6, 8)] == [40, 0, 2, 0, 0, 5, 0, 1]
+    assert (gaps.before_first, gaps.between) == (45, 3)

@@ -38,6 +38,16 @@ def test_episodes_are_summarised_into_the_bag_and_its_metadata(tmp_path):
     assert json.loads(custom["iil_robot.recording"])["task"] == "push"
 
 
+def test_the_recorder_counts_mux_ticks_published_before_it_subscribed_and_lost_between_records(tmp_path):
+    recorder = Recorder(RecorderConfig(output_dir=str(tmp_path)), TOPICS)
+    recorder.start()
+    for s in steps("pppppp", 12):
+        if s.tick != 15:
+            recorder.put(0, int(s.stamp * 1e9) + 1, cdr(s.encode()))
+    recorder.stop()
+    assert (recorder.stats.ticks_before_first_record, recorder.stats.ticks_missing) == (12, 1)
+
+
 def test_full_disk_stops_recording_with_a_clear_error_and_keeps_what_was_written(tmp_path, monkeypatch):
     errors = []
     failed = threading.Event()

@@ -51,6 +51,26 @@ def test_summary_json_counts_episodes_outcomes_and_interventions(session, capsys
     assert summary["operator"] == "ana" and summary["task"] == "push"
 
 
+def test_summary_counts_the_mux_ticks_no_bag_holds(tmp_path, capsys):
+    """A recorder that subscribed at mux tick 40 and lost ticks 43 (at the episode's end) and 46 (inside the
+    unfinished episode after it): episode summaries see only the gap inside an episode, the totals every tick the
+    bags miss."""
+    records = [s for s in steps("pppppppp", 40) if s.tick not in (43, 46)]
+    writer = SplitBagWriter(tmp_path / "bags" / "late_000", clock=lambda: 0.0)
+    writer.open()
+    step_id, event_id = writer.add_topic(TopicSpec("/step", STRING)), writer.add_topic(TopicSpec("/episode/event", STRING, "latched"))
+    writer.write(event_id, 1, cdr(event("start", 2.0).encode()))
+    writer.write(event_id, 2, cdr(event("success", 2.2, "operator").encode()))  # ticks 40..43 in the episode, 44.. after
+    for r in records:
+        writer.write(step_id, int(r.stamp * 1e9), cdr(r.encode()))
+    writer.close()
+    assert main(["replay", str(tmp_path / "bags"), "--json"]) == 0
+    t = json.loads(capsys.readouterr().out)["totals"]
+    assert (t["lost_ticks"], t["ticks_missing_between_records"], t["ticks_before_first_record"]) == (1, 2, 40)
+    assert main(["replay", str(tmp_path / "bags")]) == 0
+    assert "40 mux ticks before the first record" in capsys.readouterr().out
+
+
 def test_text_summary_and_a_plot_per_episode(session, tmp_path, capsys):
     bags, _, _ = session
     assert main(["replay", str(bags), "--plots", str(tmp_path / "plots")]) == 0

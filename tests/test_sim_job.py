@@ -45,6 +45,7 @@ def test_a_short_run_leaves_bags_a_report_and_a_learning_policy(tmp_path):
 
     report = (run / "report" / "report.md").read_text()
     assert "success rate" in report and (run / "report" / "learning_curve.png").stat().st_size > 1000
+    assert "lost ticks: 0 inside episodes, 0 in all" in report
     assert json.loads((run / "run.json").read_text())["episodes_done"] >= 5
     assert {p.name for p in (run / "logs").iterdir()} >= {"sim_arm.log", "mux.log", "learner.log", "recorder.log"}
 

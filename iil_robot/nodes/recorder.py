@@ -100,6 +100,7 @@ class RecorderNode(Node):
         for kind in EPISODE_EVENT_KINDS:
             self.create_service(Trigger, f"~/episode/{kind}", lambda req, res, k=kind: self._on_service(k, res))
         self.reported_error = False
+        self.reported_late_start = False
         self.create_timer(0.2, self._check_error)
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"recording {len(specs)} topics into {bag}: " + ", ".join(s.topic for s in specs.values()))
@@ -146,12 +147,17 @@ class RecorderNode(Node):
 
     def _publish_diagnostics(self) -> None:
         s = self.recorder.stats
+        if s.ticks_before_first_record and not self.reported_late_start:
+            self.reported_late_start = True
+            self.get_logger().warning(f"the first step record was mux tick {s.ticks_before_first_record}: the ticks before it "
+                                      "are not in this recording (start the recorder before the mux to keep them)")
         status = DiagnosticStatus(name="recorder", hardware_id=str(self.recorder.bag_path))
-        status.level = DiagnosticStatus.ERROR if s.error else DiagnosticStatus.WARN if s.dropped else DiagnosticStatus.OK
+        status.level = DiagnosticStatus.ERROR if s.error else DiagnosticStatus.WARN if s.dropped or s.ticks_missing else DiagnosticStatus.OK
         status.message = f"stopped: {s.error}" if s.error else f"recording to {self.recorder.bag_path}"
         status.values = [KeyValue(key=k, value=str(v)) for k, v in (
             ("received", s.received), ("written", s.written), ("dropped", s.dropped), ("queued", self.recorder.queued),
-            ("episodes", s.episodes), ("bag", self.recorder.bag_path))]
+            ("episodes", s.episodes), ("ticks_before_first_record", s.ticks_before_first_record),
+            ("ticks_missing", s.ticks_missing), ("bag", self.recorder.bag_path))]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)
@@ -160,7 +166,9 @@ class RecorderNode(Node):
 def _finish(node: RecorderNode) -> None:
     node.recorder.stop()
     s = node.recorder.stats
-    node.get_logger().info(f"recorder stopped: {s.written} messages written, {s.dropped} dropped, {s.episodes} episodes, bags: {s.bags}")
+    node.get_logger().info(f"recorder stopped: {s.written} messages written, {s.dropped} dropped, {s.episodes} episodes, "
+                           f"{s.ticks_before_first_record} mux ticks before the first step record, {s.ticks_missing} missing "
+                           f"between step records; bags: {s.bags}")
 
 
 def main(args: list[str] | None = None) -> int:
