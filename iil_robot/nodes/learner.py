@@ -104,6 +104,7 @@ class LearnerNode(Node):
         haco = declare_config(self, HACOConfig, "haco.", HACO_RANGES)
         labels = declare_config(self, LabelConfig, "labels.", LABEL_RANGES)
         os.nice(config.nice)
+        self._nice_own_session(config.nice)
         torch.set_num_threads(config.num_threads)
         keep_freed_memory()  # no page faults per update on CPU (see learners/memory.py)
         from torch.utils.tensorboard import SummaryWriter  # slow import, only in the learner process
@@ -182,6 +183,31 @@ class LearnerNode(Node):
         except Exception as err:  # a dead learner must be loud: the graph reports this process
             self.get_logger().fatal(f"training stopped: {type(err).__name__}: {err}")
             os._exit(1)
+
+    def _nice_own_session(self, nice: int) -> None:
+        """Nice this process's autogroup too when it leads its own session (as the sim job starts every node).
+
+        Under autogroup scheduling (Linux's default, ``/proc/sys/kernel/sched_autogroup_enabled``) the CPU is shared
+        between sessions first, and niceness orders only the tasks inside one: a CPU-bound process at nice 19 in a
+        session of its own delayed a 20 Hz sleeper's wakeups by 3.4-3.8 ms (p99) on 2 cores, against 0.19 ms once its
+        autogroup was niced as well. A process that does not lead its session shares the autogroup with others (the
+        nodes of one ``ros2 launch``), and there plain niceness already works."""
+        if nice == 0 or os.getsid(0) != os.getpid():
+            return
+        problem = "busy"
+        for _ in range(3):
+            try:
+                Path("/proc/self/autogroup").write_text(str(nice))
+                return
+            except FileNotFoundError:  # a kernel without autogroup scheduling
+                return
+            except BlockingIOError:  # unprivileged writes: one per 100 ms on the whole machine
+                time.sleep(0.1)
+            except OSError as err:
+                problem = str(err)
+                break
+        self.get_logger().warning(f"cannot nice this session's autogroup ({problem}): training competes with the "
+                                  "control nodes' sessions at normal priority")
 
     def _idle_priority(self) -> None:
         try:  # pid 0: this thread only (Linux schedules threads one by one); torch's own threads inherit it

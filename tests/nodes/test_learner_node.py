@@ -1,5 +1,8 @@
 """The learner node in its own process: records and episode events in, weights out, checkpoint, resume;
 buffers rebuilt from bags on start."""
+import os
+
+import pytest
 from std_msgs.msg import String, UInt8MultiArray
 
 from iil_robot.graph import NodeSpec
@@ -119,6 +122,25 @@ def test_the_training_thread_runs_at_idle_priority_and_the_rest_of_the_learner_d
     probe.wait_for(lambda: SCHED_IDLE in thread_policies(process.pid), 60.0, "a learner thread under SCHED_IDLE")
     policies = thread_policies(process.pid)
     assert policies.count(SCHED_IDLE) == 1 and len(policies) > 1  # only training: records and weights keep normal priority
+
+
+def autogroup(pid: int) -> str:
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/autogroup").read_text()
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(not autogroup(os.getpid()), reason="a kernel without autogroup scheduling")
+def test_a_learner_leading_its_own_session_nices_its_autogroup(graph, probe, tmp_path):
+    """The graph starts every node in a session of its own, and under autogroup scheduling sessions share the CPU
+    as equals before niceness counts: the learner's nice 19 alone left the control ticks waiting on it."""
+    process = graph.start(spec(tmp_path / "run"))
+    assert os.getsid(process.pid) == process.pid
+    probe.wait_for(lambda: autogroup(process.pid).strip().endswith("nice 19"), 60.0, "the learner's autogroup at nice 19")
+    assert autogroup(os.getpid()) != autogroup(process.pid)  # the test's own session keeps its priority
 
 
 def test_a_camera_learner_pairs_compressed_frames_with_step_records_by_their_stamp(graph, probe, tmp_path):
