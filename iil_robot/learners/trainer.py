@@ -93,7 +93,8 @@ class TrainerConfig:
     num_threads: int = 1
     """Torch CPU threads (keep the control loop's core free)."""
     nice: int = 19
-    """Niceness added to the learner process (0-19); 19: every control-path process preempts training."""
+    """Niceness added to the learner process (0-19); 19: every control-path process preempts training. A learner
+    that leads its own session nices the session's autogroup too (Linux shares the CPU between sessions first)."""
     idle_priority: bool = False
     """Train under Linux's SCHED_IDLE policy: the training thread gets only CPU time no other
     process wants, so it never delays a control tick (niceness alone still lets it hold a core
