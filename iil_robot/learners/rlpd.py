@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import shutil
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +23,11 @@ from torch import Tensor
 
 from .buffers import ActionBox, Batch, ReplayBuffer, sample_symmetric
 from .networks import EnsembleCritic, LoopEnsembleCritic, Policy, PolicyShape, adam, behaviour_cloning_step, random_shift
+
+
+def compiler() -> str:
+    """The C++ compiler ``torch.compile`` (inductor) builds its kernels with on Linux: ``$CXX``, else g++."""
+    return os.environ.get("CXX", "g++")
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,10 @@ class RLPDConfig:
             raise ValueError("utd_ratio must be >= 1 and batch_size >= 2")
         if self.bc_weight < 0 or self.cql_alpha < 0:
             raise ValueError(f"bc_weight {self.bc_weight} and cql_alpha {self.cql_alpha} must be >= 0")
+        if self.compile and shutil.which(compiler()) is None:  # at start-up, not at the first update
+            raise ValueError(f"rlpd.compile: torch.compile builds its kernels with a C++ compiler, and {compiler()!r} (the CXX "
+                             "environment variable, else g++) is not on PATH: install one (apt-get install g++) or set "
+                             "rlpd.compile: false")
 
 
 class RLPDLearner:

@@ -6,7 +6,7 @@ import torch
 
 from iil_robot.learners.buffers import ActionBox, Batch, ReplayBuffer
 from iil_robot.labels import label_episodes
-from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
+from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner, compiler
 from iil_robot.transitions import Transitions
 
 from .helpers import as_episodes, boundary_task_records
@@ -223,7 +223,14 @@ def test_conservative_penalty_stops_at_the_operators_value_and_leaves_the_values
     assert 0.0 <= float(info["cql_penalty"]) < 0.5
 
 
-NO_COMPILER = not (shutil.which("g++") or shutil.which("clang++"))
+NO_COMPILER = shutil.which(compiler()) is None
+
+
+def test_compile_without_a_cxx_compiler_says_what_to_install_or_turn_off(monkeypatch):
+    monkeypatch.setenv("CXX", "no-such-compiler++")
+    with pytest.raises(ValueError, match=r"'no-such-compiler\+\+'.*apt-get install g\+\+.*rlpd.compile: false"):
+        RLPDConfig(**TINY, compile=True)  # when the learner node reads its parameters, not at the first update
+    RLPDConfig(**TINY)  # eager needs none
 
 
 @pytest.mark.skipif(NO_COMPILER, reason="torch.compile on CPU needs a C++ compiler")
