@@ -150,7 +150,8 @@ class RecorderNode(Node):
         if s.ticks_before_first_record and not self.reported_late_start:
             self.reported_late_start = True
             self.get_logger().warning(f"the first step record was mux tick {s.ticks_before_first_record}: the ticks before it "
-                                      "are not in this recording (start the recorder before the mux to keep them)")
+                                      "were published before this recorder's subscription matched the mux and are not in "
+                                      "this recording (to keep them, start the mux once the recorder is up and subscribed)")
         status = DiagnosticStatus(name="recorder", hardware_id=str(self.recorder.bag_path))
         status.level = DiagnosticStatus.ERROR if s.error else DiagnosticStatus.WARN if s.dropped or s.ticks_missing else DiagnosticStatus.OK
         status.message = f"stopped: {s.error}" if s.error else f"recording to {self.recorder.bag_path}"
