@@ -227,6 +227,14 @@ class _Lock:
         return (True, "engaged") if self.value else (False, "")
 
 
+def step_records_reach(diagnostics: dict[str, str], nodes: set[str]) -> bool:
+    """Whether the mux's diagnostics values (its ``mux: arbitration`` status) say its step records reach every node
+    in ``nodes``: each is listed in ``step_subscriber_nodes``, and ``step_subscribers``, the publisher's own matches,
+    covers every listed one (the names come from ROS graph discovery and can run ahead of the match)."""
+    listed = {name for name in diagnostics.get("step_subscriber_nodes", "").split(",") if name}
+    return nodes <= listed and int(diagnostics.get("step_subscribers", 0)) >= len(listed)
+
+
 class Mux:
     """Arbitration and safety for one arm."""
 

@@ -32,6 +32,7 @@ import yaml
 
 from .config import config_path
 from .graph import Graph, NodeSpec, loopback_env
+from .mux import step_records_reach
 
 if TYPE_CHECKING:
     from .dashboard import Dashboard
@@ -192,14 +193,15 @@ def _await_step_subscribers(graph: Graph, dashboard: "Dashboard", args: argparse
     """Spin until the mux reports the recorder, the learner and this dashboard subscribed to its step records, so the
     arm's first tick is recorded: the recorder reporting on /diagnostics does not mean its process has discovered the
     mux's yet (on a loaded machine the first 2 s of ticks were lost). 1 if a node died or the count did not arrive."""
-    started, wanted = time.monotonic(), len(LISTENERS) + 1
-    while int(dashboard.state.mux.get("step_subscribers", 0)) < wanted:
+    started, wanted = time.monotonic(), {*LISTENERS, "dashboard"}
+    while not step_records_reach(dashboard.state.mux, wanted):
         dashboard.spin_for(0.2)
         if _report_crashed(graph):
             return 1
         if time.monotonic() - started > args.startup_timeout:
-            print(f"[sim] the mux did not report {wanted} subscribers to its step records within {args.startup_timeout:.0f} s "
-                  f"(it reports {dashboard.state.mux.get('step_subscribers', 'nothing')}); see {graph.log_dir}", flush=True)
+            print(f"[sim] the mux did not report {', '.join(sorted(wanted))} subscribed to its step records within "
+                  f"{args.startup_timeout:.0f} s (it reports {dashboard.state.mux.get('step_subscriber_nodes') or 'none'}); "
+                  f"see {graph.log_dir}", flush=True)
             return 1
     print(f"[sim] the mux's step records reach the recorder, the learner and the dashboard; starting the arm", flush=True)
     return 0

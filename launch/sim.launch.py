@@ -36,7 +36,9 @@ def generate_launch_description() -> LaunchDescription:
                     parameters=files + [overrides], remappings=list(remap), condition=condition)
 
     nodes = [
-        node("sim_arm", "sim_arm", None, {"task": arg("task"), "seed": arg("seed"), "camera": arg("camera")}),
+        # every node starts at once: the first episode waits until the mux's step records reach the recorder and learner
+        node("sim_arm", "sim_arm", None, {"task": arg("task"), "seed": arg("seed"), "camera": arg("camera"),
+                                          "await_step_subscribers": "recorder,learner"}),
         node("sim_operator", "sim_operator", None, {"task": arg("task"), "model": arg("operator_model"),
                                                      "level": arg("operator_level"), "seed": arg("seed")}),
         node("spacemouse_gate", "spacemouse_gate", "spacemouse_gate.yaml", {}),

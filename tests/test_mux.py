@@ -356,3 +356,15 @@ def test_the_step_record_carries_the_frame_stamp_of_the_policys_proposal():
     assert mux.update(0.0, stamp=0.0, proposal_arrived=True).step.image_stamp == -0.03
     assert propose(mux, 0.05).step.image_stamp is None  # a proposal without a camera frame
     assert mux.update(1.0, stamp=1.0).step.image_stamp is None  # the policy went stale: no proposal, no frame
+
+
+def test_step_records_reach_the_named_nodes_only_once_the_publisher_matched_every_listed_one():
+    from iil_robot.mux import step_records_reach
+
+    assert not step_records_reach({}, {"recorder"})
+    assert not step_records_reach({"step_subscriber_nodes": "learner", "step_subscribers": "1"}, {"recorder", "learner"})
+    # both discovered by name, one not matched yet by the publisher
+    assert not step_records_reach({"step_subscriber_nodes": "learner,recorder", "step_subscribers": "1"}, {"recorder", "learner"})
+    assert step_records_reach({"step_subscriber_nodes": "dashboard,learner,recorder", "step_subscribers": "3"},
+                              {"recorder", "learner"})
+    assert step_records_reach({"step_subscriber_nodes": "", "step_subscribers": "0"}, set())

@@ -208,6 +208,8 @@ class MuxNode(Node):
             KeyValue(key="ticks", value=str(status.ticks)),
             KeyValue(key="interventions", value=str(status.interventions)),
             KeyValue(key="step_subscribers", value=str(self.step_pub.get_subscription_count())),
+            KeyValue(key="step_subscriber_nodes", value=",".join(sorted(
+                info.node_name for info in self.get_subscriptions_info_by_topic(self.step_pub.topic_name)))),
         ]
         array = DiagnosticArray(status=[top])
         array.header.stamp = self.get_clock().now().to_msg()

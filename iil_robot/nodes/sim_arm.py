@@ -30,6 +30,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 
+from ..mux import step_records_reach
 from ..records import EpisodeEvent, Observation, RecordError, StepRecord
 from ..sim.tasks import FetchTaskConfig, FetchTaskEnv
 from ..sim.spec import TASK_NAMES
@@ -51,6 +52,9 @@ class SimArm(Node):
         self.frame_id = declare(self, "frame_id", "base_link", "Frame of poses and commands (Fetch's world axes)")
         self.camera = declare(self, "camera", False, "Publish a camera image each tick (needs MUJOCO_GL=egl or osmesa)")
         self.image_size = declare(self, "image_size", 128, "Square camera image size (px)", 16, 1024)
+        awaited = declare(self, "await_step_subscribers", "", "Comma-separated node names (e.g. recorder,learner) the mux must "
+                          "report subscribed to its step records before the first episode starts; empty = start at once")
+        self.awaited = {name.strip() for name in awaited.split(",") if name.strip()}
         try:
             self.env = FetchTaskEnv(FetchTaskConfig(task, self.rate, limit or None))
         except ValueError as err:
@@ -77,7 +81,15 @@ class SimArm(Node):
         self.episode = -1
         self.outcomes = {"success": 0, "timeout": 0}
         self.last_step_time = self.clock()
-        self._reset()
+        if self.awaited:
+            # ``ros2 launch`` starts every node at once: the first episode waits until the mux's step records reach the
+            # recorder (and the learner), or its first ticks would be missing from the bag. The arm holds still meanwhile.
+            self.env.reset(seed=self.seed)
+            self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+            self.get_logger().info(f"waiting for the mux to report {', '.join(sorted(self.awaited))} subscribed to its "
+                                   "step records before the first episode")
+        else:
+            self._reset()
         self.create_timer(1.0 / self.rate, self._on_timer)
         self.create_timer(1.0, self._publish_diagnostics)
         mode = "lockstep" if self.lockstep else f"real time at {self.rate:g} Hz"
@@ -104,6 +116,15 @@ class SimArm(Node):
             return
         self._step(np.array(step.executed_action)[list(TRANSLATION_GRIPPER)])
 
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        if self.episode >= 0:
+            return
+        for status in msg.status:
+            if status.name == "mux: arbitration" and step_records_reach({kv.key: kv.value for kv in status.values}, self.awaited):
+                self.get_logger().info(f"the mux's step records reach {', '.join(sorted(self.awaited))}: first episode")
+                self._reset()
+                return
+
     def _on_timer(self) -> None:
         if not self.lockstep:
             fresh = self.clock() - self.command_time <= self.command_timeout
@@ -120,6 +141,9 @@ class SimArm(Node):
     # -- simulation ------------------------------------------------------------------------
 
     def _step(self, action: np.ndarray) -> None:
+        if self.episode < 0:  # waiting for the first episode (await_step_subscribers): hold still
+            self._publish_state()
+            return
         _, _, terminated, truncated, _ = self.env.step(action)
         self.last_step_time = self.clock()
         self._publish_state()
@@ -182,7 +206,8 @@ class SimArm(Node):
 
     def _publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name="sim_arm", hardware_id=self.spec, level=DiagnosticStatus.OK,
-                                  message=f"episode {self.episode}, tick {self.env.steps}")
+                                  message=f"episode {self.episode}, tick {self.env.steps}" if self.episode >= 0 else
+                                  f"waiting for the mux to report {', '.join(sorted(self.awaited))} subscribed")
         status.values = [KeyValue(key=k, value=str(v)) for k, v in (
             ("episode", self.episode), ("tick", self.env.steps), ("successes", self.outcomes["success"]),
             ("timeouts", self.outcomes["timeout"]), ("lockstep", self.lockstep))]

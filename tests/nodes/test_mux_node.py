@@ -153,6 +153,22 @@ def test_one_step_record_per_proposal_carrying_its_observation(graph, probe):
         assert r.policy_version == 0 and not r.intervention
 
 
+def test_diagnostics_name_the_nodes_the_step_records_reach(graph, probe):
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from iil_robot.mux import step_records_reach
+
+    graph.start(mux_spec())
+    probe.collect(String, "step", RECORD_QOS)
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
+
+    def reached() -> bool:
+        return any(step_records_reach({kv.key: kv.value for kv in s.values}, {"test_probe"})
+                   for m in diagnostics.messages for s in m.status if s.name == "mux: arbitration")
+
+    probe.wait_for(reached, STARTUP, "the mux reporting its step records reach test_probe")
+
+
 def test_pause_service_holds_and_resumes(graph, probe):
     graph.start(mux_spec())
     graph.start(policy_spec())

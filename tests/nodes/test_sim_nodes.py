@@ -199,3 +199,31 @@ def test_the_robot_gated_sim_operator_answers_a_help_request_and_lets_go_when_it
     assert decided("offset")[0]["reason"].startswith("handed back")
     probe.wait_for(lambda: joys.messages[-1].buttons[1] == 0 and not any(joys.messages[-1].axes), 5.0, "the device released",
                    every=feed)
+
+
+def test_sim_arm_starts_its_first_episode_once_the_mux_reaches_the_awaited_nodes(graph, probe):
+    """As ``sim.launch.py`` runs it: every node starts at once, and the first episode must not begin before the
+    recorder receives the mux's step records."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    graph.start(sim_arm(await_step_subscribers="recorder,learner", max_episode_steps=10000))
+    events = probe.collect(String, "episode/event", EVENTS_QOS)
+    observations = probe.collect(String, "observation", RECORD_QOS)
+    cmd = probe.publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
+    diagnostics = probe.publisher(DiagnosticArray, "/diagnostics", 10)
+
+    def mux_reports(nodes: str, matched: int) -> None:
+        status = DiagnosticStatus(name="mux: arbitration", values=[
+            KeyValue(key="step_subscriber_nodes", value=nodes), KeyValue(key="step_subscribers", value=str(matched))])
+        diagnostics.publish(DiagnosticArray(status=[status]))
+
+    probe.wait_for(lambda: len(observations) >= 5 and diagnostics.get_subscription_count() > 0, STARTUP, "sim_arm observations")
+    start, held = len(observations), grip_positions(observations)[-1]
+    # only the learner matched, then both named but one not matched yet; the arm is commanded to move meanwhile
+    probe.wait_for(lambda: len(observations) >= start + 30, 10.0, "30 more observations",
+                   every=lambda: (mux_reports("learner", 1), mux_reports("learner,recorder", 1),
+                                  cmd.publish(twist_stamped((0.05, 0.0, 0.0, 0.0, 0.0, 0.0), "base_link", probe.node.get_clock().now().to_msg()))))
+    assert not [m for m in events.messages if EpisodeEvent.decode(m.data).event == "start"]
+    assert np.abs(grip_positions(observations)[start:] - held).max() < 1e-6  # it held still, not running an episode
+    probe.wait_for(lambda: any(EpisodeEvent.decode(m.data).event == "start" for m in events.messages), 10.0,
+                   "the first episode's start", every=lambda: mux_reports("dashboard,learner,recorder", 3))
