@@ -133,7 +133,8 @@ class SimArm(Node):
             self._publish_state()  # nudge a lockstep loop that is waiting for an observation
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        self._end_episode("reset", "service")
+        if self.episode >= 0:  # while awaiting the first episode there is none to end: start it now
+            self._end_episode("reset", "service")
         self._reset()
         response.success, response.message = True, f"episode {self.episode} started"
         return response

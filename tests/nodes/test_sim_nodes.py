@@ -227,3 +227,15 @@ def test_sim_arm_starts_its_first_episode_once_the_mux_reaches_the_awaited_nodes
     assert np.abs(grip_positions(observations)[start:] - held).max() < 1e-6  # it held still, not running an episode
     probe.wait_for(lambda: any(EpisodeEvent.decode(m.data).event == "start" for m in events.messages), 10.0,
                    "the first episode's start", every=lambda: mux_reports("dashboard,learner,recorder", 3))
+
+
+def test_a_reset_request_starts_the_awaited_first_episode_at_once(graph, probe):
+    graph.start(sim_arm(await_step_subscribers="recorder"))
+    events = probe.collect(String, "episode/event", EVENTS_QOS)
+    client = probe.node.create_client(Trigger, "/sim_arm/reset")
+    probe.wait_for(client.service_is_ready, STARTUP, "the reset service")
+    future = client.call_async(Trigger.Request())
+    probe.wait_for(future.done, 10.0, "the reset reply")
+    assert future.result().success and future.result().message == "episode 0 started"
+    probe.wait_for(lambda: len(events) >= 1, 10.0, "the start event")
+    assert [EpisodeEvent.decode(m.data).event for m in events.messages] == ["start"]  # no reset of an episode never begun
