@@ -67,12 +67,20 @@ class RecorderStats:
     undecodable: int = 0
     """Step records or episode events that did not decode (recorded anyway)."""
     episodes: int = 0
-    ticks_before_first_record: int = 0
-    """Mux ticks published before the first step record arrived (the recorder subscribed late); see ``TickGaps``."""
-    ticks_missing: int = 0
-    """Mux ticks missing between the step records received."""
+    ticks: TickGaps = field(default_factory=TickGaps)
+    """Mux ticks no received step record holds."""
     bags: list[str] = field(default_factory=list)
     error: str | None = None
+
+    @property
+    def ticks_before_first_record(self) -> int:
+        """Mux ticks published before the first step record arrived (the recorder subscribed late)."""
+        return self.ticks.before_first
+
+    @property
+    def ticks_missing(self) -> int:
+        """Mux ticks missing between the step records received."""
+        return self.ticks.between
 
 
 class Recorder:
@@ -101,7 +109,6 @@ class Recorder:
         self._summaries: list[dict] = []
         self._last_t_ns = 0
         self._splitter = EpisodeSplitter()
-        self._ticks = TickGaps()
         self._session = datetime.now().strftime("%Y%m%d_%H%M%S")
         self._step_id = next((i for i, t in enumerate(self.topics) if t.topic == config.step_topic), None)
         self._event_id = next((i for i, t in enumerate(self.topics) if t.topic == config.event_topic), None)
@@ -174,8 +181,7 @@ class Recorder:
             text = typestore().deserialize_cdr(data, STRING).data
             if topic_id == self._step_id:
                 step = StepRecord.decode(text)
-                self._ticks.add(step.tick)
-                self.stats.ticks_before_first_record, self.stats.ticks_missing = self._ticks.before_first, self._ticks.between
+                self.stats.ticks.add(step.tick)
                 done = self._splitter.add_step(step)
             else:
                 done = self._splitter.add_event(EpisodeEvent.decode(text))

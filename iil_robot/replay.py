@@ -57,12 +57,14 @@ class Recording:
 
 def load_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event",
                    frame_topic: str | None = None) -> Recording:
-    """Read step records and episode events (and frames of ``frame_topic``) of every bag under ``paths`` and split episodes."""
+    """Read step records and episode events (and frames of ``frame_topic``) of every bag under ``paths`` and split episodes
+    (the step records sorted by stamp, ties by tick)."""
     recording = read_recording(paths, step_topic, event_topic, frame_topic=frame_topic)
     splitter = EpisodeSplitter()
     for event in sorted(recording.events, key=lambda e: e.stamp):
         splitter.add_event(event)
-    for step in sorted(recording.steps, key=lambda s: (s.stamp, s.tick)):
+    recording.steps.sort(key=lambda s: (s.stamp, s.tick))
+    for step in recording.steps:
         recording.episodes += splitter.add_step(step)
     recording.episodes += splitter.flush()
     recording.between_steps = splitter.between_steps
@@ -123,13 +125,13 @@ def training_data(paths: list[str | Path], config: LabelConfig = LabelConfig()) 
 
 
 def summarise(recording: Recording) -> dict:
-    """The summary ``--json`` prints."""
+    """The summary ``--json`` prints, of a ``load_recording``."""
     summaries = [EpisodeSummary.of(e, recording.operator, recording.task) for e in recording.episodes]
     steps = sum(s.steps for s in summaries)
     human = sum(s.intervention_steps for s in summaries)
     onsets = sum(s.interventions for s in summaries)
     gaps = TickGaps()
-    for step in sorted(recording.steps, key=lambda s: (s.stamp, s.tick)):
+    for step in recording.steps:  # in stamp order (load_recording)
         gaps.add(step.tick)
     return {
         "bags": [str(b) for b in recording.bags],

@@ -85,7 +85,7 @@ class SimArm(Node):
             # ``ros2 launch`` starts every node at once: the first episode waits until the mux's step records reach the
             # recorder (and the learner), or its first ticks would be missing from the bag. The arm holds still meanwhile.
             self.env.reset(seed=self.seed)
-            self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+            self.diagnostics_sub = self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
             self.get_logger().info(f"waiting for the mux to report {', '.join(sorted(self.awaited))} subscribed to its "
                                    "step records before the first episode")
         else:
@@ -122,6 +122,7 @@ class SimArm(Node):
         for status in msg.status:
             if status.name == "mux: arbitration" and step_records_reach({kv.key: kv.value for kv in status.values}, self.awaited):
                 self.get_logger().info(f"the mux's step records reach {', '.join(sorted(self.awaited))}: first episode")
+                self.destroy_subscription(self.diagnostics_sub)  # the whole graph's diagnostics: not for every tick's executor
                 self._reset()
                 return
 
