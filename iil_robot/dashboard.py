@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Bool, String
@@ -111,13 +111,12 @@ class GraphState:
         for status in array.status:
             values = {kv.key: kv.value for kv in status.values}
             if status.name.startswith("learner"):
-                self.learner = values
+                self.learner = {"message": status.message, "level": str(_level(status)), **values}
             elif status.name.startswith("recorder"):
                 self.recorder = {"message": status.message, **values}
             elif status.name == "mux: arbitration":
                 self.mux = values
-            level = status.level if isinstance(status.level, int) else ord(status.level)  # a ROS byte
-            if level >= 2 and status.message:
+            if _level(status) >= 2 and status.message:
                 text = f"{status.name}: {status.message}"
                 if text not in self.problems:
                     self.problems.append(text)
@@ -151,9 +150,19 @@ def render(state: GraphState, title: str, target_episodes: int | None, elapsed: 
 def _learner_line(learner: dict[str, str]) -> str:
     done, total = learner.get("warm_start_done"), learner.get("warm_start_total")
     if done is not None and total is not None and int(done) < int(total):  # no weights until it ends
-        return f"warm start on the operator's data, {done}/{total} updates (no weights yet)"
-    return ", ".join(f"{k} {learner[k]}" for k in ("updates", "updates_per_s", "prior", "online", "version") if k in learner) \
-        or "waiting for data"
+        line = f"warm start on the operator's data, {done}/{total} updates (no weights yet)"
+    else:
+        line = ", ".join(f"{k} {learner[k]}" for k in ("updates", "updates_per_s", "prior", "online", "version") if k in learner) \
+            or "waiting for data"
+    if "training_cpu_percent" in learner:
+        line += f", training cpu {learner['training_cpu_percent']} % (waits {learner.get('training_wait_percent', '?')} %)"
+    if learner.get("level", "0") != "0":
+        line += f"; {learner.get('message', '')}"
+    return line
+
+
+def _level(status: DiagnosticStatus) -> int:
+    return status.level if isinstance(status.level, int) else ord(status.level)  # a ROS byte
 
 
 class Dashboard:

@@ -221,8 +221,10 @@ def _watch(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> in
     if dashboard.interactive:
         dashboard.draw()
     learner = dashboard.state.learner
+    said = learner.get("message", "")
     print(f"[sim] learner: {learner.get('updates', 0)} updates, policy version {learner.get('version', 0)}, "
-          f"buffers {learner.get('prior', 0)} prior + {learner.get('online', 0)} online", flush=True)
+          f"buffers {learner.get('prior', 0)} prior + {learner.get('online', 0)} online"
+          + (f"; it reports: {said}" if said and said != "training" else ""), flush=True)
     return 0
 
 

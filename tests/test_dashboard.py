@@ -69,6 +69,26 @@ def test_the_learner_line_shows_the_warm_start_until_it_ends():
     assert "learner: updates 7, updates_per_s 3.0" in render(state, "t", None, 0.0)
 
 
+
+def test_the_learner_line_shows_the_training_threads_cpu_and_a_starved_learners_warning():
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    def learner(level, message, **values):
+        status = DiagnosticStatus(name="learner", level=level, message=message)
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        return DiagnosticArray(status=[status])
+
+    state = GraphState()
+    state.on_diagnostics(learner(DiagnosticStatus.OK, "training", updates="9", training_cpu_percent="48",
+                                 training_wait_percent="50"))
+    line = next(line for line in render(state, "t", None, 0.0) if line.startswith("learner:"))
+    assert line == "learner: updates 9, training cpu 48 % (waits 50 %)"
+    state.on_diagnostics(learner(DiagnosticStatus.WARN, "training; starved of CPU: ...", updates="9",
+                                 training_cpu_percent="1", training_wait_percent="97"))
+    line = next(line for line in render(state, "t", None, 0.0) if line.startswith("learner:"))
+    assert line.endswith("training cpu 1 % (waits 97 %); training; starved of CPU: ...")
+
+
 # -- camera thumbnail (iil_robot.thumbnail, no ROS) ----------------------------------------------
 
 import base64  # noqa: E402

@@ -18,6 +18,7 @@ checkpoint (``buffers.safetensors``) and reloaded from there.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -176,7 +177,9 @@ class Trainer:
         """Whether the observation normalisation has been fitted (at the first update, or restored)."""
         self.dropped = 0
         self.warm_start_progress = (0, 0)
-        """(updates done, updates planned) of the warm start, for diagnostics while it runs."""
+        """(updates done, updates planned) of the warm start; checkpointed, so a restart finishes one cut short."""
+        self.stopping = threading.Event()
+        """Set from another thread to cut a warm start short at its next update (at a stop; see ``update``)."""
         self.warn = warn or logging.getLogger("iil_robot.learner").warning
         self.frames = FrameStore(config.image, config.frame_buffer) if config.image else None
         """Recent camera frames by stamp (camera policies only)."""
@@ -305,14 +308,19 @@ class Trainer:
         if not self.ready():
             return None
         self.update()
+        if self.warm_start_progress[0] < self.warm_start_progress[1]:
+            return None  # no weights from a warm start cut short
         return self.export() if self._publish_due() else None
 
     def update(self) -> None:
         """One learner update (call only when ``ready()``); the first one fits the normalisation and
-        runs the warm start."""
+        runs the warm start (or finishes one that ``stopping`` cut short)."""
         if not self.normalized:
-            self._fit_normalization()
             self.warm_start(self.config.warm_start_updates)
+        else:
+            self._continue_warm_start()
+        if self.warm_start_progress[0] < self.warm_start_progress[1]:
+            return  # cut short
         self._metrics = self.learner.train_step(self.prior, self.online, self.rng)
         self._window["updates"] += 1
         if self.learner.updates % self.config.log_every_updates == 0:
@@ -324,13 +332,18 @@ class Trainer:
             self._fit_normalization()
         if isinstance(self.learner, ActorCritic) and len(self.prior) == 0:
             return  # no operator data to start from
-        for done in range(updates):
-            self.warm_start_progress = (done, updates)
+        self.warm_start_progress = (0, updates)
+        self._continue_warm_start()
+
+    def _continue_warm_start(self) -> None:
+        done, total = self.warm_start_progress
+        while done < total and not self.stopping.is_set():
             if isinstance(self.learner, ActorCritic):
                 self._metrics = self.learner.warm_start_step(self.prior, self.rng)
             else:
                 self._metrics = self.learner.train_step(self.prior, self.online, self.rng)
-        self.warm_start_progress = (updates, updates)
+            done += 1
+            self.warm_start_progress = (done, total)
 
     def _fit_normalization(self) -> None:
         self.normalized = True
@@ -396,6 +409,7 @@ class Trainer:
             "algorithm": self.config.algorithm, "observation_spec": self.config.observation_spec,
             "obs_dim": self.prior.obs_dim, "updates": self.learner.updates, "policy_version": self.policy_version,
             "doubt_threshold": getattr(self.learner, "doubt_threshold", None), "normalized": self.normalized,
+            "warm_start_progress": list(self.warm_start_progress),
             "image": list(self.config.image),
             "rlpd": asdict(self.rlpd_config), "hgdagger": asdict(self.hgdagger_config),
             "pvp": asdict(self.pvp_config), "haco": asdict(self.haco_config),
@@ -449,6 +463,8 @@ class Trainer:
         load_checkpoint(self.checkpoint_path, self.learner.modules(), self.learner.optimizers(), self.learner.extra_tensors())
         self.learner.updates, self.policy_version = int(state["updates"]), int(state["policy_version"])
         self.normalized = bool(state.get("normalized", self.learner.updates > 0))
+        done, total = state.get("warm_start_progress", (0, 0))
+        self.warm_start_progress = (int(done), int(total))
         if isinstance(self.learner, HGDAggerLearner):
             self.learner.doubt_threshold = state.get("doubt_threshold")
         return True

@@ -13,6 +13,7 @@ resumes from there, with its buffers rebuilt from the bags under ``bags_dir`` wh
 Training runs on its own thread. The executor only decodes messages into an inbox, so no step
 record is lost however long an update takes (one update per executor cycle would take one
 message per cycle, and a slow, niced learner would then overflow the subscription queue).
+Its diagnostics carry the training thread's CPU share, and WARN when other processes starve it.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
 
+from ..learners.cpu import ThreadCpu, lower_priority
 from ..learners.haco import HACOConfig
 from ..learners.hgdagger import HGDAggerConfig
 from ..learners.memory import keep_freed_memory
@@ -76,6 +78,15 @@ HACO_RANGES = {
 }
 
 
+STARVED_WAITING, STARVED_RUNNING = 0.5, 0.1
+"""A training thread that waited for a CPU over half of a diagnostics window and ran under a tenth of it is starved
+(in the sim job on 2 cores it runs and waits about half the time each: the control nodes come first, as they should)."""
+
+STOP_WAIT = 4.0
+"""Seconds the training thread has to finish its update at a stop: less than the 5 s that ``ros2 launch`` (and the
+sim job) wait after SIGINT before they send SIGTERM."""
+
+
 FRAME_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
 """Camera frames: best effort like the camera's, but deep (10 s at 20 Hz) so that a busy learner keeps them."""
 
@@ -103,8 +114,9 @@ class LearnerNode(Node):
         pvp = declare_config(self, PVPConfig, "pvp.", PVP_RANGES)
         haco = declare_config(self, HACOConfig, "haco.", HACO_RANGES)
         labels = declare_config(self, LabelConfig, "labels.", LABEL_RANGES)
-        os.nice(config.nice)
-        self._nice_own_session(config.nice)
+        problem = lower_priority(config.nice)  # before any thread starts: they inherit it
+        if problem:
+            self.get_logger().warning(problem)
         torch.set_num_threads(config.num_threads)
         keep_freed_memory()  # no page faults per update on CPU (see learners/memory.py)
         from torch.utils.tensorboard import SummaryWriter  # slow import, only in the learner process
@@ -113,7 +125,9 @@ class LearnerNode(Node):
         self.trainer = Trainer(config, rlpd, hgdagger, labels, log_scalar=self.writer.add_scalar, pvp=pvp, haco=haco,
                                warn=lambda text: self.get_logger().warning(text, throttle_duration_sec=10.0))
         self.inbox: deque[StepRecord | EpisodeEvent | Frame] = deque()  # filled by the executor, drained by training
-        self.stopping = threading.Event()
+        self.stopping = self.trainer.stopping  # one event: a stop also cuts the warm start short
+        self.training_cpu: ThreadCpu | None = None
+        """The training thread's CPU share, once it runs (for diagnostics)."""
 
         self.weights_pub = self.create_publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
         self.create_subscription(String, "step", self._on_step, RECORD_QOS)
@@ -168,6 +182,7 @@ class LearnerNode(Node):
 
     def _train(self) -> None:
         """The training thread: take in what arrived, update, publish weights, checkpoint."""
+        self.training_cpu = ThreadCpu(threading.get_native_id())
         if self.trainer.config.idle_priority:
             self._idle_priority()
         try:
@@ -184,30 +199,17 @@ class LearnerNode(Node):
             self.get_logger().fatal(f"training stopped: {type(err).__name__}: {err}")
             os._exit(1)
 
-    def _nice_own_session(self, nice: int) -> None:
-        """Nice this process's autogroup too when it leads its own session (as the sim job starts every node).
+    def stop_training(self) -> bool:
+        """Ask the training thread to stop after its update; whether it stopped within ``STOP_WAIT`` seconds."""
+        self.stopping.set()
+        self.training.join(timeout=STOP_WAIT)
+        return not self.training.is_alive()
 
-        Under autogroup scheduling (Linux's default, ``/proc/sys/kernel/sched_autogroup_enabled``) the CPU is shared
-        between sessions first, and niceness orders only the tasks inside one: a CPU-bound process at nice 19 in a
-        session of its own delayed a 20 Hz sleeper's wakeups by 3.4-3.8 ms (p99) on 2 cores, against 0.19 ms once its
-        autogroup was niced as well. A process that does not lead its session shares the autogroup with others (the
-        nodes of one ``ros2 launch``), and there plain niceness already works."""
-        if nice == 0 or os.getsid(0) != os.getpid():
-            return
-        problem = "busy"
-        for _ in range(3):
-            try:
-                Path("/proc/self/autogroup").write_text(str(nice))
-                return
-            except FileNotFoundError:  # a kernel without autogroup scheduling
-                return
-            except BlockingIOError:  # unprivileged writes: one per 100 ms on the whole machine
-                time.sleep(0.1)
-            except OSError as err:
-                problem = str(err)
-                break
-        self.get_logger().warning(f"cannot nice this session's autogroup ({problem}): training competes with the "
-                                  "control nodes' sessions at normal priority")
+    def destroy_node(self) -> None:
+        stopped = not self.training.is_alive() if self.stopping.is_set() else self.stop_training()
+        if stopped:  # else it may still log: a daemon thread, it ends with the process
+            self.writer.close()
+        super().destroy_node()
 
     def _idle_priority(self) -> None:
         try:  # pid 0: this thread only (Linux schedules threads one by one); torch's own threads inherit it
@@ -228,13 +230,26 @@ class LearnerNode(Node):
         done, total = status["warm_start_done"], status["warm_start_total"]
         message = (f"warm start on the operator's data: {done}/{total} updates" if done < total
                    else "training" if status["prior"] + status["online"] >= needed else f"waiting for {needed} transitions")
-        diagnostic = DiagnosticStatus(name="learner", hardware_id=str(self.trainer.device), level=DiagnosticStatus.OK,
-                                      message=message)
-        values = {**status, "updates_per_s": f"{rate:.1f}", "algorithm": self.trainer.config.algorithm}
+        level = DiagnosticStatus.OK
+        values = {**status, "updates_per_s": f"{rate:.1f}", "algorithm": self.trainer.config.algorithm,
+                  "inbox": len(self.inbox)}
+        share = self.training_cpu.window() if self.training_cpu is not None else None
+        if share is not None:
+            values |= {"training_cpu_percent": f"{100 * share.running:.0f}", "training_wait_percent": f"{100 * share.waiting:.0f}"}
+            if share.waiting > STARVED_WAITING and share.running < STARVED_RUNNING:
+                level = DiagnosticStatus.WARN
+                nice = self.trainer.config.nice
+                message = (f"{message}; starved of CPU: the training thread waited for one {100 * share.waiting:.0f} % of "
+                           f"the last {share.seconds:.0f} s and ran {100 * share.running:.0f} %: other processes keep the "
+                           "cores busy" + (f", and at nice {nice} the learner gives way to all of them" if nice else "")
+                           + "; free a core (see `top`), or give the learner a machine of its own")
+        diagnostic = DiagnosticStatus(name="learner", hardware_id=str(self.trainer.device), level=level, message=message)
         diagnostic.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         array = DiagnosticArray(status=[diagnostic])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)
+        if level != DiagnosticStatus.OK:
+            self.get_logger().warning(message, throttle_duration_sec=30.0)
 
     def _log_restore(self, resumed: bool) -> None:
         t, log = self.trainer, self.get_logger()
@@ -257,11 +272,18 @@ class LearnerNode(Node):
 
 
 def _on_exit(node: LearnerNode) -> None:
-    node.stopping.set()
-    node.training.join(timeout=30.0)
-    node._drain()
-    node.trainer.save()
-    node.writer.close()
+    """Finish the update in progress, take in what arrived, and write a checkpoint."""
+    if node.stop_training():
+        node._drain()
+        node.trainer.save()
+        return
+    done, total = node.trainer.warm_start_progress
+    doing = f"in the warm start, {done}/{total} updates" if done < total else "in its current step"
+    path = node.trainer.checkpoint_path
+    kept = f"{path} keeps the last one" if path.exists() else "there is none yet"
+    node.get_logger().warning(f"training did not stop within {STOP_WAIT:.0f} s ({doing}): no checkpoint written at this "
+                              f"stop, {kept}; the bags hold every step")
+    os._exit(0)  # not through the interpreter's exit: with torch code still running in the thread, that aborts
 
 
 def main(args: list[str] | None = None) -> int:

@@ -145,6 +145,10 @@ class RecorderNode(Node):
             self.destroy_subscription(sub)
         self.subscriptions_ = []
 
+    def destroy_node(self) -> None:
+        self.recorder.stop()  # the bag closed (metadata.yaml written) however the node ends; again after _finish: a no-op
+        super().destroy_node()
+
     def _publish_diagnostics(self) -> None:
         s = self.recorder.stats
         if s.ticks_before_first_record and not self.reported_late_start:

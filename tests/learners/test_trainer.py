@@ -180,3 +180,28 @@ def test_pvp_and_haco_train_from_records_export_a_tanh_gaussian_actor_and_resume
     obs = torch.randn(4, 1)
     torch.testing.assert_close(again.learner.policy(obs)[0], t.learner.policy(obs)[0])
     torch.testing.assert_close(policy(obs)[0], t.learner.policy(obs)[0])
+
+
+def test_a_stop_cuts_the_warm_start_short_and_a_restart_finishes_it(tmp_path):
+    t, _ = trainer(tmp_path, warm_start_updates=50)
+    feed(t, boundary_task_records(4, 30))
+    calls, original = [], t.learner.warm_start_step
+
+    def counted(*args):
+        calls.append(1)
+        if len(calls) == 5:
+            t.stopping.set()  # as the node does at SIGINT, from its executor thread
+        return original(*args)
+
+    t.learner.warm_start_step = counted
+    assert t.step() is None  # no weights from a warm start cut short
+    assert t.warm_start_progress == (5, 50) and t.learner.updates == 0 and len(calls) == 5
+    t.save()
+
+    again, _ = trainer(tmp_path)
+    assert again.restore() and again.warm_start_progress == (5, 50)
+    original, resumed = again.learner.warm_start_step, []
+    again.learner.warm_start_step = lambda *args: resumed.append(1) or original(*args)
+    weights = again.step()
+    assert len(resumed) == 45 and again.warm_start_progress == (50, 50)
+    assert weights is not None and decode_policy(weights)[0].updates == 1

@@ -7,8 +7,10 @@ one the node uses, and every launch configuration must be declared as an argumen
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import sys
+import threading
 import types
 from pathlib import Path
 
@@ -115,7 +117,7 @@ def test_launch_file_references_only_what_exists(path, monkeypatch, domain_id, t
                 names += list(entry)
         assert any(kw["name"] in yaml.safe_load(f.read_text()) for f in files), f"no parameter file for {kw['name']}"
         remapped = [src for src, _ in kw.get("remappings", [])]
-        check_node_declares(scripts[kw["executable"]], files, names, remapped, domain_id, tmp_path)
+        check_node_declares(scripts[kw["executable"]], files, names, remapped, domain_id, tmp_path, monkeypatch)
 
 
 # Node-specific test settings: no device thread, and nothing written outside the test's folder.
@@ -123,9 +125,17 @@ TEST_OVERRIDES = {"spacemouse_gate": ["input:=joy"], "recorder": ["output_dir:={
                   "learner": ["run_dir:={tmp}/learner", 'bags_dir:=""'], "camera": ["source:=sim"]}
 
 
-def check_node_declares(entry_point: str, files: list[Path], names: list[str], remapped: list[str], domain_id: int, tmp: Path) -> None:
+def check_node_declares(entry_point: str, files: list[Path], names: list[str], remapped: list[str], domain_id: int, tmp: Path,
+                        monkeypatch) -> None:
     module_name = entry_point.split(":")[0]
     module = importlib.import_module(module_name)
+    # What a node sets for its whole process must not outlive it here: a learner built in the test process left it,
+    # and every node the later tests started, at nice 19.
+    if hasattr(module, "lower_priority"):
+        monkeypatch.setattr(module, "lower_priority", lambda nice: None)
+    if "torch" in sys.modules:
+        monkeypatch.setattr(sys.modules["torch"], "set_num_threads", lambda n: None)
+    nice, threads = os.nice(0), set(threading.enumerate())
     node_class = next(v for v in vars(module).values() if isinstance(v, type) and v.__module__ == module_name
                       and issubclass(v, rclpy.node.Node))
     args = ["--ros-args"] + [a for f in files for a in ("--params-file", str(f))]
@@ -143,3 +153,5 @@ def check_node_declares(entry_point: str, files: list[Path], names: list[str], r
             node.destroy_node()
     finally:
         rclpy.try_shutdown()
+    assert os.nice(0) == nice
+    assert set(threading.enumerate()) <= threads, f"{module_name}: threads left running after destroy_node"

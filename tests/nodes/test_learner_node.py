@@ -182,3 +182,103 @@ def test_a_camera_learner_pairs_compressed_frames_with_step_records_by_their_sta
         raise AssertionError(f"{err}; {last}; the learner's log:\n{graph.tail('learner', 30)}") from err
     meta, _ = decode_policy(received.messages[-1].data.tobytes(), Expected("toy/v1", 1))
     assert meta.image == (3, 20, 24)
+
+
+def learner_status(diagnostics) -> tuple[int, str, dict[str, str]] | None:
+    """The newest learner status received: (level, message, values)."""
+    for array in reversed(diagnostics.messages):
+        for status in array.status:
+            if status.name == "learner":
+                level = status.level if isinstance(status.level, int) else ord(status.level)
+                return level, status.message, {kv.key: kv.value for kv in status.values}
+    return None
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/schedstat"), reason="a kernel without scheduler statistics")
+def test_a_learner_starved_of_cpu_says_so_on_diagnostics(graph, probe, tmp_path):
+    """At nice 19 the learner gives way to every other process: one that keeps its CPU busy stops training without
+    an error, and only the training thread's wait for a CPU tells that from a learner with nothing to do."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    process = graph.start(spec(tmp_path / "run", min_transitions=1, **{
+        "rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256}))
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 50)
+    steps = probe.publisher(String, "step", RECORD_QOS)
+    events = probe.publisher(String, "episode/event", EVENTS_QOS)
+    probe.wait_for(lambda: steps.get_subscription_count() > 0 and events.get_subscription_count() > 0, 30.0,
+                   "the learner's subscriptions")
+    episodes = boundary_task_records(3, 40)
+    ends = iter(episode_events(episodes))
+    for episode in episodes:
+        events.publish(String(data=next(ends).encode()))
+        for record in episode:
+            steps.publish(String(data=record.encode()))
+        events.publish(String(data=next(ends).encode()))
+    probe.wait_for(lambda: (s := learner_status(diagnostics)) is not None and int(s[2]["updates"]) > 0
+                   and int(s[2].get("training_cpu_percent", "0")) > 50, 90.0, "the learner training flat out")
+    assert learner_status(diagnostics)[0] == 0
+
+    # a busy process at normal priority on the one CPU the learner may use (own session: its own autogroup too)
+    cpu = min(os.sched_getaffinity(0))
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    try:
+        os.sched_setaffinity(hog.pid, {cpu})
+        for task in Path(f"/proc/{process.pid}/task").iterdir():
+            try:
+                os.sched_setaffinity(int(task.name), {cpu})
+            except ProcessLookupError:
+                pass  # the thread ended meanwhile
+        probe.wait_for(lambda: learner_status(diagnostics)[0] == 1, 60.0, "a WARN from the starved learner")
+    finally:
+        hog.kill()
+        hog.wait()
+    level, message, values = learner_status(diagnostics)
+    assert "starved of CPU: the training thread waited for one" in message and "at nice 19" in message, message
+    assert int(values["training_wait_percent"]) > 50
+    probe.wait_for(lambda: learner_status(diagnostics)[0] == 0, 60.0, "the learner's diagnostics OK again once the CPU is free")
+
+
+def test_a_stop_during_the_warm_start_checkpoints_it_within_the_launch_grace_period_and_a_restart_finishes_it(
+        graph, probe, tmp_path):
+    """ros2 launch (and the sim job) send SIGTERM 5 s after SIGINT. A learner in its warm start (minutes at the
+    shipped settings) used to be caught waiting for it: a traceback, exit code 1, no checkpoint."""
+    import time
+
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from iil_robot.learners.checkpoints import read_state
+
+    settings = dict(min_transitions=1, warm_start_updates=100_000, **{
+        "rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256})
+    graph.start(spec(tmp_path / "run", **settings))
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 50)
+    steps = probe.publisher(String, "step", RECORD_QOS)
+    events = probe.publisher(String, "episode/event", EVENTS_QOS)
+    probe.wait_for(lambda: steps.get_subscription_count() > 0 and events.get_subscription_count() > 0, 30.0,
+                   "the learner's subscriptions")
+    episodes = boundary_task_records(2, 40)
+    ends = iter(episode_events(episodes))
+    for episode in episodes:
+        events.publish(String(data=next(ends).encode()))
+        for record in episode:
+            steps.publish(String(data=record.encode()))
+        events.publish(String(data=next(ends).encode()))
+    probe.wait_for(lambda: (s := learner_status(diagnostics)) is not None and int(s[2]["warm_start_done"]) > 0,
+                   90.0, "the warm start under way")
+    started = time.monotonic()
+    code = graph.stop("learner")["learner"]
+    took, log = time.monotonic() - started, (graph.log_dir / "learner.log").read_text()
+    assert code == 0 and took < 5.0, f"exit code {code} after {took:.1f} s:\n{log[-3000:]}"
+    assert "Traceback" not in log, log
+    done, total = read_state(tmp_path / "run" / "checkpoint.safetensors")["warm_start_progress"]
+    assert 0 < done < total == 100_000
+
+    diagnostics.messages.clear()
+    graph.start(spec(tmp_path / "run", **settings))
+    probe.wait_for(lambda: (s := learner_status(diagnostics)) is not None and int(s[2]["warm_start_done"]) > done,
+                   90.0, f"the restarted learner's warm start past {done} updates")
+    assert int(learner_status(diagnostics)[2]["updates"]) == 0  # still in the warm start: no update, no weights yet

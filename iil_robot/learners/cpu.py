@@ -1,0 +1,82 @@
+"""A learner's CPU priority, and how much CPU a thread gets and how long it waits for one.
+
+A learner runs niced so that the control nodes always win the CPU (``lower_priority``). On a machine whose cores
+something else keeps busy it then gets almost none, and training slows down or stops without an error. The time a
+thread spends runnable but waiting for a CPU (``/proc/self/task/TID/schedstat``, second field) tells that apart from
+a learner that is idle because it has nothing to learn from (``ThreadCpu``).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+
+def lower_priority(nice: int) -> str | None:
+    """Nice the calling thread (and the threads it starts after) by ``nice``, and this process's autogroup too when
+    it leads its own session (as the sim job starts every node). Returns what could not be done, or None.
+
+    Under autogroup scheduling (Linux's default, ``/proc/sys/kernel/sched_autogroup_enabled``) the CPU is shared
+    between sessions first, and niceness orders only the tasks inside one: a CPU-bound process at nice 19 in a
+    session of its own delayed a 20 Hz sleeper's wakeups by 3.4-3.8 ms (p99) on 2 cores, against 0.19 ms once its
+    autogroup was niced as well. A process that does not lead its session shares the autogroup with others (the
+    nodes of one ``ros2 launch``), and there plain niceness already works."""
+    os.nice(nice)
+    if nice == 0 or os.getsid(0) != os.getpid():
+        return None
+    problem = "busy"
+    for _ in range(3):
+        try:
+            Path("/proc/self/autogroup").write_text(str(nice))
+            return None
+        except FileNotFoundError:  # a kernel without autogroup scheduling
+            return None
+        except BlockingIOError:  # unprivileged writes: one per 100 ms on the whole machine
+            time.sleep(0.1)
+        except OSError as err:
+            problem = str(err)
+            break
+    return (f"cannot nice this session's autogroup ({problem}): training competes with the control nodes' sessions "
+            "at normal priority")
+
+
+@dataclass(frozen=True)
+class CpuShare:
+    """One thread's use of the CPU over a window of wall-clock time."""
+
+    seconds: float
+    """The window's length."""
+    running: float
+    """Fraction of the window the thread ran on a CPU."""
+    waiting: float
+    """Fraction of the window the thread was runnable but waited for a CPU (other threads had them)."""
+
+
+def read_schedstat(tid: int) -> tuple[float, float] | None:
+    """(seconds run, seconds waited for a CPU) of thread ``tid`` of this process; None where the kernel keeps no
+    scheduler statistics (``CONFIG_SCHED_INFO``) or the thread has ended."""
+    try:
+        fields = Path(f"/proc/self/task/{tid}/schedstat").read_text().split()
+        return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class ThreadCpu:
+    """The CPU share of one thread, window by window: each ``window()`` covers the time since the one before."""
+
+    def __init__(self, tid: int, clock: Callable[[], float] = time.monotonic,
+                 read: Callable[[int], tuple[float, float] | None] = read_schedstat) -> None:
+        self.tid, self.clock, self.read = tid, clock, read
+        self._last = (clock(), read(tid))
+
+    def window(self) -> CpuShare | None:
+        """The share since the last call (or since construction); None when the statistics cannot be read."""
+        now, stat = self.clock(), self.read(self.tid)
+        (then, before), self._last = self._last, (now, stat)
+        if stat is None or before is None or now <= then:
+            return None
+        seconds = now - then
+        return CpuShare(seconds, (stat[0] - before[0]) / seconds, (stat[1] - before[1]) / seconds)
