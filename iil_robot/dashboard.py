@@ -136,10 +136,10 @@ def render(state: GraphState, title: str, target_episodes: int | None, elapsed: 
         + f"   last outcome: {done[-1].outcome if done else '-'}   "
         f"successes {successes}/{len(done)}" + (f" ({100 * successes / len(done):.0f} %)" if done else ""),
         f"control: {state.source}   policy version: {state.policy_version if state.policy_version is not None else '-'}   "
-        f"interventions: {state.interventions}",
+        f"interventions: {state.interventions} ({sum(e.onsets for e in (*done, current))} in episodes)",
         f"intervention rate: this episode {100 * current.intervention_rate:.0f} %   last 5 episodes {100 * recent_rate:.0f} %",
         "learner: " + _learner_line(learner),
-        f"steps recorded: {state.steps}   lost ticks: {state.lost_ticks}" + (f"   recorder: {state.recorder.get('message', '')}" if state.recorder else ""),
+        f"step records: {state.steps} ({sum(e.steps for e in (*done, current))} in episodes)   lost ticks: {state.lost_ticks}" + (f"   recorder: {state.recorder.get('message', '')}" if state.recorder else ""),
     ]
     if state.help_requested:
         lines.append(f"*** THE POLICY ASKS FOR HELP: take over (request {state.help_requests}) ***")

@@ -22,6 +22,26 @@ def test_counts_episodes_interventions_and_lost_ticks():
     assert state.lost_ticks == 3 and state.policy_version == 3
 
 
+def test_the_totals_say_how_many_are_in_episodes_as_the_report_counts_them():
+    """The mux counts every takeover and records every tick, holds between episodes included; the run
+    report counts the episodes' own: the dashboard shows both, so the two never seem to disagree."""
+    from iil_robot.records import InterventionEvent
+
+    state = GraphState()
+    state.on_episode_event(EpisodeEvent("start", "sim", -0.5))
+    for tick, source, onset in [(0, "policy", False), (1, "human", True), (2, "policy", False)]:
+        state.on_step(step(tick, source, onset))
+    state.on_episode_event(EpisodeEvent("success", "sim", 2.5))
+    for tick in (3, 4):  # holds while the arm resets
+        state.on_step(step(tick, "hold"))
+    state.on_episode_event(EpisodeEvent("start", "sim", 4.5))
+    state.on_step(step(5, "human", True))
+    state.on_intervention(InterventionEvent(True, "spacemouse", 3.5, "engaged", 3, 0.0))  # the mux counts one more, in the reset
+    lines = render(state, "t", None, 0.0)
+    assert "interventions: 3 (2 in episodes)" in lines[2], lines[2]
+    assert lines[5].startswith("step records: 6 (4 in episodes)"), lines[5]
+
+
 def test_a_step_that_arrives_after_the_event_that_ended_its_episode_counts_in_that_episode():
     """Steps and events come on different topics: the sim's success at tick 3 can arrive before tick 3's step."""
     state = GraphState()
