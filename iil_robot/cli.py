@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -56,7 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     command_parser = _find_subparser(parser, known)
     module.add_arguments(command_parser)
     args = parser.parse_args(argv)
+    _interrupt_on_termination()
     return int(module.run(args) or 0)
+
+
+def _interrupt_on_termination() -> None:
+    """SIGTERM and SIGHUP (a closed terminal) end a command as Ctrl-C does, so it stops the processes it started:
+    each node runs in a session of its own and outlived a killed ``iil-robot sim``."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
 
 
 def _find_subparser(parser: argparse.ArgumentParser, known: argparse.Namespace) -> argparse.ArgumentParser:

@@ -12,10 +12,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
 LOCALHOST = "LOCALHOST"
 
@@ -30,6 +32,34 @@ def loopback_env(domain_id: int, base: Mapping[str, str] | None = None) -> dict[
     env["ROS_DOMAIN_ID"] = str(domain_id)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Run the body with SIGINT, SIGTERM and SIGHUP held, then act on the first that came.
+
+    A KeyboardInterrupt raised inside ``subprocess.Popen`` (between its fork and its return) or before the process
+    is registered loses its PID, and a node in a session of its own outlives the command that started it. Python
+    handlers can only be changed on the main thread; elsewhere the body runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        if caught:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)
+            elif handler in (signal.SIG_DFL, None):
+                os.kill(os.getpid(), caught[0])  # its default action, now that the handler is back
 
 
 def _ros_value(value: object) -> str:
@@ -93,11 +123,11 @@ class Graph:
         if spec.name in self.processes:
             raise ValueError(f"a process named {spec.name!r} is already running")
         log_path = self.log_dir / f"{spec.name}.log"
-        with open(log_path, "ab") as log:
+        with open(log_path, "ab") as log, _signals_held():  # a started process is always in self.processes
             popen = subprocess.Popen(spec.command(), env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
-        process = Process(spec, popen, log_path)
-        self.processes[spec.name] = process
+            process = Process(spec, popen, log_path)
+            self.processes[spec.name] = process
         return process
 
     def crashed(self) -> list[Process]:

@@ -81,3 +81,48 @@ def test_resume_continues_the_run_with_the_learner_rebuilt_from_the_bags(tmp_pat
     report = (run / "report" / "report.md").read_text()
     finished_rows = re.findall(r"^\| \d+ \| (success|timeout) \|", report, re.M)
     assert len(finished_rows) >= 4  # the report covers both sessions
+
+
+def graph_processes(domain_id: int) -> list[int]:
+    """PIDs of the node processes in ROS domain ``domain_id`` (from their environment)."""
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                nodes = b"iil_robot.nodes." in (entry / "cmdline").read_bytes()
+                if nodes and f"ROS_DOMAIN_ID={domain_id}".encode() in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass  # ended meanwhile, or not ours to read
+    return found
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_terminated_sim_job_stops_every_node_it_started(tmp_path, sig):
+    """Each node runs in a session of its own: a killed job left all of them running. The signal comes while the
+    job starts the other nodes, where one interrupted Popen used to lose its process."""
+    import signal
+
+    assert graph_processes(96) == []
+    env = dict(os.environ)
+    env.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
+    job = subprocess.Popen([sys.executable, "-m", "iil_robot.cli", "sim", "--task", "reach", "--episodes", "50",
+                            "--run-dir", str(tmp_path / "run"), "--domain-id", "96"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        for line in job.stdout:  # the listeners are up; the job now starts the other nodes
+            if "recorder and learner up" in line:
+                break
+        assert len(graph_processes(96)) >= 2
+        job.send_signal(getattr(signal, sig))
+        rest = job.communicate(timeout=120)[0]
+        assert "interrupted: stopping every node" in rest, rest[-2000:]
+        assert graph_processes(96) == []
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+        for pid in graph_processes(96):
+            os.kill(pid, 9)
