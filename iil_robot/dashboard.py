@@ -111,7 +111,7 @@ class GraphState:
         for status in array.status:
             values = {kv.key: kv.value for kv in status.values}
             if status.name.startswith("learner"):
-                self.learner = {"message": status.message, "level": str(_level(status)), **values}
+                self.learner = {"message": status.message, **values}
             elif status.name.startswith("recorder"):
                 self.recorder = {"message": status.message, **values}
             elif status.name == "mux: arbitration":
@@ -156,8 +156,8 @@ def _learner_line(learner: dict[str, str]) -> str:
             or "waiting for data"
     if "training_cpu_percent" in learner:
         line += f", training cpu {learner['training_cpu_percent']} % (waits {learner.get('training_wait_percent', '?')} %)"
-    if learner.get("level", "0") != "0":
-        line += f"; {learner.get('message', '')}"
+    if "warning" in learner:
+        line += f"; {learner['warning']}"
     return line
 
 

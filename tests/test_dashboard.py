@@ -104,9 +104,9 @@ def test_the_learner_line_shows_the_training_threads_cpu_and_a_starved_learners_
     line = next(line for line in render(state, "t", None, 0.0) if line.startswith("learner:"))
     assert line == "learner: updates 9, training cpu 48 % (waits 50 %)"
     state.on_diagnostics(learner(DiagnosticStatus.WARN, "training; starved of CPU: ...", updates="9",
-                                 training_cpu_percent="1", training_wait_percent="97"))
+                                 training_cpu_percent="1", training_wait_percent="97", warning="starved of CPU: ..."))
     line = next(line for line in render(state, "t", None, 0.0) if line.startswith("learner:"))
-    assert line.endswith("training cpu 1 % (waits 97 %); training; starved of CPU: ...")
+    assert line.endswith("training cpu 1 % (waits 97 %); starved of CPU: ...")
 
 
 # -- camera thumbnail (iil_robot.thumbnail, no ROS) ----------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -65,18 +66,29 @@ def read_schedstat(tid: int) -> tuple[float, float] | None:
 
 
 class ThreadCpu:
-    """The CPU share of one thread, window by window: each ``window()`` covers the time since the one before."""
+    """The CPU share of one thread over the last ``span`` seconds (longer until two calls are that far apart)."""
 
-    def __init__(self, tid: int, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, tid: int, span: float = 5.0, clock: Callable[[], float] = time.monotonic,
                  read: Callable[[int], tuple[float, float] | None] = read_schedstat) -> None:
-        self.tid, self.clock, self.read = tid, clock, read
-        self._last = (clock(), read(tid))
+        self.tid, self.span, self.clock, self.read = tid, span, clock, read
+        self._samples: deque[tuple[float, tuple[float, float]]] = deque()
+        self._sample()
 
     def window(self) -> CpuShare | None:
-        """The share since the last call (or since construction); None when the statistics cannot be read."""
-        now, stat = self.clock(), self.read(self.tid)
-        (then, before), self._last = self._last, (now, stat)
-        if stat is None or before is None or now <= then:
+        """The share from the oldest sample within ``span`` to now; None when the statistics cannot be read."""
+        if not self._sample() or len(self._samples) < 2:
             return None
+        now = self._samples[-1][0]
+        while len(self._samples) > 2 and now - self._samples[1][0] >= self.span:
+            self._samples.popleft()
+        (then, before), (_, after) = self._samples[0], self._samples[-1]
         seconds = now - then
-        return CpuShare(seconds, (stat[0] - before[0]) / seconds, (stat[1] - before[1]) / seconds)
+        if seconds <= 0:
+            return None
+        return CpuShare(seconds, (after[0] - before[0]) / seconds, (after[1] - before[1]) / seconds)
+
+    def _sample(self) -> bool:
+        stat = self.read(self.tid)
+        if stat is not None:
+            self._samples.append((self.clock(), stat))
+        return stat is not None

@@ -79,8 +79,8 @@ HACO_RANGES = {
 
 
 STARVED_WAITING, STARVED_RUNNING = 0.5, 0.1
-"""A training thread that waited for a CPU over half of a diagnostics window and ran under a tenth of it is starved
-(in the sim job on 2 cores it runs and waits about half the time each: the control nodes come first, as they should)."""
+"""A training thread that waited for a CPU over half of the last 5 s and ran under a tenth of them is starved (in the
+sim job on 2 cores it ran 20-60 % and waited the rest: the control nodes come first, as they should)."""
 
 STOP_WAIT = 4.0
 """Seconds the training thread has to finish its update at a stop: less than the 5 s that ``ros2 launch`` (and the
@@ -239,10 +239,12 @@ class LearnerNode(Node):
             if share.waiting > STARVED_WAITING and share.running < STARVED_RUNNING:
                 level = DiagnosticStatus.WARN
                 nice = self.trainer.config.nice
-                message = (f"{message}; starved of CPU: the training thread waited for one {100 * share.waiting:.0f} % of "
-                           f"the last {share.seconds:.0f} s and ran {100 * share.running:.0f} %: other processes keep the "
-                           "cores busy" + (f", and at nice {nice} the learner gives way to all of them" if nice else "")
-                           + "; free a core (see `top`), or give the learner a machine of its own")
+                values["warning"] = (f"starved of CPU: the training thread waited for one {100 * share.waiting:.0f} % of "
+                                     f"the last {share.seconds:.0f} s and ran {100 * share.running:.0f} %: other processes "
+                                     "keep the cores busy" + (f", and at nice {nice} the learner gives way to all of them"
+                                                             if nice else "")
+                                     + "; free a core (see `top`), or give the learner a machine of its own")
+                message = f"{message}; {values['warning']}"
         diagnostic = DiagnosticStatus(name="learner", hardware_id=str(self.trainer.device), level=level, message=message)
         diagnostic.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         array = DiagnosticArray(status=[diagnostic])

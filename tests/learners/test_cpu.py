@@ -7,18 +7,20 @@ import pytest
 from iil_robot.learners.cpu import ThreadCpu, read_schedstat
 
 
-def test_each_window_covers_the_time_since_the_last_one():
-    clock, stats = iter([10.0, 12.0, 13.0]), iter([(1.0, 0.0), (2.0, 0.5), (2.1, 1.4)])
-    cpu = ThreadCpu(7, clock=lambda: next(clock), read=lambda tid: next(stats))
-    first = cpu.window()
+def test_a_window_covers_the_last_span_of_seconds():
+    clock, stats = iter([10.0, 12.0, 13.0, 15.5]), iter([(1.0, 0.0), (2.0, 0.5), (2.1, 1.4), (2.6, 2.4)])
+    cpu = ThreadCpu(7, span=2.0, clock=lambda: next(clock), read=lambda tid: next(stats))
+    first = cpu.window()  # since it was made
     assert (first.seconds, first.running, first.waiting) == (2.0, 0.5, 0.25)
-    second = cpu.window()
-    assert second.seconds == 1.0 and second.running == pytest.approx(0.1) and second.waiting == pytest.approx(0.9)
+    second = cpu.window()  # still from 10.0: the sample at 12.0 is not yet 2 s old
+    assert second.seconds == 3.0 and second.running == pytest.approx(1.1 / 3) and second.waiting == pytest.approx(1.4 / 3)
+    third = cpu.window()  # from 13.0, the newest sample at least 2 s old
+    assert third.seconds == 2.5 and third.running == pytest.approx(0.2) and third.waiting == pytest.approx(0.4)
 
 
 def test_no_share_where_the_statistics_cannot_be_read():
     reads = iter([None, (1.0, 0.0), (2.0, 0.0)])
-    clock = iter([0.0, 1.0, 2.0])
+    clock = iter([1.0, 2.0])
     cpu = ThreadCpu(7, clock=lambda: next(clock), read=lambda tid: next(reads))
     assert cpu.window() is None  # nothing to subtract from yet
     assert cpu.window().running == 1.0
