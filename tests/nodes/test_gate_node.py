@@ -73,6 +73,23 @@ def test_joy_input_engages_commands_and_releases(probe, graph):
     assert latest(cmd).twist.linear.y == 0.0
 
 
+def test_human_commands_go_out_at_the_gates_rate_not_at_the_inputs_as_well(probe, graph):
+    """Every human/cmd costs the mux, the recorder and the arm a message: a 50 Hz joy stream beside a 20 Hz gate
+    made 70 a second (the engagement itself still goes out at once, see above)."""
+    graph.start(gate_spec(input="joy", rate=20.0))
+    cmd = probe.collect(TwistStamped, "human/cmd", COMMAND_QOS)
+    engaged = probe.collect(Bool, "human/engaged", LATCHED_QOS)
+    joy = JoyStream(probe)
+    joy.axes = [0.6, 0.0, 0.0, 0.0, 0.0, 0.0]
+    probe.wait_for(lambda: engaged.messages and latest(engaged).data, STARTUP, "engagement")
+    before, started = len(cmd.messages), time.monotonic()
+    probe.spin_for(2.0)
+    rate = (len(cmd.messages) - before) / (time.monotonic() - started)
+    assert 10.0 < rate < 30.0, f"{rate:.1f} human commands per second"
+    assert latest(cmd).twist.linear.x > 0.1
+    joy.stop()
+
+
 def test_joy_stream_dying_with_the_stick_deflected_zeroes_and_releases(probe, graph):
     graph.start(gate_spec(input="joy", input_timeout=0.3, release_time=5.0))
     cmd = probe.collect(TwistStamped, "human/cmd", COMMAND_QOS)
