@@ -219,7 +219,7 @@ def test_a_learner_starved_of_cpu_says_so_on_diagnostics(graph, probe, tmp_path)
             steps.publish(String(data=record.encode()))
         events.publish(String(data=next(ends).encode()))
     probe.wait_for(lambda: (s := learner_status(diagnostics)) is not None and int(s[2]["updates"]) > 0
-                   and int(s[2].get("training_cpu_percent", "0")) > 50, 90.0, "the learner training flat out")
+                   and int(s[2].get("training_cpu_percent", "0")) > 20, 90.0, "the learner training")
     assert learner_status(diagnostics)[0] == 0
 
     # a busy process at normal priority on the one CPU the learner may use (own session: its own autogroup too)
