@@ -18,7 +18,6 @@ checkpoint (``buffers.safetensors``) and reloaded from there.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -178,8 +177,6 @@ class Trainer:
         self.dropped = 0
         self.warm_start_progress = (0, 0)
         """(updates done, updates planned) of the warm start; checkpointed, so a restart finishes one cut short."""
-        self.stopping = threading.Event()
-        """Set from another thread to cut a warm start short at its next update (at a stop; see ``update``)."""
         self.warn = warn or logging.getLogger("iil_robot.learner").warning
         self.frames = FrameStore(config.image, config.frame_buffer) if config.image else None
         """Recent camera frames by stamp (camera policies only)."""
@@ -304,23 +301,24 @@ class Trainer:
         return self.config.algorithm != "hgdagger" or len(self.prior) > 0  # the supervised learner needs operator labels
 
     def step(self) -> bytes | None:
-        """One learner update if there is enough data; returns weights bytes when they are due."""
+        """One learner update if there is enough data; returns weights bytes when they are due.
+
+        While the warm start runs, one warm-start update instead and no weights: the caller takes in new data
+        between steps, so the warm start learns from what arrives meanwhile and a stop never waits for all of it."""
         if not self.ready():
             return None
+        if self._warm_start_step():
+            return None
         self.update()
-        if self.warm_start_progress[0] < self.warm_start_progress[1]:
-            return None  # no weights from a warm start cut short
         return self.export() if self._publish_due() else None
 
     def update(self) -> None:
-        """One learner update (call only when ``ready()``); the first one fits the normalisation and
-        runs the warm start (or finishes one that ``stopping`` cut short)."""
+        """One learner update (call only when ``ready()``); the first one fits the normalisation and runs the
+        whole warm start (or what a stop left of it)."""
         if not self.normalized:
             self.warm_start(self.config.warm_start_updates)
-        else:
-            self._continue_warm_start()
-        if self.warm_start_progress[0] < self.warm_start_progress[1]:
-            return  # cut short
+        while self._warm_start_step():
+            pass
         self._metrics = self.learner.train_step(self.prior, self.online, self.rng)
         self._window["updates"] += 1
         if self.learner.updates % self.config.log_every_updates == 0:
@@ -328,22 +326,30 @@ class Trainer:
 
     def warm_start(self, updates: int) -> None:
         """``updates`` warm-start updates on the operator's data (see ``TrainerConfig.warm_start_updates``)."""
+        self._plan_warm_start(updates)
+        while self._warm_start_step():
+            pass
+
+    def _plan_warm_start(self, updates: int) -> None:
         if not self.normalized:
             self._fit_normalization()
         if isinstance(self.learner, ActorCritic) and len(self.prior) == 0:
             return  # no operator data to start from
         self.warm_start_progress = (0, updates)
-        self._continue_warm_start()
 
-    def _continue_warm_start(self) -> None:
+    def _warm_start_step(self) -> bool:
+        """One update of the warm start if it is not done (planning it first on fresh networks); whether it ran."""
+        if not self.normalized:
+            self._plan_warm_start(self.config.warm_start_updates)
         done, total = self.warm_start_progress
-        while done < total and not self.stopping.is_set():
-            if isinstance(self.learner, ActorCritic):
-                self._metrics = self.learner.warm_start_step(self.prior, self.rng)
-            else:
-                self._metrics = self.learner.train_step(self.prior, self.online, self.rng)
-            done += 1
-            self.warm_start_progress = (done, total)
+        if done >= total:
+            return False
+        if isinstance(self.learner, ActorCritic):
+            self._metrics = self.learner.warm_start_step(self.prior, self.rng)
+        else:
+            self._metrics = self.learner.train_step(self.prior, self.online, self.rng)
+        self.warm_start_progress = (done + 1, total)
+        return True
 
     def _fit_normalization(self) -> None:
         self.normalized = True

@@ -125,7 +125,7 @@ class LearnerNode(Node):
         self.trainer = Trainer(config, rlpd, hgdagger, labels, log_scalar=self.writer.add_scalar, pvp=pvp, haco=haco,
                                warn=lambda text: self.get_logger().warning(text, throttle_duration_sec=10.0))
         self.inbox: deque[StepRecord | EpisodeEvent | Frame] = deque()  # filled by the executor, drained by training
-        self.stopping = self.trainer.stopping  # one event: a stop also cuts the warm start short
+        self.stopping = threading.Event()
         self.training_cpu: ThreadCpu | None = None
         """The training thread's CPU share, once it runs (for diagnostics)."""
 

@@ -135,6 +135,7 @@ def test_the_first_update_fits_the_normalisation_which_the_weights_and_a_restart
     t, _ = trainer(tmp_path, warm_start_updates=3)
     feed(t, boundary_task_records(4, 30))
     observations = np.concatenate([b.observations[: len(b)] for b in (t.prior, t.online)])
+    assert [t.step() for _ in range(3)] == [None] * 3  # the warm start, one update at a time
     weights = t.step()
     meta, policy = decode_policy(weights, Expected("toy/v1", 1))
     torch.testing.assert_close(policy.obs_mean, torch.tensor(observations.mean(0)), atol=1e-5, rtol=0)
@@ -170,7 +171,7 @@ def test_pvp_and_haco_train_from_records_export_a_tanh_gaussian_actor_and_resume
 
     t = make()
     feed(t, boundary_task_records(4, 30))
-    published = [w for w in (t.step() for _ in range(6)) if w is not None]
+    published = [w for w in (t.step() for _ in range(8)) if w is not None]  # 2 warm-start steps, then updates
     meta, policy = decode_policy(published[-1], Expected("toy/v1", 1))
     assert (meta.algorithm, meta.updates, meta.ensemble) == (algorithm, 6, 1)
     assert len(t.prior) > 0 and len(t.online) > 0  # operator rows to the human buffer, the policy's to the novice buffer
@@ -182,26 +183,23 @@ def test_pvp_and_haco_train_from_records_export_a_tanh_gaussian_actor_and_resume
     torch.testing.assert_close(policy(obs)[0], t.learner.policy(obs)[0])
 
 
-def test_a_stop_cuts_the_warm_start_short_and_a_restart_finishes_it(tmp_path):
+def test_the_live_warm_start_runs_step_by_step_takes_in_new_data_and_a_restart_finishes_it(tmp_path):
+    """step() does one warm-start update at a time (the node takes in new records between them and can stop at
+    any one); its progress is checkpointed, and a restarted trainer finishes the rest before the first weights."""
     t, _ = trainer(tmp_path, warm_start_updates=50)
     feed(t, boundary_task_records(4, 30))
-    calls, original = [], t.learner.warm_start_step
-
-    def counted(*args):
-        calls.append(1)
-        if len(calls) == 5:
-            t.stopping.set()  # as the node does at SIGINT, from its executor thread
-        return original(*args)
-
-    t.learner.warm_start_step = counted
-    assert t.step() is None  # no weights from a warm start cut short
-    assert t.warm_start_progress == (5, 50) and t.learner.updates == 0 and len(calls) == 5
+    assert [t.step() for _ in range(5)] == [None] * 5
+    assert t.warm_start_progress == (5, 50) and t.learner.updates == 0
+    prior = len(t.prior)
+    feed(t, boundary_task_records(2, 30, seed=1))  # arrives during the warm start: learned from at once
+    assert len(t.prior) > prior
+    t.step()
+    assert t.warm_start_progress == (6, 50)
     t.save()
 
     again, _ = trainer(tmp_path)
-    assert again.restore() and again.warm_start_progress == (5, 50)
-    original, resumed = again.learner.warm_start_step, []
-    again.learner.warm_start_step = lambda *args: resumed.append(1) or original(*args)
+    assert again.restore() and again.warm_start_progress == (6, 50)
+    assert [again.step() for _ in range(44)] == [None] * 44
     weights = again.step()
-    assert len(resumed) == 45 and again.warm_start_progress == (50, 50)
+    assert again.warm_start_progress == (50, 50)
     assert weights is not None and decode_policy(weights)[0].updates == 1
