@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Bool, String
@@ -116,7 +116,8 @@ class GraphState:
                 self.recorder = {"message": status.message, **values}
             elif status.name == "mux: arbitration":
                 self.mux = values
-            if _level(status) >= 2 and status.message:
+            level = status.level if isinstance(status.level, int) else ord(status.level)  # a ROS byte
+            if level >= 2 and status.message:
                 text = f"{status.name}: {status.message}"
                 if text not in self.problems:
                     self.problems.append(text)
@@ -160,9 +161,6 @@ def _learner_line(learner: dict[str, str]) -> str:
         line += f"; {learner['warning']}"
     return line
 
-
-def _level(status: DiagnosticStatus) -> int:
-    return status.level if isinstance(status.level, int) else ord(status.level)  # a ROS byte
 
 
 class Dashboard:

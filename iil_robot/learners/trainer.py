@@ -315,8 +315,6 @@ class Trainer:
     def update(self) -> None:
         """One learner update (call only when ``ready()``); the first one fits the normalisation and runs the
         whole warm start (or what a stop left of it)."""
-        if not self.normalized:
-            self.warm_start(self.config.warm_start_updates)
         while self._warm_start_step():
             pass
         self._metrics = self.learner.train_step(self.prior, self.online, self.rng)

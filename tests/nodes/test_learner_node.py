@@ -20,20 +20,28 @@ def spec(run_dir, **extra):
     })
 
 
-def test_learner_node_trains_from_step_records_and_episode_events_publishes_weights_and_resumes(graph, probe, tmp_path):
-    graph.start(spec(tmp_path / "run"))
-    received = probe.collect(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+BUSY = {"rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256}
+"""Learner settings whose updates keep the training thread busy (the shipped network sizes)."""
+
+
+def send_episodes(probe, episodes) -> None:
+    """Publish each episode's start event, step records and end event once the learner subscribes to both topics."""
     steps = probe.publisher(String, "step", RECORD_QOS)
     events = probe.publisher(String, "episode/event", EVENTS_QOS)
     probe.wait_for(lambda: steps.get_subscription_count() > 0 and events.get_subscription_count() > 0, 30.0,
                    "the learner's step and episode/event subscriptions")
-    episodes = boundary_task_records(4, 40)
     ends = iter(episode_events(episodes))
     for episode in episodes:
         events.publish(String(data=next(ends).encode()))
         for record in episode:
             steps.publish(String(data=record.encode()))
         events.publish(String(data=next(ends).encode()))
+
+
+def test_learner_node_trains_from_step_records_and_episode_events_publishes_weights_and_resumes(graph, probe, tmp_path):
+    graph.start(spec(tmp_path / "run"))
+    received = probe.collect(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+    send_episodes(probe, boundary_task_records(4, 40))
     probe.wait_for(lambda: len(received) >= 2, 60.0, "two weights messages")
     meta, _ = decode_policy(received.messages[-1].data.tobytes(), Expected("toy/v1", 1))
     assert meta.algorithm == "rlpd" and meta.policy_version == 2 and meta.updates >= 20
@@ -204,20 +212,9 @@ def test_a_learner_starved_of_cpu_says_so_on_diagnostics(graph, probe, tmp_path)
 
     from diagnostic_msgs.msg import DiagnosticArray
 
-    process = graph.start(spec(tmp_path / "run", min_transitions=1, **{
-        "rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256}))
+    process = graph.start(spec(tmp_path / "run", min_transitions=1, **BUSY))
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 50)
-    steps = probe.publisher(String, "step", RECORD_QOS)
-    events = probe.publisher(String, "episode/event", EVENTS_QOS)
-    probe.wait_for(lambda: steps.get_subscription_count() > 0 and events.get_subscription_count() > 0, 30.0,
-                   "the learner's subscriptions")
-    episodes = boundary_task_records(3, 40)
-    ends = iter(episode_events(episodes))
-    for episode in episodes:
-        events.publish(String(data=next(ends).encode()))
-        for record in episode:
-            steps.publish(String(data=record.encode()))
-        events.publish(String(data=next(ends).encode()))
+    send_episodes(probe, boundary_task_records(3, 40))
     probe.wait_for(lambda: (s := learner_status(diagnostics)) is not None and int(s[2]["updates"]) > 0
                    and int(s[2].get("training_cpu_percent", "0")) > 20, 90.0, "the learner training")
     assert learner_status(diagnostics)[0] == 0
@@ -252,21 +249,10 @@ def test_a_stop_during_the_warm_start_checkpoints_it_within_the_launch_grace_per
 
     from iil_robot.learners.checkpoints import read_state
 
-    settings = dict(min_transitions=1, warm_start_updates=100_000, **{
-        "rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256})
+    settings = dict(min_transitions=1, warm_start_updates=100_000, **BUSY)
     graph.start(spec(tmp_path / "run", **settings))
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 50)
-    steps = probe.publisher(String, "step", RECORD_QOS)
-    events = probe.publisher(String, "episode/event", EVENTS_QOS)
-    probe.wait_for(lambda: steps.get_subscription_count() > 0 and events.get_subscription_count() > 0, 30.0,
-                   "the learner's subscriptions")
-    episodes = boundary_task_records(2, 40)
-    ends = iter(episode_events(episodes))
-    for episode in episodes:
-        events.publish(String(data=next(ends).encode()))
-        for record in episode:
-            steps.publish(String(data=record.encode()))
-        events.publish(String(data=next(ends).encode()))
+    send_episodes(probe, boundary_task_records(2, 40))
     probe.wait_for(lambda: (s := learner_status(diagnostics)) is not None and int(s[2]["warm_start_done"]) > 0,
                    90.0, "the warm start under way")
     started = time.monotonic()
