@@ -182,6 +182,8 @@ class LockStatus:
     name: str
     locked: bool
     why: str
+    age: float
+    """Seconds since the lock's last message (inf before the first)."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,10 @@ class MuxStatus:
     locks: tuple[LockStatus, ...]
     ticks: int
     interventions: int
+
+
+STALE_AFTER = 1e-3
+"""How long after its timeout ``next_deadline`` looks at a source or lock (s): they are stale only strictly after it."""
 
 
 class _Source:
@@ -223,7 +229,9 @@ class _Lock:
             if self.time == -math.inf:
                 return True, "no heartbeat yet"
             if now - self.time > self.config.timeout:
-                return True, f"heartbeat lost ({now - self.time:.2f} s)"
+                # no age in the reason: it is part of the selection, and a reason that changed with every call
+                # would make each watchdog call publish a fresh zero (the age is in ``status``)
+                return True, "heartbeat lost"
         return (True, "engaged") if self.value else (False, "")
 
 
@@ -315,7 +323,7 @@ class Mux:
     # -- decisions -------------------------------------------------------------------------
 
     def update(self, now: float, stamp: float, proposal_arrived: bool = False) -> Output:
-        """Decide what to publish now. Call after every input and from a watchdog timer.
+        """Decide what to publish now. Call after every input and at ``next_deadline``.
 
         Ticks on a new proposal, or by itself at ``rate`` while the policy is not fresh.
         Between ticks, publishes when control changes hands (e.g. to an explicit zero when a
@@ -334,6 +342,17 @@ class Mux:
         self._last_selection = selection
         step = self._step(command, now, stamp) if tick else None
         return Output(command=command, step=step, intervention=intervention)
+
+    def next_deadline(self, now: float) -> float:
+        """The monotonic time at which ``update`` may next decide something without new input: the first moment a
+        fresh source or lock heartbeat is past its timeout, or the next self-tick while the policy is not fresh.
+        A watchdog that calls ``update`` then (and after every input) needs no fixed rate."""
+        deadlines = [s.time + s.config.timeout + STALE_AFTER for s in self._sources.values() if s.fresh(now)]
+        deadlines += [lock.time + lock.config.timeout + STALE_AFTER for lock in self._locks.values()
+                      if lock.config.timeout > 0.0 and now - lock.time <= lock.config.timeout]
+        if self._policy is None or not self._policy.fresh(now):
+            deadlines.append(self._next_tick)
+        return min(deadlines, default=math.inf)
 
     def stop_command(self, reason: str) -> Command:
         """An explicit zero that keeps the gripper as it was (for exit and errors)."""
@@ -357,7 +376,7 @@ class Mux:
             )
             for s in self._sources.values()
         )
-        locks = tuple(LockStatus(name, *lock.state(now)) for name, lock in self._locks.items())
+        locks = tuple(LockStatus(name, *lock.state(now), now - lock.time) for name, lock in self._locks.items())
         return MuxStatus(selection, self._paused, sources, locks, self._ticks, self._interventions)
 
     # -- internals -------------------------------------------------------------------------

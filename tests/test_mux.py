@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from iil_robot.mux import LockConfig, Mux, MuxConfig, MuxConfigError, SourceConfig
+from iil_robot.mux import STALE_AFTER, LockConfig, Mux, MuxConfig, MuxConfigError, Output, SourceConfig
 from iil_robot.records import Proposal
 from iil_robot.safety import ZERO, Limits, WorkspaceBox
 
@@ -368,3 +368,86 @@ def test_step_records_reach_the_named_nodes_only_once_the_publisher_matched_ever
     assert step_records_reach({"step_subscriber_nodes": "dashboard,learner,recorder", "step_subscribers": "3"},
                               {"recorder", "learner"})
     assert step_records_reach({"step_subscriber_nodes": "", "step_subscribers": "0"}, set())
+
+
+# -- the watchdog: update is needed only after an input or at next_deadline ----------------------
+
+def _random_inputs(seed: int, duration: float = 6.0, grid: float = 0.007):
+    """(time, apply) pairs of a random session: a policy that dies and comes back, an operator who engages,
+    drives, falls silent and lets go, an e-stop heartbeat with gaps, pause and help requests. Inputs come on a
+    7 ms grid, which no timeout (0.1, 0.2, 0.5 s) is a multiple of, so no input lands on a staleness moment."""
+    import random
+
+    rng = random.Random(seed)
+    inputs = []
+    policy_alive = human_talking = estop_alive = True
+    paused = help_requested = False
+
+    def flip(alive: bool, dies: float, revives: float) -> bool:
+        return alive != (rng.random() < (dies if alive else revives))
+
+    for k in range(1, round(duration / grid)):
+        t = k * grid
+        policy_alive = flip(policy_alive, 0.01, 0.01)
+        human_talking = flip(human_talking, 0.02, 0.05)
+        estop_alive = flip(estop_alive, 0.002, 0.01)
+        if policy_alive and k % 7 == 0:
+            inputs.append((t, lambda m, t=t: propose_only(m, t)))
+        if human_talking and rng.random() < 0.5:
+            inputs.append((t, lambda m, t=t: m.human_command("spacemouse", HUMAN_TWIST, t)))
+        if rng.random() < 0.02:
+            engaged = rng.random() < 0.5
+            inputs.append((t, lambda m, t=t, e=engaged: m.human_engaged("spacemouse", e, t)))
+        if estop_alive and k % 10 == 0:
+            locked = rng.random() < 0.05
+            inputs.append((t, lambda m, t=t, locked=locked: m.lock("estop", locked, t)))
+        if paused != (paused := flip(paused, 0.05, 0.002)):
+            inputs.append((t, lambda m, paused=paused: m.set_paused(paused)))
+        if help_requested != (help_requested := flip(help_requested, 0.05, 0.002)):
+            inputs.append((t, lambda m, requested=help_requested: m.help_request(requested)))
+    return inputs
+
+
+def propose_only(mux, now) -> bool:
+    assert mux.proposal("policy", proposal(t=now), now) is None
+    return True  # a proposal arrived: the mux ticks on it
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_between_inputs_update_has_nothing_to_do_before_next_deadline(seed):
+    """The mux node calls update after every input and at next_deadline, instead of polling. That is safe only if
+    polling in between would never have published anything: probe copies of the mux every 1 ms up to the deadline
+    (less the margin it adds after a timeout) and check they all stay silent."""
+    import copy
+
+    config = MuxConfig(sources=(HUMAN, POLICY), locks=(ESTOP,), limits=FREE_LIMITS, rate=20.0, pause_on_help_request=True)
+    mux = Mux(config)
+    inputs = _random_inputs(seed)
+    now, found_by_deadline = 0.0, set()
+    mux.update(now, now)
+    i = 0
+    while i < len(inputs):
+        deadline = mux.next_deadline(now)
+        assert deadline > now, "the next deadline must lie ahead once update has run"
+        next_input = inputs[i][0]
+        probe_until = min(deadline - STALE_AFTER, next_input)
+        t = now + 0.001
+        while t < probe_until:
+            out = copy.deepcopy(mux).update(t, t)
+            assert out == Output(), f"seed {seed}: polling at {t:.4f} s would publish {out}; next deadline {deadline:.4f} s"
+            t += 0.001
+        arrived = at_deadline = False
+        if deadline <= next_input:
+            now, at_deadline = deadline, True
+        else:
+            now = next_input
+            while i < len(inputs) and inputs[i][0] == now:
+                arrived = inputs[i][1](mux) is True or arrived
+                i += 1
+        out = mux.update(now, now, proposal_arrived=arrived)
+        if at_deadline and out.command is not None:
+            found_by_deadline |= {"self-tick"} if out.step else set()
+            found_by_deadline |= {"stale"} if out.command.hold_reason.startswith("stale:") else set()
+            found_by_deadline |= {"heartbeat lost"} if "heartbeat lost" in out.command.hold_reason else set()
+    # the deadlines did find what only time reveals: a stale source, the mux's own ticks
+    assert {"self-tick", "stale"} <= found_by_deadline, found_by_deadline

@@ -10,6 +10,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Bool, Float64, String
 from std_srvs.srv import SetBool
@@ -21,6 +22,10 @@ from .common import (
     COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, ParameterError, declare, declare_floats,
     override_names, run, twist_stamped, twist_values,
 )
+
+MIN_WATCHDOG_DELAY = 1e-4  # s: a deadline already due fires at once, not in a busy loop
+MAX_WATCHDOG_DELAY = 1.0  # s: next_deadline is never further than a timeout or a tick; this only bounds a surprise
+
 
 DEFAULT_SOURCES = (
     SourceConfig("spacemouse", "human", "human/cmd", 0.1, 100, "human/engaged", "human/gripper"),
@@ -59,9 +64,13 @@ class MuxNode(Node):
         self.create_service(SetBool, "~/pause", self._on_pause)
         self.create_subscription(Bool, "help/request", self._on_help_request, LATCHED_QOS)
 
-        watchdog = declare(self, "watchdog_rate", 200.0, "How often (Hz) to check for stale sources and locks", 1.0, 2000.0)
         diagnostics = declare(self, "diagnostics_rate", 1.0, "Diagnostics publishing rate (Hz)", 0.1, 50.0)
-        self.create_timer(1.0 / watchdog, lambda: self._publish(self.mux.update(self.clock(), self._stamp())))
+        # the watchdog sleeps until the mux's next deadline (a timeout, a self-tick), re-armed after every update:
+        # a fixed-rate poll cost a fifth of a core at 200 Hz and still saw a timeout up to a period late
+        self.watchdog = self.create_timer(1.0 / config.rate, self._update, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        if "watchdog_rate" in getattr(self, "_parameter_overrides", {}):
+            self.get_logger().warn("watchdog_rate is no longer used and can be removed: the mux wakes at each timeout and "
+                                   "tick instead of polling")
         self.create_timer(1.0 / diagnostics, self._publish_diagnostics)
         self.get_logger().info(
             "sources: " + ", ".join(f"{s.name} ({s.type}, {s.topic}, prio {s.priority})" for s in config.sources)
@@ -163,14 +172,21 @@ class MuxNode(Node):
     def _on_pause(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self.mux.set_paused(request.data)
         self.get_logger().warn("paused: arm held" if request.data else "resumed")
-        self._publish(self.mux.update(self.clock(), self._stamp()))
+        self._update()
         response.success, response.message = True, "paused" if request.data else "resumed"
         return response
 
     def _input(self, error: str | None, proposal_arrived: bool = False) -> None:
         if error:
             self.get_logger().error(error, throttle_duration_sec=1.0)
-        self._publish(self.mux.update(self.clock(), self._stamp(), proposal_arrived))
+        self._update(proposal_arrived)
+
+    def _update(self, proposal_arrived: bool = False) -> None:
+        now = self.clock()
+        self._publish(self.mux.update(now, self._stamp(), proposal_arrived))
+        delay = self.mux.next_deadline(now) - self.clock()
+        self.watchdog.timer_period_ns = round(min(max(delay, MIN_WATCHDOG_DELAY), MAX_WATCHDOG_DELAY) * 1e9)
+        self.watchdog.reset()
 
     # -- outputs ---------------------------------------------------------------------------
 
@@ -225,7 +241,7 @@ class MuxNode(Node):
             d = DiagnosticStatus(name=f"mux: lock {lock.name}", hardware_id=self.frame_id)
             d.level = DiagnosticStatus.WARN if lock.locked else DiagnosticStatus.OK
             d.message = f"locked: {lock.why}" if lock.locked else "free"
-            d.values = [KeyValue(key="locked", value=str(lock.locked))]
+            d.values = [KeyValue(key="locked", value=str(lock.locked)), KeyValue(key="age_s", value=f"{lock.age:.3f}")]
             array.status.append(d)
         self.diagnostics_pub.publish(array)
 

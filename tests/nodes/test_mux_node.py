@@ -17,10 +17,9 @@ from iil_robot.records import InterventionEvent, StepRecord
 STARTUP = 30.0  # s: generous, processes start slowly on a loaded CI machine
 POLICY_TIMEOUT = 0.25  # as in config/mux.yaml
 HUMAN_TIMEOUT = 0.1
-WATCHDOG_PERIOD = 1.0 / 200.0
-# Scheduling allowance on top of the timeout: the watchdog period plus process wake-up and
-# transport on a shared 2-core machine. The zero is due at timeout + watchdog period.
-ALLOWANCE = WATCHDOG_PERIOD + 0.045
+# Scheduling allowance on top of the timeout: the watchdog wakes 1 ms after it (STALE_AFTER), plus
+# process wake-up and transport on a shared 2-core machine.
+ALLOWANCE = 0.05
 
 
 def mux_spec(**parameters) -> NodeSpec:
