@@ -8,11 +8,13 @@ Input (``input`` parameter):
   simulated operator; buttons work;
 - ``twist``: consumes ``spacenav/twist`` (geometry_msgs/Twist, normalised deflection); no buttons.
 
-Output: ``human/cmd`` (TwistStamped, at ``rate`` and on every input), ``human/engaged`` (Bool,
+Output: ``human/cmd`` (TwistStamped, at ``rate`` while the operator holds control, at ``idle_rate``
+otherwise, and at once on a takeover, a gripper change or an episode mark), ``human/engaged`` (Bool,
 latched), ``human/gripper`` (Float64 closure, latched), ``episode/event`` and ``/diagnostics``.
 """
 from __future__ import annotations
 
+import math
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -61,7 +63,14 @@ class SpaceMouseGate(Node):
         if self.input not in INPUTS:
             raise ParameterError(f"parameter 'input'={self.input!r} must be one of {INPUTS}")
         self.frame_id = declare(self, "frame_id", "base_link", "Frame of the human command (as the mux's)")
-        rate = declare(self, "rate", 100.0, "Publishing rate (Hz) of the human command; also the device polling rate", 1.0, 1000.0)
+        rate = declare(self, "rate", 100.0, "Publishing rate (Hz) of the human command while the operator holds control; "
+                       "also the device polling rate", 1.0, 1000.0)
+        idle_rate = declare(self, "idle_rate", 20.0, "Publishing rate (Hz) of the human command while the operator does not "
+                            "hold control: the mux only needs it fresh (within its human timeout)", 1.0, 1000.0)
+        if idle_rate > rate:
+            raise ParameterError(f"parameter 'idle_rate'={idle_rate} must be <= 'rate'={rate}")
+        self.idle_period = 1.0 / idle_rate
+        self.last_cmd = -math.inf
         self.input_timeout = declare(self, "input_timeout", 0.5, "joy/twist input: a deflected stick silent this long (s) counts as a lost device; 0 = off", 0.0, 10.0)
         self.publish_spacenav = declare(self, "publish_spacenav", True, "device input: also publish spacenav/joy and spacenav/twist")
         self.clock = time.monotonic
@@ -146,7 +155,10 @@ class SpaceMouseGate(Node):
         elif self._input_lost(now):
             self._publish_state(self.gate.device_lost())
             return
-        self._publish_state(self.gate.update(self.axes, self.buttons, now))
+        out = self.gate.update(self.axes, self.buttons, now)
+        # idle, every human/cmd costs the mux and the recorder a wake-up for nothing: send only what keeps it fresh
+        if out.engaged or out.engaged_changed or out.gripper_changed or out.events or now - self.last_cmd >= self.idle_period:
+            self._publish_state(out)
 
     def _input_lost(self, now: float) -> bool:
         """A deflected stick whose stream stopped: the driver or simulated operator died."""
@@ -165,6 +177,7 @@ class SpaceMouseGate(Node):
         # The command goes out before the engagement flag, so the mux already holds the
         # input that engaged when the flag arrives and forwards exactly that one.
         self.cmd_pub.publish(twist_stamped(out.twist, self.frame_id, self.get_clock().now().to_msg()))
+        self.last_cmd = self.clock()
         if out.gripper_changed or force:
             self.gripper_pub.publish(Float64(data=out.gripper))
         if out.engaged_changed or force:

@@ -75,17 +75,24 @@ def test_joy_input_engages_commands_and_releases(probe, graph):
 
 def test_human_commands_go_out_at_the_gates_rate_not_at_the_inputs_as_well(probe, graph):
     """Every human/cmd costs the mux, the recorder and the arm a message: a 50 Hz joy stream beside a 20 Hz gate
-    made 70 a second (the engagement itself still goes out at once, see above)."""
-    graph.start(gate_spec(input="joy", rate=20.0))
+    made 70 a second (the engagement itself still goes out at once, see above). At rest it slows to idle_rate."""
+    graph.start(gate_spec(input="joy", rate=20.0, idle_rate=5.0))
     cmd = probe.collect(TwistStamped, "human/cmd", COMMAND_QOS)
     engaged = probe.collect(Bool, "human/engaged", LATCHED_QOS)
     joy = JoyStream(probe)
+
+    def commands_per_second() -> float:
+        before, started = len(cmd.messages), time.monotonic()
+        probe.spin_for(2.0)
+        return (len(cmd.messages) - before) / (time.monotonic() - started)
+
+    probe.wait_for(lambda: len(cmd.messages) > 2, STARTUP, "idle human commands")
+    idle = commands_per_second()  # the stick at rest: only enough to keep the mux's human source fresh
+    assert 2.0 < idle < 8.0, f"{idle:.1f} human commands per second at rest"
     joy.axes = [0.6, 0.0, 0.0, 0.0, 0.0, 0.0]
     probe.wait_for(lambda: engaged.messages and latest(engaged).data, STARTUP, "engagement")
-    before, started = len(cmd.messages), time.monotonic()
-    probe.spin_for(2.0)
-    rate = (len(cmd.messages) - before) / (time.monotonic() - started)
-    assert 10.0 < rate < 30.0, f"{rate:.1f} human commands per second"
+    driving = commands_per_second()
+    assert 10.0 < driving < 30.0, f"{driving:.1f} human commands per second while driving"
     assert latest(cmd).twist.linear.x > 0.1
     joy.stop()
 
@@ -133,6 +140,7 @@ def test_device_input_without_hidapi_reports_what_to_install_and_stays_safe(prob
         ({"deadband": 0.5, "engage_threshold": 0.2}, "engage_threshold=0.2"),
         ({"axis_scale": [1.0, 1.0]}, "axis_scale needs 6 values"),
         ({"buttons.takeover": 40}, "buttons.takeover"),
+        ({"input": "joy", "rate": 20.0, "idle_rate": 50.0}, "parameter 'idle_rate'=50.0 must be <= 'rate'=20.0"),
     ],
 )
 def test_bad_gate_parameter_stops_with_a_clear_message(graph, parameters, message):
