@@ -69,7 +69,7 @@ class SpaceMouseGate(Node):
                             "hold control: the mux only needs it fresh (within its human timeout)", 1.0, 1000.0)
         if idle_rate > rate:
             raise ParameterError(f"parameter 'idle_rate'={idle_rate} must be <= 'rate'={rate}")
-        self.idle_period = 1.0 / idle_rate
+        self.idle_period = 1.0 / idle_rate - 0.5 / rate  # less half a tick: one a hair early does not wait for the next
         self.last_cmd = -math.inf
         self.input_timeout = declare(self, "input_timeout", 0.5, "joy/twist input: a deflected stick silent this long (s) counts as a lost device; 0 = off", 0.0, 10.0)
         self.publish_spacenav = declare(self, "publish_spacenav", True, "device input: also publish spacenav/joy and spacenav/twist")
