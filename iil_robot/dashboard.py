@@ -22,7 +22,7 @@ from std_msgs.msg import Bool, String
 
 from .camera import CameraError
 from .episodes import Episode, EpisodeSplitter, TickGaps
-from .nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS
+from .nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode
 from .records import EpisodeEvent, InterventionEvent, RecordError, StepRecord
 from .thumbnail import THUMBNAIL_FILE, ThumbnailWriter, inline_image, inline_protocol
 
@@ -170,7 +170,7 @@ class Dashboard:
                  run_dir: Path | None = None) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = rclpy.create_node("dashboard", context=self.context)
+        self.node = IilNode("dashboard", context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.state = GraphState()

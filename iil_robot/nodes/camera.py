@@ -15,12 +15,11 @@ import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.node import Node
 from rclpy.time import Duration
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from ..camera import CameraConfig, CameraError, CaptureThread, Frame, StallMonitor, encode_jpeg, preprocess, source_kind
-from .common import SENSOR_QOS, declare_config, run
+from .common import SENSOR_QOS, IilNode, declare_config, run
 
 RANGES = {"rate": (0.5, 240.0), "capture_width": (0, 8192), "capture_height": (0, 8192), "crop": (0, 8192),
           "width": (8, 4096), "height": (8, 4096), "jpeg_quality": (1, 100), "stall_timeout": (0.01, 60.0),
@@ -29,7 +28,7 @@ LEVELS = {"waiting": DiagnosticStatus.WARN, "ok": DiagnosticStatus.OK, "stalled"
           "failed": DiagnosticStatus.ERROR}
 
 
-class CameraNode(Node):
+class CameraNode(IilNode):
     def __init__(self) -> None:
         super().__init__("camera")
         self.config: CameraConfig = declare_config(self, CameraConfig, ranges=RANGES)

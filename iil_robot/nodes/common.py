@@ -9,9 +9,13 @@ from typing import Any, Callable, Sequence
 import rclpy
 from geometry_msgs.msg import Twist, TwistStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import (
+    DurabilityPolicy, HistoryPolicy, QoSCompatibility, QoSProfile, ReliabilityPolicy, qos_check_compatible, qos_profile_sensor_data,
+)
+from rclpy.topic_endpoint_info import TopicEndpointInfo
 from rclpy.signals import SignalHandlerOptions
 
 # Commands: reliable with a small depth (what MoveIt Servo, twist_mux and ros2_controllers use);
@@ -33,6 +37,72 @@ SENSOR_QOS = qos_profile_sensor_data
 
 class ParameterError(ValueError):
     """A node parameter is missing, of the wrong type or out of range."""
+
+
+PEER_CHECK_PERIOD = 2.0  # s between looks at the ROS graph for publishers and subscriptions that cannot match ours
+UNKNOWN_NODE = "_NODE_NAME_UNKNOWN_"  # rmw's name for an endpoint whose node discovery has not named yet
+
+
+class IilNode(Node):
+    """The project's rclpy Node: its publishers and subscriptions carry no QoS event handlers, and it looks at the
+    ROS graph every ``PEER_CHECK_PERIOD`` for peers on its topics that no message can pass to or from.
+
+    rclpy gives every publisher and subscription two event handlers (incompatible QoS, incompatible type) that only
+    log a warning, and the executor rebuilds its wait set with all of them on every wake-up: a node with 14
+    subscriptions receiving 250 messages a second used 29-33 % of a core with them and 19-20 % without. The graph
+    check warns of the same two problems, once per peer, at a cost that does not grow with the message rate."""
+
+    def __init__(self, node_name: str, **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self._warned_peers: set[tuple[str, bytes]] = set()
+        self.create_timer(PEER_CHECK_PERIOD, self.check_peers)
+
+    def create_subscription(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("event_callbacks", SubscriptionEventCallbacks(use_default_callbacks=False))
+        return super().create_subscription(*args, **kwargs)
+
+    def create_publisher(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("event_callbacks", PublisherEventCallbacks(use_default_callbacks=False))
+        return super().create_publisher(*args, **kwargs)
+
+    def check_peers(self) -> list[str]:
+        """Warn of each new peer that cannot match one of this node's publishers or subscriptions; returns the warnings.
+
+        Both sides' QoS come from the graph, as discovery reports them: a profile as created says "default" where
+        discovery says what the default is, and the two do not compare."""
+        problems = []
+        topics = {sub.topic_name for sub in self.subscriptions} | {pub.topic_name for pub in self.publishers}
+        for topic in sorted(topics):
+            publishers, subscriptions = self.get_publishers_info_by_topic(topic), self.get_subscriptions_info_by_topic(topic)
+            for ours in filter(self._is_mine, subscriptions):
+                problems += [self._peer_problem(topic, peer, ours, peer.qos_profile, ours.qos_profile)
+                             for peer in publishers if not self._is_mine(peer)]
+            for ours in filter(self._is_mine, publishers):
+                problems += [self._peer_problem(topic, peer, ours, ours.qos_profile, peer.qos_profile)
+                             for peer in subscriptions if not self._is_mine(peer)]
+        problems = [p for p in problems if p]
+        for problem in problems:
+            self.get_logger().warn(problem)
+        return problems
+
+    def _is_mine(self, endpoint: TopicEndpointInfo) -> bool:
+        return endpoint.node_name == self.get_name() and endpoint.node_namespace == self.get_namespace()
+
+    def _peer_problem(self, topic: str, peer: TopicEndpointInfo, ours: TopicEndpointInfo, offered: QoSProfile,
+                      requested: QoSProfile) -> str:
+        key = (topic, bytes(peer.endpoint_gid))
+        if key in self._warned_peers or peer.node_name == UNKNOWN_NODE:  # named by discovery a little later
+            return ""
+        who = f"{peer.endpoint_type.name.lower()} of {peer.node_namespace.rstrip('/')}/{peer.node_name} on {topic}"
+        if peer.topic_type != ours.topic_type:
+            problem = f"{who} has type {peer.topic_type}, this node's has {ours.topic_type}: no message passes between them"
+        else:
+            compatibility, reason = qos_check_compatible(offered, requested)
+            if compatibility != QoSCompatibility.ERROR:
+                return ""
+            problem = f"{who} has incompatible QoS, no message passes between them: {reason.removeprefix('ERROR: ').rstrip('; ')}"
+        self._warned_peers.add(key)
+        return problem
 
 
 def declare(

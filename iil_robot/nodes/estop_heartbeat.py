@@ -6,13 +6,12 @@ publishes ``estop`` = true on the way out.
 """
 from __future__ import annotations
 
-from rclpy.node import Node
 from std_msgs.msg import Bool
 
-from .common import COMMAND_QOS, declare, run
+from .common import COMMAND_QOS, IilNode, declare, run
 
 
-class EstopHeartbeat(Node):
+class EstopHeartbeat(IilNode):
     def __init__(self) -> None:
         super().__init__("estop_heartbeat")
         rate = declare(self, "rate", 20.0, "Heartbeat rate (Hz); keep it well above 1 / the lock's timeout", 1.0, 1000.0)

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
@@ -43,7 +42,7 @@ from ..learners.trainer import Trainer, TrainerConfig
 from ..learners.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
 from ..frames import stamp_seconds
 from ..records import EpisodeEvent, RecordError, StepRecord
-from .common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, declare_config, run
+from .common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, IilNode, declare_config, run
 
 TRAINER_RANGES = {
     "min_transitions": (1, 10_000_000), "prior_capacity": (1, 100_000_000), "online_capacity": (1, 100_000_000),
@@ -105,7 +104,7 @@ def weights_message(data: bytes) -> UInt8MultiArray:
     return msg
 
 
-class LearnerNode(Node):
+class LearnerNode(IilNode):
     def __init__(self) -> None:
         super().__init__("learner")
         config: TrainerConfig = declare_config(self, TrainerConfig, ranges=TRAINER_RANGES)

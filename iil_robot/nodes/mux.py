@@ -11,7 +11,6 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.clock import Clock, ClockType
-from rclpy.node import Node
 from std_msgs.msg import Bool, Float64, String
 from std_srvs.srv import SetBool
 
@@ -19,7 +18,7 @@ from ..mux import Command, LockConfig, Mux, MuxConfig, Output, SourceConfig
 from ..records import Proposal, RecordError
 from ..safety import Limits, WorkspaceBox
 from .common import (
-    COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, ParameterError, declare, declare_floats,
+    COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, ParameterError, declare, declare_floats,
     override_names, run, twist_stamped, twist_values,
 )
 
@@ -33,7 +32,7 @@ DEFAULT_SOURCES = (
 )
 
 
-class MuxNode(Node):
+class MuxNode(IilNode):
     def __init__(self) -> None:
         super().__init__("mux")
         self.frame_id = declare(self, "frame_id", "base_link", "Frame of the arm command (the robot base or servo frame)")

@@ -16,7 +16,6 @@ import os
 import torch
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String, UInt8MultiArray
 
@@ -24,7 +23,7 @@ from ..frames import stamp_seconds
 from ..learners.weights import WeightsError
 from ..policy import CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
 from ..records import Observation, Proposal, RecordError, StepRecord
-from .common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS, declare_config, run
+from .common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, declare_config, run
 
 RANGES = {"rate": (0.5, 1000.0), "observation_timeout": (0.001, 10.0), "camera_timeout": (0.0, 10.0), "fallback_gripper": (0.0, 1.0), "num_threads": (1, 64)}
 HELP_RANGES = {"novelty_threshold": (0.0, 1e6), "risk_threshold": (0.0, 1.0), "target_rate": (0.0, 1.0), "recent": (1, 1_000_000),
@@ -32,7 +31,7 @@ HELP_RANGES = {"novelty_threshold": (0.0, 1e6), "risk_threshold": (0.0, 1.0), "t
                "publish_period": (0.05, 60.0)}
 
 
-class PolicyNode(Node):
+class PolicyNode(IilNode):
     def __init__(self) -> None:
         super().__init__("policy")
         config: PolicyConfig = declare_config(self, PolicyConfig, ranges=RANGES)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -21,7 +20,7 @@ from ..bags import QOS_KINDS, BagError, TopicSpec
 from ..episodes import EpisodeSummary
 from ..records import EPISODE_EVENT_KINDS, EpisodeEvent
 from ..recorder import Recorder, RecorderConfig
-from .common import EVENTS_QOS, RECORD_QOS, ParameterError, declare, override_names, run
+from .common import EVENTS_QOS, RECORD_QOS, IilNode, ParameterError, declare, override_names, run
 
 # name: (topic, type, qos). The step records and episode events are looked up by these names.
 DEFAULT_TOPICS: dict[str, tuple[str, str, str]] = {
@@ -59,7 +58,7 @@ def message_class(msgtype: str):
         raise ParameterError(f"message type {msgtype!r} is not available (expected pkg/msg/Type): {err}") from err
 
 
-class RecorderNode(Node):
+class RecorderNode(IilNode):
     def __init__(self) -> None:
         super().__init__("recorder")
         d = RecorderConfig()

@@ -6,10 +6,9 @@ release time), a click of the gripper button, rest.
 """
 from __future__ import annotations
 
-from rclpy.node import Node
 from sensor_msgs.msg import Joy
 
-from .common import SENSOR_QOS, declare, run
+from .common import SENSOR_QOS, IilNode, declare, run
 
 # (start s, end s, axes x y z roll pitch yaw, buttons) within one routine
 ROUTINE: tuple[tuple[float, float, tuple[float, ...], tuple[int, int]], ...] = (
@@ -22,7 +21,7 @@ ROUTINE: tuple[tuple[float, float, tuple[float, ...], tuple[int, int]], ...] = (
 ROUTINE_LENGTH = ROUTINE[-1][1]
 
 
-class ScriptedInput(Node):
+class ScriptedInput(IilNode):
     def __init__(self) -> None:
         super().__init__("scripted_input")
         self.rate = declare(self, "rate", 50.0, "Joy publishing rate (Hz)", 1.0, 1000.0)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import math
 
-from rclpy.node import Node
 from std_msgs.msg import String
 
 from ..records import Proposal
-from .common import RECORD_QOS, declare, run
+from .common import RECORD_QOS, IilNode, declare, run
 
 
-class ScriptedPolicy(Node):
+class ScriptedPolicy(IilNode):
     def __init__(self) -> None:
         super().__init__("policy")
         self.rate = declare(self, "rate", 20.0, "Control rate (Hz): one proposal per tick", 0.5, 1000.0)

@@ -25,7 +25,6 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set bef
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
@@ -35,10 +34,10 @@ from ..records import EpisodeEvent, Observation, RecordError, StepRecord
 from ..sim.tasks import FetchTaskConfig, FetchTaskEnv
 from ..sim.spec import TASK_NAMES
 from ..transitions import TRANSLATION_GRIPPER
-from .common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, SENSOR_QOS, ParameterError, declare, run, twist_values
+from .common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, SENSOR_QOS, IilNode, ParameterError, declare, run, twist_values
 
 
-class SimArm(Node):
+class SimArm(IilNode):
     def __init__(self) -> None:
         super().__init__("sim_arm")
         task = declare(self, "task", "push", f"Fetch task: {', '.join(TASK_NAMES)}")

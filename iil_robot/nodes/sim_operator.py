@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Bool, Float64, String
 
@@ -30,7 +29,9 @@ from ..sim.operator import MODELS, SimOperator, SimOperatorConfig
 from ..sim.spec import TASK_NAMES
 from ..sim.tasks import task_spec
 from ..transitions import TRANSLATION_GRIPPER
-from .common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, ParameterError, declare, declare_floats, run
+from .common import (
+    EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, ParameterError, declare, declare_floats, run,
+)
 
 
 def deflection_for(velocity: np.ndarray, gate: GateConfig) -> list[float]:
@@ -45,7 +46,7 @@ def deflection_for(velocity: np.ndarray, gate: GateConfig) -> list[float]:
     return axes
 
 
-class SimOperatorNode(Node):
+class SimOperatorNode(IilNode):
     def __init__(self) -> None:
         super().__init__("sim_operator")
         task = declare(self, "task", "push", f"Fetch task: {', '.join(TASK_NAMES)}")

@@ -26,8 +26,8 @@ from std_msgs.msg import Bool, Float64, String
 from ..gate import AXES, ButtonMap, Gate, GateConfig, GateOutput
 from ..records import EpisodeEvent
 from .common import (
-    COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, SENSOR_QOS, ParameterError, declare, declare_floats, run, twist_stamped,
-    twist_values,
+    COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, SENSOR_QOS, IilNode, ParameterError, declare, declare_floats, run,
+    twist_stamped, twist_values,
 )
 
 INPUTS = ("device", "joy", "twist")
@@ -55,7 +55,7 @@ def gate_config_from_parameters(node: Node) -> GateConfig:
     )
 
 
-class SpaceMouseGate(Node):
+class SpaceMouseGate(IilNode):
     def __init__(self) -> None:
         super().__init__("spacemouse_gate")
         self.gate = Gate(gate_config_from_parameters(self))
