@@ -162,7 +162,6 @@ def _learner_line(learner: dict[str, str]) -> str:
     return line
 
 
-
 class Dashboard:
     """Subscribes the graph's topics in this process and draws ``render`` once a second."""
 

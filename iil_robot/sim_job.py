@@ -203,7 +203,7 @@ def _await_step_subscribers(graph: Graph, dashboard: "Dashboard", args: argparse
                   f"{args.startup_timeout:.0f} s (it reports {dashboard.state.mux.get('step_subscriber_nodes') or 'none'}); "
                   f"see {graph.log_dir}", flush=True)
             return 1
-    print(f"[sim] the mux's step records reach the recorder, the learner and the dashboard; starting the arm", flush=True)
+    print("[sim] the mux's step records reach the recorder, the learner and the dashboard; starting the arm", flush=True)
     return 0
 
 

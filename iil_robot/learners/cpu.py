@@ -1,4 +1,4 @@
-"""A learner's CPU priority, and how much CPU a thread gets and how long it waits for one.
+"""A learner's CPU priority (niced, or SCHED_IDLE), and how much CPU a thread gets and how long it waits for one.
 
 A learner runs niced so that the control nodes always win the CPU (``lower_priority``). On a machine whose cores
 something else keeps busy it then gets almost none, and training slows down or stops without an error. The time a
@@ -41,6 +41,16 @@ def lower_priority(nice: int) -> str | None:
             break
     return (f"cannot nice this session's autogroup ({problem}): training competes with the control nodes' sessions "
             "at normal priority")
+
+
+def idle_priority() -> str | None:
+    """Run the calling thread under SCHED_IDLE (Linux schedules threads one by one; threads it starts after inherit
+    it): it gets a CPU only when nothing else wants one. Returns what could not be done, or None."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return None
+    except (AttributeError, OSError) as err:
+        return f"cannot train at idle CPU priority ({err}): training runs niced only; set idle_priority: false to silence this"
 
 
 @dataclass(frozen=True)

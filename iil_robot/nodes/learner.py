@@ -31,7 +31,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
 
-from ..learners.cpu import ThreadCpu, lower_priority
+from ..learners.cpu import ThreadCpu, idle_priority, lower_priority
 from ..learners.haco import HACOConfig
 from ..learners.hgdagger import HGDAggerConfig
 from ..learners.memory import keep_freed_memory
@@ -182,8 +182,9 @@ class LearnerNode(IilNode):
     def _train(self) -> None:
         """The training thread: take in what arrived, update, publish weights, checkpoint."""
         self.training_cpu = ThreadCpu(threading.get_native_id())
-        if self.trainer.config.idle_priority:
-            self._idle_priority()
+        problem = idle_priority() if self.trainer.config.idle_priority else None
+        if problem:
+            self.get_logger().warning(problem)
         try:
             while not self.stopping.is_set():
                 self._drain()
@@ -209,13 +210,6 @@ class LearnerNode(IilNode):
         if stopped:  # else it may still log: a daemon thread, it ends with the process
             self.writer.close()
         super().destroy_node()
-
-    def _idle_priority(self) -> None:
-        try:  # pid 0: this thread only (Linux schedules threads one by one); torch's own threads inherit it
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        except (AttributeError, OSError) as err:
-            self.get_logger().warning(f"cannot train at idle CPU priority ({err}): training runs niced only; "
-                                      "set idle_priority: false to silence this")
 
     def _publish_diagnostics(self) -> None:
         """Counters once a second, for dashboards (``iil-robot sim``) and ``ros2 topic echo /diagnostics``."""
