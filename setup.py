@@ -20,7 +20,7 @@ setup(
     install_requires=["numpy>=1.26", "PyYAML>=6", "pyspacemouse>=2.1,<3"],
     entry_points={
         "console_scripts": [
-            "iil-robot = iil_robot.cli:main",
+            "iil-robot = iil_robot.cli.main:main",
             "spacemouse_gate = iil_robot.nodes.spacemouse_gate:main",
             "mux = iil_robot.nodes.mux:main",
             "scripted_policy = iil_robot.nodes.scripted_policy:main",

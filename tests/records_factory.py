@@ -1,7 +1,7 @@
 """Hand-built step records and episode events for tests (no ROS)."""
 from __future__ import annotations
 
-from iil_robot.records import EpisodeEvent, StepRecord
+from iil_robot.data.records import EpisodeEvent, StepRecord
 
 ZERO = (0.0,) * 7
 
@@ -50,7 +50,7 @@ def write_bag(path, records: list[StepRecord], events: list[EpisodeEvent], frame
     (header stamp in ns, JPEG bytes) as ``/camera/image_raw/compressed``, in stamp order."""
     import numpy as np
 
-    from iil_robot.bags import SplitBagWriter, TopicSpec, typestore
+    from iil_robot.data.bags import SplitBagWriter, TopicSpec, typestore
 
     store = typestore()
     string, compressed = "std_msgs/msg/String", "sensor_msgs/msg/CompressedImage"

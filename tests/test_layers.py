@@ -5,7 +5,7 @@ from pathlib import Path
 import iil_robot
 
 PACKAGE = Path(iil_robot.__file__).parent
-ROS_SIDE = {"nodes", "dashboard.py", "bench/latency_peers.py", "bench/recorder_peers.py", "bench/policy_peers.py"}
+ROS_SIDE = {"nodes"}
 
 
 def imports_of(path: Path) -> set[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from iil_robot.hidraw import RULES_NAME
+from iil_robot.command.hidraw import RULES_NAME
 
 UDEV = Path(__file__).resolve().parent.parent / "udev"
 RULES = UDEV / RULES_NAME

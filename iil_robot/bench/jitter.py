@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..config import config_path
-from ..graph import Graph, NodeSpec, loopback_env
+from iil_robot.config import config_path
+from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
 
 SPEC, OBS_DIM, RATE = "bench/v1", 25, 20.0
 
@@ -43,7 +43,7 @@ def jitter_ms(times: list[float]) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .policy_peers import PolicyPeer
+    from iil_robot.nodes.peers.policy import PolicyPeer
 
     seconds = 4.0 if args.quick else args.seconds
     overrides = {}

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import config_path
-from ..gate import GateConfig, apply_deadband
-from ..graph import Graph, NodeSpec, loopback_env
-from .latency_peers import SEQ_SCALE
+from iil_robot.config import config_path
+from iil_robot.command.gate import GateConfig, apply_deadband
+from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.nodes.peers.latency import SEQ_SCALE
 
-PEERS = "iil_robot.bench.latency_peers"
+PEERS = "iil_robot.nodes.peers.latency"
 RATES = {"100hz": 100.0, "1khz": 1000.0}
 
 

@@ -18,10 +18,10 @@ import time
 
 import torch
 
-from ..learners.buffers import Batch
-from ..learners.hgdagger import HGDAggerConfig, HGDAggerLearner
-from ..learners.memory import keep_freed_memory
-from ..learners.rlpd import RLPDConfig, RLPDLearner
+from iil_robot.learners.buffers import Batch
+from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner
+from iil_robot.learners.memory import keep_freed_memory
+from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
 
 OBS_DIM, ACT_DIM = 25, 4
 

@@ -1,6 +1,6 @@
 """``iil-robot bench learning``: RLIF vs HG-DAgger (and BC on the demos) with suboptimal operators.
 
-Headless and without ROS, on the nodes' core code (`iil_robot.learning_loop`): for every task,
+Headless and without ROS, on the nodes' core code (`iil_robot.bench.learning_loop`): for every task,
 operator level, method and seed, one interactive run with the value-based simulated operator
 and the same env-step budget. Prints one JSON object:
 
@@ -47,8 +47,8 @@ from iil_robot.learners.haco import HACOConfig  # noqa: E402
 from iil_robot.learners.hgdagger import HGDAggerConfig  # noqa: E402
 from iil_robot.learners.pvp import PVPConfig  # noqa: E402
 from iil_robot.learners.rlpd import RLPDConfig  # noqa: E402
-from iil_robot.policy import HelpConfig  # noqa: E402
-from iil_robot.learning_loop import IMAGE_METHODS, METHODS, LoopConfig, LoopResult, run_loop  # noqa: E402
+from iil_robot.acting.policy import HelpConfig  # noqa: E402
+from iil_robot.bench.learning_loop import IMAGE_METHODS, METHODS, LoopConfig, LoopResult, run_loop  # noqa: E402
 from iil_robot.sim.rollout import optimum_intervention_rate  # noqa: E402
 
 GOAL_RATIO_WORST = 1.3

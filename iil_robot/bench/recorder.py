@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..bags import find_bags, read_messages
-from ..config import config_path
-from ..graph import Graph, NodeSpec, loopback_env
-from ..records import StepRecord
+from iil_robot.data.bags import find_bags, read_messages
+from iil_robot.config import config_path
+from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.data.records import StepRecord
 
-PEERS = "iil_robot.bench.recorder_peers"
+PEERS = "iil_robot.nodes.peers.recorder"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

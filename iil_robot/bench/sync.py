@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..graph import Graph, NodeSpec, loopback_env
-from ..learners.rlpd import RLPDConfig, RLPDLearner
-from ..learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
+from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
+from iil_robot.learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
 
 SPEC, OBS_DIM = "bench/v1", 25
 
@@ -37,7 +37,7 @@ def weights_bytes(version: int, learner: RLPDLearner) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .policy_peers import PolicyPeer
+    from iil_robot.nodes.peers.policy import PolicyPeer
 
     versions = 5 if args.quick else args.versions
     learner = RLPDLearner(OBS_DIM, 4, RLPDConfig(num_qs=2))

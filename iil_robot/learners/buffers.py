@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..transitions import Transitions
+from iil_robot.data.transitions import Transitions
 
 
 @dataclass(frozen=True)

@@ -43,9 +43,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..transitions import StepClass
-from .buffers import ActionBox, ReplayBuffer
-from .networks import HEADS, Policy, PolicyShape, doubt, random_shift
+from iil_robot.data.transitions import StepClass
+from iil_robot.learners.buffers import ActionBox, ReplayBuffer
+from iil_robot.learners.networks import HEADS, Policy, PolicyShape, doubt, random_shift
 
 WEIGHTINGS = ("none", "iwr", "sirius")
 """Sampling schemes of the supervised learner (``HGDAggerConfig.weighting``)."""

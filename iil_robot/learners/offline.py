@@ -13,11 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..labels import LabelConfig, Labelled
-from .hgdagger import HGDAggerConfig
-from .memory import keep_freed_memory
-from .rlpd import RLPDConfig
-from .trainer import Trainer, TrainerConfig
+from iil_robot.data.labels import LabelConfig, Labelled
+from iil_robot.learners.hgdagger import HGDAggerConfig
+from iil_robot.learners.memory import keep_freed_memory
+from iil_robot.learners.rlpd import RLPDConfig
+from iil_robot.learners.trainer import Trainer, TrainerConfig
 
 WEIGHTS_FILE = "weights.safetensors"
 

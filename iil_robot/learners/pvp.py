@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .buffers import ActionBox, Batch, ReplayBuffer, sample_symmetric
-from .networks import EnsembleCritic, Policy, PolicyShape, adam, behaviour_cloning_step
+from iil_robot.learners.buffers import ActionBox, Batch, ReplayBuffer, sample_symmetric
+from iil_robot.learners.networks import EnsembleCritic, Policy, PolicyShape, adam, behaviour_cloning_step
 
 
 @dataclass(frozen=True)

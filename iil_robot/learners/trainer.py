@@ -2,7 +2,7 @@
 
 The learner node is a wiring diagram around ``Trainer``: it hands over decoded step records
 and episode events, calls ``step()`` whenever it is idle, and publishes what ``step()``
-returns. Labelling is ``iil_robot.labels`` (a :class:`LiveLabeller`: the episode splitter and
+returns. Labelling is ``iil_robot.data.labels`` (a :class:`LiveLabeller`: the episode splitter and
 ``label_episode``, the code offline replay runs). RLPD: the operator's transitions (demos and
 interventions) go to the prior buffer, the policy's to the online buffer (sampled 50/50).
 HG-DAgger: the prior buffer holds the labels' HG-DAgger samples (the operator's commands; with
@@ -26,18 +26,18 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ..camera import CameraError
-from ..frames import FrameStore, attach_images, message_rgb
-from ..labels import LabelConfig, LabelError, Labelled, LiveLabeller
-from ..records import EpisodeEvent, StepRecord
-from ..transitions import StepClass, Transitions
-from .buffers import ActionBox, ReplayBuffer
-from .checkpoints import CheckpointError, load_arrays, load_checkpoint, read_state, save_arrays, save_checkpoint
-from .haco import HACOConfig, HACOLearner
-from .hgdagger import HGDAggerConfig, HGDAggerLearner
-from .pvp import PVPConfig, PVPLearner
-from .rlpd import RLPDConfig, RLPDLearner
-from .weights import ACTION_SPEC, WeightsMeta, encode_policy
+from iil_robot.data.camera import CameraError
+from iil_robot.data.frames import FrameStore, attach_images, message_rgb
+from iil_robot.data.labels import LabelConfig, LabelError, Labelled, LiveLabeller
+from iil_robot.data.records import EpisodeEvent, StepRecord
+from iil_robot.data.transitions import StepClass, Transitions
+from iil_robot.learners.buffers import ActionBox, ReplayBuffer
+from iil_robot.learners.checkpoints import CheckpointError, load_arrays, load_checkpoint, read_state, save_arrays, save_checkpoint
+from iil_robot.learners.haco import HACOConfig, HACOLearner
+from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner
+from iil_robot.learners.pvp import PVPConfig, PVPLearner
+from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
+from iil_robot.learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
 
 ScalarLogger = Callable[[str, float, int], None]
 ALGORITHMS = ("rlpd", "hgdagger", "pvp", "haco")
@@ -203,7 +203,7 @@ class Trainer:
             self.add_labelled(labelled)
 
     def add_event(self, event: EpisodeEvent) -> None:
-        """An episode event: splits episodes (see ``iil_robot.episodes``)."""
+        """An episode event: splits episodes (see ``iil_robot.data.episodes``)."""
         if (event.event, event.origin, event.stamp) in self._replayed_events:
             return
         for labelled in self.labeller.add_event(event):
@@ -476,7 +476,7 @@ class Trainer:
     def _rebuild_from_bags(self, bags_dir: Path) -> None:
         """Feed every bag's events and steps (stamp order) through the live labeller, without ending
         the last episode: live steps continue it, as if the learner had never stopped."""
-        from ..replay import read_recording  # rosbags, only when bags are used
+        from iil_robot.cli.replay import read_recording  # rosbags, only when bags are used
 
         if not bags_dir.is_dir() or not any(bags_dir.rglob("*.mcap")):
             self.restored = {"bags": 0, "skipped": [], "steps": 0, "events": 0}

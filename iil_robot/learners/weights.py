@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from .networks import HEADS, Policy, PolicyShape
+from iil_robot.learners.networks import HEADS, Policy, PolicyShape
 
 WEIGHTS_FORMAT = "iil_robot.weights"
 WEIGHTS_VERSION = 1

@@ -7,7 +7,7 @@ Publishes ``camera/image_raw`` (sensor_msgs/Image, rgb8), ``camera/image_raw/com
 to the sim arm's ``image`` (its MuJoCo render; nothing is rendered twice). Each image is stamped
 with its capture time. A camera that fails or stalls publishes nothing new and says so on
 ``/diagnostics`` (ERROR); a policy that needs images sees its newest frame age and holds. See
-``iil_robot.camera``.
+``iil_robot.data.camera``.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.time import Duration
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from ..camera import CameraConfig, CameraError, CaptureThread, Frame, StallMonitor, encode_jpeg, preprocess, source_kind
-from .common import SENSOR_QOS, IilNode, declare_config, run
+from iil_robot.data.camera import CameraConfig, CameraError, CaptureThread, Frame, StallMonitor, encode_jpeg, preprocess, source_kind
+from iil_robot.nodes.common import SENSOR_QOS, IilNode, declare_config, run
 
 RANGES = {"rate": (0.5, 240.0), "capture_width": (0, 8192), "capture_height": (0, 8192), "crop": (0, 8192),
           "width": (8, 4096), "height": (8, 4096), "jpeg_quality": (1, 100), "stall_timeout": (0.01, 60.0),

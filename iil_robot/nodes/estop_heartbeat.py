@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from std_msgs.msg import Bool
 
-from .common import COMMAND_QOS, IilNode, declare, run
+from iil_robot.nodes.common import COMMAND_QOS, IilNode, declare, run
 
 
 class EstopHeartbeat(IilNode):

@@ -2,7 +2,7 @@
 
 Runs in its own process, niced and with few torch threads (CUDA when available). Subscribes
 ``step`` (``iil_robot.step`` JSON) and ``episode/event`` (they split episodes; each is labelled
-by ``iil_robot.labels``, as offline replay does); publishes ``policy/weights``
+by ``iil_robot.data.labels``, as offline replay does); publishes ``policy/weights``
 (std_msgs/UInt8MultiArray, safetensors bytes, latched) every ``publish_every_updates`` updates
 or ``publish_period`` seconds. A camera learner (``image_width``/``image_height``) also subscribes
 ``camera/image_raw/compressed`` and pairs frames with step records by their ``image_stamp``.
@@ -31,18 +31,18 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
 
-from ..learners.cpu import ThreadCpu, idle_priority, lower_priority
-from ..learners.haco import HACOConfig
-from ..learners.hgdagger import HGDAggerConfig
-from ..learners.memory import keep_freed_memory
-from ..learners.pvp import PVPConfig
-from ..learners.rlpd import RLPDConfig
-from ..labels import LabelConfig
-from ..learners.trainer import Trainer, TrainerConfig
-from ..learners.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
-from ..frames import stamp_seconds
-from ..records import EpisodeEvent, RecordError, StepRecord
-from .common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, IilNode, declare_config, run
+from iil_robot.learners.cpu import ThreadCpu, idle_priority, lower_priority
+from iil_robot.learners.haco import HACOConfig
+from iil_robot.learners.hgdagger import HGDAggerConfig
+from iil_robot.learners.memory import keep_freed_memory
+from iil_robot.learners.pvp import PVPConfig
+from iil_robot.learners.rlpd import RLPDConfig
+from iil_robot.data.labels import LabelConfig
+from iil_robot.learners.trainer import Trainer, TrainerConfig
+from iil_robot.learners.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
+from iil_robot.data.frames import stamp_seconds
+from iil_robot.data.records import EpisodeEvent, RecordError, StepRecord
+from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, IilNode, declare_config, run
 
 TRAINER_RANGES = {
     "min_transitions": (1, 10_000_000), "prior_capacity": (1, 100_000_000), "online_capacity": (1, 100_000_000),

@@ -2,7 +2,7 @@
 
 Subscribes each configured source (``topics.<name>.*``) and lock (``locks.<name>.*``), the
 end-effector pose for the workspace box, and publishes the arm command, the gripper command,
-one step record per tick, intervention events and diagnostics. See ``iil_robot.mux``.
+one step record per tick, intervention events and diagnostics. See ``iil_robot.command.mux``.
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from rclpy.clock import Clock, ClockType
 from std_msgs.msg import Bool, Float64, String
 from std_srvs.srv import SetBool
 
-from ..mux import Command, LockConfig, Mux, MuxConfig, Output, SourceConfig
-from ..records import Proposal, RecordError
-from ..safety import Limits, WorkspaceBox
-from .common import (
+from iil_robot.command.mux import Command, LockConfig, Mux, MuxConfig, Output, SourceConfig
+from iil_robot.data.records import Proposal, RecordError
+from iil_robot.command.safety import Limits, WorkspaceBox
+from iil_robot.nodes.common import (
     COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, ParameterError, declare, declare_floats,
     override_names, run, twist_stamped, twist_values,
 )

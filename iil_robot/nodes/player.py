@@ -12,15 +12,15 @@ from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock
 from rosbags.rosbag2 import Reader
 
-from ..bags import read_messages
-from .common import EVENTS_QOS, RECORD_QOS, SENSOR_QOS
-from .recorder import message_class
+from iil_robot.data.bags import read_messages
+from iil_robot.nodes.common import EVENTS_QOS, RECORD_QOS, SENSOR_QOS
+from iil_robot.nodes.recorder import message_class
 
 QOS = {"reliable": RECORD_QOS, "latched": EVENTS_QOS, "sensor": SENSOR_QOS}
 
 
 def _kinds(bag: Path) -> dict[str, tuple[str, str]]:
-    from ..bags import _qos_kind
+    from iil_robot.data.bags import _qos_kind
 
     with Reader(bag) as reader:
         return {c.topic: (c.msgtype, _qos_kind(c.ext.offered_qos_profiles)) for c in reader.connections}

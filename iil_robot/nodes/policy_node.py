@@ -8,7 +8,7 @@ tick (a worker thread would hold the GIL at random moments); a bad message is re
 and the old policy keeps acting.
 With ``help.enabled`` it also publishes ``help/request`` (std_msgs/Bool, latched: on change and every
 ``help.publish_period``) and its diagnostics, and reads ``step`` records (the operator's command and its
-risk under Q_G, for the hand-back; the operator letting go withdraws the request). See ``iil_robot.policy``.
+risk under Q_G, for the hand-back; the operator letting go withdraws the request). See ``iil_robot.acting.policy``.
 """
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String, UInt8MultiArray
 
-from ..frames import stamp_seconds
-from ..learners.weights import WeightsError
-from ..policy import CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
-from ..records import Observation, Proposal, RecordError, StepRecord
-from .common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, declare_config, run
+from iil_robot.data.frames import stamp_seconds
+from iil_robot.learners.weights import WeightsError
+from iil_robot.acting.policy import CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
+from iil_robot.data.records import Observation, Proposal, RecordError, StepRecord
+from iil_robot.nodes.common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, declare_config, run
 
 RANGES = {"rate": (0.5, 1000.0), "observation_timeout": (0.001, 10.0), "camera_timeout": (0.0, 10.0), "fallback_gripper": (0.0, 1.0), "num_threads": (1, 64)}
 HELP_RANGES = {"novelty_threshold": (0.0, 1e6), "risk_threshold": (0.0, 1.0), "target_rate": (0.0, 1.0), "recent": (1, 1_000_000),

@@ -1,7 +1,7 @@
 """``recorder`` node: every configured topic into rosbag2 MCAP bags, episodes marked.
 
 Subscribes raw (CDR bytes, written as received) to ``topics.<name>.{topic,type,qos}``; the
-writer thread of :class:`iil_robot.recorder.Recorder` does the disk work, so a callback only
+writer thread of :class:`iil_robot.data.recorder.Recorder` does the disk work, so a callback only
 stamps and queues. Services ``~/episode/{start,success,failure,timeout,reset}`` (Trigger)
 publish an episode event (origin ``service``) on ``episode/event``; each finished episode's
 summary goes out on ``episode/summary``. A write error (e.g. a full disk) stops recording
@@ -16,11 +16,11 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from ..bags import QOS_KINDS, BagError, TopicSpec
-from ..episodes import EpisodeSummary
-from ..records import EPISODE_EVENT_KINDS, EpisodeEvent
-from ..recorder import Recorder, RecorderConfig
-from .common import EVENTS_QOS, RECORD_QOS, IilNode, ParameterError, declare, override_names, run
+from iil_robot.data.bags import QOS_KINDS, BagError, TopicSpec
+from iil_robot.data.episodes import EpisodeSummary
+from iil_robot.data.records import EPISODE_EVENT_KINDS, EpisodeEvent
+from iil_robot.data.recorder import Recorder, RecorderConfig
+from iil_robot.nodes.common import EVENTS_QOS, RECORD_QOS, IilNode, ParameterError, declare, override_names, run
 
 # name: (topic, type, qos). The step records and episode events are looked up by these names.
 DEFAULT_TOPICS: dict[str, tuple[str, str, str]] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sensor_msgs.msg import Joy
 
-from .common import SENSOR_QOS, IilNode, declare, run
+from iil_robot.nodes.common import SENSOR_QOS, IilNode, declare, run
 
 # (start s, end s, axes x y z roll pitch yaw, buttons) within one routine
 ROUTINE: tuple[tuple[float, float, tuple[float, ...], tuple[int, int]], ...] = (

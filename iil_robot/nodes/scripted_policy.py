@@ -10,8 +10,8 @@ import math
 
 from std_msgs.msg import String
 
-from ..records import Proposal
-from .common import RECORD_QOS, IilNode, declare, run
+from iil_robot.data.records import Proposal
+from iil_robot.nodes.common import RECORD_QOS, IilNode, declare, run
 
 
 class ScriptedPolicy(IilNode):

@@ -23,9 +23,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Bool, Float64, String
 
-from ..gate import AXES, ButtonMap, Gate, GateConfig, GateOutput
-from ..records import EpisodeEvent
-from .common import (
+from iil_robot.command.gate import AXES, ButtonMap, Gate, GateConfig, GateOutput
+from iil_robot.data.records import EpisodeEvent
+from iil_robot.nodes.common import (
     COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, SENSOR_QOS, IilNode, ParameterError, declare, declare_floats, run,
     twist_stamped, twist_values,
 )
@@ -107,7 +107,7 @@ class SpaceMouseGate(IilNode):
     # -- inputs ----------------------------------------------------------------------------
 
     def _start_reader(self, device_name: str, reconnect_period: float) -> None:
-        from ..spacemouse import ReaderConfig, SpaceMouseReader  # pyspacemouse only when reading the device
+        from iil_robot.command.spacemouse import ReaderConfig, SpaceMouseReader  # pyspacemouse only when reading the device
 
         config = ReaderConfig(device_name=device_name, reconnect_period=reconnect_period)
         self.reader = SpaceMouseReader(config, log=lambda text: self.get_logger().warn(text))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from iil_robot.episodes import Episode
-from iil_robot.records import EpisodeEvent, StepRecord
+from iil_robot.data.episodes import Episode
+from iil_robot.data.records import EpisodeEvent, StepRecord
 
 
 def record(tick: int, obs, action=(0.0,) * 7, intervention=False, onset=False) -> StepRecord:

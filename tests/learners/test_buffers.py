@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from iil_robot.learners.buffers import ActionBox, ReplayBuffer, sample_symmetric
-from iil_robot.transitions import Transitions
+from iil_robot.data.transitions import Transitions
 
 
 def data(n, reward, obs_dim=2):

@@ -5,7 +5,7 @@ import torch
 
 from iil_robot.learners.buffers import ReplayBuffer
 from iil_robot.learners.haco import HACOConfig, HACOLearner, conservative_loss, intervention_cost
-from iil_robot.transitions import Transitions
+from iil_robot.data.transitions import Transitions
 
 from .test_pvp import hand_batch
 

@@ -12,9 +12,9 @@ from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner
 from iil_robot.learners.networks import ConvEncoder, random_shift
 from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
 from iil_robot.learners.weights import ACTION_SPEC, WeightsError, WeightsMeta, decode_policy, encode_policy
-from iil_robot.policy import CameraFrame, PolicyConfig, PolicyRunner
-from iil_robot.records import Observation
-from iil_robot.transitions import StepClass, Transitions
+from iil_robot.acting.policy import CameraFrame, PolicyConfig, PolicyRunner
+from iil_robot.data.records import Observation
+from iil_robot.data.transitions import StepClass, Transitions
 
 IMAGE = (3, 24, 24)
 

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from iil_robot.episodes import split_episodes
-from iil_robot.labels import label_episodes
+from iil_robot.data.episodes import split_episodes
+from iil_robot.data.labels import label_episodes
 from iil_robot.learners.buffers import ActionBox
-from iil_robot.records import EpisodeEvent
+from iil_robot.data.records import EpisodeEvent
 
 from iil_robot.learners.checkpoints import CheckpointError
 from iil_robot.learners.hgdagger import HGDAggerConfig

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from iil_robot.camera import encode_jpeg
-from iil_robot.frames import stamp_seconds
+from iil_robot.data.camera import encode_jpeg
+from iil_robot.data.frames import stamp_seconds
 from iil_robot.learners.hgdagger import HGDAggerConfig
 from iil_robot.learners.rlpd import RLPDConfig
 from iil_robot.learners.trainer import Trainer, TrainerConfig

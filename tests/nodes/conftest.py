@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from iil_robot.graph import Graph, loopback_env
+from iil_robot.cli.graph import Graph, loopback_env
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 

@@ -5,7 +5,7 @@ import os
 import pytest
 from std_msgs.msg import String, UInt8MultiArray
 
-from iil_robot.graph import NodeSpec
+from iil_robot.cli.graph import NodeSpec
 from iil_robot.learners.weights import Expected, decode_policy
 from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS
 
@@ -73,8 +73,8 @@ def test_a_slow_learner_loses_no_step_record(graph, probe, tmp_path):
     """Updates far slower than the records arrive: the buffers still hold every labelled row."""
     from diagnostic_msgs.msg import DiagnosticArray
 
-    from iil_robot.episodes import split_episodes
-    from iil_robot.labels import label_episodes
+    from iil_robot.data.episodes import split_episodes
+    from iil_robot.data.labels import label_episodes
 
     graph.start(spec(tmp_path / "run", min_transitions=1, **{
         "rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256, "rlpd.utd_ratio": 20,

@@ -9,10 +9,10 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool
 
 from iil_robot.config import config_path
-from iil_robot.graph import NodeSpec
+from iil_robot.cli.graph import NodeSpec
 from tests.nodes.conftest import assert_stops_with
 from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, RECORD_QOS
-from iil_robot.records import InterventionEvent, StepRecord
+from iil_robot.data.records import InterventionEvent, StepRecord
 
 STARTUP = 30.0  # s: generous, processes start slowly on a loaded CI machine
 POLICY_TIMEOUT = 0.25  # as in config/mux.yaml
@@ -155,7 +155,7 @@ def test_one_step_record_per_proposal_carrying_its_observation(graph, probe):
 def test_diagnostics_name_the_nodes_the_step_records_reach(graph, probe):
     from diagnostic_msgs.msg import DiagnosticArray
 
-    from iil_robot.mux import step_records_reach
+    from iil_robot.command.mux import step_records_reach
 
     graph.start(mux_spec())
     probe.collect(String, "step", RECORD_QOS)

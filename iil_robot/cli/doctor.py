@@ -1,0 +1,230 @@
+"""``iil-robot doctor [--json]``: can this machine read a SpaceMouse, and if not, what to do.
+
+Runs a few checks in order, each a :class:`CheckResult` with a fix when it is not OK:
+
+1. ``libhidapi``: the HID library pyspacemouse loads (libhidapi-hidraw0) is installed;
+2. ``udev rule``: 70-iil-robot-spacemouse.rules is installed (a warning: the device may be
+   readable anyway, e.g. as root);
+3. ``hidraw nodes``: a 3Dconnexion hidraw node is visible and readable;
+4. ``open device``: pyspacemouse opens it and reads (only tried when 1-3 did not fail);
+5. ``ros network``: DDS discovery stays on this machine (``ROS_AUTOMATIC_DISCOVERY_RANGE=
+   LOCALHOST``, as the sim and the tests need; a warning otherwise), and ``ROS_DOMAIN_ID``.
+
+Exits 0 when a SpaceMouse was opened and read, 1 otherwise. Needs neither rclpy nor torch.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import ctypes.util
+import io
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Mapping, Sequence
+
+from iil_robot.command.hidraw import (
+    LIBHIDAPI_MISSING,
+    NOTHING_FOUND,
+    RULES_NAME,
+    HidrawDevice,
+    can_read_write,
+    diagnose_nodes,
+    diagnose_open_failure,
+    find_hidraw_devices,
+    is_spacemouse,
+)
+from iil_robot.command.spacemouse import DeviceLike, open_pyspacemouse
+
+__all__ = ["CheckResult", "DoctorConfig", "DoctorReport", "add_arguments", "find_libhidapi", "run", "run_checks"]
+
+Status = Literal["ok", "warn", "fail", "skip"]
+LABELS: dict[str, str] = {"ok": "OK", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check."""
+
+    name: str
+    """Short check name, e.g. "hidraw nodes"."""
+    status: Status
+    """ok, warn (works, but not as intended), fail (blocks the SpaceMouse), skip (not tried)."""
+    detail: str
+    """What was found."""
+    fix: str | None = None
+    """What to do when not OK; None when OK."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def line(self) -> str:
+        """``FAIL hidraw nodes: <detail> -> <fix>``."""
+        text = f"{LABELS[self.status]:<4} {self.name}: {self.detail}"
+        return f"{text} -> {self.fix}" if self.fix else text
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    """All checks, the SpaceMouse hidraw nodes seen, and the verdict."""
+
+    checks: tuple[CheckResult, ...]
+    devices: tuple[HidrawDevice, ...]
+    spacemouse_readable: bool
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "spacemouse_readable": self.spacemouse_readable,
+                "checks": [asdict(c) | {"ok": c.ok} for c in self.checks],
+                "devices": [asdict(d) | {"path": str(d.path)} for d in self.devices],
+            },
+            indent=2,
+        )
+
+
+def find_libhidapi() -> str | None:
+    """The name of the loadable hidapi hidraw library, or None when it is not installed."""
+    name = ctypes.util.find_library("hidapi-hidraw")
+    if name:
+        return name
+    try:  # find_library misses libraries outside the ld cache (LD_LIBRARY_PATH, AppImage)
+        ctypes.CDLL("libhidapi-hidraw.so.0")
+    except OSError:
+        return None
+    return "libhidapi-hidraw.so.0"
+
+
+@dataclass
+class DoctorConfig:
+    """Where the doctor looks; the defaults are the real system (tests pass fakes)."""
+
+    sys_root: Path = Path("/sys")
+    """Where sysfs is mounted (hidraw nodes are listed in sys_root/class/hidraw)."""
+    dev_root: Path = Path("/dev")
+    """Where the device nodes are (dev_root/hidrawN)."""
+    udev_rule_dirs: tuple[Path, ...] = (
+        Path("/etc/udev/rules.d"), Path("/lib/udev/rules.d"), Path("/usr/lib/udev/rules.d"),
+    )
+    """Directories searched for *iil-robot-spacemouse.rules."""
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    """Environment holding the ROS network settings."""
+    find_hidapi: Callable[[], str | None] = find_libhidapi
+    """Returns the hidapi library name, or None when missing."""
+    open_device: Callable[[], DeviceLike] = open_pyspacemouse
+    """Opens the SpaceMouse (as the reader does)."""
+    access: Callable[[Path], bool] = can_read_write
+    """Whether this process may read and write a device node."""
+
+
+# --------------------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------------------
+def check_libhidapi(find_hidapi: Callable[[], str | None]) -> CheckResult:
+    name = find_hidapi()
+    if name:
+        return CheckResult("libhidapi", "ok", f"found {name}")
+    return CheckResult("libhidapi", "fail", LIBHIDAPI_MISSING.problem, LIBHIDAPI_MISSING.fix)
+
+
+def check_udev_rule(rule_dirs: Sequence[Path]) -> CheckResult:
+    pattern = "*" + RULES_NAME.split("-", 1)[1]  # *iil-robot-spacemouse.rules, any prefix
+    found = [path for d in rule_dirs if d.is_dir() for path in sorted(d.glob(pattern))]
+    if found:
+        return CheckResult("udev rule", "ok", ", ".join(map(str, found)))
+    return CheckResult(
+        "udev rule", "warn",
+        f"no {pattern} in {', '.join(map(str, rule_dirs))}",
+        "run `sudo udev/install.sh`, then unplug and replug the SpaceMouse",
+    )
+
+
+def check_hidraw(all_nodes: Sequence[HidrawDevice]) -> CheckResult:
+    nodes = [n for n in all_nodes if is_spacemouse(n.vendor_id, n.product_id)]
+    diagnosis = diagnose_nodes(nodes)
+    if diagnosis is None:
+        readable = [n.describe() for n in nodes if n.readable]
+        return CheckResult("hidraw nodes", "ok", f"readable: {', '.join(readable)}")
+    if diagnosis == NOTHING_FOUND:
+        others = ", ".join(n.describe() for n in all_nodes) or "none"
+        return CheckResult(
+            "hidraw nodes", "fail", f"{NOTHING_FOUND.problem} (hidraw devices visible: {others})",
+            "plug it in (3Dconnexion vendors 046d/256f); if it is, check `lsusb` and `sudo dmesg | tail`",
+        )
+    return CheckResult("hidraw nodes", "fail", diagnosis.problem, diagnosis.fix)
+
+
+def check_open(config: DoctorConfig) -> CheckResult:
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # pyspacemouse prints "<name> found"
+            device = config.open_device()
+        try:
+            device.read()
+        finally:
+            device.close()
+    except Exception as err:  # reported with its diagnosis, as the reader would
+        diagnosis = diagnose_open_failure(err, config.sys_root, config.dev_root, access=config.access)
+        return CheckResult("open device", "fail", f"{diagnosis.problem} [{type(err).__name__}: {err}]", diagnosis.fix)
+    return CheckResult("open device", "ok", f"pyspacemouse opened and read {device.name}")
+
+
+def check_ros_network(env: Mapping[str, str]) -> CheckResult:
+    discovery = env.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "")
+    domain = env.get("ROS_DOMAIN_ID", "")
+    domain_text = f"ROS_DOMAIN_ID={domain}" if domain else "ROS_DOMAIN_ID unset (0)"
+    if domain and not (domain.isdigit() and int(domain) <= 232):
+        return CheckResult(
+            "ros network", "warn", f"ROS_DOMAIN_ID={domain!r} is not a number in 0-232",
+            "export ROS_DOMAIN_ID=<0-101> (one per robot or test run)",
+        )
+    if discovery == "LOCALHOST":
+        return CheckResult("ros network", "ok", f"ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, {domain_text}")
+    shown = f"={discovery}" if discovery else " unset (SUBNET)"
+    return CheckResult(
+        "ros network", "warn",
+        f"ROS_AUTOMATIC_DISCOVERY_RANGE{shown}: DDS discovery leaves this machine, {domain_text}",
+        "export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST for the sim and tests (./iil sets it); "
+        "a robot driven from another machine needs SUBNET and a ROS_DOMAIN_ID of its own",
+    )
+
+
+def run_checks(config: DoctorConfig) -> DoctorReport:
+    """Run every check in order; the device is opened only when no earlier check failed."""
+    all_nodes = find_hidraw_devices(config.sys_root, config.dev_root, access=config.access)
+    checks = [
+        check_libhidapi(config.find_hidapi),
+        check_udev_rule(config.udev_rule_dirs),
+        check_hidraw(all_nodes),
+    ]
+    if any(c.status == "fail" for c in checks):
+        opened = CheckResult("open device", "skip", "not tried", "fix the failures above first")
+    else:
+        opened = check_open(config)
+    checks += [opened, check_ros_network(config.env)]
+    return DoctorReport(
+        checks=tuple(checks),
+        devices=tuple(n for n in all_nodes if is_spacemouse(n.vendor_id, n.product_id)),
+        spacemouse_readable=opened.ok,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Command
+# --------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of one line per check")
+
+
+def run(args: argparse.Namespace, config: DoctorConfig | None = None) -> int:
+    """Print the checks; 0 when a SpaceMouse was opened and read, 1 otherwise."""
+    report = run_checks(config or DoctorConfig())
+    if args.json:
+        print(report.to_json())
+    else:
+        for check in report.checks:
+            print(check.line())
+        print("SpaceMouse readable: " + ("yes" if report.spacemouse_readable else "no"))
+    return 0 if report.spacemouse_readable else 1

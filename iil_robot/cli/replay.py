@@ -1,0 +1,374 @@
+"""``iil-robot replay BAG_OR_DIR...``: summarise, plot, label and export, repair, or play recorded bags.
+
+Every bag under the given paths is read (a session's parts together); step records and
+episode events are split into episodes by :func:`iil_robot.data.episodes.split_episodes` and
+labelled by :func:`iil_robot.data.labels.label_episodes`: the code the live learner runs.
+
+Offline training: :func:`training_data` returns the labelled dataset of a set of bags, and
+``--train rlif|hgdagger`` trains that learner on it (``iil_robot.learners.offline``), writing
+weights the policy node loads and a checkpoint the learner node resumes from. The live learner
+rebuilds its buffers from bags with :func:`read_recording` and the same labeller.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from iil_robot.data.bags import BagError, find_bags, read_messages, repair_bag, unlisted_files
+from iil_robot.data.episodes import Episode, EpisodeSplitter, EpisodeSummary, TickGaps
+from iil_robot.data.frames import stamp_seconds
+from iil_robot.data.labels import LabelConfig, Labelled, label_episodes
+from iil_robot.data.records import EpisodeEvent, RecordError, StepRecord
+from iil_robot.data.transitions import Transitions
+
+TRAIN_ALGORITHMS = {"rlif": "rlpd", "hgdagger": "hgdagger", "dagger": "hgdagger", "iwr": "hgdagger", "sirius": "hgdagger",
+                    "dart": "hgdagger", "pvp": "pvp", "haco": "haco"}
+"""``--train`` choices -> ``TrainerConfig.algorithm``."""
+TRAIN_WEIGHTING = {"iwr": "iwr", "sirius": "sirius"}
+"""``--train`` choices that are the supervised learner with a sampling scheme (``HGDAggerConfig.weighting``)."""
+DATASET_FORMAT = "iil_robot.dataset"
+DATASET_VERSION = 1
+
+
+@dataclass
+class Recording:
+    """What a set of bags holds for labelling."""
+
+    bags: list[Path]
+    steps: list[StepRecord] = field(default_factory=list)
+    events: list[EpisodeEvent] = field(default_factory=list)
+    operator: str = ""
+    task: str = ""
+    undecodable: int = 0
+    skipped: list[Path] = field(default_factory=list)
+    """Bags without metadata.yaml left out by ``read_recording(..., skip_incomplete=True)``."""
+    episodes: list[Episode] = field(default_factory=list)
+    between_steps: int = 0
+    frames: list[tuple[float, Any]] = field(default_factory=list)
+    """(header stamp, image message) of the camera topic, when read with ``frame_topic`` (for pairing by ``image_stamp``)."""
+
+
+def load_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event",
+                   frame_topic: str | None = None) -> Recording:
+    """Read step records and episode events (and frames of ``frame_topic``) of every bag under ``paths`` and split episodes
+    (the step records sorted by stamp, ties by tick)."""
+    recording = read_recording(paths, step_topic, event_topic, frame_topic=frame_topic)
+    splitter = EpisodeSplitter()
+    for event in sorted(recording.events, key=lambda e: e.stamp):
+        splitter.add_event(event)
+    recording.steps.sort(key=lambda s: (s.stamp, s.tick))
+    for step in recording.steps:
+        recording.episodes += splitter.add_step(step)
+    recording.episodes += splitter.flush()
+    recording.between_steps = splitter.between_steps
+    return recording
+
+
+def read_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event", *,
+                   skip_incomplete: bool = False, frame_topic: str | None = None) -> Recording:
+    """Read step records and episode events of every bag under ``paths`` (episodes not split yet).
+
+    ``skip_incomplete`` leaves out bags without metadata.yaml (one the recorder is still writing
+    before its first rotation, or one left by a crash) instead of raising. ``frame_topic`` also
+    collects the camera frames of that topic (undecoded) into ``frames``.
+
+    Raises:
+        BagError: a path does not exist, holds no bag, or a bag cannot be read.
+    """
+    recording = Recording(find_bags(paths))
+    for bag in recording.bags:
+        if skip_incomplete and not (bag / "metadata.yaml").exists():
+            recording.skipped.append(bag)
+            continue
+        info = _recording_info(bag)
+        recording.operator = recording.operator or info.get("operator", "")
+        recording.task = recording.task or info.get("task", "")
+        for m in read_messages(bag, [step_topic, event_topic] + ([frame_topic] if frame_topic else [])):
+            if m.topic == frame_topic:
+                recording.frames.append((stamp_seconds(m.message.header.stamp.sec, m.message.header.stamp.nanosec), m.message))
+                continue
+            try:
+                if m.topic == step_topic:
+                    recording.steps.append(StepRecord.decode(m.message.data))
+                else:
+                    recording.events.append(EpisodeEvent.decode(m.message.data))
+            except RecordError as err:
+                recording.undecodable += 1
+                print(f"[replay] skipped an undecodable record on {m.topic} in {bag}: {err}", file=sys.stderr)
+    return recording
+
+
+def _recording_info(bag: Path) -> dict:
+    from rosbags.rosbag2 import Reader
+
+    try:
+        with Reader(bag) as reader:
+            custom = reader.storage.metadata.custom or {}
+    except Exception:  # a bag without our custom data (or unreadable metadata) has no info
+        return {}
+    try:
+        return json.loads(custom.get("iil_robot.recording", "{}"))
+    except json.JSONDecodeError:
+        return {}
+
+
+def training_data(paths: list[str | Path], config: LabelConfig = LabelConfig()) -> Labelled:
+    """The labelled dataset of the bags under ``paths`` (the learners' offline hook)."""
+    return label_episodes(load_recording(paths).episodes, config)
+
+
+def summarise(recording: Recording) -> dict:
+    """The summary ``--json`` prints, of a ``load_recording``."""
+    summaries = [EpisodeSummary.of(e, recording.operator, recording.task) for e in recording.episodes]
+    steps = sum(s.steps for s in summaries)
+    human = sum(s.intervention_steps for s in summaries)
+    onsets = sum(s.interventions for s in summaries)
+    gaps = TickGaps()
+    for step in recording.steps:  # in stamp order (load_recording)
+        gaps.add(step.tick)
+    return {
+        "bags": [str(b) for b in recording.bags],
+        "operator": recording.operator,
+        "task": recording.task,
+        "episodes": [s.to_dict() for s in summaries],
+        "totals": {
+            "episodes": len(summaries),
+            "outcomes": dict(Counter(s.outcome for s in summaries)),
+            "steps": steps,
+            "interventions": onsets,
+            "interventions_per_episode": onsets / len(summaries) if summaries else 0.0,
+            "intervention_steps": human,
+            "intervention_rate": human / steps if steps else 0.0,
+            "duration": sum(s.duration for s in summaries),
+            "policy_versions": sorted({v for s in summaries for v in s.policy_versions}),
+            "lost_ticks": sum(s.lost_ticks for s in summaries),
+            "ticks_missing_between_records": gaps.between,
+            "ticks_before_first_record": gaps.before_first,
+            "steps_between_episodes": recording.between_steps,
+            "undecodable_records": recording.undecodable,
+        },
+    }
+
+
+def print_summary(summary: dict) -> None:
+    t = summary["totals"]
+    print(f"{len(summary['bags'])} bag(s), {t['episodes']} episodes, {t['steps']} steps, "
+          f"{t['duration']:.1f} s; outcomes {t['outcomes']}; {t['interventions']} interventions "
+          f"({t['interventions_per_episode']:.2f}/episode, {100 * t['intervention_rate']:.1f} % of steps); "
+          f"policy versions {t['policy_versions']}")
+    if t["ticks_before_first_record"] or t["ticks_missing_between_records"]:
+        print(f"  not recorded: {t['ticks_before_first_record']} mux ticks before the first record (published before the "
+              f"recorder subscribed), {t['ticks_missing_between_records']} missing between records "
+              f"({t['lost_ticks']} inside episodes)")
+    for e in summary["episodes"]:
+        print(f"  episode {e['index']:3d}  {e['outcome']:10s} {e['duration']:7.2f} s  {e['steps']:5d} steps  "
+              f"{e['interventions']:2d} interventions ({100 * e['intervention_rate']:5.1f} %)  versions {e['policy_versions']}")
+
+
+# -- plots -----------------------------------------------------------------------------------
+
+
+def plot_episode(episode: Episode, path: Path) -> None:
+    """Timeline PNG: commanded translation and gripper, who was in control, intervention onsets."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = episode.steps
+    t = np.array([s.stamp - episode.start for s in steps])
+    executed = np.array([s.executed_action for s in steps])
+    fig, (ax_v, ax_g, ax_c) = plt.subplots(3, 1, sharex=True, figsize=(10, 6), height_ratios=[3, 1, 1])
+    for i, name in enumerate(("vx", "vy", "vz")):
+        ax_v.plot(t, executed[:, i], label=name)
+    ax_v.set_ylabel("executed (m/s)")
+    ax_v.legend(loc="upper right", fontsize="small")
+    ax_g.plot(t, executed[:, 6], color="k")
+    ax_g.set_ylabel("gripper")
+    control = {"policy": 0, "human": 1, "hold": 2}
+    ax_c.step(t, [control[s.source] for s in steps], where="post", color="tab:purple")
+    ax_c.set_yticks([0, 1, 2], ["policy", "human", "hold"])
+    ax_c.set_xlabel("time since episode start (s)")
+    for s in steps:
+        if s.onset:
+            for ax in (ax_v, ax_g, ax_c):
+                ax.axvline(s.stamp - episode.start, color="tab:red", linestyle="--", linewidth=1)
+    human = np.array([s.source == "human" for s in steps])
+    ax_v.fill_between(t, 0, 1, where=human, step="post", color="tab:orange", alpha=0.2,
+                      transform=ax_v.get_xaxis_transform(), label="operator")
+    ax_v.set_title(f"episode {episode.index}: {episode.outcome}, {sum(s.onset for s in steps)} interventions "
+                   "(shaded: operator in control; dashed: onsets)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+def export_dataset(labelled: Labelled, path: Path, meta: dict) -> tuple[Path, Path]:
+    """Write ``path`` (.npz: ``rlif_<field>`` and ``dagger_<field>`` arrays) and a JSON sidecar."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_suffix(".npz")
+    arrays = {f"{name}_{f.name}": getattr(t, f.name) for name, t in (("rlif", labelled.rlif), ("dagger", labelled.dagger))
+              for f in fields(Transitions) if getattr(t, f.name) is not None}  # no images: no arrays (never pickled)
+    np.savez(path, **arrays)
+    sidecar = path.with_suffix(".json")
+    sidecar.write_text(json.dumps({
+        "format": DATASET_FORMAT, "version": DATASET_VERSION, "arrays": path.name,
+        "datasets": {"rlif": len(labelled.rlif), "dagger": len(labelled.dagger)},
+        "label_stats": labelled.stats.to_dict(), **meta,
+    }, indent=2))
+    return path, sidecar
+
+
+def load_dataset(path: str | Path) -> dict[str, Transitions]:
+    """Read an exported dataset back: ``{"rlif": Transitions, "dagger": Transitions}`` (no pickle)."""
+    with np.load(Path(path), allow_pickle=False) as data:
+        return {name: Transitions(**{f.name: data[f"{name}_{f.name}"] if f"{name}_{f.name}" in data.files else None
+                                     for f in fields(Transitions)})
+                for name in ("rlif", "dagger")}
+
+
+# -- command ---------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="BAG_OR_DIR", help="bag directories, or directories holding bags")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.add_argument("--plots", metavar="DIR", help="write a timeline PNG per episode into DIR")
+    parser.add_argument("--video", metavar="DIR", help="write an MP4 per episode into DIR: the recorded camera frames with "
+                        "the command, who was in control and intervention onsets drawn over them")
+    parser.add_argument("--video-topic", default="/camera/image_raw/compressed",
+                        help="--video: CompressedImage (or rgb8 Image) topic in the bags (default %(default)s)")
+    parser.add_argument("--export", metavar="FILE", help="write the labelled dataset (FILE.npz + FILE.json)")
+    parser.add_argument("--window", type=int, default=LabelConfig().pre_intervention_window,
+                        help="pre-intervention window in steps (default %(default)s)")
+    parser.add_argument("--outcomes", nargs="+", metavar="OUTCOME", help="export only episodes with these outcomes")
+    parser.add_argument("--repair", action="store_true",
+                        help="first make bags left by a crash whole (recover unterminated files, rewrite metadata.yaml)")
+    parser.add_argument("--play", action="store_true", help="republish the bags with their original timing and /clock")
+    parser.add_argument("--rate", type=float, default=1.0, help="--play speed factor (default 1.0)")
+    parser.add_argument("--delay", type=float, default=1.0, help="--play: seconds for discovery before the first message (default 1.0)")
+    parser.add_argument("--train", choices=TRAIN_ALGORITHMS, help="train this learner on the labelled data "
+                        "(rlif: RLPD with the RLIF reward; hgdagger, dart: behaviour cloning of the operator's steps; "
+                        "iwr, sirius: also the robot's steps, reweighted; dagger: every step labelled with the operator's "
+                        "command, only for recordings where an operator labelled every step)")
+    parser.add_argument("--head", choices=("l2", "mixture"), default="l2",
+                        help="--train, supervised learners: action head (default %(default)s)")
+    parser.add_argument("--updates", type=int, default=1000, help="--train: learner updates (default %(default)s)")
+    parser.add_argument("--out", metavar="DIR", help="--train: output directory for weights.safetensors and the "
+                        "checkpoint (default runs/replay_<learner>; must not hold a checkpoint)")
+    parser.add_argument("--observation-spec", default="unknown/v1",
+                        help="--train: observation layout the weights declare; must match the policy node's (default %(default)s)")
+    parser.add_argument("--image-size", type=int, nargs=2, metavar=("WIDTH", "HEIGHT"),
+                        help="--train rlif|hgdagger (and its variants): a camera policy on the recorded frames at this size, "
+                             "paired with the steps by their image_stamp")
+    parser.add_argument("--image-topic", default="/camera/image_raw/compressed",
+                        help="--image-size: camera topic in the bags (default %(default)s)")
+    parser.add_argument("--device", default="auto", help="--train: auto (CUDA when available), cpu or cuda[:N]")
+    parser.add_argument("--seed", type=int, default=0, help="--train: seed (default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.repair:
+            for bag in find_bags(args.paths):
+                report = repair_bag(bag)
+                print(f"[replay] repaired {bag}: recovered {report.recovered_messages} messages from "
+                      f"{list(report.recovered_files)}, dropped {list(report.dropped_files)}", file=sys.stderr)
+        for bag in find_bags(args.paths):
+            if unlisted_files(bag):
+                print(f"[replay] {bag} holds files metadata.yaml does not list (a crash?): "
+                      f"run with --repair to recover them", file=sys.stderr)
+        if args.play:
+            from iil_robot.nodes.player import play
+
+            return play(find_bags(args.paths), rate=args.rate, delay=args.delay)
+        frame_topic = args.image_topic if args.train and getattr(args, "image_size", None) else None
+        recording = load_recording(args.paths, frame_topic=frame_topic)
+    except BagError as err:
+        print(f"[replay] {err}", file=sys.stderr)
+        return 1
+    summary = summarise(recording)
+    if args.plots:
+        out = Path(args.plots)
+        out.mkdir(parents=True, exist_ok=True)
+        for episode in recording.episodes:
+            plot_episode(episode, out / f"episode_{episode.index:03d}.png")
+        summary["plots"] = str(out)
+    if args.video:
+        from iil_robot.data.video import write_videos  # opencv, only when asked
+
+        summary["video"] = write_videos(recording.episodes, recording.bags, Path(args.video), args.video_topic)
+        if not summary["video"]["videos"]:
+            print(f"[replay] --video: no frames on {args.video_topic} within any episode (is the camera node recorded?)",
+                  file=sys.stderr)
+    if args.export:
+        config = LabelConfig(pre_intervention_window=args.window)
+        episodes = [e for e in recording.episodes if not args.outcomes or e.outcome in args.outcomes]
+        labelled = label_episodes(episodes, config)
+        npz, sidecar = export_dataset(labelled, Path(args.export), {
+            "bags": summary["bags"], "label_config": asdict(config),
+            "episodes": [e.index for e in episodes], "operator": recording.operator, "task": recording.task,
+        })
+        summary["export"] = {"arrays": str(npz), "sidecar": str(sidecar), "rlif": len(labelled.rlif),
+                             "dagger": len(labelled.dagger), "label_stats": labelled.stats.to_dict()}
+    if args.train:
+        try:
+            summary["train"] = train(recording, args)
+        except (ValueError, RuntimeError) as err:  # OfflineTrainingError, LabelError, a bad --device
+            print(f"[replay] --train {args.train}: {err}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print_summary(summary)
+        if args.video:
+            v = summary["video"]
+            print(f"wrote {len(v['videos'])} episode videos ({sum(v['videos'].values())} frames) to {v['dir']}")
+        if args.export:
+            e = summary["export"]
+            print(f"exported {e['rlif']} RLIF transitions and {e['dagger']} HG-DAgger samples to {e['arrays']}")
+        if args.train:
+            t = summary["train"]
+            print(f"trained {args.train} for {t['updates']} updates in {t['seconds']:.1f} s on {t['prior']} prior + "
+                  f"{t['online']} online transitions: {t['weights']} (policy node: fallback: weights), {t['checkpoint']}")
+    return 0
+
+
+def train(recording: Recording, args: argparse.Namespace) -> dict:
+    """``--train``: label the episodes (``--window``, ``--outcomes``) and train the learner on them."""
+    from iil_robot.learners.hgdagger import HGDAggerConfig
+    from iil_robot.learners.offline import train_offline
+    from iil_robot.learners.rlpd import RLPDConfig
+    from iil_robot.learners.trainer import TrainerConfig
+
+    labels = LabelConfig(pre_intervention_window=args.window, label_every_step=args.train == "dagger")
+    episodes = [e for e in recording.episodes if not args.outcomes or e.outcome in args.outcomes]
+    algorithm = TRAIN_ALGORITHMS[args.train]
+    width, height = getattr(args, "image_size", None) or (0, 0)
+    config = TrainerConfig(algorithm=algorithm, observation_spec=args.observation_spec, device=args.device,
+                           seed=args.seed, run_dir=args.out or f"runs/replay_{args.train}", image_width=width, image_height=height)
+    if config.image and not recording.frames:
+        raise ValueError(f"--image-size: no camera frames on {args.image_topic} in the bags (was the camera recorded?)")
+    labelled = label_episodes(episodes, labels)
+    if labels.label_every_step and labelled.stats.unlabelled:
+        print(f"[replay] --train dagger: {labelled.stats.unlabelled} visited steps carry no operator command and are "
+              "not learned from", file=sys.stderr)
+    hgdagger = HGDAggerConfig(seed=args.seed, weighting=TRAIN_WEIGHTING.get(args.train, "none"), head=getattr(args, "head", "l2"))
+    result = train_offline(labelled, config, args.updates, RLPDConfig(seed=args.seed), hgdagger, labels, frames=recording.frames)
+    if result.missing_frames:
+        print(f"[replay] --train: {result.missing_frames} labelled rows have no camera frame with their image_stamp in the "
+              "bags: left out of image learning", file=sys.stderr)
+    return {"algorithm": algorithm, "updates": result.updates, "seconds": result.seconds, "prior": result.prior,
+            "online": result.online, "weights": str(result.weights), "checkpoint": str(result.checkpoint),
+            "image": list(config.image), "missing_frames": result.missing_frames}

@@ -1,0 +1,159 @@
+"""The report of a run: plots and a Markdown summary, made from the run's bags (the source of truth).
+
+- ``episodes.png``: per episode, the share of ticks the operator drove and the outcome;
+- ``learning_curve.png``: success rate and intervention rate over a moving window of
+  episodes, with the policy version each episode ran;
+- ``learner.png``: the learner's losses and Q values from its TensorBoard logs, when present;
+- ``report.md`` and ``report.json``: totals and a row per episode.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from iil_robot.cli.replay import load_recording, summarise
+
+WINDOW = 5
+
+
+def moving_mean(values: list[float], window: int = WINDOW) -> np.ndarray:
+    """Mean over the last ``window`` values at each index (fewer at the start)."""
+    out = np.empty(len(values))
+    for i in range(len(values)):
+        out[i] = np.mean(values[max(0, i - window + 1):i + 1])
+    return out
+
+
+def write_report(run_dir: Path, title: str) -> Path:
+    """Read ``run_dir/bags``, write plots and ``report.md`` into ``run_dir/report``; return the .md path."""
+    out = run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarise(load_recording([run_dir / "bags"]))
+    episodes = [e for e in summary["episodes"] if e["outcome"] != "unfinished"]
+    (out / "report.json").write_text(json.dumps(summary, indent=2))
+    images = []
+    if episodes:
+        images += [_plot_episodes(episodes, out / "episodes.png"), _plot_learning_curve(episodes, out / "learning_curve.png")]
+    learner_plot = _plot_learner(run_dir / "learner", out / "learner.png")
+    if learner_plot:
+        images.append(learner_plot)
+    path = out / "report.md"
+    path.write_text(_markdown(title, summary, episodes, images))
+    return path
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plot_episodes(episodes: list[dict], path: Path) -> str:
+    plt = _plt()
+    index = [e["index"] + 1 for e in episodes]
+    rate = [100 * e["intervention_rate"] for e in episodes]
+    colors = ["tab:green" if e["outcome"] == "success" else "tab:red" for e in episodes]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.bar(index, rate, color=colors)
+    ax.set_xlabel("episode")
+    ax.set_ylabel("ticks driven by the operator (%)")
+    ax.set_title("intervention rate per episode (green: success, red: failure / timeout)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path.name
+
+
+def _plot_learning_curve(episodes: list[dict], path: Path) -> str:
+    plt = _plt()
+    index = [e["index"] + 1 for e in episodes]
+    success = moving_mean([float(e["outcome"] == "success") for e in episodes])
+    rate = moving_mean([e["intervention_rate"] for e in episodes])
+    versions = [max(e["policy_versions"]) if e["policy_versions"] else 0 for e in episodes]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(index, 100 * success, marker="o", label=f"success rate (last {WINDOW} episodes)")
+    ax.plot(index, 100 * rate, marker="s", label=f"intervention rate (last {WINDOW} episodes)")
+    ax.set_xlabel("episode")
+    ax.set_ylabel("%")
+    ax.set_ylim(-5, 105)
+    twin = ax.twinx()
+    twin.step(index, versions, where="mid", color="tab:gray", linestyle=":", label="policy version")
+    twin.set_ylabel("policy version")
+    lines = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize="small")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    twin.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title("learning curve")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path.name
+
+
+def _plot_learner(learner_dir: Path, path: Path) -> str | None:
+    """Losses from the learner's TensorBoard event files; None when there are none."""
+    files = sorted(learner_dir.rglob("events.out.tfevents.*")) if learner_dir.exists() else []
+    if not files:
+        return None
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    series: dict[str, tuple[list[int], list[float]]] = {}
+    for f in files:
+        acc = EventAccumulator(str(f), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags().get("scalars", []):
+            if "loss" in tag or tag.endswith("q_mean") or "/q" in tag:
+                steps, values = series.setdefault(tag, ([], []))
+                for event in acc.Scalars(tag):
+                    steps.append(event.step)
+                    values.append(event.value)
+    if not series:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(len(series), 1, figsize=(9, 2.2 * len(series)), sharex=True, squeeze=False)
+    for ax, (tag, (steps, values)) in zip(axes[:, 0], sorted(series.items())):
+        ax.plot(steps, values)
+        ax.set_ylabel(tag.split("/")[-1], fontsize="small")
+        ax.set_title(tag, fontsize="small")
+    axes[-1, 0].set_xlabel("learner updates")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path.name
+
+
+def _markdown(title: str, summary: dict, episodes: list[dict], images: list[str]) -> str:
+    t = summary["totals"]
+    done = len(episodes)
+    successes = sum(e["outcome"] == "success" for e in episodes)
+    lines = [
+        f"# {title}",
+        "",
+        f"- episodes: {done} finished ({', '.join(f'{k} {v}' for k, v in sorted(t['outcomes'].items()) if k != 'unfinished')})"
+        + (f", {t['outcomes']['unfinished']} unfinished when the run stopped" if t["outcomes"].get("unfinished") else ""),
+        f"- success rate: {100 * successes / done:.0f} %" if done else "- success rate: -",
+        f"- interventions: {t['interventions']} ({t['interventions_per_episode']:.2f} per episode); "
+        f"operator drove {100 * t['intervention_rate']:.1f} % of {t['steps']} ticks",
+        f"- policy versions seen: {t['policy_versions'][0] if t['policy_versions'] else '-'} .. "
+        f"{t['policy_versions'][-1] if t['policy_versions'] else '-'}",
+        f"- lost ticks: {t['lost_ticks']} inside episodes, {t['ticks_missing_between_records']} in all; "
+        f"{t['ticks_before_first_record']} mux ticks before the first record (published before the recorder subscribed); "
+        f"undecodable records: {t['undecodable_records']}",
+        f"- bags: {', '.join(Path(b).name for b in summary['bags'])}",
+        "",
+    ]
+    lines += [f"![{name}]({name})" for name in images]
+    lines += ["", "| episode | outcome | steps | interventions | operator ticks | policy versions |", "|---|---|---|---|---|---|"]
+    for e in episodes:
+        versions = e["policy_versions"]
+        lines.append(f"| {e['index'] + 1} | {e['outcome']} | {e['steps']} | {e['interventions']} | "
+                     f"{100 * e['intervention_rate']:.0f} % | {min(versions) if versions else '-'}..{max(versions) if versions else '-'} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,243 @@
+"""``iil-robot sim``: the main job, the whole loop on the simulated arm with a simulated operator.
+
+Starts every node as its own process, from the same parameter files the launch files use
+(``config/<node>.yaml`` then ``config/sim.yaml``), with DDS kept on this machine: the sim arm,
+the simulated operator (a virtual SpaceMouse), the gate, the mux, the policy, the recorder and
+the learner (the recorder and the learner first; the arm last, once the mux reports them subscribed to its step records). Runs a number of episodes with a live dashboard, stops every process cleanly
+(Ctrl-C too), and leaves a run folder::
+
+    runs/<name>/
+      run.json        what was run (used by --resume)
+      bags/           the recorder's rosbag2 bags (the source of truth)
+      learner/        checkpoints and TensorBoard logs
+      logs/           one log per node
+      report/         report.md, episodes.png, learning_curve.png, learner.png, report.json
+      camera_latest.jpg  the newest camera frame (when a camera node runs), rewritten about once a second
+
+``--resume RUN`` continues a run: the learner reloads its checkpoint and rebuilds its buffers
+from the bags, the sim continues with new seeds, and the report covers the whole run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from iil_robot.config import config_path
+from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.command.mux import step_records_reach
+
+if TYPE_CHECKING:
+    from iil_robot.nodes.console.dashboard import Dashboard
+
+# Stopped in this order, so the recorder and the learner see everything the others sent.
+STOP_ORDER = ("sim_operator", "policy", "sim_arm", "spacemouse_gate", "mux", "learner", "recorder")
+LISTENERS = ("recorder", "learner")
+"""Started first and awaited: every episode is recorded and reaches the learner."""
+ALGORITHMS = {"rlif": "rlpd", "rlpd": "rlpd", "hgdagger": "hgdagger", "pvp": "pvp", "haco": "haco"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", default="push", choices=("reach", "push", "pick_and_place"))
+    parser.add_argument("--episodes", type=int, default=30, help="episodes to run (default 30: a few minutes)")
+    parser.add_argument("--algorithm", default="rlif", choices=sorted(ALGORITHMS), help="rlif (RLPD), hgdagger, pvp or haco")
+    parser.add_argument("--operator-model", default="value", choices=("value", "random", "demo", "never", "robot_gated"),
+                        help="robot_gated: steps in only when the policy asks (with --set policy.help.enabled=true)")
+    parser.add_argument("--operator-level", type=float, default=0.7, help="simulated operator quality in [0, 1] (default 0.7)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/<date>_<time>)")
+    parser.add_argument("--resume", type=Path, default=None, metavar="RUN", help="continue the run in this folder")
+    parser.add_argument("--domain-id", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", "0")),
+                        help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE", dest="overrides",
+                        help="override a node parameter, e.g. --set learner.min_transitions=64 (repeatable)")
+    parser.add_argument("--startup-timeout", type=float, default=120.0, help="seconds to wait for the first step record")
+
+
+def _load_run(args: argparse.Namespace) -> tuple[Path, dict]:
+    """The run folder and its settings: new, or those of ``--resume``."""
+    if args.resume is not None:
+        run_json = args.resume / "run.json"
+        if not run_json.is_file():
+            raise SystemExit(f"--resume {args.resume}: no run.json there; give the folder of an earlier `iil-robot sim` run")
+        settings = json.loads(run_json.read_text())
+        return args.resume, settings
+    run_dir = args.run_dir or Path("runs") / datetime.now().strftime("%Y%m%d_%H%M%S")
+    if (run_dir / "run.json").exists():
+        raise SystemExit(f"{run_dir} already holds a run; use --resume {run_dir} to continue it, or another --run-dir")
+    settings = {
+        "task": args.task, "algorithm": ALGORITHMS[args.algorithm], "operator_model": args.operator_model,
+        "operator_level": args.operator_level, "seed": args.seed, "episodes_done": 0,
+    }
+    return run_dir, settings
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
+    """``["learner.min_transitions=64"]`` -> ``{"learner": {"min_transitions": 64}}`` (values read as YAML)."""
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        node, dot, param = key.partition(".")
+        if not (sep and dot and node and param):
+            raise SystemExit(f"--set {item!r}: expected NODE.PARAM=VALUE, e.g. --set learner.min_transitions=64")
+        out.setdefault(node, {})[param] = yaml.safe_load(value) if value else ""
+    return out
+
+
+def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[str, object]] | None = None) -> list[NodeSpec]:
+    """Every node of the simulated graph, from the shared parameter files plus this run's values."""
+    overrides = overrides or {}
+    task, spec = s["task"], f"fetch_{s['task']}/v1"
+    seed = s["seed"] + s["episodes_done"]
+
+    def node(name: str, module: str, own_file: str | None, **parameters) -> NodeSpec:
+        files = ((str(config_path(own_file)),) if own_file else ()) + (str(config_path("sim.yaml")),)
+        return NodeSpec(name, f"iil_robot.nodes.{module}", params_files=files, parameters={**parameters, **overrides.get(name, {})})
+
+    return [
+        node("sim_arm", "sim_arm", None, task=task, seed=seed),
+        node("sim_operator", "sim_operator", None, task=task, model=s["operator_model"],
+             level=float(s["operator_level"]), seed=seed),
+        node("spacemouse_gate", "spacemouse_gate", "spacemouse_gate.yaml"),
+        node("mux", "mux", "mux.yaml"),
+        node("policy", "policy_node", "policy.yaml", observation_spec=spec),
+        node("recorder", "recorder", "recorder.yaml", output_dir=str(run_dir / "bags"), task=task,
+             operator=f"sim {s['operator_model']} operator, level {s['operator_level']}"),
+        node("learner", "learner", "learner.yaml", algorithm=s["algorithm"], observation_spec=spec,
+             run_dir=str(run_dir / "learner"), bags_dir=str(run_dir / "bags") if resume else ""),
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    run_dir, settings = _load_run(args)
+    overrides = parse_overrides(args.overrides)
+    unknown = set(overrides) - set(STOP_ORDER)
+    if unknown:
+        raise SystemExit(f"--set: no node named {sorted(unknown)}; the nodes are {', '.join(STOP_ORDER)}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "run.json").write_text(json.dumps(settings, indent=2))
+    env = loopback_env(args.domain_id)
+    os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")})
+    title = (f"iil-robot sim: {settings['task']}, {settings['algorithm']}, {settings['operator_model']} operator "
+             f"at {100 * float(settings['operator_level']):.0f} %  ({run_dir})")
+    interactive = sys.stdout.isatty()
+    print(f"[sim] {title}\n[sim] DDS on loopback, domain {args.domain_id}; logs in {run_dir / 'logs'}", flush=True)
+
+    from iil_robot.nodes.console.dashboard import Dashboard  # rclpy only once the environment is set
+
+    graph = Graph(env, run_dir / "logs")
+    dashboard = Dashboard(args.domain_id, title, args.episodes, interactive, run_dir)
+    code = 0
+    try:
+        specs = graph_nodes(run_dir, settings, args.resume is not None, overrides)
+        for spec in specs:
+            if spec.name in LISTENERS:
+                graph.start(spec)
+        code = _await_listeners(graph, dashboard, args)
+        if code == 0:
+            for spec in specs:
+                if spec.name not in LISTENERS + ("sim_arm",):
+                    graph.start(spec)
+            code = _await_step_subscribers(graph, dashboard, args)
+        if code == 0:
+            graph.start(next(spec for spec in specs if spec.name == "sim_arm"))
+            code = _watch(graph, dashboard, args)
+    except KeyboardInterrupt:
+        print("\n[sim] interrupted: stopping every node", flush=True)
+    finally:
+        for name in STOP_ORDER:
+            if name in graph.processes:
+                graph.stop(name, timeout=10.0)
+        graph.stop()
+        settings["episodes_done"] += len(dashboard.state.finished)
+        (run_dir / "run.json").write_text(json.dumps(settings, indent=2))
+        dashboard.close()
+    return _finish(run_dir, title, code)
+
+
+def _report_crashed(graph: Graph) -> bool:
+    """Print the report of every node that died; whether one did."""
+    dead = graph.crashed()
+    for process in dead:
+        print(f"[sim] {graph.report(process)}", flush=True)
+    return bool(dead)
+
+
+def _await_listeners(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> int:
+    """Spin until the recorder and the learner report on /diagnostics (they are listening), so no episode runs
+    before it can be recorded and learned from (the learner's start-up, torch and a rebuild from the bags, can take
+    many seconds on a loaded machine). 1 if one died or did not report within ``--startup-timeout``."""
+    started = time.monotonic()
+    print(f"[sim] starting {' and '.join(LISTENERS)} first ...", flush=True)
+    while not (dashboard.state.recorder and dashboard.state.learner):
+        dashboard.spin_for(0.2)
+        if _report_crashed(graph):
+            return 1
+        if time.monotonic() - started > args.startup_timeout:
+            silent = [name for name, state in (("recorder", dashboard.state.recorder), ("learner", dashboard.state.learner)) if not state]
+            print(f"[sim] {' and '.join(silent)} did not report on /diagnostics within {args.startup_timeout:.0f} s; "
+                  f"see {graph.log_dir}", flush=True)
+            return 1
+    print(f"[sim] recorder and learner up after {time.monotonic() - started:.1f} s; starting the other nodes", flush=True)
+    return 0
+
+
+def _await_step_subscribers(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> int:
+    """Spin until the mux reports the recorder, the learner and this dashboard subscribed to its step records, so the
+    arm's first tick is recorded: the recorder reporting on /diagnostics does not mean its process has discovered the
+    mux's yet (on a loaded machine the first 2 s of ticks were lost). 1 if a node died or the count did not arrive."""
+    started, wanted = time.monotonic(), {*LISTENERS, "dashboard"}
+    while not step_records_reach(dashboard.state.mux, wanted):
+        dashboard.spin_for(0.2)
+        if _report_crashed(graph):
+            return 1
+        if time.monotonic() - started > args.startup_timeout:
+            print(f"[sim] the mux did not report {', '.join(sorted(wanted))} subscribed to its step records within "
+                  f"{args.startup_timeout:.0f} s (it reports {dashboard.state.mux.get('step_subscriber_nodes') or 'none'}); "
+                  f"see {graph.log_dir}", flush=True)
+            return 1
+    print("[sim] the mux's step records reach the recorder, the learner and the dashboard; starting the arm", flush=True)
+    return 0
+
+
+def _watch(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> int:
+    """Spin the dashboard until enough episodes ended or a node died (then 1)."""
+    started = time.monotonic()
+    while len(dashboard.state.finished) < args.episodes:
+        dashboard.spin_for(0.2)
+        if _report_crashed(graph):
+            print("[sim] stopping the other nodes safely", flush=True)
+            return 1
+        if dashboard.state.steps == 0 and time.monotonic() - started > args.startup_timeout:
+            print(f"[sim] no step record within {args.startup_timeout:.0f} s: the graph did not start; see the logs", flush=True)
+            return 1
+    if dashboard.interactive:
+        dashboard.draw()
+    learner = dashboard.state.learner
+    said = learner.get("message", "")
+    print(f"[sim] learner: {learner.get('updates', 0)} updates, policy version {learner.get('version', 0)}, "
+          f"buffers {learner.get('prior', 0)} prior + {learner.get('online', 0)} online"
+          + (f"; it reports: {said}" if said and said != "training" else ""), flush=True)
+    return 0
+
+
+def _finish(run_dir: Path, title: str, code: int) -> int:
+    from iil_robot.cli.report import write_report  # matplotlib is heavy: only needed at the end
+
+    try:
+        report = write_report(run_dir, title)
+    except Exception as err:  # the run's data is in the bags whatever happens to the report
+        print(f"[sim] could not write the report ({type(err).__name__}: {err}); the bags in {run_dir / 'bags'} are intact", flush=True)
+        return code or 1
+    print(f"[sim] report: {report}", flush=True)
+    print(report.read_text().split("\n\n")[1].strip(), flush=True)  # the totals
+    print(f"[sim] continue this run with: iil-robot sim --resume {run_dir}", flush=True)
+    return code
+

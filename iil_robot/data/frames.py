@@ -1,0 +1,103 @@
+"""Camera frames for the learners, without ROS: recent frames keyed by capture stamp, and the
+pairing of labelled transitions with them.
+
+The policy node puts the header stamp of the frame it acted on into its proposal; the mux copies
+it into the step record (``image_stamp``); labelling carries it into ``Transitions.image_stamps``
+(and ``next_image_stamps``, the next step's). The learner keeps the frames it received (the
+camera's ``camera/image_raw/compressed``, or a bag's) in a :class:`FrameStore` and
+:func:`attach_images` gives each transition the frames with exactly those stamps. A row whose
+frame is not there (no camera, a frame lost or already dropped from the store, a step without a
+stamp) is left out of image learning, and counted: never silently.
+
+Stamps are compared as the floats :func:`stamp_seconds` makes of a header stamp, the same
+expression in the policy node, the learner node and the bag reader, so equal header stamps give
+equal keys.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from iil_robot.data.camera import CameraError, decode_jpeg, preprocess
+from iil_robot.data.transitions import Transitions
+
+__all__ = ["FrameStore", "attach_images", "frame_chw", "message_rgb", "stamp_seconds"]
+
+NO_CROP = (0, 0, 0, 0)
+
+
+def stamp_seconds(sec: int, nanosec: int) -> float:
+    """A header stamp (``builtin_interfaces/Time``) as seconds: the key frames are paired by."""
+    return sec + nanosec * 1e-9
+
+
+def frame_chw(rgb: np.ndarray, image: tuple[int, ...]) -> np.ndarray:
+    """An RGB frame (H, W, 3) uint8 as the learner's image (C, height, width) uint8, resized when its
+    size differs (the policy node and the learner resize alike). Raises CameraError on a non-RGB frame."""
+    _, height, width = image
+    return np.ascontiguousarray(preprocess(rgb, NO_CROP, width, height).transpose(2, 0, 1))
+
+
+def message_rgb(msg: Any) -> np.ndarray:
+    """RGB (H, W, 3) uint8 of a sensor_msgs CompressedImage (JPEG/PNG) or Image (rgb8/bgr8).
+
+    Raises:
+        CameraError: undecodable data or another encoding.
+    """
+    if hasattr(msg, "format"):  # CompressedImage
+        return decode_jpeg(bytes(msg.data))
+    if msg.encoding not in ("rgb8", "bgr8") or len(msg.data) != msg.height * msg.width * 3:
+        raise CameraError(f"image encoding {msg.encoding!r} {msg.width}x{msg.height} with {len(msg.data)} bytes is not rgb8/bgr8")
+    image = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
+    return image[..., ::-1] if msg.encoding == "bgr8" else image
+
+
+class FrameStore:
+    """The newest ``capacity`` frames as (C, H, W) uint8 at the learner's image shape, by stamp."""
+
+    def __init__(self, image: tuple[int, ...], capacity: int) -> None:
+        if len(image) != 3 or capacity < 1:
+            raise ValueError(f"image {image} must be (channels, height, width) and capacity {capacity} >= 1")
+        self.image, self.capacity = tuple(image), capacity
+        self._frames: OrderedDict[float, np.ndarray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def add_rgb(self, stamp: float, rgb: np.ndarray) -> None:
+        """Keep an RGB (H, W, 3) uint8 frame captured at ``stamp``. Raises CameraError on a non-RGB frame."""
+        self._frames[stamp] = frame_chw(rgb, self.image)
+        self._frames.move_to_end(stamp)
+        while len(self._frames) > self.capacity:
+            self._frames.popitem(last=False)  # the oldest received
+
+    def add_compressed(self, stamp: float, data: bytes) -> None:
+        """Keep a JPEG/PNG frame. Raises CameraError on undecodable data."""
+        self.add_rgb(stamp, decode_jpeg(data))
+
+    def get(self, stamp: float) -> np.ndarray | None:
+        return self._frames.get(stamp)
+
+
+def attach_images(data: Transitions, store: FrameStore) -> tuple[Transitions, int]:
+    """``data``'s rows whose frame and next frame are in ``store``, with ``images``/``next_images``;
+    and how many rows were left out (no stamp, or the frame is not in the store)."""
+    n = len(data)
+    if n == 0:
+        empty = np.zeros((0, *store.image), np.uint8)
+        return Transitions(**{**_columns(data), "images": empty, "next_images": empty}), 0
+    if data.image_stamps is None or data.next_image_stamps is None:
+        return data.take(np.zeros(n, bool)), n  # not labelled from step records: no stamps
+    images = [store.get(float(s)) for s in data.image_stamps]
+    next_images = [store.get(float(s)) for s in data.next_image_stamps]
+    keep = np.array([a is not None and b is not None for a, b in zip(images, next_images)], bool)
+    kept = data.take(keep)
+    rows = np.flatnonzero(keep)
+    stack = lambda frames: np.stack([frames[i] for i in rows]) if len(rows) else np.zeros((0, *store.image), np.uint8)  # noqa: E731
+    return Transitions(**{**_columns(kept), "images": stack(images), "next_images": stack(next_images)}), int(n - keep.sum())
+
+
+def _columns(data: Transitions) -> dict[str, Any]:
+    return {name: getattr(data, name) for name in data.__dataclass_fields__}

@@ -1,0 +1,153 @@
+"""Tests of `iil-robot doctor` on a fake sysfs/dev tree, and a smoke run of the real command."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from tests.fakes import FakeHidrawTree
+
+from iil_robot.cli.doctor import DoctorConfig, add_arguments, check_ros_network, run
+from iil_robot.command.hidraw import RULES_NAME
+
+LOCALHOST = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": "42"}
+
+
+class FakeDevice:
+    name = "SpaceMouseCompact"
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def read(self):
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def config_for(tree: FakeHidrawTree, *, hidapi: str | None = "libhidapi-hidraw.so.0",
+               open_device=FakeDevice, rules: bool = True, env=LOCALHOST) -> DoctorConfig:
+    rule_dir = tree.sys_root.parent / "rules.d"
+    rule_dir.mkdir(exist_ok=True)
+    if rules:
+        (rule_dir / RULES_NAME).write_text("# test\n")
+    return DoctorConfig(sys_root=tree.sys_root, dev_root=tree.dev_root, udev_rule_dirs=(rule_dir,),
+                        env=env, find_hidapi=lambda: hidapi, open_device=open_device, access=tree.access)
+
+
+def run_json(config: DoctorConfig, capsys) -> tuple[int, dict]:
+    code = run(parse(["--json"]), config)
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def statuses(report: dict) -> dict[str, str]:
+    return {check["name"]: check["status"] for check in report["checks"]}
+
+
+def test_readable_spacemouse_exits_0_and_lists_it(hidraw_tree, capsys):
+    hidraw_tree.add(3, 0x256F, 0xC635, "3Dconnexion SpaceMouse Compact")
+    code, report = run_json(config_for(hidraw_tree), capsys)
+    assert code == 0
+    assert report["spacemouse_readable"] is True
+    assert set(statuses(report).values()) == {"ok"}
+    assert report["devices"] == [{"path": str(hidraw_tree.dev_root / "hidraw3"), "vendor_id": 0x256F,
+                                  "product_id": 0xC635, "name": "3Dconnexion SpaceMouse Compact",
+                                  "readable": True}]
+
+
+def test_no_device_exits_1_and_skips_opening(hidraw_tree, capsys):
+    hidraw_tree.add(0, 0x046D, 0xC52B, "Logitech USB Receiver")
+    opened = []
+    code, report = run_json(config_for(hidraw_tree, open_device=lambda: opened.append(1)), capsys)
+    assert code == 1
+    assert statuses(report)["hidraw nodes"] == "fail"
+    assert statuses(report)["open device"] == "skip"
+    assert opened == []
+    nodes = next(c for c in report["checks"] if c["name"] == "hidraw nodes")
+    assert nodes["detail"].startswith("no SpaceMouse found (hidraw devices visible: ")
+    assert "Logitech USB Receiver, 046d:c52b" in nodes["detail"]
+
+
+def test_unreadable_node_fails_with_udev_fix(hidraw_tree, capsys):
+    hidraw_tree.add(3, 0x256F, 0xC635, "3Dconnexion SpaceMouse Compact", readable=False)
+    code = run(parse([]), config_for(hidraw_tree, rules=False))
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert lines[1].startswith("WARN udev rule: no *iil-robot-spacemouse.rules in ")
+    assert lines[2] == (
+        f"FAIL hidraw nodes: permission denied on {hidraw_tree.dev_root}/hidraw3 "
+        "(3Dconnexion SpaceMouse Compact) -> install udev/70-iil-robot-spacemouse.rules with "
+        "`sudo udev/install.sh`, then unplug and replug the device"
+    )
+    assert lines[3] == "SKIP open device: not tried -> fix the failures above first"
+    assert lines[-1] == "SpaceMouse readable: no"
+
+
+def test_missing_libhidapi_fails_with_install_fix(hidraw_tree, capsys):
+    hidraw_tree.add(3, 0x256F, 0xC635, "3Dconnexion SpaceMouse Compact")
+    code = run(parse([]), config_for(hidraw_tree, hidapi=None))
+    first = capsys.readouterr().out.splitlines()[0]
+    assert code == 1
+    assert first == ("FAIL libhidapi: libhidapi-hidraw0 is not installed -> "
+                     "run `sudo apt-get install libhidapi-hidraw0` (or `sudo udev/install.sh`)")
+
+
+def test_open_failure_is_diagnosed(hidraw_tree, capsys):
+    hidraw_tree.add(3, 0x046D, 0xC626, "3Dconnexion SpaceNavigator")
+
+    def fail_open():
+        raise RuntimeError("Failed to open device")
+
+    code, report = run_json(config_for(hidraw_tree, open_device=fail_open), capsys)
+    check = next(c for c in report["checks"] if c["name"] == "open device")
+    assert code == 1
+    assert check["status"] == "fail"
+    assert check["detail"].endswith("[RuntimeError: Failed to open device]")
+    assert "unplug and replug it" in check["fix"]
+
+
+def test_open_check_closes_the_device(hidraw_tree, capsys):
+    hidraw_tree.add(3, 0x256F, 0xC635, "3Dconnexion SpaceMouse Compact")
+    device = FakeDevice()
+    assert run(parse([]), config_for(hidraw_tree, open_device=lambda: device)) == 0
+    assert device.closed
+    assert "OK   open device: pyspacemouse opened and read SpaceMouseCompact" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("env", "status", "detail"),
+    [
+        (LOCALHOST, "ok", "ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, ROS_DOMAIN_ID=42"),
+        ({}, "warn", "ROS_AUTOMATIC_DISCOVERY_RANGE unset (SUBNET): DDS discovery leaves this machine, "
+                     "ROS_DOMAIN_ID unset (0)"),
+        ({"ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}, "warn",
+         "ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET: DDS discovery leaves this machine, ROS_DOMAIN_ID unset (0)"),
+        ({"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": "robot"}, "warn",
+         "ROS_DOMAIN_ID='robot' is not a number in 0-232"),
+    ],
+)
+def test_ros_network_check(env, status, detail):
+    result = check_ros_network(env)
+    assert (result.status, result.detail) == (status, detail)
+    assert (result.fix is None) == (status == "ok")
+
+
+def test_real_doctor_command_prints_json(tmp_path):
+    env = os.environ | {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    done = subprocess.run([sys.executable, "-m", "iil_robot.cli", "doctor", "--json"],
+                          capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    report = json.loads(done.stdout)
+    assert done.returncode == (0 if report["spacemouse_readable"] else 1), done.stderr
+    assert [c["name"] for c in report["checks"]] == [
+        "libhidapi", "udev rule", "hidraw nodes", "open device", "ros network"]
