@@ -1,7 +1,7 @@
 """Human-in-the-loop learning on a real arm: SpaceMouse gate, mux, policy, recorder, learner.
 
     ros2 launch iil_robot intervention.launch.py command_topic:=/servo_node/delta_twist_cmds \\
-        frame_id:=panda_link0 observation_spec:=my_arm/v1 algorithm:=rlpd
+        frame_id:=panda_link0 observation_spec:=my_arm/v1 method:=rlif
 
 The arm side (MoveIt Servo or a ros2_controllers twist controller, and an observer node that
 publishes the policy's input on ``observation`` as iil_robot.observation JSON) runs separately.
@@ -22,7 +22,7 @@ ARGUMENTS = {
     "rate": ("20.0", "control rate (Hz) of the policy and the mux"),
     "input": ("device", "gate input: device (pyspacemouse), joy (spacenav/joy) or twist (spacenav/twist)"),
     "observation_spec": ("", "the observer's Observation.spec, e.g. my_arm/v1 (weights for another are refused)"),
-    "algorithm": ("rlpd", "learner: rlpd (RLIF) or hgdagger"),
+    "method": ("rlif", "learning method (iil_robot/learners/methods.py), e.g. rlif or hgdagger"),
     "device": ("auto", "learner device: auto (CUDA when available), cpu or cuda"),
     "output_dir": ("recordings", "where the recorder writes its bags"),
     "run_dir": ("runs/learner", "learner checkpoints and TensorBoard logs"),
@@ -53,7 +53,7 @@ def generate_launch_description() -> LaunchDescription:
              parameters=[params("recorder"), {"output_dir": arg("output_dir"), **sim_time}],
              remappings=[("arm/cmd", arg("command_topic")), ("arm/gripper", arg("gripper_topic"))]),
         Node(package="iil_robot", executable="learner", name="learner", output="screen",
-             parameters=[params("learner"), {"algorithm": arg("algorithm"), "device": arg("device"),
+             parameters=[params("learner"), {"method": arg("method"), "device": arg("device"),
                                               "observation_spec": arg("observation_spec"), "run_dir": arg("run_dir"),
                                               "bags_dir": arg("output_dir"), **sim_time}],
              condition=IfCondition(arg("learner"))),

@@ -1,6 +1,6 @@
 """The whole loop on the simulated arm, from the same parameter files as ``iil-robot sim``.
 
-    ros2 launch iil_robot sim.launch.py task:=push operator_level:=0.7 algorithm:=rlpd
+    ros2 launch iil_robot sim.launch.py task:=push operator_level:=0.7 method:=rlif
 
 ``iil-robot sim`` does the same without ``launch`` (which the pip wheels lack) and adds the
 dashboard, the run folder and the report.
@@ -17,7 +17,7 @@ ARGUMENTS = {
     "observation_spec": ("fetch_push/v1", "fetch_<task>/v1, matching task"),
     "operator_model": ("value", "simulated operator: value, random, demo or never"),
     "operator_level": ("0.7", "simulated operator quality in [0, 1]"),
-    "algorithm": ("rlpd", "learner: rlpd (RLIF) or hgdagger"),
+    "method": ("rlif", "learning method (iil_robot/learners/methods.py), e.g. rlif or hgdagger"),
     "output_dir": ("runs/sim/bags", "where the recorder writes its bags"),
     "run_dir": ("runs/sim/learner", "learner checkpoints and TensorBoard logs"),
     "seed": ("0", "seed of the sim and the operator"),
@@ -45,7 +45,7 @@ def generate_launch_description() -> LaunchDescription:
         node("mux", "mux", "mux.yaml", {}),
         node("policy", "policy", "policy.yaml", {"observation_spec": arg("observation_spec")}),
         node("recorder", "recorder", "recorder.yaml", {"output_dir": arg("output_dir"), "task": arg("task")}),
-        node("learner", "learner", "learner.yaml", {"algorithm": arg("algorithm"), "observation_spec": arg("observation_spec"),
+        node("learner", "learner", "learner.yaml", {"method": arg("method"), "observation_spec": arg("observation_spec"),
                                                     "run_dir": arg("run_dir")}),
         node("camera", "camera", "camera.yaml", {"source": "sim"}, condition=IfCondition(arg("camera"))),
     ]

@@ -25,7 +25,8 @@ from iil_robot.data.camera import CameraError
 from iil_robot.data.frames import frame_chw
 from iil_robot.acting.help_requests import HelpDecision, HelpGate, HelpRequestConfig, Thresholds, fit_thresholds
 from iil_robot.learners.networks import Policy
-from iil_robot.learners.weights import ALGORITHMS, Expected, WeightsError, WeightsMeta, decode_policy
+from iil_robot.learners.methods import ALGORITHMS
+from iil_robot.learners.weights import Expected, WeightsError, WeightsMeta, decode_policy
 from iil_robot.data.records import ACTION_SIZE, Observation, Proposal, StepRecord
 from iil_robot.data.transitions import TRANSLATION_GRIPPER
 
@@ -45,7 +46,7 @@ class PolicyConfig:
     """An observation older than this (s, by its stamp) produces no proposal."""
     observation_spec: str = ""
     """Observation spec this arm publishes; weights for another are refused. Empty = take it from the observations."""
-    algorithms: str = "rlpd,hgdagger,pvp,haco"
+    algorithms: str = ",".join(ALGORITHMS)
     """Comma-separated algorithms whose weights this node accepts."""
     fallback: str = "hold"
     """Before any weights: ``hold`` (propose zero velocity) or ``weights`` (act with ``fallback_weights``, e.g. cloned from demos)."""
@@ -66,7 +67,7 @@ class PolicyConfig:
             raise ValueError("fallback 'weights' needs fallback_weights: a .safetensors file (e.g. cloned from demos)")
         unknown = set(self.accepted_algorithms) - set(ALGORITHMS)
         if unknown:
-            raise ValueError(f"algorithms {sorted(unknown)} are unknown; choose from {ALGORITHMS}")
+            raise ValueError(f"algorithms {sorted(unknown)} are unknown; choose from {sorted(ALGORITHMS)}")
 
     @property
     def accepted_algorithms(self) -> tuple[str, ...]:

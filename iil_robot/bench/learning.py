@@ -36,19 +36,21 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 
+from iil_robot.learners.configs import LearnerConfigs  # noqa: E402
 from iil_robot.learners.haco import HACOConfig  # noqa: E402
 from iil_robot.learners.hgdagger import HGDAggerConfig  # noqa: E402
+from iil_robot.learners.methods import METHODS  # noqa: E402
 from iil_robot.learners.pvp import PVPConfig  # noqa: E402
 from iil_robot.learners.rlpd import RLPDConfig  # noqa: E402
 from iil_robot.acting.policy import HelpConfig  # noqa: E402
-from iil_robot.bench.learning_loop import IMAGE_METHODS, METHODS, LoopConfig, LoopResult, run_loop  # noqa: E402
+from iil_robot.bench.learning_loop import LoopConfig, LoopResult, run_loop  # noqa: E402
 from iil_robot.sim.rollout import optimum_intervention_rate  # noqa: E402
 
 GOAL_RATIO_WORST = 1.3
@@ -73,20 +75,22 @@ _PVP = PVPConfig(hidden=(128, 128), batch_size=128)
 _HACO = HACOConfig(hidden=(128, 128), batch_size=128)
 PROFILES: dict[str, Profile] = {
     "full": Profile(("push", "reach"), (0.9, 0.6, 0.3), 3,
-                    LoopConfig(env_steps=6000, eval_every=600, eval_episodes=10, rlpd=_RLPD, hgdagger=_HGD, pvp=_PVP, haco=_HACO,
-                               updates_per_step=0.5, pretrain_updates=500)),
+                    LoopConfig(env_steps=6000, eval_every=600, eval_episodes=10, updates_per_step=0.5, pretrain_updates=500,
+                               learners=LearnerConfigs(rlpd=_RLPD, hgdagger=_HGD, pvp=_PVP, haco=_HACO))),
     "quick": Profile(("reach",), (0.9, 0.3), 1,
                      LoopConfig(env_steps=3000, eval_every=500, eval_episodes=10, demo_episodes=10, pretrain_updates=500,
                                 updates_per_step=0.5,
-                                rlpd=replace(_RLPD, hidden=(64, 64), utd_ratio=2),
-                                hgdagger=HGDAggerConfig(hidden=(64, 64), batch_size=128),
-                                pvp=PVPConfig(hidden=(64, 64), batch_size=128), haco=HACOConfig(hidden=(64, 64), batch_size=128))),
+                                learners=LearnerConfigs(rlpd=replace(_RLPD, hidden=(64, 64), utd_ratio=2),
+                                                        hgdagger=HGDAggerConfig(hidden=(64, 64), batch_size=128),
+                                                        pvp=PVPConfig(hidden=(64, 64), batch_size=128),
+                                                        haco=HACOConfig(hidden=(64, 64), batch_size=128)))),
     "smoke": Profile(("reach",), (0.6,), 1,
                      LoopConfig(env_steps=60, demo_episodes=1, eval_every=60, eval_episodes=1, refresh_every=30,
                                 updates_per_step=0.1, pretrain_updates=2,
-                                rlpd=RLPDConfig(hidden=(16, 16), batch_size=8, num_qs=2, utd_ratio=1),
-                                hgdagger=HGDAggerConfig(hidden=(16, 16), batch_size=8, ensemble=2),
-                                pvp=PVPConfig(hidden=(16, 16), batch_size=8), haco=HACOConfig(hidden=(16, 16), batch_size=8),
+                                learners=LearnerConfigs(rlpd=RLPDConfig(hidden=(16, 16), batch_size=8, num_qs=2, utd_ratio=1),
+                                                        hgdagger=HGDAggerConfig(hidden=(16, 16), batch_size=8, ensemble=2),
+                                                        pvp=PVPConfig(hidden=(16, 16), batch_size=8),
+                                                        haco=HACOConfig(hidden=(16, 16), batch_size=8)),
                                 help=HelpConfig(enabled=True, min_ticks=10)),
                      image_size=24),
 }
@@ -96,9 +100,9 @@ def image_loop(loop: LoopConfig, size: int) -> LoopConfig:
     """``--images``: the profile's loop with camera policies on ``size``×``size`` renders. Image updates are
     ~10-100x dearer than state ones on a CPU (four 3x3 convolutions of 32 filters per image), so the
     minibatches shrink (HG-DAgger 32 per member, RLPD 64) and the encoder gives 32 features."""
-    return replace(loop, image_size=size,
-                   rlpd=replace(loop.rlpd, batch_size=min(loop.rlpd.batch_size, 64), image_features=32),
-                   hgdagger=replace(loop.hgdagger, batch_size=min(loop.hgdagger.batch_size, 32), image_features=32))
+    learners = loop.learners.updated("rlpd", batch_size=min(loop.learners.rlpd.batch_size, 64), image_features=32)
+    learners = learners.updated("hgdagger", batch_size=min(loop.learners.hgdagger.batch_size, 32), image_features=32)
+    return replace(loop, image_size=size, learners=learners)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     profile.add_argument("--smoke", action="store_true", help="a seconds-long run of the whole pipeline (tests)")
     parser.add_argument("--tasks", nargs="+", choices=("reach", "push", "pick_and_place"), help="override the profile's tasks")
     parser.add_argument("--levels", nargs="+", type=float, help="override the profile's operator levels")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, help="methods to run (default: all; with --images: rlif hgdagger)")
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), help="methods to run (default: all; with --images: rlif hgdagger)")
     parser.add_argument("--images", action="store_true", help="camera policies: the policy and learner see the sim camera's "
                         "render (32x32; smoke 24x24) besides the state, paired with the step records by stamp (rows say images: true)")
     parser.add_argument("--seeds", type=int, help="override the profile's number of seeds (0..N-1)")
@@ -137,24 +141,25 @@ def run(args: argparse.Namespace) -> int:
     if args.updates_per_step is not None:
         loop = replace(loop, updates_per_step=args.updates_per_step)
     if args.utd is not None:
-        loop = replace(loop, rlpd=replace(loop.rlpd, utd_ratio=args.utd))
+        loop = replace(loop, learners=loop.learners.updated("rlpd", utd_ratio=args.utd))
     if args.bc_weight is not None:
-        loop = replace(loop, rlpd=replace(loop.rlpd, bc_weight=args.bc_weight))
+        loop = replace(loop, learners=loop.learners.updated("rlpd", bc_weight=args.bc_weight))
     if args.cql_alpha is not None:
-        loop = replace(loop, rlpd=replace(loop.rlpd, cql_alpha=args.cql_alpha))
+        loop = replace(loop, learners=loop.learners.updated("rlpd", cql_alpha=args.cql_alpha))
     if getattr(args, "backup_entropy", None):
-        loop = replace(loop, rlpd=replace(loop.rlpd, backup_entropy=args.backup_entropy == "on"))
+        loop = replace(loop, learners=loop.learners.updated("rlpd", backup_entropy=args.backup_entropy == "on"))
     if getattr(args, "head", None):
-        loop = replace(loop, hgdagger=replace(loop.hgdagger, head=args.head))
+        loop = replace(loop, learners=loop.learners.updated("hgdagger", head=args.head))
     if getattr(args, "dagger_schedule", None):
         loop = replace(loop, dagger_schedule=args.dagger_schedule)
     images = getattr(args, "images", False)
     methods = list(args.methods or (["rlif", "hgdagger"] if images else METHODS))
+    camera_methods = [m.name for m in METHODS.values() if m.images]
     if images:
         loop = image_loop(loop, profile.image_size)
-        unsupported = [m for m in methods if m not in IMAGE_METHODS]
+        unsupported = [m for m in methods if m not in camera_methods]
         if unsupported:
-            print(f"error: --images: {unsupported} learn from state only; camera methods are {list(IMAGE_METHODS)}", file=sys.stderr)
+            print(f"error: --images: {unsupported} learn from state only; camera methods are {camera_methods}", file=sys.stderr)
             return 2
     tasks = tuple(args.tasks or profile.tasks)
     levels = tuple(args.levels or profile.levels)
@@ -191,11 +196,7 @@ def run(args: argparse.Namespace) -> int:
                    "eval_every": loop.eval_every, "eval_episodes": loop.eval_episodes,
                    "operator": {"model": loop.operator.model, "takeover_steps": loop.operator.takeover_steps,
                                 "alpha": loop.operator.alpha, "beta": loop.operator.beta},
-                   "rlpd": {"hidden": loop.rlpd.hidden, "num_qs": loop.rlpd.num_qs, "batch_size": loop.rlpd.batch_size,
-                            "utd_ratio": loop.rlpd.utd_ratio, "bc_weight": loop.rlpd.bc_weight,
-                            "cql_alpha": loop.rlpd.cql_alpha, "backup_entropy": loop.rlpd.backup_entropy},
-                   "hgdagger": {"hidden": loop.hgdagger.hidden, "ensemble": loop.hgdagger.ensemble,
-                                "batch_size": loop.hgdagger.batch_size, "head": loop.hgdagger.head},
+                   **{name: asdict(c) for name, c in loop.learners.as_dict().items()},
                    "dagger": {"schedule": loop.dagger_schedule, "p": loop.dagger_p, "rounds": loop.dagger_rounds},
                    "dart_noise": loop.dart_noise,
                    "help": {"target_rate": loop.help.target_rate, "use_novelty": loop.help.use_novelty, "use_risk": loop.help.use_risk,
@@ -326,9 +327,7 @@ def plot(results: list[LoopResult], out: Path) -> list[str]:
 
     paths = []
     keys = sorted({(r.config.task, r.config.level) for r in results})
-    colours = {"rlif": "tab:red", "hgdagger": "tab:blue", "bc": "tab:grey", "dagger": "tab:green", "iwr": "tab:orange",
-               "sirius": "tab:purple", "dart": "tab:brown", "pvp": "tab:olive", "haco": "tab:cyan",
-               "thrifty": "tab:pink"}
+    colours = dict(zip(METHODS, plt.get_cmap("tab10").colors))
     for task, level in keys:
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
         for r in (r for r in results if (r.config.task, r.config.level) == (task, level)):

@@ -42,11 +42,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from iil_robot.data.labels import LabelConfig
-from iil_robot.learners.haco import HACOConfig
-from iil_robot.learners.hgdagger import HGDAggerConfig
-from iil_robot.learners.pvp import PVPConfig
-from iil_robot.learners.rlpd import RLPDConfig
+from iil_robot.learners.configs import LearnerConfigs
+from iil_robot.learners.methods import METHODS, method
 from iil_robot.learners.trainer import Trainer, TrainerConfig
 from iil_robot.command.mux import Mux, MuxConfig, SourceConfig
 from iil_robot.acting.policy import CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
@@ -54,15 +51,8 @@ from iil_robot.data.records import EpisodeEvent, Observation, StepRecord
 from iil_robot.sim.operator import SimOperator, SimOperatorConfig
 from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
 
-__all__ = ["METHODS", "IMAGE_METHODS", "Checkpoint", "LoopConfig", "LoopResult", "dagger_beta", "run_loop"]
+__all__ = ["Checkpoint", "LoopConfig", "LoopResult", "dagger_beta", "run_loop"]
 
-METHODS: tuple[str, ...] = ("rlif", "hgdagger", "bc", "dagger", "iwr", "sirius", "dart", "pvp", "haco", "thrifty")
-VALUE_BASED = {"rlif": "rlpd", "pvp": "pvp", "haco": "haco"}
-"""Methods trained by an actor-critic learner (``TrainerConfig.algorithm``); the others are the supervised learner."""
-IMAGE_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m not in ("pvp", "haco"))
-"""Methods whose learner takes camera images (RLPD and the supervised learner)."""
-WEIGHTING = {"iwr": "iwr", "sirius": "sirius"}
-"""Methods that are the supervised learner with a sampling scheme (``HGDAggerConfig.weighting``)."""
 DAGGER_SCHEDULES: tuple[str, ...] = ("decay", "first", "linear")
 HUMAN, POLICY = "spacemouse", "policy"
 
@@ -76,7 +66,7 @@ class LoopConfig:
     level: float = 0.6
     """Operator quality in [0, 1] (demos and interventions)."""
     method: str = "rlif"
-    """``rlif``, ``hgdagger`` or ``bc``."""
+    """A method of ``learners/methods.py``: its learner, labelling and weighting, and how the operator takes part."""
     seed: int = 0
     """Seeds the env episodes, the operator, the networks and the sampling."""
     env_steps: int = 5000
@@ -95,14 +85,8 @@ class LoopConfig:
     """Episodes per evaluation (env seeds fixed across evaluations and methods)."""
     operator: SimOperatorConfig = field(default_factory=SimOperatorConfig)
     """The operator (its ``level`` is replaced by ``level``)."""
-    rlpd: RLPDConfig = field(default_factory=RLPDConfig)
-    """RLIF's learner."""
-    hgdagger: HGDAggerConfig = field(default_factory=HGDAggerConfig)
-    """HG-DAgger's (and BC's) learner."""
-    pvp: PVPConfig = field(default_factory=PVPConfig)
-    """PVP's learner."""
-    haco: HACOConfig = field(default_factory=HACOConfig)
-    """HACO's learner."""
+    learners: LearnerConfigs = field(default_factory=LearnerConfigs)
+    """Every learner's config (their seeds are replaced by ``seed``)."""
     dagger_schedule: str = "decay"
     """DAgger's β_i: ``decay`` p^(i-1), ``first`` 1 in round 1 else 0, ``linear`` 1 - (i-1)/dagger_rounds."""
     dagger_p: float = 0.5
@@ -118,10 +102,9 @@ class LoopConfig:
     learner pairs with the step records by stamp (as the nodes do); 0 = state only. Not for pvp and haco."""
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method {self.method!r} must be one of {METHODS}")
-        if self.image_size and (self.image_size < 17 or self.method not in IMAGE_METHODS):
-            raise ValueError(f"image_size {self.image_size}: camera policies need a side >= 17 px and one of {IMAGE_METHODS}")
+        if self.image_size and (self.image_size < 17 or not method(self.method).images):
+            raise ValueError(f"image_size {self.image_size}: camera policies need a side >= 17 px and one of "
+                             f"{[m.name for m in METHODS.values() if m.images]}")
         if self.env_steps < 1 or self.refresh_every < 1 or self.eval_every < 1 or self.eval_episodes < 1:
             raise ValueError("env_steps, refresh_every, eval_every and eval_episodes must be >= 1")
         if self.updates_per_step < 0 or self.pretrain_updates < 0 or self.demo_episodes < 1:
@@ -216,26 +199,21 @@ class _Session:
         self.config, self.env = config, env
         self.spec = f"fetch_{config.task}/v1"
         self.period = 1.0 / env.config.control_rate_hz
-        algorithm = VALUE_BASED.get(config.method, "hgdagger")
-        thrifty = config.method == "thrifty"
+        self.method = method(config.method)
         self.trainer = Trainer(
-            TrainerConfig(algorithm=algorithm, observation_spec=self.spec, min_transitions=1, device="cpu", seed=config.seed,
+            TrainerConfig(method=config.method, observation_spec=self.spec, min_transitions=1, device="cpu", seed=config.seed,
                           image_width=config.image_size, image_height=config.image_size),
-            rlpd=replace(config.rlpd, seed=config.seed),
-            hgdagger=replace(config.hgdagger, seed=config.seed, weighting=WEIGHTING.get(config.method, config.hgdagger.weighting),
-                             goal_critic=config.hgdagger.goal_critic or thrifty),
-            labels=LabelConfig(label_every_step=config.method == "dagger"),
-            pvp=replace(config.pvp, seed=config.seed), haco=replace(config.haco, seed=config.seed),
+            config.learners.seeded(config.seed),
         )
-        self.runner = PolicyRunner(PolicyConfig(observation_spec=self.spec, algorithms=algorithm))
+        self.runner = PolicyRunner(PolicyConfig(observation_spec=self.spec, algorithms=self.method.algorithm))
         self.operator_config = replace(config.operator, level=config.level)
-        if config.method == "dart":
+        if self.method.operator_noise:
             self.operator_config = replace(self.operator_config, dart_noise=config.dart_noise)
-        interactive = replace(self.operator_config, model="dagger") if config.method == "dagger" else self.operator_config
-        if thrifty:
-            interactive = replace(self.operator_config, model="robot_gated")
+        # a human-gated method keeps the configured intervention model; the others are the sim operator's models
+        model = self.operator_config.model if self.method.operator == "human_gated" else self.method.operator
+        interactive = replace(self.operator_config, model=model)
         self.operator = SimOperator(interactive, env.task, np.random.default_rng(config.seed))
-        self.help = HelpRequester(config.help) if thrifty else None
+        self.help = HelpRequester(config.help) if self.method.operator == "robot_gated" else None
         """ThriftyDAgger's requester (``thrifty``); it asks during the interactive episodes only."""
         self.rounds = 1
         """DAgger's round i: 1 + the policy refreshes of the interactive phase."""
@@ -255,10 +233,10 @@ class _Session:
         return sum(wins) / len(wins)
 
     def episode(self, seed: int) -> None:
-        if self.config.method == "dagger":
+        if self.method.operator == "dagger":
             c = self.config
             self.operator.config = replace(self.operator.config, mixing=dagger_beta(c.dagger_schedule, self.rounds, c.dagger_p, c.dagger_rounds))
-        success, operated = self._run(self.operator, seed, learn=self.config.method != "bc", requester=self.help)
+        success, operated = self._run(self.operator, seed, learn=self.method.interactive, requester=self.help)
         self.outcomes.append(success)
         self.takeovers += sum(now and not before for before, now in zip([False, *operated], operated))
         for in_control in operated:
@@ -267,7 +245,7 @@ class _Session:
             self._since_round += 1
             if self._since_round >= self.config.refresh_every:
                 self._since_round = 0
-                if self.config.method != "bc":
+                if self.method.interactive:
                     self.train(round(self.config.updates_per_step * self.config.refresh_every))
                     self.refresh()
                     self.rounds += 1
@@ -290,7 +268,7 @@ class _Session:
 
     def critic_diagnostics(self) -> dict[str, float] | None:
         learner, prior = self.trainer.learner, self.trainer.prior
-        if self.config.method != "rlif" or prior is None or len(prior) == 0:
+        if not hasattr(learner, "operator_agreement") or prior is None or len(prior) == 0:
             return None
         return learner.operator_agreement(prior.sample(min(len(prior), 1024), np.random.default_rng(0), learner.device))
 

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 peer.spin_for(0.1 + 0.05 * np.random.default_rng(version).random())  # de-phase from the tick
                 sent = peer.publish_weights(data)
                 count = len(peer.proposals)
-                peer.spin_until(lambda: any(v == version for _, v in peer.proposals[count:]), 10.0, f"version {version}")
+                peer.spin_until(lambda: any(v == version for _, v in peer.proposals[count:]), 10.0, f"version {version}")  # noqa: B023 (waited for here)
                 latencies.append(next(t for t, v in peer.proposals[count:] if v == version) - sent)
         finally:
             peer.close()

@@ -1,160 +1,25 @@
 """``iil-robot replay BAG_OR_DIR...``: summarise, plot, label and export, repair, or play recorded bags.
 
-Every bag under the given paths is read (a session's parts together); step records and
-episode events are split into episodes by :func:`iil_robot.data.episodes.split_episodes` and
-labelled by :func:`iil_robot.data.labels.label_episodes`: the code the live learner runs.
-
-Offline training: :func:`training_data` returns the labelled dataset of a set of bags, and
-``--train rlif|hgdagger`` trains that learner on it (``iil_robot.learners.offline``), writing
-weights the policy node loads and a checkpoint the learner node resumes from. The live learner
-rebuilds its buffers from bags with :func:`read_recording` and the same labeller.
+The command over :mod:`iil_robot.data.recordings` (reading, splitting and labelling bags, the
+code the live learner runs). ``--train METHOD`` trains that method's learner on the labelled
+episodes (:mod:`iil_robot.learners.offline`), writing weights the policy node loads and a
+checkpoint the learner node resumes from.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from iil_robot.data.bags import BagError, find_bags, read_messages, repair_bag, unlisted_files
-from iil_robot.data.episodes import Episode, EpisodeSplitter, EpisodeSummary, TickGaps
-from iil_robot.data.frames import stamp_seconds
-from iil_robot.data.labels import LabelConfig, Labelled, label_episodes
-from iil_robot.data.records import EpisodeEvent, RecordError, StepRecord
-from iil_robot.data.transitions import Transitions
-
-TRAIN_ALGORITHMS = {"rlif": "rlpd", "hgdagger": "hgdagger", "dagger": "hgdagger", "iwr": "hgdagger", "sirius": "hgdagger",
-                    "dart": "hgdagger", "pvp": "pvp", "haco": "haco"}
-"""``--train`` choices -> ``TrainerConfig.algorithm``."""
-TRAIN_WEIGHTING = {"iwr": "iwr", "sirius": "sirius"}
-"""``--train`` choices that are the supervised learner with a sampling scheme (``HGDAggerConfig.weighting``)."""
-DATASET_FORMAT = "iil_robot.dataset"
-DATASET_VERSION = 1
-
-
-@dataclass
-class Recording:
-    """What a set of bags holds for labelling."""
-
-    bags: list[Path]
-    steps: list[StepRecord] = field(default_factory=list)
-    events: list[EpisodeEvent] = field(default_factory=list)
-    operator: str = ""
-    task: str = ""
-    undecodable: int = 0
-    skipped: list[Path] = field(default_factory=list)
-    """Bags without metadata.yaml left out by ``read_recording(..., skip_incomplete=True)``."""
-    episodes: list[Episode] = field(default_factory=list)
-    between_steps: int = 0
-    frames: list[tuple[float, Any]] = field(default_factory=list)
-    """(header stamp, image message) of the camera topic, when read with ``frame_topic`` (for pairing by ``image_stamp``)."""
-
-
-def load_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event",
-                   frame_topic: str | None = None) -> Recording:
-    """Read step records and episode events (and frames of ``frame_topic``) of every bag under ``paths`` and split episodes
-    (the step records sorted by stamp, ties by tick)."""
-    recording = read_recording(paths, step_topic, event_topic, frame_topic=frame_topic)
-    splitter = EpisodeSplitter()
-    for event in sorted(recording.events, key=lambda e: e.stamp):
-        splitter.add_event(event)
-    recording.steps.sort(key=lambda s: (s.stamp, s.tick))
-    for step in recording.steps:
-        recording.episodes += splitter.add_step(step)
-    recording.episodes += splitter.flush()
-    recording.between_steps = splitter.between_steps
-    return recording
-
-
-def read_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event", *,
-                   skip_incomplete: bool = False, frame_topic: str | None = None) -> Recording:
-    """Read step records and episode events of every bag under ``paths`` (episodes not split yet).
-
-    ``skip_incomplete`` leaves out bags without metadata.yaml (one the recorder is still writing
-    before its first rotation, or one left by a crash) instead of raising. ``frame_topic`` also
-    collects the camera frames of that topic (undecoded) into ``frames``.
-
-    Raises:
-        BagError: a path does not exist, holds no bag, or a bag cannot be read.
-    """
-    recording = Recording(find_bags(paths))
-    for bag in recording.bags:
-        if skip_incomplete and not (bag / "metadata.yaml").exists():
-            recording.skipped.append(bag)
-            continue
-        info = _recording_info(bag)
-        recording.operator = recording.operator or info.get("operator", "")
-        recording.task = recording.task or info.get("task", "")
-        for m in read_messages(bag, [step_topic, event_topic] + ([frame_topic] if frame_topic else [])):
-            if m.topic == frame_topic:
-                recording.frames.append((stamp_seconds(m.message.header.stamp.sec, m.message.header.stamp.nanosec), m.message))
-                continue
-            try:
-                if m.topic == step_topic:
-                    recording.steps.append(StepRecord.decode(m.message.data))
-                else:
-                    recording.events.append(EpisodeEvent.decode(m.message.data))
-            except RecordError as err:
-                recording.undecodable += 1
-                print(f"[replay] skipped an undecodable record on {m.topic} in {bag}: {err}", file=sys.stderr)
-    return recording
-
-
-def _recording_info(bag: Path) -> dict:
-    from rosbags.rosbag2 import Reader
-
-    try:
-        with Reader(bag) as reader:
-            custom = reader.storage.metadata.custom or {}
-    except Exception:  # a bag without our custom data (or unreadable metadata) has no info
-        return {}
-    try:
-        return json.loads(custom.get("iil_robot.recording", "{}"))
-    except json.JSONDecodeError:
-        return {}
-
-
-def training_data(paths: list[str | Path], config: LabelConfig = LabelConfig()) -> Labelled:
-    """The labelled dataset of the bags under ``paths`` (the learners' offline hook)."""
-    return label_episodes(load_recording(paths).episodes, config)
-
-
-def summarise(recording: Recording) -> dict:
-    """The summary ``--json`` prints, of a ``load_recording``."""
-    summaries = [EpisodeSummary.of(e, recording.operator, recording.task) for e in recording.episodes]
-    steps = sum(s.steps for s in summaries)
-    human = sum(s.intervention_steps for s in summaries)
-    onsets = sum(s.interventions for s in summaries)
-    gaps = TickGaps()
-    for step in recording.steps:  # in stamp order (load_recording)
-        gaps.add(step.tick)
-    return {
-        "bags": [str(b) for b in recording.bags],
-        "operator": recording.operator,
-        "task": recording.task,
-        "episodes": [s.to_dict() for s in summaries],
-        "totals": {
-            "episodes": len(summaries),
-            "outcomes": dict(Counter(s.outcome for s in summaries)),
-            "steps": steps,
-            "interventions": onsets,
-            "interventions_per_episode": onsets / len(summaries) if summaries else 0.0,
-            "intervention_steps": human,
-            "intervention_rate": human / steps if steps else 0.0,
-            "duration": sum(s.duration for s in summaries),
-            "policy_versions": sorted({v for s in summaries for v in s.policy_versions}),
-            "lost_ticks": sum(s.lost_ticks for s in summaries),
-            "ticks_missing_between_records": gaps.between,
-            "ticks_before_first_record": gaps.before_first,
-            "steps_between_episodes": recording.between_steps,
-            "undecodable_records": recording.undecodable,
-        },
-    }
+from iil_robot.data.bags import BagError, find_bags, repair_bag, unlisted_files
+from iil_robot.data.episodes import Episode
+from iil_robot.data.labels import LabelConfig, label_episodes
+from iil_robot.data.recordings import Recording, export_dataset, load_recording, summarise
+from iil_robot.learners.methods import METHODS
 
 
 def print_summary(summary: dict) -> None:
@@ -210,34 +75,6 @@ def plot_episode(episode: Episode, path: Path) -> None:
     plt.close(fig)
 
 
-# -- export ----------------------------------------------------------------------------------
-
-
-def export_dataset(labelled: Labelled, path: Path, meta: dict) -> tuple[Path, Path]:
-    """Write ``path`` (.npz: ``rlif_<field>`` and ``dagger_<field>`` arrays) and a JSON sidecar."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_suffix(".npz")
-    arrays = {f"{name}_{f.name}": getattr(t, f.name) for name, t in (("rlif", labelled.rlif), ("dagger", labelled.dagger))
-              for f in fields(Transitions) if getattr(t, f.name) is not None}  # no images: no arrays (never pickled)
-    np.savez(path, **arrays)
-    sidecar = path.with_suffix(".json")
-    sidecar.write_text(json.dumps({
-        "format": DATASET_FORMAT, "version": DATASET_VERSION, "arrays": path.name,
-        "datasets": {"rlif": len(labelled.rlif), "dagger": len(labelled.dagger)},
-        "label_stats": labelled.stats.to_dict(), **meta,
-    }, indent=2))
-    return path, sidecar
-
-
-def load_dataset(path: str | Path) -> dict[str, Transitions]:
-    """Read an exported dataset back: ``{"rlif": Transitions, "dagger": Transitions}`` (no pickle)."""
-    with np.load(Path(path), allow_pickle=False) as data:
-        return {name: Transitions(**{f.name: data[f"{name}_{f.name}"] if f"{name}_{f.name}" in data.files else None
-                                     for f in fields(Transitions)})
-                for name in ("rlif", "dagger")}
-
-
 # -- command ---------------------------------------------------------------------------------
 
 
@@ -258,10 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--play", action="store_true", help="republish the bags with their original timing and /clock")
     parser.add_argument("--rate", type=float, default=1.0, help="--play speed factor (default 1.0)")
     parser.add_argument("--delay", type=float, default=1.0, help="--play: seconds for discovery before the first message (default 1.0)")
-    parser.add_argument("--train", choices=TRAIN_ALGORITHMS, help="train this learner on the labelled data "
-                        "(rlif: RLPD with the RLIF reward; hgdagger, dart: behaviour cloning of the operator's steps; "
-                        "iwr, sirius: also the robot's steps, reweighted; dagger: every step labelled with the operator's "
-                        "command, only for recordings where an operator labelled every step)")
+    parser.add_argument("--train", choices=list(METHODS), metavar="METHOD",
+                        help="train this method's learner on the labelled data: " + "; ".join(
+                            f"{m.name}: {m.summary}" for m in METHODS.values()))
     parser.add_argument("--head", choices=("l2", "mixture"), default="l2",
                         help="--train, supervised learners: action head (default %(default)s)")
     parser.add_argument("--updates", type=int, default=1000, help="--train: learner updates (default %(default)s)")
@@ -346,29 +182,29 @@ def run(args: argparse.Namespace) -> int:
 
 
 def train(recording: Recording, args: argparse.Namespace) -> dict:
-    """``--train``: label the episodes (``--window``, ``--outcomes``) and train the learner on them."""
-    from iil_robot.learners.hgdagger import HGDAggerConfig
+    """``--train``: label the episodes (``--window``, ``--outcomes``) and train the method's learner on them."""
+    from iil_robot.learners.configs import LearnerConfigs
     from iil_robot.learners.offline import train_offline
-    from iil_robot.learners.rlpd import RLPDConfig
     from iil_robot.learners.trainer import TrainerConfig
 
-    labels = LabelConfig(pre_intervention_window=args.window, label_every_step=args.train == "dagger")
+    method = METHODS[args.train]
+    labels = LabelConfig(pre_intervention_window=args.window, label_every_step=method.label_every_step)
     episodes = [e for e in recording.episodes if not args.outcomes or e.outcome in args.outcomes]
-    algorithm = TRAIN_ALGORITHMS[args.train]
     width, height = getattr(args, "image_size", None) or (0, 0)
-    config = TrainerConfig(algorithm=algorithm, observation_spec=args.observation_spec, device=args.device,
+    config = TrainerConfig(method=args.train, observation_spec=args.observation_spec, device=args.device,
                            seed=args.seed, run_dir=args.out or f"runs/replay_{args.train}", image_width=width, image_height=height)
     if config.image and not recording.frames:
         raise ValueError(f"--image-size: no camera frames on {args.image_topic} in the bags (was the camera recorded?)")
+    base = LearnerConfigs().seeded(args.seed)
+    configs = LearnerConfigs(**{**base.as_dict(), "hgdagger": replace(base.hgdagger, head=args.head)})
     labelled = label_episodes(episodes, labels)
-    if labels.label_every_step and labelled.stats.unlabelled:
-        print(f"[replay] --train dagger: {labelled.stats.unlabelled} visited steps carry no operator command and are "
+    if method.label_every_step and labelled.stats.unlabelled:
+        print(f"[replay] --train {args.train}: {labelled.stats.unlabelled} visited steps carry no operator command and are "
               "not learned from", file=sys.stderr)
-    hgdagger = HGDAggerConfig(seed=args.seed, weighting=TRAIN_WEIGHTING.get(args.train, "none"), head=getattr(args, "head", "l2"))
-    result = train_offline(labelled, config, args.updates, RLPDConfig(seed=args.seed), hgdagger, labels, frames=recording.frames)
+    result = train_offline(labelled, config, args.updates, configs, labels, frames=recording.frames)
     if result.missing_frames:
         print(f"[replay] --train: {result.missing_frames} labelled rows have no camera frame with their image_stamp in the "
               "bags: left out of image learning", file=sys.stderr)
-    return {"algorithm": algorithm, "updates": result.updates, "seconds": result.seconds, "prior": result.prior,
-            "online": result.online, "weights": str(result.weights), "checkpoint": str(result.checkpoint),
-            "image": list(config.image), "missing_frames": result.missing_frames}
+    return {"method": args.train, "algorithm": config.algorithm, "updates": result.updates, "seconds": result.seconds,
+            "prior": result.prior, "online": result.online, "weights": str(result.weights),
+            "checkpoint": str(result.checkpoint), "image": list(config.image), "missing_frames": result.missing_frames}

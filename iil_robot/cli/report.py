@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iil_robot.cli.replay import load_recording, summarise
+from iil_robot.data.recordings import load_recording, summarise
 
 WINDOW = 5
 

@@ -33,6 +33,7 @@ import yaml
 from iil_robot.config import config_path
 from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
 from iil_robot.command.mux import step_records_reach
+from iil_robot.learners.methods import METHODS
 
 if TYPE_CHECKING:
     from iil_robot.nodes.console.dashboard import Dashboard
@@ -41,13 +42,16 @@ if TYPE_CHECKING:
 STOP_ORDER = ("sim_operator", "policy", "sim_arm", "spacemouse_gate", "mux", "learner", "recorder")
 LISTENERS = ("recorder", "learner")
 """Started first and awaited: every episode is recorded and reaches the learner."""
-ALGORITHMS = {"rlif": "rlpd", "rlpd": "rlpd", "hgdagger": "hgdagger", "pvp": "pvp", "haco": "haco"}
+LIVE_METHODS = [m.name for m in METHODS.values() if m.operator == "human_gated" and not m.operator_noise and m.interactive]
+"""Methods the graph runs as it is: the others need an operator who labels every step or answers help requests,
+noise on the operator's commands, or training once on demos (``bench learning`` runs them all)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", default="push", choices=("reach", "push", "pick_and_place"))
     parser.add_argument("--episodes", type=int, default=30, help="episodes to run (default 30: a few minutes)")
-    parser.add_argument("--algorithm", default="rlif", choices=sorted(ALGORITHMS), help="rlif (RLPD), hgdagger, pvp or haco")
+    parser.add_argument("--method", default="rlif", choices=LIVE_METHODS,
+                        help="learning method (default rlif): " + "; ".join(f"{m}: {METHODS[m].summary}" for m in LIVE_METHODS))
     parser.add_argument("--operator-model", default="value", choices=("value", "random", "demo", "never", "robot_gated"),
                         help="robot_gated: steps in only when the policy asks (with --set policy.help.enabled=true)")
     parser.add_argument("--operator-level", type=float, default=0.7, help="simulated operator quality in [0, 1] (default 0.7)")
@@ -68,12 +72,15 @@ def _load_run(args: argparse.Namespace) -> tuple[Path, dict]:
         if not run_json.is_file():
             raise SystemExit(f"--resume {args.resume}: no run.json there; give the folder of an earlier `iil-robot sim` run")
         settings = json.loads(run_json.read_text())
+        if "method" not in settings:
+            raise SystemExit(f"--resume {args.resume}: run.json names no learning method (a run of an older version); "
+                             "start a new run")
         return args.resume, settings
     run_dir = args.run_dir or Path("runs") / datetime.now().strftime("%Y%m%d_%H%M%S")
     if (run_dir / "run.json").exists():
         raise SystemExit(f"{run_dir} already holds a run; use --resume {run_dir} to continue it, or another --run-dir")
     settings = {
-        "task": args.task, "algorithm": ALGORITHMS[args.algorithm], "operator_model": args.operator_model,
+        "task": args.task, "method": args.method, "operator_model": args.operator_model,
         "operator_level": args.operator_level, "seed": args.seed, "episodes_done": 0,
     }
     return run_dir, settings
@@ -110,7 +117,7 @@ def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[
         node("policy", "policy_node", "policy.yaml", observation_spec=spec),
         node("recorder", "recorder", "recorder.yaml", output_dir=str(run_dir / "bags"), task=task,
              operator=f"sim {s['operator_model']} operator, level {s['operator_level']}"),
-        node("learner", "learner", "learner.yaml", algorithm=s["algorithm"], observation_spec=spec,
+        node("learner", "learner", "learner.yaml", method=s["method"], observation_spec=spec,
              run_dir=str(run_dir / "learner"), bags_dir=str(run_dir / "bags") if resume else ""),
     ]
 
@@ -125,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     (run_dir / "run.json").write_text(json.dumps(settings, indent=2))
     env = loopback_env(args.domain_id)
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")})
-    title = (f"iil-robot sim: {settings['task']}, {settings['algorithm']}, {settings['operator_model']} operator "
+    title = (f"iil-robot sim: {settings['task']}, {settings['method']}, {settings['operator_model']} operator "
              f"at {100 * float(settings['operator_level']):.0f} %  ({run_dir})")
     interactive = sys.stdout.isatty()
     print(f"[sim] {title}\n[sim] DDS on loopback, domain {args.domain_id}; logs in {run_dir / 'logs'}", flush=True)

@@ -292,7 +292,7 @@ class SplitBagWriter:
         write_metadata(self.path, self.topics, self.counts, self.closed, self.custom_data)
 
 
-@functools.cache  # every new file registers every topic, once a second: ruamel takes 1.4 ms per dump
+@functools.cache  # every new file registers every topic, once a second, and a YAML dump is slow
 def _qos_yaml(kind: str) -> str:
     stream = StringIO()
     yaml = YAML(typ="safe")

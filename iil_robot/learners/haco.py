@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -28,6 +29,13 @@ from iil_robot.learners.networks import EnsembleCritic, Policy, PolicyShape, ada
 @dataclass(frozen=True)
 class HACOConfig:
     """HACO hyperparameters; defaults follow the paper's SAC setting (Li et al. 2022, Appendix) unless noted."""
+
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "actor_lr": (1e-7, 1.0), "critic_lr": (1e-7, 1.0), "temp_lr": (1e-7, 1.0), "hidden": (1, 4096), "discount": (0.0, 1.0),
+        "tau": (0.0, 1.0), "conservative_weight": (0.0, 1000.0), "init_temperature": (1e-6, 100.0),
+        "batch_size": (2, 65536), "seed": (0, 2**31 - 1),
+    }
+    """Valid range of each numeric field (node parameters are declared with them)."""
 
     actor_lr: float = 1e-4
     """Adam learning rate of the actor."""

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -54,6 +55,15 @@ WEIGHTINGS = ("none", "iwr", "sirius")
 @dataclass(frozen=True)
 class HGDAggerConfig:
     """HG-DAgger hyperparameters."""
+
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "lr": (1e-7, 1.0), "hidden": (1, 4096), "ensemble": (2, 32), "batch_size": (1, 65536), "weight_decay": (0.0, 1.0),
+        "doubt_threshold_fraction": (0.01, 1.0), "seed": (0, 2**31 - 1), "mixture_components": (1, 32),
+        "mixture_min_std": (1e-6, 1.0), "iwr_intervention_fraction": (0.01, 0.99), "sirius_demo_weight": (0.0, 1000.0),
+        "sirius_robot_weight": (0.0, 1000.0), "sirius_pre_intervention_weight": (0.0, 1000.0),
+        "sirius_intervention_weight": (0.0, 1000.0), "goal_discount": (0.5, 1.0), "goal_lr": (1e-7, 1.0), "goal_tau": (1e-4, 1.0),
+    }
+    """Valid range of each numeric field (node parameters are declared with them)."""
 
     lr: float = 1e-3
     """Adam learning rate."""

@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from iil_robot.learners.methods import algorithm
+
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # as in ikostrikov/rlpd's TanhNormal actor
 HEADS = ("l2", "mixture")
-ACTOR_CRITIC = ("rlpd", "pvp", "haco")
-"""Algorithms whose policy is a ``TanhGaussianActor`` (acting with its mean); the others are supervised ensembles."""
 """Action heads of the supervised learners (``PolicyShape.head``)."""
 GOAL_MEMBERS = 2
 """Members of the goal critic Q_G (two, averaged: a little less noise than one)."""
@@ -39,8 +39,8 @@ class EnsembleLinear(nn.Module):
     def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
         weight, bias = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
         if weight.shape[-1] == 1:
-            # a value head: one dot product per row. As a batched GEMM with a single output column it took 1.2 ms
-            # forwards and backwards for [10, 256, 256] on 2 CPU threads; multiply-and-sum takes 0.3 ms
+            # a value head: one dot product per row; multiply-and-sum is several times faster on a CPU than a
+            # batched GEMM with a single output column
             return (x * weight.mT).sum(-1, keepdim=True) + bias
         if x.dim() == 2:  # the same input for every member: broadcast it (a stride-0 view, no copy)
             x = x.expand(weight.shape[0], *x.shape)
@@ -55,10 +55,9 @@ LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's
 class _LayerNormReLU(torch.autograd.Function):
     """relu(bias + weight * layer_norm(x)) with per-member affine parameters ``[E, 1, F]``, as one autograd node.
 
-    Composed from autograd's pieces the same layer took 1.5 ms forwards and backwards on a [10, 256, 256] ensemble
-    (2 CPU threads), against 0.75 ms for one shared-affine ``nn.LayerNorm`` over the same data, and the critic update
-    runs four of them: PyTorch's CPU LayerNorm is twice as slow without a weight (``weight=None`` takes a scalar path),
-    and ``addcmul``'s backward multiplies the gradient by each operand in full. Here the normalisation gets a unit
+    Composed from autograd's pieces the same layer costs about twice a shared-affine ``nn.LayerNorm`` on a CPU, and
+    the critic update runs four of them: PyTorch's CPU LayerNorm is twice as slow without a weight (``weight=None``
+    takes a scalar path), and ``addcmul``'s backward multiplies the gradient by each operand in full. Here the normalisation gets a unit
     weight, and the backward does each product once."""
 
     @staticmethod
@@ -324,17 +323,16 @@ class Policy(nn.Module):
             raise ValueError(f"head {shape.head!r} with {shape.components} components: expected one of {HEADS}, components >= 1")
         # the image encoder belongs to the policy (it travels with the weights); the critics share it
         self.encoder = ConvEncoder(shape.image, shape.image_features) if shape.image else None
-        if shape.algorithm in ACTOR_CRITIC:
+        self.acts_with = algorithm(shape.algorithm).actor
+        if self.acts_with == "tanh_gaussian":
             self.actor: nn.Module = TanhGaussianActor(shape.input_dim, shape.act_dim, shape.hidden)
-        elif shape.algorithm == "hgdagger" and shape.head == "mixture":
+        elif shape.head == "mixture":
             self.actor = MixtureEnsembleActor(shape.input_dim, shape.act_dim, shape.hidden, shape.ensemble, shape.components)
-        elif shape.algorithm == "hgdagger":
-            self.actor = EnsembleActor(shape.input_dim, shape.act_dim, shape.hidden, shape.ensemble)
         else:
-            raise ValueError(f"unknown algorithm {shape.algorithm!r}; expected one of {ACTOR_CRITIC} or 'hgdagger'")
+            self.actor = EnsembleActor(shape.input_dim, shape.act_dim, shape.hidden, shape.ensemble)
         self.goal_critic: EnsembleCritic | None = None
         if shape.goal_critic:
-            if shape.algorithm != "hgdagger" or shape.image:
+            if self.acts_with != "ensemble" or shape.image:
                 raise ValueError(f"a goal critic (Q_G) is for state-only supervised policies, not {shape.algorithm!r}"
                                  f"{' with a camera' if shape.image else ''}")
             self.goal_critic = EnsembleCritic(shape.obs_dim, shape.act_dim, shape.hidden, GOAL_MEMBERS, layer_norm=False)
@@ -388,7 +386,7 @@ class Policy(nn.Module):
         """Observations [B, obs_dim] (and images [B, C, H, W] uint8 for a camera policy) ->
         (actions [B, act_dim] in the action box, doubt [B] or None)."""
         x = self.features(obs, images)
-        if self.shape.algorithm in ACTOR_CRITIC:
+        if self.acts_with == "tanh_gaussian":
             unit, uncertainty = self.actor(x), None
         elif self.shape.head == "mixture":
             unit, uncertainty = self.actor.act(x), doubt(self.actor(x))  # a mode, never an average of modes

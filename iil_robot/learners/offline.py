@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from iil_robot.data.labels import LabelConfig, Labelled
-from iil_robot.learners.hgdagger import HGDAggerConfig
+from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.learners.memory import keep_freed_memory
-from iil_robot.learners.rlpd import RLPDConfig
 from iil_robot.learners.trainer import Trainer, TrainerConfig
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -42,10 +41,10 @@ class OfflineResult:
     """Camera learners: rows left out because their camera frame was not in the bags."""
 
 
-def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, rlpd: RLPDConfig = RLPDConfig(),
-                  hgdagger: HGDAggerConfig = HGDAggerConfig(), labels: LabelConfig = LabelConfig(),
-                  progress: Callable[[int], None] | None = None, frames: Sequence[tuple[float, Any]] = ()) -> OfflineResult:
-    """Train ``config.algorithm`` on ``labelled`` for ``updates`` updates; write weights and a checkpoint
+def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, configs: LearnerConfigs = LearnerConfigs(),
+                  labels: LabelConfig = LabelConfig(), progress: Callable[[int], None] | None = None,
+                  frames: Sequence[tuple[float, Any]] = ()) -> OfflineResult:
+    """Train ``config.method`` on ``labelled`` for ``updates`` updates; write weights and a checkpoint
     to ``config.run_dir``. A camera learner (``config.image``) pairs ``frames`` ((header stamp, image
     message) from the bags) with the rows by their steps' ``image_stamp``, as the live learner does.
 
@@ -56,7 +55,7 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, rlpd:
         raise OfflineTrainingError(f"updates {updates} must be at least 1")
     keep_freed_memory()  # a training process: no page faults per update on CPU (see memory.py)
     trainer = Trainer(replace(config, min_transitions=1, bags_dir="", frame_buffer=max(config.frame_buffer, len(frames), 1)),
-                      rlpd, hgdagger, labels)
+                      configs, labels)
     if trainer.checkpoint_path.exists():
         raise OfflineTrainingError(f"{trainer.checkpoint_path} exists: choose another output directory or delete it")
     for stamp, message in frames if config.image else ():
@@ -64,11 +63,11 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, rlpd:
     trainer.add_labelled(labelled)
     if not trainer.ready():
         raise OfflineTrainingError(
-            f"nothing to train {config.algorithm} on: the bags give {len(labelled.rlif)} transitions and "
+            f"nothing to train {config.method} on: the bags give {len(labelled.rlif)} transitions and "
             f"{len(labelled.dagger)} operator samples"
             + (f" ({trainer.missing_frames} rows left out: no camera frame with their image_stamp)" if trainer.missing_frames else "")
             + (" (HG-DAgger learns only from operator-controlled steps: record demos or interventions)"
-               if config.algorithm == "hgdagger" else ""))
+               if not trainer.algorithm.value_based else ""))
     start = time.monotonic()
     for i in range(updates):
         trainer.update()

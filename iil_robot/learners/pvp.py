@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -25,6 +26,13 @@ from iil_robot.learners.networks import EnsembleCritic, Policy, PolicyShape, ada
 @dataclass(frozen=True)
 class PVPConfig:
     """PVP hyperparameters; defaults are the paper's TD3 setting (Peng et al. 2023, Appendix) unless noted."""
+
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "actor_lr": (1e-7, 1.0), "critic_lr": (1e-7, 1.0), "hidden": (1, 4096), "discount": (0.0, 1.0), "tau": (0.0, 1.0),
+        "q_bound": (1e-6, 1000.0), "policy_delay": (1, 100), "target_policy_noise": (0.0, 10.0),
+        "target_noise_clip": (0.0, 10.0), "batch_size": (2, 65536), "seed": (0, 2**31 - 1),
+    }
+    """Valid range of each numeric field (node parameters are declared with them)."""
 
     actor_lr: float = 1e-4
     """Adam learning rate of the actor."""

@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -33,6 +34,14 @@ def compiler() -> str:
 @dataclass(frozen=True)
 class RLPDConfig:
     """RLPD hyperparameters; defaults are the paper's (Ball et al. 2023, Table 3) unless noted."""
+
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "actor_lr": (1e-7, 1.0), "critic_lr": (1e-7, 1.0), "temp_lr": (1e-7, 1.0), "hidden": (1, 4096), "discount": (0.0, 1.0),
+        "tau": (0.0, 1.0), "num_qs": (1, 64), "num_min_qs": (1, 64), "init_temperature": (1e-6, 100.0),
+        "batch_size": (2, 65536), "utd_ratio": (1, 1000), "seed": (0, 2**31 - 1), "bc_weight": (0.0, 1000.0),
+        "cql_alpha": (0.0, 1000.0),
+    }
+    """Valid range of each numeric field (node parameters are declared with them)."""
 
     actor_lr: float = 3e-4
     """Adam learning rate of the actor."""

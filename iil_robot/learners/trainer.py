@@ -21,7 +21,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -33,26 +33,22 @@ from iil_robot.data.records import EpisodeEvent, StepRecord
 from iil_robot.data.transitions import StepClass, Transitions
 from iil_robot.learners.buffers import ActionBox, ReplayBuffer
 from iil_robot.learners.checkpoints import CheckpointError, load_arrays, load_checkpoint, read_state, save_arrays, save_checkpoint
-from iil_robot.learners.haco import HACOConfig, HACOLearner
-from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner
-from iil_robot.learners.pvp import PVPConfig, PVPLearner
-from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
+from iil_robot.learners.configs import LearnerConfigs, configure
+from iil_robot.learners.methods import METHODS, algorithm, method
 from iil_robot.learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
 
+if TYPE_CHECKING:
+    from iil_robot.data.recordings import Recording
+
 ScalarLogger = Callable[[str, float, int], None]
-ALGORITHMS = ("rlpd", "hgdagger", "pvp", "haco")
-IMAGE_ALGORITHMS = ("rlpd", "hgdagger")
-"""Learners that take camera images (DrQ encoder)."""
-ActorCritic = (RLPDLearner, PVPLearner, HACOLearner)
-"""Learners that can learn from the policy's own steps alone and warm-start with ``warm_start_step``."""
 
 
 @dataclass(frozen=True)
 class TrainerConfig:
     """The learner process: what it trains, when it publishes and checkpoints, where it runs."""
 
-    algorithm: str = "rlpd"
-    """``rlpd`` (RLIF), ``hgdagger``, ``pvp`` (proxy value propagation) or ``haco`` (human-AI copilot optimisation)."""
+    method: str = "rlif"
+    """Learning method (``learners/methods.py``): rlif, hgdagger, dagger, iwr, sirius, dart, pvp, haco, thrifty, bc."""
     observation_spec: str = "unknown/v1"
     """Observation layout name the weights declare (must match the arm's ``Observation.spec``)."""
     min_transitions: int = 256
@@ -114,14 +110,13 @@ class TrainerConfig:
     was dropped before its episode was labelled is left out of image learning (counted)."""
 
     def __post_init__(self) -> None:
-        if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm {self.algorithm!r} must be one of {ALGORITHMS}")
+        chosen = method(self.method)
         if (self.image_width > 0) != (self.image_height > 0) or (self.image and min(self.image[1:]) < 17):
             raise ValueError(f"image_width {self.image_width} and image_height {self.image_height} must both be 0 (state only) "
                              "or both at least 17 (the image encoder's smallest input)")
-        if self.image and self.algorithm not in IMAGE_ALGORITHMS:
-            raise ValueError(f"algorithm {self.algorithm!r} learns from state only; camera policies: {IMAGE_ALGORITHMS} "
-                             "(set image_width and image_height to 0)")
+        if self.image and not chosen.images:
+            raise ValueError(f"method {self.method!r} learns from state only; camera policies: "
+                             f"{[m.name for m in METHODS.values() if m.images]} (set image_width and image_height to 0)")
         if self.frame_buffer < 1:
             raise ValueError(f"frame_buffer {self.frame_buffer} must be >= 1")
         if self.min_obs_std <= 0:
@@ -130,6 +125,11 @@ class TrainerConfig:
             raise ValueError(f"warm_start_updates {self.warm_start_updates} must be >= 0")
         if self.event_delay < 0:
             raise ValueError(f"event_delay {self.event_delay} must be >= 0 seconds")
+
+    @property
+    def algorithm(self) -> str:
+        """The method's learner (``learners/methods.py``): the name its weights and checkpoints carry."""
+        return METHODS[self.method].algorithm
 
     @property
     def image(self) -> tuple[int, ...]:
@@ -144,19 +144,22 @@ def resolve_device(name: str) -> torch.device:
 
 
 class Trainer:
-    def __init__(self, config: TrainerConfig, rlpd: RLPDConfig = RLPDConfig(), hgdagger: HGDAggerConfig = HGDAggerConfig(),
-                 labels: LabelConfig = LabelConfig(), action_box: ActionBox = ActionBox(),
-                 clock: Callable[[], float] = time.monotonic, log_scalar: ScalarLogger | None = None,
-                 pvp: PVPConfig = PVPConfig(), haco: HACOConfig = HACOConfig(),
-                 warn: Callable[[str], None] | None = None) -> None:
+    def __init__(self, config: TrainerConfig, configs: LearnerConfigs = LearnerConfigs(), labels: LabelConfig = LabelConfig(),
+                 action_box: ActionBox = ActionBox(), clock: Callable[[], float] = time.monotonic,
+                 log_scalar: ScalarLogger | None = None, warn: Callable[[str], None] | None = None) -> None:
+        """``configs`` and ``labels`` as given; the method sets its own labelling and sampling in them (``configure``).
+
+        Raises:
+            ValueError: the labels pick another number of action values than the action box has, or a config
+                contradicts the method.
+        """
         if len(labels.action_indices) != len(action_box.low):
             raise ValueError(f"label action_indices {labels.action_indices} pick {len(labels.action_indices)} values, "
                              f"the action box has {len(action_box.low)}: make them match")
-        if labels.label_every_step and hgdagger.weighting != "none":
-            raise ValueError(f"labels.label_every_step (DAgger) labels the robot's steps already: use hgdagger.weighting "
-                             f"'none', not {hgdagger.weighting!r}")
-        self.config, self.rlpd_config, self.hgdagger_config = config, rlpd, hgdagger
-        self.pvp_config, self.haco_config = pvp, haco
+        self.method = method(config.method)
+        self.algorithm = algorithm(self.method.algorithm)
+        self.configs, labels = configure(self.method, configs, labels)
+        self.config = config
         self.action_box, self.clock, self.log_scalar = action_box, clock, log_scalar
         self.device = resolve_device(config.device)
         self.labeller = LiveLabeller(labels, config.event_delay)
@@ -167,7 +170,8 @@ class Trainer:
         self._replayed_steps: set[tuple[int, float]] = set()
         self._replayed_events: set[tuple[str, str, float]] = set()
         self.rng = np.random.default_rng(config.seed)
-        self.learner: RLPDLearner | HGDAggerLearner | PVPLearner | HACOLearner | None = None
+        self.learner: Any = None
+        """The algorithm's learner (``learners/methods.py``), built at the first labelled data."""
         self.prior: ReplayBuffer | None = None
         self.online: ReplayBuffer | None = None
         self.onset_observations: list[np.ndarray] = []
@@ -241,7 +245,7 @@ class Trainer:
             self._build((rlif if len(rlif) else dagger).observations.shape[1])
         assert self.prior is not None and self.online is not None
         human = rlif.interventions | (rlif.classes == StepClass.DEMO)
-        prior = dagger if self.config.algorithm == "hgdagger" else rlif.take(human)
+        prior = rlif.take(human) if self.algorithm.value_based else dagger
         online = rlif.take(~human)
         if self.frames is not None:
             prior, online = self._with_images(prior), self._with_images(online)
@@ -263,16 +267,9 @@ class Trainer:
         return paired
 
     def _build(self, obs_dim: int) -> None:
-        act_dim = len(self.action_box.low)
-        image = self.config.image
-        if self.config.algorithm == "rlpd":
-            self.learner = RLPDLearner(obs_dim, act_dim, self.rlpd_config, self.action_box, self.device, image=image)
-        elif self.config.algorithm == "pvp":
-            self.learner = PVPLearner(obs_dim, act_dim, self.pvp_config, self.action_box, self.device)
-        elif self.config.algorithm == "haco":
-            self.learner = HACOLearner(obs_dim, act_dim, self.haco_config, self.action_box, self.device)
-        else:
-            self.learner = HGDAggerLearner(obs_dim, act_dim, self.hgdagger_config, self.action_box, self.device, image=image)
+        act_dim, image, algo = len(self.action_box.low), self.config.image, self.algorithm
+        extra = {"image": image} if algo.images else {}
+        self.learner = algo.learner_class()(obs_dim, act_dim, self.configs.of(algo.name), self.action_box, self.device, **extra)
         self.prior = ReplayBuffer(obs_dim, act_dim, self.config.prior_capacity, image)
         self.online = ReplayBuffer(obs_dim, act_dim, self.config.online_capacity, image)
 
@@ -298,7 +295,7 @@ class Trainer:
     def ready(self) -> bool:
         if self.learner is None or len(self.prior) + len(self.online) < self.config.min_transitions:
             return False
-        return self.config.algorithm != "hgdagger" or len(self.prior) > 0  # the supervised learner needs operator labels
+        return self.algorithm.value_based or len(self.prior) > 0  # a supervised learner needs operator labels
 
     def step(self) -> bytes | None:
         """One learner update if there is enough data; returns weights bytes when they are due.
@@ -331,7 +328,7 @@ class Trainer:
     def _plan_warm_start(self, updates: int) -> None:
         if not self.normalized:
             self._fit_normalization()
-        if isinstance(self.learner, ActorCritic) and len(self.prior) == 0:
+        if self.algorithm.value_based and len(self.prior) == 0:
             return  # no operator data to start from
         self.warm_start_progress = (0, updates)
 
@@ -342,7 +339,7 @@ class Trainer:
         done, total = self.warm_start_progress
         if done >= total:
             return False
-        if isinstance(self.learner, ActorCritic):
+        if self.algorithm.value_based:
             self._metrics = self.learner.warm_start_step(self.prior, self.rng)
         else:
             self._metrics = self.learner.train_step(self.prior, self.online, self.rng)
@@ -365,7 +362,7 @@ class Trainer:
 
     def export(self) -> bytes:
         """The current policy as a weights message with the next version number."""
-        if isinstance(self.learner, HGDAggerLearner) and self.onset_observations:
+        if not self.algorithm.value_based and self.onset_observations:
             self.learner.fit_doubt_threshold(np.asarray(self.onset_observations))
         self.policy_version += 1
         self._last_publish = (self.clock(), self.learner.updates)
@@ -410,13 +407,12 @@ class Trainer:
         if self.learner is None:
             return
         state = {
-            "algorithm": self.config.algorithm, "observation_spec": self.config.observation_spec,
+            "algorithm": self.algorithm.name, "method": self.method.name, "observation_spec": self.config.observation_spec,
             "obs_dim": self.prior.obs_dim, "updates": self.learner.updates, "policy_version": self.policy_version,
             "doubt_threshold": getattr(self.learner, "doubt_threshold", None), "normalized": self.normalized,
             "warm_start_progress": list(self.warm_start_progress),
             "image": list(self.config.image),
-            "rlpd": asdict(self.rlpd_config), "hgdagger": asdict(self.hgdagger_config),
-            "pvp": asdict(self.pvp_config), "haco": asdict(self.haco_config),
+            **{name: asdict(config) for name, config in self.configs.as_dict().items()},
         }
         save_checkpoint(self.checkpoint_path, self.learner.modules(), self.learner.optimizers(), self.learner.extra_tensors(), state)
         self._last_checkpoint = self.clock()
@@ -427,21 +423,21 @@ class Trainer:
         save_arrays(self.buffers_path, buffers)
         self._last_checkpoint = self.clock()
 
-    def restore(self) -> bool:
+    def restore(self, recording: Recording | None = None) -> bool:
         """Start from what earlier runs left; returns whether a checkpoint was resumed.
 
-        Networks, optimisers and counters come from ``run_dir``'s checkpoint if there is one. The
-        buffers are rebuilt from the bags under ``bags_dir`` when it is set (bags are the source of
-        truth; a directory without bags yet gives empty buffers), else reloaded from
-        ``buffers.safetensors``. Call it once, before any live data.
+        Networks, optimisers and counters come from ``run_dir``'s checkpoint if there is one. With
+        ``bags_dir`` set, the buffers are rebuilt from ``recording``, what the bags under it hold (the
+        caller reads them: ``iil_robot.data.recordings.read_bags_dir``; None: no bags yet, empty buffers);
+        else they are reloaded from ``buffers.safetensors``. Call it once, before any live data.
 
         Raises:
             CheckpointError: the checkpoint is unreadable or for another algorithm / observation spec.
-            BagError: a bag under ``bags_dir`` cannot be read.
+            LabelError: the recording cannot be labelled.
         """
         resumed = self._load_checkpoint()
         if self.config.bags_dir:
-            self._rebuild_from_bags(Path(self.config.bags_dir))
+            self._rebuild(recording)
         elif resumed and self.buffers_path.exists():
             arrays = load_arrays(self.buffers_path)
             for name, buffer in (("prior", self.prior), ("online", self.online)):
@@ -469,21 +465,16 @@ class Trainer:
         self.normalized = bool(state.get("normalized", self.learner.updates > 0))
         done, total = state.get("warm_start_progress", (0, 0))
         self.warm_start_progress = (int(done), int(total))
-        if isinstance(self.learner, HGDAggerLearner):
+        if not self.algorithm.value_based:
             self.learner.doubt_threshold = state.get("doubt_threshold")
         return True
 
-    def _rebuild_from_bags(self, bags_dir: Path) -> None:
-        """Feed every bag's events and steps (stamp order) through the live labeller, without ending
+    def _rebuild(self, recording: Recording | None) -> None:
+        """Feed the recording's events and steps (stamp order) through the live labeller, without ending
         the last episode: live steps continue it, as if the learner had never stopped."""
-        from iil_robot.cli.replay import read_recording  # rosbags, only when bags are used
-
-        if not bags_dir.is_dir() or not any(bags_dir.rglob("*.mcap")):
+        if recording is None:
             self.restored = {"bags": 0, "skipped": [], "steps": 0, "events": 0}
             return
-        frame_topic = self.config.image_topic if self.frames is not None else None
-        recording = read_recording([bags_dir], self.config.step_topic, self.config.event_topic, skip_incomplete=True,
-                                   frame_topic=frame_topic)
         events = sorted(recording.events, key=lambda e: e.stamp)
         steps = sorted(recording.steps, key=lambda s: (s.stamp, s.tick))
         for event in events:
@@ -494,7 +485,7 @@ class Trainer:
             else:  # frames and steps in stamp order: the bounded frame store holds what live pairing would
                 self._replay_with_frames(steps, sorted(recording.frames, key=lambda f: f[0]))
         except LabelError as err:
-            raise LabelError(f"cannot label the bags under {bags_dir}: {err}") from err
+            raise LabelError(f"cannot label the bags under {self.config.bags_dir}: {err}") from err
         # The newest ones may arrive again on the live topics (recorded and queued meanwhile).
         self._replayed_steps = {(s.tick, s.stamp) for s in steps[-RECENT:]}
         self._replayed_events = {(e.event, e.origin, e.stamp) for e in events[-RECENT:]}

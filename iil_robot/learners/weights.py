@@ -26,13 +26,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from iil_robot.learners.methods import ALGORITHMS
 from iil_robot.learners.networks import HEADS, Policy, PolicyShape
 
 WEIGHTS_FORMAT = "iil_robot.weights"
 WEIGHTS_VERSION = 1
 ACTION_SPEC = "translation_gripper/v1"
 """The learners' action: (vx, vy, vz, gripper), record action indices TRANSLATION_GRIPPER."""
-ALGORITHMS = ("rlpd", "hgdagger", "pvp", "haco")
 MAX_BYTES = 256 * 1024 * 1024
 LIMITS = {"obs_dim": 4096, "act_dim": 64, "hidden": 4096, "layers": 8, "ensemble": 32, "components": 32, "image_side": 512,
           "image_features": 1024}
@@ -89,7 +89,7 @@ class Expected:
     obs_dim: int | None = None
     action_spec: str = ACTION_SPEC
     act_dim: int = 4
-    algorithms: tuple[str, ...] = ALGORITHMS
+    algorithms: tuple[str, ...] = tuple(ALGORITHMS)
 
 
 def encode_policy(policy: Policy, meta: WeightsMeta) -> bytes:
@@ -145,12 +145,15 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
     )
     if not isinstance(out.goal_critic, bool):
         raise WeightsError(f"weights metadata goal_critic={out.goal_critic!r} must be true or false")
-    if out.goal_critic and (out.algorithm != "hgdagger" or out.image):
-        raise WeightsError(f"weights metadata goal_critic=true is only for state-only hgdagger policies, not {out.algorithm!r}"
+    if out.algorithm not in ALGORITHMS:
+        raise WeightsError(f"weights metadata algorithm={out.algorithm!r} is unknown; expected one of {sorted(ALGORITHMS)}")
+    supervised = ALGORITHMS[out.algorithm].actor == "ensemble"
+    if out.goal_critic and (not supervised or out.image):
+        raise WeightsError(f"weights metadata goal_critic=true is only for state-only supervised policies, not {out.algorithm!r}"
                            f"{' with a camera' if out.image else ''}")
     if out.head not in HEADS:
         raise WeightsError(f"weights metadata head={out.head!r} must be one of {HEADS}")
-    if out.head == "mixture" and out.algorithm != "hgdagger":
+    if out.head == "mixture" and not supervised:
         raise WeightsError(f"weights metadata head='mixture' is only for the supervised learners, not {out.algorithm!r}")
     if isinstance(out.image_features, bool) or not isinstance(out.image_features, int) \
             or not 1 <= out.image_features <= LIMITS["image_features"]:

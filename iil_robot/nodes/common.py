@@ -39,7 +39,7 @@ class ParameterError(ValueError):
     """A node parameter is missing, of the wrong type or out of range."""
 
 
-PEER_CHECK_PERIOD = 0.25  # s between looks at one of the node's topics in the ROS graph (all of them take ~2.5 ms)
+PEER_CHECK_PERIOD = 0.25  # s between looks at one of the node's topics in the ROS graph (one at a time: see check_next_topic)
 UNKNOWN_NODE = "_NODE_NAME_UNKNOWN_"  # rmw's name for an endpoint whose node discovery has not named yet
 
 
@@ -70,8 +70,8 @@ class IilNode(Node):
         return sorted({sub.topic_name for sub in self.subscriptions} | {pub.topic_name for pub in self.publishers})
 
     def check_next_topic(self) -> list[str]:
-        """``check_peers`` of the next topic in a round over all of them (the timer's: the whole check would hold a
-        control node's executor for milliseconds, one topic takes ~0.1 ms)."""
+        """``check_peers`` of the next topic in a round over all of them (the timer's: checking every topic at once
+        would hold a control node's executor for a good part of a control tick)."""
         if not self._unchecked_topics:
             self._unchecked_topics = self._topics()
         return self.check_peers(self._unchecked_topics.pop()) if self._unchecked_topics else []
@@ -195,7 +195,7 @@ def run(make_node: Callable[[], Node], on_exit: Callable[[Node], None] | None = 
     try:
         node = make_node()
         # Everything built so far (torch, rclpy, the node) lives as long as the process: keep it out of the
-        # cyclic GC, whose full collections over it take ~100 ms and would stall a control tick.
+        # cyclic GC, whose full collections over so many objects would stall a control tick.
         gc.freeze()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
@@ -262,11 +262,13 @@ def declare_config(node: Node, config_cls: type, prefix: str = "",
     """Declare one parameter per field of ``config_cls`` (a dataclass), named ``prefix + field``, with
     the field's default, docstring and range; return the config built from the values.
 
-    Fields whose default is None have no ROS parameter type and keep their default.
+    Fields whose default is None have no ROS parameter type and keep their default. ``ranges`` defaults to the
+    config class's ``RANGES``, where it has one.
     """
     import dataclasses
 
-    defaults, docs, ranges = config_cls(), field_docs(config_cls), ranges or {}
+    defaults, docs = config_cls(), field_docs(config_cls)
+    ranges = ranges if ranges is not None else getattr(config_cls, "RANGES", {})
     values: dict[str, Any] = {}
     for f in dataclasses.fields(config_cls):
         default = getattr(defaults, f.name)

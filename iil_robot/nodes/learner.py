@@ -32,17 +32,16 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
 
 from iil_robot.learners.cpu import ThreadCpu, idle_priority, lower_priority
-from iil_robot.learners.haco import HACOConfig
-from iil_robot.learners.hgdagger import HGDAggerConfig
-from iil_robot.learners.memory import keep_freed_memory
-from iil_robot.learners.pvp import PVPConfig
-from iil_robot.learners.rlpd import RLPDConfig
 from iil_robot.data.labels import LabelConfig
+from iil_robot.data.recordings import read_bags_dir
+from iil_robot.learners.configs import LearnerConfigs
+from iil_robot.learners.memory import keep_freed_memory
+from iil_robot.learners.methods import ALGORITHMS, METHODS
 from iil_robot.learners.trainer import Trainer, TrainerConfig
 from iil_robot.learners.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
 from iil_robot.data.frames import stamp_seconds
 from iil_robot.data.records import EpisodeEvent, RecordError, StepRecord
-from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, IilNode, declare_config, run
+from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, IilNode, ParameterError, declare_config, run
 
 TRAINER_RANGES = {
     "min_transitions": (1, 10_000_000), "prior_capacity": (1, 100_000_000), "online_capacity": (1, 100_000_000),
@@ -52,29 +51,6 @@ TRAINER_RANGES = {
     "image_width": (0, 512), "image_height": (0, 512), "frame_buffer": (1, 1_000_000),
 }
 LABEL_RANGES = {"pre_intervention_window": (0, 10_000), "action_indices": (0, 6)}
-RLPD_RANGES = {
-    "actor_lr": (1e-7, 1.0), "critic_lr": (1e-7, 1.0), "temp_lr": (1e-7, 1.0), "hidden": (1, 4096), "discount": (0.0, 1.0),
-    "tau": (0.0, 1.0), "num_qs": (1, 64), "num_min_qs": (1, 64), "init_temperature": (1e-6, 100.0),
-    "batch_size": (2, 65536), "utd_ratio": (1, 1000), "seed": (0, 2**31 - 1), "bc_weight": (0.0, 1000.0),
-    "cql_alpha": (0.0, 1000.0),
-}
-HGDAGGER_RANGES = {
-    "lr": (1e-7, 1.0), "hidden": (1, 4096), "ensemble": (2, 32), "batch_size": (1, 65536), "weight_decay": (0.0, 1.0),
-    "doubt_threshold_fraction": (0.01, 1.0), "seed": (0, 2**31 - 1), "mixture_components": (1, 32),
-    "mixture_min_std": (1e-6, 1.0), "iwr_intervention_fraction": (0.01, 0.99), "sirius_demo_weight": (0.0, 1000.0),
-    "sirius_robot_weight": (0.0, 1000.0), "sirius_pre_intervention_weight": (0.0, 1000.0),
-    "sirius_intervention_weight": (0.0, 1000.0), "goal_discount": (0.5, 1.0), "goal_lr": (1e-7, 1.0), "goal_tau": (1e-4, 1.0),
-}
-PVP_RANGES = {
-    "actor_lr": (1e-7, 1.0), "critic_lr": (1e-7, 1.0), "hidden": (1, 4096), "discount": (0.0, 1.0), "tau": (0.0, 1.0),
-    "q_bound": (1e-6, 1000.0), "policy_delay": (1, 100), "target_policy_noise": (0.0, 10.0),
-    "target_noise_clip": (0.0, 10.0), "batch_size": (2, 65536), "seed": (0, 2**31 - 1),
-}
-HACO_RANGES = {
-    "actor_lr": (1e-7, 1.0), "critic_lr": (1e-7, 1.0), "temp_lr": (1e-7, 1.0), "hidden": (1, 4096), "discount": (0.0, 1.0),
-    "tau": (0.0, 1.0), "conservative_weight": (0.0, 1000.0), "init_temperature": (1e-6, 100.0),
-    "batch_size": (2, 65536), "seed": (0, 2**31 - 1),
-}
 
 
 STARVED_WAITING, STARVED_RUNNING = 0.5, 0.1
@@ -108,10 +84,10 @@ class LearnerNode(IilNode):
     def __init__(self) -> None:
         super().__init__("learner")
         config: TrainerConfig = declare_config(self, TrainerConfig, ranges=TRAINER_RANGES)
-        rlpd = declare_config(self, RLPDConfig, "rlpd.", RLPD_RANGES)
-        hgdagger = declare_config(self, HGDAggerConfig, "hgdagger.", HGDAGGER_RANGES)
-        pvp = declare_config(self, PVPConfig, "pvp.", PVP_RANGES)
-        haco = declare_config(self, HACOConfig, "haco.", HACO_RANGES)
+        if not METHODS[config.method].interactive:
+            raise ParameterError(f"method {config.method!r} trains once on demos and then stays frozen: train it offline "
+                                 "(iil-robot replay BAGS --train) and give the policy node the weights (fallback: weights)")
+        configs = LearnerConfigs(**{name: declare_config(self, a.config_class(), f"{name}.") for name, a in ALGORITHMS.items()})
         labels = declare_config(self, LabelConfig, "labels.", LABEL_RANGES)
         problem = lower_priority(config.nice)  # before any thread starts: they inherit it
         if problem:
@@ -121,7 +97,7 @@ class LearnerNode(IilNode):
         from torch.utils.tensorboard import SummaryWriter  # slow import, only in the learner process
 
         self.writer = SummaryWriter(str(Path(config.run_dir) / "tensorboard"))
-        self.trainer = Trainer(config, rlpd, hgdagger, labels, log_scalar=self.writer.add_scalar, pvp=pvp, haco=haco,
+        self.trainer = Trainer(config, configs, labels, log_scalar=self.writer.add_scalar,
                                warn=lambda text: self.get_logger().warning(text, throttle_duration_sec=10.0))
         self.inbox: deque[StepRecord | EpisodeEvent | Frame] = deque()  # filled by the executor, drained by training
         self.stopping = threading.Event()
@@ -133,7 +109,11 @@ class LearnerNode(IilNode):
         self.create_subscription(String, "episode/event", self._on_event, EVENTS_QOS)
         if config.image:  # camera policies: frames paired with step records by their stamp (image_stamp)
             self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_frame, FRAME_QOS)
-        resumed = self.trainer.restore()
+        recording = None
+        if config.bags_dir:  # the bags are the source of the buffers
+            recording = read_bags_dir(config.bags_dir, config.step_topic, config.event_topic,
+                                      config.image_topic if config.image else None)
+        resumed = self.trainer.restore(recording)
         self._log_restore(resumed)
         if resumed and self.trainer.status()["updates"] > 0:  # never replace the fallback with untrained weights
             self._publish(self.trainer.export())
@@ -142,7 +122,7 @@ class LearnerNode(IilNode):
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._rate_window = (time.monotonic(), 0)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f"{config.algorithm} learner on {self.trainer.device}, {config.num_threads} thread(s), "
+        self.get_logger().info(f"{config.method} ({config.algorithm}) learner on {self.trainer.device}, {config.num_threads} thread(s), "
                                f"nice {config.nice}{', idle priority' if config.idle_priority else ''}")
 
     def _on_step(self, msg: String) -> None:
@@ -224,7 +204,7 @@ class LearnerNode(IilNode):
         message = (f"warm start on the operator's data: {done}/{total} updates" if done < total
                    else "training" if status["prior"] + status["online"] >= needed else f"waiting for {needed} transitions")
         level = DiagnosticStatus.OK
-        values = {**status, "updates_per_s": f"{rate:.1f}", "algorithm": self.trainer.config.algorithm,
+        values = {**status, "updates_per_s": f"{rate:.1f}", "method": self.trainer.config.method, "algorithm": self.trainer.config.algorithm,
                   "inbox": len(self.inbox)}
         share = self.training_cpu.window() if self.training_cpu is not None else None
         if share is not None:

@@ -63,3 +63,22 @@ def play(bags: list[Path], rate: float = 1.0, delay: float = 1.0) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``ros2 run iil_robot player BAG_OR_DIR... [--rate R] [--delay S]``: the same as ``iil-robot replay --play``."""
+    import argparse
+    import sys
+
+    from iil_robot.data.bags import BagError, find_bags
+
+    parser = argparse.ArgumentParser(prog="player", description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", metavar="BAG_OR_DIR")
+    parser.add_argument("--rate", type=float, default=1.0, help="speed factor (default 1.0)")
+    parser.add_argument("--delay", type=float, default=1.0, help="seconds for discovery before the first message")
+    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)  # ros2 run appends --ros-args
+    try:
+        return play(find_bags(args.paths), rate=args.rate, delay=args.delay)
+    except (BagError, ValueError) as err:
+        print(f"[player] {err}", file=sys.stderr)
+        return 1

@@ -4,6 +4,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.bench.learning_loop import LoopConfig, _Session, dagger_beta
 from iil_robot.learners.hgdagger import HGDAggerConfig
 from iil_robot.sim.operator import SimOperator, SimOperatorConfig
@@ -55,7 +56,7 @@ def test_dart_noise_has_the_set_scale_and_leaves_the_command_clean(env):
 
 def small(method: str, **kw) -> LoopConfig:
     return LoopConfig(task="reach", level=0.9, method=method, demo_episodes=1, pretrain_updates=0,
-                      hgdagger=HGDAggerConfig(hidden=(8,), ensemble=2, batch_size=8), **kw)
+                      learners=LearnerConfigs(hgdagger=HGDAggerConfig(hidden=(8,), ensemble=2, batch_size=8)), **kw)
 
 
 def close_episode(session: _Session) -> None:
@@ -104,7 +105,7 @@ def test_thrifty_asks_for_help_and_the_robot_gated_operator_answers_every_reques
     from iil_robot.acting.policy import HelpConfig
 
     small = dict(task="reach", level=0.6, env_steps=200, demo_episodes=1, eval_every=200, eval_episodes=1, refresh_every=50,
-                 updates_per_step=0.1, pretrain_updates=5, hgdagger=HGDAggerConfig(hidden=(16, 16), batch_size=8, ensemble=2),
+                 updates_per_step=0.1, pretrain_updates=5, learners=LearnerConfigs(hgdagger=HGDAggerConfig(hidden=(16, 16), batch_size=8, ensemble=2)),
                  help=HelpConfig(enabled=True, min_ticks=20))
     result = run_loop(LoopConfig(method="thrifty", **small))
     assert result.requests_raised > 0 and 0 <= result.requests_needed <= result.requests_raised

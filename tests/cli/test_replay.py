@@ -8,7 +8,7 @@ from iil_robot.data.bags import SplitBagWriter, TopicSpec, typestore
 from iil_robot.cli.main import main
 from iil_robot.data.episodes import split_episodes
 from iil_robot.data.labels import LabelConfig, label_episodes
-from iil_robot.cli.replay import load_dataset, load_recording, training_data
+from iil_robot.data.recordings import load_dataset, load_recording, training_data
 from iil_robot.data.transitions import Transitions
 from tests.records_factory import event, steps
 
@@ -137,6 +137,19 @@ def test_train_writes_weights_the_policy_node_loads_and_a_checkpoint(session, tm
     # A second run into the same directory would overwrite the checkpoint: refused, saying what to do.
     assert main(["replay", str(bags), "--train", learner, "--updates", "5", "--out", str(out), "--device", "cpu"]) == 1
     assert "choose another output directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["pvp", "haco", "thrifty"])
+def test_train_seeds_every_learner_with_the_seed_given(session, tmp_path, capsys, method):
+    from iil_robot.learners.checkpoints import read_state
+
+    bags, _, _ = session
+    out = tmp_path / "out"
+    assert main(["replay", str(bags), "--train", method, "--updates", "2", "--out", str(out), "--seed", "3",
+                 "--device", "cpu", "--json"]) == 0
+    state = read_state(out / "checkpoint.safetensors")
+    assert state["method"] == method and {state[name]["seed"] for name in ("rlpd", "hgdagger", "pvp", "haco")} == {3}
+    assert state["hgdagger"]["goal_critic"] == (method == "thrifty")
 
 
 @pytest.mark.parametrize("method", ["dagger", "iwr", "sirius", "dart"])

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from iil_robot.cli.replay import load_recording
+from iil_robot.data.recordings import load_recording
 from iil_robot.cli.sim import parse_overrides
 
 

@@ -5,6 +5,12 @@ import numpy as np
 
 from iil_robot.data.episodes import Episode
 from iil_robot.data.records import EpisodeEvent, StepRecord
+from iil_robot.learners.methods import METHODS
+
+
+def method_for(algorithm: str) -> str:
+    """The first method of the registry that trains ``algorithm`` (rlpd: rlif)."""
+    return next(m.name for m in METHODS.values() if m.algorithm == algorithm)
 
 
 def record(tick: int, obs, action=(0.0,) * 7, intervention=False, onset=False) -> StepRecord:
@@ -56,3 +62,13 @@ def feed(trainer, episodes: list[list[StepRecord]], outcome: str = "timeout") ->
         trainer.add_event(next(events))
         trainer.add_records(records)
         trainer.add_event(next(events))
+
+
+def restore_from_bags(trainer) -> bool:
+    """``trainer.restore`` as the learner node calls it: with what the bags under its ``bags_dir`` hold."""
+    from iil_robot.data.recordings import read_bags_dir
+
+    config = trainer.config
+    recording = read_bags_dir(config.bags_dir, config.step_topic, config.event_topic,
+                              config.image_topic if config.image else None) if config.bags_dir else None
+    return trainer.restore(recording)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.data.episodes import Episode
 from iil_robot.data.labels import label_episode
 from iil_robot.learners.buffers import ReplayBuffer
@@ -40,8 +41,8 @@ def test_the_learner_backs_up_from_its_target_copy_at_the_policys_next_action():
 
 def test_goal_rows_come_from_both_buffers_with_the_success_and_end_columns():
     episodes = boundary_task_records(3, 20)
-    trainer = Trainer(TrainerConfig(algorithm="hgdagger", min_transitions=1, device="cpu"),
-                      hgdagger=HGDAggerConfig(hidden=(8,), ensemble=2, batch_size=4000, goal_critic=True))
+    trainer = Trainer(TrainerConfig(method="thrifty", min_transitions=1, device="cpu"),
+                      LearnerConfigs(hgdagger=HGDAggerConfig(hidden=(8,), ensemble=2, batch_size=4000)))
     feed(trainer, episodes, "success")
     learner, prior, online = trainer.learner, trainer.prior, trainer.online
     closed = trainer.labeller.episodes

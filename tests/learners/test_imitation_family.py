@@ -141,6 +141,8 @@ def test_mixture_nll_falls_on_a_fixed_dataset():
 def test_dagger_labels_are_not_reweighted():
     from iil_robot.data.labels import LabelConfig
     from iil_robot.learners.trainer import Trainer, TrainerConfig
-    with pytest.raises(ValueError, match="label_every_step"):
-        Trainer(TrainerConfig(algorithm="hgdagger", device="cpu"), hgdagger=HGDAggerConfig(weighting="iwr"),
-                labels=LabelConfig(label_every_step=True))
+    from iil_robot.learners.configs import LearnerConfigs
+    with pytest.raises(ValueError, match="weighting 'iwr' does not fit method 'dagger'"):
+        Trainer(TrainerConfig(method="dagger", device="cpu"), LearnerConfigs(hgdagger=HGDAggerConfig(weighting="iwr")))
+    with pytest.raises(ValueError, match="label_every_step True does not fit method 'iwr'"):
+        Trainer(TrainerConfig(method="iwr", device="cpu"), labels=LabelConfig(label_every_step=True))

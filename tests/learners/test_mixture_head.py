@@ -52,7 +52,7 @@ def demonstrations(episodes: int, rng: np.random.Generator) -> Transitions:
     states, actions = [], []
     for _ in range(episodes):
         side = rng.choice([-1, 1])
-        success, s, a = rollout(lambda p: operator(p, side, rng), rng)
+        success, s, a = rollout(lambda p: operator(p, side, rng), rng)  # noqa: B023 (used here)
         assert success, "the operator itself must succeed"
         states += s
         actions += a

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.data.episodes import split_episodes
 from iil_robot.data.labels import label_episodes
 from iil_robot.learners.buffers import ActionBox
@@ -15,7 +16,7 @@ from iil_robot.learners.weights import Expected, decode_policy
 
 from tests.records_factory import write_bag
 
-from .helpers import boundary_task_records, episode_events, feed
+from .helpers import boundary_task_records, episode_events, feed, method_for, restore_from_bags
 
 torch.set_num_threads(1)
 TINY_RLPD = RLPDConfig(hidden=(16, 16), num_qs=3, batch_size=32, utd_ratio=2)
@@ -23,10 +24,10 @@ TINY_BC = HGDAggerConfig(hidden=(16,), ensemble=2, batch_size=32, learn_doubt_th
 
 
 def trainer(tmp_path, algorithm="rlpd", **kw):
-    config = TrainerConfig(algorithm=algorithm, observation_spec="toy/v1", min_transitions=50, run_dir=str(tmp_path),
+    config = TrainerConfig(method=method_for(algorithm), observation_spec="toy/v1", min_transitions=50, run_dir=str(tmp_path),
                            publish_every_updates=5, device="cpu", **kw)
     logged = []
-    return Trainer(config, TINY_RLPD, TINY_BC, log_scalar=lambda *a: logged.append(a)), logged
+    return Trainer(config, LearnerConfigs(rlpd=TINY_RLPD, hgdagger=TINY_BC), log_scalar=lambda *a: logged.append(a)), logged
 
 
 @pytest.mark.parametrize("algorithm", ["rlpd", "hgdagger"])
@@ -50,7 +51,7 @@ def test_a_restart_resumes_networks_optimisers_counters_and_buffers(tmp_path):
         t.step()
     t.save()
     again, _ = trainer(tmp_path)
-    assert again.restore()
+    assert restore_from_bags(again)
     assert (again.learner.updates, again.policy_version, len(again.prior), len(again.online)) == (
         t.learner.updates, t.policy_version, len(t.prior), len(t.online))
     for a, b in zip(t.learner.critic_opt.state_dict()["state"].values(), again.learner.critic_opt.state_dict()["state"].values()):
@@ -67,7 +68,7 @@ def test_a_checkpoint_of_another_algorithm_is_refused(tmp_path):
     t.step()
     t.save()
     with pytest.raises(CheckpointError, match="algorithm"):
-        trainer(tmp_path, "hgdagger")[0].restore()
+        restore_from_bags(trainer(tmp_path, "hgdagger")[0])
 
 
 def recorded_session(tmp_path, episodes=6, steps=30):
@@ -80,7 +81,7 @@ def recorded_session(tmp_path, episodes=6, steps=30):
 def test_buffers_are_rebuilt_from_bags_exactly_as_labelled_and_the_open_episode_continues_live(tmp_path):
     records, events = recorded_session(tmp_path)
     t, _ = trainer(tmp_path / "run", bags_dir=str(tmp_path / "bags"))
-    assert not t.restore()  # no checkpoint yet; buffers from the bags
+    assert not restore_from_bags(t)  # no checkpoint yet; buffers from the bags
     assert t.restored["steps"] == len(records) and t.restored["events"] == len(events)
     # The last episode's end event applies when a later step arrives: it is still open.
     expected = label_episodes(split_episodes(records, events)[:-1]).rlif
@@ -109,7 +110,7 @@ def test_buffers_are_rebuilt_from_bags_exactly_as_labelled_and_the_open_episode_
 def test_hgdagger_buffers_from_bags_hold_the_labels_hg_dagger_samples(tmp_path):
     records, events = recorded_session(tmp_path)
     t, _ = trainer(tmp_path / "run", "hgdagger", bags_dir=str(tmp_path / "bags"))
-    t.restore()
+    restore_from_bags(t)
     expected = label_episodes(split_episodes(records, events)[:-1])
     assert len(t.prior) == len(expected.dagger) > 0 and t.prior.interventions[: len(t.prior)].all()
     assert len(t.online) == (~expected.rlif.interventions).sum()
@@ -118,17 +119,17 @@ def test_hgdagger_buffers_from_bags_hold_the_labels_hg_dagger_samples(tmp_path):
 def test_with_bags_the_checkpoint_keeps_networks_and_counters_and_the_buffers_come_from_the_bags(tmp_path):
     recorded_session(tmp_path)
     t, _ = trainer(tmp_path / "run", bags_dir=str(tmp_path / "bags"))
-    t.restore()
+    restore_from_bags(t)
     for _ in range(3):
         t.step()
     t.save()
     assert t.checkpoint_path.exists() and not t.buffers_path.exists()
     again, _ = trainer(tmp_path / "run", bags_dir=str(tmp_path / "bags"))
-    assert again.restore()
+    assert restore_from_bags(again)
     assert (again.learner.updates, again.policy_version, len(again.prior), len(again.online)) == (
         3, t.policy_version, len(t.prior), len(t.online))
     empty, _ = trainer(tmp_path / "other", bags_dir=str(tmp_path / "no_bags_yet"))
-    assert not empty.restore() and empty.learner is None
+    assert not restore_from_bags(empty) and empty.learner is None
 
 
 def test_the_first_update_fits_the_normalisation_which_the_weights_and_a_restart_keep(tmp_path):
@@ -147,7 +148,7 @@ def test_the_first_update_fits_the_normalisation_which_the_weights_and_a_restart
     torch.testing.assert_close(t.learner.policy.obs_mean, policy.obs_mean)
     t.save()
     again, _ = trainer(tmp_path)
-    assert again.restore() and again.normalized
+    assert restore_from_bags(again) and again.normalized
     torch.testing.assert_close(again.learner.policy.obs_std, policy.obs_std)
 
 
@@ -163,11 +164,11 @@ def test_pvp_and_haco_train_from_records_export_a_tanh_gaussian_actor_and_resume
     from iil_robot.learners.haco import HACOConfig
     from iil_robot.learners.pvp import PVPConfig
 
-    config = TrainerConfig(algorithm=algorithm, observation_spec="toy/v1", min_transitions=50, run_dir=str(tmp_path),
+    config = TrainerConfig(method=method_for(algorithm), observation_spec="toy/v1", min_transitions=50, run_dir=str(tmp_path),
                            publish_every_updates=5, device="cpu", warm_start_updates=2)
 
     def make():
-        return Trainer(config, pvp=PVPConfig(hidden=(16, 16), batch_size=32), haco=HACOConfig(hidden=(16, 16), batch_size=32))
+        return Trainer(config, LearnerConfigs(pvp=PVPConfig(hidden=(16, 16), batch_size=32), haco=HACOConfig(hidden=(16, 16), batch_size=32)))
 
     t = make()
     feed(t, boundary_task_records(4, 30))
@@ -177,7 +178,7 @@ def test_pvp_and_haco_train_from_records_export_a_tanh_gaussian_actor_and_resume
     assert len(t.prior) > 0 and len(t.online) > 0  # operator rows to the human buffer, the policy's to the novice buffer
     t.save()
     again = make()
-    assert again.restore() and again.learner.updates == 6
+    assert restore_from_bags(again) and again.learner.updates == 6
     obs = torch.randn(4, 1)
     torch.testing.assert_close(again.learner.policy(obs)[0], t.learner.policy(obs)[0])
     torch.testing.assert_close(policy(obs)[0], t.learner.policy(obs)[0])
@@ -198,7 +199,7 @@ def test_the_live_warm_start_runs_step_by_step_takes_in_new_data_and_a_restart_f
     t.save()
 
     again, _ = trainer(tmp_path)
-    assert again.restore() and again.warm_start_progress == (6, 50)
+    assert restore_from_bags(again) and again.warm_start_progress == (6, 50)
     assert [again.step() for _ in range(44)] == [None] * 44
     weights = again.step()
     assert again.warm_start_progress == (50, 50)

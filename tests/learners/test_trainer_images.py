@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.data.camera import encode_jpeg
 from iil_robot.data.frames import stamp_seconds
 from iil_robot.learners.hgdagger import HGDAggerConfig
@@ -12,7 +13,7 @@ from iil_robot.learners.weights import Expected, decode_policy
 
 from tests.records_factory import write_bag
 
-from .helpers import boundary_task_records, episode_events, feed
+from .helpers import boundary_task_records, episode_events, feed, method_for, restore_from_bags
 
 torch.set_num_threads(1)
 H, W = 20, 24
@@ -42,9 +43,9 @@ def jpeg(tick: int) -> bytes:
 
 def make(tmp_path, algorithm="hgdagger", **kw):
     warnings = []
-    config = TrainerConfig(algorithm=algorithm, observation_spec="toy/v1", min_transitions=20, run_dir=str(tmp_path), device="cpu",
+    config = TrainerConfig(method=method_for(algorithm), observation_spec="toy/v1", min_transitions=20, run_dir=str(tmp_path), device="cpu",
                            image_width=W, image_height=H, **kw)
-    return Trainer(config, TINY_RLPD, TINY_BC, warn=warnings.append), warnings
+    return Trainer(config, LearnerConfigs(rlpd=TINY_RLPD, hgdagger=TINY_BC), warn=warnings.append), warnings
 
 
 @pytest.mark.parametrize("algorithm", ["hgdagger", "rlpd"])
@@ -58,8 +59,8 @@ def test_live_frames_are_paired_by_stamp_and_steps_without_theirs_are_counted_an
                 ns = frame_ns(r)
                 trainer.add_compressed_frame(stamp_seconds(ns // 10**9, ns % 10**9), jpeg(r.tick))
     feed(trainer, episodes)
-    state_only = Trainer(TrainerConfig(algorithm=algorithm, observation_spec="toy/v1", run_dir=str(tmp_path / "s"), device="cpu"),
-                         TINY_RLPD, TINY_BC)
+    state_only = Trainer(TrainerConfig(method=method_for(algorithm), observation_spec="toy/v1", run_dir=str(tmp_path / "s"), device="cpu"),
+                         LearnerConfigs(rlpd=TINY_RLPD, hgdagger=TINY_BC))
     feed(state_only, episodes)
     # tick 5 (no stamp) and the lost frame each cost their own row and the row before (its next frame)
     assert trainer.status()["missing_frames"] == trainer.missing_frames \
@@ -78,7 +79,7 @@ def test_live_frames_are_paired_by_stamp_and_steps_without_theirs_are_counted_an
 
 def test_images_need_a_camera_learner_and_a_usable_size():
     with pytest.raises(ValueError, match="learns from state only"):
-        TrainerConfig(algorithm="pvp", image_width=32, image_height=32)
+        TrainerConfig(method="pvp", image_width=32, image_height=32)
     with pytest.raises(ValueError, match="at least 17"):
         TrainerConfig(image_width=16, image_height=16)
     with pytest.raises(ValueError, match="both be 0"):
@@ -86,7 +87,7 @@ def test_images_need_a_camera_learner_and_a_usable_size():
 
 
 def test_a_state_only_trainer_ignores_frames(tmp_path):
-    trainer = Trainer(TrainerConfig(observation_spec="toy/v1", min_transitions=20, run_dir=str(tmp_path), device="cpu"), TINY_RLPD)
+    trainer = Trainer(TrainerConfig(observation_spec="toy/v1", min_transitions=20, run_dir=str(tmp_path), device="cpu"), LearnerConfigs(rlpd=TINY_RLPD))
     trainer.add_compressed_frame(1.0, b"anything")
     feed(trainer, with_frames(boundary_task_records(2, 20)))
     assert trainer.frames is None and trainer.prior.images is None and "missing_frames" not in trainer.status()
@@ -100,7 +101,7 @@ def test_the_rebuild_from_bags_pairs_the_recorded_frames_as_live_pairing_does(tm
     write_bag(tmp_path / "bags" / "session_000", records, events, frames)
 
     rebuilt, warnings = make(tmp_path / "run", bags_dir=str(tmp_path / "bags"), frame_buffer=50)  # less than the bags hold
-    rebuilt.restore()
+    restore_from_bags(rebuilt)
     live, _ = make(tmp_path / "live")
     for ns, data in frames:
         live.add_compressed_frame(stamp_seconds(ns // 10**9, ns % 10**9), data)

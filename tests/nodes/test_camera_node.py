@@ -94,8 +94,10 @@ def test_a_video_file_that_ends_is_a_stalled_camera_on_diagnostics(graph, probe,
     probe.wait_for(lambda: len(jpeg) > 0, STARTUP, "frames")
     # On a loaded machine the node can see the stall before the capture thread has read the end of the
     # file: "stalled" (cause unknown) first, then "failed" with the cause. Wait for the cause.
-    ended = lambda: [s for s in camera_status(diagnostics) if s.level == DiagnosticStatus.ERROR and "ended" in s.message]
-    probe.wait_for(lambda: ended(), 10.0, "camera stalled with the file's end as the cause")
+    def ended():
+        return [s for s in camera_status(diagnostics) if s.level == DiagnosticStatus.ERROR and "ended" in s.message]
+
+    probe.wait_for(ended, 10.0, "camera stalled with the file's end as the cause")
     assert ended()[0].message.startswith("failed: no new frame for")
     assert int(np.median(decode_jpeg(jpeg.messages[-1].data)[40:, :, 0])) == pytest.approx(brightness(39), abs=3)
     count = len(jpeg)

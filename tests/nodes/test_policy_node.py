@@ -47,7 +47,7 @@ def test_policy_node_acts_swaps_refuses_and_goes_quiet_on_stale_observations(gra
     bad = (good[:-100], good[:8] + b"\x00" * 40 + good[48:], weights(3, obs_dim=5), weights(4, spec="other/v1"), b"\x80\x04pickle")
     for i, data in enumerate(bad):  # one at a time: the topic is latched with depth 1
         weights_pub.publish(weights_message(data))
-        probe.wait_for(lambda: graph.tail("policy", 200).count("refused weights") > i, 10.0, f"refusal {i}", every=feed)
+        probe.wait_for(lambda: graph.tail("policy", 200).count("refused weights") > i, 10.0, f"refusal {i}", every=feed)  # noqa: B023
     count = len(proposals)
     probe.wait_for(lambda: len(proposals) > count + 5, 5.0, "proposals after refusals", every=feed)
     assert latest().policy_version == 1
