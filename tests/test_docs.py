@@ -129,3 +129,35 @@ def test_a_broken_link_or_anchor_is_caught(tmp_path):
     assert any("other.md#nowhere: no heading" in p for p in problems)
     assert any("#nowhere: no heading" in p and "other" not in p for p in problems)
     assert any("gone.png" in p for p in problems) and any("also-missing.md" in p for p in problems)
+
+
+CODE_REFERENCE = re.compile(r"(docs/[\w./-]+\.md|README(?:\.md|'s)?)(?:[,:]?\s*\(?\"([^\"]+)\")?")
+
+
+def code_files() -> list[Path]:
+    files = [ROOT / "iil", *(ROOT / ".ci").glob("*"), *(ROOT / "docker").glob("*"), *(ROOT / "launch").glob("*.py"),
+             *(ROOT / "udev").glob("*")]
+    files += [p for p in (ROOT / "iil_robot").rglob("*") if p.suffix in (".py", ".yaml")]
+    files += [p for p in (ROOT / "tests").rglob("*.py") if p.name not in ("test_docs.py", "gen_node_docs.py")]
+    return [p for p in files if p.is_file()]
+
+
+def reference_problems(path: Path) -> list[str]:
+    """Mentions of a docs page (or the README) in ``path`` whose page, or quoted section heading, does not exist."""
+    problems = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        for target, section in CODE_REFERENCE.findall(line):
+            page = ROOT / ("README.md" if target.startswith("README") else target)
+            where = f"{path.relative_to(ROOT)}:{number}: {target}"
+            if not page.is_file():
+                problems.append(f"{where}: no such page")
+            elif section:
+                headings = [HEADING.match(l).group(2).lower() for _, l in _prose_lines(page.read_text()) if HEADING.match(l)]
+                if not any(CODE_SPAN.sub(lambda m: m.group(2), h).startswith(section.lower()) for h in headings):
+                    problems.append(f"{where} \"{section}\": no such section")
+    return problems
+
+
+def test_code_points_at_pages_and_sections_that_exist():
+    """Comments and docstrings that send the reader to the manual (`docs/data.md "Labelling"`) stay true."""
+    assert [p for path in code_files() for p in reference_problems(path)] == []
