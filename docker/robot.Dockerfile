@@ -9,7 +9,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
 
 WORKDIR /opt/iil_robot
 COPY . .
-# The same set-up as the README's: ./iil makes .venv with the pinned versions; with the
+# The same set-up as the README's "Getting started": ./iil makes .venv with the pinned versions; with the
 # sourced system ROS 2 Jazzy it uses that ROS instead of the pip wheels.
 RUN bash -c "source /opt/ros/jazzy/setup.bash && ./iil --help"
 RUN bash -c "source /opt/ros/jazzy/setup.bash && cd ros2_ws && colcon build --symlink-install"

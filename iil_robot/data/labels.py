@@ -2,7 +2,7 @@
 
 One code path for the live learner (episodes from :class:`iil_robot.data.episodes.EpisodeSplitter`)
 and offline replay (:func:`iil_robot.data.episodes.split_episodes` over bags). The rules, for the
-steps ``s_0 .. s_{n-1}`` of one episode (see also the README, "Labelling"):
+steps ``s_0 .. s_{n-1}`` of one episode (see also docs/data.md, "Labelling"):
 
 **Which steps form transitions.** Step ``t`` forms ``(o_t, a_t, r_t, o_{t+1})`` when it has an
 observation (the policy's input; a step without one, e.g. while the policy process is dead,

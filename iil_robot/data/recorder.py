@@ -9,7 +9,7 @@ decodes step records and episode events, splits episodes with the same
 :class:`EpisodeSplitter` the learners use, and writes an ``iil_robot.episode`` summary on
 ``/recorder/episode`` into the bag and into ``metadata.yaml`` ``custom_data`` as each episode ends.
 
-One bag per session, not per episode: see the README ("Bags").
+One bag per session, not per episode: see docs/data.md ("Recorder and bags").
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ it without generated interfaces; the records are small (tens of floats at the co
 Actions everywhere are 7 floats, ``ACTION_FIELDS``: an end-effector twist in the command frame
 (m/s, rad/s) and a gripper closure in [0, 1] (0 open, 1 closed).
 
-The formats are documented field by field in the README ("Step record encoding").
+The formats are documented field by field in docs/data.md ("Record encodings").
 """
 from __future__ import annotations
 

@@ -90,7 +90,7 @@ class RLPDConfig:
     """Weight of a conservative penalty in the critic loss (after CQL, Kumar et al. 2020, restricted to the operator's
     states): the mean over the ensemble and the batch's operator-driven rows of max(0, Q(s, a ~ pi) - Q(s, a_operator)).
     In those states only the operator's actions are ever executed, so nothing else in the data holds the critics' values
-    of the actor's actions down, and the actor climbs that extrapolation (see README, "Why RLIF learns push slowly").
+    of the actor's actions down, and the actor climbs that extrapolation (see docs/experiments/2026-12-01-rlif-on-push.md).
     The hinge stops at the operator's value: CQL's plain difference has no floor there and drove every value down
     without bound. 0 = RLPD as published; the shipped learner.yaml and the learning bench use 1."""
     compile: bool = False

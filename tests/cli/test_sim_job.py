@@ -21,7 +21,7 @@ def run_sim(*args, timeout=400):
 def test_a_short_run_leaves_bags_a_report_and_a_learning_policy(tmp_path):
     run = tmp_path / "run"
     # A small learner at nice 0: this checks that the loop closes, not how fast the shipped networks train (the
-    # README's figures). At nice 19 the learner gives way to every other process, and on a test machine busy with
+    # figures in docs/benchmarks.md). At nice 19 the learner gives way to every other process, and on a test machine busy with
     # other work it got ~1 % of a core and no weights within 8 short episodes (its diagnostics say "starved of CPU";
     # tests/nodes/test_learner_node.py checks that warning).
     small = ["learner.rlpd.hidden=[64,64]", "learner.rlpd.num_qs=2", "learner.rlpd.batch_size=64", "learner.rlpd.utd_ratio=1",

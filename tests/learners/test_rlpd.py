@@ -235,7 +235,7 @@ def test_compile_without_a_cxx_compiler_says_what_to_install_or_turn_off(monkeyp
 
 @pytest.mark.skipif(NO_COMPILER, reason="torch.compile on CPU needs a C++ compiler")
 def test_the_compiled_step_computes_the_eager_step(monkeypatch):
-    """``compile=True`` (the README's way to the JAX learner's rate) runs the same losses, fused: with inductor drawing
+    """``compile=True`` (docs/learners.md: the way to the JAX learner's rate) runs the same losses, fused: with inductor drawing
     its random numbers as eager does, one update gives the same metrics and the same critic weights."""
     import torch._inductor.config as inductor
 
