@@ -5,11 +5,12 @@
 The policy (proposals on ``policy/proposal``) and the arm driver are started separately; until
 a policy proposes, the mux holds the arm with explicit zeros and the operator can drive it.
 """
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 ARGUMENTS = {
     "command_topic": ("arm/cmd", "TwistStamped topic the arm listens to, e.g. /servo_node/delta_twist_cmds"),

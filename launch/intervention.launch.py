@@ -8,12 +8,13 @@ publishes the policy's input on ``observation`` as iil_robot.observation JSON) r
 To train on a second machine with a GPU, start only the learner there (same ROS_DOMAIN_ID,
 ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET) and pass ``learner:=false`` here.
 """
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 ARGUMENTS = {
     "command_topic": ("arm/cmd", "TwistStamped topic the arm listens to, e.g. /servo_node/delta_twist_cmds"),

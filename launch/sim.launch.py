@@ -5,12 +5,13 @@
 ``iil-robot sim`` does the same without ``launch`` (which the pip wheels lack) and adds the
 dashboard, the run folder and the report.
 """
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 ARGUMENTS = {
     "task": ("push", "Fetch task: reach, push or pick_and_place"),

@@ -257,7 +257,8 @@ def rewrite(page: str, blocks: dict[str, str]) -> str:
         pattern = re.compile(re.escape(begin) + r"\n(?:.*?\n)?" + re.escape(end), re.S)
         if not pattern.search(page):
             raise ValueError(f"{PAGE.relative_to(ROOT)} has no block for {executable}: add the two lines\n{begin}\n{end}")
-        page = pattern.sub(lambda _: f"{begin}\n{block}\n{end}", page)
+        replacement = f"{begin}\n{block}\n{end}"
+        page = pattern.sub(lambda _, text=replacement: text, page, count=1)
     return page
 
 

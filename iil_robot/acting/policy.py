@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from iil_robot.acting.help_requests import HelpDecision, HelpGate, HelpRequestConfig, Thresholds, fit_thresholds
 from iil_robot.data.camera import CameraError
 from iil_robot.data.frames import frame_chw
-from iil_robot.acting.help_requests import HelpDecision, HelpGate, HelpRequestConfig, Thresholds, fit_thresholds
-from iil_robot.learners.networks import Policy
-from iil_robot.learners.methods import ALGORITHMS
-from iil_robot.learners.weights import Expected, WeightsError, WeightsMeta, decode_policy
 from iil_robot.data.records import ACTION_SIZE, Observation, Proposal, StepRecord
 from iil_robot.data.transitions import TRANSLATION_GRIPPER
+from iil_robot.learners.methods import ALGORITHMS
+from iil_robot.learners.networks import Policy
+from iil_robot.learners.weights import Expected, WeightsError, WeightsMeta, decode_policy
 
 FALLBACKS = ("hold", "weights")
 

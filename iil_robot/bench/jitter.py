@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from iil_robot.config import config_path
 from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.config import config_path
 
 SPEC, OBS_DIM, RATE = "bench/v1", 25, 20.0
 

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from iil_robot.config import config_path
-from iil_robot.command.gate import GateConfig, apply_deadband
 from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.command.gate import GateConfig, apply_deadband
+from iil_robot.config import config_path
 from iil_robot.nodes.peers.latency import SEQ_SCALE
 
 PEERS = "iil_robot.nodes.peers.latency"

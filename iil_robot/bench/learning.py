@@ -43,14 +43,14 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 
+from iil_robot.acting.policy import HelpConfig  # noqa: E402
+from iil_robot.bench.learning_loop import LoopConfig, LoopResult, run_loop  # noqa: E402
 from iil_robot.learners.configs import LearnerConfigs  # noqa: E402
 from iil_robot.learners.haco import HACOConfig  # noqa: E402
 from iil_robot.learners.hgdagger import HGDAggerConfig  # noqa: E402
 from iil_robot.learners.methods import METHODS  # noqa: E402
 from iil_robot.learners.pvp import PVPConfig  # noqa: E402
 from iil_robot.learners.rlpd import RLPDConfig  # noqa: E402
-from iil_robot.acting.policy import HelpConfig  # noqa: E402
-from iil_robot.bench.learning_loop import LoopConfig, LoopResult, run_loop  # noqa: E402
 from iil_robot.sim.rollout import optimum_intervention_rate  # noqa: E402
 
 GOAL_RATIO_WORST = 1.3

@@ -42,12 +42,12 @@ from typing import Callable
 import numpy as np
 import torch
 
+from iil_robot.acting.policy import CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
+from iil_robot.command.mux import Mux, MuxConfig, SourceConfig
+from iil_robot.data.records import EpisodeEvent, Observation, StepRecord
 from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.learners.methods import METHODS, method
 from iil_robot.learners.trainer import Trainer, TrainerConfig
-from iil_robot.command.mux import Mux, MuxConfig, SourceConfig
-from iil_robot.acting.policy import CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
-from iil_robot.data.records import EpisodeEvent, Observation, StepRecord
 from iil_robot.sim.operator import SimOperator, SimOperatorConfig
 from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
 

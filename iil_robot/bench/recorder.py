@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from iil_robot.data.bags import find_bags, read_messages
-from iil_robot.config import config_path
 from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.config import config_path
+from iil_robot.data.bags import find_bags, read_messages
 from iil_robot.data.records import StepRecord
 
 PEERS = "iil_robot.nodes.peers.recorder"

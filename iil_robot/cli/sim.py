@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from iil_robot.config import config_path
 from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
 from iil_robot.command.mux import step_records_reach
+from iil_robot.config import config_path
 from iil_robot.learners.methods import METHODS
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from iil_robot.data.records import InterventionEvent, Proposal, RecordError, StepRecord, validate_action
 from iil_robot.command.safety import ZERO, Limits, Twist, limit_acceleration, limit_velocity, limit_workspace
+from iil_robot.data.records import InterventionEvent, Proposal, RecordError, StepRecord, validate_action
 
 SOURCE_TYPES: tuple[str, ...] = ("human", "policy")
 

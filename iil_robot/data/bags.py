@@ -33,7 +33,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from mcap.exceptions import McapError
 from mcap.records import Channel, Message, Schema
 from mcap.stream_reader import StreamReader
-from mcap.writer import CompressionType, Writer as McapFileWriter
+from mcap.writer import CompressionType
+from mcap.writer import Writer as McapFileWriter
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.metadata import dump_qos_v9

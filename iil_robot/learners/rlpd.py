@@ -23,7 +23,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from iil_robot.learners.buffers import ActionBox, Batch, ReplayBuffer, sample_symmetric
-from iil_robot.learners.networks import EnsembleCritic, LoopEnsembleCritic, Policy, PolicyShape, adam, behaviour_cloning_step, random_shift
+from iil_robot.learners.networks import (
+    EnsembleCritic,
+    LoopEnsembleCritic,
+    Policy,
+    PolicyShape,
+    adam,
+    behaviour_cloning_step,
+    random_shift,
+)
 
 
 def compiler() -> str:

@@ -48,7 +48,7 @@ class TrainerConfig:
     """The learner process: what it trains, when it publishes and checkpoints, where it runs."""
 
     method: str = "rlif"
-    """Learning method (``learners/methods.py``): rlif, hgdagger, dagger, iwr, sirius, dart, pvp, haco, thrifty, bc."""
+    """Learning method, a name of ``learners/methods.py`` (e.g. ``rlif``, ``hgdagger``, ``iwr``)."""
     observation_spec: str = "unknown/v1"
     """Observation layout name the weights declare (must match the arm's ``Observation.spec``)."""
     min_transitions: int = 256

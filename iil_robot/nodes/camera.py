@@ -18,7 +18,16 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.time import Duration
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from iil_robot.data.camera import CameraConfig, CameraError, CaptureThread, Frame, StallMonitor, encode_jpeg, preprocess, source_kind
+from iil_robot.data.camera import (
+    CameraConfig,
+    CameraError,
+    CaptureThread,
+    Frame,
+    StallMonitor,
+    encode_jpeg,
+    preprocess,
+    source_kind,
+)
 from iil_robot.nodes.common import SENSOR_QOS, IilNode, declare_config, run
 
 RANGES = {"rate": (0.5, 240.0), "capture_width": (0, 8192), "capture_height": (0, 8192), "crop": (0, 8192),

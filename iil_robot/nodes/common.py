@@ -13,10 +13,16 @@ from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallba
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
-    DurabilityPolicy, HistoryPolicy, QoSCompatibility, QoSProfile, ReliabilityPolicy, qos_check_compatible, qos_profile_sensor_data,
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSCompatibility,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_check_compatible,
+    qos_profile_sensor_data,
 )
-from rclpy.topic_endpoint_info import TopicEndpointInfo
 from rclpy.signals import SignalHandlerOptions
+from rclpy.topic_endpoint_info import TopicEndpointInfo
 
 # Commands: reliable with a small depth (what MoveIt Servo, twist_mux and ros2_controllers use);
 # depth 1 so a lagging subscriber never works through a queue of old velocities.

@@ -22,8 +22,8 @@ import os
 import threading
 import time
 from collections import deque
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -31,16 +31,16 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
 
-from iil_robot.learners.cpu import ThreadCpu, idle_priority, lower_priority
+from iil_robot.data.frames import stamp_seconds
 from iil_robot.data.labels import LabelConfig
 from iil_robot.data.recordings import read_bags_dir
+from iil_robot.data.records import EpisodeEvent, RecordError, StepRecord
 from iil_robot.learners.configs import LearnerConfigs
+from iil_robot.learners.cpu import ThreadCpu, idle_priority, lower_priority
 from iil_robot.learners.memory import keep_freed_memory
 from iil_robot.learners.methods import ALGORITHMS, METHODS
 from iil_robot.learners.trainer import Trainer, TrainerConfig
 from iil_robot.learners.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
-from iil_robot.data.frames import stamp_seconds
-from iil_robot.data.records import EpisodeEvent, RecordError, StepRecord
 from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, IilNode, ParameterError, declare_config, run
 
 TRAINER_RANGES = {

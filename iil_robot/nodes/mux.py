@@ -15,11 +15,22 @@ from std_msgs.msg import Bool, Float64, String
 from std_srvs.srv import SetBool
 
 from iil_robot.command.mux import Command, LockConfig, Mux, MuxConfig, Output, SourceConfig
-from iil_robot.data.records import Proposal, RecordError
 from iil_robot.command.safety import Limits, WorkspaceBox
+from iil_robot.data.records import Proposal, RecordError
 from iil_robot.nodes.common import (
-    COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, ParameterError, declare, declare_floats,
-    override_names, run, twist_stamped, twist_values,
+    COMMAND_QOS,
+    EVENTS_QOS,
+    LATCHED_QOS,
+    RECORD_QOS,
+    SENSOR_QOS,
+    IilNode,
+    ParameterError,
+    declare,
+    declare_floats,
+    override_names,
+    run,
+    twist_stamped,
+    twist_values,
 )
 
 MIN_WATCHDOG_DELAY = 1e-4  # s: a deadline already due fires at once, not in a busy loop

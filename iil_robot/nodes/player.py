@@ -9,8 +9,8 @@ from pathlib import Path
 
 import rclpy
 from rclpy.qos import QoSProfile
-from rosgraph_msgs.msg import Clock
 from rosbags.rosbag2 import Reader
+from rosgraph_msgs.msg import Clock
 
 from iil_robot.data.bags import read_messages
 from iil_robot.nodes.common import EVENTS_QOS, RECORD_QOS, SENSOR_QOS

@@ -13,16 +13,17 @@ risk under Q_G, for the hand-back; the operator letting go withdraws the request
 from __future__ import annotations
 
 import os
-import torch
+
 import numpy as np
+import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String, UInt8MultiArray
 
-from iil_robot.data.frames import stamp_seconds
-from iil_robot.learners.weights import WeightsError
 from iil_robot.acting.policy import CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
+from iil_robot.data.frames import stamp_seconds
 from iil_robot.data.records import Observation, Proposal, RecordError, StepRecord
+from iil_robot.learners.weights import WeightsError
 from iil_robot.nodes.common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, declare_config, run
 
 RANGES = {"rate": (0.5, 1000.0), "observation_timeout": (0.001, 10.0), "camera_timeout": (0.0, 10.0), "fallback_gripper": (0.0, 1.0), "num_threads": (1, 64)}

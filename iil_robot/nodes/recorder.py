@@ -18,8 +18,8 @@ from std_srvs.srv import Trigger
 
 from iil_robot.data.bags import QOS_KINDS, BagError, TopicSpec
 from iil_robot.data.episodes import EpisodeSummary
-from iil_robot.data.records import EPISODE_EVENT_KINDS, EpisodeEvent
 from iil_robot.data.recorder import Recorder, RecorderConfig
+from iil_robot.data.records import EPISODE_EVENT_KINDS, EpisodeEvent
 from iil_robot.nodes.common import EVENTS_QOS, RECORD_QOS, IilNode, ParameterError, declare, override_names, run
 
 # name: (topic, type, qos). The step records and episode events are looked up by these names.

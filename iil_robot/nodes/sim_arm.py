@@ -31,10 +31,20 @@ from std_srvs.srv import Trigger
 
 from iil_robot.command.mux import step_records_reach
 from iil_robot.data.records import EpisodeEvent, Observation, RecordError, StepRecord
-from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
-from iil_robot.sim.spec import TASK_NAMES
 from iil_robot.data.transitions import TRANSLATION_GRIPPER
-from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, SENSOR_QOS, IilNode, ParameterError, declare, run, twist_values
+from iil_robot.nodes.common import (
+    COMMAND_QOS,
+    EVENTS_QOS,
+    RECORD_QOS,
+    SENSOR_QOS,
+    IilNode,
+    ParameterError,
+    declare,
+    run,
+    twist_values,
+)
+from iil_robot.sim.spec import TASK_NAMES
+from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
 
 
 class SimArm(IilNode):

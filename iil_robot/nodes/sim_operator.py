@@ -25,13 +25,21 @@ from std_msgs.msg import Bool, Float64, String
 
 from iil_robot.command.gate import GateConfig
 from iil_robot.data.records import EpisodeEvent, Observation, Proposal, RecordError
+from iil_robot.data.transitions import TRANSLATION_GRIPPER
+from iil_robot.nodes.common import (
+    EVENTS_QOS,
+    LATCHED_QOS,
+    RECORD_QOS,
+    SENSOR_QOS,
+    IilNode,
+    ParameterError,
+    declare,
+    declare_floats,
+    run,
+)
 from iil_robot.sim.operator import MODELS, SimOperator, SimOperatorConfig
 from iil_robot.sim.spec import TASK_NAMES
 from iil_robot.sim.tasks import task_spec
-from iil_robot.data.transitions import TRANSLATION_GRIPPER
-from iil_robot.nodes.common import (
-    EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, ParameterError, declare, declare_floats, run,
-)
 
 
 def deflection_for(velocity: np.ndarray, gate: GateConfig) -> list[float]:

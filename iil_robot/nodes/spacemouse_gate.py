@@ -26,8 +26,17 @@ from std_msgs.msg import Bool, Float64, String
 from iil_robot.command.gate import AXES, ButtonMap, Gate, GateConfig, GateOutput
 from iil_robot.data.records import EpisodeEvent
 from iil_robot.nodes.common import (
-    COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, SENSOR_QOS, IilNode, ParameterError, declare, declare_floats, run,
-    twist_stamped, twist_values,
+    COMMAND_QOS,
+    EVENTS_QOS,
+    LATCHED_QOS,
+    SENSOR_QOS,
+    IilNode,
+    ParameterError,
+    declare,
+    declare_floats,
+    run,
+    twist_stamped,
+    twist_values,
 )
 
 INPUTS = ("device", "joy", "twist")

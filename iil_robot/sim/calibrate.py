@@ -18,7 +18,6 @@ from iil_robot.sim.rollout import success_rate
 from iil_robot.sim.skill import skill_for_severity
 from iil_robot.sim.spec import TASK_NAMES
 
-
 DEFAULT_GRID = [round(0.02 * i, 2) for i in range(25)] + [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from iil_robot.bench.latency import handover_extra_ticks, match_latencies, percentiles
-from iil_robot.nodes.peers.latency import SEQ_SCALE
 from iil_robot.command.gate import GateConfig, apply_deadband
+from iil_robot.nodes.peers.latency import SEQ_SCALE
 
 
 def test_latencies_are_matched_by_sequence_and_first_receipt():

@@ -4,8 +4,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.bench.learning_loop import LoopConfig, _Session, dagger_beta
+from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.learners.hgdagger import HGDAggerConfig
 from iil_robot.sim.operator import SimOperator, SimOperatorConfig
 from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
@@ -101,8 +101,8 @@ def test_dagger_labels_every_visited_tick_with_the_operators_command(env):
 
 
 def test_thrifty_asks_for_help_and_the_robot_gated_operator_answers_every_request():
-    from iil_robot.bench.learning_loop import run_loop
     from iil_robot.acting.policy import HelpConfig
+    from iil_robot.bench.learning_loop import run_loop
 
     small = dict(task="reach", level=0.6, env_steps=200, demo_episodes=1, eval_every=200, eval_episodes=1, refresh_every=50,
                  updates_per_step=0.1, pretrain_updates=5, learners=LearnerConfigs(hgdagger=HGDAggerConfig(hidden=(16, 16), batch_size=8, ensemble=2)),

@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import pytest
-from tests.fakes import FakeHidrawTree
 
 from iil_robot.cli.doctor import DoctorConfig, add_arguments, check_ros_network, run
 from iil_robot.command.hidraw import RULES_NAME
+from tests.fakes import FakeHidrawTree
 
 LOCALHOST = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": "42"}
 

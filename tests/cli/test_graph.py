@@ -1,7 +1,7 @@
 """Node process specs: the command line each node is started with."""
-from iil_robot.cli.graph import NodeSpec, loopback_env
-
 import pytest
+
+from iil_robot.cli.graph import NodeSpec, loopback_env
 
 
 def test_parameters_become_yaml_values_rcl_can_parse():

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from iil_robot.data.bags import SplitBagWriter, TopicSpec, typestore
 from iil_robot.cli.main import main
+from iil_robot.data.bags import SplitBagWriter, TopicSpec, typestore
 from iil_robot.data.episodes import split_episodes
 from iil_robot.data.labels import LabelConfig, label_episodes
 from iil_robot.data.recordings import load_dataset, load_recording, training_data
@@ -118,8 +118,8 @@ def test_repair_flag_recovers_a_crashed_bag_and_a_missing_path_is_an_error(sessi
 
 @pytest.mark.parametrize("learner, algorithm", [("hgdagger", "hgdagger"), ("rlif", "rlpd")])
 def test_train_writes_weights_the_policy_node_loads_and_a_checkpoint(session, tmp_path, capsys, learner, algorithm):
-    from iil_robot.learners.checkpoints import read_state
     from iil_robot.acting.policy import PolicyConfig, PolicyRunner
+    from iil_robot.learners.checkpoints import read_state
 
     bags, records, events = session
     out = tmp_path / "out"
@@ -154,8 +154,8 @@ def test_train_seeds_every_learner_with_the_seed_given(session, tmp_path, capsys
 
 @pytest.mark.parametrize("method", ["dagger", "iwr", "sirius", "dart"])
 def test_train_each_imitation_method_from_bags_with_the_mixture_head(session, tmp_path, capsys, method):
-    from iil_robot.data.labels import LabelConfig
     from iil_robot.acting.policy import PolicyConfig, PolicyRunner
+    from iil_robot.data.labels import LabelConfig
 
     bags, records, events = session
     out = tmp_path / method
@@ -176,9 +176,9 @@ def test_train_hgdagger_without_operator_steps_says_what_is_missing(session, tmp
 
 
 def test_train_a_camera_policy_pairs_the_recorded_frames_with_the_steps(tmp_path, capsys):
+    from iil_robot.acting.policy import PolicyConfig, PolicyRunner
     from iil_robot.data.camera import encode_jpeg
     from iil_robot.data.frames import stamp_seconds
-    from iil_robot.acting.policy import PolicyConfig, PolicyRunner
     from tests.records_factory import write_bag
 
     ns = {r.tick: int(round(r.stamp * 1e9)) + 1000 for r in steps("ppppHhhppp")}

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from iil_robot.data.recordings import load_recording
 from iil_robot.cli.sim import parse_overrides
+from iil_robot.data.recordings import load_recording
 
 
 def run_sim(*args, timeout=400):

@@ -5,10 +5,10 @@ import ctypes.util
 
 import pyspacemouse
 import pytest
-from tests.fakes import FakeHidrawTree
 from pyspacemouse import AxisConvention
 
 from iil_robot.command.hidraw import diagnose_open_error, find_spacemouse_hidraw, is_spacemouse
+from tests.fakes import FakeHidrawTree
 
 
 # --------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ import math
 import pytest
 
 from iil_robot.command.mux import STALE_AFTER, LockConfig, Mux, MuxConfig, MuxConfigError, Output, SourceConfig
-from iil_robot.data.records import Proposal
 from iil_robot.command.safety import ZERO, Limits, WorkspaceBox
+from iil_robot.data.records import Proposal
 
 HUMAN = SourceConfig("spacemouse", "human", "human/cmd", timeout=0.1, priority=100,
                      engaged_topic="human/engaged", gripper_topic="human/gripper")

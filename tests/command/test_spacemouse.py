@@ -7,15 +7,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-from tests.fakes import FakeHidrawTree, wait_until
-from easyhid import HIDException
-
 import pyspacemouse
+import pytest
+from easyhid import HIDException
 from pyspacemouse import AxisConvention, SpaceMouseDevice, apply_axis_convention, get_device_specs
 
 from iil_robot.command.hidraw import diagnose_open_error
 from iil_robot.command.spacemouse import DeviceSample, ReaderConfig, SpaceMouseReader
+from tests.fakes import FakeHidrawTree, wait_until
 
 REPORTS_FILE = Path(__file__).parent / "spacemouse_reports.txt"
 AXES = ("x", "y", "z", "roll", "pitch", "yaw")

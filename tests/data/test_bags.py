@@ -8,7 +8,15 @@ from rosbags.rosbag2 import Reader
 
 from iil_robot.data import bags
 from iil_robot.data.bags import (
-    BagError, DiskFullError, SplitBagWriter, TopicSpec, find_bags, read_messages, repair_bag, typestore, unlisted_files,
+    BagError,
+    DiskFullError,
+    SplitBagWriter,
+    TopicSpec,
+    find_bags,
+    read_messages,
+    repair_bag,
+    typestore,
+    unlisted_files,
 )
 
 STRING = "std_msgs/msg/String"

@@ -5,8 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iil_robot.data.camera import (CameraConfig, CameraError, CaptureThread, StallMonitor, decode_jpeg, encode_jpeg,
-                              open_capture, preprocess, source_kind)
+from iil_robot.data.camera import (
+    CameraConfig,
+    CameraError,
+    CaptureThread,
+    StallMonitor,
+    decode_jpeg,
+    encode_jpeg,
+    open_capture,
+    preprocess,
+    source_kind,
+)
 from tests.fakes import brightness, wait_until, write_test_video
 
 

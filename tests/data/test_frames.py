@@ -6,7 +6,6 @@ from iil_robot.data.camera import CameraError, encode_jpeg
 from iil_robot.data.episodes import Episode
 from iil_robot.data.frames import FrameStore, attach_images, frame_chw
 from iil_robot.data.labels import label_episode
-
 from tests.records_factory import steps
 
 IMAGE = (3, 20, 24)

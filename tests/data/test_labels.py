@@ -3,7 +3,16 @@ import numpy as np
 import pytest
 
 from iil_robot.data.episodes import Episode, split_episodes
-from iil_robot.data.labels import NO_CLASS, LabelConfig, LabelError, Labelled, LiveLabeller, label_episode, label_episodes, step_classes
+from iil_robot.data.labels import (
+    NO_CLASS,
+    LabelConfig,
+    LabelError,
+    Labelled,
+    LiveLabeller,
+    label_episode,
+    label_episodes,
+    step_classes,
+)
 from iil_robot.data.transitions import StepClass, Transitions
 from tests.records_factory import event, step, steps
 

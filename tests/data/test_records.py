@@ -5,8 +5,8 @@ import pytest
 
 from iil_robot.data.records import (
     EpisodeEvent,
-    Observation,
     InterventionEvent,
+    Observation,
     Proposal,
     RecordError,
     StepRecord,

@@ -7,9 +7,9 @@ import json
 import cv2
 import numpy as np
 
+from iil_robot.cli.main import main
 from iil_robot.data.bags import SplitBagWriter, TopicSpec, typestore
 from iil_robot.data.camera import encode_jpeg
-from iil_robot.cli.main import main
 from tests.records_factory import event, steps
 
 STRING, JPEG = "std_msgs/msg/String", "sensor_msgs/msg/CompressedImage"

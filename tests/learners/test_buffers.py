@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from iil_robot.learners.buffers import ActionBox, ReplayBuffer, sample_symmetric
 from iil_robot.data.transitions import Transitions
+from iil_robot.learners.buffers import ActionBox, ReplayBuffer, sample_symmetric
 
 
 def data(n, reward, obs_dim=2):

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from iil_robot.learners.configs import LearnerConfigs
+from iil_robot.acting.policy import PolicyConfig, PolicyRunner
 from iil_robot.data.episodes import Episode
 from iil_robot.data.labels import label_episode
+from iil_robot.data.records import Observation
 from iil_robot.learners.buffers import ReplayBuffer
+from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner, goal_td_target
 from iil_robot.learners.networks import Policy, PolicyShape
 from iil_robot.learners.trainer import Trainer, TrainerConfig
 from iil_robot.learners.weights import ACTION_SPEC, WeightsError, WeightsMeta, decode_policy, encode_policy
-from iil_robot.acting.policy import PolicyConfig, PolicyRunner
-from iil_robot.data.records import Observation
 from tests.learners.helpers import boundary_task_records, feed, record
 
 GAMMA = 0.9

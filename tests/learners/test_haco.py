@@ -3,9 +3,9 @@ import math
 import numpy as np
 import torch
 
+from iil_robot.data.transitions import Transitions
 from iil_robot.learners.buffers import ReplayBuffer
 from iil_robot.learners.haco import HACOConfig, HACOLearner, conservative_loss, intervention_cost
-from iil_robot.data.transitions import Transitions
 
 from .test_pvp import hand_batch
 

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
+from iil_robot.acting.policy import CameraFrame, PolicyConfig, PolicyRunner
+from iil_robot.data.records import Observation
+from iil_robot.data.transitions import StepClass, Transitions
 from iil_robot.learners.buffers import ReplayBuffer
 from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner
 from iil_robot.learners.networks import ConvEncoder, random_shift
 from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
 from iil_robot.learners.weights import ACTION_SPEC, WeightsError, WeightsMeta, decode_policy, encode_policy
-from iil_robot.acting.policy import CameraFrame, PolicyConfig, PolicyRunner
-from iil_robot.data.records import Observation
-from iil_robot.data.transitions import StepClass, Transitions
 
 IMAGE = (3, 24, 24)
 

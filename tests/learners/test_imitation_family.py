@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from iil_robot.learners.buffers import ActionBox, ReplayBuffer
+from iil_robot.data.transitions import StepClass, Transitions
+from iil_robot.learners.buffers import ReplayBuffer
 from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner, sample_rows
 from iil_robot.learners.networks import MixtureEnsembleActor, Policy, PolicyShape
 from iil_robot.learners.weights import WeightsMeta, decode_policy, encode_policy
-from iil_robot.data.transitions import StepClass, Transitions
 
 torch.set_num_threads(1)
 D, R, P, I = StepClass.DEMO, StepClass.ROBOT, StepClass.PRE_INTERVENTION, StepClass.INTERVENTION
@@ -140,8 +140,8 @@ def test_mixture_nll_falls_on_a_fixed_dataset():
 
 def test_dagger_labels_are_not_reweighted():
     from iil_robot.data.labels import LabelConfig
-    from iil_robot.learners.trainer import Trainer, TrainerConfig
     from iil_robot.learners.configs import LearnerConfigs
+    from iil_robot.learners.trainer import Trainer, TrainerConfig
     with pytest.raises(ValueError, match="weighting 'iwr' does not fit method 'dagger'"):
         Trainer(TrainerConfig(method="dagger", device="cpu"), LearnerConfigs(hgdagger=HGDAggerConfig(weighting="iwr")))
     with pytest.raises(ValueError, match="label_every_step True does not fit method 'iwr'"):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from iil_robot.data.transitions import StepClass, Transitions
 from iil_robot.learners.buffers import ActionBox, ReplayBuffer
 from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner
-from iil_robot.data.transitions import StepClass, Transitions
 
 torch.set_num_threads(1)
 

@@ -4,11 +4,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from iil_robot.data.episodes import Episode
 from iil_robot.data.labels import label_episodes
+from iil_robot.data.transitions import Transitions
 from iil_robot.learners.buffers import ActionBox, Batch, ReplayBuffer
 from iil_robot.learners.pvp import PVPConfig, PVPLearner, proxy_value_loss, td_targets
-from iil_robot.data.episodes import Episode
-from iil_robot.data.transitions import Transitions
 
 from .helpers import record
 

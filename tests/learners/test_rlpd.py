@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from iil_robot.learners.buffers import ActionBox, Batch, ReplayBuffer
 from iil_robot.data.labels import label_episodes
-from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner, compiler
 from iil_robot.data.transitions import Transitions
+from iil_robot.learners.buffers import ActionBox, Batch, ReplayBuffer
+from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner, compiler
 
 from .helpers import as_episodes, boundary_task_records
 

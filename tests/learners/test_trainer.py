@@ -2,18 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.data.episodes import split_episodes
 from iil_robot.data.labels import label_episodes
-from iil_robot.learners.buffers import ActionBox
 from iil_robot.data.records import EpisodeEvent
-
+from iil_robot.learners.buffers import ActionBox
 from iil_robot.learners.checkpoints import CheckpointError
+from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.learners.hgdagger import HGDAggerConfig
 from iil_robot.learners.rlpd import RLPDConfig
 from iil_robot.learners.trainer import Trainer, TrainerConfig
 from iil_robot.learners.weights import Expected, decode_policy
-
 from tests.records_factory import write_bag
 
 from .helpers import boundary_task_records, episode_events, feed, method_for, restore_from_bags

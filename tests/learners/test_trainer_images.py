@@ -3,14 +3,13 @@ import numpy as np
 import pytest
 import torch
 
-from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.data.camera import encode_jpeg
 from iil_robot.data.frames import stamp_seconds
+from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.learners.hgdagger import HGDAggerConfig
 from iil_robot.learners.rlpd import RLPDConfig
 from iil_robot.learners.trainer import Trainer, TrainerConfig
 from iil_robot.learners.weights import Expected, decode_policy
-
 from tests.records_factory import write_bag
 
 from .helpers import boundary_task_records, episode_events, feed, method_for, restore_from_bags

@@ -8,10 +8,10 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from iil_robot.cli.graph import NodeSpec
+from iil_robot.config import config_path
 from iil_robot.data.bags import find_bags, read_messages
 from iil_robot.data.camera import decode_jpeg
-from iil_robot.config import config_path
-from iil_robot.cli.graph import NodeSpec
 from iil_robot.nodes.common import SENSOR_QOS
 from tests.fakes import brightness, write_test_video
 from tests.nodes.conftest import assert_stops_with

@@ -1,6 +1,6 @@
 """The dashboard's bookkeeping and text, without ROS."""
-from iil_robot.nodes.console.dashboard import GraphState, render
 from iil_robot.data.records import EpisodeEvent, StepRecord
+from iil_robot.nodes.console.dashboard import GraphState, render
 
 ACTION = (0.0,) * 7
 

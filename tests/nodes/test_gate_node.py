@@ -9,11 +9,11 @@ from geometry_msgs.msg import TwistStamped
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Bool, Float64, String
 
-from iil_robot.config import config_path
 from iil_robot.cli.graph import NodeSpec
-from tests.nodes.conftest import assert_stops_with
-from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, SENSOR_QOS
+from iil_robot.config import config_path
 from iil_robot.data.records import EpisodeEvent
+from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, SENSOR_QOS
+from tests.nodes.conftest import assert_stops_with
 
 STARTUP = 30.0
 

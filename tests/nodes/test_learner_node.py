@@ -8,7 +8,6 @@ from std_msgs.msg import String, UInt8MultiArray
 from iil_robot.cli.graph import NodeSpec
 from iil_robot.learners.weights import Expected, decode_policy
 from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS
-
 from tests.learners.helpers import boundary_task_records, episode_events
 from tests.records_factory import write_bag
 

@@ -8,11 +8,11 @@ from geometry_msgs.msg import TwistStamped
 from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool
 
-from iil_robot.config import config_path
 from iil_robot.cli.graph import NodeSpec
-from tests.nodes.conftest import assert_stops_with
-from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, RECORD_QOS
+from iil_robot.config import config_path
 from iil_robot.data.records import InterventionEvent, StepRecord
+from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, RECORD_QOS
+from tests.nodes.conftest import assert_stops_with
 
 STARTUP = 30.0  # s: generous, processes start slowly on a loaded CI machine
 POLICY_TIMEOUT = 0.25  # as in config/mux.yaml

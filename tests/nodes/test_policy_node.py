@@ -5,11 +5,11 @@ import torch
 from std_msgs.msg import Bool, String, UInt8MultiArray
 
 from iil_robot.cli.graph import NodeSpec
+from iil_robot.data.records import Observation, Proposal
 from iil_robot.learners.networks import Policy, PolicyShape
 from iil_robot.learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
 from iil_robot.nodes.common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS
 from iil_robot.nodes.learner import weights_message
-from iil_robot.data.records import Observation, Proposal
 
 from .conftest import assert_stops_with
 

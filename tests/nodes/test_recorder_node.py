@@ -17,12 +17,12 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from iil_robot.data.bags import find_bags, read_messages, repair_bag, unlisted_files
-from iil_robot.config import config_path
-from iil_robot.data.episodes import EpisodeSummary
 from iil_robot.cli.graph import NodeSpec, loopback_env
-from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, SENSOR_QOS
+from iil_robot.config import config_path
+from iil_robot.data.bags import find_bags, read_messages, repair_bag, unlisted_files
+from iil_robot.data.episodes import EpisodeSummary
 from iil_robot.data.records import EpisodeEvent, StepRecord
+from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, SENSOR_QOS
 from tests.nodes.conftest import assert_stops_with
 from tests.records_factory import step
 

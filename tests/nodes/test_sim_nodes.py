@@ -10,10 +10,10 @@ from geometry_msgs.msg import TwistStamped
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from iil_robot.config import config_path
 from iil_robot.cli.graph import NodeSpec
-from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, twist_stamped
+from iil_robot.config import config_path
 from iil_robot.data.records import EpisodeEvent, Observation, StepRecord
+from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, twist_stamped
 from iil_robot.sim.spec import OBJECT_LAYOUT
 from tests.nodes.conftest import assert_stops_with
 
@@ -160,8 +160,8 @@ def test_the_robot_gated_sim_operator_answers_a_help_request_and_lets_go_when_it
     from sensor_msgs.msg import Joy
     from std_msgs.msg import Bool
 
-    from iil_robot.nodes.common import LATCHED_QOS, SENSOR_QOS
     from iil_robot.data.records import Proposal
+    from iil_robot.nodes.common import LATCHED_QOS, SENSOR_QOS
     from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
 
     env = FetchTaskEnv(FetchTaskConfig(task="reach"))

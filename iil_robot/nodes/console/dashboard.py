@@ -22,8 +22,8 @@ from std_msgs.msg import Bool, String
 
 from iil_robot.data.camera import CameraError
 from iil_robot.data.episodes import Episode, EpisodeSplitter, TickGaps
-from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode
 from iil_robot.data.records import EpisodeEvent, InterventionEvent, RecordError, StepRecord
+from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode
 from iil_robot.nodes.console.thumbnail import THUMBNAIL_FILE, ThumbnailWriter, inline_image, inline_protocol
 
 THUMBNAIL_ROWS = 8

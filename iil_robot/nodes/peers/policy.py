@@ -9,9 +9,9 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import String, UInt8MultiArray
 
+from iil_robot.data.records import EpisodeEvent, Observation, Proposal, StepRecord
 from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS
 from iil_robot.nodes.learner import weights_message
-from iil_robot.data.records import EpisodeEvent, Observation, Proposal, StepRecord
 
 EPISODE_STEPS = 200
 """Synthetic episodes: a ``start`` event, this many steps, a ``timeout`` (the learner labels by episode)."""

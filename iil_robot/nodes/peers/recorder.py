@@ -13,8 +13,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
 
-from iil_robot.nodes.common import COMMAND_QOS, RECORD_QOS, SENSOR_QOS, declare, run
 from iil_robot.data.records import Observation, Proposal, StepRecord
+from iil_robot.nodes.common import COMMAND_QOS, RECORD_QOS, SENSOR_QOS, declare, run
 
 # topic: (base rate Hz at a 20 Hz loop, message type, QoS)
 LOAD = {
