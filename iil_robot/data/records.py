@@ -31,7 +31,8 @@ STEP_VERSION = 2
 INTERVENTION_FORMAT = "iil_robot.intervention"
 INTERVENTION_VERSION = 1
 OBSERVATION_FORMAT = "iil_robot.observation"
-OBSERVATION_VERSION = 1
+OBSERVATION_VERSION = 2
+"""v2 adds ``fields``, the layout; v1 observations decode with no layout."""
 EPISODE_EVENT_FORMAT = "iil_robot.episode_event"
 EPISODE_EVENT_VERSION = 1
 
@@ -123,6 +124,8 @@ class Observation:
     """Name of the layout, e.g. ``fetch_push/v1``; weights name the spec they were trained on."""
     stamp: float
     """Time stamp (s) of the state it describes, node clock."""
+    fields: tuple[str, ...] = ()
+    """The layout: the name of each value (``ee.x``, ``joints.panda_joint1``, ...); empty: not named."""
 
     def encode(self) -> str:
         return _dump(asdict(self), OBSERVATION_FORMAT, OBSERVATION_VERSION)
@@ -131,10 +134,17 @@ class Observation:
     def decode(cls, text: str) -> "Observation":
         """Parse and validate an observation. Raises RecordError naming what was wrong."""
         data = _load(text, OBSERVATION_FORMAT, OBSERVATION_VERSION)
+        values = _finite_vector(_field(data, "values", list, "observation"), "observation values")
+        names = data.get("fields", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise RecordError("observation fields must be a list of names")
+        if names and len(names) != len(values):
+            raise RecordError(f"observation has {len(values)} values but {len(names)} field names")
         return cls(
-            values=_finite_vector(_field(data, "values", list, "observation"), "observation values"),
+            values=values,
             spec=_field(data, "spec", str, "observation"),
             stamp=float(_field(data, "stamp", (int, float), "observation")),
+            fields=tuple(names),
         )
 
 

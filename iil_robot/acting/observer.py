@@ -1,0 +1,229 @@
+"""The policy's input, built from named fields of standard messages, without ROS.
+
+A robot profile names the fields (``ObserverConfig.fields``): each takes values from one topic
+of a standard type (JointState, PoseStamped, TwistStamped, WrenchStamped, Float64,
+Float64MultiArray), has a staleness timeout, and poses must be in the configured frame. The
+``observer`` node turns each message into :meth:`Observer.update` calls and publishes what
+:meth:`Observer.observe` returns. While any field is missing or stale, no observation goes out
+(the policy then proposes nothing and the mux holds the arm) and :attr:`Observer.problems` names
+the fields.
+
+The observation's layout is the list of its components' names (``ee.x``, ``joints.panda_joint1``,
+...), in field order; it travels with every observation and with the weights, so weights learned
+on another layout are refused by name (:func:`layout_difference`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from iil_robot.data.records import Observation
+
+__all__ = ["FIELD_KINDS", "FieldConfig", "Observer", "ObserverConfig", "ObserverError", "layout_difference"]
+
+FIELD_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "position": ("geometry_msgs/PoseStamped", ("x", "y", "z")),
+    "orientation": ("geometry_msgs/PoseStamped", ("qx", "qy", "qz", "qw")),
+    "joint_positions": ("sensor_msgs/JointState", ()),
+    "joint_velocities": ("sensor_msgs/JointState", ()),
+    "width": ("sensor_msgs/JointState", ("width",)),
+    "linear_velocity": ("geometry_msgs/TwistStamped", ("vx", "vy", "vz")),
+    "angular_velocity": ("geometry_msgs/TwistStamped", ("wx", "wy", "wz")),
+    "force": ("geometry_msgs/WrenchStamped", ("fx", "fy", "fz")),
+    "torque": ("geometry_msgs/WrenchStamped", ("tx", "ty", "tz")),
+    "float64": ("std_msgs/Float64", ("value",)),
+    "float64_array": ("std_msgs/Float64MultiArray", ()),
+}
+"""Field kind -> (message type it reads, its components' names; empty: named by ``joints`` or numbered by ``size``).
+``width`` is a gripper's opening: the sum of its finger joints' positions (``joints``)."""
+STAMPED = {"geometry_msgs/PoseStamped", "geometry_msgs/TwistStamped", "geometry_msgs/WrenchStamped",
+           "sensor_msgs/JointState"}
+"""Types whose header carries the stamp and frame; the others are stamped on arrival."""
+FRAMED = {"geometry_msgs/PoseStamped", "geometry_msgs/TwistStamped", "geometry_msgs/WrenchStamped"}
+"""Types whose header frame must be the field's frame."""
+
+
+class ObserverError(ValueError):
+    """A field is configured wrongly, or a message for it does not fit (the message is dropped)."""
+
+
+@dataclass(frozen=True)
+class FieldConfig:
+    """One named field of the observation."""
+
+    name: str
+    """Prefix of its components' names (``ee`` -> ``ee.x``, ``ee.y``, ``ee.z``)."""
+    kind: str
+    """One of ``FIELD_KINDS``."""
+    topic: str
+    """Topic it reads."""
+    timeout: float = 0.2
+    """Seconds after its stamp that a value is stale."""
+    joints: tuple[str, ...] = ()
+    """JointState kinds: the joints to read, in this order (by name, never by index)."""
+    size: int = 0
+    """``float64_array``: the number of values expected."""
+    frame_id: str = ""
+    """Poses, twists, wrenches: the frame their header must name (empty: the observer's ``frame_id``)."""
+
+    def __post_init__(self) -> None:
+        if not self.name or "." in self.name:
+            raise ObserverError(f"field name {self.name!r} must be non-empty and without dots")
+        if self.kind not in FIELD_KINDS:
+            raise ObserverError(f"field {self.name!r}: kind {self.kind!r} must be one of {list(FIELD_KINDS)}")
+        if not self.topic:
+            raise ObserverError(f"field {self.name!r}: give the topic it reads")
+        if not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise ObserverError(f"field {self.name!r}: timeout {self.timeout} must be a positive number of seconds")
+        if self.message_type == "sensor_msgs/JointState" and not self.joints:
+            raise ObserverError(f"field {self.name!r} ({self.kind}): list the joints it reads by name (joints: [...])")
+        if self.kind == "float64_array" and self.size < 1:
+            raise ObserverError(f"field {self.name!r} (float64_array): give its size (the number of values), >= 1")
+
+    @property
+    def message_type(self) -> str:
+        return FIELD_KINDS[self.kind][0]
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """Names of its values in the observation."""
+        names = FIELD_KINDS[self.kind][1]
+        if self.kind in ("joint_positions", "joint_velocities"):
+            names = self.joints
+        elif self.kind == "float64_array":
+            names = tuple(str(i) for i in range(self.size))
+        return tuple(f"{self.name}.{n}" for n in names)
+
+
+@dataclass(frozen=True)
+class ObserverConfig:
+    """The observation of one robot profile."""
+
+    spec: str
+    """Name of the layout (``Observation.spec``), e.g. ``panda/v1``."""
+    fields: tuple[FieldConfig, ...]
+    """The fields, in the order their values appear."""
+    frame_id: str = "base_link"
+    """Frame every pose, twist and wrench must be in, unless its field names another."""
+
+    def __post_init__(self) -> None:
+        if not self.spec:
+            raise ObserverError("give the observation a spec name, e.g. panda/v1 (weights name the spec they were trained on)")
+        if not self.fields:
+            raise ObserverError("the observation has no fields: list them (fields: [...]) with their kind and topic")
+        names = [f.name for f in self.fields]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ObserverError(f"fields {repeated} are listed more than once")
+
+    @property
+    def layout(self) -> tuple[str, ...]:
+        return tuple(c for f in self.fields for c in f.components)
+
+    def frame_of(self, field: FieldConfig) -> str:
+        return field.frame_id or self.frame_id
+
+
+@dataclass
+class _Latest:
+    values: tuple[float, ...]
+    stamp: float
+
+
+class Observer:
+    """The newest value of every field, and the observation they make while all are fresh."""
+
+    def __init__(self, config: ObserverConfig) -> None:
+        self.config = config
+        self.layout = config.layout
+        self._fields = {f.name: f for f in config.fields}
+        self._latest: dict[str, _Latest] = {}
+        self.problems: dict[str, str] = {}
+        """Per field, why it holds the observation back (missing, stale, a refused message); empty: all fresh."""
+
+    def fields_of(self, topic: str) -> list[FieldConfig]:
+        return [f for f in self.config.fields if f.topic == topic]
+
+    def update(self, field: FieldConfig, stamp: float, frame_id: str, values: Sequence[float],
+               names: Sequence[str] = ()) -> None:
+        """A message's values for ``field``: ``values`` in message order, with the joint ``names`` of a JointState.
+
+        Raises:
+            ObserverError: the message does not fit the field (wrong frame, a missing joint, a wrong size,
+                a non-finite value); the field keeps its previous value and says why in ``problems``.
+        """
+        try:
+            picked = self._pick(field, frame_id, values, names)
+        except ObserverError as err:
+            self.problems[field.name] = str(err)
+            raise
+        self._latest[field.name] = _Latest(picked, stamp)
+        self.problems.pop(field.name, None)
+
+    def _pick(self, field: FieldConfig, frame_id: str, values: Sequence[float], names: Sequence[str]) -> tuple[float, ...]:
+        if field.message_type in FRAMED and frame_id != self.config.frame_of(field):
+            raise ObserverError(f"field {field.name!r}: {field.topic} is in frame {frame_id!r}, not "
+                                f"{self.config.frame_of(field)!r}: publish it in that frame or set the field's frame_id")
+        if field.message_type == "sensor_msgs/JointState":
+            picked = self._joints(field, values, names)
+        else:
+            picked = tuple(float(v) for v in values)
+            expected = len(FIELD_KINDS[field.kind][1]) or field.size
+            if len(picked) != expected:
+                raise ObserverError(f"field {field.name!r}: {field.topic} gave {len(picked)} values, expected {expected}")
+        if not all(math.isfinite(v) for v in picked):
+            bad = [c for c, v in zip(field.components, picked) if not math.isfinite(v)]
+            raise ObserverError(f"field {field.name!r}: {field.topic} has non-finite values in {bad}")
+        return picked
+
+    @staticmethod
+    def _joints(field: FieldConfig, values: Sequence[float], names: Sequence[str]) -> tuple[float, ...]:
+        if len(values) != len(names):
+            raise ObserverError(f"field {field.name!r}: {field.topic} has {len(names)} joint names and {len(values)} "
+                                f"{'velocities' if field.kind == 'joint_velocities' else 'positions'}")
+        by_name = dict(zip(names, values))
+        missing = [j for j in field.joints if j not in by_name]
+        if missing:
+            raise ObserverError(f"field {field.name!r}: {field.topic} has no joints {missing} (it has {list(names)}): "
+                                "fix the profile's joint names")
+        picked = tuple(float(by_name[j]) for j in field.joints)
+        return (sum(picked),) if field.kind == "width" else picked
+
+    def observe(self, now: float) -> Observation | None:
+        """The observation at ``now``, stamped with its oldest field's stamp; None while a field is missing or
+        stale (``problems`` names them)."""
+        for field in self.config.fields:
+            latest = self._latest.get(field.name)
+            if latest is None:
+                self.problems.setdefault(field.name, f"no message on {field.topic} yet")
+            elif now - latest.stamp > field.timeout:
+                self.problems[field.name] = (f"stale: the newest message on {field.topic} is {now - latest.stamp:.2f} s "
+                                             f"old (timeout {field.timeout:g} s)")
+            elif latest.stamp - now > field.timeout:
+                self.problems[field.name] = (f"{field.topic} is stamped {latest.stamp - now:.2f} s in the future: its "
+                                             "clock differs from this node's (use_sim_time on one side only?)")
+        if self.problems:
+            return None
+        values = tuple(v for f in self.config.fields for v in self._latest[f.name].values)
+        stamp = min(self._latest[f.name].stamp for f in self.config.fields)
+        return Observation(values, self.config.spec, stamp, self.layout)
+
+
+def layout_difference(expected: Sequence[str], actual: Sequence[str]) -> str:
+    """What differs between two observation layouts, in words; empty when they are the same."""
+    expected, actual = tuple(expected), tuple(actual)
+    if expected == actual:
+        return ""
+    missing = [c for c in expected if c not in actual]
+    extra = [c for c in actual if c not in expected]
+    parts = []
+    if missing:
+        parts.append(f"missing {missing[:6]}{' ...' if len(missing) > 6 else ''}")
+    if extra:
+        parts.append(f"extra {extra[:6]}{' ...' if len(extra) > 6 else ''}")
+    if not parts:
+        first = next(i for i, (a, b) in enumerate(zip(expected, actual)) if a != b)
+        parts.append(f"the same components in another order (first difference at {first}: {expected[first]!r} "
+                     f"expected, {actual[first]!r} given)")
+    return "; ".join(parts)

@@ -1,0 +1,100 @@
+"""The observer: named fields of standard messages in, the policy's observation out, or nothing and why."""
+import math
+
+import pytest
+
+from iil_robot.acting.observer import FieldConfig, Observer, ObserverConfig, ObserverError, layout_difference
+from iil_robot.data.records import Observation
+
+EE = FieldConfig("ee", "position", "ee_pose", timeout=0.2)
+JOINTS = FieldConfig("arm", "joint_positions", "joint_states", joints=("j1", "j2"))
+GRIP = FieldConfig("grip", "width", "joint_states", joints=("finger_l", "finger_r"))
+CONFIG = ObserverConfig("toy/v1", (EE, JOINTS, GRIP), frame_id="base")
+STATE_NAMES = ("j2", "finger_r", "j1", "finger_l")  # message order differs from the profile's
+
+
+def fed(observer: Observer, stamp: float = 1.0) -> Observer:
+    observer.update(EE, stamp, "base", (0.1, 0.2, 0.3))
+    state = (2.0, 0.02, 1.0, 0.03)
+    observer.update(JOINTS, stamp, "", state, STATE_NAMES)
+    observer.update(GRIP, stamp, "", state, STATE_NAMES)
+    return observer
+
+
+def test_values_come_in_field_order_joints_by_name_with_their_layout():
+    obs = fed(Observer(CONFIG)).observe(now=1.05)
+    assert obs == Observation((0.1, 0.2, 0.3, 1.0, 2.0, 0.05), "toy/v1", 1.0,
+                              ("ee.x", "ee.y", "ee.z", "arm.j1", "arm.j2", "grip.width"))
+    assert Observation.decode(obs.encode()) == obs
+
+
+def test_the_observation_is_stamped_with_its_oldest_field():
+    observer = fed(Observer(CONFIG), stamp=1.0)
+    observer.update(EE, 1.1, "base", (0.1, 0.2, 0.3))
+    assert observer.observe(now=1.15).stamp == 1.0
+
+
+@pytest.mark.parametrize("now, held_by", [
+    (1.19, set()),
+    (1.21, {"ee", "arm", "grip"}),  # every field older than its timeout
+])
+def test_a_stale_field_holds_the_observation_back_and_is_named(now, held_by):
+    observer = fed(Observer(CONFIG))
+    assert (observer.observe(now) is None) == bool(held_by)
+    assert set(observer.problems) == held_by
+    assert all("stale" in text for text in observer.problems.values())
+
+
+def test_a_missing_field_is_named_with_its_topic():
+    observer = Observer(CONFIG)
+    observer.update(EE, 1.0, "base", (0.0, 0.0, 0.0))
+    assert observer.observe(1.0) is None
+    assert observer.problems == {"arm": "no message on joint_states yet", "grip": "no message on joint_states yet"}
+
+
+def test_a_field_stamped_in_the_future_is_refused():
+    observer = fed(Observer(CONFIG), stamp=5.0)
+    assert observer.observe(1.0) is None and "in the future" in observer.problems["ee"]
+
+
+@pytest.mark.parametrize("field, frame, values, names, message", [
+    (EE, "world", (0.0, 0.0, 0.0), (), "ee_pose is in frame 'world', not 'base'"),
+    (EE, "base", (0.0, math.nan, 0.0), (), r"non-finite values in \['ee.y'\]"),
+    (EE, "base", (0.0, 0.0), (), "gave 2 values, expected 3"),
+    (JOINTS, "", (1.0, 2.0), ("j1", "j9"), r"has no joints \['j2'\] .*fix the profile's joint names"),
+    (JOINTS, "", (1.0,), ("j1", "j2"), "2 joint names and 1 positions"),
+    (GRIP, "", (math.inf, 0.0), ("finger_l", "finger_r"), "non-finite values"),
+])
+def test_a_message_that_does_not_fit_is_refused_by_name_and_the_field_holds(field, frame, values, names, message):
+    observer = fed(Observer(CONFIG))
+    with pytest.raises(ObserverError, match=message):
+        observer.update(field, 1.1, frame, values, names)
+    assert observer.observe(1.1) is None and field.name in observer.problems
+    fed(observer, stamp=1.2)  # a good message clears it
+    assert observer.observe(1.2) is not None and observer.problems == {}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: FieldConfig("a.b", "position", "t"), "without dots"),
+    (lambda: FieldConfig("a", "pose", "t"), "kind 'pose' must be one of"),
+    (lambda: FieldConfig("a", "position", ""), "give the topic"),
+    (lambda: FieldConfig("a", "position", "t", timeout=0.0), "timeout 0.0 must be a positive"),
+    (lambda: FieldConfig("a", "joint_positions", "t"), "list the joints it reads by name"),
+    (lambda: FieldConfig("a", "float64_array", "t"), "give its size"),
+    (lambda: ObserverConfig("", (EE,)), "spec name"),
+    (lambda: ObserverConfig("x/v1", ()), "has no fields"),
+    (lambda: ObserverConfig("x/v1", (EE, EE)), r"fields \['ee'\] are listed more than once"),
+])
+def test_a_wrong_profile_is_refused_saying_what_to_fix(make, message):
+    with pytest.raises(ObserverError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("expected, actual, words", [
+    (("a", "b"), ("a", "b"), ""),
+    (("a", "b"), ("a",), "missing ['b']"),
+    (("a",), ("a", "c"), "extra ['c']"),
+    (("a", "b"), ("b", "a"), "the same components in another order (first difference at 0: 'a' expected, 'b' given)"),
+])
+def test_layout_difference_names_what_differs(expected, actual, words):
+    assert layout_difference(expected, actual) == words
