@@ -14,7 +14,8 @@ PACKAGE = "iil_robot"
 setup(
     name=PACKAGE,
     version="0.1.0",
-    description="Teach robot arms through human interventions: SpaceMouse gate, arbitration mux, recorder, RLIF / HG-DAgger learners on ROS 2.",
+    description="Teach robot arms through human interventions: SpaceMouse gate, arbitration mux, recorder, "
+                "RLIF / HG-DAgger learners on ROS 2.",
     license="Apache-2.0",
     # Loose here; ./iil installs the pinned set from requirements*.txt.
     install_requires=["numpy>=1.26", "PyYAML>=6", "pyspacemouse>=2.1,<3"],

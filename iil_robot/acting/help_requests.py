@@ -114,7 +114,8 @@ class HelpGate:
         self.needed = 0
         """Requests after which the operator judged the state bad (``judge``)."""
 
-    def step(self, novelty: float, risk: float, disagreement: float | None = None, human_risk: float | None = None) -> HelpDecision:
+    def step(self, novelty: float, risk: float, disagreement: float | None = None,
+             human_risk: float | None = None) -> HelpDecision:
         """Robot mode: ``novelty`` and ``risk`` at (s, pi(s)). Help requested: ``disagreement`` = ||pi(s) - a_h||^2
         and ``human_risk`` = 1 - Q_G(s, a_h) (None while the operator gives no command: keep asking)."""
         t = self.thresholds

@@ -49,7 +49,8 @@ class PolicyConfig:
     algorithms: str = ",".join(ALGORITHMS)
     """Comma-separated algorithms whose weights this node accepts."""
     fallback: str = "hold"
-    """Before any weights: ``hold`` (propose zero velocity) or ``weights`` (act with ``fallback_weights``, e.g. cloned from demos)."""
+    """Before any weights: ``hold`` (propose zero velocity) or ``weights`` (act with ``fallback_weights``, e.g. cloned
+    from demos)."""
     fallback_weights: str = ""
     """Safetensors weights file for ``fallback: weights``."""
     fallback_gripper: float = 0.0
@@ -112,7 +113,8 @@ class PolicyRunner:
         """Validate a weights message and build its policy (any thread). Raises WeightsError."""
         meta, policy = decode_policy(data, self._expected())
         if meta.policy_version <= self.active.version:
-            raise WeightsError(f"weights version {meta.policy_version} is not newer than the active version {self.active.version}")
+            raise WeightsError(f"weights version {meta.policy_version} is not newer than the active version "
+                               f"{self.active.version}")
         return Active(meta, policy, meta.policy_version)
 
     def install(self, candidate: Active) -> None:

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: --learner-param {item!r} must be NAME=VALUE", file=sys.stderr)
             return 2
         overrides[name] = yaml.safe_load(value)
-    with tempfile.TemporaryDirectory() as tmp, Graph(loopback_env(args.domain_id), Path(args.logs or Path(tmp) / "logs")) as graph:
+    with tempfile.TemporaryDirectory() as tmp, Graph(loopback_env(args.domain_id),
+                                                     Path(args.logs or Path(tmp) / "logs")) as graph:
         graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", params_files=(str(config_path("policy.yaml")),),
                              parameters={"rate": RATE}))
         peer = PolicyPeer(args.domain_id, OBS_DIM, SPEC)

@@ -114,7 +114,8 @@ def speedup(rates: dict[str, list[float]], name: str, baseline: str = "loop") ->
 def rate_figures(rates: dict[str, list[float]], suffix: str = "") -> dict[str, object]:
     """The JSON figures of one ``measure``: each variant's median rate, each one's speedup over the loop, and the
     compiled step's over the compiled loop when both ran."""
-    figures: dict[str, object] = {f"updates_per_s_{name}{suffix}": round(statistics.median(rate), 2) for name, rate in rates.items()}
+    figures: dict[str, object] = {f"updates_per_s_{name}{suffix}": round(statistics.median(rate), 2)
+                                  for name, rate in rates.items()}
     pairs = [(name, "loop") for name in rates if name != "loop"]
     if {"compiled", "loop_compiled"} <= rates.keys():
         pairs.append(("compiled", "loop_compiled"))

@@ -112,9 +112,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     profile.add_argument("--smoke", action="store_true", help="a seconds-long run of the whole pipeline (tests)")
     parser.add_argument("--tasks", nargs="+", choices=("reach", "push", "pick_and_place"), help="override the profile's tasks")
     parser.add_argument("--levels", nargs="+", type=float, help="override the profile's operator levels")
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), help="methods to run (default: all; with --images: rlif hgdagger)")
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS),
+                        help="methods to run (default: all; with --images: rlif hgdagger)")
     parser.add_argument("--images", action="store_true", help="camera policies: the policy and learner see the sim camera's "
-                        "render (32x32; smoke 24x24) besides the state, paired with the step records by stamp (rows say images: true)")
+                        "render (32x32; smoke 24x24) besides the state, paired with the step records by stamp "
+                        "(rows say images: true)")
     parser.add_argument("--seeds", type=int, help="override the profile's number of seeds (0..N-1)")
     parser.add_argument("--env-steps", type=int, help="override the interactive env-step budget")
     parser.add_argument("--updates-per-step", type=float, help="override learner updates per env step")
@@ -199,8 +201,9 @@ def run(args: argparse.Namespace) -> int:
                    **{name: asdict(c) for name, c in loop.learners.as_dict().items()},
                    "dagger": {"schedule": loop.dagger_schedule, "p": loop.dagger_p, "rounds": loop.dagger_rounds},
                    "dart_noise": loop.dart_noise,
-                   "help": {"target_rate": loop.help.target_rate, "use_novelty": loop.help.use_novelty, "use_risk": loop.help.use_risk,
-                            "min_ticks": loop.help.min_ticks, "answer_max_steps": loop.operator.answer_max_steps},
+                   "help": {"target_rate": loop.help.target_rate, "use_novelty": loop.help.use_novelty,
+                            "use_risk": loop.help.use_risk, "min_ticks": loop.help.min_ticks,
+                            "answer_max_steps": loop.operator.answer_max_steps},
                    "image_size": loop.image_size,
                    "threads": args.threads},
         "seconds": round(time.perf_counter() - start, 1),
@@ -267,8 +270,10 @@ def summarise(rows: list[dict], floors: dict[tuple[str, float], float] | None = 
         summary[task] = {}
         for level, group in by_level.items():
             mean = {m: _mean([r["success"] for r in group if r["method"] == m]) for m in METHODS}
-            firsts = [r["intervention_rate_first"] for r in group if r["method"] == "rlif" and r["intervention_rate_first"] is not None]
-            lasts = [r["intervention_rate_last"] for r in group if r["method"] == "rlif" and r["intervention_rate_last"] is not None]
+            firsts = [r["intervention_rate_first"] for r in group
+                      if r["method"] == "rlif" and r["intervention_rate_first"] is not None]
+            lasts = [r["intervention_rate_last"] for r in group
+                     if r["method"] == "rlif" and r["intervention_rate_last"] is not None]
             first, last = _mean(firsts), _mean(lasts)
             floor = (floors or {}).get((task, float(level)))
             summary[task][level] = {
@@ -276,7 +281,8 @@ def summarise(rows: list[dict], floors: dict[tuple[str, float], float] | None = 
                 "rlif_over_hgdagger": ratio(mean["rlif"], mean["hgdagger"]),
                 "rlif_intervention_drop": None if not first else _round(1.0 - last / first),
                 "optimum_intervention_rate": floor,
-                "rlif_intervention_drop_attainable": None if not first or floor is None else _round(max(0.0, 1.0 - floor / first)),
+                "rlif_intervention_drop_attainable": (None if not first or floor is None
+                                                      else _round(max(0.0, 1.0 - floor / first))),
             }
         summary[task]["goals"] = goals(summary[task])
     return summary

@@ -235,7 +235,8 @@ class _Session:
     def episode(self, seed: int) -> None:
         if self.method.operator == "dagger":
             c = self.config
-            self.operator.config = replace(self.operator.config, mixing=dagger_beta(c.dagger_schedule, self.rounds, c.dagger_p, c.dagger_rounds))
+            self.operator.config = replace(self.operator.config,
+                                           mixing=dagger_beta(c.dagger_schedule, self.rounds, c.dagger_p, c.dagger_rounds))
         success, operated = self._run(self.operator, seed, learn=self.method.interactive, requester=self.help)
         self.outcomes.append(success)
         self.takeovers += sum(now and not before for before, now in zip([False, *operated], operated))
@@ -278,7 +279,8 @@ class _Session:
 
     # -- one episode through the mux ---------------------------------------------------------
 
-    def _run(self, operator: SimOperator, seed: int, learn: bool, requester: HelpRequester | None = None) -> tuple[bool, list[bool]]:
+    def _run(self, operator: SimOperator, seed: int, learn: bool,
+             requester: HelpRequester | None = None) -> tuple[bool, list[bool]]:
         """One episode; returns its success and, per tick, whether the operator was in control. With ``requester``
         the policy may ask for help (ThriftyDAgger) and the operator is told so.
 

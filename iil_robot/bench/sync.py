@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         finally:
             peer.close()
     ms = np.asarray(latencies) * 1e3
-    print(json.dumps({"sync_p50_ms": round(float(np.percentile(ms, 50)), 2), "sync_p99_ms": round(float(np.percentile(ms, 99)), 2),
+    print(json.dumps({"sync_p50_ms": round(float(np.percentile(ms, 50)), 2),
+                      "sync_p99_ms": round(float(np.percentile(ms, 99)), 2),
                       "sync_max_ms": round(float(ms.max()), 2), "versions": len(ms), "weights_bytes": len(data),
                       "control_rate_hz": 20.0}))
     return 0

@@ -142,7 +142,8 @@ class Graph:
         """What a person needs when a node died: its name, exit code and last log lines."""
         code = process.popen.returncode
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        return f"process {process.spec.name!r} (pid {process.pid}) died with {how}; last lines of {process.log_path}:\n" + self.tail(process.spec.name, lines)
+        return (f"process {process.spec.name!r} (pid {process.pid}) died with {how}; last lines of {process.log_path}:\n"
+                + self.tail(process.spec.name, lines))
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to one process by PID (tests use this to kill a node hard)."""

@@ -94,7 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="first make bags left by a crash whole (recover unterminated files, rewrite metadata.yaml)")
     parser.add_argument("--play", action="store_true", help="republish the bags with their original timing and /clock")
     parser.add_argument("--rate", type=float, default=1.0, help="--play speed factor (default 1.0)")
-    parser.add_argument("--delay", type=float, default=1.0, help="--play: seconds for discovery before the first message (default 1.0)")
+    parser.add_argument("--delay", type=float, default=1.0,
+                        help="--play: seconds for discovery before the first message (default 1.0)")
     parser.add_argument("--train", choices=list(METHODS), metavar="METHOD",
                         help="train this method's learner on the labelled data: " + "; ".join(
                             f"{m.name}: {m.summary}" for m in METHODS.values()))
@@ -104,7 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="--train: output directory for weights.safetensors and the "
                         "checkpoint (default runs/replay_<learner>; must not hold a checkpoint)")
     parser.add_argument("--observation-spec", default="unknown/v1",
-                        help="--train: observation layout the weights declare; must match the policy node's (default %(default)s)")
+                        help="--train: observation layout the weights declare; must match the policy node's "
+                             "(default %(default)s)")
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("WIDTH", "HEIGHT"),
                         help="--train rlif|hgdagger (and its variants): a camera policy on the recorded frames at this size, "
                              "paired with the steps by their image_stamp")
@@ -192,7 +194,8 @@ def train(recording: Recording, args: argparse.Namespace) -> dict:
     episodes = [e for e in recording.episodes if not args.outcomes or e.outcome in args.outcomes]
     width, height = getattr(args, "image_size", None) or (0, 0)
     config = TrainerConfig(method=args.train, observation_spec=args.observation_spec, device=args.device,
-                           seed=args.seed, run_dir=args.out or f"runs/replay_{args.train}", image_width=width, image_height=height)
+                           seed=args.seed, run_dir=args.out or f"runs/replay_{args.train}", image_width=width,
+                           image_height=height)
     if config.image and not recording.frames:
         raise ValueError(f"--image-size: no camera frames on {args.image_topic} in the bags (was the camera recorded?)")
     base = LearnerConfigs().seeded(args.seed)

@@ -155,5 +155,6 @@ def _markdown(title: str, summary: dict, episodes: list[dict], images: list[str]
     for e in episodes:
         versions = e["policy_versions"]
         lines.append(f"| {e['index'] + 1} | {e['outcome']} | {e['steps']} | {e['interventions']} | "
-                     f"{100 * e['intervention_rate']:.0f} % | {min(versions) if versions else '-'}..{max(versions) if versions else '-'} |")
+                     f"{100 * e['intervention_rate']:.0f} % | "
+                     f"{min(versions) if versions else '-'}..{max(versions) if versions else '-'} |")
     return "\n".join(lines) + "\n"

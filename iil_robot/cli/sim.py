@@ -3,7 +3,8 @@
 Starts every node as its own process, from the same parameter files the launch files use
 (``config/<node>.yaml`` then ``config/sim.yaml``), with DDS kept on this machine: the sim arm,
 the simulated operator (a virtual SpaceMouse), the gate, the mux, the policy, the recorder and
-the learner (the recorder and the learner first; the arm last, once the mux reports them subscribed to its step records). Runs a number of episodes with a live dashboard, stops every process cleanly
+the learner (the recorder and the learner first; the arm last, once the mux reports them subscribed to its step
+records). Runs a number of episodes with a live dashboard, stops every process cleanly
 (Ctrl-C too), and leaves a run folder::
 
     runs/<name>/
@@ -106,7 +107,8 @@ def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[
 
     def node(name: str, module: str, own_file: str | None, **parameters) -> NodeSpec:
         files = ((str(config_path(own_file)),) if own_file else ()) + (str(config_path("sim.yaml")),)
-        return NodeSpec(name, f"iil_robot.nodes.{module}", params_files=files, parameters={**parameters, **overrides.get(name, {})})
+        return NodeSpec(name, f"iil_robot.nodes.{module}", params_files=files,
+                        parameters={**parameters, **overrides.get(name, {})})
 
     return [
         node("sim_arm", "sim_arm", None, task=task, seed=seed),
@@ -188,7 +190,8 @@ def _await_listeners(graph: Graph, dashboard: "Dashboard", args: argparse.Namesp
         if _report_crashed(graph):
             return 1
         if time.monotonic() - started > args.startup_timeout:
-            silent = [name for name, state in (("recorder", dashboard.state.recorder), ("learner", dashboard.state.learner)) if not state]
+            silent = [name for name, state in (("recorder", dashboard.state.recorder), ("learner", dashboard.state.learner))
+                      if not state]
             print(f"[sim] {' and '.join(silent)} did not report on /diagnostics within {args.startup_timeout:.0f} s; "
                   f"see {graph.log_dir}", flush=True)
             return 1
@@ -241,7 +244,8 @@ def _finish(run_dir: Path, title: str, code: int) -> int:
     try:
         report = write_report(run_dir, title)
     except Exception as err:  # the run's data is in the bags whatever happens to the report
-        print(f"[sim] could not write the report ({type(err).__name__}: {err}); the bags in {run_dir / 'bags'} are intact", flush=True)
+        print(f"[sim] could not write the report ({type(err).__name__}: {err}); the bags in {run_dir / 'bags'} are intact",
+              flush=True)
         return code or 1
     print(f"[sim] report: {report}", flush=True)
     print(report.read_text().split("\n\n")[1].strip(), flush=True)  # the totals

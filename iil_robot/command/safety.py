@@ -95,7 +95,8 @@ def limit_acceleration(twist: Sequence[float], previous: Sequence[float], dt: fl
     if all(v == 0.0 for v in twist):
         return ZERO
     out: list[float] = []
-    for part, (lo, hi), accel in ((slice(0, 3), (0, 3), limits.max_linear_accel), (slice(3, 6), (3, 6), limits.max_angular_accel)):
+    for part, (lo, hi), accel in ((slice(0, 3), (0, 3), limits.max_linear_accel),
+                                  (slice(3, 6), (3, 6), limits.max_angular_accel)):
         target = twist[part]
         if accel <= 0.0:
             out.extend(target)

@@ -82,16 +82,19 @@ class Transitions:
             raise ValueError("images and next_images come together (both arrays or both None)")
         if self.images is not None and (self.images.ndim != 4 or len(self.images) != n
                                         or self.next_images.shape != self.images.shape or self.images.dtype != np.uint8):
-            raise ValueError(f"images {self.images.shape} and next_images {self.next_images.shape} must be uint8 [N={n}, C, H, W] alike")
+            raise ValueError(f"images {self.images.shape} and next_images {self.next_images.shape} "
+                             f"must be uint8 [N={n}, C, H, W] alike")
         if self.observations.ndim != 2 or self.next_observations.shape != self.observations.shape:
             raise ValueError(
-                f"observations {self.observations.shape} and next_observations {self.next_observations.shape} must be [N, obs_dim] alike"
+                f"observations {self.observations.shape} and next_observations {self.next_observations.shape} "
+                "must be [N, obs_dim] alike"
             )
         if self.actions.ndim != 2 or len(self.actions) != n:
             raise ValueError(f"actions {self.actions.shape} must be [N={n}, act_dim]")
         if (self.image_stamps is None) != (self.next_image_stamps is None):
             raise ValueError("image_stamps and next_image_stamps come together (both arrays or both None)")
-        for f in ("rewards", "terminals", "truncations", "interventions", "classes", "onsets", "successes", "image_stamps", "next_image_stamps"):
+        for f in ("rewards", "terminals", "truncations", "interventions", "classes", "onsets", "successes", "image_stamps",
+                  "next_image_stamps"):
             value = getattr(self, f)
             if value is not None and value.shape != (n,):
                 raise ValueError(f"{f} has shape {value.shape}, expected ({n},)")
@@ -114,7 +117,8 @@ class Transitions:
 
     def take(self, index: np.ndarray) -> "Transitions":
         """The rows ``index`` selects (a boolean mask or integer indices)."""
-        return Transitions(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index] for f in fields(self)})
+        return Transitions(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index]
+                              for f in fields(self)})
 
     @classmethod
     def concatenate(cls, parts: "list[Transitions]") -> "Transitions":
@@ -123,5 +127,6 @@ class Transitions:
         if len({p.images is None for p in parts}) > 1:
             raise ValueError("cannot concatenate transitions with and without images")
         # stamps are optional bookkeeping: kept only when every part has them
-        return cls(**{f.name: None if any(getattr(p, f.name) is None for p in parts) else np.concatenate([getattr(p, f.name) for p in parts])
+        return cls(**{f.name: None if any(getattr(p, f.name) is None for p in parts)
+                              else np.concatenate([getattr(p, f.name) for p in parts])
                       for f in fields(cls)})

@@ -85,7 +85,8 @@ def _overlay(bgr: np.ndarray, episode: Episode, stamp: float, step, onset: bool)
     if step is None:
         lines.append(("no step record yet", (200, 200, 200)))
     else:
-        who = step.source.upper() + (f" v{step.policy_version}" if step.source == "policy" and step.policy_version is not None else "")
+        who = step.source.upper() + (f" v{step.policy_version}"
+                                     if step.source == "policy" and step.policy_version is not None else "")
         if step.source == "hold" and step.hold_reason:
             who += f": {step.hold_reason}"
         lines.append((who, COLOURS[step.source]))

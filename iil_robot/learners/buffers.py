@@ -104,7 +104,8 @@ class ReplayBuffer:
             raise ValueError(f"transitions with images {got} do not fit a buffer of images {self.image}")
         if n > self.capacity:  # only the newest fit
             data = data.take(np.arange(n - self.capacity, n))
-            unit_actions, unit_novice_actions, n = unit_actions[-self.capacity:], unit_novice_actions[-self.capacity:], self.capacity
+            unit_actions, unit_novice_actions, n = (unit_actions[-self.capacity:], unit_novice_actions[-self.capacity:],
+                                                    self.capacity)
         idx = (self.cursor + np.arange(n)) % self.capacity
         self.observations[idx] = data.observations
         self.actions[idx] = unit_actions

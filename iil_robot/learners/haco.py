@@ -118,7 +118,8 @@ class HACOLearner:
         q_behaviour = self.critic(obs, batch.actions)  # on an operator step: Q(s, a_h)
         q_novice = self.critic(obs, novice_actions)
         q_cost = self.cost_critic(obs, novice_actions)
-        assert q_behaviour.shape == (2, target_q.shape[0]) and q_cost.shape == (1, target_q.shape[0]), (q_behaviour.shape, q_cost.shape)
+        assert q_behaviour.shape == (2, target_q.shape[0]) and q_cost.shape == (1, target_q.shape[0]), \
+            (q_behaviour.shape, q_cost.shape)
         td_loss = ((q_behaviour - target_q) ** 2).mean()
         cons_loss = conservative_loss(q_behaviour, q_novice, batch.interventions & has_novice)
         cost_loss = ((q_cost - target_cost) ** 2).mean()

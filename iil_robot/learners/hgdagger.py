@@ -172,7 +172,8 @@ def sample_rows(classes: np.ndarray, config: HGDAggerConfig, rng: np.random.Gene
 def goal_td_target(successes: Tensor, ends: Tensor, next_goal_probability: Tensor, discount: float) -> Tensor:
     """ThriftyDAgger's backup for Q_G: ``r_G + gamma (1 - end) Q_G'(s', pi(s'))``, r_G = 1 where the goal was
     reached. All [B] floats (0/1 for ``successes`` and ``ends``)."""
-    assert successes.shape == ends.shape == next_goal_probability.shape, (successes.shape, ends.shape, next_goal_probability.shape)
+    assert successes.shape == ends.shape == next_goal_probability.shape, \
+        (successes.shape, ends.shape, next_goal_probability.shape)
     return successes + discount * (1.0 - ends) * next_goal_probability
 
 
@@ -285,7 +286,8 @@ class HGDAggerLearner:
                 p_target.lerp_(p, self.config.goal_tau)
         return {"goal_loss": loss.detach(), "goal_probability": probability.detach().mean()}
 
-    def training_rows(self, prior: ReplayBuffer, online: ReplayBuffer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    def training_rows(self, prior: ReplayBuffer,
+                      online: ReplayBuffer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Observations, unit actions, classes and images (None without a camera) to learn from: the
         operator-labelled rows (``prior``), and for IWR and Sirius also the robot's own steps with their
         executed actions (``online``)."""

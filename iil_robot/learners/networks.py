@@ -57,8 +57,8 @@ class _LayerNormReLU(torch.autograd.Function):
 
     Composed from autograd's pieces the same layer costs about twice a shared-affine ``nn.LayerNorm`` on a CPU, and
     the critic update runs four of them: PyTorch's CPU LayerNorm is twice as slow without a weight (``weight=None``
-    takes a scalar path), and ``addcmul``'s backward multiplies the gradient by each operand in full. Here the normalisation gets a unit
-    weight, and the backward does each product once."""
+    takes a scalar path), and ``addcmul``'s backward multiplies the gradient by each operand in full. Here the
+    normalisation gets a unit weight, and the backward does each product once."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
@@ -156,7 +156,8 @@ class TanhGaussianActor(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]) -> None:
         super().__init__()
-        self.trunk = mlp(obs_dim, hidden[:-1], hidden[-1], layer_norm=False) if len(hidden) > 1 else nn.Linear(obs_dim, hidden[-1])
+        self.trunk = (mlp(obs_dim, hidden[:-1], hidden[-1], layer_norm=False) if len(hidden) > 1
+                      else nn.Linear(obs_dim, hidden[-1]))
         self.head = nn.Linear(hidden[-1], 2 * act_dim)
 
     def _mean_log_std(self, obs: Tensor) -> tuple[Tensor, Tensor]:

@@ -65,7 +65,8 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, confi
         raise OfflineTrainingError(
             f"nothing to train {config.method} on: the bags give {len(labelled.rlif)} transitions and "
             f"{len(labelled.dagger)} operator samples"
-            + (f" ({trainer.missing_frames} rows left out: no camera frame with their image_stamp)" if trainer.missing_frames else "")
+            + (f" ({trainer.missing_frames} rows left out: no camera frame with their image_stamp)"
+               if trainer.missing_frames else "")
             + (" (HG-DAgger learns only from operator-controlled steps: record demos or interventions)"
                if not trainer.algorithm.value_based else ""))
     start = time.monotonic()

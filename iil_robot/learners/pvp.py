@@ -164,7 +164,8 @@ class PVPLearner:
         return {**info, "bc_loss": bc_loss}
 
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {"policy": self.policy, "target_actor": self.target_actor, "critic": self.critic, "target_critic": self.target_critic}
+        return {"policy": self.policy, "target_actor": self.target_actor, "critic": self.critic,
+                "target_critic": self.target_critic}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"actor": self.actor_opt, "critic": self.critic_opt}

@@ -134,7 +134,8 @@ class RLPDLearner:
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         torch.manual_seed(config.seed)
 
-        shape = PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden, image=self.image, image_features=config.image_features)
+        shape = PolicyShape(self.ALGORITHM, obs_dim, act_dim, config.hidden, image=self.image,
+                            image_features=config.image_features)
         self.policy = Policy(shape).scale_to(self.action_box.low, self.action_box.high).to(self.device)
         self.actor = self.policy.actor
         critic_cls = EnsembleCritic if config.critic_impl == "batched" else LoopEnsembleCritic

@@ -68,7 +68,8 @@ class TrainerConfig:
     run_dir: str = "runs/learner"
     """Checkpoints and TensorBoard logs go here; a restart resumes from it."""
     bags_dir: str = ""
-    """Directory of the recorder's bags: buffers are rebuilt from them on start (not checkpointed); empty = checkpointed buffers."""
+    """Directory of the recorder's bags: buffers are rebuilt from them on start (not checkpointed); empty = checkpointed
+    buffers."""
     step_topic: str = "/step"
     """Topic of the step records in the bags (fully qualified, as recorded)."""
     event_topic: str = "/episode/event"
@@ -414,11 +415,13 @@ class Trainer:
             "image": list(self.config.image),
             **{name: asdict(config) for name, config in self.configs.as_dict().items()},
         }
-        save_checkpoint(self.checkpoint_path, self.learner.modules(), self.learner.optimizers(), self.learner.extra_tensors(), state)
+        save_checkpoint(self.checkpoint_path, self.learner.modules(), self.learner.optimizers(), self.learner.extra_tensors(),
+                        state)
         self._last_checkpoint = self.clock()
         if self.config.bags_dir:
             return  # the bags are the source of the buffers
-        buffers = {f"prior/{k}": v for k, v in self.prior.state().items()} | {f"online/{k}": v for k, v in self.online.state().items()}
+        buffers = ({f"prior/{k}": v for k, v in self.prior.state().items()}
+                   | {f"online/{k}": v for k, v in self.online.state().items()})
         buffers["onsets"] = np.asarray(self.onset_observations, np.float32).reshape(-1, self.prior.obs_dim)
         save_arrays(self.buffers_path, buffers)
         self._last_checkpoint = self.clock()

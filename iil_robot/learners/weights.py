@@ -108,16 +108,20 @@ def read_meta(data: bytes) -> WeightsMeta:
         raise WeightsError(f"weights message of {len(data)} bytes is truncated (no safetensors header)")
     (size,) = struct.unpack("<Q", bytes(data[:8]))
     if size > len(data) - 8:
-        raise WeightsError(f"safetensors header claims {size} bytes but the message has {len(data) - 8}: truncated or not safetensors")
+        raise WeightsError(f"safetensors header claims {size} bytes but the message has {len(data) - 8}: "
+                           "truncated or not safetensors")
     try:
         header = json.loads(bytes(data[8:8 + size]))
         meta = json.loads(header["__metadata__"]["iil_robot"])
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise WeightsError(f"not an iil_robot weights message (safetensors header or iil_robot metadata unreadable: {err})") from err
+        raise WeightsError("not an iil_robot weights message "
+                           f"(safetensors header or iil_robot metadata unreadable: {err})") from err
     if not isinstance(meta, dict) or meta.get("format") != WEIGHTS_FORMAT:
-        raise WeightsError(f"metadata format is {meta.get('format') if isinstance(meta, dict) else meta!r}, expected {WEIGHTS_FORMAT!r}")
+        raise WeightsError(f"metadata format is {meta.get('format') if isinstance(meta, dict) else meta!r}, "
+                           f"expected {WEIGHTS_FORMAT!r}")
     if meta.get("version") != WEIGHTS_VERSION:
-        raise WeightsError(f"{WEIGHTS_FORMAT} version {meta.get('version')!r} is not supported (this build reads {WEIGHTS_VERSION})")
+        raise WeightsError(f"{WEIGHTS_FORMAT} version {meta.get('version')!r} is not supported "
+                           f"(this build reads {WEIGHTS_VERSION})")
     return _meta_from_json(meta)
 
 
@@ -131,7 +135,8 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
         return value
 
     hidden = get("hidden", list)
-    if not 1 <= len(hidden) <= LIMITS["layers"] or not all(isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= LIMITS["hidden"] for h in hidden):
+    if not 1 <= len(hidden) <= LIMITS["layers"] \
+            or not all(isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= LIMITS["hidden"] for h in hidden):
         raise WeightsError(f"weights metadata hidden={hidden!r}: 1..{LIMITS['layers']} sizes in 1..{LIMITS['hidden']}")
     out = WeightsMeta(
         policy_version=get("policy_version", int), algorithm=get("algorithm", str),
@@ -157,7 +162,8 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
         raise WeightsError(f"weights metadata head='mixture' is only for the supervised learners, not {out.algorithm!r}")
     if isinstance(out.image_features, bool) or not isinstance(out.image_features, int) \
             or not 1 <= out.image_features <= LIMITS["image_features"]:
-        raise WeightsError(f"weights metadata image_features={out.image_features!r} must be an integer in 1..{LIMITS['image_features']}")
+        raise WeightsError(f"weights metadata image_features={out.image_features!r} "
+                           f"must be an integer in 1..{LIMITS['image_features']}")
     for name in ("obs_dim", "act_dim", "ensemble", "components"):
         if not 1 <= getattr(out, name) <= LIMITS[name]:
             raise WeightsError(f"weights metadata {name}={getattr(out, name)} is out of range [1, {LIMITS[name]}]")
@@ -170,7 +176,8 @@ def _image(value: object) -> list[int]:
         return []
     if not isinstance(value, list) or len(value) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value) \
             or value[0] != 3 or not all(17 <= v <= LIMITS["image_side"] for v in value[1:]):
-        raise WeightsError(f"weights metadata image={value!r} must be [] or [3, height, width] with sides in 17..{LIMITS['image_side']}")
+        raise WeightsError(f"weights metadata image={value!r} must be [] or [3, height, width] "
+                           f"with sides in 17..{LIMITS['image_side']}")
     return value
 
 
@@ -178,11 +185,13 @@ def check_expected(meta: WeightsMeta, expected: Expected) -> None:
     if meta.algorithm not in expected.algorithms:
         raise WeightsError(f"algorithm {meta.algorithm!r} is not one this policy node runs {expected.algorithms}")
     if expected.observation_spec is not None and meta.observation_spec != expected.observation_spec:
-        raise WeightsError(f"weights were trained on observation spec {meta.observation_spec!r}, this arm publishes {expected.observation_spec!r}")
+        raise WeightsError(f"weights were trained on observation spec {meta.observation_spec!r}, "
+                           f"this arm publishes {expected.observation_spec!r}")
     if expected.obs_dim is not None and meta.obs_dim != expected.obs_dim:
         raise WeightsError(f"weights take {meta.obs_dim} observation values, the observations have {expected.obs_dim}")
     if meta.action_spec != expected.action_spec or meta.act_dim != expected.act_dim:
-        raise WeightsError(f"weights act in {meta.action_spec!r} ({meta.act_dim} values), expected {expected.action_spec!r} ({expected.act_dim})")
+        raise WeightsError(f"weights act in {meta.action_spec!r} ({meta.act_dim} values), "
+                           f"expected {expected.action_spec!r} ({expected.act_dim})")
 
 
 def decode_policy(data: bytes, expected: Expected = Expected()) -> tuple[WeightsMeta, Policy]:
@@ -197,10 +206,12 @@ def decode_policy(data: bytes, expected: Expected = Expected()) -> tuple[Weights
     wanted = {k: v for k, v in policy.state_dict().items()}
     if set(tensors) != set(wanted):
         missing, extra = sorted(set(wanted) - set(tensors)), sorted(set(tensors) - set(wanted))
-        raise WeightsError(f"tensors do not match a {meta.algorithm} policy of {meta.shape}: missing {missing[:5]}, unexpected {extra[:5]}")
+        raise WeightsError(f"tensors do not match a {meta.algorithm} policy of {meta.shape}: "
+                           f"missing {missing[:5]}, unexpected {extra[:5]}")
     for name, tensor in tensors.items():
         if tensor.dtype != torch.float32 or tensor.shape != wanted[name].shape:
-            raise WeightsError(f"tensor {name!r} is {tensor.dtype} {tuple(tensor.shape)}, expected float32 {tuple(wanted[name].shape)}")
+            raise WeightsError(f"tensor {name!r} is {tensor.dtype} {tuple(tensor.shape)}, "
+                               f"expected float32 {tuple(wanted[name].shape)}")
         if not torch.isfinite(tensor).all():
             raise WeightsError(f"tensor {name!r} has non-finite values")
     if not (tensors["obs_std"] > 0).all() or not (tensors["action_low"] < tensors["action_high"]).all():

@@ -114,7 +114,8 @@ class CameraNode(IilNode):
 
     def _publish_diagnostics(self) -> None:
         state, message = self._state(time.monotonic())
-        status = DiagnosticStatus(name="camera", hardware_id=self.config.source, level=LEVELS[state], message=f"{state}: {message}")
+        status = DiagnosticStatus(name="camera", hardware_id=self.config.source, level=LEVELS[state],
+                                  message=f"{state}: {message}")
         status.values = [KeyValue(key=k, value=str(v)) for k, v in (
             ("state", state), ("frames", self.monitor.frames), ("source", self.config.source),
             ("size", f"{self.config.width}x{self.config.height}"))]

@@ -286,7 +286,8 @@ def declare_config(node: Node, config_cls: type, prefix: str = "",
             kind = str if default and isinstance(default[0], str) else int
             value = declare(node, name, list(default), doc)
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, kind) for v in value):
-                raise ParameterError(f"parameter {name!r} must be a list of {'strings' if kind is str else 'integers'}, got {value!r}")
+                raise ParameterError(f"parameter {name!r} must be a list of {'strings' if kind is str else 'integers'}, "
+                                     f"got {value!r}")
             if low is not None and kind is int and not all(low <= v <= high for v in value):
                 raise ParameterError(f"parameter {name!r}={list(value)} has values out of range [{low}, {high}]")
             values[f.name] = tuple(value)

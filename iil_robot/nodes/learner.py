@@ -122,7 +122,8 @@ class LearnerNode(IilNode):
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._rate_window = (time.monotonic(), 0)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f"{config.method} ({config.algorithm}) learner on {self.trainer.device}, {config.num_threads} thread(s), "
+        self.get_logger().info(f"{config.method} ({config.algorithm}) learner on {self.trainer.device}, "
+                               f"{config.num_threads} thread(s), "
                                f"nice {config.nice}{', idle priority' if config.idle_priority else ''}")
 
     def _on_step(self, msg: String) -> None:
@@ -204,11 +205,12 @@ class LearnerNode(IilNode):
         message = (f"warm start on the operator's data: {done}/{total} updates" if done < total
                    else "training" if status["prior"] + status["online"] >= needed else f"waiting for {needed} transitions")
         level = DiagnosticStatus.OK
-        values = {**status, "updates_per_s": f"{rate:.1f}", "method": self.trainer.config.method, "algorithm": self.trainer.config.algorithm,
-                  "inbox": len(self.inbox)}
+        values = {**status, "updates_per_s": f"{rate:.1f}", "method": self.trainer.config.method,
+                  "algorithm": self.trainer.config.algorithm, "inbox": len(self.inbox)}
         share = self.training_cpu.window() if self.training_cpu is not None else None
         if share is not None:
-            values |= {"training_cpu_percent": f"{100 * share.running:.0f}", "training_wait_percent": f"{100 * share.waiting:.0f}"}
+            values |= {"training_cpu_percent": f"{100 * share.running:.0f}",
+                       "training_wait_percent": f"{100 * share.waiting:.0f}"}
             if share.waiting > STARVED_WAITING and share.running < STARVED_RUNNING:
                 level = DiagnosticStatus.WARN
                 nice = self.trainer.config.nice

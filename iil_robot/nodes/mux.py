@@ -53,7 +53,8 @@ class MuxNode(IilNode):
             limits=self._declare_limits(),
             rate=declare(self, "rate", 20.0, "Control rate (Hz): self-ticks while the policy is not fresh", 0.5, 1000.0),
             pause_on_help_request=declare(self, "pause_on_help_request", False,
-                                          "Hold the arm while the policy requests help (help/request) and no operator is engaged"),
+                                          "Hold the arm while the policy requests help (help/request) "
+                                          "and no operator is engaged"),
         )
         self.mux = Mux(config)
         self.clock = time.monotonic
@@ -103,8 +104,10 @@ class MuxNode(IilNode):
                 name=name, type=kind, topic=topic,
                 timeout=declare(self, f"{p}.timeout", 0.25, "Input older than this (s) is stale", 0.001, 10.0),
                 priority=declare(self, f"{p}.priority", 0, "Higher wins; locks block lower priorities", 0, 255),
-                engaged_topic=declare(self, f"{p}.engaged_topic", base + "engaged", "Human: Bool engagement topic") if kind == "human" else "",
-                gripper_topic=declare(self, f"{p}.gripper_topic", base + "gripper", "Human: Float64 gripper topic") if kind == "human" else "",
+                engaged_topic=declare(self, f"{p}.engaged_topic", base + "engaged",
+                                      "Human: Bool engagement topic") if kind == "human" else "",
+                gripper_topic=declare(self, f"{p}.gripper_topic", base + "gripper",
+                                      "Human: Float64 gripper topic") if kind == "human" else "",
             ))
         return tuple(sources)
 
@@ -128,14 +131,18 @@ class MuxNode(IilNode):
             raise ParameterError("workspace.min_xyz and workspace.max_xyz need 3 values each (x, y, z)")
         return Limits(
             max_linear_speed=declare(self, "limits.max_linear_speed", d.max_linear_speed, "Max linear speed (m/s)", 0.001, 10.0),
-            max_angular_speed=declare(self, "limits.max_angular_speed", d.max_angular_speed, "Max angular speed (rad/s)", 0.001, 20.0),
-            max_linear_accel=declare(self, "limits.max_linear_accel", d.max_linear_accel, "Max linear accel (m/s^2); 0 = off", 0.0, 100.0),
-            max_angular_accel=declare(self, "limits.max_angular_accel", d.max_angular_accel, "Max angular accel (rad/s^2); 0 = off", 0.0, 200.0),
+            max_angular_speed=declare(self, "limits.max_angular_speed", d.max_angular_speed, "Max angular speed (rad/s)",
+                                      0.001, 20.0),
+            max_linear_accel=declare(self, "limits.max_linear_accel", d.max_linear_accel, "Max linear accel (m/s^2); 0 = off",
+                                     0.0, 100.0),
+            max_angular_accel=declare(self, "limits.max_angular_accel", d.max_angular_accel,
+                                      "Max angular accel (rad/s^2); 0 = off", 0.0, 200.0),
             workspace=WorkspaceBox(
                 enabled=declare(self, "workspace.enabled", box.enabled, "Enforce the workspace box (needs ee_pose)"),
                 min_xyz=min_xyz,  # type: ignore[arg-type]
                 max_xyz=max_xyz,  # type: ignore[arg-type]
-                pose_timeout=declare(self, "workspace.pose_timeout", box.pose_timeout, "EE pose older than this (s) holds the arm", 0.001, 10.0),
+                pose_timeout=declare(self, "workspace.pose_timeout", box.pose_timeout,
+                                     "EE pose older than this (s) holds the arm", 0.001, 10.0),
             ),
         )
 

@@ -67,10 +67,13 @@ class RecorderNode(IilNode):
         config = RecorderConfig(
             output_dir=declare(self, "output_dir", d.output_dir, "Directory for the bags (one per session and part)"),
             prefix=declare(self, "prefix", d.prefix, "Bag name prefix"),
-            split_period=declare(self, "split_period", d.split_period, "Seconds per MCAP file: the most a crash loses", 0.05, 1.0),
+            split_period=declare(self, "split_period", d.split_period, "Seconds per MCAP file: the most a crash loses",
+                                 0.05, 1.0),
             flush_period=declare(self, "flush_period", d.flush_period, "Seconds between flushes of the open file", 0.01, 1.0),
-            max_bag_duration=declare(self, "max_bag_duration", d.max_bag_duration, "Seconds per bag before the next part", 5.0, 86400.0),
-            queue_limit=declare(self, "queue_limit", d.queue_limit, "Messages queued for the writer before dropping", 100, 10_000_000),
+            max_bag_duration=declare(self, "max_bag_duration", d.max_bag_duration, "Seconds per bag before the next part",
+                                     5.0, 86400.0),
+            queue_limit=declare(self, "queue_limit", d.queue_limit, "Messages queued for the writer before dropping",
+                                100, 10_000_000),
             compression=declare(self, "compression", d.compression, "MCAP chunk compression: none, lz4, zstd"),
             operator=declare(self, "operator", d.operator, "Operator name stored with each episode"),
             task=declare(self, "task", d.task, "Task name stored with each episode"),
@@ -156,7 +159,8 @@ class RecorderNode(IilNode):
                                       "were published before this recorder's subscription matched the mux and are not in "
                                       "this recording (to keep them, start the mux once the recorder is up and subscribed)")
         status = DiagnosticStatus(name="recorder", hardware_id=str(self.recorder.bag_path))
-        status.level = DiagnosticStatus.ERROR if s.error else DiagnosticStatus.WARN if s.dropped or s.ticks_missing else DiagnosticStatus.OK
+        status.level = (DiagnosticStatus.ERROR if s.error
+                        else DiagnosticStatus.WARN if s.dropped or s.ticks_missing else DiagnosticStatus.OK)
         status.message = f"stopped: {s.error}" if s.error else f"recording to {self.recorder.bag_path}"
         status.values = [KeyValue(key=k, value=str(v)) for k, v in (
             ("received", s.received), ("written", s.written), ("dropped", s.dropped), ("queued", self.recorder.queued),

@@ -109,7 +109,8 @@ class SimArm(IilNode):
     def _on_cmd(self, msg: TwistStamped) -> None:
         velocity = np.array(twist_values(msg.twist)[:3])
         if not np.all(np.isfinite(velocity)):
-            self.get_logger().error(f"arm/cmd has non-finite values {velocity.tolist()}: ignored, holding", throttle_duration_sec=1.0)
+            self.get_logger().error(f"arm/cmd has non-finite values {velocity.tolist()}: ignored, holding",
+                                    throttle_duration_sec=1.0)
             velocity = np.zeros(3)
         self.velocity, self.command_time = velocity, self.clock()
 

@@ -66,7 +66,8 @@ class SimOperatorNode(IilNode):
             model=declare(self, "model", d.model, f"Intervention model: {', '.join(MODELS)}"),
             level=declare(self, "level", 0.7, "Operator quality in [0, 1] (success ~ level x the scripted optimum)", 0.0, 1.0),
             takeover_steps=declare(self, "takeover_steps", d.takeover_steps, "Ticks an intervention lasts at most", 1, 10000),
-            release_on_track=declare(self, "release_on_track", d.release_on_track, "Hand back as soon as the state is back on track"),
+            release_on_track=declare(self, "release_on_track", d.release_on_track,
+                                     "Hand back as soon as the state is back on track"),
             beta=declare(self, "beta", d.beta, "Value model: probability of stepping in when the action looks bad", 0.0, 1.0),
             alpha=declare(self, "alpha", d.alpha, "Value model: step in when Q(s,a_policy) < alpha * Q(s,a_ref)", 0.0, 1.0),
             random_prob=declare(self, "random_prob", d.random_prob, "Random model: per-tick probability", 0.0, 1.0),
@@ -80,7 +81,8 @@ class SimOperatorNode(IilNode):
                                  "through the gate: run DAgger headless (iil-robot bench learning --methods dagger)")
         seed = declare(self, "seed", 0, "Seed of the operator's randomness", 0, 2**31 - 1)
         self.gate = GateConfig(
-            deadband=declare(self, "gate.deadband", GateConfig().deadband, "The gate's deadband (as configured there)", 0.0, 0.95),
+            deadband=declare(self, "gate.deadband", GateConfig().deadband, "The gate's deadband (as configured there)",
+                             0.0, 0.95),
             axis_scale=declare_floats(self, "gate.axis_scale", GateConfig().axis_scale, "The gate's axis_scale"),
             axis_sign=declare_floats(self, "gate.axis_sign", GateConfig().axis_sign, "The gate's axis_sign"),
         )

@@ -52,15 +52,18 @@ def gate_config_from_parameters(node: Node) -> GateConfig:
     })
     return GateConfig(
         deadband=declare(node, "deadband", d.deadband, "Deflection ignored around centre (fraction)", 0.0, 0.95),
-        axis_scale=declare_floats(node, "axis_scale", d.axis_scale, "Full-deflection speed per axis x,y,z (m/s), roll,pitch,yaw (rad/s)"),
+        axis_scale=declare_floats(node, "axis_scale", d.axis_scale,
+                                  "Full-deflection speed per axis x,y,z (m/s), roll,pitch,yaw (rad/s)"),
         axis_sign=declare_floats(node, "axis_sign", d.axis_sign, "+1/-1 per axis, REP-103 order"),
         active_axes=declare(node, "active_axes", d.active_axes, "translation or 6dof"),
-        engage_threshold=declare(node, "engage_threshold", d.engage_threshold, "Deflection that starts an intervention", 0.0, 1.0),
+        engage_threshold=declare(node, "engage_threshold", d.engage_threshold, "Deflection that starts an intervention",
+                                 0.0, 1.0),
         engage_time=declare(node, "engage_time", d.engage_time, "Seconds above threshold before engaging", 0.0, 5.0),
         release_time=declare(node, "release_time", d.release_time, "Seconds at rest before handing back", 0.0, 30.0),
         takeover_mode=declare(node, "takeover_mode", d.takeover_mode, "hold or toggle"),
         buttons=buttons,
-        initial_gripper=declare(node, "initial_gripper", d.initial_gripper, "Gripper closure at start (0 open, 1 closed)", 0.0, 1.0),
+        initial_gripper=declare(node, "initial_gripper", d.initial_gripper, "Gripper closure at start (0 open, 1 closed)",
+                                0.0, 1.0),
     )
 
 
@@ -80,8 +83,11 @@ class SpaceMouseGate(IilNode):
             raise ParameterError(f"parameter 'idle_rate'={idle_rate} must be <= 'rate'={rate}")
         self.idle_period = 1.0 / idle_rate - 0.5 / rate  # less half a tick: one a hair early does not wait for the next
         self.last_cmd = -math.inf
-        self.input_timeout = declare(self, "input_timeout", 0.5, "joy/twist input: a deflected stick silent this long (s) counts as a lost device; 0 = off", 0.0, 10.0)
-        self.publish_spacenav = declare(self, "publish_spacenav", True, "device input: also publish spacenav/joy and spacenav/twist")
+        self.input_timeout = declare(self, "input_timeout", 0.5,
+                                     "joy/twist input: a deflected stick silent this long (s) counts as a lost device; 0 = off",
+                                     0.0, 10.0)
+        self.publish_spacenav = declare(self, "publish_spacenav", True,
+                                        "device input: also publish spacenav/joy and spacenav/twist")
         self.clock = time.monotonic
 
         self.cmd_pub = self.create_publisher(TwistStamped, "human/cmd", COMMAND_QOS)
@@ -111,7 +117,8 @@ class SpaceMouseGate(IilNode):
         self._publish_state(self.gate.device_lost(), force=True)
         self.create_timer(1.0 / rate, self._on_timer)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f"input: {self.input}; axes: {self.gate.config.active_axes}; takeover: {self.gate.config.takeover_mode}")
+        self.get_logger().info(f"input: {self.input}; axes: {self.gate.config.active_axes}; "
+                               f"takeover: {self.gate.config.takeover_mode}")
 
     # -- inputs ----------------------------------------------------------------------------
 

@@ -95,7 +95,8 @@ class SimOperatorConfig:
         if not 0.0 <= self.level <= 1.0:
             raise ValueError(f"level must be in [0, 1], got {self.level}")
         if self.takeover_steps < 1 or self.answer_max_steps < 1:
-            raise ValueError(f"takeover_steps and answer_max_steps must be >= 1, got {self.takeover_steps}, {self.answer_max_steps}")
+            raise ValueError("takeover_steps and answer_max_steps must be >= 1, "
+                             f"got {self.takeover_steps}, {self.answer_max_steps}")
         if self.dart_noise < 0:
             raise ValueError(f"dart_noise must be >= 0 m/s, got {self.dart_noise}")
         for name in ("random_prob", "beta", "alpha", "mixing"):
@@ -185,11 +186,13 @@ class SimOperator:
             return self._command(seen, onset=first_tick, reason="demo: the operator drives every tick")
         if model == "dagger":
             drives = bool(self._rng.random() < self.config.mixing)
-            command = self._command(seen, onset=drives and not self._drove, reason=f"dagger: driving with probability {self.config.mixing:g}")
+            command = self._command(seen, onset=drives and not self._drove,
+                                    reason=f"dagger: driving with probability {self.config.mixing:g}")
             self._drove, offset = drives, self._drove and not drives
             if drives:
                 return replace(command, label=command.action)
-            return OperatorDecision(False, None, False, offset, model, "dagger: labelling the policy's tick", label=command.action)
+            return OperatorDecision(False, None, False, offset, model, "dagger: labelling the policy's tick",
+                                    label=command.action)
         if self._answering:
             if not help_requested:
                 return self._let_go("handed back: the policy no longer asks for help")
@@ -227,7 +230,8 @@ class SimOperator:
         needed, q_policy, q_reference = judge_value(self._perception.latest.state, np.asarray(policy_action, float), self.task,
                                                     alpha=c.alpha, discount=c.discount, expert=c.expert)
         command = self._command(seen, onset=True, reason=f"help requested ({'needed' if needed else 'not needed'}: "
-                                                         f"Q(s,a_policy)={q_policy:.3f} vs {c.alpha:g}·Q(s,a_ref)={q_reference:.3f})")
+                                                         f"Q(s,a_policy)={q_policy:.3f} vs "
+                                                         f"{c.alpha:g}·Q(s,a_ref)={q_reference:.3f})")
         return replace(command, needed=needed, q_policy=q_policy, q_reference=q_reference)
 
     def _judge(self, percept: Percept | None) -> Trigger | None:

@@ -105,7 +105,8 @@ def test_thrifty_asks_for_help_and_the_robot_gated_operator_answers_every_reques
     from iil_robot.bench.learning_loop import run_loop
 
     small = dict(task="reach", level=0.6, env_steps=200, demo_episodes=1, eval_every=200, eval_episodes=1, refresh_every=50,
-                 updates_per_step=0.1, pretrain_updates=5, learners=LearnerConfigs(hgdagger=HGDAggerConfig(hidden=(16, 16), batch_size=8, ensemble=2)),
+                 updates_per_step=0.1, pretrain_updates=5,
+                 learners=LearnerConfigs(hgdagger=HGDAggerConfig(hidden=(16, 16), batch_size=8, ensemble=2)),
                  help=HelpConfig(enabled=True, min_ticks=20))
     result = run_loop(LoopConfig(method="thrifty", **small))
     assert result.requests_raised > 0 and 0 <= result.requests_needed <= result.requests_raised

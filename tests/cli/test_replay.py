@@ -28,7 +28,8 @@ def session(tmp_path):
     clock = [0.0]
     writer = SplitBagWriter(tmp_path / "bags" / "s_000", clock=lambda: clock[0])
     writer.open()
-    step_id, event_id = writer.add_topic(TopicSpec("/step", STRING)), writer.add_topic(TopicSpec("/episode/event", STRING, "latched"))
+    step_id, event_id = (writer.add_topic(TopicSpec("/step", STRING)),
+                         writer.add_topic(TopicSpec("/episode/event", STRING, "latched")))
     stream = sorted([(r.stamp, step_id, r.encode()) for r in records] + [(e.stamp, event_id, e.encode()) for e in events])
     for stamp, topic, text in stream:
         clock[0] = stamp
@@ -58,7 +59,8 @@ def test_summary_counts_the_mux_ticks_no_bag_holds(tmp_path, capsys):
     records = [s for s in steps("pppppppp", 40) if s.tick not in (43, 46)]
     writer = SplitBagWriter(tmp_path / "bags" / "late_000", clock=lambda: 0.0)
     writer.open()
-    step_id, event_id = writer.add_topic(TopicSpec("/step", STRING)), writer.add_topic(TopicSpec("/episode/event", STRING, "latched"))
+    step_id, event_id = (writer.add_topic(TopicSpec("/step", STRING)),
+                         writer.add_topic(TopicSpec("/episode/event", STRING, "latched")))
     writer.write(event_id, 1, cdr(event("start", 2.0).encode()))
     writer.write(event_id, 2, cdr(event("success", 2.2, "operator").encode()))  # ticks 40..43 in the episode, 44.. after
     for r in records:
@@ -95,7 +97,8 @@ def test_export_writes_the_labelled_dataset_the_labelling_module_makes(session, 
     assert data["rlif"].rewards.tolist().count(-1.0) == 1
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["format"] == "iil_robot.dataset" and sidecar["label_config"]["pre_intervention_window"] == 2
-    assert sidecar["datasets"] == {"rlif": len(data["rlif"]), "dagger": 3} == {k: summary["export"][k] for k in ("rlif", "dagger")}
+    assert sidecar["datasets"] == {"rlif": len(data["rlif"]), "dagger": 3} \
+        == {k: summary["export"][k] for k in ("rlif", "dagger")}
 
 
 def test_training_hook_and_load_recording_agree(session):
@@ -130,7 +133,8 @@ def test_train_writes_weights_the_policy_node_loads_and_a_checkpoint(session, tm
     assert trained["updates"] == 5 and trained["algorithm"] == algorithm
     assert trained["prior"] == (len(expected.dagger) if learner == "hgdagger" else int(expected.rlif.interventions.sum()))
     assert trained["online"] == int((~expected.rlif.interventions).sum())
-    runner = PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights", fallback_weights=str(out / "weights.safetensors")))
+    runner = PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights",
+                                       fallback_weights=str(out / "weights.safetensors")))
     assert runner.active.meta.algorithm == algorithm and runner.active.meta.obs_dim == 2
     state = read_state(out / "checkpoint.safetensors")
     assert (state["algorithm"], state["updates"], state["observation_spec"]) == (algorithm, 5, "toy/v1")
@@ -164,7 +168,8 @@ def test_train_each_imitation_method_from_bags_with_the_mixture_head(session, tm
     trained = json.loads(capsys.readouterr().out)["train"]
     expected = label_episodes(split_episodes(records, events), LabelConfig(label_every_step=method == "dagger"))
     assert trained["algorithm"] == "hgdagger" and trained["prior"] == len(expected.dagger)
-    runner = PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights", fallback_weights=str(out / "weights.safetensors")))
+    runner = PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights",
+                                       fallback_weights=str(out / "weights.safetensors")))
     assert runner.active.meta.head == "mixture"
 
 
@@ -194,7 +199,8 @@ def test_train_a_camera_policy_pairs_the_recorded_frames_with_the_steps(tmp_path
     # 10 steps, the last one terminal: 10 rows; tick 2's frame is missing (rows 1 and 2 lose a frame)
     assert trained["image"] == [3, 20, 24] and trained["missing_frames"] == 2
     assert trained["prior"] + trained["online"] == 8 and "no camera frame" in captured.err
-    runner = PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights", fallback_weights=str(out / "weights.safetensors")))
+    runner = PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights",
+                                       fallback_weights=str(out / "weights.safetensors")))
     assert runner.active.meta.image == (3, 20, 24)
     assert main(["replay", str(tmp_path / "bags"), "--train", "rlif", "--image-size", "24", "20", "--image-topic", "/none",
                  "--out", str(tmp_path / "o2"), "--device", "cpu"]) == 1

@@ -29,7 +29,8 @@ def push(x=0.0, y=0.0, z=0.0, roll=0.0, pitch=0.0, yaw=0.0):
         # 6-DoF mode passes them, scaled in rad/s
         (GateConfig(active_axes="6dof"), push(roll=1.0, yaw=-1.0), (0, 0, 0, 0.8, 0, -0.8)),
         # per-axis sign and scale
-        (GateConfig(axis_sign=(-1, 1, 1, 1, 1, 1), axis_scale=(0.1, 0.2, 0.3, 1, 1, 1)), push(1, 1, 1), (-0.1, 0.2, 0.3, 0, 0, 0)),
+        (GateConfig(axis_sign=(-1, 1, 1, 1, 1, 1), axis_scale=(0.1, 0.2, 0.3, 1, 1, 1)), push(1, 1, 1),
+         (-0.1, 0.2, 0.3, 0, 0, 0)),
         # out-of-range deflection is capped at full scale
         (GateConfig(deadband=0.0), push(z=1.7), (0, 0, 0.25, 0, 0, 0)),
         # a corrupt (NaN) axis counts as zero

@@ -22,7 +22,8 @@ def test_replay_video_writes_one_mp4_per_episode_with_the_onset_marked(tmp_path,
     clock = [0.0]
     writer = SplitBagWriter(tmp_path / "bags" / "s_000", clock=lambda: clock[0])
     writer.open()
-    step_id, event_id = writer.add_topic(TopicSpec("/step", STRING)), writer.add_topic(TopicSpec("/episode/event", STRING, "latched"))
+    step_id, event_id = (writer.add_topic(TopicSpec("/step", STRING)),
+                         writer.add_topic(TopicSpec("/episode/event", STRING, "latched")))
     image_id = writer.add_topic(TopicSpec("/camera/image_raw/compressed", JPEG, "sensor"))
     stream = [(r.stamp, step_id, store.serialize_cdr(store.types[STRING](data=r.encode()), STRING)) for r in records]
     stream += [(e.stamp, event_id, store.serialize_cdr(store.types[STRING](data=e.encode()), STRING)) for e in events]

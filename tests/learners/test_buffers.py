@@ -7,7 +7,8 @@ from iil_robot.learners.buffers import ActionBox, ReplayBuffer, sample_symmetric
 
 def data(n, reward, obs_dim=2):
     return Transitions(np.zeros((n, obs_dim), np.float32), np.zeros((n, 4), np.float32), np.full(n, reward, np.float32),
-                       np.zeros((n, obs_dim), np.float32), np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, np.int8))
+                       np.zeros((n, obs_dim), np.float32), np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool),
+                       np.zeros(n, np.int8))
 
 
 def test_ring_keeps_the_newest():

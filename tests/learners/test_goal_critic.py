@@ -35,7 +35,8 @@ def test_the_learner_backs_up_from_its_target_copy_at_the_policys_next_action():
         for p in learner.goal_target.parameters():
             p.zero_()
         learner.goal_target.net.out.bias.fill_(math.log(0.8 / 0.2))
-    target = learner.goal_target_values(torch.zeros(3, 2), successes=torch.tensor([1.0, 0.0, 0.0]), ends=torch.tensor([1.0, 0.0, 1.0]))
+    target = learner.goal_target_values(torch.zeros(3, 2), successes=torch.tensor([1.0, 0.0, 0.0]),
+                                        ends=torch.tensor([1.0, 0.0, 1.0]))
     torch.testing.assert_close(target, torch.tensor([1.0, GAMMA * 0.8, 0.0]))
 
 

@@ -57,7 +57,8 @@ def image_transitions(n: int, seed: int = 0, human: bool = False) -> Transitions
     obs = rng.normal(size=(n, 5)).astype(np.float32)
     images = rng.integers(0, 256, (n, *IMAGE), dtype=np.uint8)
     return Transitions(obs, rng.uniform(-0.2, 0.2, (n, 4)).astype(np.float32), np.zeros(n, np.float32), obs.copy(),
-                       np.zeros(n, bool), np.zeros(n, bool), np.full(n, human), np.full(n, StepClass.INTERVENTION if human else StepClass.ROBOT, np.int8),
+                       np.zeros(n, bool), np.zeros(n, bool), np.full(n, human),
+                       np.full(n, StepClass.INTERVENTION if human else StepClass.ROBOT, np.int8),
                        images, images.copy())
 
 

@@ -71,7 +71,8 @@ def rows(n: int, step_class: StepClass, value: float) -> Transitions:
                        np.zeros(n, bool), np.full(n, step_class in (D, I)), np.full(n, step_class, np.int8))
 
 
-@pytest.mark.parametrize("weighting, expected", [("none", {0.1, 0.2}), ("iwr", {0.1, 0.2, 0.3, 0.4}), ("sirius", {0.1, 0.2, 0.3, 0.4})])
+@pytest.mark.parametrize("weighting, expected", [("none", {0.1, 0.2}), ("iwr", {0.1, 0.2, 0.3, 0.4}),
+                                                 ("sirius", {0.1, 0.2, 0.3, 0.4})])
 def test_iwr_and_sirius_also_learn_from_the_robot_steps_hold_rows_never(weighting, expected):
     prior, online = ReplayBuffer(1, 4, 100), ReplayBuffer(1, 4, 100)
     for buffer, data in ((prior, rows(5, D, 0.1)), (prior, rows(5, I, 0.2)), (online, rows(5, R, 0.3)),

@@ -23,7 +23,8 @@ def fixed_batch(n=64, obs_dim=3, seed=0):
 
 def test_defaults_follow_the_paper():
     c = RLPDConfig()
-    assert (c.actor_lr, c.critic_lr, c.batch_size, c.discount, c.tau, c.num_qs, c.num_min_qs) == (3e-4, 3e-4, 256, 0.99, 0.005, 10, 2)
+    assert (c.actor_lr, c.critic_lr, c.batch_size, c.discount, c.tau, c.num_qs, c.num_min_qs) \
+        == (3e-4, 3e-4, 256, 0.99, 0.005, 10, 2)
     assert c.critic_layer_norm and c.init_temperature == 1.0 and c.hidden == (256, 256)
     assert RLPDLearner(3, 4, RLPDConfig(**TINY)).target_entropy == -2.0
 

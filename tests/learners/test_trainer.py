@@ -101,7 +101,8 @@ def test_buffers_are_rebuilt_from_bags_exactly_as_labelled_and_the_open_episode_
     t.add_event(events[-1])  # latched: every late joiner gets it again
     t.add_event(EpisodeEvent("start", "sim", more[0].stamp))
     t.add_records(more)
-    all_expected = label_episodes(split_episodes(records + more, events + [EpisodeEvent("start", "sim", more[0].stamp)])[:-1]).rlif
+    all_expected = label_episodes(split_episodes(records + more,
+                                                 events + [EpisodeEvent("start", "sim", more[0].stamp)])[:-1]).rlif
     assert len(t.prior) + len(t.online) == len(all_expected)
 
 
@@ -166,7 +167,8 @@ def test_pvp_and_haco_train_from_records_export_a_tanh_gaussian_actor_and_resume
                            publish_every_updates=5, device="cpu", warm_start_updates=2)
 
     def make():
-        return Trainer(config, LearnerConfigs(pvp=PVPConfig(hidden=(16, 16), batch_size=32), haco=HACOConfig(hidden=(16, 16), batch_size=32)))
+        return Trainer(config, LearnerConfigs(pvp=PVPConfig(hidden=(16, 16), batch_size=32),
+                                              haco=HACOConfig(hidden=(16, 16), batch_size=32)))
 
     t = make()
     feed(t, boundary_task_records(4, 30))

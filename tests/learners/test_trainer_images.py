@@ -42,8 +42,8 @@ def jpeg(tick: int) -> bytes:
 
 def make(tmp_path, algorithm="hgdagger", **kw):
     warnings = []
-    config = TrainerConfig(method=method_for(algorithm), observation_spec="toy/v1", min_transitions=20, run_dir=str(tmp_path), device="cpu",
-                           image_width=W, image_height=H, **kw)
+    config = TrainerConfig(method=method_for(algorithm), observation_spec="toy/v1", min_transitions=20, run_dir=str(tmp_path),
+                           device="cpu", image_width=W, image_height=H, **kw)
     return Trainer(config, LearnerConfigs(rlpd=TINY_RLPD, hgdagger=TINY_BC), warn=warnings.append), warnings
 
 
@@ -58,7 +58,8 @@ def test_live_frames_are_paired_by_stamp_and_steps_without_theirs_are_counted_an
                 ns = frame_ns(r)
                 trainer.add_compressed_frame(stamp_seconds(ns // 10**9, ns % 10**9), jpeg(r.tick))
     feed(trainer, episodes)
-    state_only = Trainer(TrainerConfig(method=method_for(algorithm), observation_spec="toy/v1", run_dir=str(tmp_path / "s"), device="cpu"),
+    state_only = Trainer(TrainerConfig(method=method_for(algorithm), observation_spec="toy/v1", run_dir=str(tmp_path / "s"),
+                                       device="cpu"),
                          LearnerConfigs(rlpd=TINY_RLPD, hgdagger=TINY_BC))
     feed(state_only, episodes)
     # tick 5 (no stamp) and the lost frame each cost their own row and the row before (its next frame)
@@ -86,7 +87,8 @@ def test_images_need_a_camera_learner_and_a_usable_size():
 
 
 def test_a_state_only_trainer_ignores_frames(tmp_path):
-    trainer = Trainer(TrainerConfig(observation_spec="toy/v1", min_transitions=20, run_dir=str(tmp_path), device="cpu"), LearnerConfigs(rlpd=TINY_RLPD))
+    trainer = Trainer(TrainerConfig(observation_spec="toy/v1", min_transitions=20, run_dir=str(tmp_path), device="cpu"),
+                      LearnerConfigs(rlpd=TINY_RLPD))
     trainer.add_compressed_frame(1.0, b"anything")
     feed(trainer, with_frames(boundary_task_records(2, 20)))
     assert trainer.frames is None and trainer.prior.images is None and "missing_frames" not in trainer.status()

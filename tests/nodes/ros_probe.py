@@ -44,7 +44,8 @@ class Probe:
         while time.monotonic() < end:
             self.executor.spin_once(timeout_sec=max(0.0, end - time.monotonic()))
 
-    def wait_for(self, condition: Callable[[], bool], timeout: float, what: str, every: Callable[[], None] | None = None) -> float:
+    def wait_for(self, condition: Callable[[], bool], timeout: float, what: str,
+                 every: Callable[[], None] | None = None) -> float:
         """Spin until ``condition()`` holds; return the time it took. Fails the test on timeout."""
         start = time.monotonic()
         while not condition():

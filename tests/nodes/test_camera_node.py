@@ -36,7 +36,8 @@ def test_video_file_drives_the_camera_node_into_the_bag(graph, probe, tmp_path):
     jpeg = probe.collect(CompressedImage, "camera/image_raw/compressed", SENSOR_QOS)
     info = probe.collect(CameraInfo, "camera/camera_info", SENSOR_QOS)
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
-    probe.wait_for(lambda: probe.node.count_subscribers("camera/image_raw/compressed") >= 2, STARTUP, "the recorder")  # and the probe
+    probe.wait_for(lambda: probe.node.count_subscribers("camera/image_raw/compressed") >= 2,
+                   STARTUP, "the recorder")  # and the probe
     probe.wait_for(lambda: recorder_received(diagnostics) is not None, STARTUP, "the recorder's diagnostics")
     before = recorder_received(diagnostics)
     graph.start(camera_spec(source=str(video), rate=20.0, crop=[8, 8, 80, 56], width=40, height=28))

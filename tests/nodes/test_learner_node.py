@@ -170,7 +170,8 @@ def test_a_camera_learner_pairs_compressed_frames_with_step_records_by_their_sta
     warm_up = CompressedImage(format="rgb8; jpeg compressed bgr8", data=jpeg(0))
     warm_up.header.stamp.sec = 999_999
     probe.wait_for(lambda: any(kv.key == "frames" and kv.value != "0" for m in diagnostics.messages for st in m.status
-                               for kv in st.values), 30.0, "the learner receiving camera frames", every=lambda: frames.publish(warm_up))
+                               for kv in st.values), 30.0, "the learner receiving camera frames",
+                   every=lambda: frames.publish(warm_up))
     episodes = with_frames(boundary_task_records(4, 40))
     ends = iter(episode_events(episodes))
     for episode in episodes:

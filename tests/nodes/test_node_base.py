@@ -51,7 +51,8 @@ def test_the_graph_check_names_a_peer_with_incompatible_qos_or_type_once(probe, 
     problems = [problem for _ in range(10) for problem in node.check_next_topic()]
     assert len(problems) == 2, problems
     qos, kind = sorted(problems)
-    assert qos.startswith("publisher of /test_probe on /step has incompatible QoS") and qos.endswith("Best effort publisher and reliable subscription"), qos
+    assert qos.startswith("publisher of /test_probe on /step has incompatible QoS") \
+        and qos.endswith("Best effort publisher and reliable subscription"), qos
     assert kind.startswith("subscription of /test_probe on /arm/cmd_text has type std_msgs/msg/Float64"), kind
     assert "std_msgs/msg/String" in kind
     assert node.check_peers() == []  # once per peer, all topics at once too

@@ -44,7 +44,8 @@ def test_policy_node_acts_swaps_refuses_and_goes_quiet_on_stale_observations(gra
     assert abs(latest().action[0]) > 0.01 and latest().action[3:6] == (0.0, 0.0, 0.0) and 0 <= latest().action[6] <= 1
 
     good = weights(2)
-    bad = (good[:-100], good[:8] + b"\x00" * 40 + good[48:], weights(3, obs_dim=5), weights(4, spec="other/v1"), b"\x80\x04pickle")
+    bad = (good[:-100], good[:8] + b"\x00" * 40 + good[48:], weights(3, obs_dim=5), weights(4, spec="other/v1"),
+           b"\x80\x04pickle")
     for i, data in enumerate(bad):  # one at a time: the topic is latched with depth 1
         weights_pub.publish(weights_message(data))
         probe.wait_for(lambda: graph.tail("policy", 200).count("refused weights") > i, 10.0, f"refusal {i}", every=feed)  # noqa: B023

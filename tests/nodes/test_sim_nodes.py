@@ -222,7 +222,8 @@ def test_sim_arm_starts_its_first_episode_once_the_mux_reaches_the_awaited_nodes
     # only the learner matched, then both named but one not matched yet; the arm is commanded to move meanwhile
     probe.wait_for(lambda: len(observations) >= start + 30, 10.0, "30 more observations",
                    every=lambda: (mux_reports("learner", 1), mux_reports("learner,recorder", 1),
-                                  cmd.publish(twist_stamped((0.05, 0.0, 0.0, 0.0, 0.0, 0.0), "base_link", probe.node.get_clock().now().to_msg()))))
+                                  cmd.publish(twist_stamped((0.05, 0.0, 0.0, 0.0, 0.0, 0.0), "base_link",
+                                                            probe.node.get_clock().now().to_msg()))))
     assert not [m for m in events.messages if EpisodeEvent.decode(m.data).event == "start"]
     assert np.abs(grip_positions(observations)[start:] - held).max() < 1e-6  # it held still, not running an episode
     probe.wait_for(lambda: any(EpisodeEvent.decode(m.data).event == "start" for m in events.messages), 10.0,

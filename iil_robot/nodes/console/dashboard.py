@@ -140,7 +140,8 @@ def render(state: GraphState, title: str, target_episodes: int | None, elapsed: 
         f"interventions: {state.interventions} ({sum(e.onsets for e in (*done, current))} in episodes)",
         f"intervention rate: this episode {100 * current.intervention_rate:.0f} %   last 5 episodes {100 * recent_rate:.0f} %",
         "learner: " + _learner_line(learner),
-        f"step records: {state.steps} ({sum(e.steps for e in (*done, current))} in episodes)   lost ticks: {state.lost_ticks}" + (f"   recorder: {state.recorder.get('message', '')}" if state.recorder else ""),
+        f"step records: {state.steps} ({sum(e.steps for e in (*done, current))} in episodes)   lost ticks: {state.lost_ticks}"
+        + (f"   recorder: {state.recorder.get('message', '')}" if state.recorder else ""),
     ]
     if state.help_requested:
         lines.append(f"*** THE POLICY ASKS FOR HELP: take over (request {state.help_requests}) ***")
@@ -153,7 +154,8 @@ def _learner_line(learner: dict[str, str]) -> str:
     if done is not None and total is not None and int(done) < int(total):  # no weights until it ends
         line = f"warm start on the operator's data, {done}/{total} updates (no weights yet)"
     else:
-        line = ", ".join(f"{k} {learner[k]}" for k in ("updates", "updates_per_s", "prior", "online", "version") if k in learner) \
+        line = ", ".join(f"{k} {learner[k]}" for k in ("updates", "updates_per_s", "prior", "online", "version")
+                         if k in learner) \
             or "waiting for data"
     if "training_cpu_percent" in learner:
         line += f", training cpu {learner['training_cpu_percent']} % (waits {learner.get('training_wait_percent', '?')} %)"

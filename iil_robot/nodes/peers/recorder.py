@@ -36,7 +36,8 @@ class LoadNode(Node):
         self.factor = declare(self, "factor", 10.0, "Multiple of the base rates", 0.1, 100.0)
         self.duration = declare(self, "duration", 10.0, "Seconds of load", 0.1, 7200.0)
         self.out = declare(self, "out", "", "Where to write the sent counts (JSON)")
-        self.settle = declare(self, "settle", 1.0, "Seconds between matching and the load (discovery settles both ways)", 0.0, 60.0)
+        self.settle = declare(self, "settle", 1.0, "Seconds between matching and the load (discovery settles both ways)",
+                              0.0, 60.0)
         self.matched_at: float | None = None
         self.pubs = {t: self.create_publisher(kind, t, qos) for t, (_, kind, qos) in LOAD.items()}
         self.sent = dict.fromkeys(LOAD, 0)
