@@ -75,7 +75,8 @@ class ObserverNode(IilNode):
             fields = self.observer.fields_of(topic)
             types = {f.message_type for f in fields}
             if len(types) > 1:
-                raise ParameterError(f"observer: fields {[f.name for f in fields]} read {topic} as different types {sorted(types)}")
+                raise ParameterError(f"observer: fields {[f.name for f in fields]} read {topic} as different types "
+                                     f"{sorted(types)}")
             self.create_subscription(MESSAGES[types.pop()], topic, self._callback(topic, fields), SENSOR_QOS)
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"{config.spec}: {len(config.layout)} values from {len(config.fields)} fields, "
