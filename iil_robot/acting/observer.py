@@ -10,7 +10,7 @@ the fields.
 
 The observation's layout is the list of its components' names (``ee.x``, ``joints.panda_joint1``,
 ...), in field order; it travels with every observation and with the weights, so weights learned
-on another layout are refused by name (:func:`layout_difference`).
+on another layout are refused by name (:func:`iil_robot.data.records.layout_difference`).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Sequence
 
 from iil_robot.data.records import Observation
 
-__all__ = ["FIELD_KINDS", "FieldConfig", "Observer", "ObserverConfig", "ObserverError", "layout_difference"]
+__all__ = ["FIELD_KINDS", "FieldConfig", "Observer", "ObserverConfig", "ObserverError"]
 
 FIELD_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "position": ("geometry_msgs/PoseStamped", ("x", "y", "z")),
@@ -208,22 +208,3 @@ class Observer:
         values = tuple(v for f in self.config.fields for v in self._latest[f.name].values)
         stamp = min(self._latest[f.name].stamp for f in self.config.fields)
         return Observation(values, self.config.spec, stamp, self.layout)
-
-
-def layout_difference(expected: Sequence[str], actual: Sequence[str]) -> str:
-    """What differs between two observation layouts, in words; empty when they are the same."""
-    expected, actual = tuple(expected), tuple(actual)
-    if expected == actual:
-        return ""
-    missing = [c for c in expected if c not in actual]
-    extra = [c for c in actual if c not in expected]
-    parts = []
-    if missing:
-        parts.append(f"missing {missing[:6]}{' ...' if len(missing) > 6 else ''}")
-    if extra:
-        parts.append(f"extra {extra[:6]}{' ...' if len(extra) > 6 else ''}")
-    if not parts:
-        first = next(i for i, (a, b) in enumerate(zip(expected, actual)) if a != b)
-        parts.append(f"the same components in another order (first difference at {first}: {expected[first]!r} "
-                     f"expected, {actual[first]!r} given)")
-    return "; ".join(parts)

@@ -24,7 +24,7 @@ import torch
 from iil_robot.acting.help_requests import HelpDecision, HelpGate, HelpRequestConfig, Thresholds, fit_thresholds
 from iil_robot.data.camera import CameraError
 from iil_robot.data.frames import frame_chw
-from iil_robot.data.records import ACTION_SIZE, Observation, Proposal, StepRecord
+from iil_robot.data.records import ACTION_SIZE, Observation, Proposal, StepRecord, layout_difference
 from iil_robot.data.transitions import TRANSLATION_GRIPPER
 from iil_robot.learners.methods import ALGORITHMS
 from iil_robot.learners.networks import Policy
@@ -98,12 +98,14 @@ class PolicyRunner:
         self.active = Active(None, None, 0)
         self.observation_spec: str | None = config.observation_spec or None
         self.obs_dim: int | None = None  # learned from the observations of that spec
+        self.observation_fields: tuple[str, ...] = ()  # their layout, when the observer names it
         if config.fallback == "weights":
             meta, policy = decode_policy(Path(config.fallback_weights).read_bytes(), self._expected())
             self.active = Active(meta, policy, 0)  # version 0: the fallback, before any learned weights
 
     def _expected(self) -> Expected:
-        return Expected(observation_spec=self.observation_spec, obs_dim=self.obs_dim, algorithms=self.config.accepted_algorithms)
+        return Expected(observation_spec=self.observation_spec, obs_dim=self.obs_dim, algorithms=self.config.accepted_algorithms,
+                        observation_fields=self.observation_fields)
 
     @property
     def version(self) -> int:
@@ -144,7 +146,7 @@ class PolicyRunner:
         if self.observation_spec is None:
             self.observation_spec = observation.spec
         if self.obs_dim is None and observation.spec == self.observation_spec:
-            self.obs_dim = len(observation.values)
+            self.obs_dim, self.observation_fields = len(observation.values), observation.fields
         if active.policy is None:
             action = (0.0,) * (ACTION_SIZE - 1) + (self.config.fallback_gripper,)
             return Proposal(action, observation.values, 0, observation.stamp, now, image_stamp=image_stamp), ""
@@ -152,6 +154,9 @@ class PolicyRunner:
         if observation.spec != meta.observation_spec or len(observation.values) != meta.obs_dim:
             return None, (f"observation spec {observation.spec!r} ({len(observation.values)} values) does not match the "
                           f"policy's {meta.observation_spec!r} ({meta.obs_dim})")
+        difference = layout_difference(meta.observation_fields, observation.fields)
+        if meta.observation_fields and observation.fields and difference:
+            return None, f"the observation's layout differs from the policy's: it has {difference}"
         try:
             chw = frame_chw(frame.rgb, image) if image else None
         except CameraError as err:

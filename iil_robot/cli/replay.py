@@ -204,7 +204,8 @@ def train(recording: Recording, args: argparse.Namespace) -> dict:
     if method.label_every_step and labelled.stats.unlabelled:
         print(f"[replay] --train {args.train}: {labelled.stats.unlabelled} visited steps carry no operator command and are "
               "not learned from", file=sys.stderr)
-    result = train_offline(labelled, config, args.updates, configs, labels, frames=recording.frames)
+    result = train_offline(labelled, config, args.updates, configs, labels, frames=recording.frames,
+                           observation_fields=recording.observation_fields)
     if result.missing_frames:
         print(f"[replay] --train: {result.missing_frames} labelled rows have no camera frame with their image_stamp in the "
               "bags: left out of image learning", file=sys.stderr)

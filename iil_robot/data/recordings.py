@@ -21,7 +21,7 @@ from iil_robot.data.bags import find_bags, read_messages
 from iil_robot.data.episodes import Episode, EpisodeSplitter, EpisodeSummary, TickGaps
 from iil_robot.data.frames import stamp_seconds
 from iil_robot.data.labels import LabelConfig, Labelled, label_episodes
-from iil_robot.data.records import EpisodeEvent, RecordError, StepRecord
+from iil_robot.data.records import EpisodeEvent, Observation, RecordError, StepRecord
 from iil_robot.data.transitions import Transitions
 
 __all__ = ["DATASET_FORMAT", "DATASET_VERSION", "Recording", "export_dataset", "load_dataset", "load_recording",
@@ -46,6 +46,8 @@ class Recording:
     """Bags without metadata.yaml left out by ``read_recording(..., skip_incomplete=True)``."""
     episodes: list[Episode] = field(default_factory=list)
     between_steps: int = 0
+    observation_fields: tuple[str, ...] = ()
+    """The observations' layout (the first named one on the observation topic); empty: not recorded or not named."""
     frames: list[tuple[float, Any]] = field(default_factory=list)
     """(header stamp, image message) of the camera topic, when read with ``frame_topic`` (for pairing by ``image_stamp``)."""
 
@@ -67,12 +69,14 @@ def load_recording(paths: list[str | Path], step_topic: str = "/step", event_top
 
 
 def read_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event", *,
-                   skip_incomplete: bool = False, frame_topic: str | None = None) -> Recording:
+                   skip_incomplete: bool = False, frame_topic: str | None = None,
+                   observation_topic: str = "/observation") -> Recording:
     """Read step records and episode events of every bag under ``paths`` (episodes not split yet).
 
     ``skip_incomplete`` leaves out bags without metadata.yaml (one the recorder is still writing
     before its first rotation, or one left by a crash) instead of raising. ``frame_topic`` also
-    collects the camera frames of that topic (undecoded) into ``frames``.
+    collects the camera frames of that topic (undecoded) into ``frames``. The observations' layout
+    comes from the first named observation on ``observation_topic``.
 
     Raises:
         BagError: a path does not exist, holds no bag, or a bag cannot be read.
@@ -85,7 +89,12 @@ def read_recording(paths: list[str | Path], step_topic: str = "/step", event_top
         info = _recording_info(bag)
         recording.operator = recording.operator or info.get("operator", "")
         recording.task = recording.task or info.get("task", "")
-        for m in read_messages(bag, [step_topic, event_topic] + ([frame_topic] if frame_topic else [])):
+        topics = [step_topic, event_topic, observation_topic] + ([frame_topic] if frame_topic else [])
+        for m in read_messages(bag, topics):
+            if m.topic == observation_topic:
+                if not recording.observation_fields:
+                    recording.observation_fields = _layout(m.message.data)
+                continue
             if m.topic == frame_topic:
                 recording.frames.append((stamp_seconds(m.message.header.stamp.sec, m.message.header.stamp.nanosec), m.message))
                 continue
@@ -98,6 +107,13 @@ def read_recording(paths: list[str | Path], step_topic: str = "/step", event_top
                 recording.undecodable += 1
                 log.warning("skipped an undecodable record on %s in %s: %s", m.topic, bag, err)
     return recording
+
+
+def _layout(text: str) -> tuple[str, ...]:
+    try:
+        return Observation.decode(text).fields
+    except RecordError:
+        return ()  # an undecodable observation names no layout; the next one may
 
 
 def read_bags_dir(bags_dir: str | Path, step_topic: str = "/step", event_topic: str = "/episode/event",

@@ -340,3 +340,22 @@ class EpisodeEvent:
             origin=_field(data, "origin", str, "episode event"),
             stamp=float(_field(data, "stamp", (int, float), "episode event")),
         )
+
+
+def layout_difference(expected: Sequence[str], actual: Sequence[str]) -> str:
+    """What differs between two observation layouts, in words; empty when they are the same."""
+    expected, actual = tuple(expected), tuple(actual)
+    if expected == actual:
+        return ""
+    missing = [c for c in expected if c not in actual]
+    extra = [c for c in actual if c not in expected]
+    parts = []
+    if missing:
+        parts.append(f"missing {missing[:6]}{' ...' if len(missing) > 6 else ''}")
+    if extra:
+        parts.append(f"extra {extra[:6]}{' ...' if len(extra) > 6 else ''}")
+    if not parts:
+        first = next(i for i, (a, b) in enumerate(zip(expected, actual)) if a != b)
+        parts.append(f"the same components in another order (first difference at {first}: {expected[first]!r} "
+                     f"expected, {actual[first]!r} given)")
+    return "; ".join(parts)

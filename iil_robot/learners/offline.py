@@ -43,10 +43,11 @@ class OfflineResult:
 
 def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, configs: LearnerConfigs = LearnerConfigs(),
                   labels: LabelConfig = LabelConfig(), progress: Callable[[int], None] | None = None,
-                  frames: Sequence[tuple[float, Any]] = ()) -> OfflineResult:
+                  frames: Sequence[tuple[float, Any]] = (), observation_fields: Sequence[str] = ()) -> OfflineResult:
     """Train ``config.method`` on ``labelled`` for ``updates`` updates; write weights and a checkpoint
     to ``config.run_dir``. A camera learner (``config.image``) pairs ``frames`` ((header stamp, image
-    message) from the bags) with the rows by their steps' ``image_stamp``, as the live learner does.
+    message) from the bags) with the rows by their steps' ``image_stamp``, as the live learner does. The weights
+    name ``observation_fields`` as their observation layout.
 
     Raises:
         OfflineTrainingError: ``run_dir`` already holds a checkpoint, or there is no data to learn from.
@@ -58,6 +59,7 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, confi
                       configs, labels)
     if trainer.checkpoint_path.exists():
         raise OfflineTrainingError(f"{trainer.checkpoint_path} exists: choose another output directory or delete it")
+    trainer.set_observation_layout(observation_fields)
     for stamp, message in frames if config.image else ():
         trainer.add_image_message(stamp, message)
     trainer.add_labelled(labelled)

@@ -29,7 +29,7 @@ import torch
 from iil_robot.data.camera import CameraError
 from iil_robot.data.frames import FrameStore, attach_images, message_rgb
 from iil_robot.data.labels import LabelConfig, LabelError, Labelled, LiveLabeller
-from iil_robot.data.records import EpisodeEvent, StepRecord
+from iil_robot.data.records import EpisodeEvent, StepRecord, layout_difference
 from iil_robot.data.transitions import StepClass, Transitions
 from iil_robot.learners.buffers import ActionBox, ReplayBuffer
 from iil_robot.learners.checkpoints import CheckpointError, load_arrays, load_checkpoint, read_state, save_arrays, save_checkpoint
@@ -177,6 +177,8 @@ class Trainer:
         self.online: ReplayBuffer | None = None
         self.onset_observations: list[np.ndarray] = []
         self.policy_version = 0
+        self.observation_fields: tuple[str, ...] = ()
+        """The observations' layout (``Observation.fields``), exported with the weights; empty: unknown."""
         self.normalized = False
         """Whether the observation normalisation has been fitted (at the first update, or restored)."""
         self.dropped = 0
@@ -235,6 +237,19 @@ class Trainer:
         except CameraError as err:
             self.bad_frames += 1
             self.warn(f"camera frame ignored ({self.bad_frames} so far): {err}")
+
+    def set_observation_layout(self, fields: Sequence[str]) -> None:
+        """The layout of the observations being learned from (the observer's ``Observation.fields``); weights carry it,
+        so a policy node refuses them for another layout. A later, different layout is refused with a warning: its
+        records are of another shape (dropped and counted) or mean something else."""
+        fields = tuple(fields)
+        if not fields or fields == self.observation_fields:
+            return
+        if self.observation_fields:
+            self.warn(f"the observation layout changed ({layout_difference(self.observation_fields, fields)}): this learner "
+                      "keeps learning the first one; restart it with another run_dir for the new one")
+            return
+        self.observation_fields = fields
 
     def add_labelled(self, labelled: Labelled) -> None:
         """Labelled rows into the buffers (rows of another observation size are dropped and counted;
@@ -374,6 +389,7 @@ class Trainer:
             ensemble=shape.ensemble, updates=self.learner.updates, stamp=time.time(),
             doubt_threshold=getattr(self.learner, "doubt_threshold", None), head=shape.head, components=shape.components,
             image=shape.image, image_features=shape.image_features, goal_critic=shape.goal_critic,
+            observation_fields=self.observation_fields if len(self.observation_fields) == shape.obs_dim else (),
         )
         return encode_policy(self.learner.policy, meta)
 
@@ -412,6 +428,7 @@ class Trainer:
             "obs_dim": self.prior.obs_dim, "updates": self.learner.updates, "policy_version": self.policy_version,
             "doubt_threshold": getattr(self.learner, "doubt_threshold", None), "normalized": self.normalized,
             "warm_start_progress": list(self.warm_start_progress),
+            "observation_fields": list(self.observation_fields),
             "image": list(self.config.image),
             **{name: asdict(config) for name, config in self.configs.as_dict().items()},
         }
@@ -441,6 +458,8 @@ class Trainer:
         resumed = self._load_checkpoint()
         if self.config.bags_dir:
             self._rebuild(recording)
+            if recording is not None and not self.observation_fields:
+                self.set_observation_layout(recording.observation_fields)
         elif resumed and self.buffers_path.exists():
             arrays = load_arrays(self.buffers_path)
             for name, buffer in (("prior", self.prior), ("online", self.online)):
@@ -466,6 +485,7 @@ class Trainer:
         load_checkpoint(self.checkpoint_path, self.learner.modules(), self.learner.optimizers(), self.learner.extra_tensors())
         self.learner.updates, self.policy_version = int(state["updates"]), int(state["policy_version"])
         self.normalized = bool(state.get("normalized", self.learner.updates > 0))
+        self.observation_fields = tuple(state.get("observation_fields", ()))
         done, total = state.get("warm_start_progress", (0, 0))
         self.warm_start_progress = (int(done), int(total))
         if not self.algorithm.value_based:

@@ -26,6 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from iil_robot.data.records import layout_difference
 from iil_robot.learners.methods import ALGORITHMS
 from iil_robot.learners.networks import HEADS, Policy, PolicyShape
 
@@ -73,6 +74,8 @@ class WeightsMeta:
     """Output size of its image encoder."""
     goal_critic: bool = False
     """The tensors include the goal-probability critic Q_G (HG-DAgger with ``goal_critic``); absent: False."""
+    observation_fields: tuple[str, ...] = ()
+    """The observation layout the policy was trained on (``Observation.fields``); empty: not named."""
 
     @property
     def shape(self) -> PolicyShape:
@@ -90,6 +93,8 @@ class Expected:
     action_spec: str = ACTION_SPEC
     act_dim: int = 4
     algorithms: tuple[str, ...] = tuple(ALGORITHMS)
+    observation_fields: tuple[str, ...] = ()
+    """The observations' layout; empty: not checked."""
 
 
 def encode_policy(policy: Policy, meta: WeightsMeta) -> bytes:
@@ -147,6 +152,7 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
         head=get("head", str, optional=True) or "l2", components=get("components", int, optional=True) or 1,
         image=tuple(_image(meta.get("image", []))), image_features=meta.get("image_features", 50),
         goal_critic=meta.get("goal_critic", False),
+        observation_fields=_names(meta.get("observation_fields", [])),
     )
     if not isinstance(out.goal_critic, bool):
         raise WeightsError(f"weights metadata goal_critic={out.goal_critic!r} must be true or false")
@@ -167,7 +173,16 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
     for name in ("obs_dim", "act_dim", "ensemble", "components"):
         if not 1 <= getattr(out, name) <= LIMITS[name]:
             raise WeightsError(f"weights metadata {name}={getattr(out, name)} is out of range [1, {LIMITS[name]}]")
+    if out.observation_fields and len(out.observation_fields) != out.obs_dim:
+        raise WeightsError(f"weights metadata names {len(out.observation_fields)} observation fields for obs_dim {out.obs_dim}")
     return out
+
+
+def _names(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > LIMITS["obs_dim"] or not all(isinstance(v, str) and len(v) <= 256
+                                                                                for v in value):
+        raise WeightsError(f"weights metadata observation_fields must be a list of at most {LIMITS['obs_dim']} names")
+    return tuple(value)
 
 
 def _image(value: object) -> list[int]:
@@ -187,6 +202,10 @@ def check_expected(meta: WeightsMeta, expected: Expected) -> None:
     if expected.observation_spec is not None and meta.observation_spec != expected.observation_spec:
         raise WeightsError(f"weights were trained on observation spec {meta.observation_spec!r}, "
                            f"this arm publishes {expected.observation_spec!r}")
+    difference = layout_difference(meta.observation_fields, expected.observation_fields)
+    if meta.observation_fields and expected.observation_fields and difference:
+        raise WeightsError(f"weights were trained on another observation layout: this arm's observations have {difference} "
+                           "compared to the weights'; train on this profile's observations")
     if expected.obs_dim is not None and meta.obs_dim != expected.obs_dim:
         raise WeightsError(f"weights take {meta.obs_dim} observation values, the observations have {expected.obs_dim}")
     if meta.action_spec != expected.action_spec or meta.act_dim != expected.act_dim:

@@ -34,14 +34,14 @@ from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
 from iil_robot.data.frames import stamp_seconds
 from iil_robot.data.labels import LabelConfig
 from iil_robot.data.recordings import read_bags_dir
-from iil_robot.data.records import EpisodeEvent, RecordError, StepRecord
+from iil_robot.data.records import EpisodeEvent, Observation, RecordError, StepRecord
 from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.learners.cpu import ThreadCpu, idle_priority, lower_priority
 from iil_robot.learners.memory import keep_freed_memory
 from iil_robot.learners.methods import ALGORITHMS, METHODS
 from iil_robot.learners.trainer import Trainer, TrainerConfig
 from iil_robot.learners.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
-from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, IilNode, ParameterError, declare_config, run
+from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, ParameterError, declare_config, run
 
 TRAINER_RANGES = {
     "min_transitions": (1, 10_000_000), "prior_capacity": (1, 100_000_000), "online_capacity": (1, 100_000_000),
@@ -64,6 +64,12 @@ sim job) wait after SIGINT before they send SIGTERM."""
 
 FRAME_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
 """Camera frames: best effort like the camera's, but deep (10 s at 20 Hz) so that a busy learner keeps them."""
+
+
+class Layout(NamedTuple):
+    """The observations' layout, as the observer names it (``Observation.fields``)."""
+
+    fields: tuple[str, ...]
 
 
 class Frame(NamedTuple):
@@ -99,7 +105,7 @@ class LearnerNode(IilNode):
         self.writer = SummaryWriter(str(Path(config.run_dir) / "tensorboard"))
         self.trainer = Trainer(config, configs, labels, log_scalar=self.writer.add_scalar,
                                warn=lambda text: self.get_logger().warning(text, throttle_duration_sec=10.0))
-        self.inbox: deque[StepRecord | EpisodeEvent | Frame] = deque()  # filled by the executor, drained by training
+        self.inbox: deque[StepRecord | EpisodeEvent | Frame | Layout] = deque()  # filled by the executor, drained by training
         self.stopping = threading.Event()
         self.training_cpu: ThreadCpu | None = None
         """The training thread's CPU share, once it runs (for diagnostics)."""
@@ -107,6 +113,8 @@ class LearnerNode(IilNode):
         self.weights_pub = self.create_publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
         self.create_subscription(String, "step", self._on_step, RECORD_QOS)
         self.create_subscription(String, "episode/event", self._on_event, EVENTS_QOS)
+        self.layout: tuple[str, ...] = ()
+        self.create_subscription(String, "observation", self._on_observation, SENSOR_QOS)  # for its layout only
         if config.image:  # camera policies: frames paired with step records by their stamp (image_stamp)
             self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_frame, FRAME_QOS)
         recording = None
@@ -138,6 +146,16 @@ class LearnerNode(IilNode):
         except RecordError as err:
             self.get_logger().error(f"undecodable episode event: {err}", throttle_duration_sec=1.0)
 
+    def _on_observation(self, msg: String) -> None:
+        try:
+            fields = Observation.decode(msg.data).fields
+        except RecordError as err:
+            self.get_logger().error(f"undecodable observation: {err}", throttle_duration_sec=5.0)
+            return
+        if fields != self.layout:
+            self.layout = fields
+            self.inbox.append(Layout(fields))
+
     def _on_frame(self, msg: CompressedImage) -> None:
         self.inbox.append(Frame(stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec), bytes(msg.data)))
 
@@ -155,6 +173,8 @@ class LearnerNode(IilNode):
                 records = []
             if isinstance(item, Frame):
                 self.trainer.add_compressed_frame(item.stamp, item.jpeg)
+            elif isinstance(item, Layout):
+                self.trainer.set_observation_layout(item.fields)
             else:
                 self.trainer.add_event(item)
         if records:

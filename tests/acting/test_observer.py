@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from iil_robot.acting.observer import FieldConfig, Observer, ObserverConfig, ObserverError, layout_difference
-from iil_robot.data.records import Observation
+from iil_robot.acting.observer import FieldConfig, Observer, ObserverConfig, ObserverError
+from iil_robot.data.records import Observation, layout_difference
 
 EE = FieldConfig("ee", "position", "ee_pose", timeout=0.2)
 JOINTS = FieldConfig("arm", "joint_positions", "joint_states", joints=("j1", "j2"))

@@ -204,3 +204,18 @@ def test_the_live_warm_start_runs_step_by_step_takes_in_new_data_and_a_restart_f
     weights = again.step()
     assert again.warm_start_progress == (50, 50)
     assert weights is not None and decode_policy(weights)[0].updates == 1
+
+
+def test_the_weights_and_the_checkpoint_carry_the_observation_layout_and_a_change_is_refused(tmp_path):
+    warnings = []
+    t, _ = trainer(tmp_path)
+    t.warn = warnings.append
+    t.set_observation_layout(("x",))
+    feed(t, boundary_task_records(4, 30))
+    meta, _ = decode_policy(t.export(), Expected("toy/v1", 1, observation_fields=("x",)))
+    assert meta.observation_fields == ("x",)
+    t.set_observation_layout(("y",))
+    assert t.observation_fields == ("x",) and "the observation layout changed (missing ['x']; extra ['y'])" in warnings[0]
+    t.save()
+    again, _ = trainer(tmp_path)
+    assert restore_from_bags(again) and again.observation_fields == ("x",)

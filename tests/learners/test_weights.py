@@ -1,6 +1,8 @@
 import io
 import pickle
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -82,3 +84,26 @@ def test_bad_weights_are_refused_with_a_reason(tamper, message):
 def test_an_algorithm_the_receiver_does_not_run_is_refused():
     with pytest.raises(WeightsError, match="algorithm"):
         decode_policy(good_bytes(), Expected(algorithms=("hgdagger",)))
+
+
+@pytest.mark.parametrize("arm, refused", [
+    (("ee.x", "ee.y", "ee.z"), ""),
+    ((), ""),  # observations without a layout: only spec and size are checked
+    (("ee.x", "ee.y", "object.x"), r"this arm's observations have missing \['ee.z'\]; extra \['object.x'\]"),
+    (("ee.y", "ee.x", "ee.z"), "another order"),
+])
+def test_weights_for_another_observation_layout_are_refused_naming_the_difference(arm, refused):
+    policy, meta = make()
+    data = encode_policy(policy, replace(meta, observation_fields=("ee.x", "ee.y", "ee.z")))
+    expected = Expected("toy/v1", 3, observation_fields=arm)
+    if refused:
+        with pytest.raises(WeightsError, match=refused):
+            decode_policy(data, expected)
+    else:
+        assert decode_policy(data, expected)[0].observation_fields == ("ee.x", "ee.y", "ee.z")
+
+
+def test_a_layout_of_another_length_than_the_observation_is_refused():
+    policy, meta = make()
+    with pytest.raises(WeightsError, match="names 2 observation fields for obs_dim 3"):
+        decode_policy(encode_policy(policy, replace(meta, observation_fields=("a", "b"))))
