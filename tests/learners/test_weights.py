@@ -1,6 +1,5 @@
 import io
 import pickle
-
 from dataclasses import replace
 
 import pytest
