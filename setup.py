@@ -37,12 +37,13 @@ setup(
         ],
     },
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
-    package_data={PACKAGE: ["config/*.yaml"]},
+    package_data={PACKAGE: ["config/*.yaml", "config/profiles/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob(f"{PACKAGE}/config/*.yaml")),
+        (f"share/{PACKAGE}/config/profiles", glob(f"{PACKAGE}/config/profiles/*.yaml")),
         (f"share/{PACKAGE}/udev", glob("udev/*")),
     ],
 )

@@ -34,13 +34,16 @@ import yaml
 from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
 from iil_robot.command.mux import step_records_reach
 from iil_robot.config import config_path
+from iil_robot.config.profiles import load_profile, profile_names
 from iil_robot.learners.methods import METHODS
 
 if TYPE_CHECKING:
     from iil_robot.nodes.console.dashboard import Dashboard
 
 # Stopped in this order, so the recorder and the learner see everything the others sent.
-STOP_ORDER = ("sim_operator", "policy", "sim_arm", "spacemouse_gate", "mux", "learner", "recorder")
+STOP_ORDER = ("sim_operator", "policy", "sim_arm", "observer", "spacemouse_gate", "mux", "learner", "recorder")
+STAND_INS = ("sim_arm", "sim_operator")
+"""The only nodes a real arm does not run: the arm's drivers and the operator (the rest is intervention.launch.py's)."""
 LISTENERS = ("recorder", "learner")
 """Started first and awaited: every episode is recorded and reaches the learner."""
 LIVE_METHODS = [m.name for m in METHODS.values() if m.operator == "human_gated" and not m.operator_noise and m.interactive]
@@ -63,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
     parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE", dest="overrides",
                         help="override a node parameter, e.g. --set learner.min_transitions=64 (repeatable)")
+    parser.add_argument("--robot", default="fetch", choices=profile_names(),
+                        help="robot profile (config/profiles): the simulated arm presents itself under its topic, joint and "
+                             "frame names, and every node gets its parameters (default fetch)")
     parser.add_argument("--startup-timeout", type=float, default=120.0, help="seconds to wait for the first step record")
 
 
@@ -81,7 +87,7 @@ def _load_run(args: argparse.Namespace) -> tuple[Path, dict]:
     if (run_dir / "run.json").exists():
         raise SystemExit(f"{run_dir} already holds a run; use --resume {run_dir} to continue it, or another --run-dir")
     settings = {
-        "task": args.task, "method": args.method, "operator_model": args.operator_model,
+        "task": args.task, "method": args.method, "robot": args.robot, "operator_model": args.operator_model,
         "operator_level": args.operator_level, "seed": args.seed, "episodes_done": 0,
     }
     return run_dir, settings
@@ -102,15 +108,21 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
 def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[str, object]] | None = None) -> list[NodeSpec]:
     """Every node of the simulated graph, from the shared parameter files plus this run's values."""
     overrides = overrides or {}
-    task, spec = s["task"], f"fetch_{s['task']}/v1"
+    task, profile = s["task"], load_profile(s.get("robot", "fetch"))
+    observer = profile.node_parameters("observer")
+    spec = f"{observer.pop('observation_spec', profile.name)}/{task}"  # a task without a block has another layout
+    if task == "reach":
+        observer["fields"] = [f for f in observer.get("fields", []) if observer.get(f"fields.{f}.topic") != "object_pose"]
     seed = s["seed"] + s["episodes_done"]
 
     def node(name: str, module: str, own_file: str | None, **parameters) -> NodeSpec:
         files = ((str(config_path(own_file)),) if own_file else ()) + (str(config_path("sim.yaml")),)
         return NodeSpec(name, f"iil_robot.nodes.{module}", params_files=files,
-                        parameters={**parameters, **overrides.get(name, {})})
+                        parameters={**profile.node_parameters(name), **parameters, **overrides.get(name, {})},
+                        remappings=profile.remappings)
 
     return [
+        node("observer", "observer", None, **observer, observation_spec=spec),
         node("sim_arm", "sim_arm", None, task=task, seed=seed),
         node("sim_operator", "sim_operator", None, task=task, model=s["operator_model"],
              level=float(s["operator_level"]), seed=seed),

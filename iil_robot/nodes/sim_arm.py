@@ -1,13 +1,19 @@
-"""``sim_arm`` node: a MuJoCo Fetch arm behind the ROS interface of a servo-controlled arm.
+"""``sim_arm`` node: a MuJoCo Fetch arm behind the ROS interface of a real arm's drivers.
 
-It takes what the mux sends a real arm (``arm/cmd`` TwistStamped end-effector velocity,
-``arm/gripper`` closure) and publishes what a real arm and its perception would: the
-observation vector, ``joint_states``, the end-effector, object and goal poses, optionally a
-camera image, and episode events (start, success, timeout).
+It takes what the mux sends a real arm (``arm/cmd``: TwistStamped end-effector velocity in m/s
+with MoveIt Servo's semantics; ``arm/gripper`` closure) and publishes only what a real arm's
+drivers and perception would: ``joint_states`` (arm and finger joints, under the robot profile's
+``joint_names``), the end-effector pose (``ee_pose``, as franka_robot_state_broadcaster's
+``current_pose`` or ur_robot_driver's ``tcp_pose_broadcaster``), object and goal poses as a
+perception system would, and optionally a camera image. The ``observer`` node builds the
+policy's observation from them, as on a real arm. It still ends episodes itself (success, time
+limit) and publishes their events; an episode manager node is to take that over.
 
 Modes:
 - real time (default): one step per control period at ``rate``, with the latest command; a
-  command older than ``command_timeout`` counts as zero, as a servo controller's would;
+  command older than ``command_timeout`` (MoveIt Servo's ``incoming_command_timeout``, 0.1 s)
+  counts as zero, as Servo halts then; a command in another frame than ``frame_id`` is refused
+  (Servo would transform it; this stand-in cannot);
 - ``lockstep``: one step per step record on ``step`` (the mux's executed action), as fast as
   the graph answers; the observation is republished every control period while nothing
   comes, so the loop (re)starts by itself.
@@ -25,12 +31,13 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set bef
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
+from rcl_interfaces.msg import ParameterDescriptor
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 
 from iil_robot.command.mux import step_records_reach
-from iil_robot.data.records import EpisodeEvent, Observation, RecordError, StepRecord
+from iil_robot.data.records import EpisodeEvent, RecordError, StepRecord
 from iil_robot.data.transitions import TRANSLATION_GRIPPER
 from iil_robot.nodes.common import (
     COMMAND_QOS,
@@ -46,6 +53,10 @@ from iil_robot.nodes.common import (
 from iil_robot.sim.spec import TASK_NAMES
 from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
 
+SIM_JOINTS = ("shoulder_pan_joint", "shoulder_lift_joint", "upperarm_roll_joint", "elbow_flex_joint", "forearm_roll_joint",
+              "wrist_flex_joint", "wrist_roll_joint", "r_gripper_finger_joint", "l_gripper_finger_joint")
+"""The simulated arm's joints that ``joint_states`` carries (Fetch's arm and fingers; torso and head stay fixed)."""
+
 
 class SimArm(IilNode):
     def __init__(self) -> None:
@@ -57,8 +68,16 @@ class SimArm(IilNode):
         limit = declare(self, "max_episode_steps", 0, "Time limit in ticks; 0 = the task default", 0, 100000)
         self.lockstep = declare(self, "lockstep", False, "Step once per step record instead of in real time")
         self.seed = declare(self, "seed", 0, "Seed of the first episode (episode k uses seed + k)", 0, 2**31 - 1)
-        self.command_timeout = declare(self, "command_timeout", 0.2, "A command older than this (s) counts as zero", 0.01, 10.0)
+        self.command_timeout = declare(self, "command_timeout", 0.1, "A command older than this (s) counts as zero "
+                                       "(MoveIt Servo's incoming_command_timeout)", 0.01, 10.0)
         self.frame_id = declare(self, "frame_id", "base_link", "Frame of poses and commands (Fetch's world axes)")
+        renamed = self._strings("joint_names", list(SIM_JOINTS),
+                                "Names under which the arm's seven joints and two fingers are published, in Fetch's order; "
+                                "\"\" leaves one out")
+        if len(renamed) != len(SIM_JOINTS):
+            raise ParameterError(f"parameter 'joint_names' needs {len(SIM_JOINTS)} names (\"\" to leave one out), for "
+                                 f"{list(SIM_JOINTS)}; got {len(renamed)}")
+        self.joint_names = dict(zip(SIM_JOINTS, renamed))
         self.camera = declare(self, "camera", False, "Publish a camera image each tick (needs MUJOCO_GL=egl or osmesa)")
         self.image_size = declare(self, "image_size", 128, "Square camera image size (px)", 16, 1024)
         awaited = declare(self, "await_step_subscribers", "", "Comma-separated node names (e.g. recorder,learner) the mux must "
@@ -71,7 +90,6 @@ class SimArm(IilNode):
         self.spec = f"fetch_{task}/v1"
         self.clock = time.monotonic
 
-        self.obs_pub = self.create_publisher(String, "observation", RECORD_QOS)
         self.joint_pub = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
         self.pose_pubs = {name: self.create_publisher(PoseStamped, name, SENSOR_QOS)
                           for name in ("ee_pose", "object_pose", "goal_pose")}
@@ -106,7 +124,15 @@ class SimArm(IilNode):
 
     # -- inputs ----------------------------------------------------------------------------
 
+    def _strings(self, name: str, default: list[str], description: str) -> list[str]:
+        return list(self.declare_parameter(name, default, ParameterDescriptor(description=description)).value)
+
     def _on_cmd(self, msg: TwistStamped) -> None:
+        if msg.header.frame_id != self.frame_id:
+            self.get_logger().error(f"arm/cmd in frame {msg.header.frame_id!r}, not {self.frame_id!r}: refused, holding "
+                                    "(set the mux's frame_id to the arm's)", throttle_duration_sec=1.0)
+            self.velocity, self.command_time = np.zeros(3), self.clock()
+            return
         velocity = np.array(twist_values(msg.twist)[:3])
         if not np.all(np.isfinite(velocity)):
             self.get_logger().error(f"arm/cmd has non-finite values {velocity.tolist()}: ignored, holding",
@@ -182,16 +208,16 @@ class SimArm(IilNode):
     # -- outputs ---------------------------------------------------------------------------
 
     def _publish_state(self) -> None:
-        now = self.get_clock().now()
-        obs = self.env.observation()
-        self.obs_pub.publish(String(data=Observation(tuple(obs.tolist()), self.spec, now.nanoseconds * 1e-9).encode()))
-        stamp = now.to_msg()
+        stamp = self.get_clock().now().to_msg()
         poses = self.env.poses()
         for name, pose in (("ee_pose", poses.ee), ("object_pose", poses.object), ("goal_pose", poses.goal)):
             if pose is not None:
                 self.pose_pubs[name].publish(self._pose(pose, stamp))
         readout = self.env.joint_states()
-        joints = JointState(name=list(readout.names), position=readout.position.tolist(), velocity=readout.velocity.tolist())
+        published = [(self.joint_names[n], p, v) for n, p, v in zip(readout.names, readout.position, readout.velocity)
+                     if self.joint_names.get(n)]  # joints and names the profile gives, in Fetch's order
+        joints = JointState(name=[n for n, _, _ in published], position=[float(p) for _, p, _ in published],
+                            velocity=[float(v) for _, _, v in published])
         joints.header.stamp, joints.header.frame_id = stamp, self.frame_id
         self.joint_pub.publish(joints)
         if self.image_pub is not None:

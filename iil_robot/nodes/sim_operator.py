@@ -1,7 +1,10 @@
 """``sim_operator`` node: a virtual SpaceMouse worked by the simulated operator.
 
-Each observation it judges the policy's proposal with ``iil_robot.sim.operator.SimOperator``
-(the same code the headless benchmarks use) and moves a virtual device on ``spacenav/joy``,
+It sees what a person beside the arm sees: the end-effector, object and goal poses and the
+fingers' opening (``ee_pose``, ``object_pose``, ``goal_pose``, ``joint_states``, under the robot
+profile's names), never the policy's observation. Each arm tick (each ``joint_states``) it
+judges the policy's proposal with ``iil_robot.sim.operator.SimOperator`` (the same code the
+headless benchmarks use) and moves a virtual device on ``spacenav/joy``,
 exactly what the ``spacenav`` driver publishes for a real one, so its input goes through the
 real gate: while in control it holds the takeover button and deflects the cap by the inverse
 of the gate's axis mapping; it clicks the gripper button when the closure it wants differs
@@ -20,11 +23,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from sensor_msgs.msg import Joy
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, Float64, String
 
 from iil_robot.command.gate import GateConfig
-from iil_robot.data.records import EpisodeEvent, Observation, Proposal, RecordError
+from iil_robot.data.records import EpisodeEvent, Proposal, RecordError
 from iil_robot.data.transitions import TRANSLATION_GRIPPER
 from iil_robot.nodes.common import (
     EVENTS_QOS,
@@ -39,6 +44,7 @@ from iil_robot.nodes.common import (
 )
 from iil_robot.sim.operator import MODELS, SimOperator, SimOperatorConfig
 from iil_robot.sim.spec import TASK_NAMES
+from iil_robot.sim.state import TaskState
 from iil_robot.sim.tasks import task_spec
 
 
@@ -97,7 +103,14 @@ class SimOperatorNode(IilNode):
 
         self.joy_pub = self.create_publisher(Joy, "spacenav/joy", SENSOR_QOS)
         self.decision_pub = self.create_publisher(String, "operator/decision", EVENTS_QOS)
-        self.create_subscription(String, "observation", self._on_observation, RECORD_QOS)
+        self.finger_joints = list(self.declare_parameter(
+            "finger_joints", ["r_gripper_finger_joint", "l_gripper_finger_joint"],
+            ParameterDescriptor(description="The gripper's finger joints in joint_states (their positions sum to its opening)")
+        ).value)
+        self.poses: dict[str, np.ndarray] = {}
+        for name in ("ee_pose", "object_pose", "goal_pose"):
+            self.create_subscription(PoseStamped, name, self._pose_callback(name), SENSOR_QOS)
+        self.create_subscription(JointState, "joint_states", self._on_joint_states, SENSOR_QOS)
         self.create_subscription(String, "policy/proposal", self._on_proposal, RECORD_QOS)
         self.create_subscription(Float64, "human/gripper", self._on_gate_gripper, LATCHED_QOS)
         self.create_subscription(String, "episode/event", self._on_episode, EVENTS_QOS)
@@ -132,12 +145,31 @@ class SimOperatorNode(IilNode):
             self.operator.reset()
             self.policy_action = None
 
-    def _on_observation(self, msg: String) -> None:
+    def _pose_callback(self, name: str):
+        def on_pose(msg: PoseStamped) -> None:
+            p = msg.pose.position
+            self.poses[name] = np.array([p.x, p.y, p.z])
+
+        return on_pose
+
+    def _seen(self, msg: JointState) -> TaskState:
+        """The scene as the operator sees it. Raises ValueError while a pose or a finger joint is missing."""
+        positions = dict(zip(msg.name, msg.position))
+        needed = ("ee_pose", "goal_pose") + (("object_pose",) if self.task.has_object else ())
+        problems = [f"no {name} yet" for name in needed if name not in self.poses]
+        missing = [j for j in self.finger_joints if j not in positions]
+        if missing:
+            problems.append(f"joint_states has no {missing} (set finger_joints to the gripper's joints)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return TaskState(grip_pos=self.poses["ee_pose"], finger_opening=float(sum(positions[j] for j in self.finger_joints)),
+                         goal=self.poses["goal_pose"], object_pos=self.poses.get("object_pose"))
+
+    def _on_joint_states(self, msg: JointState) -> None:
         try:
-            obs = np.array(Observation.decode(msg.data).values)
-            decision = self.operator.act(obs, self.policy_action, help_requested=self.help_requested)
-        except (RecordError, ValueError) as err:
-            self.get_logger().error(f"cannot judge this observation: {err}", throttle_duration_sec=2.0)
+            decision = self.operator.act(self._seen(msg), self.policy_action, help_requested=self.help_requested)
+        except ValueError as err:
+            self.get_logger().warning(f"cannot judge this tick: {err}", throttle_duration_sec=2.0)
             return
         if decision.onset or decision.offset:
             self.interventions += decision.onset
