@@ -34,6 +34,7 @@ setup(
             "sim_arm = iil_robot.nodes.sim_arm:main",
             "sim_operator = iil_robot.nodes.sim_operator:main",
             "camera = iil_robot.nodes.camera:main",
+            "observer = iil_robot.nodes.observer:main",
         ],
     },
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),

@@ -1,21 +1,24 @@
-"""The whole loop on the simulated arm, from the same parameter files as ``iil-robot sim``.
+"""The whole loop on the simulated arm: intervention.launch.py's graph plus the two stand-ins.
 
-    ros2 launch iil_robot sim.launch.py task:=push operator_level:=0.7 method:=rlif
+    ros2 launch iil_robot sim.launch.py task:=push robot:=fetch operator_level:=0.7 method:=rlif
 
-``iil-robot sim`` does the same without ``launch`` (which the pip wheels lack) and adds the
-dashboard, the run folder and the report.
+The simulated arm (``sim_arm``) presents itself under the robot profile's topic, joint and frame
+names, and the simulated operator (``sim_operator``) works a virtual SpaceMouse; every other node
+is exactly what a real arm runs. ``iil-robot sim`` does the same without ``launch`` (which the pip
+wheels lack) and adds the dashboard, the run folder and the report.
 """
-from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from iil_robot.config.profiles import load_profile, sim_fields
 from launch import LaunchDescription
 
 ARGUMENTS = {
     "task": ("push", "Fetch task: reach, push or pick_and_place"),
-    "observation_spec": ("fetch_push/v1", "fetch_<task>/v1, matching task"),
+    "robot": ("fetch", "robot profile the simulated arm presents itself as: fetch, panda or ur5e"),
     "operator_model": ("value", "simulated operator: value, random, demo or never"),
     "operator_level": ("0.7", "simulated operator quality in [0, 1]"),
     "method": ("rlif", "learning method (iil_robot/learners/methods.py), e.g. rlif or hgdagger"),
@@ -26,29 +29,33 @@ ARGUMENTS = {
 }
 
 
-def generate_launch_description() -> LaunchDescription:
+def sim_graph(context) -> list:
     share = FindPackageShare("iil_robot")
     arg = LaunchConfiguration
+    task, robot = arg("task").perform(context), arg("robot").perform(context)
+    profile = load_profile(robot)
     sim = PathJoinSubstitution([share, "config", "sim.yaml"])
+    real = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "intervention.launch.py"])),
+        launch_arguments={"robot": robot, "input": "joy", "method": arg("method"), "device": "auto",
+                          "output_dir": arg("output_dir"), "run_dir": arg("run_dir"), "camera": arg("camera"),
+                          "camera_source": "sim", "observer_fields": str(sim_fields(profile, task)),
+                          "overlay": sim}.items())
 
-    def node(executable: str, name: str, own: str | None, overrides: dict, remap=(), condition=None) -> Node:
-        files = ([PathJoinSubstitution([share, "config", own])] if own else []) + [sim]
-        return Node(package="iil_robot", executable=executable, name=name, output="screen",
-                    parameters=files + [overrides], remappings=list(remap), condition=condition)
+    def stand_in(name: str, overrides: dict) -> Node:
+        return Node(package="iil_robot", executable=name, name=name, output="screen",
+                    parameters=[sim, profile.node_parameters(name), overrides], remappings=list(profile.remappings.items()))
 
-    nodes = [
+    return [
+        real,
         # every node starts at once: the first episode waits until the mux's step records reach the recorder and learner
-        node("sim_arm", "sim_arm", None, {"task": arg("task"), "seed": arg("seed"), "camera": arg("camera"),
-                                          "await_step_subscribers": "recorder,learner"}),
-        node("sim_operator", "sim_operator", None, {"task": arg("task"), "model": arg("operator_model"),
-                                                     "level": arg("operator_level"), "seed": arg("seed")}),
-        node("spacemouse_gate", "spacemouse_gate", "spacemouse_gate.yaml", {}),
-        node("mux", "mux", "mux.yaml", {}),
-        node("policy", "policy", "policy.yaml", {"observation_spec": arg("observation_spec")}),
-        node("recorder", "recorder", "recorder.yaml", {"output_dir": arg("output_dir"), "task": arg("task")}),
-        node("learner", "learner", "learner.yaml", {"method": arg("method"), "observation_spec": arg("observation_spec"),
-                                                    "run_dir": arg("run_dir")}),
-        node("camera", "camera", "camera.yaml", {"source": "sim"}, condition=IfCondition(arg("camera"))),
+        stand_in("sim_arm", {"task": task, "seed": arg("seed"), "camera": arg("camera"),
+                             "await_step_subscribers": "recorder,learner"}),
+        stand_in("sim_operator", {"task": task, "model": arg("operator_model"), "level": arg("operator_level"),
+                                  "seed": arg("seed")}),
     ]
+
+
+def generate_launch_description() -> LaunchDescription:
     declared = [DeclareLaunchArgument(name, default_value=d, description=text) for name, (d, text) in ARGUMENTS.items()]
-    return LaunchDescription(declared + nodes)
+    return LaunchDescription(declared + [OpaqueFunction(function=sim_graph)])

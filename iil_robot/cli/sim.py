@@ -34,7 +34,7 @@ import yaml
 from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
 from iil_robot.command.mux import step_records_reach
 from iil_robot.config import config_path
-from iil_robot.config.profiles import load_profile, profile_names
+from iil_robot.config.profiles import load_profile, profile_names, sim_fields
 from iil_robot.learners.methods import METHODS
 
 if TYPE_CHECKING:
@@ -109,10 +109,6 @@ def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[
     """Every node of the simulated graph, from the shared parameter files plus this run's values."""
     overrides = overrides or {}
     task, profile = s["task"], load_profile(s.get("robot", "fetch"))
-    observer = profile.node_parameters("observer")
-    spec = f"{observer.pop('observation_spec', profile.name)}/{task}"  # a task without a block has another layout
-    if task == "reach":
-        observer["fields"] = [f for f in observer.get("fields", []) if observer.get(f"fields.{f}.topic") != "object_pose"]
     seed = s["seed"] + s["episodes_done"]
 
     def node(name: str, module: str, own_file: str | None, **parameters) -> NodeSpec:
@@ -122,16 +118,16 @@ def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[
                         remappings=profile.remappings)
 
     return [
-        node("observer", "observer", None, **observer, observation_spec=spec),
+        node("observer", "observer", None, fields=sim_fields(profile, task)),
         node("sim_arm", "sim_arm", None, task=task, seed=seed),
         node("sim_operator", "sim_operator", None, task=task, model=s["operator_model"],
              level=float(s["operator_level"]), seed=seed),
         node("spacemouse_gate", "spacemouse_gate", "spacemouse_gate.yaml"),
         node("mux", "mux", "mux.yaml"),
-        node("policy", "policy_node", "policy.yaml", observation_spec=spec),
+        node("policy", "policy_node", "policy.yaml"),
         node("recorder", "recorder", "recorder.yaml", output_dir=str(run_dir / "bags"), task=task,
              operator=f"sim {s['operator_model']} operator, level {s['operator_level']}"),
-        node("learner", "learner", "learner.yaml", method=s["method"], observation_spec=spec,
+        node("learner", "learner", "learner.yaml", method=s["method"],
              run_dir=str(run_dir / "learner"), bags_dir=str(run_dir / "bags") if resume else ""),
     ]
 

@@ -27,11 +27,23 @@ class Recorded:
         self.args, self.kwargs = args, kwargs
 
 
+class Context:
+    """What a launch context gives an OpaqueFunction here: the launch arguments' values."""
+
+    def __init__(self, arguments: dict):
+        self.arguments = arguments
+
+
+def perform(self, context: Context):
+    return str(resolve(context.arguments[self.args[0]], context.arguments))
+
+
 def install_stand_ins(monkeypatch) -> None:
     classes = {
         "launch": ["LaunchDescription"],
-        "launch.actions": ["DeclareLaunchArgument"],
+        "launch.actions": ["DeclareLaunchArgument", "OpaqueFunction", "IncludeLaunchDescription"],
         "launch.conditions": ["IfCondition"],
+        "launch.launch_description_sources": ["PythonLaunchDescriptionSource"],
         "launch.substitutions": ["LaunchConfiguration", "PathJoinSubstitution"],
         "launch_ros": [],
         "launch_ros.actions": ["Node"],
@@ -40,8 +52,33 @@ def install_stand_ins(monkeypatch) -> None:
     for module_name, names in classes.items():
         module = types.ModuleType(module_name)
         for name in names:
-            setattr(module, name, type(name, (Recorded,), {}))
+            setattr(module, name, type(name, (Recorded,), {"perform": perform} if name == "LaunchConfiguration" else {}))
         monkeypatch.setitem(sys.modules, module_name, module)
+
+
+def launch_nodes(path: Path, given: dict | None = None) -> list[tuple[Recorded, dict]]:
+    """Every Node a launch file starts (opaque functions run, includes followed), with the arguments it sees."""
+    entities = load(path).args[0]
+    arguments = {e.args[0]: e.kwargs.get("default_value") for e in entities if type(e).__name__ == "DeclareLaunchArgument"}
+    unknown = set(given or {}) - set(arguments)
+    assert not unknown, f"{path.name} declares no arguments {unknown}"
+    arguments.update(given or {})
+    nodes: list[tuple[Recorded, dict]] = []
+    pending = [e for e in entities if type(e).__name__ != "DeclareLaunchArgument"]
+    while pending:
+        entity = pending.pop(0)
+        kind = type(entity).__name__
+        if kind == "Node":
+            nodes.append((entity, arguments))
+        elif kind == "OpaqueFunction":
+            pending += entity.kwargs["function"](Context(arguments))
+        elif kind == "IncludeLaunchDescription":
+            included = resolve(entity.args[0].args[0], arguments)
+            values = {k: resolve(v, arguments) for k, v in entity.kwargs.get("launch_arguments", [])}
+            nodes += launch_nodes(included, values)
+        else:
+            raise AssertionError(f"{path.name}: no stand-in handles {kind}")
+    return nodes
 
 
 def load(path: Path):
@@ -94,20 +131,20 @@ def console_scripts() -> dict[str, str]:
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
 def test_launch_file_references_only_what_exists(path, monkeypatch, domain_id, tmp_path):
     install_stand_ins(monkeypatch)
-    description = load(path)
-    entities = description.args[0]
-    arguments = {e.args[0]: e.kwargs.get("default_value") for e in entities if type(e).__name__ == "DeclareLaunchArgument"}
-    nodes = [e for e in entities if type(e).__name__ == "Node"]
+    nodes = launch_nodes(path)
     assert nodes, "no nodes in the launch file"
     scripts = console_scripts()
-    for node in nodes:
+    used: set[str] = set()
+    remapped: set[str] = set()
+    for node, arguments in nodes:
         kw = node.kwargs
         assert kw["package"] == "iil_robot"
         assert kw["executable"] in scripts, f"{kw['executable']} is not a console script"
-        files, names = [], []
+        files, names, given = [], [], {}
         for entry in kw.get("parameters", []):
             entry = resolve(entry, arguments)
-            if isinstance(entry, Path):
+            if isinstance(entry, (Path, str)):
+                entry = Path(entry)
                 assert entry.is_file(), entry
                 files.append(entry)
                 data = yaml.safe_load(entry.read_text())
@@ -115,9 +152,16 @@ def test_launch_file_references_only_what_exists(path, monkeypatch, domain_id, t
                     names += flatten("", data[kw["name"]]["ros__parameters"])
             else:
                 names += list(entry)
-        assert any(kw["name"] in yaml.safe_load(f.read_text()) for f in files), f"no parameter file for {kw['name']}"
-        remapped = [src for src, _ in kw.get("remappings", [])]
-        check_node_declares(scripts[kw["executable"]], files, names, remapped, domain_id, tmp_path, monkeypatch)
+                given.update({k: resolve(v, arguments) for k, v in entry.items()})
+        assert files or given, f"no parameters for {kw['name']}"
+        # the dictionaries as launch_ros hands them over: strings read as YAML ("20.0" is a number)
+        values = {k: yaml.safe_load(v) if isinstance(v, str) and v else v for k, v in given.items()}
+        own = tmp_path / f"{kw['name']}_given.yaml"
+        own.write_text(yaml.safe_dump({kw["name"]: {"ros__parameters": {k: v for k, v in values.items() if v != ""}}}))
+        remapped |= {src for src, _ in kw.get("remappings", [])}
+        used |= check_node_declares(scripts[kw["executable"]], files + [own], names, domain_id, tmp_path, monkeypatch)
+    # a robot profile's remappings apply to every node: each must name a topic some node of the graph uses
+    assert remapped <= used, f"remapped topics {remapped - used} are used by no node"
 
 
 # Node-specific test settings: no device thread, and nothing written outside the test's folder.
@@ -125,8 +169,9 @@ TEST_OVERRIDES = {"spacemouse_gate": ["input:=joy"], "recorder": ["output_dir:={
                   "learner": ["run_dir:={tmp}/learner", 'bags_dir:=""'], "camera": ["source:=sim"]}
 
 
-def check_node_declares(entry_point: str, files: list[Path], names: list[str], remapped: list[str], domain_id: int, tmp: Path,
-                        monkeypatch) -> None:
+def check_node_declares(entry_point: str, files: list[Path], names: list[str], domain_id: int, tmp: Path,
+                        monkeypatch) -> set[str]:
+    """Build the node from ``files``; check it declares ``names``; return the topics it uses."""
     module_name = entry_point.split(":")[0]
     module = importlib.import_module(module_name)
     # What a node sets for its whole process must not outlive it here: a learner built in the test process left it,
@@ -148,10 +193,25 @@ def check_node_declares(entry_point: str, files: list[Path], names: list[str], r
             undeclared = [n for n in names if n not in ("use_sim_time",) and not node.has_parameter(n)]
             assert undeclared == [], f"{node.get_name()} does not declare {undeclared}"
             topics = {p.topic_name.lstrip("/") for p in node.publishers} | {s.topic_name.lstrip("/") for s in node.subscriptions}
-            assert set(remapped) <= topics, f"remapped topics {set(remapped) - topics} are not used by {node.get_name()}"
         finally:
             node.destroy_node()
     finally:
         rclpy.try_shutdown()
     assert os.nice(0) == nice
     assert set(threading.enumerate()) <= threads, f"{module_name}: threads left running after destroy_node"
+    return topics
+
+
+def test_the_simulated_graph_is_the_real_graph_plus_the_two_stand_ins(monkeypatch, tmp_path):
+    """One graph: sim.launch.py and ``iil-robot sim`` run exactly the nodes intervention.launch.py runs on a real arm,
+    plus the simulated arm and operator."""
+    from iil_robot.cli.sim import STAND_INS, graph_nodes
+
+    install_stand_ins(monkeypatch)
+    real = {n.kwargs["name"] for n, _ in launch_nodes(ROOT / "launch" / "intervention.launch.py")} - {"camera"}
+    simulated = {n.kwargs["name"] for n, _ in launch_nodes(ROOT / "launch" / "sim.launch.py")} - {"camera"}
+    job = {spec.name for spec in graph_nodes(tmp_path, {"task": "push", "robot": "panda", "method": "rlif", "seed": 0,
+                                                         "episodes_done": 0, "operator_model": "value",
+                                                         "operator_level": 0.7}, resume=False)}
+    assert set(STAND_INS) == {"sim_arm", "sim_operator"}
+    assert simulated == job == real | set(STAND_INS), (real, simulated, job)

@@ -6,19 +6,19 @@ import time
 
 import numpy as np
 import pytest
-from geometry_msgs.msg import TwistStamped
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from iil_robot.cli.graph import NodeSpec
 from iil_robot.config import config_path
+from iil_robot.config.profiles import load_profile
 from iil_robot.data.records import EpisodeEvent, Observation, StepRecord
-from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, twist_stamped
-from iil_robot.sim.spec import OBJECT_LAYOUT
+from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, SENSOR_QOS, twist_stamped
 from tests.nodes.conftest import assert_stops_with
 
 STARTUP = 60.0  # MuJoCo and gymnasium-robotics import slowly on a loaded machine
-GRIP = OBJECT_LAYOUT.grip_pos
 DT = 1.0 / 20.0
 
 
@@ -26,20 +26,27 @@ def sim_arm(**parameters) -> NodeSpec:
     return NodeSpec("sim_arm", "iil_robot.nodes.sim_arm", parameters={"task": "push", **parameters})
 
 
-def grip_positions(observations) -> np.ndarray:
-    return np.array([Observation.decode(m.data).values for m in observations.messages])[:, GRIP]
+def observer(profile: str = "fetch") -> NodeSpec:
+    """The observer as the main job starts it for the push task."""
+    loaded = load_profile(profile)
+    return NodeSpec("observer", "iil_robot.nodes.observer", parameters=loaded.node_parameters("observer"),
+                    remappings=loaded.remappings)
+
+
+def positions(poses) -> np.ndarray:
+    return np.array([[m.pose.position.x, m.pose.position.y, m.pose.position.z] for m in poses.messages])
 
 
 def test_sim_arm_moves_as_commanded_and_a_zero_command_holds_it_still(graph, probe):
     graph.start(sim_arm(max_episode_steps=10000))
-    observations = probe.collect(String, "observation", RECORD_QOS)
+    observations = probe.collect(PoseStamped, "ee_pose", SENSOR_QOS)  # what franka's current_pose carries
     cmd = probe.publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
     probe.wait_for(lambda: len(observations) >= 5 and cmd.get_subscription_count() > 0, STARTUP, "sim_arm observations")
 
     # no command at all: the arm stays where it is
     start = len(observations)
     probe.wait_for(lambda: len(observations) >= start + 20, 30.0, "20 ticks without a command")
-    idle = grip_positions(observations)[start:start + 20]
+    idle = positions(observations)[start:start + 20]
     assert np.abs(idle - idle[0]).max() < 1e-3
 
     # 0.1 m/s along +y: about 5 mm per 50 ms tick, x and z unchanged
@@ -48,7 +55,7 @@ def test_sim_arm_moves_as_commanded_and_a_zero_command_holds_it_still(graph, pro
     start = len(observations)
     probe.wait_for(lambda: len(observations) >= start + 40, 30.0, "40 commanded ticks")
     timer.cancel()
-    moving = grip_positions(observations)[start + 10:start + 40]  # skip discovery and the arm's spin-up
+    moving = positions(observations)[start + 10:start + 40]  # skip discovery and the arm's spin-up
     per_tick = np.diff(moving, axis=0)
     assert np.median(per_tick[:, 1]) == pytest.approx(0.1 * DT, rel=0.25)
     assert np.abs(np.median(per_tick[:, [0, 2]], axis=0)).max() < 0.1 * 0.1 * DT
@@ -59,14 +66,14 @@ def test_sim_arm_moves_as_commanded_and_a_zero_command_holds_it_still(graph, pro
     start = len(observations)
     probe.wait_for(lambda: len(observations) >= start + 30, 30.0, "30 ticks of zero command")
     timer.cancel()
-    held = grip_positions(observations)[start + 10:start + 30]
+    held = positions(observations)[start + 10:start + 30]
     assert np.abs(held - held[0]).max() < 1e-3
 
 
 def test_sim_arm_ends_episodes_on_its_time_limit_and_resets_on_request(graph, probe):
     graph.start(sim_arm(max_episode_steps=10, seed=3))
     events = probe.collect(String, "episode/event", EVENTS_QOS)
-    observations = probe.collect(String, "observation", RECORD_QOS)
+    goals = probe.collect(PoseStamped, "goal_pose", SENSOR_QOS)
 
     def kinds():
         return [EpisodeEvent.decode(m.data).event for m in events.messages]
@@ -78,20 +85,21 @@ def test_sim_arm_ends_episodes_on_its_time_limit_and_resets_on_request(graph, pr
 
     client = probe.node.create_client(Trigger, "/sim_arm/reset")
     probe.wait_for(client.service_is_ready, 10.0, "the reset service")
-    goals_before = {tuple(np.round(Observation.decode(m.data).values[-3:], 6)) for m in observations.messages}
+    goals_before = {tuple(np.round(p, 6)) for p in positions(goals)}
     future = client.call_async(Trigger.Request())
     probe.wait_for(future.done, 10.0, "the reset reply")
     assert future.result().success
     probe.wait_for(lambda: "reset" in kinds(), 10.0, "a reset event")
-    count = len(observations)
-    probe.wait_for(lambda: len(observations) > count, 10.0, "an observation after the reset")
-    goal_after = tuple(np.round(Observation.decode(observations.messages[-1].data).values[-3:], 6))
+    count = len(goals)
+    probe.wait_for(lambda: len(goals) > count, 10.0, "a goal pose after the reset")
+    goal_after = tuple(np.round(positions(goals)[-1], 6))
     assert goal_after not in goals_before  # a new episode: a new seed, a new goal
 
 
 def test_the_whole_loop_runs_without_hardware_and_the_operator_steps_in(graph, probe):
-    """sim_arm + policy (holding still, no weights yet) + mux + gate + simulated operator."""
+    """sim_arm + observer + policy (holding still, no weights yet) + mux + gate + simulated operator."""
     graph.start(sim_arm())
+    graph.start(observer())
     graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", params_files=(str(config_path("policy.yaml")),)))
     graph.start(NodeSpec("mux", "iil_robot.nodes.mux", params_files=(str(config_path("mux.yaml")),)))
     graph.start(NodeSpec("spacemouse_gate", "iil_robot.nodes.spacemouse_gate",
@@ -127,6 +135,7 @@ def test_bad_sim_parameters_stop_with_a_clear_message(graph):
 
 def test_lockstep_runs_one_sim_step_per_step_record_faster_than_real_time(graph, probe):
     graph.start(sim_arm(lockstep=True, max_episode_steps=10000))
+    graph.start(observer())
     graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", params_files=(str(config_path("policy.yaml")),),
                          parameters={"act_on_observation": True}))
     graph.start(NodeSpec("mux", "iil_robot.nodes.mux", params_files=(str(config_path("mux.yaml")),)))
@@ -161,7 +170,8 @@ def test_the_robot_gated_sim_operator_answers_a_help_request_and_lets_go_when_it
     from std_msgs.msg import Bool
 
     from iil_robot.data.records import Proposal
-    from iil_robot.nodes.common import LATCHED_QOS, SENSOR_QOS
+    from iil_robot.nodes.common import LATCHED_QOS
+    from iil_robot.sim.spec import REACH_LAYOUT
     from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
 
     env = FetchTaskEnv(FetchTaskConfig(task="reach"))
@@ -171,14 +181,25 @@ def test_the_robot_gated_sim_operator_answers_a_help_request_and_lets_go_when_it
                          parameters={"task": "reach", "model": "robot_gated", "level": 1.0}))
     joys = probe.collect(Joy, "spacenav/joy", SENSOR_QOS)
     decisions = probe.collect(String, "operator/decision", EVENTS_QOS)
-    obs_pub = probe.publisher(String, "observation", RECORD_QOS)
+    pose_pubs = {name: probe.publisher(PoseStamped, name, SENSOR_QOS) for name in ("ee_pose", "goal_pose")}
+    obs_pub = probe.publisher(JointState, "joint_states", SENSOR_QOS)
     proposal_pub = probe.publisher(String, "policy/proposal", RECORD_QOS)
     help_pub = probe.publisher(Bool, "help/request", LATCHED_QOS)
+    layout = REACH_LAYOUT
 
-    def feed():  # the policy holds still (a bad action on reach: no progress) and a new observation arrives
+    def pose(position) -> PoseStamped:
+        msg = PoseStamped()
+        msg.header.frame_id = "base_link"
+        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = position
+        return msg
+
+    def feed():  # the policy holds still (a bad action on reach: no progress) and a new arm tick arrives
         now = time.time()
         proposal_pub.publish(String(data=Proposal((0.0,) * 7, values, 1, now, now).encode()))
-        obs_pub.publish(String(data=Observation(values, "fetch_reach/v1", now).encode()))
+        pose_pubs["ee_pose"].publish(pose(values[layout.grip_pos]))
+        pose_pubs["goal_pose"].publish(pose(values[layout.goal]))
+        obs_pub.publish(JointState(name=["r_gripper_finger_joint", "l_gripper_finger_joint"],
+                                   position=list(values[layout.gripper_state])))
 
     def decided(kind):
         return [d for d in (json.loads(m.data) for m in decisions.messages) if d[kind]]
@@ -208,7 +229,7 @@ def test_sim_arm_starts_its_first_episode_once_the_mux_reaches_the_awaited_nodes
 
     graph.start(sim_arm(await_step_subscribers="recorder,learner", max_episode_steps=10000))
     events = probe.collect(String, "episode/event", EVENTS_QOS)
-    observations = probe.collect(String, "observation", RECORD_QOS)
+    observations = probe.collect(PoseStamped, "ee_pose", SENSOR_QOS)
     cmd = probe.publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
     diagnostics = probe.publisher(DiagnosticArray, "/diagnostics", 10)
 
@@ -218,14 +239,14 @@ def test_sim_arm_starts_its_first_episode_once_the_mux_reaches_the_awaited_nodes
         diagnostics.publish(DiagnosticArray(status=[status]))
 
     probe.wait_for(lambda: len(observations) >= 5 and diagnostics.get_subscription_count() > 0, STARTUP, "sim_arm observations")
-    start, held = len(observations), grip_positions(observations)[-1]
+    start, held = len(observations), positions(observations)[-1]
     # only the learner matched, then both named but one not matched yet; the arm is commanded to move meanwhile
     probe.wait_for(lambda: len(observations) >= start + 30, 10.0, "30 more observations",
                    every=lambda: (mux_reports("learner", 1), mux_reports("learner,recorder", 1),
                                   cmd.publish(twist_stamped((0.05, 0.0, 0.0, 0.0, 0.0, 0.0), "base_link",
                                                             probe.node.get_clock().now().to_msg()))))
     assert not [m for m in events.messages if EpisodeEvent.decode(m.data).event == "start"]
-    assert np.abs(grip_positions(observations)[start:] - held).max() < 1e-6  # it held still, not running an episode
+    assert np.abs(positions(observations)[start:] - held).max() < 1e-6  # it held still, not running an episode
     probe.wait_for(lambda: any(EpisodeEvent.decode(m.data).event == "start" for m in events.messages), 10.0,
                    "the first episode's start", every=lambda: mux_reports("dashboard,learner,recorder", 3))
 
@@ -240,3 +261,39 @@ def test_a_reset_request_starts_the_awaited_first_episode_at_once(graph, probe):
     assert future.result().success and future.result().message == "episode 0 started"
     probe.wait_for(lambda: len(events) >= 1, 10.0, "the start event")
     assert [EpisodeEvent.decode(m.data).event for m in events.messages] == ["start"]  # no reset of an episode never begun
+
+
+@pytest.mark.parametrize("profile", ["panda", "ur5e"])
+def test_under_a_robot_profile_the_sim_arm_speaks_its_names_and_the_observer_reads_them(graph, probe, profile):
+    loaded = load_profile(profile)
+    arm = loaded.node_parameters("sim_arm")
+    graph.start(NodeSpec("sim_arm", "iil_robot.nodes.sim_arm", parameters={"task": "push", **arm},
+                         remappings=loaded.remappings))
+    graph.start(observer(profile))
+    joints = probe.collect(JointState, loaded.remappings["joint_states"], SENSOR_QOS)
+    poses = probe.collect(PoseStamped, loaded.remappings["ee_pose"], SENSOR_QOS)
+    observations = probe.collect(String, "observation", RECORD_QOS)
+    probe.wait_for(lambda: len(observations) >= 3 and len(joints) and len(poses), STARTUP,
+                   f"observations, joint states and poses of the {profile} profile")
+    assert list(joints.messages[-1].name) == [n for n in arm["joint_names"] if n]
+    assert poses.messages[-1].header.frame_id == arm["frame_id"]
+    observation = Observation.decode(observations.messages[-1].data)
+    fingers = loaded.node_parameters("observer")["fields.fingers.joints"]
+    assert observation.fields[:5] == ("ee.x", "ee.y", "ee.z", *(f"fingers.{j}" for j in fingers))
+    assert observation.spec == loaded.node_parameters("observer")["observation_spec"]
+
+
+def test_a_command_in_another_frame_is_refused_and_the_arm_holds(graph, probe):
+    graph.start(sim_arm(max_episode_steps=10000))
+    poses = probe.collect(PoseStamped, "ee_pose", SENSOR_QOS)
+    cmd = probe.publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
+    probe.wait_for(lambda: len(poses) >= 5 and cmd.get_subscription_count() > 0, STARTUP, "sim_arm poses")
+    command = twist_stamped((0.0, 0.2, 0.0, 0.0, 0.0, 0.0), "tool0", probe.node.get_clock().now().to_msg())
+    timer = probe.node.create_timer(0.02, lambda: cmd.publish(command))
+    start = len(poses)
+    probe.wait_for(lambda: len(poses) >= start + 30, 30.0, "30 ticks of a command in the wrong frame")
+    timer.cancel()
+    held = positions(poses)[start + 5:start + 30]
+    assert np.abs(held - held[0]).max() < 1e-3
+    probe.wait_for(lambda: "arm/cmd in frame 'tool0', not 'base_link': refused" in graph.tail("sim_arm", 50), 10.0,
+                   "the refusal in the log")
