@@ -29,7 +29,7 @@ COMMAND = "python -m tests.gen_node_docs"
 ROS_BUILTIN = {"use_sim_time", "start_type_description_service"}
 """Parameters rclpy declares on every node; the page names them once."""
 
-PLACEHOLDERS = ("SOURCE", "LOCK")
+PLACEHOLDERS = ("SOURCE", "LOCK", "FIELD")
 """Stand for the user's own names in keys such as ``topics.<name>.topic`` (written ``<name>`` on the page)."""
 
 
@@ -53,6 +53,9 @@ NODES: tuple[NodeSpec, ...] = (
              {"topics.SOURCE.type": "human", "topics.SOURCE.topic": "human/cmd", "locks.LOCK.topic": "estop"},
              computed={"topics.<name>.engaged_topic": "`engaged` beside `topic` (`human/cmd` → `human/engaged`)",
                        "topics.<name>.gripper_topic": "`gripper` beside `topic` (`human/cmd` → `human/gripper`)"}),
+    NodeSpec("observer", "iil_robot.nodes.observer", "ObserverNode",
+             {"observation_spec": "example/v1", "fields": "[FIELD]", "fields.FIELD.kind": "position",
+              "fields.FIELD.topic": "ee_pose"}, computed={"publish_on": "the first field"}),
     NodeSpec("policy", "iil_robot.nodes.policy_node", "PolicyNode"),
     NodeSpec("learner", "iil_robot.nodes.learner", "LearnerNode", {"run_dir": "{tmp}/learner"}),
     NodeSpec("recorder", "iil_robot.nodes.recorder", "RecorderNode", {"output_dir": "{tmp}/bags"}, tables=("topics",)),
@@ -125,7 +128,13 @@ def _generic(name: str) -> str:
 # -- rendering -------------------------------------------------------------------------------------
 
 
+TYPE_ONLY = {"STRING_ARRAY": "string[]", "DOUBLE_ARRAY": "double[]", "INTEGER_ARRAY": "int[]", "STRING": "string"}
+"""Parameters declared by type alone (no default: the user must give them, e.g. a profile's list of fields)."""
+
+
 def _type(value: Any) -> str:
+    if type(value).__name__ == "Type":  # rclpy's Parameter.Type
+        return TYPE_ONLY[value.name]
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):
@@ -140,6 +149,8 @@ def _type(value: Any) -> str:
 
 
 def _value(value: Any) -> str:
+    if type(value).__name__ == "Type":
+        return "none, required"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
