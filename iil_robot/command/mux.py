@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from iil_robot.command.safety import ZERO, Limits, Twist, limit_acceleration, limit_velocity, limit_workspace
-from iil_robot.data.records import InterventionEvent, Proposal, RecordError, StepRecord, validate_action
+from iil_robot.data.records import InterventionEvent, Proposal, RecordError, StepRecord
 
 SOURCE_TYPES: tuple[str, ...] = ("human", "policy")
 
@@ -292,7 +292,7 @@ class Mux:
     def proposal(self, name: str, proposal: Proposal, now: float) -> str | None:
         source = self._source(name, "policy")
         try:
-            validate_action(proposal.action, "proposal action")
+            proposal.check()
         except RecordError as err:
             return self._reject(source, str(err))
         source.proposal, source.time, source.error, source.fresh_data = proposal, now, "", True

@@ -202,3 +202,39 @@ def test_pause_service_holds_and_resumes(graph, probe):
 )
 def test_bad_parameter_stops_the_node_with_a_clear_message(graph, parameters, message):
     assert_stops_with(graph, mux_spec(**parameters), message)
+
+
+HOSTILE_PROPOSALS = {
+    "NaN obs_stamp": '"obs_stamp":NaN',
+    "400-digit action": '"action":[' + "9" * 400 + ",0,0,0,0,0,0]",
+    "5000-digit obs_stamp": '"obs_stamp":' + "9" * 5000,
+}
+
+
+def test_hostile_proposals_are_logged_and_the_mux_keeps_ticking(graph, probe):
+    from iil_robot.data.records import Proposal
+
+    process = graph.start(mux_spec())
+    steps = probe.collect(String, "step", RECORD_QOS)
+    proposals = probe.publisher(String, "policy/proposal", RECORD_QOS)
+    probe.wait_for(lambda: len(steps) > 0, STARTUP, "the mux's self-ticks")
+    good = Proposal((0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0), (1.0,), 1, 0.0, 0.0).encode()
+    hostile = [good.replace('"obs_stamp":0.0', HOSTILE_PROPOSALS["NaN obs_stamp"]),
+               good.replace('"action":[0.05,0.0,0.0,0.0,0.0,0.0,0.0]', HOSTILE_PROPOSALS["400-digit action"]),
+               good.replace('"obs_stamp":0.0', HOSTILE_PROPOSALS["5000-digit obs_stamp"]),
+               "[" * 100_000 + "]" * 100_000]
+    for text in hostile:
+        proposals.publish(String(data=text))
+    probe.spin_for(0.2)
+    seen = len(steps)
+
+    def policy_drives() -> bool:
+        return any(StepRecord.decode(m.data).source == "policy" for m in steps.messages[seen:])
+
+    probe.wait_for(policy_drives, 10.0, "a step record driven by a good proposal after the hostile ones",
+                   every=lambda: proposals.publish(String(data=good)))
+    assert process.popen.poll() is None
+    log = process.log_path.read_text()
+    assert "undecodable proposal" in log and "[FATAL]" not in log, log[-2000:]
+    decoded = [StepRecord.decode(m.data) for m in steps.messages]
+    assert all(s.source == "hold" for s in decoded[:seen])  # the hostile ones never drove the arm
