@@ -23,7 +23,7 @@ for records).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from iil_robot.command.safety import ZERO, Limits, Twist, limit_acceleration, limit_velocity, limit_workspace
@@ -312,6 +312,10 @@ class Mux:
             return f"end-effector position must be 3 finite values, got {list(values)}"
         self._ee_position, self._ee_time = values, now  # type: ignore[assignment]
         return None
+
+    def set_limits(self, limits: Limits) -> None:
+        """Apply new safety limits from the next command on (MuxConfigError, and nothing changes, if invalid)."""
+        self.config = replace(self.config, limits=limits)  # validated by MuxConfig; one assignment: atomic
 
     def set_paused(self, paused: bool) -> None:
         self._paused = bool(paused)
