@@ -1,9 +1,11 @@
 """Fixtures shared across the test tree."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.fakes import FakeHidrawTree
 
@@ -13,3 +15,10 @@ def hidraw_tree(tmp_path: Path) -> FakeHidrawTree:
     (tmp_path / "dev").mkdir()
     (tmp_path / "sys").mkdir()
     return FakeHidrawTree(sys_root=tmp_path / "sys", dev_root=tmp_path / "dev")
+
+
+# Property-based tests (hypothesis): a bounded example count, so the whole property suite stays well under a minute
+# in CI; HYPOTHESIS_PROFILE=thorough runs many more examples by hand.
+settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -28,7 +28,7 @@ from iil_robot.data.records import ACTION_SIZE, Observation, Proposal, StepRecor
 from iil_robot.data.transitions import TRANSLATION_GRIPPER
 from iil_robot.learners.methods import ALGORITHMS
 from iil_robot.learners.networks import Policy
-from iil_robot.learners.weights import Expected, WeightsError, WeightsMeta, decode_policy
+from iil_robot.learners.weights import MAX_PARAMETERS, Expected, WeightsError, WeightsMeta, decode_policy, read_meta, warm_up
 
 FALLBACKS = ("hold", "weights")
 
@@ -60,6 +60,8 @@ class PolicyConfig:
     camera_timeout: float = 0.0
     """A camera frame (``camera/image_raw``) older than this (s, by its stamp) makes the observation stale: no
     proposal, the mux holds. 0 = no camera needed (a camera policy's weights then use ``observation_timeout``)."""
+    max_parameters: int = MAX_PARAMETERS
+    """Largest network (parameters, all tensors) accepted in a weights message; one that claims more is refused at once."""
 
     def __post_init__(self) -> None:
         if self.fallback not in FALLBACKS:
@@ -99,13 +101,14 @@ class PolicyRunner:
         self.observation_spec: str | None = config.observation_spec or None
         self.obs_dim: int | None = None  # learned from the observations of that spec
         self.observation_fields: tuple[str, ...] = ()  # their layout, when the observer names it
+        warm_up()  # the size checks build networks on the meta device: its first use is slow, so not on a tick's time
         if config.fallback == "weights":
             meta, policy = decode_policy(Path(config.fallback_weights).read_bytes(), self._expected())
             self.active = Active(meta, policy, 0)  # version 0: the fallback, before any learned weights
 
     def _expected(self) -> Expected:
         return Expected(observation_spec=self.observation_spec, obs_dim=self.obs_dim, algorithms=self.config.accepted_algorithms,
-                        observation_fields=self.observation_fields)
+                        observation_fields=self.observation_fields, max_parameters=self.config.max_parameters)
 
     @property
     def version(self) -> int:
@@ -113,10 +116,10 @@ class PolicyRunner:
 
     def prepare(self, data: bytes) -> Active:
         """Validate a weights message and build its policy (any thread). Raises WeightsError."""
+        version = read_meta(data).policy_version  # an old version is refused before anything is built
+        if version <= self.active.version:
+            raise WeightsError(f"weights version {version} is not newer than the active version {self.active.version}")
         meta, policy = decode_policy(data, self._expected())
-        if meta.policy_version <= self.active.version:
-            raise WeightsError(f"weights version {meta.policy_version} is not newer than the active version "
-                               f"{self.active.version}")
         return Active(meta, policy, meta.policy_version)
 
     def install(self, candidate: Active) -> None:

@@ -23,11 +23,11 @@ for records).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from iil_robot.command.safety import ZERO, Limits, Twist, limit_acceleration, limit_velocity, limit_workspace
-from iil_robot.data.records import InterventionEvent, Proposal, RecordError, StepRecord, validate_action
+from iil_robot.data.records import InterventionEvent, Proposal, RecordError, StepRecord
 
 SOURCE_TYPES: tuple[str, ...] = ("human", "policy")
 
@@ -292,7 +292,7 @@ class Mux:
     def proposal(self, name: str, proposal: Proposal, now: float) -> str | None:
         source = self._source(name, "policy")
         try:
-            validate_action(proposal.action, "proposal action")
+            proposal.check()
         except RecordError as err:
             return self._reject(source, str(err))
         source.proposal, source.time, source.error, source.fresh_data = proposal, now, "", True
@@ -312,6 +312,10 @@ class Mux:
             return f"end-effector position must be 3 finite values, got {list(values)}"
         self._ee_position, self._ee_time = values, now  # type: ignore[assignment]
         return None
+
+    def set_limits(self, limits: Limits) -> None:
+        """Apply new safety limits from the next command on (MuxConfigError, and nothing changes, if invalid)."""
+        self.config = replace(self.config, limits=limits)  # validated by MuxConfig; one assignment: atomic
 
     def set_paused(self, paused: bool) -> None:
         self._paused = bool(paused)

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from iil_robot.data.records import EpisodeEvent, RecordError, StepRecord, _dump, _field, _load
+from iil_robot.data.records import EpisodeEvent, RecordError, StepRecord, _dump, _field, _float, _integer, _load
 
 EPISODE_FORMAT = "iil_robot.episode"
 EPISODE_VERSION = 1
@@ -255,20 +255,19 @@ class EpisodeSummary:
         outcome = _field(data, "outcome", str, "episode")
         if outcome not in OUTCOMES:
             raise RecordError(f"episode outcome {outcome!r} must be one of {OUTCOMES}")
-        versions = _field(data, "policy_versions", list, "episode")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in versions):
-            raise RecordError("episode field 'policy_versions' must be a list of integers")
+        versions = [_integer({"policy_versions": v}, "policy_versions", "episode")
+                    for v in _field(data, "policy_versions", list, "episode")]
         return cls(
-            index=_field(data, "index", int, "episode"),
-            start=float(_field(data, "start", (int, float), "episode")),
-            end=float(_field(data, "end", (int, float), "episode")),
+            index=_integer(data, "index", "episode"),  # type: ignore[arg-type]
+            start=_float(data, "start", "episode"),
+            end=_float(data, "end", "episode"),
             outcome=outcome,
             origin=_field(data, "origin", str, "episode"),
-            steps=_field(data, "steps", int, "episode"),
-            interventions=_field(data, "interventions", int, "episode"),
-            intervention_steps=_field(data, "intervention_steps", int, "episode"),
+            steps=_integer(data, "steps", "episode"),  # type: ignore[arg-type]
+            interventions=_integer(data, "interventions", "episode"),  # type: ignore[arg-type]
+            intervention_steps=_integer(data, "intervention_steps", "episode"),  # type: ignore[arg-type]
             policy_versions=tuple(versions),
-            lost_ticks=_field(data, "lost_ticks", int, "episode"),
+            lost_ticks=_integer(data, "lost_ticks", "episode"),  # type: ignore[arg-type]
             operator=_field(data, "operator", str, "episode"),
             task=_field(data, "task", str, "episode"),
         )

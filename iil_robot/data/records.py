@@ -41,47 +41,84 @@ class RecordError(ValueError):
     """An encoded record is malformed: not JSON, wrong format or version, or a bad field."""
 
 
+MAX_RECORD_CHARS = 4_000_000
+"""Longest record text decoded (a camera-less observation of 4096 numbers is under 100 kB)."""
+MAX_INTEGER = 2**63 - 1
+"""Integer fields (ticks, counters, versions) must fit in int64, as every reader of a bag stores them."""
+_MAX_DIGITS = 19  # an integer literal longer than this is out of range whatever it is
+
+
+class _HugeInteger(str):
+    """Stands in for an integer literal too long to convert (json would raise ValueError past 4300 digits)."""
+
+
+def _parse_int(text: str) -> int | _HugeInteger:
+    return _HugeInteger(text) if len(text.lstrip("-")) > _MAX_DIGITS else int(text)
+
+
+def _parse_constant(name: str) -> float:
+    raise RecordError(f"{name} is not a number JSON allows (NaN and Infinity never appear in records)")
+
+
+def _number(value: Any, what: str) -> float:
+    """``value`` as a finite float, or RecordError naming ``what``: a JSON number, never a bool or a string."""
+    if isinstance(value, _HugeInteger):
+        raise RecordError(f"{what} is an integer of {len(value)} digits: out of range")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecordError(f"{what} must be a number, got {type(value).__name__} {_short(value)}")
+    try:
+        number = float(value)
+    except OverflowError as err:
+        raise RecordError(f"{what} = {_short(value)} is out of range") from err
+    if not math.isfinite(number):
+        raise RecordError(f"{what} must be finite, got {number}")
+    return number
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def validate_action(values: Sequence[float], what: str = "action") -> tuple[float, ...]:
     """Return ``values`` as a tuple of 7 finite floats, gripper in [0, 1], or raise RecordError."""
-    try:
-        action = tuple(float(v) for v in values)
-    except (TypeError, ValueError) as err:
-        raise RecordError(f"{what} must be a list of {ACTION_SIZE} numbers, got {values!r}") from err
-    if len(action) != ACTION_SIZE:
-        raise RecordError(f"{what} must have {ACTION_SIZE} values ({', '.join(ACTION_FIELDS)}), got {len(action)}")
-    bad = [name for name, v in zip(ACTION_FIELDS, action) if not math.isfinite(v)]
-    if bad:
-        raise RecordError(f"{what} has non-finite values in {', '.join(bad)}: {list(action)}")
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise RecordError(f"{what} must be a list of {ACTION_SIZE} numbers, got {type(values).__name__}")
+    if len(values) != ACTION_SIZE:
+        raise RecordError(f"{what} must have {ACTION_SIZE} values ({', '.join(ACTION_FIELDS)}), got {len(values)}")
+    action = tuple(_number(v, f"{what} {name}") for name, v in zip(ACTION_FIELDS, values))
     if not 0.0 <= action[-1] <= 1.0:
         raise RecordError(f"{what} gripper closure {action[-1]} must be in [0, 1]")
     return action
 
 
 def _finite_vector(values: Any, what: str) -> tuple[float, ...]:
-    if not isinstance(values, list):
+    if not isinstance(values, (list, tuple)):
         raise RecordError(f"{what} must be a list of numbers, got {type(values).__name__}")
-    try:
-        vector = tuple(float(v) for v in values)
-    except (TypeError, ValueError) as err:
-        raise RecordError(f"{what} must hold only numbers") from err
-    if not all(math.isfinite(v) for v in vector):
-        raise RecordError(f"{what} has non-finite values")
-    return vector
+    return tuple(_number(v, f"{what}[{i}]") for i, v in enumerate(values))
 
 
 def _load(text: str, expected_format: str, current_version: int) -> dict[str, Any]:
+    if not isinstance(text, str):
+        raise RecordError(f"a {expected_format} record must be text, got {type(text).__name__}")
+    if len(text) > MAX_RECORD_CHARS:
+        raise RecordError(f"{expected_format} record of {len(text)} characters exceeds the limit of {MAX_RECORD_CHARS}")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_parse_int, parse_constant=_parse_constant)
     except json.JSONDecodeError as err:
         raise RecordError(f"not valid JSON ({err.msg} at position {err.pos}); expected a {expected_format} record") from err
+    except RecursionError as err:
+        raise RecordError(f"not a {expected_format} record: JSON nested too deeply") from err
+    except ValueError as err:  # e.g. a number json cannot convert
+        raise RecordError(f"not valid JSON ({err}); expected a {expected_format} record") from err
     if not isinstance(data, dict):
         raise RecordError(f"expected a JSON object holding a {expected_format} record, got {type(data).__name__}")
     if data.get("format") != expected_format:
-        raise RecordError(f"format is {data.get('format')!r}, expected {expected_format!r}")
+        raise RecordError(f"format is {_short(data.get('format'))}, expected {expected_format!r}")
     version = data.get("version")
-    if not isinstance(version, int) or not 1 <= version <= current_version:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= current_version:
         raise RecordError(
-            f"{expected_format} version {version!r} is not supported (this build reads 1..{current_version}); "
+            f"{expected_format} version {_short(version)} is not supported (this build reads 1..{current_version}); "
             "update iil_robot to read newer records"
         )
     return data
@@ -99,19 +136,33 @@ def _field(data: dict[str, Any], name: str, kinds: type | tuple[type, ...], reco
     # bool is an int in Python; keep them apart so a flag never passes as a number.
     if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
         raise RecordError(f"{record} field {name!r} must be {kinds}, got a bool")
-    if not isinstance(value, kinds):
+    if not isinstance(value, kinds) or isinstance(value, _HugeInteger):
         raise RecordError(f"{record} field {name!r} has type {type(value).__name__}, expected {kinds}")
     return value
 
 
-def _optional_stamp(data: dict[str, Any], name: str, record: str) -> float | None:
-    """An optional time stamp: absent (older versions) or null -> None, else a finite number."""
+def _float(data: dict[str, Any], name: str, record: str) -> float:
+    """A required finite number."""
+    if name not in data:
+        raise RecordError(f"{record} record is missing field {name!r}")
+    return _number(data[name], f"{record} field {name!r}")
+
+
+def _integer(data: dict[str, Any], name: str, record: str, optional: bool = False) -> int | None:
+    """A required (or optional: absent or null -> None) integer in [0, MAX_INTEGER]."""
     value = data.get(name)
-    if value is None:
+    if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise RecordError(f"{record} field {name!r} must be a finite number or null, got {value!r}")
-    return float(value)
+    out_of_range = isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_INTEGER
+    if isinstance(value, _HugeInteger) or out_of_range:
+        raise RecordError(f"{record} field {name!r} = {_short(value)} must be an integer in [0, {MAX_INTEGER}]")
+    return _field(data, name, int, record)
+
+
+def _optional_stamp(data: dict[str, Any], name: str, record: str) -> float | None:
+    """An optional number: absent (older versions) or null -> None, else finite."""
+    value = data.get(name)
+    return None if value is None else _number(value, f"{record} field {name!r}")
 
 
 @dataclass(frozen=True)
@@ -143,7 +194,7 @@ class Observation:
         return cls(
             values=values,
             spec=_field(data, "spec", str, "observation"),
-            stamp=float(_field(data, "stamp", (int, float), "observation")),
+            stamp=_float(data, "stamp", "observation"),
             fields=tuple(names),
         )
 
@@ -178,23 +229,29 @@ class Proposal:
         data = _load(text, PROPOSAL_FORMAT, PROPOSAL_VERSION)
         action = validate_action(_field(data, "action", list, "proposal"), "proposal action")
         observation = _finite_vector(_field(data, "observation", list, "proposal"), "proposal observation")
-        version = _field(data, "policy_version", int, "proposal")
-        uncertainty = data.get("uncertainty")
-        if uncertainty is not None and (isinstance(uncertainty, bool) or not isinstance(uncertainty, (int, float))):
-            raise RecordError("proposal field 'uncertainty' must be a number or null")
-        risk = data.get("risk")  # absent in older proposals
-        if risk is not None and (isinstance(risk, bool) or not isinstance(risk, (int, float))):
-            raise RecordError("proposal field 'risk' must be a number or null")
         return cls(
             action=action,
             observation=observation,
-            policy_version=version,
-            obs_stamp=float(_field(data, "obs_stamp", (int, float), "proposal")),
-            stamp=float(_field(data, "stamp", (int, float), "proposal")),
-            uncertainty=None if uncertainty is None else float(uncertainty),
-            risk=None if risk is None else float(risk),
+            policy_version=_integer(data, "policy_version", "proposal"),  # type: ignore[arg-type]
+            obs_stamp=_float(data, "obs_stamp", "proposal"),
+            stamp=_float(data, "stamp", "proposal"),
+            uncertainty=_optional_stamp(data, "uncertainty", "proposal"),
+            risk=_optional_stamp(data, "risk", "proposal"),  # absent in older proposals
             image_stamp=_optional_stamp(data, "image_stamp", "proposal"),
         )
+
+    def check(self) -> "Proposal":
+        """Raise RecordError unless every field is what ``decode`` accepts (for proposals built in-process)."""
+        validate_action(self.action, "proposal action")
+        _finite_vector(self.observation, "proposal observation")
+        fields = {"obs_stamp": self.obs_stamp, "stamp": self.stamp, "uncertainty": self.uncertainty, "risk": self.risk,
+                  "image_stamp": self.image_stamp}
+        for name in ("obs_stamp", "stamp"):
+            _float(fields, name, "proposal")
+        for name in ("uncertainty", "risk", "image_stamp"):
+            _optional_stamp(fields, name, "proposal")
+        _integer({"policy_version": self.policy_version}, "policy_version", "proposal")
+        return self
 
 
 @dataclass(frozen=True)
@@ -253,13 +310,9 @@ class StepRecord:
             return None if value is None else validate_action(value, f"step {name}")
 
         observation = data.get("observation")
-        obs_stamp = data.get("obs_stamp")
-        version = data.get("policy_version")
-        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-            raise RecordError("step field 'policy_version' must be an integer or null")
         return cls(
-            tick=_field(data, "tick", int, "step"),
-            stamp=float(_field(data, "stamp", (int, float), "step")),
+            tick=_integer(data, "tick", "step"),  # type: ignore[arg-type]
+            stamp=_float(data, "stamp", "step"),
             source=_field(data, "source", str, "step"),
             source_name=_field(data, "source_name", str, "step"),
             executed_action=validate_action(_field(data, "executed_action", list, "step"), "step executed_action"),
@@ -270,8 +323,8 @@ class StepRecord:
             onset=_field(data, "onset", bool, "step"),
             offset=_field(data, "offset", bool, "step"),
             observation=None if observation is None else _finite_vector(observation, "step observation"),
-            obs_stamp=None if obs_stamp is None else float(obs_stamp),
-            policy_version=version,
+            obs_stamp=_optional_stamp(data, "obs_stamp", "step"),
+            policy_version=_integer(data, "policy_version", "step", optional=True),
             hold_reason=_field(data, "hold_reason", str, "step"),
             limited=_field(data, "limited", bool, "step"),
             image_stamp=_optional_stamp(data, "image_stamp", "step"),
@@ -304,10 +357,10 @@ class InterventionEvent:
         return cls(
             intervening=_field(data, "intervening", bool, "intervention"),
             source_name=_field(data, "source_name", str, "intervention"),
-            stamp=float(_field(data, "stamp", (int, float), "intervention")),
+            stamp=_float(data, "stamp", "intervention"),
             reason=_field(data, "reason", str, "intervention"),
-            count=_field(data, "count", int, "intervention"),
-            duration=float(_field(data, "duration", (int, float), "intervention")),
+            count=_integer(data, "count", "intervention"),  # type: ignore[arg-type]
+            duration=_float(data, "duration", "intervention"),
         )
 
 
@@ -338,7 +391,7 @@ class EpisodeEvent:
         return cls(
             event=_field(data, "event", str, "episode event"),
             origin=_field(data, "origin", str, "episode event"),
-            stamp=float(_field(data, "stamp", (int, float), "episode event")),
+            stamp=_float(data, "stamp", "episode event"),
         )
 
 

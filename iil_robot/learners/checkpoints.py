@@ -59,7 +59,7 @@ def read_state(path: Path) -> dict[str, Any]:
     """The JSON part (counters, configuration) of a checkpoint."""
     try:
         return _metadata(path)["state"]
-    except (OSError, KeyError, ValueError, struct.error) as err:
+    except (OSError, KeyError, TypeError, ValueError, RecursionError, struct.error) as err:
         raise CheckpointError(f"cannot read checkpoint {path}: {err}") from err
 
 
@@ -87,7 +87,7 @@ def load_checkpoint(path: Path, modules: dict[str, torch.nn.Module], optimizers:
         with torch.no_grad():
             for name, tensor in tensors.items():
                 tensor.copy_(flat[f"tensor/{name}"])
-    except (OSError, KeyError, ValueError, RuntimeError, struct.error) as err:
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError, RecursionError, struct.error) as err:
         raise CheckpointError(f"cannot restore checkpoint {path}: {err}; delete it to start afresh") from err
     return meta["state"]
 

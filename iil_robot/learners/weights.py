@@ -35,6 +35,8 @@ WEIGHTS_VERSION = 1
 ACTION_SPEC = "translation_gripper/v1"
 """The learners' action: (vx, vy, vz, gripper), record action indices TRANSLATION_GRIPPER."""
 MAX_BYTES = 256 * 1024 * 1024
+MAX_PARAMETERS = 20_000_000
+"""Default largest network (parameters, all tensors together) a receiver accepts: 80 MB of float32."""
 LIMITS = {"obs_dim": 4096, "act_dim": 64, "hidden": 4096, "layers": 8, "ensemble": 32, "components": 32, "image_side": 512,
           "image_features": 1024}
 
@@ -95,6 +97,8 @@ class Expected:
     algorithms: tuple[str, ...] = tuple(ALGORITHMS)
     observation_fields: tuple[str, ...] = ()
     """The observations' layout; empty: not checked."""
+    max_parameters: int = MAX_PARAMETERS
+    """Largest network accepted; a message claiming more is refused before anything is built."""
 
 
 def encode_policy(policy: Policy, meta: WeightsMeta) -> bytes:
@@ -103,8 +107,20 @@ def encode_policy(policy: Policy, meta: WeightsMeta) -> bytes:
     return save_tensors(tensors, metadata={"iil_robot": json.dumps(header, allow_nan=False)})
 
 
-def read_meta(data: bytes) -> WeightsMeta:
-    """Parse and check the metadata of a weights message without touching its tensors."""
+def _strict_json(text: bytes | str, what: str) -> object:
+    """JSON without NaN or Infinity; every parse failure (deep nesting, huge integers included) is a WeightsError."""
+    def refuse(name: str) -> float:
+        raise WeightsError(f"{what} holds {name}, which is not a number")
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except RecursionError as err:
+        raise WeightsError(f"{what} is nested too deeply") from err
+    except (UnicodeDecodeError, ValueError, TypeError) as err:  # JSONDecodeError is a ValueError
+        raise WeightsError(f"{what} is not valid JSON: {str(err)[:120]}") from err
+
+
+def _header(data: bytes) -> dict:
+    """The safetensors header (tensor entries and ``__metadata__``), read without touching the tensors."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise WeightsError(f"weights must be bytes, got {type(data).__name__}")
     if len(data) > MAX_BYTES:
@@ -115,17 +131,23 @@ def read_meta(data: bytes) -> WeightsMeta:
     if size > len(data) - 8:
         raise WeightsError(f"safetensors header claims {size} bytes but the message has {len(data) - 8}: "
                            "truncated or not safetensors")
-    try:
-        header = json.loads(bytes(data[8:8 + size]))
-        meta = json.loads(header["__metadata__"]["iil_robot"])
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise WeightsError("not an iil_robot weights message "
-                           f"(safetensors header or iil_robot metadata unreadable: {err})") from err
+    header = _strict_json(bytes(data[8:8 + size]), "not an iil_robot weights message: safetensors header")
+    if not isinstance(header, dict):
+        raise WeightsError("safetensors header is not a JSON object: not a weights message")
+    return header
+
+
+def read_meta(data: bytes) -> WeightsMeta:
+    """Parse and check the metadata of a weights message without touching its tensors."""
+    metadata = _header(data).get("__metadata__")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("iil_robot"), str):
+        raise WeightsError("not an iil_robot weights message (no iil_robot metadata in the safetensors header)")
+    meta = _strict_json(metadata["iil_robot"], "iil_robot metadata")
     if not isinstance(meta, dict) or meta.get("format") != WEIGHTS_FORMAT:
-        raise WeightsError(f"metadata format is {meta.get('format') if isinstance(meta, dict) else meta!r}, "
+        raise WeightsError(f"metadata format is {meta.get('format') if isinstance(meta, dict) else type(meta).__name__!r}, "
                            f"expected {WEIGHTS_FORMAT!r}")
     if meta.get("version") != WEIGHTS_VERSION:
-        raise WeightsError(f"{WEIGHTS_FORMAT} version {meta.get('version')!r} is not supported "
+        raise WeightsError(f"{WEIGHTS_FORMAT} version {str(meta.get('version'))[:20]!r} is not supported "
                            f"(this build reads {WEIGHTS_VERSION})")
     return _meta_from_json(meta)
 
@@ -136,7 +158,9 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
         if optional and value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, kind):
-            raise WeightsError(f"weights metadata field {name!r} = {value!r} must be {kind}")
+            raise WeightsError(f"weights metadata field {name!r} = {str(value)[:40]} must be {kind}")
+        if isinstance(value, int) and not -2**63 <= value < 2**63:
+            raise WeightsError(f"weights metadata field {name!r} = {str(value)[:40]}... is out of range")
         return value
 
     hidden = get("hidden", list)
@@ -147,7 +171,7 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
         policy_version=get("policy_version", int), algorithm=get("algorithm", str),
         observation_spec=get("observation_spec", str), obs_dim=get("obs_dim", int),
         action_spec=get("action_spec", str), act_dim=get("act_dim", int), hidden=tuple(hidden),
-        ensemble=get("ensemble", int), updates=get("updates", int), stamp=float(get("stamp", (int, float))),
+        ensemble=get("ensemble", int), updates=get("updates", int), stamp=float(get("stamp", (int, float))),  # int64: no overflow
         doubt_threshold=get("doubt_threshold", (int, float), optional=True),
         head=get("head", str, optional=True) or "l2", components=get("components", int, optional=True) or 1,
         image=tuple(_image(meta.get("image", []))), image_features=meta.get("image_features", 50),
@@ -213,29 +237,82 @@ def check_expected(meta: WeightsMeta, expected: Expected) -> None:
                            f"expected {expected.action_spec!r} ({expected.act_dim})")
 
 
+def claimed_parameters(meta: WeightsMeta) -> int:
+    """A lower bound on the parameters of the network ``meta`` describes, from its layer sizes alone (no network
+    is built): each member's chain of linear layers, obs_dim -> hidden... -> act_dim."""
+    sizes = (meta.obs_dim, *meta.hidden, meta.act_dim)
+    return meta.ensemble * sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+
+def _tensor_entries(header: dict) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """name -> (dtype, shape) of each tensor the safetensors header lists."""
+    entries = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        sizes_ok = isinstance(shape, list) and all(type(n) is int and 0 <= n < 2**40 for n in shape)
+        if not sizes_ok:
+            raise WeightsError(f"safetensors header entry {str(name)[:60]!r} has no valid shape")
+        entries[name] = (str(entry.get("dtype")), tuple(shape))
+    return entries
+
+
+def _check_sizes(meta: WeightsMeta, header: dict, expected: Expected) -> None:
+    """Refuse, before anything is allocated, a network over ``expected.max_parameters`` or one the message's tensors
+    cannot hold; then compare the header's tensors with the network's, built on the meta device (no memory)."""
+    claimed = claimed_parameters(meta)
+    if claimed > expected.max_parameters:
+        raise WeightsError(f"weights metadata describes a network of at least {claimed} parameters (hidden={list(meta.hidden)}, "
+                           f"ensemble={meta.ensemble}), over this node's maximum of {expected.max_parameters}")
+    entries = _tensor_entries(header)
+    held = sum(math.prod(shape) for _, shape in entries.values())
+    if claimed > held:
+        raise WeightsError(f"weights metadata describes a network of at least {claimed} parameters, but the message holds "
+                           f"{held}: the metadata does not match the tensors")
+    with torch.device("meta"):
+        wanted = {k: tuple(v.shape) for k, v in Policy(meta.shape).state_dict().items()}
+    total = sum(math.prod(shape) for shape in wanted.values())
+    if total > expected.max_parameters:
+        raise WeightsError(f"weights metadata describes a network of {total} parameters, over this node's maximum of "
+                           f"{expected.max_parameters}")
+    if set(entries) != set(wanted):
+        missing, extra = sorted(set(wanted) - set(entries)), sorted(set(entries) - set(wanted))
+        raise WeightsError(f"tensors do not match a {meta.algorithm} policy of {meta.shape}: missing {missing[:5]}, "
+                           f"unexpected {extra[:5]}")
+    for name, (dtype, shape) in entries.items():
+        if dtype != "F32" or shape != wanted[name]:
+            raise WeightsError(f"tensor {name!r} is {dtype} {shape}, expected float32 (F32) {wanted[name]}")
+
+
+def warm_up() -> None:
+    """Build a tiny network on the meta device once: the first use of that device takes about a second, which
+    must not fall on the first weights message a running policy node checks."""
+    with torch.device("meta"):
+        Policy(PolicyShape("rlpd", 1, 1, (1,)))
+
+
 def decode_policy(data: bytes, expected: Expected = Expected()) -> tuple[WeightsMeta, Policy]:
-    """Validate a weights message and build its policy. Raises WeightsError naming what was wrong."""
+    """Validate a weights message and build its policy. Raises WeightsError naming what was wrong.
+
+    Everything that can be checked without allocating the network is checked first: the metadata, its sizes
+    against ``expected.max_parameters`` and against the tensors the header lists, and each tensor's name, dtype
+    and shape; only then are the tensors read and the network built."""
+    header = _header(data)
     meta = read_meta(data)
     check_expected(meta, expected)
+    _check_sizes(meta, header, expected)
+    if meta.doubt_threshold is not None and not math.isfinite(meta.doubt_threshold):
+        raise WeightsError("doubt_threshold is not finite")
     try:
         tensors = load_tensors(bytes(data))
     except (SafetensorError, ValueError, RuntimeError) as err:
         raise WeightsError(f"safetensors payload is corrupt: {err}") from err
-    policy = Policy(meta.shape)
-    wanted = {k: v for k, v in policy.state_dict().items()}
-    if set(tensors) != set(wanted):
-        missing, extra = sorted(set(wanted) - set(tensors)), sorted(set(tensors) - set(wanted))
-        raise WeightsError(f"tensors do not match a {meta.algorithm} policy of {meta.shape}: "
-                           f"missing {missing[:5]}, unexpected {extra[:5]}")
     for name, tensor in tensors.items():
-        if tensor.dtype != torch.float32 or tensor.shape != wanted[name].shape:
-            raise WeightsError(f"tensor {name!r} is {tensor.dtype} {tuple(tensor.shape)}, "
-                               f"expected float32 {tuple(wanted[name].shape)}")
         if not torch.isfinite(tensor).all():
             raise WeightsError(f"tensor {name!r} has non-finite values")
     if not (tensors["obs_std"] > 0).all() or not (tensors["action_low"] < tensors["action_high"]).all():
         raise WeightsError("normalisation is invalid: obs_std must be > 0 and action_low < action_high")
-    if meta.doubt_threshold is not None and not math.isfinite(meta.doubt_threshold):
-        raise WeightsError("doubt_threshold is not finite")
+    policy = Policy(meta.shape)
     policy.load_state_dict(tensors, strict=True)
     return meta, policy.eval().requires_grad_(False)

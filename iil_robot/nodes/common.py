@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import gc
+import math
 import signal
 import sys
 from typing import Any, Callable, Sequence
 
 import rclpy
 from geometry_msgs.msg import Twist, TwistStamped
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import (
     DurabilityPolicy,
     HistoryPolicy,
@@ -45,6 +47,12 @@ class ParameterError(ValueError):
     """A node parameter is missing, of the wrong type or out of range."""
 
 
+Commit = Callable[[], None]
+"""Applies a validated parameter change (swaps in the new configuration)."""
+Prepare = Callable[[dict[str, Any]], Commit]
+"""Validates the new values of a group of parameters (ParameterError/ValueError to refuse) and returns its commit."""
+
+
 PEER_CHECK_PERIOD = 0.25  # s between looks at one of the node's topics in the ROS graph (one at a time: see check_next_topic)
 UNKNOWN_NODE = "_NODE_NAME_UNKNOWN_"  # rmw's name for an endpoint whose node discovery has not named yet
 
@@ -63,6 +71,49 @@ class IilNode(Node):
         self._warned_peers: set[tuple[str, bytes]] = set()
         self._unchecked_topics: list[str] = []
         self.create_timer(PEER_CHECK_PERIOD, self.check_next_topic)
+        self.parameter_ranges: dict[str, tuple[Any, float | None, float | None]] = {}  # name -> (default, low, high)
+        self._changeable: dict[str, tuple[tuple[str, ...], Prepare]] = {}
+        self.add_pre_set_parameters_callback(self._floats_from_integers)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def changeable(self, names: Sequence[str], prepare: Prepare) -> None:
+        """Let ``names`` (declared) change at run time, as one group: a request with any of them calls ``prepare``
+        with the whole group's values (current ones overlaid with the request's), after each value passed the
+        checks of its declaration; every other parameter is read-only at run time."""
+        for name in names:
+            self._changeable[name] = (tuple(names), prepare)
+
+    def _floats_from_integers(self, parameters: list[Parameter]) -> list[Parameter]:
+        """``ros2 param set /mux limits.max_linear_speed 1`` sends an integer: a float parameter takes it as 1.0."""
+        return [Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
+                if p.type_ == Parameter.Type.INTEGER and isinstance(self.parameter_ranges.get(p.name, (None,))[0], float)
+                else p for p in parameters]
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        if not all(self.has_parameter(p.name) for p in parameters):
+            return SetParametersResult(successful=True)  # declarations at start-up: checked by declare()
+        try:
+            commits = self._prepare_changes(parameters)
+        except ValueError as err:
+            self.get_logger().warn(f"refused parameter change: {err}")
+            return SetParametersResult(successful=False, reason=str(err))
+        for commit in commits:
+            commit()
+        self.get_logger().info("parameters changed: " + ", ".join(f"{p.name}={p.value!r}" for p in parameters))
+        return SetParametersResult(successful=True)
+
+    def _prepare_changes(self, parameters: list[Parameter]) -> list[Commit]:
+        requested: dict[str, Any] = {}
+        for p in parameters:
+            if p.type_ == Parameter.Type.NOT_SET:
+                raise ParameterError(f"parameter {p.name!r} cannot be unset or undeclared")
+            if p.name not in self._changeable:
+                raise ParameterError(f"parameter {p.name!r} is read-only at run time: set it in the parameter file "
+                                     "or on the command line and restart the node")
+            default, low, high = self.parameter_ranges[p.name]
+            requested[p.name] = check_value(p.name, p.value, default, low, high)
+        groups = {self._changeable[name] for name in requested}
+        return [prepare({n: requested.get(n, self.get_parameter(n).value) for n in names}) for names, prepare in groups]
 
     def create_subscription(self, *args: Any, **kwargs: Any):
         kwargs.setdefault("event_callbacks", SubscriptionEventCallbacks(use_default_callbacks=False))
@@ -132,6 +183,8 @@ def declare(
 ) -> Any:
     """Declare a parameter with a description and, for numbers, a range; return its value."""
     descriptor = ParameterDescriptor(description=description)
+    if isinstance(node, IilNode):
+        node.parameter_ranges[name] = (default, low, high)
     if low is not None and high is not None:
         if isinstance(default, bool):
             raise TypeError(f"{name}: a boolean parameter has no range")
@@ -163,10 +216,24 @@ def declare_floats(node: Node, name: str, default: Sequence[float], description:
     return tuple(_number(name, v, None, None) for v in value)
 
 
+def check_value(name: str, value: Any, default: Any, low: float | None, high: float | None) -> Any:
+    """``value`` as a parameter declared with ``default`` (its type) and range takes it, or ParameterError."""
+    if isinstance(default, float):
+        return _number(name, value, low, high)
+    kind = list if isinstance(default, (list, tuple)) else type(default)
+    if type(value) is not kind and not (kind is list and isinstance(value, (list, tuple))):
+        raise ParameterError(f"parameter {name!r} must be {kind.__name__}, got {type(value).__name__} {value!r}")
+    if kind is int and low is not None and high is not None and not low <= value <= high:
+        raise ParameterError(f"parameter {name!r}={value} is out of range [{low}, {high}]")
+    return value
+
+
 def _number(name: str, value: Any, low: float | None, high: float | None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ParameterError(f"parameter {name!r} must be a number, got {value!r}")
     value = float(value)
+    if not math.isfinite(value):
+        raise ParameterError(f"parameter {name!r} must be finite, got {value}")
     if low is not None and high is not None and not low <= value <= high:
         raise ParameterError(f"parameter {name!r}={value} is out of range [{low}, {high}]")
     return value

@@ -7,6 +7,8 @@ one step record per tick, intervention events and diagnostics. See ``iil_robot.c
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from typing import Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
@@ -37,6 +39,10 @@ MIN_WATCHDOG_DELAY = 1e-4  # s: a deadline already due fires at once, not in a b
 MAX_WATCHDOG_DELAY = 1.0  # s: next_deadline is never further than a timeout or a tick; this only bounds a surprise
 
 
+LIMIT_NAMES = tuple(f"limits.{name}" for name in
+                    ("max_linear_speed", "max_angular_speed", "max_linear_accel", "max_angular_accel"))
+"""The parameters that may change at run time (``ros2 param set``): validated as at start-up, applied together."""
+
 DEFAULT_SOURCES = (
     SourceConfig("spacemouse", "human", "human/cmd", 0.1, 100, "human/engaged", "human/gripper"),
     SourceConfig("policy", "policy", "policy/proposal", 0.25, 10),
@@ -57,6 +63,7 @@ class MuxNode(IilNode):
                                           "and no operator is engaged"),
         )
         self.mux = Mux(config)
+        self.changeable(LIMIT_NAMES, self._prepare_limits)
         self.clock = time.monotonic
         self.last_gripper: float | None = None
 
@@ -145,6 +152,14 @@ class MuxNode(IilNode):
                                      "EE pose older than this (s) holds the arm", 0.001, 10.0),
             ),
         )
+
+    def _prepare_limits(self, values: dict[str, float]) -> Callable[[], None]:
+        limits = replace(self.mux.config.limits, **{name.removeprefix("limits."): v for name, v in values.items()})
+        try:
+            limits.validate()
+        except ValueError as err:
+            raise ParameterError(f"limits: {err}") from err
+        return lambda: self.mux.set_limits(limits)
 
     # -- inputs ----------------------------------------------------------------------------
 

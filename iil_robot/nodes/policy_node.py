@@ -27,7 +27,7 @@ from iil_robot.learners.weights import WeightsError
 from iil_robot.nodes.common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, declare_config, run
 
 RANGES = {"rate": (0.5, 1000.0), "observation_timeout": (0.001, 10.0), "camera_timeout": (0.0, 10.0),
-          "fallback_gripper": (0.0, 1.0), "num_threads": (1, 64)}
+          "fallback_gripper": (0.0, 1.0), "num_threads": (1, 64), "max_parameters": (1_000, 1_000_000_000)}
 HELP_RANGES = {"novelty_threshold": (0.0, 1e6), "risk_threshold": (0.0, 1.0), "target_rate": (0.0, 1.0), "recent": (1, 1_000_000),
                "min_ticks": (1, 1_000_000), "refit_every": (1, 1_000_000), "handback_disagreement": (0.0, 1e6),
                "publish_period": (0.05, 60.0)}

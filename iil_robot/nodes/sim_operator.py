@@ -139,7 +139,8 @@ class SimOperatorNode(IilNode):
     def _on_episode(self, msg: String) -> None:
         try:
             event = EpisodeEvent.decode(msg.data).event
-        except RecordError:
+        except RecordError as err:
+            self.get_logger().warn(f"ignoring an undecodable episode event: {err}", throttle_duration_sec=2.0)
             return
         if event == "start":
             self.operator.reset()

@@ -176,7 +176,7 @@ def test_invalid_proposal_is_rejected_and_holds_the_arm_at_once():
     propose(mux, 0.0)
     bad = proposal(action=(math.nan,) + POLICY_ACTION[1:])
     error = mux.proposal("policy", bad, 0.01)
-    assert "non-finite values in vx" in error
+    assert "proposal action vx must be finite" in error
     out = mux.update(0.01, 0.01)
     assert out.command.twist == ZERO and out.command.hold_reason == "invalid:policy"
     assert propose(mux, 0.05).command.source == "policy"  # a good proposal recovers

@@ -88,10 +88,10 @@ def proposal_json(**overrides):
         (proposal_json(format="iil_robot.step"), "format is 'iil_robot.step'"),
         (proposal_json(version=3), "version 3 is not supported"),
         (proposal_json(action=[0.0] * 6), "must have 7 values"),
-        (proposal_json(action=[0.0] * 6 + ["x"]), "must be a list of 7 numbers"),
+        (proposal_json(action=[0.0] * 6 + ["x"]), "gripper must be a number, got str"),
         (proposal_json(action=[0.0] * 6 + [1.5]), "gripper closure 1.5"),
-        (proposal_json(action=[0.0] * 6 + [1.5]).replace("1.5", "NaN"), "non-finite values in gripper"),
-        (proposal_json(observation=[1.0, "Infinity"]).replace('"Infinity"', "Infinity"), "observation has non-finite"),
+        (proposal_json(action=[0.0] * 6 + [1.5]).replace("1.5", "NaN"), "NaN is not a number JSON allows"),
+        (proposal_json(observation=[1.0, "Infinity"]).replace('"Infinity"', "Infinity"), "Infinity is not a number JSON allows"),
         (proposal_json(policy_version="3"), "policy_version"),
         (proposal_json(policy_version=True), "got a bool"),
         (json.dumps({"format": "iil_robot.proposal", "version": 1}), "missing field 'action'"),
@@ -116,5 +116,5 @@ def test_observation_round_trip_and_refuses_nan():
     obs = Observation((0.1, 0.2), "fetch_push/v1", 3.0)
     assert Observation.decode(obs.encode()) == obs
     bad = obs.encode().replace("0.2", "NaN")
-    with pytest.raises(RecordError, match="observation values has non-finite"):
+    with pytest.raises(RecordError, match="NaN is not a number JSON allows"):
         Observation.decode(bad)

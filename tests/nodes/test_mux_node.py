@@ -202,3 +202,93 @@ def test_pause_service_holds_and_resumes(graph, probe):
 )
 def test_bad_parameter_stops_the_node_with_a_clear_message(graph, parameters, message):
     assert_stops_with(graph, mux_spec(**parameters), message)
+
+
+HOSTILE_PROPOSALS = {
+    "NaN obs_stamp": '"obs_stamp":NaN',
+    "400-digit action": '"action":[' + "9" * 400 + ",0,0,0,0,0,0]",
+    "5000-digit obs_stamp": '"obs_stamp":' + "9" * 5000,
+}
+
+
+def test_hostile_proposals_are_logged_and_the_mux_keeps_ticking(graph, probe):
+    from iil_robot.data.records import Proposal
+
+    process = graph.start(mux_spec())
+    steps = probe.collect(String, "step", RECORD_QOS)
+    proposals = probe.publisher(String, "policy/proposal", RECORD_QOS)
+    probe.wait_for(lambda: len(steps) > 0, STARTUP, "the mux's self-ticks")
+    good = Proposal((0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0), (1.0,), 1, 0.0, 0.0).encode()
+    hostile = [good.replace('"obs_stamp":0.0', HOSTILE_PROPOSALS["NaN obs_stamp"]),
+               good.replace('"action":[0.05,0.0,0.0,0.0,0.0,0.0,0.0]', HOSTILE_PROPOSALS["400-digit action"]),
+               good.replace('"obs_stamp":0.0', HOSTILE_PROPOSALS["5000-digit obs_stamp"]),
+               "[" * 100_000 + "]" * 100_000]
+    for text in hostile:
+        proposals.publish(String(data=text))
+    probe.spin_for(0.2)
+    seen = len(steps)
+
+    def policy_drives() -> bool:
+        return any(StepRecord.decode(m.data).source == "policy" for m in steps.messages[seen:])
+
+    probe.wait_for(policy_drives, 10.0, "a step record driven by a good proposal after the hostile ones",
+                   every=lambda: proposals.publish(String(data=good)))
+    assert process.popen.poll() is None
+    log = process.log_path.read_text()
+    assert "undecodable proposal" in log and "[FATAL]" not in log, log[-2000:]
+    decoded = [StepRecord.decode(m.data) for m in steps.messages]
+    assert all(s.source == "hold" for s in decoded[:seen])  # the hostile ones never drove the arm
+
+
+def set_parameter(probe, value) -> tuple[bool, str]:
+    """Set limits.max_linear_speed on the running mux through its set_parameters service."""
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    client = probe.node.create_client(SetParameters, "/mux/set_parameters")
+    probe.wait_for(client.service_is_ready, STARTUP, "the mux's set_parameters service")
+    kinds = {float: ("double_value", ParameterType.PARAMETER_DOUBLE), int: ("integer_value", ParameterType.PARAMETER_INTEGER),
+             str: ("string_value", ParameterType.PARAMETER_STRING), type(None): (None, ParameterType.PARAMETER_NOT_SET)}
+    field, kind = kinds[type(value)]
+    parameter_value = ParameterValue(type=kind, **({field: value} if field else {}))
+    request = SetParameters.Request(parameters=[Parameter(name="limits.max_linear_speed", value=parameter_value)])
+    future = client.call_async(request)
+    probe.wait_for(future.done, 10.0, "the set_parameters answer")
+    result = future.result().results[0]
+    return result.successful, result.reason
+
+
+def test_a_safety_limit_changes_safely_at_run_time_or_is_refused(graph, probe):
+    from iil_robot.data.records import Proposal
+
+    graph.start(mux_spec(**{"limits.max_linear_accel": 0.0}))
+    cmds = probe.collect(TwistStamped, "arm/cmd", COMMAND_QOS)
+    proposals = probe.publisher(String, "policy/proposal", RECORD_QOS)
+    fast = Proposal((1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0), (1.0,), 1, 0.0, 0.0).encode()
+    for bad, why in ((-1, "out of range"), (10**9, "out of range"), ("fast", "must be a number"), (None, "cannot be unset")):
+        ok, reason = set_parameter(probe, bad)
+        assert not ok and why in reason, (bad, reason)
+    ok, reason = set_parameter(probe, 1)  # an integer, as `ros2 param set` sends it: taken as 1.0 (in range)
+    assert ok, reason
+    ok, reason = set_parameter(probe, 0.1)
+    assert ok, reason
+    seen = len(cmds)
+    probe.wait_for(lambda: any(m.twist.linear.x > 0 for m in cmds.messages[seen:]), 10.0, "a policy command",
+                   every=lambda: proposals.publish(String(data=fast)))
+    moving = [m.twist.linear.x for m in cmds.messages[seen:] if m.twist.linear.x > 0]
+    assert max(moving) == pytest.approx(0.1), moving  # the new limit applies, not the 0.25 of the file
+    ok, reason = set_parameter_named(probe, "rate")
+    assert not ok and "read-only at run time" in reason
+
+
+def set_parameter_named(probe, name: str) -> tuple[bool, str]:
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    client = probe.node.create_client(SetParameters, "/mux/set_parameters")
+    probe.wait_for(client.service_is_ready, STARTUP, "the mux's set_parameters service")
+    value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=50.0)
+    future = client.call_async(SetParameters.Request(parameters=[Parameter(name=name, value=value)]))
+    probe.wait_for(future.done, 10.0, "the set_parameters answer")
+    result = future.result().results[0]
+    return result.successful, result.reason

@@ -230,7 +230,8 @@ class Dashboard:
     def _on_event(self, msg: String) -> None:
         try:
             event = EpisodeEvent.decode(msg.data)
-        except RecordError:
+        except RecordError as err:
+            self.state.problems.append(f"undecodable episode event: {err}")
             return
         self._print_finished(self.state.on_episode_event(event))
 
@@ -249,8 +250,8 @@ class Dashboard:
     def _on_intervention(self, msg: String) -> None:
         try:
             self.state.on_intervention(InterventionEvent.decode(msg.data))
-        except RecordError:
-            pass
+        except RecordError as err:
+            self.state.problems.append(f"undecodable intervention event: {err}")
 
     def close(self) -> None:
         self.executor.shutdown()
