@@ -5,7 +5,9 @@ what it sent or received, with ``time.monotonic()`` stamps, to a JSON file. CLOC
 one clock for every process on a Linux machine, so send and receive times compare directly.
 
 Messages are matched by a sequence number carried in ``twist.linear.x`` as ``seq * SEQ_SCALE``
-m/s: small enough for the mux's speed and acceleration limits to leave it unchanged.
+m/s: small enough for the mux's speed and acceleration limits to leave it unchanged. For the
+observer the number rides in a joint position (``joint_states``) and comes back as the first value
+of the observation.
 """
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ from pathlib import Path
 import rclpy
 from geometry_msgs.msg import TwistStamped
 from rclpy.executors import SingleThreadedExecutor
-from sensor_msgs.msg import Joy
-from std_msgs.msg import Bool
+from sensor_msgs.msg import JointState, Joy
+from std_msgs.msg import Bool, String
 
-from iil_robot.nodes.common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+from iil_robot.data.records import Observation
+from iil_robot.nodes.common import COMMAND_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS
 
 SEQ_SCALE = 1e-6
 
@@ -79,6 +82,25 @@ def source(args: argparse.Namespace) -> None:
     Path(args.out).write_text(json.dumps({"sent": sent}))
 
 
+def joints(args: argparse.Namespace) -> None:
+    """Publish ``count`` joint states at ``rate`` on both the bare hop topic and the observer's ``joint_states``."""
+    node, executor = _node("latency_joints")
+    hop = node.create_publisher(JointState, "bench/hop_joints", SENSOR_QOS)
+    arm = node.create_publisher(JointState, "joint_states", SENSOR_QOS)
+    _wait_for_subscribers(executor, [hop, arm])
+    executor.spin_once(timeout_sec=0.2)
+    sent: list[tuple[int, float]] = []
+    for i in _paced(args.rate, args.count):
+        seq = args.first_seq + i
+        msg = JointState(name=["j1"], position=[seq * SEQ_SCALE])
+        msg.header.stamp = node.get_clock().now().to_msg()
+        t = time.monotonic()
+        hop.publish(msg)
+        arm.publish(msg)
+        sent.append((seq, t))
+    Path(args.out).write_text(json.dumps({"sent": sent}))
+
+
 def joy_ramps(args: argparse.Namespace) -> None:
     """Feed the gate ``trials`` ramps on spacenav/joy: rest, then y rising by ``step`` per message."""
     node, executor = _node("latency_joy")
@@ -95,14 +117,26 @@ def joy_ramps(args: argparse.Namespace) -> None:
     Path(args.out).write_text(json.dumps({"sent": sent, "per_trial": per_trial, "rest": args.rest}))
 
 
+SINK_KINDS = {
+    "twist": (TwistStamped, COMMAND_QOS, lambda m: (m.twist.linear.x, m.twist.linear.y)),
+    "joints": (JointState, SENSOR_QOS, lambda m: (m.position[0], 0.0)),
+    "observation": (String, RECORD_QOS, lambda m: (Observation.decode(m.data).values[0], 0.0)),
+}
+"""``--topics`` entries ``topic[:kind]``: the type, QoS and the (x, y) a message carries."""
+
+
 def sink(args: argparse.Namespace) -> None:
-    """Record every message on the given TwistStamped topics until SIGINT, then write them."""
+    """Record every message on the given topics (``topic[:kind]``, kind twist by default) until SIGINT, then write them."""
     node, executor = _node("latency_sink")
-    received: dict[str, list[tuple[float, float, float]]] = {topic: [] for topic in args.topics}
-    for topic in args.topics:
-        def on_msg(msg: TwistStamped, log=received[topic]) -> None:
-            log.append((msg.twist.linear.x, msg.twist.linear.y, time.monotonic()))
-        node.create_subscription(TwistStamped, topic, on_msg, COMMAND_QOS)
+    received: dict[str, list[tuple[float, float, float]]] = {}
+    for entry in args.topics:
+        topic, _, kind = entry.partition(":")
+        msg_type, qos, values = SINK_KINDS[kind or "twist"]
+        received[topic] = []
+
+        def on_msg(msg, log=received[topic], values=values) -> None:
+            log.append((*values(msg), time.monotonic()))
+        node.create_subscription(msg_type, topic, on_msg, qos)
     stop = False
 
     def on_signal(signum, frame) -> None:
@@ -129,6 +163,12 @@ def main() -> None:
     p.add_argument("--first-seq", type=int, default=1)
     p.add_argument("--out", required=True)
     p.set_defaults(run=source)
+    p = roles.add_parser("joints")
+    p.add_argument("--rate", type=float, required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--first-seq", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.set_defaults(run=joints)
     p = roles.add_parser("joy")
     p.add_argument("--rate", type=float, default=100.0)
     p.add_argument("--trials", type=int, required=True)
