@@ -35,6 +35,7 @@ setup(
             "sim_operator = iil_robot.nodes.sim_operator:main",
             "camera = iil_robot.nodes.camera:main",
             "observer = iil_robot.nodes.observer:main",
+            "episode_manager = iil_robot.nodes.episode_manager:main",
         ],
     },
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),

@@ -1,4 +1,4 @@
-"""Human-in-the-loop learning on a real arm: observer, SpaceMouse gate, mux, policy, recorder, learner.
+"""Human-in-the-loop learning on a real arm: observer, episode manager, SpaceMouse gate, mux, policy, recorder, learner.
 
     ros2 launch iil_robot intervention.launch.py robot:=panda method:=rlif
 
@@ -9,7 +9,6 @@ separately. To train on a second machine with a GPU, start only the learner ther
 ROS_DOMAIN_ID, ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET) and pass ``learner:=false`` here.
 ``sim.launch.py`` runs this same graph on the simulated arm.
 """
-import yaml
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -31,7 +30,6 @@ ARGUMENTS = {
     "use_sim_time": ("false", "use /clock (replay)"),
     "camera": ("false", "start the camera node (opencv) publishing camera/image_raw and its JPEG for the bags"),
     "camera_source": ("0", "camera: V4L2 index (0), device path (/dev/video2) or a video file"),
-    "observer_fields": ("", "the observation's fields, e.g. [ee, fingers, goal]; empty: the robot profile's"),
     "overlay": ("", "a parameter file applied last to every node (sim.launch.py: config/sim.yaml); empty: none"),
 }
 
@@ -45,7 +43,6 @@ def intervention_nodes(context) -> list[Node]:
     sim_time = {"use_sim_time": arg("use_sim_time")}
 
     overlay = [arg("overlay").perform(context)] if arg("overlay").perform(context) else []
-    fields = yaml.safe_load(arg("observer_fields").perform(context) or "null")
 
     def node(executable: str, name: str, overrides: dict, own_file: str | None = None, condition=None) -> Node:
         files = [PathJoinSubstitution([share, "config", own_file])] if own_file else []
@@ -54,7 +51,8 @@ def intervention_nodes(context) -> list[Node]:
                     remappings=remappings, condition=condition)
 
     return [
-        node("observer", "observer", {"fields": fields} if fields else {}),
+        node("observer", "observer", {}),
+        node("episode_manager", "episode_manager", {}),
         node("spacemouse_gate", "spacemouse_gate", {"input": arg("input")}, "spacemouse_gate.yaml"),
         node("mux", "mux", {"rate": arg("rate")}, "mux.yaml"),
         node("policy", "policy", {"rate": arg("rate")}, "policy.yaml"),

@@ -7,13 +7,18 @@ names, and the simulated operator (``sim_operator``) works a virtual SpaceMouse;
 is exactly what a real arm runs. ``iil-robot sim`` does the same without ``launch`` (which the pip
 wheels lack) and adds the dashboard, the run folder and the report.
 """
+import tempfile
+
+import yaml
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from iil_robot.config.profiles import load_profile, sim_fields
+from iil_robot.cli.sim import sim_overrides
+from iil_robot.config import config_path
+from iil_robot.config.profiles import load_profile
 from launch import LaunchDescription
 
 ARGUMENTS = {
@@ -35,12 +40,17 @@ def sim_graph(context) -> list:
     task, robot = arg("task").perform(context), arg("robot").perform(context)
     profile = load_profile(robot)
     sim = PathJoinSubstitution([share, "config", "sim.yaml"])
+    # the task's changes to the profile (observer fields, success, time limit, scene reset) on top of sim.yaml
+    overlay = yaml.safe_load(config_path("sim.yaml").read_text())
+    for name, values in sim_overrides(profile, task).items():
+        overlay.setdefault(name, {"ros__parameters": {}})["ros__parameters"].update(values)
+    with tempfile.NamedTemporaryFile("w", prefix="iil_sim_", suffix=".yaml", delete=False) as file:
+        yaml.safe_dump(overlay, file)
     real = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "intervention.launch.py"])),
         launch_arguments={"robot": robot, "input": "joy", "method": arg("method"), "device": "auto",
                           "output_dir": arg("output_dir"), "run_dir": arg("run_dir"), "camera": arg("camera"),
-                          "camera_source": "sim", "observer_fields": str(sim_fields(profile, task)),
-                          "overlay": sim}.items())
+                          "camera_source": "sim", "overlay": file.name}.items())
 
     def stand_in(name: str, overrides: dict) -> Node:
         return Node(package="iil_robot", executable=name, name=name, output="screen",

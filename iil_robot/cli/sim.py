@@ -34,14 +34,17 @@ import yaml
 from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
 from iil_robot.command.mux import step_records_reach
 from iil_robot.config import config_path
-from iil_robot.config.profiles import load_profile, profile_names, sim_fields
+from iil_robot.config.profiles import RobotProfile, load_profile, profile_names
 from iil_robot.learners.methods import METHODS
+from iil_robot.sim.spec import DEFAULT_MAX_EPISODE_STEPS
 
 if TYPE_CHECKING:
     from iil_robot.nodes.console.dashboard import Dashboard
 
 # Stopped in this order, so the recorder and the learner see everything the others sent.
-STOP_ORDER = ("sim_operator", "policy", "sim_arm", "observer", "spacemouse_gate", "mux", "learner", "recorder")
+STOP_ORDER = ("sim_operator", "policy", "sim_arm", "episode_manager", "observer", "spacemouse_gate", "mux", "learner",
+              "recorder")
+
 STAND_INS = ("sim_arm", "sim_operator")
 """The only nodes a real arm does not run: the arm's drivers and the operator (the rest is intervention.launch.py's)."""
 LISTENERS = ("recorder", "learner")
@@ -105,20 +108,40 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
     return out
 
 
+def sim_overrides(profile: RobotProfile, task: str) -> dict[str, dict[str, object]]:
+    """What the simulated task changes in a profile's parameters: a task without a block (reach) has no object pose,
+    so the observer's fields that read one are left out and success is the end effector at the goal; the time
+    limit is the task's; the reset pose is the simulated arm's (whatever robot it presents itself as), and between
+    episodes the episode manager has the simulator put the scene back and starts the next episode by itself."""
+    observer = profile.node_parameters("observer")
+    fields = [f for f in observer.get("fields", [])
+              if task != "reach" or observer.get(f"fields.{f}.topic") != "object_pose"]
+    success = ["ee", "goal"] if task == "reach" else ["object", "goal"]
+    rate = yaml.safe_load(config_path("sim.yaml").read_text())["sim_arm"]["ros__parameters"]["rate"]
+    time_limit = DEFAULT_MAX_EPISODE_STEPS[task] / rate
+    arm = {k: v for k, v in load_profile("fetch").node_parameters("episode_manager").items() if k.startswith("reset_")}
+    return {"observer": {"fields": fields},
+            "episode_manager": {**arm, "success_fields": success, "time_limit": time_limit, "auto_start": True,
+                                "scene_reset_service": "/sim_arm/reset_scene"}}
+
+
 def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[str, object]] | None = None) -> list[NodeSpec]:
     """Every node of the simulated graph, from the shared parameter files plus this run's values."""
     overrides = overrides or {}
     task, profile = s["task"], load_profile(s.get("robot", "fetch"))
     seed = s["seed"] + s["episodes_done"]
+    sim = sim_overrides(profile, task)
 
     def node(name: str, module: str, own_file: str | None, **parameters) -> NodeSpec:
         files = ((str(config_path(own_file)),) if own_file else ()) + (str(config_path("sim.yaml")),)
         return NodeSpec(name, f"iil_robot.nodes.{module}", params_files=files,
-                        parameters={**profile.node_parameters(name), **parameters, **overrides.get(name, {})},
+                        parameters={**profile.node_parameters(name), **sim.get(name, {}), **parameters,
+                                    **overrides.get(name, {})},
                         remappings=profile.remappings)
 
     return [
-        node("observer", "observer", None, fields=sim_fields(profile, task)),
+        node("observer", "observer", None),
+        node("episode_manager", "episode_manager", None, seed=seed),
         node("sim_arm", "sim_arm", None, task=task, seed=seed),
         node("sim_operator", "sim_operator", None, task=task, model=s["operator_model"],
              level=float(s["operator_level"]), seed=seed),

@@ -68,12 +68,3 @@ def load_profile(name_or_path: str | Path) -> RobotProfile:
     return RobotProfile(path.stem, str(data.get("description", "")), dict(remappings),
                         {str(k): dict(v) for k, v in parameters.items()})
 
-
-def sim_fields(profile: RobotProfile, task: str) -> list[str]:
-    """The observer's fields on the simulated arm for ``task``: a task without a block (reach) has no object pose,
-    so the fields that read it are left out."""
-    observer = profile.node_parameters("observer")
-    fields = list(observer.get("fields", []))
-    if task != "reach":
-        return fields
-    return [f for f in fields if observer.get(f"fields.{f}.topic") != "object_pose"]

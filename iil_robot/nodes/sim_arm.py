@@ -6,8 +6,11 @@ drivers and perception would: ``joint_states`` (arm and finger joints, under the
 ``joint_names``), the end-effector pose (``ee_pose``, as franka_robot_state_broadcaster's
 ``current_pose`` or ur_robot_driver's ``tcp_pose_broadcaster``), object and goal poses as a
 perception system would, and optionally a camera image. The ``observer`` node builds the
-policy's observation from them, as on a real arm. It still ends episodes itself (success, time
-limit) and publishes their events; an episode manager node is to take that over.
+policy's observation from them and the ``episode_manager`` decides when episodes start and end,
+as on a real arm: the simulated arm runs on and never ends an episode. ``~/reset_scene`` is the
+one thing a simulator offers that a real arm does not: it does what a person does by hand between
+episodes (puts the block back and draws a new goal, seed ``seed + k`` for the k-th scene), and
+puts the arm back to its start.
 
 Modes:
 - real time (default): one step per control period at ``rate``, with the latest command; a
@@ -15,11 +18,8 @@ Modes:
   counts as zero, as Servo halts then; a command in another frame than ``frame_id`` is refused
   (Servo would transform it; this stand-in cannot);
 - ``lockstep``: one step per step record on ``step`` (the mux's executed action), as fast as
-  the graph answers; the observation is republished every control period while nothing
-  comes, so the loop (re)starts by itself.
-
-Episodes end on success or the time limit and the arm resets at once (``~/reset`` resets on
-demand). Seeded: episode k starts from seed ``seed + k``.
+  the graph answers; the state is republished every control period while nothing comes, so
+  the loop (re)starts by itself.
 """
 from __future__ import annotations
 
@@ -37,11 +37,10 @@ from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 
 from iil_robot.command.mux import step_records_reach
-from iil_robot.data.records import EpisodeEvent, RecordError, StepRecord
+from iil_robot.data.records import RecordError, StepRecord
 from iil_robot.data.transitions import TRANSLATION_GRIPPER
 from iil_robot.nodes.common import (
     COMMAND_QOS,
-    EVENTS_QOS,
     RECORD_QOS,
     SENSOR_QOS,
     IilNode,
@@ -65,9 +64,8 @@ class SimArm(IilNode):
         if task not in TASK_NAMES:
             raise ParameterError(f"parameter 'task'={task!r} must be one of {TASK_NAMES}")
         self.rate = declare(self, "rate", 20.0, "Control rate (Hz); must divide 500 Hz", 1.0, 500.0)
-        limit = declare(self, "max_episode_steps", 0, "Time limit in ticks; 0 = the task default", 0, 100000)
         self.lockstep = declare(self, "lockstep", False, "Step once per step record instead of in real time")
-        self.seed = declare(self, "seed", 0, "Seed of the first episode (episode k uses seed + k)", 0, 2**31 - 1)
+        self.seed = declare(self, "seed", 0, "Seed of the first scene (the k-th scene reset uses seed + k)", 0, 2**31 - 1)
         self.command_timeout = declare(self, "command_timeout", 0.1, "A command older than this (s) counts as zero "
                                        "(MoveIt Servo's incoming_command_timeout)", 0.01, 10.0)
         self.frame_id = declare(self, "frame_id", "base_link", "Frame of poses and commands (Fetch's world axes)")
@@ -81,10 +79,10 @@ class SimArm(IilNode):
         self.camera = declare(self, "camera", False, "Publish a camera image each tick (needs MUJOCO_GL=egl or osmesa)")
         self.image_size = declare(self, "image_size", 128, "Square camera image size (px)", 16, 1024)
         awaited = declare(self, "await_step_subscribers", "", "Comma-separated node names (e.g. recorder,learner) the mux must "
-                          "report subscribed to its step records before the first episode starts; empty = start at once")
+                          "report subscribed to its step records before the arm publishes anything; empty = at once")
         self.awaited = {name.strip() for name in awaited.split(",") if name.strip()}
         try:
-            self.env = FetchTaskEnv(FetchTaskConfig(task, self.rate, limit or None))
+            self.env = FetchTaskEnv(FetchTaskConfig(task, self.rate, ends_episodes=False))
         except ValueError as err:
             raise ParameterError(f"sim_arm: {err}") from err
         self.spec = f"fetch_{task}/v1"
@@ -94,29 +92,26 @@ class SimArm(IilNode):
         self.pose_pubs = {name: self.create_publisher(PoseStamped, name, SENSOR_QOS)
                           for name in ("ee_pose", "object_pose", "goal_pose")}
         self.image_pub = self.create_publisher(Image, "image", SENSOR_QOS) if self.camera else None
-        self.event_pub = self.create_publisher(String, "episode/event", EVENTS_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(TwistStamped, "arm/cmd", self._on_cmd, COMMAND_QOS)
         self.create_subscription(Float64, "arm/gripper", self._on_gripper, COMMAND_QOS)
         if self.lockstep:
             self.create_subscription(String, "step", self._on_step, RECORD_QOS)
-        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_service(Trigger, "~/reset_scene", self._on_reset_scene)
 
         self.velocity = np.zeros(3)
         self.command_time = -np.inf
         self.gripper = 0.0
-        self.episode = -1
-        self.outcomes = {"success": 0, "timeout": 0}
+        self.scene = -1
         self.last_step_time = self.clock()
+        self.running = not self.awaited
+        self._reset_scene()
         if self.awaited:
-            # ``ros2 launch`` starts every node at once: the first episode waits until the mux's step records reach the
-            # recorder (and the learner), or its first ticks would be missing from the bag. The arm holds still meanwhile.
-            self.env.reset(seed=self.seed)
+            # ``ros2 launch`` starts every node at once: the arm stays silent (so no episode starts) until the mux's
+            # step records reach the recorder (and the learner), or the first ticks would be missing from the bag.
             self.diagnostics_sub = self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
             self.get_logger().info(f"waiting for the mux to report {', '.join(sorted(self.awaited))} subscribed to its "
-                                   "step records before the first episode")
-        else:
-            self._reset()
+                                   "step records")
         self.create_timer(1.0 / self.rate, self._on_timer)
         self.create_timer(1.0, self._publish_diagnostics)
         mode = "lockstep" if self.lockstep else f"real time at {self.rate:g} Hz"
@@ -153,13 +148,13 @@ class SimArm(IilNode):
         self._step(np.array(step.executed_action)[list(TRANSLATION_GRIPPER)])
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        if self.episode >= 0:
+        if self.running:
             return
         for status in msg.status:
             if status.name == "mux: arbitration" and step_records_reach({kv.key: kv.value for kv in status.values}, self.awaited):
-                self.get_logger().info(f"the mux's step records reach {', '.join(sorted(self.awaited))}: first episode")
+                self.get_logger().info(f"the mux's step records reach {', '.join(sorted(self.awaited))}: running")
                 self.destroy_subscription(self.diagnostics_sub)  # the whole graph's diagnostics: not for every tick's executor
-                self._reset()
+                self.running = True
                 return
 
     def _on_timer(self) -> None:
@@ -169,41 +164,26 @@ class SimArm(IilNode):
         elif self.clock() - self.last_step_time > 1.0 / self.rate:
             self._publish_state()  # nudge a lockstep loop that is waiting for an observation
 
-    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        if self.episode >= 0:  # while awaiting the first episode there is none to end: start it now
-            self._end_episode("reset", "service")
-        self._reset()
-        response.success, response.message = True, f"episode {self.episode} started"
+    def _on_reset_scene(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self._reset_scene()
+        response.success, response.message = True, f"scene {self.scene} (seed {self.seed + self.scene})"
         return response
 
     # -- simulation ------------------------------------------------------------------------
 
     def _step(self, action: np.ndarray) -> None:
-        if self.episode < 0:  # waiting for the first episode (await_step_subscribers): hold still
-            self._publish_state()
+        if not self.running:  # waiting for the recorder (await_step_subscribers): silent and still
             return
-        _, _, terminated, truncated, _ = self.env.step(action)
+        self.env.step(action)
         self.last_step_time = self.clock()
         self._publish_state()
-        if terminated or truncated:
-            self._end_episode("success" if terminated else "timeout", "sim")
-            self._reset()
 
-    def _reset(self) -> None:
-        self.episode += 1
-        self.env.reset(seed=self.seed + self.episode)
-        self._event("start", "sim")
-        self._publish_state()
-
-    def _end_episode(self, outcome: str, origin: str) -> None:
-        if outcome in self.outcomes:
-            self.outcomes[outcome] += 1
-        self.get_logger().info(f"episode {self.episode}: {outcome} after {self.env.steps} ticks")
-        self._event(outcome, origin)
-
-    def _event(self, event: str, origin: str) -> None:
-        stamp = self.get_clock().now().nanoseconds * 1e-9
-        self.event_pub.publish(String(data=EpisodeEvent(event, origin, stamp).encode()))
+    def _reset_scene(self) -> None:
+        self.scene += 1
+        self.env.reset(seed=self.seed + self.scene)
+        self.velocity, self.command_time = np.zeros(3), -np.inf  # no old command carries into the new scene
+        if self.running:
+            self._publish_state()
 
     # -- outputs ---------------------------------------------------------------------------
 
@@ -244,11 +224,10 @@ class SimArm(IilNode):
 
     def _publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name="sim_arm", hardware_id=self.spec, level=DiagnosticStatus.OK,
-                                  message=f"episode {self.episode}, tick {self.env.steps}" if self.episode >= 0 else
+                                  message=f"scene {self.scene}, tick {self.env.steps}" if self.running else
                                   f"waiting for the mux to report {', '.join(sorted(self.awaited))} subscribed")
         status.values = [KeyValue(key=k, value=str(v)) for k, v in (
-            ("episode", self.episode), ("tick", self.env.steps), ("successes", self.outcomes["success"]),
-            ("timeouts", self.outcomes["timeout"]), ("lockstep", self.lockstep))]
+            ("scene", self.scene), ("tick", self.env.steps), ("lockstep", self.lockstep))]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)

@@ -116,6 +116,7 @@ class SimOperatorNode(IilNode):
         self.create_subscription(String, "episode/event", self._on_episode, EVENTS_QOS)
         self.create_subscription(Bool, "help/request", self._on_help_request, LATCHED_QOS)
         self.help_requested = False
+        self.in_episode = False
         self.axes = [0.0] * 6
         self.buttons = [0] * (max(self.takeover_button, self.gripper_button) + 1)
         self.gate_gripper = 0.0
@@ -145,6 +146,7 @@ class SimOperatorNode(IilNode):
         if event == "start":
             self.operator.reset()
             self.policy_action = None
+        self.in_episode = event == "start"  # between episodes (the reset) the operator keeps its hands off
 
     def _pose_callback(self, name: str):
         def on_pose(msg: PoseStamped) -> None:
@@ -167,6 +169,9 @@ class SimOperatorNode(IilNode):
                          goal=self.poses["goal_pose"], object_pos=self.poses.get("object_pose"))
 
     def _on_joint_states(self, msg: JointState) -> None:
+        if not self.in_episode:
+            self.axes, self.buttons = [0.0] * 6, [0] * len(self.buttons)
+            return
         try:
             decision = self.operator.act(self._seen(msg), self.policy_action, help_requested=self.help_requested)
         except ValueError as err:

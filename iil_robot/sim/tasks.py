@@ -75,6 +75,9 @@ class FetchTaskConfig:
     """Control ticks per second; must divide 500 Hz (the 2 ms MuJoCo timestep)."""
     max_episode_steps: int | None = None
     """Time limit in ticks; None takes the task default (reach 50, push 100, pick_and_place 100)."""
+    ends_episodes: bool = True
+    """False: ``step`` never ends an episode (it still reports success and the time limit); deciding when an
+    episode ends is then someone else's, as on a real arm (the episode manager node)."""
 
 
 @functools.lru_cache(maxsize=None)
@@ -206,7 +209,7 @@ class FetchTaskEnv(gym.Env):
         success = bool(fetch_info["is_success"])
         terminated = success
         truncated = not success and self._steps >= self.task.max_episode_steps
-        self._done = terminated or truncated
+        self._done = (terminated or truncated) and self.config.ends_episodes
         info = {"is_success": success, "fetch_action": fetch_action}
         return self._last_obs.copy(), float(reward), terminated, truncated, info
 

@@ -1,0 +1,199 @@
+"""``episode_manager`` node: owns episode state (``iil_robot.acting.episode_manager``) on any arm.
+
+Subscribes ``observation`` (the observer's): each one advances the state machine (success
+detector, time limit, reset drive). Publishes ``episode/event`` (start and outcomes),
+``episode/state`` (latched: ready, running, ended, resetting), ``episode/hold`` (latched Bool,
+true while no episode runs: the mux's ``episode`` lock, which blocks the policy but not the
+operator or the reset), and while resetting ``reset/cmd`` + ``reset/engaged`` (the mux's
+``reset`` source, under the same limits and locks). Services ``~/start``, ``~/success``,
+``~/failure`` and ``~/reset`` (std_srvs/Trigger) take the operator's or a script's requests; a
+request in the wrong state is refused with the reason. With ``scene_reset_service`` set (the
+simulator's ``/sim_arm/reset_scene``, which does what a person does by hand at a real arm) it is
+called at the start of every reset.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import TwistStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.parameter import Parameter
+from std_msgs.msg import Bool, String
+from std_srvs.srv import Trigger
+
+from iil_robot.acting.episode_manager import EpisodeConfig, EpisodeError, EpisodeManager
+from iil_robot.data.records import EpisodeEvent, Observation, RecordError
+from iil_robot.nodes.common import (
+    COMMAND_QOS,
+    EVENTS_QOS,
+    LATCHED_QOS,
+    RECORD_QOS,
+    IilNode,
+    ParameterError,
+    declare,
+    declare_floats,
+    run,
+    twist_stamped,
+)
+
+
+class EpisodeManagerNode(IilNode):
+    def __init__(self) -> None:
+        super().__init__("episode_manager")
+        d = EpisodeConfig()
+        try:
+            config = EpisodeConfig(
+                time_limit=declare(self, "time_limit", d.time_limit, "Seconds an episode may run (0: no limit)",
+                                   0.0, 86400.0),
+                success_fields=tuple(self._list("success_fields", Parameter.Type.STRING_ARRAY,
+                                                "Two observation fields whose x, y, z must meet for success, e.g. "
+                                                "[object, goal]; unset: success only from the operator")),
+                success_distance=declare(self, "success_distance", d.success_distance,
+                                         "Metres between the success fields that count as success", 0.0001, 10.0),
+                auto_start=declare(self, "auto_start", d.auto_start, "Start the next episode when the reset is done"),
+                reset_field=declare(self, "reset_field", d.reset_field, "Observation field of the end effector's x, y, z"),
+                reset_pose=self._floats("reset_pose", "x, y, z (m, command frame) the reset drives to; unset: no drive"),
+                reset_ranges=declare_floats(self, "reset_ranges", d.reset_ranges,
+                                            "Half-widths (m) of the reset pose's uniform randomisation"),
+                reset_speed=declare(self, "reset_speed", d.reset_speed, "Speed (m/s) of the reset drive", 0.001, 2.0),
+                reset_tolerance=declare(self, "reset_tolerance", d.reset_tolerance, "Metres from the reset pose that "
+                                        "count as reached", 0.0001, 1.0),
+                reset_timeout=declare(self, "reset_timeout", d.reset_timeout, "Seconds a reset may take before it is "
+                                      "aborted (the arm holds)", 0.1, 3600.0),
+                workspace_min=self._floats("workspace_min", "Lower corner (x, y, z) a reset pose must lie in"),
+                workspace_max=self._floats("workspace_max", "Upper corner (x, y, z) a reset pose must lie in"),
+            )
+        except EpisodeError as err:
+            raise ParameterError(f"episode_manager: {err}") from err
+        self.frame_id = declare(self, "frame_id", "base_link", "Frame of the reset commands (the command frame)")
+        seed = declare(self, "seed", 0, "Seed of the reset pose's randomisation", 0, 2**31 - 1)
+        scene = declare(self, "scene_reset_service", "", "Simulator only: Trigger service called at every reset "
+                        "(/sim_arm/reset_scene puts the block back); empty: none")
+        self.manager = EpisodeManager(config, np.random.default_rng(seed))
+        self.scene_client = self.create_client(Trigger, scene) if scene else None
+        self.event_pub = self.create_publisher(String, "episode/event", EVENTS_QOS)
+        self.state_pub = self.create_publisher(String, "episode/state", LATCHED_QOS)
+        self.hold_pub = self.create_publisher(Bool, "episode/hold", LATCHED_QOS)
+        self.reset_pub = self.create_publisher(TwistStamped, "reset/cmd", COMMAND_QOS)
+        self.engaged_pub = self.create_publisher(Bool, "reset/engaged", LATCHED_QOS)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(String, "observation", self._on_observation, RECORD_QOS)
+        requests: dict[str, Callable[[float], list[EpisodeEvent]]] = {
+            "start": self.manager.start, "success": lambda now: self.manager.end("success", now),
+            "failure": lambda now: self.manager.end("failure", now), "reset": self.manager.reset}
+        for name, request in requests.items():
+            self.create_service(Trigger, f"~/{name}", self._service(name, request))
+        self.state, self.engaged, self.problem = "", False, ""
+        self._after(self.manager.state, [])
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.get_logger().info(f"episodes: time limit {config.time_limit:g} s, success when "
+                               f"{' meets '.join(config.success_fields) or 'the operator says so'}, reset to "
+                               f"{list(config.reset_pose) or 'no pose'}{', auto start' if config.auto_start else ''}")
+
+    def _list(self, name: str, kind: Parameter.Type, description: str) -> list:
+        self.declare_parameter(name, kind, ParameterDescriptor(description=description))
+        try:
+            return list(self.get_parameter(name).value)
+        except ParameterUninitializedException:
+            return []
+
+    def _floats(self, name: str, description: str) -> tuple[float, ...]:
+        values = self._list(name, Parameter.Type.DOUBLE_ARRAY, description)
+        return tuple(float(v) for v in values)
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_observation(self, msg: String) -> None:
+        try:
+            observation = Observation.decode(msg.data)
+        except RecordError as err:
+            self.get_logger().error(f"undecodable observation: {err}", throttle_duration_sec=2.0)
+            return
+        before = self.manager.state
+        try:
+            events = self.manager.update(observation, self._now())
+            self.problem = self.manager.held
+        except EpisodeError as err:
+            events, self.problem = [], str(err)
+            self.get_logger().error(str(err), throttle_duration_sec=5.0)
+        self._after(before, events)
+        self._drive(observation)
+
+    def _service(self, name: str, request: Callable[[float], list[EpisodeEvent]]):
+        def handle(_req: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+            before = self.manager.state
+            try:
+                events = request(self._now())
+            except EpisodeError as err:
+                response.success, response.message = False, f"{name} refused: {err}"
+                self.get_logger().warning(response.message)
+                return response
+            self._after(before, events)
+            response.success, response.message = True, f"{name}: now {self.manager.state}"
+            return response
+
+        return handle
+
+    # -- outputs ----------------------------------------------------------------------------
+
+    def _after(self, before: str, events: list[EpisodeEvent]) -> None:
+        for event in events:
+            self.event_pub.publish(String(data=event.encode()))
+            self.get_logger().info(f"episode {self.manager.episodes}: {event.event}")
+        state = self.manager.state
+        if state != self.state:
+            self.state = state
+            self.state_pub.publish(String(data=state))
+            self.hold_pub.publish(Bool(data=state != "running"))
+            if state == "resetting" and self.scene_client is not None:
+                self._reset_scene()
+        if before == "resetting" and state != "resetting":
+            self._engage(False)
+
+    def _reset_scene(self) -> None:
+        if not self.scene_client.service_is_ready():
+            self.get_logger().error(f"the scene reset service {self.scene_client.srv_name} is not available",
+                                    throttle_duration_sec=5.0)
+            return
+        self.scene_client.call_async(Trigger.Request())
+
+    def _drive(self, observation: Observation) -> None:
+        velocity = self.manager.reset_velocity(observation)
+        if velocity is None:
+            return
+        self._engage(True)
+        stamp = self.get_clock().now().to_msg()
+        self.reset_pub.publish(twist_stamped((*velocity.tolist(), 0.0, 0.0, 0.0), self.frame_id, stamp))
+
+    def _engage(self, engaged: bool) -> None:
+        if engaged != self.engaged:
+            self.engaged = engaged
+            self.engaged_pub.publish(Bool(data=engaged))
+
+    def _publish_diagnostics(self) -> None:
+        level = DiagnosticStatus.ERROR if self.problem else DiagnosticStatus.OK
+        status = DiagnosticStatus(name="episode_manager", level=level,
+                                  message=self.problem or f"episode {self.manager.episodes}: {self.manager.state}")
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in (
+            ("state", self.manager.state), ("episodes", self.manager.episodes), ("outcome", self.manager.outcome))]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+
+def _release(node: EpisodeManagerNode) -> None:
+    node._engage(False)  # the reset source lets go: the mux holds the arm
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(EpisodeManagerNode, on_exit=_release, args=args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
