@@ -56,6 +56,7 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec("observer", "iil_robot.nodes.observer", "ObserverNode",
              {"observation_spec": "example/v1", "fields": "[FIELD]", "fields.FIELD.kind": "position",
               "fields.FIELD.topic": "ee_pose"}, computed={"publish_on": "the first field"}),
+    NodeSpec("episode_manager", "iil_robot.nodes.episode_manager", "EpisodeManagerNode"),
     NodeSpec("policy", "iil_robot.nodes.policy_node", "PolicyNode"),
     NodeSpec("learner", "iil_robot.nodes.learner", "LearnerNode", {"run_dir": "{tmp}/learner"}),
     NodeSpec("recorder", "iil_robot.nodes.recorder", "RecorderNode", {"output_dir": "{tmp}/bags"}, tables=("topics",)),
@@ -150,7 +151,7 @@ def _type(value: Any) -> str:
 
 def _value(value: Any) -> str:
     if type(value).__name__ == "Type":
-        return "none, required"
+        return "unset"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

@@ -63,7 +63,7 @@ class EpisodeManagerNode(IilNode):
                                         "count as reached", 0.0001, 1.0),
                 reset_timeout=declare(self, "reset_timeout", d.reset_timeout, "Seconds a reset may take before it is "
                                       "aborted (the arm holds)", 0.1, 3600.0),
-                workspace_min=self._floats("workspace_min", "Lower corner (x, y, z) a reset pose must lie in"),
+                workspace_min=self._floats("workspace_min", "Lower corner (x, y, z) a reset pose must lie in; unset: unchecked"),
                 workspace_max=self._floats("workspace_max", "Upper corner (x, y, z) a reset pose must lie in"),
             )
         except EpisodeError as err:

@@ -45,6 +45,14 @@ def test_a_short_run_leaves_bags_a_report_and_a_learning_policy(tmp_path):
     first_start = min(e.stamp for e in recording.events if e.event == "start")
     assert min(s.stamp for s in recording.steps) < first_start
     assert len([e for e in recording.episodes if e.outcome in ("success", "timeout")]) >= 5
+    # the episode manager decides episodes; the policy never drives outside a running one (resets are driven by the
+    # reset source), and the time limit ends some
+    assert {e.origin for e in recording.events} == {"episode_manager"}
+    assert any(e.event == "timeout" for e in recording.events)
+    inside = {s.tick for e in recording.episodes for s in e.steps}
+    outside = [s for s in recording.steps if s.tick not in inside]
+    assert outside and not [s for s in outside if s.source == "policy"]
+    assert any(s.source_name == "reset" for s in outside)
 
     # the policy version advanced: the learner's weights reached the policy and drove the arm
     versions = {s.policy_version for s in recording.steps if s.policy_version is not None}

@@ -38,7 +38,7 @@ def positions(poses) -> np.ndarray:
 
 
 def test_sim_arm_moves_as_commanded_and_a_zero_command_holds_it_still(graph, probe):
-    graph.start(sim_arm(max_episode_steps=10000))
+    graph.start(sim_arm())
     observations = probe.collect(PoseStamped, "ee_pose", SENSOR_QOS)  # what franka's current_pose carries
     cmd = probe.publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
     probe.wait_for(lambda: len(observations) >= 5 and cmd.get_subscription_count() > 0, STARTUP, "sim_arm observations")
@@ -70,36 +70,34 @@ def test_sim_arm_moves_as_commanded_and_a_zero_command_holds_it_still(graph, pro
     assert np.abs(held - held[0]).max() < 1e-3
 
 
-def test_sim_arm_ends_episodes_on_its_time_limit_and_resets_on_request(graph, probe):
-    graph.start(sim_arm(max_episode_steps=10, seed=3))
+def test_sim_arm_never_ends_an_episode_and_its_scene_reset_draws_a_new_goal(graph, probe):
+    """Episodes are the episode manager's: the simulated arm publishes no event; putting the block back and drawing
+    a new goal is the simulator-only service a person's hands stand for."""
+    graph.start(sim_arm(seed=3))
     events = probe.collect(String, "episode/event", EVENTS_QOS)
     goals = probe.collect(PoseStamped, "goal_pose", SENSOR_QOS)
-
-    def kinds():
-        return [EpisodeEvent.decode(m.data).event for m in events.messages]
-
-    probe.wait_for(lambda: kinds().count("timeout") >= 2, STARTUP, "two timed-out episodes")
-    sequence = kinds()
-    first = sequence.index("start")
-    assert sequence[first:first + 4] == ["start", "timeout", "start", "timeout"]
-
-    client = probe.node.create_client(Trigger, "/sim_arm/reset")
-    probe.wait_for(client.service_is_ready, 10.0, "the reset service")
+    client = probe.node.create_client(Trigger, "/sim_arm/reset_scene")
+    probe.wait_for(lambda: client.service_is_ready() and len(goals) >= 5, STARTUP, "the scene reset service and goals")
     goals_before = {tuple(np.round(p, 6)) for p in positions(goals)}
     future = client.call_async(Trigger.Request())
-    probe.wait_for(future.done, 10.0, "the reset reply")
-    assert future.result().success
-    probe.wait_for(lambda: "reset" in kinds(), 10.0, "a reset event")
+    probe.wait_for(future.done, 10.0, "the scene reset reply")
+    assert future.result().success and future.result().message == "scene 1 (seed 4)"
     count = len(goals)
-    probe.wait_for(lambda: len(goals) > count, 10.0, "a goal pose after the reset")
-    goal_after = tuple(np.round(positions(goals)[-1], 6))
-    assert goal_after not in goals_before  # a new episode: a new seed, a new goal
+    probe.wait_for(lambda: len(goals) > count + 120, 30.0, "a goal pose after the reset, and 6 s more (past push's limit)")
+    assert tuple(np.round(positions(goals)[-1], 6)) not in goals_before  # a new scene: a new seed, a new goal
+    assert events.messages == []
 
 
 def test_the_whole_loop_runs_without_hardware_and_the_operator_steps_in(graph, probe):
-    """sim_arm + observer + policy (holding still, no weights yet) + mux + gate + simulated operator."""
+    """sim_arm + observer + episode manager + policy (holding still, no weights yet) + mux + gate + simulated operator."""
+    from iil_robot.cli.sim import sim_overrides
+
     graph.start(sim_arm())
     graph.start(observer())
+    fetch = load_profile("fetch")
+    graph.start(NodeSpec("episode_manager", "iil_robot.nodes.episode_manager",
+                         parameters={**fetch.node_parameters("episode_manager"),
+                                     **sim_overrides(fetch, "push")["episode_manager"]}))
     graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", params_files=(str(config_path("policy.yaml")),)))
     graph.start(NodeSpec("mux", "iil_robot.nodes.mux", params_files=(str(config_path("mux.yaml")),)))
     graph.start(NodeSpec("spacemouse_gate", "iil_robot.nodes.spacemouse_gate",
@@ -134,7 +132,7 @@ def test_bad_sim_parameters_stop_with_a_clear_message(graph):
 
 
 def test_lockstep_runs_one_sim_step_per_step_record_faster_than_real_time(graph, probe):
-    graph.start(sim_arm(lockstep=True, max_episode_steps=10000))
+    graph.start(sim_arm(lockstep=True))
     graph.start(observer())
     graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", params_files=(str(config_path("policy.yaml")),),
                          parameters={"act_on_observation": True}))
@@ -185,6 +183,8 @@ def test_the_robot_gated_sim_operator_answers_a_help_request_and_lets_go_when_it
     obs_pub = probe.publisher(JointState, "joint_states", SENSOR_QOS)
     proposal_pub = probe.publisher(String, "policy/proposal", RECORD_QOS)
     help_pub = probe.publisher(Bool, "help/request", LATCHED_QOS)
+    start = EpisodeEvent("start", "test", time.time())  # the operator acts inside episodes only
+    probe.publisher(String, "episode/event", EVENTS_QOS).publish(String(data=start.encode()))
     layout = REACH_LAYOUT
 
     def pose(position) -> PoseStamped:
@@ -222,15 +222,13 @@ def test_the_robot_gated_sim_operator_answers_a_help_request_and_lets_go_when_it
                    every=feed)
 
 
-def test_sim_arm_starts_its_first_episode_once_the_mux_reaches_the_awaited_nodes(graph, probe):
-    """As ``sim.launch.py`` runs it: every node starts at once, and the first episode must not begin before the
-    recorder receives the mux's step records."""
+def test_sim_arm_stays_silent_until_the_mux_reaches_the_awaited_nodes(graph, probe):
+    """As ``sim.launch.py`` runs it: every node starts at once, and nothing may happen (no observation, so no episode)
+    before the recorder receives the mux's step records."""
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-    graph.start(sim_arm(await_step_subscribers="recorder,learner", max_episode_steps=10000))
-    events = probe.collect(String, "episode/event", EVENTS_QOS)
-    observations = probe.collect(PoseStamped, "ee_pose", SENSOR_QOS)
-    cmd = probe.publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
+    graph.start(sim_arm(await_step_subscribers="recorder,learner"))
+    poses = probe.collect(PoseStamped, "ee_pose", SENSOR_QOS)
     diagnostics = probe.publisher(DiagnosticArray, "/diagnostics", 10)
 
     def mux_reports(nodes: str, matched: int) -> None:
@@ -238,29 +236,17 @@ def test_sim_arm_starts_its_first_episode_once_the_mux_reaches_the_awaited_nodes
             KeyValue(key="step_subscriber_nodes", value=nodes), KeyValue(key="step_subscribers", value=str(matched))])
         diagnostics.publish(DiagnosticArray(status=[status]))
 
-    probe.wait_for(lambda: len(observations) >= 5 and diagnostics.get_subscription_count() > 0, STARTUP, "sim_arm observations")
-    start, held = len(observations), positions(observations)[-1]
-    # only the learner matched, then both named but one not matched yet; the arm is commanded to move meanwhile
-    probe.wait_for(lambda: len(observations) >= start + 30, 10.0, "30 more observations",
-                   every=lambda: (mux_reports("learner", 1), mux_reports("learner,recorder", 1),
-                                  cmd.publish(twist_stamped((0.05, 0.0, 0.0, 0.0, 0.0, 0.0), "base_link",
-                                                            probe.node.get_clock().now().to_msg()))))
-    assert not [m for m in events.messages if EpisodeEvent.decode(m.data).event == "start"]
-    assert np.abs(positions(observations)[start:] - held).max() < 1e-6  # it held still, not running an episode
-    probe.wait_for(lambda: any(EpisodeEvent.decode(m.data).event == "start" for m in events.messages), 10.0,
-                   "the first episode's start", every=lambda: mux_reports("dashboard,learner,recorder", 3))
-
-
-def test_a_reset_request_starts_the_awaited_first_episode_at_once(graph, probe):
-    graph.start(sim_arm(await_step_subscribers="recorder"))
-    events = probe.collect(String, "episode/event", EVENTS_QOS)
-    client = probe.node.create_client(Trigger, "/sim_arm/reset")
-    probe.wait_for(client.service_is_ready, STARTUP, "the reset service")
-    future = client.call_async(Trigger.Request())
-    probe.wait_for(future.done, 10.0, "the reset reply")
-    assert future.result().success and future.result().message == "episode 0 started"
-    probe.wait_for(lambda: len(events) >= 1, 10.0, "the start event")
-    assert [EpisodeEvent.decode(m.data).event for m in events.messages] == ["start"]  # no reset of an episode never begun
+    probe.wait_for(lambda: "waiting for the mux to report learner, recorder" in graph.tail("sim_arm", 20)
+                   and diagnostics.get_subscription_count() > 0, STARTUP, "sim_arm waiting")
+    # only the learner matched, then both named but one not matched yet: the arm stays silent
+    probe.spin_for(0.0)
+    for _ in range(20):
+        mux_reports("learner", 1)
+        mux_reports("learner,recorder", 1)
+        probe.spin_for(0.05)
+    assert poses.messages == []
+    probe.wait_for(lambda: len(poses) > 0, 10.0, "the arm's first pose",
+                   every=lambda: mux_reports("dashboard,learner,recorder", 3))
 
 
 @pytest.mark.parametrize("profile", ["panda", "ur5e"])
@@ -284,7 +270,7 @@ def test_under_a_robot_profile_the_sim_arm_speaks_its_names_and_the_observer_rea
 
 
 def test_a_command_in_another_frame_is_refused_and_the_arm_holds(graph, probe):
-    graph.start(sim_arm(max_episode_steps=10000))
+    graph.start(sim_arm())
     poses = probe.collect(PoseStamped, "ee_pose", SENSOR_QOS)
     cmd = probe.publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
     probe.wait_for(lambda: len(poses) >= 5 and cmd.get_subscription_count() > 0, STARTUP, "sim_arm poses")
