@@ -6,8 +6,9 @@ detector, time limit, reset drive). Publishes ``episode/event`` (start and outco
 true while no episode runs: the mux's ``episode`` lock, which blocks the policy but not the
 operator or the reset), and while resetting ``reset/cmd`` + ``reset/engaged`` (the mux's
 ``reset`` source, under the same limits and locks). Services ``~/start``, ``~/success``,
-``~/failure`` and ``~/reset`` (std_srvs/Trigger) take the operator's or a script's requests; a
-request in the wrong state is refused with the reason. With ``scene_reset_service`` set (the
+``~/failure`` and ``~/reset`` (std_srvs/Trigger), and ``episode/request`` (std_msgs/String: the
+SpaceMouse's buttons, the console's keys), take the operator's or a script's requests; a request in
+the wrong state is refused with the reason. With ``scene_reset_service`` set (the
 simulator's ``/sim_arm/reset_scene``, which does what a person does by hand at a real arm) it is
 called at the start of every reset.
 """
@@ -86,6 +87,8 @@ class EpisodeManagerNode(IilNode):
             "failure": lambda now: self.manager.end("failure", now), "reset": self.manager.reset}
         for name, request in requests.items():
             self.create_service(Trigger, f"~/{name}", self._service(name, request))
+        self.requests = requests
+        self.create_subscription(String, "episode/request", self._on_request, EVENTS_QOS)
         self.state, self.engaged, self.problem = "", False, ""
         self._after(self.manager.state, [])
         self.create_timer(1.0, self._publish_diagnostics)
@@ -124,6 +127,15 @@ class EpisodeManagerNode(IilNode):
             self.get_logger().error(str(err), throttle_duration_sec=5.0)
         self._after(before, events)
         self._drive(observation)
+
+    def _on_request(self, msg: String) -> None:
+        """A request from the SpaceMouse's buttons or the console's keys (``start``, ``success``, ``failure``, ``reset``)."""
+        request = self.requests.get(msg.data)
+        if request is None:
+            self.get_logger().warning(f"unknown episode request {msg.data[:40]!r}: expected one of {list(self.requests)}",
+                                      throttle_duration_sec=2.0)
+            return
+        self._service(msg.data, request)(Trigger.Request(), Trigger.Response())
 
     def _service(self, name: str, request: Callable[[float], list[EpisodeEvent]]):
         def handle(_req: Trigger.Request, response: Trigger.Response) -> Trigger.Response:

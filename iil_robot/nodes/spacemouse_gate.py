@@ -10,7 +10,8 @@ Input (``input`` parameter):
 
 Output: ``human/cmd`` (TwistStamped, at ``rate`` while the operator holds control, at ``idle_rate``
 otherwise, and at once on a takeover, a gripper change or an episode mark), ``human/engaged`` (Bool,
-latched), ``human/gripper`` (Float64 closure, latched), ``episode/event`` and ``/diagnostics``.
+latched), ``human/gripper`` (Float64 closure, latched), ``episode/request`` (the success, failure and reset buttons,
+for the episode manager) and ``/diagnostics``.
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from sensor_msgs.msg import Joy
 from std_msgs.msg import Bool, Float64, String
 
 from iil_robot.command.gate import AXES, ButtonMap, Gate, GateConfig, GateOutput
-from iil_robot.data.records import EpisodeEvent
 from iil_robot.nodes.common import (
     COMMAND_QOS,
     EVENTS_QOS,
@@ -93,7 +93,7 @@ class SpaceMouseGate(IilNode):
         self.cmd_pub = self.create_publisher(TwistStamped, "human/cmd", COMMAND_QOS)
         self.engaged_pub = self.create_publisher(Bool, "human/engaged", LATCHED_QOS)
         self.gripper_pub = self.create_publisher(Float64, "human/gripper", LATCHED_QOS)
-        self.event_pub = self.create_publisher(String, "episode/event", EVENTS_QOS)
+        self.request_pub = self.create_publisher(String, "episode/request", EVENTS_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         self.axes: tuple[float, ...] = (0.0,) * 6
@@ -200,10 +200,9 @@ class SpaceMouseGate(IilNode):
             if out.engaged_changed:
                 self.get_logger().info(("engaged: " if out.engaged else "released: ") + out.reason)
             self.engaged_pub.publish(Bool(data=out.engaged))
-        stamp = self.get_clock().now().nanoseconds * 1e-9
-        for event in out.events:
-            self.get_logger().info(f"operator marked episode: {event}")
-            self.event_pub.publish(String(data=EpisodeEvent(event, "operator", stamp).encode()))
+        for request in out.events:  # the episode manager decides: a request in the wrong state is refused there
+            self.get_logger().info(f"operator asks for episode {request}")
+            self.request_pub.publish(String(data=request))
 
     def _publish_spacenav(self) -> None:
         joy = Joy(axes=[float(a) for a in self.axes], buttons=[int(b) for b in self.buttons])

@@ -11,7 +11,6 @@ from std_msgs.msg import Bool, Float64, String
 
 from iil_robot.cli.graph import NodeSpec
 from iil_robot.config import config_path
-from iil_robot.data.records import EpisodeEvent
 from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, SENSOR_QOS
 from tests.nodes.conftest import assert_stops_with
 
@@ -49,7 +48,7 @@ def test_joy_input_engages_commands_and_releases(probe, graph):
     cmd = probe.collect(TwistStamped, "human/cmd", COMMAND_QOS)
     engaged = probe.collect(Bool, "human/engaged", LATCHED_QOS)
     gripper = probe.collect(Float64, "human/gripper", LATCHED_QOS)
-    events = probe.collect(String, "episode/event", EVENTS_QOS)
+    requests = probe.collect(String, "episode/request", EVENTS_QOS)
     joy = JoyStream(probe)
     probe.wait_for(lambda: engaged.messages and cmd.messages and gripper.messages, STARTUP, "the gate's first outputs")
     assert engaged.messages[-1].data is False and gripper.messages[-1].data == 0.0
@@ -63,8 +62,8 @@ def test_joy_input_engages_commands_and_releases(probe, graph):
 
     joy.buttons = [1, 0, 1]  # gripper toggle and "success"
     probe.wait_for(lambda: latest(gripper).data == 1.0, 5.0, "gripper closed")
-    probe.wait_for(lambda: events.messages, 5.0, "an episode event")
-    assert EpisodeEvent.decode(events.messages[0].data).event == "success"
+    probe.wait_for(lambda: requests.messages, 5.0, "an episode request")
+    assert requests.messages[0].data == "success"  # for the episode manager, which refuses it in the wrong state
 
     joy.axes, joy.buttons = [0.0] * 6, [0, 0, 0]
     let_go = time.monotonic()

@@ -283,3 +283,30 @@ def test_a_command_in_another_frame_is_refused_and_the_arm_holds(graph, probe):
     assert np.abs(held - held[0]).max() < 1e-3
     probe.wait_for(lambda: "arm/cmd in frame 'tool0', not 'base_link': refused" in graph.tail("sim_arm", 50), 10.0,
                    "the refusal in the log")
+
+
+def test_the_episode_manager_refuses_a_request_in_the_wrong_state_and_the_arm_holds(graph, probe):
+    """Success while resetting is refused, saying why; start while resetting too; the episode lock stays held."""
+    from std_msgs.msg import Bool
+
+    from iil_robot.nodes.common import LATCHED_QOS
+
+    graph.start(NodeSpec("episode_manager", "iil_robot.nodes.episode_manager",
+                         parameters={"reset_pose": [0.0, 0.0, 1.0], "reset_timeout": 60.0, "success_fields": ["ee", "goal"]}))
+    fields = ("ee.x", "ee.y", "ee.z", "goal.x", "goal.y", "goal.z")
+    observations = probe.publisher(String, "observation", RECORD_QOS)
+    requests = probe.publisher(String, "episode/request", EVENTS_QOS)
+    states = probe.collect(String, "episode/state", LATCHED_QOS)
+    hold = probe.collect(Bool, "episode/hold", LATCHED_QOS)
+    events = probe.collect(String, "episode/event", EVENTS_QOS)
+
+    def tick():  # the end effector far from the reset pose: the reset keeps driving
+        observations.publish(String(data=Observation((0.0,) * 3 + (1.0,) * 3, "toy/v1", time.time(), fields).encode()))
+
+    probe.wait_for(lambda: states.messages and states.messages[-1].data == "resetting", STARTUP, "the first reset", every=tick)
+    requests.publish(String(data="success"))
+    requests.publish(String(data="start"))
+    probe.wait_for(lambda: "start refused: cannot start an episode while resetting" in graph.tail("episode_manager", 20),
+                   10.0, "the refusals in the log", every=tick)
+    assert "success refused: no episode is running (resetting)" in graph.tail("episode_manager", 20)
+    assert events.messages == [] and hold.messages[-1].data is True and states.messages[-1].data == "resetting"
