@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("iil_robot.cli.sim", "run the main job: the whole loop with a simulated operator"),
     "doctor": ("iil_robot.cli.doctor", "check that a SpaceMouse is visible and readable, and say what to do if not"),
     "replay": ("iil_robot.cli.replay", "summarise, plot, label/export, repair or play recorded bags"),
+    "console": ("iil_robot.cli.console", "the operator's console, attached to a running graph: state at a glance, episode keys"),
 }
 
 BENCHMARKS: dict[str, tuple[str, str]] = {

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from iil_robot.cli.console import KEYS as EPISODE_KEYS
+from iil_robot.cli.console import console_keys, read_key
 from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
 from iil_robot.command.mux import step_records_reach
 from iil_robot.config import config_path
@@ -251,14 +253,12 @@ def _await_step_subscribers(graph: Graph, dashboard: "Dashboard", args: argparse
 def _watch(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> int:
     """Spin the dashboard until enough episodes ended or a node died (then 1)."""
     started = time.monotonic()
-    while len(dashboard.state.finished) < args.episodes:
-        dashboard.spin_for(0.2)
-        if _report_crashed(graph):
-            print("[sim] stopping the other nodes safely", flush=True)
-            return 1
-        if dashboard.state.steps == 0 and time.monotonic() - started > args.startup_timeout:
-            print(f"[sim] no step record within {args.startup_timeout:.0f} s: the graph did not start; see the logs", flush=True)
-            return 1
+    with console_keys() as keys:
+        if keys:
+            dashboard.keys_line = "keys: n start  s success  f failure  r reset  q stop the run"
+        code = _until_done(graph, dashboard, args, started, keys)
+    if code:
+        return code
     if dashboard.interactive:
         dashboard.draw()
     learner = dashboard.state.learner
@@ -266,6 +266,24 @@ def _watch(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> in
     print(f"[sim] learner: {learner.get('updates', 0)} updates, policy version {learner.get('version', 0)}, "
           f"buffers {learner.get('prior', 0)} prior + {learner.get('online', 0)} online"
           + (f"; it reports: {said}" if said and said != "training" else ""), flush=True)
+    return 0
+
+
+def _until_done(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace, started: float, keys: bool) -> int:
+    """Spin the dashboard (and take the console's episode keys) until enough episodes ended (0) or a node died (1)."""
+    while len(dashboard.state.finished) < args.episodes:
+        dashboard.spin_for(0.2)
+        key = read_key() if keys else ""
+        if key == "q":
+            raise KeyboardInterrupt
+        if key in EPISODE_KEYS:
+            dashboard.request(EPISODE_KEYS[key])
+        if _report_crashed(graph):
+            print("[sim] stopping the other nodes safely", flush=True)
+            return 1
+        if dashboard.state.steps == 0 and time.monotonic() - started > args.startup_timeout:
+            print(f"[sim] no step record within {args.startup_timeout:.0f} s: the graph did not start; see the logs", flush=True)
+            return 1
     return 0
 
 

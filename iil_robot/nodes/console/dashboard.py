@@ -68,6 +68,8 @@ class GraphState:
     problems: deque = field(default_factory=lambda: deque(maxlen=3))
     help_requested: bool = False
     help_requests: int = 0
+    episode_state: str = ""
+    """The episode manager's state (ready, running, ended, resetting); empty: no manager heard yet."""
 
     @property
     def lost_ticks(self) -> int:
@@ -134,6 +136,7 @@ def render(state: GraphState, title: str, target_episodes: int | None, elapsed: 
     lines = [
         f"{title}   elapsed {int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}",
         (f"all {len(done)} episodes done" if target_episodes and len(done) >= target_episodes else f"episode {len(done) + 1}{of}")
+        + (f" ({state.episode_state})" if state.episode_state else "")
         + f"   last outcome: {done[-1].outcome if done else '-'}   "
         f"successes {successes}/{len(done)}" + (f" ({100 * successes / len(done):.0f} %)" if done else ""),
         f"control: {state.source}   policy version: {state.policy_version if state.policy_version is not None else '-'}   "
@@ -184,6 +187,10 @@ class Dashboard:
         self.node.create_subscription(String, "intervention", self._on_intervention, EVENTS_QOS)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.state.on_diagnostics, 50)
         self.node.create_subscription(Bool, "help/request", self._on_help_request, LATCHED_QOS)
+        self.node.create_subscription(String, "episode/state", self._on_episode_state, LATCHED_QOS)
+        self.request_pub = self.node.create_publisher(String, "episode/request", EVENTS_QOS)
+        self.keys_line = ""
+        """A line of key help drawn under the view (the console's)."""
         # the newest camera frame: written to the run folder (~1 Hz), and drawn inline where the terminal can
         self.thumbnail = ThumbnailWriter(Path(run_dir) / THUMBNAIL_FILE) if run_dir is not None else None
         self.inline = inline_protocol() if interactive else None
@@ -198,8 +205,33 @@ class Dashboard:
             self.next_draw += 1.0
             self.draw()
 
+    def request(self, name: str) -> None:
+        """Ask the episode manager for ``start``, ``success``, ``failure`` or ``reset`` (it refuses one in the wrong
+        state, and says so in its log and diagnostics)."""
+        self.request_pub.publish(String(data=name))
+
+    def pause_client(self):
+        """A client of the mux's ``~/pause`` service (std_srvs/SetBool)."""
+        from std_srvs.srv import SetBool
+
+        return self.node.create_client(SetBool, "/mux/pause")
+
+    def set_paused(self, client, paused: bool) -> None:
+        """Ask the mux to hold the arm (or let go of it); says so under the view when no mux answers."""
+        from std_srvs.srv import SetBool
+
+        if not client.service_is_ready():
+            self.state.problems.append("no mux answers /mux/pause: is the graph running on this domain?")
+            return
+        client.call_async(SetBool.Request(data=paused))
+
+    def _on_episode_state(self, msg: String) -> None:
+        self.state.episode_state = msg.data
+
     def draw(self) -> None:
         lines = render(self.state, self.title, self.target, time.monotonic() - self.start)
+        if self.keys_line:
+            lines.append(self.keys_line)
         if self.thumbnail is not None and self.thumbnail.written:
             lines.append(f"camera: newest frame in {self.thumbnail.path}")
         if self.drawn_lines:
