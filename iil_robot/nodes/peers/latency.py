@@ -69,17 +69,14 @@ def source(args: argparse.Namespace) -> None:
     _wait_for_subscribers(executor, [hop, human, engaged])
     engaged.publish(Bool(data=True))
     executor.spin_once(timeout_sec=0.2)
-    sent: list[tuple[int, float]] = []
     msg = TwistStamped()
     msg.header.frame_id = "base_link"
-    for i in _paced(args.rate, args.count):
-        seq = args.first_seq + i
+
+    def numbered(seq: int) -> TwistStamped:
         msg.twist.linear.x = seq * SEQ_SCALE
-        t = time.monotonic()
-        hop.publish(msg)
-        human.publish(msg)
-        sent.append((seq, t))
-    Path(args.out).write_text(json.dumps({"sent": sent}))
+        return msg
+
+    _send_numbered(args, numbered, [hop, human])
 
 
 def joints(args: argparse.Namespace) -> None:
@@ -89,14 +86,25 @@ def joints(args: argparse.Namespace) -> None:
     arm = node.create_publisher(JointState, "joint_states", SENSOR_QOS)
     _wait_for_subscribers(executor, [hop, arm])
     executor.spin_once(timeout_sec=0.2)
+
+    def numbered(seq: int) -> JointState:
+        msg = JointState(name=["j1"], position=[seq * SEQ_SCALE])
+        msg.header.stamp = node.get_clock().now().to_msg()
+        return msg
+
+    _send_numbered(args, numbered, [hop, arm])
+
+
+def _send_numbered(args: argparse.Namespace, numbered, publishers) -> None:
+    """Publish message ``seq`` (``numbered(seq)``) at ``rate`` on every publisher at the same instant; write what was
+    sent, with its time, to ``out``."""
     sent: list[tuple[int, float]] = []
     for i in _paced(args.rate, args.count):
         seq = args.first_seq + i
-        msg = JointState(name=["j1"], position=[seq * SEQ_SCALE])
-        msg.header.stamp = node.get_clock().now().to_msg()
+        msg = numbered(seq)
         t = time.monotonic()
-        hop.publish(msg)
-        arm.publish(msg)
+        for publisher in publishers:
+            publisher.publish(msg)
         sent.append((seq, t))
     Path(args.out).write_text(json.dumps({"sent": sent}))
 
