@@ -24,8 +24,9 @@ LOCALHOST = "LOCALHOST"
 
 def loopback_env(domain_id: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for ROS processes that keeps DDS discovery on 127.0.0.1, in its own domain."""
-    if not 0 <= domain_id <= 101:
-        raise ValueError(f"ROS_DOMAIN_ID={domain_id} must be in [0, 101] (the range safe on Linux)")
+    if not (0 <= domain_id <= 101 or 215 <= domain_id <= 232):
+        raise ValueError(f"ROS_DOMAIN_ID={domain_id} must be in [0, 101] or [215, 232] (the ranges safe on Linux: "
+                         "the others' ports collide with ephemeral ones)")
     env = dict(os.environ if base is None else base)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = LOCALHOST
     env.pop("ROS_STATIC_PEERS", None)

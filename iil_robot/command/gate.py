@@ -27,6 +27,13 @@ AXES: tuple[str, ...] = ("x", "y", "z", "roll", "pitch", "yaw")
 ACTIVE_AXES_MODES: tuple[str, ...] = ("translation", "6dof")
 TAKEOVER_MODES: tuple[str, ...] = ("hold", "toggle")
 EPISODE_EVENTS: tuple[str, ...] = ("success", "failure", "reset")
+CORRUPT_AXIS = 10.0
+"""An axis value beyond +-this (ten times full deflection), or not finite, is a corrupt report, not a hand."""
+
+
+def corrupt_axes(axes: Sequence[float]) -> list[int]:
+    """Indices of the axis values that are corrupt (``CORRUPT_AXIS``)."""
+    return [i for i, a in enumerate(axes) if not (math.isfinite(a) and abs(a) <= CORRUPT_AXIS)]
 
 
 class GateConfigError(ValueError):
@@ -180,12 +187,13 @@ class Gate:
     def update(self, axes: Sequence[float], buttons: Sequence[int], now: float) -> GateOutput:
         """Advance the gate with the latest device state at monotonic time ``now``.
 
-        Non-finite axis values (a corrupt report) count as zero deflection.
+        Corrupt axis values (not finite, or beyond ``CORRUPT_AXIS``) count as zero deflection.
         """
         if len(axes) != len(AXES):
             raise ValueError(f"expected {len(AXES)} axes ({', '.join(AXES)}), got {len(axes)}")
         cfg = self.config
-        clean = [a if math.isfinite(a) else 0.0 for a in axes]
+        corrupt = corrupt_axes(axes)
+        clean = [0.0 if i in corrupt else a for i, a in enumerate(axes)]
         deflection = max((abs(a) for a, on in zip(clean, cfg.active) if on), default=0.0)
         shaped = [apply_deadband(a, cfg.deadband) if on else 0.0 for a, on in zip(clean, cfg.active)]
         twist = tuple(s * scale * sign + 0.0 for s, scale, sign in zip(shaped, cfg.axis_scale, cfg.axis_sign))

@@ -66,6 +66,8 @@ class RecorderStats:
     """Messages dropped because the writer queue was full or recording had stopped."""
     undecodable: int = 0
     """Step records or episode events that did not decode (recorded anyway)."""
+    last_undecodable: str = ""
+    """Why the newest of them did not decode (topic: error)."""
     episodes: int = 0
     ticks: TickGaps = field(default_factory=TickGaps)
     """Mux ticks no received step record holds."""
@@ -185,8 +187,9 @@ class Recorder:
                 done = self._splitter.add_step(step)
             else:
                 done = self._splitter.add_event(EpisodeEvent.decode(text))
-        except (RecordError, ValueError, KeyError):
+        except (RecordError, ValueError, KeyError) as err:  # ValueError, KeyError: not CDR of a std_msgs/String
             self.stats.undecodable += 1
+            self.stats.last_undecodable = f"{self.topics[topic_id].topic}: {str(err)[:300]}"
             return
         for episode in done:
             self._summarise(EpisodeSummary.of(episode, self.config.operator, self.config.task), t_ns)

@@ -5,6 +5,7 @@ import gc
 import math
 import signal
 import sys
+import time
 from typing import Any, Callable, Sequence
 
 import rclpy
@@ -45,6 +46,27 @@ SENSOR_QOS = qos_profile_sensor_data
 
 class ParameterError(ValueError):
     """A node parameter is missing, of the wrong type or out of range."""
+
+
+class RepeatThrottle:
+    """Throttles repeated log lines without hiding new ones: a line unlike the last logged one goes out at once,
+    the same line again at most once per ``period`` (s), carrying the count of repeats that were not logged."""
+
+    def __init__(self, period: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.period, self.clock = period, clock
+        self.last: str | None = None
+        self.last_at = -math.inf
+        self.skipped = 0
+
+    def line(self, text: str) -> str | None:
+        """The line to log for ``text`` now, or None (counted, said with the next line that goes out)."""
+        now = self.clock()
+        if text == self.last and now - self.last_at < self.period:
+            self.skipped += 1
+            return None
+        skipped, self.skipped = self.skipped, 0
+        self.last, self.last_at = text, now
+        return text + (f" (+{skipped} repeats of the previous line, not logged)" if skipped else "")
 
 
 Commit = Callable[[], None]

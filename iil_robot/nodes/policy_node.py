@@ -5,7 +5,7 @@ Subscribes ``observation`` (``iil_robot.observation`` JSON on std_msgs/String) a
 ``policy/proposal`` (``iil_robot.proposal`` JSON). The newest weights message is validated and
 swapped in right after a tick has published its proposal, so the milliseconds it takes never delay a
 tick (a worker thread would hold the GIL at random moments); a bad message is refused with an error
-and the old policy keeps acting.
+(the same refusal again at most once a second, with a count) and the old policy keeps acting.
 With ``help.enabled`` it also publishes ``help/request`` (std_msgs/Bool, latched: on change and every
 ``help.publish_period``) and its diagnostics, and reads ``step`` records (the operator's command and its
 risk under Q_G, for the hand-back; the operator letting go withdraws the request). See ``iil_robot.acting.policy``.
@@ -24,7 +24,7 @@ from iil_robot.acting.policy import CameraFrame, HelpConfig, HelpRequester, Poli
 from iil_robot.data.frames import stamp_seconds
 from iil_robot.data.records import Observation, Proposal, RecordError, StepRecord
 from iil_robot.learners.weights import WeightsError
-from iil_robot.nodes.common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, declare_config, run
+from iil_robot.nodes.common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, RepeatThrottle, declare_config, run
 
 RANGES = {"rate": (0.5, 1000.0), "observation_timeout": (0.001, 10.0), "camera_timeout": (0.0, 10.0),
           "fallback_gripper": (0.0, 1.0), "num_threads": (1, 64), "max_parameters": (1_000, 1_000_000_000)}
@@ -41,6 +41,7 @@ class PolicyNode(IilNode):
         self.runner = PolicyRunner(config)
         self.observation: Observation | None = None
         self.pending: bytes | None = None  # the newest weights message, not yet validated
+        self.refusals = RepeatThrottle(1.0)  # a stream of the same bad message logs once a second
 
         self.proposal_pub = self.create_publisher(String, "policy/proposal", RECORD_QOS)
         self.create_subscription(String, "observation", self._on_observation, SENSOR_QOS)
@@ -90,7 +91,9 @@ class PolicyNode(IilNode):
             candidate = self.runner.prepare(data)
             self.runner.install(candidate)
         except WeightsError as err:
-            self.get_logger().error(f"refused weights, version {self.runner.version} keeps acting: {err}")
+            line = self.refusals.line(f"refused weights, version {self.runner.version} keeps acting: {err}")
+            if line is not None:
+                self.get_logger().error(line)
             return
         meta = candidate.meta
         self.get_logger().info(f"acting with {meta.algorithm} weights version {meta.policy_version} ({meta.updates} updates)")

@@ -103,6 +103,7 @@ class RecorderNode(IilNode):
             self.create_service(Trigger, f"~/episode/{kind}", lambda req, res, k=kind: self._on_service(k, res))
         self.reported_error = False
         self.reported_late_start = False
+        self.reported_undecodable = 0
         self.create_timer(0.2, self._check_error)
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"recording {len(specs)} topics into {bag}: " + ", ".join(s.topic for s in specs.values()))
@@ -151,6 +152,14 @@ class RecorderNode(IilNode):
         self.recorder.stop()  # the bag closed (metadata.yaml written) however the node ends; again after _finish: a no-op
         super().destroy_node()
 
+    def _report_undecodable(self) -> None:
+        """Once a second at most: the step records and episode events that did not decode since the last report."""
+        s = self.recorder.stats
+        new, self.reported_undecodable = s.undecodable - self.reported_undecodable, s.undecodable
+        if new:
+            self.get_logger().error(f"{new} undecodable step record(s) or episode event(s) in the last second, written to the "
+                                    f"bag as received and left out of the episode summaries; the newest: {s.last_undecodable}")
+
     def _publish_diagnostics(self) -> None:
         s = self.recorder.stats
         if s.ticks_before_first_record and not self.reported_late_start:
@@ -158,13 +167,14 @@ class RecorderNode(IilNode):
             self.get_logger().warning(f"the first step record was mux tick {s.ticks_before_first_record}: the ticks before it "
                                       "were published before this recorder's subscription matched the mux and are not in "
                                       "this recording (to keep them, start the mux once the recorder is up and subscribed)")
+        self._report_undecodable()
         status = DiagnosticStatus(name="recorder", hardware_id=str(self.recorder.bag_path))
         status.level = (DiagnosticStatus.ERROR if s.error
                         else DiagnosticStatus.WARN if s.dropped or s.ticks_missing else DiagnosticStatus.OK)
         status.message = f"stopped: {s.error}" if s.error else f"recording to {self.recorder.bag_path}"
         status.values = [KeyValue(key=k, value=str(v)) for k, v in (
             ("received", s.received), ("written", s.written), ("dropped", s.dropped), ("queued", self.recorder.queued),
-            ("episodes", s.episodes), ("ticks_before_first_record", s.ticks_before_first_record),
+            ("episodes", s.episodes), ("undecodable", s.undecodable), ("ticks_before_first_record", s.ticks_before_first_record),
             ("ticks_missing", s.ticks_missing), ("bag", self.recorder.bag_path))]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

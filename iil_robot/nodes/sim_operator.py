@@ -135,6 +135,9 @@ class SimOperatorNode(IilNode):
         self.help_requested = bool(msg.data)
 
     def _on_gate_gripper(self, msg: Float64) -> None:
+        if not np.isfinite(msg.data):
+            self.get_logger().error(f"ignoring human/gripper = {msg.data}: not a closure in [0, 1]", throttle_duration_sec=2.0)
+            return
         self.gate_gripper = msg.data
 
     def _on_episode(self, msg: String) -> None:
@@ -151,18 +154,25 @@ class SimOperatorNode(IilNode):
     def _pose_callback(self, name: str):
         def on_pose(msg: PoseStamped) -> None:
             p = msg.pose.position
-            self.poses[name] = np.array([p.x, p.y, p.z])
+            position = np.array([p.x, p.y, p.z])
+            if not np.isfinite(position).all():
+                self.get_logger().error(f"ignoring {name} with a non-finite position {position.tolist()}: the operator keeps "
+                                        "the last good one", throttle_duration_sec=2.0)
+                return
+            self.poses[name] = position
 
         return on_pose
 
     def _seen(self, msg: JointState) -> TaskState:
-        """The scene as the operator sees it. Raises ValueError while a pose or a finger joint is missing."""
+        """The scene as the operator sees it. Raises ValueError while a pose or a finger joint is missing or not finite."""
         positions = dict(zip(msg.name, msg.position))
         needed = ("ee_pose", "goal_pose") + (("object_pose",) if self.task.has_object else ())
         problems = [f"no {name} yet" for name in needed if name not in self.poses]
         missing = [j for j in self.finger_joints if j not in positions]
         if missing:
             problems.append(f"joint_states has no {missing} (set finger_joints to the gripper's joints)")
+        elif not np.isfinite([positions[j] for j in self.finger_joints]).all():
+            problems.append(f"joint_states has non-finite finger positions {[positions[j] for j in self.finger_joints]}")
         if problems:
             raise ValueError("; ".join(problems))
         return TaskState(grip_pos=self.poses["ee_pose"], finger_opening=float(sum(positions[j] for j in self.finger_joints)),

@@ -24,7 +24,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Bool, Float64, String
 
-from iil_robot.command.gate import AXES, ButtonMap, Gate, GateConfig, GateOutput
+from iil_robot.command.gate import AXES, CORRUPT_AXIS, ButtonMap, Gate, GateConfig, GateOutput, corrupt_axes
 from iil_robot.nodes.common import (
     COMMAND_QOS,
     EVENTS_QOS,
@@ -141,6 +141,12 @@ class SpaceMouseGate(IilNode):
         self._new_input(twist_values(msg), ())
 
     def _new_input(self, axes: tuple[float, ...], buttons: tuple[int, ...]) -> None:
+        corrupt = corrupt_axes(axes)
+        if corrupt:
+            values = ", ".join(f"{AXES[i]}={axes[i]:.3g}" for i in corrupt)
+            self.get_logger().error(f"{self.input} input has corrupt axis values ({values}; normalised deflection is "
+                                    f"within +-{CORRUPT_AXIS:g}): counted as no deflection. Check the driver.",
+                                    throttle_duration_sec=2.0)
         if not self.buttons and buttons:
             for name, index in self.gate.missing_buttons(len(buttons)).items():
                 self.get_logger().warn(f"buttons.{name}={index} but the device has {len(buttons)} buttons: {name} is unavailable")

@@ -12,7 +12,8 @@ import pytest
     (["learner", "--threads", "1", "--profile"], ["gemm_share_loop", "gemm_share_batched", "batched_ceiling_vs_loop",
                                                    "widest_layer_gemm_ms_batched", "widest_layer_gemm_ms_loop"]),
     (["learner", "--threads", "1", "--images"], ["updates_per_s_rlpd_images", "updates_per_s_hgdagger_images"]),
-    (["sync", "--domain-id", "93"], ["sync_p50_ms", "sync_p99_ms"]),
+    (["sync", "--domain-id", "93"], ["sync_p50_ms", "sync_p99_ms", "tick_gap_max_ms_idle",
+                                     "tick_gap_max_ms_under_bad_weights", "bad_weights_refused"]),
     (["jitter", "--domain-id", "95"], ["tick_jitter_p99_ms", "tick_jitter_p99_ms_idle", "arrival_jitter_p99_ms"]),
 ])
 def test_smoke_run_prints_one_json_object(argv, keys):

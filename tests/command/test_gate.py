@@ -35,11 +35,20 @@ def push(x=0.0, y=0.0, z=0.0, roll=0.0, pitch=0.0, yaw=0.0):
         (GateConfig(deadband=0.0), push(z=1.7), (0, 0, 0.25, 0, 0, 0)),
         # a corrupt (NaN) axis counts as zero
         (GateConfig(), push(x=math.nan, y=1.0), (0, 0.25, 0, 0, 0, 0)),
+        # so does one ten times beyond full deflection (no hand does that), and an infinite one
+        (GateConfig(), push(x=3e38, y=-math.inf, z=1.0), (0, 0, 0.25, 0, 0, 0)),
     ],
 )
 def test_axis_mapping_table(config, axes, expected):
     out = Gate(config).update(axes, NO_BUTTONS, now=0.0)
     assert out.twist == pytest.approx(expected)
+
+
+def test_a_corrupt_axis_never_engages():
+    gate = Gate(GateConfig(engage_time=0.0))
+    assert not gate.update(push(x=1e30), NO_BUTTONS, now=0.0).engaged
+    assert not gate.update(push(x=math.inf), NO_BUTTONS, now=0.1).engaged
+    assert gate.update(push(x=1.0), NO_BUTTONS, now=0.2).engaged
 
 
 def test_deadband_is_continuous_at_its_edge():

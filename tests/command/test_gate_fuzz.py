@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iil_robot.command.gate import AXES, ButtonMap, Gate, GateConfig
+from iil_robot.command.gate import AXES, CORRUPT_AXIS, ButtonMap, Gate, GateConfig
 
 ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True)
 CONFIGS = st.builds(
@@ -33,7 +33,7 @@ def test_no_device_sample_makes_the_gate_raise_or_exceed_its_scale(config, sampl
         else:
             out = gate.update(axes, buttons, now)
         assert all(math.isfinite(v) and abs(v) <= scale for v, scale in zip(out.twist, config.axis_scale))
-        if not lost:  # a corrupt axis value counts as no deflection
-            assert all(v == 0.0 for a, v in zip(axes, out.twist) if not math.isfinite(a))
+        if not lost:  # a corrupt axis value (not finite, or beyond CORRUPT_AXIS) counts as no deflection
+            assert all(v == 0.0 for a, v in zip(axes, out.twist) if not (math.isfinite(a) and abs(a) <= CORRUPT_AXIS))
         assert out.gripper in (0.0, 1.0, config.initial_gripper) and out.engaged == gate.engaged
         assert set(out.events) <= {"success", "failure", "reset"}

@@ -144,3 +144,34 @@ def test_device_input_without_hidapi_reports_what_to_install_and_stays_safe(prob
 )
 def test_bad_gate_parameter_stops_with_a_clear_message(graph, parameters, message):
     assert_stops_with(graph, gate_spec(**parameters), message)
+
+
+HOSTILE_JOY = {
+    "NaN axes": ([float("nan")] * 6, [0, 0, 0]),
+    "infinite axes": ([float("inf"), -float("inf"), 0.0, 0.0, 0.0, 0.0], [0, 0, 0]),
+    "3e38 on an axis": ([3e38, 0.0, 0.0, 0.0, 0.0, 0.0], [0, 0, 0]),
+    "five axes": ([0.9] * 5, [0, 0, 0]),
+    "100000 buttons, none pressed": ([0.0] * 6, [0] * 100_000),
+}
+
+
+def test_hostile_joy_messages_are_logged_and_the_gate_stays_released_and_zero(probe, graph):
+    process = graph.start(gate_spec(input="joy"))
+    cmd = probe.collect(TwistStamped, "human/cmd", COMMAND_QOS)
+    engaged = probe.collect(Bool, "human/engaged", LATCHED_QOS)
+    joy = JoyStream(probe)
+    probe.wait_for(lambda: engaged.messages and len(cmd) > 0, STARTUP, "the gate's first command")
+    start = len(cmd)
+    for kind, (axes, buttons) in HOSTILE_JOY.items():  # each for eight commands (at idle_rate: 0.4 s, beyond engage_time)
+        joy.axes, joy.buttons = axes, buttons
+        seen = len(cmd)
+        probe.wait_for(lambda: len(cmd) >= seen + 8, 10.0, f"commands while the joy stream sends {kind}")  # noqa: B023
+    assert process.popen.poll() is None
+    assert not any(m.data for m in engaged.messages), "a corrupt report engaged the gate"
+    twists = [m.twist for m in cmd.messages[start:]]
+    assert all((t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z) == (0.0,) * 6 for t in twists)
+    log = process.log_path.read_text()
+    assert "corrupt axis values (x=nan" in log and "spacenav/joy has 5 axes" in log, log[-2000:]
+    assert log.count("corrupt axis values") <= 2, "throttled: at most one line per 2 s"
+    joy.axes, joy.buttons = [0.8, 0.0, 0.0, 0.0, 0.0, 0.0], [0, 0, 0]  # and a real deflection still takes over
+    probe.wait_for(lambda: latest(engaged).data, 10.0, "engagement by a real deflection")

@@ -268,3 +268,28 @@ def test_a_stop_during_the_warm_start_checkpoints_it_within_the_launch_grace_per
     probe.wait_for(lambda: (s := learner_status(diagnostics)) is not None and int(s[2]["warm_start_done"]) > done,
                    90.0, f"the restarted learner's warm start past {done} updates")
     assert int(learner_status(diagnostics)[2]["updates"]) == 0  # still in the warm start: no update, no weights yet
+
+
+def test_hostile_records_are_logged_and_the_learner_trains_on_the_good_ones(graph, probe, tmp_path):
+    from iil_robot.bench.hostile import hostile_events, hostile_observations, hostile_steps
+
+    process = graph.start(spec(tmp_path / "run"))
+    received = probe.collect(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+    steps = probe.publisher(String, "step", RECORD_QOS)
+    events = probe.publisher(String, "episode/event", EVENTS_QOS)
+    observations = probe.publisher(String, "observation", RECORD_QOS)
+    probe.wait_for(lambda: min(p.get_subscription_count() for p in (steps, events, observations)) > 0, 30.0,
+                   "the learner's subscriptions")
+    for publisher, hostile in ((steps, hostile_steps()), (events, hostile_events()), (observations, hostile_observations())):
+        for _, text in hostile:
+            publisher.publish(String(data=text))
+            probe.spin_for(0.002)
+    # (a reliable message lost in a burst is resent at DDS's next heartbeat, up to 3 s later)
+    probe.wait_for(lambda: all(f"undecodable {what}" in process.log_path.read_text()
+                               for what in ("step record", "episode event", "observation")), 30.0, "the learner's refusals")
+    assert not received.messages  # nothing learned from them
+    send_episodes(probe, boundary_task_records(4, 40))
+    probe.wait_for(lambda: len(received) >= 1, 60.0, "weights trained on the good records")
+    assert process.popen.poll() is None
+    log = process.log_path.read_text()
+    assert log.count("undecodable step record") <= 3 and "[FATAL]" not in log and "Traceback" not in log, log[-3000:]

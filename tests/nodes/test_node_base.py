@@ -57,3 +57,20 @@ def test_the_graph_check_names_a_peer_with_incompatible_qos_or_type_once(probe, 
     assert "std_msgs/msg/String" in kind
     assert node.check_peers() == []  # once per peer, all topics at once too
     node.destroy_node()
+
+
+def test_repeated_lines_are_throttled_with_a_count_and_new_ones_go_out_at_once():
+    from iil_robot.nodes.common import RepeatThrottle
+
+    now = [0.0]
+    throttle = RepeatThrottle(1.0, clock=lambda: now[0])
+    assert throttle.line("bad A") == "bad A"
+    now[0] = 0.1
+    assert throttle.line("bad A") is None
+    now[0] = 0.2
+    assert throttle.line("bad A") is None
+    assert throttle.line("bad B") == "bad B (+2 repeats of the previous line, not logged)"  # a new line: at once
+    now[0] = 0.5
+    assert throttle.line("bad B") is None
+    now[0] = 1.3  # a period after "bad B" went out
+    assert throttle.line("bad B") == "bad B (+1 repeats of the previous line, not logged)"

@@ -121,3 +121,43 @@ def test_weights_with_a_goal_critic_propose_with_a_risk_and_ask_on_it(graph, pro
     assert risk is not None and 0.0 < risk < 1.0  # 1 - Q_G(s, pi(s)) of a fresh critic: about 0.5
     probe.wait_for(lambda: any(m.data for m in requests.messages), 15.0, "help/request true on risk", every=feed)
     assert "asking the operator for help (risk" in graph.tail("policy", 200)
+
+
+POLICY_TIMEOUT = 0.25
+"""The mux's ``topics.policy.timeout`` (config/mux.yaml): a longer gap between proposals makes it hold the arm. The
+policy ticks every 50 ms and validates weights only after a tick has published, so a gap near 50 ms is expected; the
+bound leaves four periods for a loaded 2-core machine, while building an oversized network before refusing it (the
+bug this guards) stopped the ticks for 0.6-2.4 s."""
+
+
+def test_hostile_weights_are_refused_and_logged_without_delaying_a_tick(graph, probe):
+    from iil_robot.bench.hostile import hostile_weights
+
+    process = graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", parameters={"rate": 20.0}))
+    proposals = probe.collect(String, "policy/proposal", RECORD_QOS)
+    obs_pub = probe.publisher(String, "observation", SENSOR_QOS)
+    weights_pub = probe.publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+
+    def feed():
+        obs_pub.publish(String(data=Observation((0.1, 0.2, 0.3), "toy/v1", time.time()).encode()))
+
+    weights_pub.publish(weights_message(weights(1)))
+    probe.wait_for(lambda: proposals.messages and Proposal.decode(proposals.messages[-1].data).policy_version == 1, 30.0,
+                   "version 1 acting", every=feed)
+    start = len(proposals)
+    hostile = hostile_weights(3, "toy/v1")
+    for i, (kind, data) in enumerate(hostile):  # about five a second, each after the previous one's refusal
+        weights_pub.publish(weights_message(data))
+        probe.wait_for(lambda: process.log_path.read_text().count("refused weights") > i, 10.0, f"the refusal of {kind}",  # noqa: B023
+                       every=feed)
+        probe.wait_for(lambda: len(proposals) > start + 4 * (i + 1), 10.0, "four more ticks", every=feed)  # noqa: B023
+    stamps = [Proposal.decode(m.data).stamp for m in proposals.messages[start:]]
+    gap = max(b - a for a, b in zip(stamps, stamps[1:]))
+    assert gap < POLICY_TIMEOUT, f"the policy's ticks stopped for {gap:.3f} s while hostile weights arrived"
+    assert {Proposal.decode(m.data).policy_version for m in proposals.messages[start:]} == {1}
+    log = process.log_path.read_text()
+    assert log.count("refused weights, version 1 keeps acting") == len(hostile) and "[FATAL]" not in log, log[-3000:]
+    for phrase in ("over this node's maximum", "but the message holds", "non-finite", "corrupt", "do not match",
+                   "normalisation is invalid", "observation values", "observation spec", "not valid JSON",
+                   "nested too deeply", "truncated or not safetensors", "truncated (no safetensors header)"):
+        assert phrase in log, phrase

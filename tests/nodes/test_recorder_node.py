@@ -143,6 +143,41 @@ def test_sigkill_leaves_a_bag_rosbags_reads_up_to_split_period_before_the_kill(g
     assert report.recovered_messages >= len(repaired) - len(got) or report.dropped_files
 
 
+def test_hostile_records_are_recorded_as_received_logged_and_kept_out_of_the_episodes(graph, probe, tmp_path):
+    from iil_robot.bench.hostile import hostile_events, hostile_steps
+
+    process = graph.start(recorder_spec(tmp_path))
+    step_pub = probe.publisher(String, "step", RECORD_QOS)
+    event_pub = probe.publisher(String, "episode/event", EVENTS_QOS)
+    summaries = probe.collect(String, "episode/summary", EVENTS_QOS)
+    wait_matched(probe, [step_pub, event_pub])
+    hostile = [text for _, text in hostile_steps() + hostile_events()]
+    event_pub.publish(String(data=EpisodeEvent("start", "operator", 0.0).encode()))
+    good = [step(i, stamp=0.01 + i * 0.05) for i in range(20)]
+    for record, text in zip(good, hostile):  # a hostile message after each good record, on alternating topics
+        step_pub.publish(String(data=record.encode()))
+        (step_pub if len(text) % 2 else event_pub).publish(String(data=text))
+        probe.spin_for(0.002)
+    for text in hostile[len(good):]:
+        step_pub.publish(String(data=text))
+    event_pub.publish(String(data=EpisodeEvent("success", "operator", 2.0).encode()))
+    after = step(20, stamp=2.01)  # a step past the event's stamp closes the episode
+    step_pub.publish(String(data=after.encode()))
+    probe.wait_for(lambda: len(summaries) >= 1, 10.0, "the episode summary")
+    summary = EpisodeSummary.decode(summaries.messages[0].data)
+    assert (summary.outcome, summary.steps, summary.lost_ticks) == ("success", 20, 0)  # the hostile ones left out
+    probe.wait_for(lambda: "undecodable step record(s) or episode event(s)" in process.log_path.read_text(), 5.0,
+                   "the recorder's report of undecodable records")
+    assert process.popen.poll() is None
+    assert graph.stop("recorder")["recorder"] == 0
+    log = process.log_path.read_text()
+    assert log.count("undecodable step record(s)") <= 3, "one report a second at most"
+    [bag] = find_bags([tmp_path])
+    written = [m.message.data for m in read_messages(bag, ["/step", "/episode/event"])]
+    assert sorted(written) == sorted([r.encode() for r in good + [after]] + hostile + [e.encode() for e in (
+        EpisodeEvent("start", "operator", 0.0), EpisodeEvent("success", "operator", 2.0))])  # every message, as received
+
+
 def test_bad_parameter_stops_the_node_with_a_clear_message(graph, tmp_path):
     assert_stops_with(graph, recorder_spec(tmp_path, **{"topics.image.qos": "fast"}), "topics.image.qos")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import numpy as np
@@ -220,6 +221,67 @@ def test_the_robot_gated_sim_operator_answers_a_help_request_and_lets_go_when_it
     assert decided("offset")[0]["reason"].startswith("handed back")
     probe.wait_for(lambda: joys.messages[-1].buttons[1] == 0 and not any(joys.messages[-1].axes), 5.0, "the device released",
                    every=feed)
+
+
+def test_hostile_inputs_are_logged_and_the_sim_operator_keeps_a_finite_device(graph, probe):
+    from sensor_msgs.msg import Joy
+    from std_msgs.msg import Bool, Float64
+
+    from iil_robot.bench.hostile import hostile_events, hostile_proposals
+    from iil_robot.data.records import Proposal
+    from iil_robot.nodes.common import LATCHED_QOS
+    from iil_robot.sim.spec import REACH_LAYOUT as layout
+    from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
+
+    env = FetchTaskEnv(FetchTaskConfig(task="reach"))
+    values = tuple(float(v) for v in env.reset(seed=0)[0])
+    env.close()
+    process = graph.start(NodeSpec("sim_operator", "iil_robot.nodes.sim_operator",
+                                   parameters={"task": "reach", "model": "robot_gated", "level": 1.0}))
+    joys = probe.collect(Joy, "spacenav/joy", SENSOR_QOS)
+    decisions = probe.collect(String, "operator/decision", EVENTS_QOS)
+    pose_pubs = {name: probe.publisher(PoseStamped, name, SENSOR_QOS) for name in ("ee_pose", "goal_pose")}
+    joint_pub = probe.publisher(JointState, "joint_states", SENSOR_QOS)
+    proposal_pub = probe.publisher(String, "policy/proposal", RECORD_QOS)
+    event_pub = probe.publisher(String, "episode/event", EVENTS_QOS)
+    gripper_pub = probe.publisher(Float64, "human/gripper", LATCHED_QOS)
+    help_pub = probe.publisher(Bool, "help/request", LATCHED_QOS)
+    event_pub.publish(String(data=EpisodeEvent("start", "test", time.time()).encode()))  # it acts inside episodes only
+
+    def pose(position) -> PoseStamped:
+        msg = PoseStamped()
+        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = position
+        return msg
+
+    def feed(ee=values[layout.grip_pos], fingers=values[layout.gripper_state]):
+        now = time.time()
+        proposal_pub.publish(String(data=Proposal((0.0,) * 7, values, 1, now, now).encode()))
+        pose_pubs["ee_pose"].publish(pose(ee))
+        pose_pubs["goal_pose"].publish(pose(values[layout.goal]))
+        joint_pub.publish(JointState(name=["r_gripper_finger_joint", "l_gripper_finger_joint"], position=list(fingers)))
+
+    def feed_hostile():  # a corrupt arm: NaN poses and fingers, between the hostile records
+        feed(ee=(math.nan, 0.0, math.inf), fingers=(math.nan, 0.0))
+
+    probe.wait_for(lambda: len(joys) > 3 and joint_pub.get_subscription_count() > 0, STARTUP, "the operator's device", every=feed)
+    for _, text in hostile_proposals():
+        proposal_pub.publish(String(data=text))
+    for _, text in hostile_events():
+        event_pub.publish(String(data=text))
+    gripper_pub.publish(Float64(data=math.nan))
+    help_pub.publish(Bool(data=True))  # asked while its view of the arm is corrupt: it must not deflect with NaN
+    count = len(joys)
+    probe.wait_for(lambda: len(joys) > count + 25, 10.0, "device states under hostile input", every=feed_hostile)
+    assert process.popen.poll() is None
+    assert all(math.isfinite(a) for m in joys.messages for a in m.axes), "a NaN reached the device"
+    assert not any(d["onset"] for d in (json.loads(m.data) for m in decisions.messages)), "judged a corrupt scene"
+    log = process.log_path.read_text()
+    for phrase in ("undecodable proposal", "undecodable episode event", "ignoring ee_pose with a non-finite position",
+                   "non-finite finger positions", "ignoring human/gripper = nan"):
+        assert phrase in log, phrase
+    assert log.count("undecodable proposal") <= 3, "throttled"
+    probe.wait_for(lambda: any(json.loads(m.data)["onset"] for m in decisions.messages), 15.0,
+                   "the operator answering the request once the arm is whole again", every=feed)
 
 
 def test_sim_arm_stays_silent_until_the_mux_reaches_the_awaited_nodes(graph, probe):
