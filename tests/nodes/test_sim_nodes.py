@@ -371,4 +371,5 @@ def test_the_episode_manager_refuses_a_request_in_the_wrong_state_and_the_arm_ho
     probe.wait_for(lambda: "start refused: cannot start an episode while resetting" in graph.tail("episode_manager", 20),
                    10.0, "the refusals in the log", every=tick)
     assert "success refused: no episode is running (resetting)" in graph.tail("episode_manager", 20)
+    probe.wait_for(lambda: hold.messages, 10.0, "the episode lock (latched)", every=tick)
     assert events.messages == [] and hold.messages[-1].data is True and states.messages[-1].data == "resetting"
