@@ -88,7 +88,8 @@ def assert_consecutive_frames(messages) -> None:
 
 
 def test_a_video_file_that_ends_is_a_stalled_camera_on_diagnostics(graph, probe, tmp_path):
-    video = write_test_video(tmp_path / "clip.avi", frames=40)  # 2 s at 20 Hz
+    # 8 s at 20 Hz: long enough for the probe's subscription to match on a loaded machine (a 2 s clip could end first)
+    video = write_test_video(tmp_path / "clip.avi", frames=160)
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
     jpeg = probe.collect(CompressedImage, "camera/image_raw/compressed", SENSOR_QOS)
     graph.start(camera_spec(source=str(video), rate=20.0, loop=False, stall_timeout=0.3))
@@ -100,7 +101,7 @@ def test_a_video_file_that_ends_is_a_stalled_camera_on_diagnostics(graph, probe,
 
     probe.wait_for(ended, 10.0, "camera stalled with the file's end as the cause")
     assert ended()[0].message.startswith("failed: no new frame for")
-    assert int(np.median(decode_jpeg(jpeg.messages[-1].data)[40:, :, 0])) == pytest.approx(brightness(39), abs=3)
+    assert int(np.median(decode_jpeg(jpeg.messages[-1].data)[40:, :, 0])) == pytest.approx(brightness(159), abs=3)
     count = len(jpeg)
     probe.spin_for(0.5)
     assert len(jpeg) == count  # nothing published after the stall: never an old frame again
