@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("iil_robot.cli.sim", "run the main job: the whole loop with a simulated operator"),
     "doctor": ("iil_robot.cli.doctor", "check that a SpaceMouse is visible and readable, and say what to do if not"),
     "replay": ("iil_robot.cli.replay", "summarise, plot, label/export, repair or play recorded bags"),
+    "soak": ("iil_robot.cli.soak", "the main job's graph under a stream of bad inputs: RSS growth, restarts, lost ticks (JSON)"),
 }
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
