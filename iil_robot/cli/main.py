@@ -16,12 +16,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("iil_robot.cli.doctor", "check that a SpaceMouse is visible and readable, and say what to do if not"),
     "replay": ("iil_robot.cli.replay", "summarise, plot, label/export, repair or play recorded bags"),
     "console": ("iil_robot.cli.console", "the operator's console, attached to a running graph: state at a glance, episode keys"),
+    "soak": ("iil_robot.cli.soak", "the main job's graph under a stream of bad inputs: RSS growth, restarts, lost ticks (JSON)"),
 }
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "latency": ("iil_robot.bench.latency", "command-path latency across processes (JSON)"),
     "sim": ("iil_robot.bench.sim", "simulated arm steps/s and scripted expert success (JSON)"),
     "recorder": ("iil_robot.bench.recorder", "recorder throughput at 10x a 20 Hz loop with a 128x128 camera (JSON)"),
+    "recorder-kill": ("iil_robot.bench.recorder_kill", "data a SIGKILL of the recorder loses, as left and after --repair (JSON)"),
     "learner": ("iil_robot.bench.learner", "RLPD updates/s: batched critic ensemble vs a Python loop (JSON)"),
     "sync": ("iil_robot.bench.sync", "learner publishes weights -> policy acts with them, latency (JSON)"),
     "jitter": ("iil_robot.bench.jitter", "20 Hz control tick jitter, idle and with the learner training (JSON)"),

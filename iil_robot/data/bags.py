@@ -6,12 +6,15 @@ A bag is a directory with ``metadata.yaml`` and ``<name>_<i>.mcap`` files, the l
 
 Crash safety. rosbags' own writer writes ``metadata.yaml`` and each MCAP summary only on close,
 so a killed writer leaves a bag nothing opens. :class:`SplitBagWriter` instead closes its MCAP
-file every ``split_period`` (<= 1 s) and then atomically replaces ``metadata.yaml`` (write a
-temporary file, rename) so that it lists every *closed* file. The file being written is never
-listed. A writer killed at any instant therefore leaves a bag that rosbags reads up to the last
-rotation, at most ``split_period`` before the kill. In between, the open file is flushed every
-``flush_period`` in whole MCAP chunks, so :func:`repair_bag` (``iil-robot replay --repair``)
-recovers all but the last ``flush_period`` from the unterminated file as well.
+file before the oldest message in it has waited ``split_period`` (<= 1 s) and then atomically
+replaces ``metadata.yaml`` (write a temporary file, fsync, rename) so that it lists every closed
+file and never the open one. The deadline runs from each message's receipt, not from the file's
+opening, and the rotation starts at ``ACT_AT`` of it, so that the rotation itself and the writer's
+wake-up fit inside it. A writer killed at any instant therefore leaves a bag that rosbags reads up
+to every message received more than ``split_period`` before the kill. In between, the open file
+is flushed in whole MCAP chunks on the same kind of deadline, ``flush_period``, so
+:func:`repair_bag` (``iil-robot replay --repair``) recovers everything received more than
+``flush_period`` before the kill from the unterminated file as well.
 
 Errors: every failure to write raises :class:`BagError`; a full disk raises :class:`DiskFullError`
 naming the path and the free space. Closed files and the last ``metadata.yaml`` stay valid.
@@ -123,6 +126,12 @@ class _FileStats:
         self.count += 1
 
 
+ACT_AT = 0.9
+"""A rotation (a flush) starts once the oldest message not yet in a closed (flushed) file has waited this share of
+``split_period`` (``flush_period``); the rest of the period is for the rotation (flush) itself and the writer's
+wake-up (bench recorder-kill)."""
+
+
 class SplitBagWriter:
     """Writes a rosbag2 MCAP bag as a series of short closed files (see the module docstring).
 
@@ -157,8 +166,8 @@ class SplitBagWriter:
         self._mcap: McapFileWriter | None = None
         self._stats: _FileStats | None = None
         self._channel_ids: list[int] = []
-        self._opened_at = 0.0
-        self._flushed_at = 0.0
+        self._oldest_in_file = 0.0  # clock() at receipt of the open file's first message
+        self._oldest_unflushed = 0.0  # ... of the first message written since the last flush
         self._dirty = False
         self.failed: BagError | None = None
 
@@ -187,31 +196,44 @@ class SplitBagWriter:
             self._guard(lambda: self._register(len(self.topics) - 1))
         return len(self.topics) - 1
 
-    def write(self, topic_id: int, t_ns: int, data: bytes) -> None:
-        """Write one serialized (CDR) message received at ``t_ns``. Raises BagError."""
+    def write(self, topic_id: int, t_ns: int, data: bytes, received: float | None = None) -> None:
+        """Write one serialized (CDR) message received at ``t_ns`` (node clock) and ``received`` (this writer's clock;
+        default now: its rotation and flush deadlines run from it). Raises BagError."""
         if self.failed is not None:
             raise self.failed
-        self.tick()  # rotate first when due, so a file never spans more than split_period
+        received = self.clock() if received is None else received
+        self.tick()  # rotate first when due, so that no message waits in the open file past its deadline
         if self._mcap is None:
             self._guard(self._open_file)
+            self._oldest_in_file = received
         assert self._mcap is not None and self._stats is not None
         channel = self._channel_ids[topic_id]
         self._guard(lambda: self._mcap.add_message(channel, log_time=t_ns, data=data, publish_time=t_ns))
         self._stats.add(t_ns)
         self.counts[topic_id] += 1
+        if not self._dirty:
+            self._oldest_unflushed = received
         self._dirty = True
 
     def tick(self) -> None:
-        """Rotate or flush when due; call this at least every ``flush_period``."""
+        """Rotate or flush when due; call it again within :meth:`next_due`."""
         if self._mcap is None or self.failed is not None:
             return
         now = self.clock()
-        if now - self._opened_at >= self.split_period:
+        if now - self._oldest_in_file >= ACT_AT * self.split_period:
             self._guard(self._rotate)
-        elif self._dirty and now - self._flushed_at >= self.flush_period:
+        elif self._dirty and now - self._oldest_unflushed >= ACT_AT * self.flush_period:
             self._guard(self._mcap.flush)
-            self._flushed_at = now
             self._dirty = False
+
+    def next_due(self) -> float | None:
+        """Seconds until :meth:`tick` has a rotation or a flush to do; None while no file is open."""
+        if self._mcap is None or self.failed is not None:
+            return None
+        due = self._oldest_in_file + ACT_AT * self.split_period
+        if self._dirty:
+            due = min(due, self._oldest_unflushed + ACT_AT * self.flush_period)
+        return max(0.0, due - self.clock())
 
     def set_custom_data(self, key: str, value: str) -> None:
         """A string in metadata.yaml ``custom_data``; written with the next rotation."""
@@ -261,7 +283,6 @@ class SplitBagWriter:
         self._channel_ids = []
         for topic_id in range(len(self.topics)):
             self._register(topic_id)
-        self._opened_at = self._flushed_at = self.clock()
 
     def _register(self, topic_id: int) -> None:
         assert self._mcap is not None

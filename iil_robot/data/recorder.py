@@ -3,7 +3,7 @@
 The recorder node hands every received message (CDR bytes, receive time) to
 :meth:`Recorder.put`, which never blocks: it appends to a bounded queue and counts a drop when
 the queue is full. One writer thread drains the queue into a :class:`SplitBagWriter`, rotating
-files every ``split_period`` and starting a new bag every ``max_bag_duration`` (rosbags opens
+files before their oldest message has waited ``split_period`` and starting a new bag every ``max_bag_duration`` (rosbags opens
 every file of a bag at once, so a bag is kept below common open-file limits). The thread also
 decodes step records and episode events, splits episodes with the same
 :class:`EpisodeSplitter` the learners use, and writes an ``iil_robot.episode`` summary on
@@ -39,9 +39,10 @@ class RecorderConfig:
     prefix: str = "iil"
     """Bag names: ``<prefix>_<YYYYmmdd_HHMMSS>_<part>``."""
     split_period: float = 1.0
-    """Seconds per MCAP file (<= 1 s: a killed recorder loses at most this much)."""
+    """The most a killed recorder loses (s, <= 1): an MCAP file is closed before its oldest message has waited this long."""
     flush_period: float = 0.2
-    """Seconds between flushes of the open file (what --repair recovers after a kill)."""
+    """What a killed recorder loses after ``replay --repair`` (s): the open file is flushed before its oldest unflushed
+    message has waited this long."""
     max_bag_duration: float = 600.0
     """Seconds per bag before the next part starts."""
     queue_limit: int = 20000
@@ -132,7 +133,7 @@ class Recorder:
             self.stats.dropped += 1
             return False
         try:
-            self._queue.put_nowait((topic_id, t_ns, data))
+            self._queue.put_nowait((topic_id, t_ns, data, self.clock()))  # receipt: the writer's deadlines run from it
         except queue.Full:
             self.stats.dropped += 1
             return False
@@ -158,7 +159,7 @@ class Recorder:
         try:
             while True:
                 try:
-                    item = self._queue.get(timeout=self.config.flush_period / 2)
+                    item = self._queue.get(timeout=self._wait())
                 except queue.Empty:
                     if self._stop.is_set():
                         break
@@ -170,9 +171,15 @@ class Recorder:
         except BagError as err:
             self._fail(str(err))
 
-    def _write(self, topic_id: int, t_ns: int, data: bytes) -> None:
+    def _wait(self) -> float:
+        """How long the writer may wait for the next message: until its next rotation or flush is due."""
         assert self._writer is not None
-        self._writer.write(topic_id, t_ns, data)
+        due = self._writer.next_due()
+        return max(0.001, min(self.config.flush_period / 2, self.config.flush_period if due is None else due))
+
+    def _write(self, topic_id: int, t_ns: int, data: bytes, received: float) -> None:
+        assert self._writer is not None
+        self._writer.write(topic_id, t_ns, data, received)
         self.stats.written += 1
         self._last_t_ns = t_ns
         if topic_id == self._step_id or topic_id == self._event_id:

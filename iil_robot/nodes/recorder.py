@@ -67,9 +67,12 @@ class RecorderNode(IilNode):
         config = RecorderConfig(
             output_dir=declare(self, "output_dir", d.output_dir, "Directory for the bags (one per session and part)"),
             prefix=declare(self, "prefix", d.prefix, "Bag name prefix"),
-            split_period=declare(self, "split_period", d.split_period, "Seconds per MCAP file: the most a crash loses",
-                                 0.05, 1.0),
-            flush_period=declare(self, "flush_period", d.flush_period, "Seconds between flushes of the open file", 0.01, 1.0),
+            split_period=declare(self, "split_period", d.split_period,
+                                 "The most a crash loses (s): an MCAP file is closed before its oldest message has waited "
+                                 "this long", 0.05, 1.0),
+            flush_period=declare(self, "flush_period", d.flush_period,
+                                 "What a crash loses after `replay --repair` (s): the open file is flushed before its oldest "
+                                 "unflushed message has waited this long", 0.01, 1.0),
             max_bag_duration=declare(self, "max_bag_duration", d.max_bag_duration, "Seconds per bag before the next part",
                                      5.0, 86400.0),
             queue_limit=declare(self, "queue_limit", d.queue_limit, "Messages queued for the writer before dropping",

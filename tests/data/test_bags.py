@@ -72,25 +72,38 @@ def test_closed_bag_is_a_rosbag2_mcap_directory_that_rosbags_and_mcap_read(write
         assert reader.start_time == 1_000_000_000
     with open(bag / "bag_0.mcap", "rb") as f:
         summary = make_reader(f).get_summary()
-        assert summary.statistics.message_count == 10
+        assert summary.statistics.message_count == 9  # the tick at 0.9 s (ACT_AT of split_period) starts the next file
         assert {c.topic for c in summary.channels.values()} == {"/step", "/image"}
 
 
 def test_abandoned_writer_leaves_a_bag_readable_up_to_the_last_rotation_and_repair_recovers_flushed_chunks(writer, clock):
     step = writer.add_topic(TopicSpec("/step", STRING))
-    write_ticks(writer, clock, step, 17)  # rotations at 1.0 s: m0..m9 closed; m10..m16 in the open file
-    # killed here: never closed. Flushes happened at >= 0.2 s intervals in the open file.
+    write_ticks(writer, clock, step, 17)  # a rotation at 0.9 s (ACT_AT): m0..m8 closed; m9..m16 in the open file
+    # killed here: never closed. Flushes happened once the oldest unflushed message was 0.18 s old.
     bag = writer.path
-    assert texts(bag) == [f"m{i}" for i in range(10)]
+    assert texts(bag) == [f"m{i}" for i in range(9)]
     assert [p.name for p in unlisted_files(bag)] == ["bag_1.mcap"]
     report = repair_bag(bag)
     recovered = texts(bag)
-    assert recovered[:10] == [f"m{i}" for i in range(10)]
-    assert recovered == [f"m{i}" for i in range(len(recovered))]
-    assert len(recovered) >= 14  # flushed every 0.2 s of the injected clock: at most 2 lost
-    assert report.recovered_files == ("bag_1.mcap",) and report.recovered_messages == len(recovered) - 10
+    assert recovered == [f"m{i}" for i in range(15)]  # m15 and m16 (received < 0.18 s before the kill) were not flushed
+    assert report.recovered_files == ("bag_1.mcap",) and report.recovered_messages == 15 - 9
     assert unlisted_files(bag) == []
     assert repair_bag(bag).recovered_messages == 0  # idempotent
+
+
+def test_no_message_waits_in_the_open_file_past_its_deadline_from_receipt(writer, clock):
+    """The deadlines run from each message's receipt: a message that waited in the recorder's queue makes the
+    rotation (and the flush) come sooner, and next_due says when the writer must wake up for them."""
+    step = writer.add_topic(TopicSpec("/step", STRING))
+    assert writer.next_due() is None  # nothing open
+    clock.t = 5.0
+    writer.write(step, 1, cdr("late"), received=4.5)  # received 0.5 s ago (a backlog)
+    assert writer.next_due() == 0.0  # its flush is overdue (0.5 s > ACT_AT * flush_period)
+    writer.tick()  # flushed
+    assert writer.next_due() == pytest.approx(4.5 + bags.ACT_AT * 1.0 - 5.0)  # the rotation: 0.4 s from now
+    clock.t = 4.5 + bags.ACT_AT * 1.0
+    writer.write(step, 2, cdr("next"))  # rotates first: "late" never waits more than ACT_AT * split_period in an open file
+    assert texts(writer.path) == ["late"]
 
 
 def test_repair_rebuilds_a_missing_metadata_file_and_drops_a_file_with_nothing_complete(writer, clock):
@@ -120,7 +133,7 @@ def test_full_disk_names_the_path_and_free_space_and_keeps_closed_files(writer, 
     with pytest.raises(DiskFullError):  # stays failed
         write_ticks(writer, clock, step, 1, start=13)
     writer.close()  # no-op after a failure
-    assert texts(writer.path) == [f"m{i}" for i in range(10)]
+    assert texts(writer.path) == [f"m{i}" for i in range(9)]
 
 
 def test_writer_refuses_an_existing_directory_and_an_unknown_type(tmp_path):

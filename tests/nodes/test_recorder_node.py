@@ -171,7 +171,7 @@ def test_hostile_records_are_recorded_as_received_logged_and_kept_out_of_the_epi
     assert process.popen.poll() is None
     assert graph.stop("recorder")["recorder"] == 0
     log = process.log_path.read_text()
-    assert log.count("undecodable step record(s)") <= 3, "one report a second at most"
+    assert log.count("undecodable step record(s)") <= 5, "one report a second at most (not one per record: 47 of them)"
     [bag] = find_bags([tmp_path])
     written = [m.message.data for m in read_messages(bag, ["/step", "/episode/event"])]
     assert sorted(written) == sorted([r.encode() for r in good + [after]] + hostile + [e.encode() for e in (

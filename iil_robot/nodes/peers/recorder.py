@@ -113,3 +113,33 @@ def main(args: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+class StepStream:
+    """For ``bench recorder-kill``: an in-process rclpy publisher of numbered step records (tick = sequence number),
+    remembering when it published each (time.monotonic())."""
+
+    def __init__(self, domain_id: int) -> None:
+        import rclpy
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node("recorder_kill_stream", context=self.context)
+        self.pub = self.node.create_publisher(String, "step", RECORD_QOS)
+        self.sent: list[float] = []
+
+    def matched(self) -> bool:
+        return self.pub.get_subscription_count() > 0
+
+    def publish(self) -> None:
+        n, t = len(self.sent), time.time()
+        record = StepRecord(n, t, "policy", "policy", (0.01,) + (0.0,) * 6, None, None, False, False, False, False,
+                            None, None, None, "", False)
+        self.pub.publish(String(data=record.encode()))
+        self.sent.append(time.monotonic())
+
+    def close(self) -> None:
+        import rclpy
+
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)

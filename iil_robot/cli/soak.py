@@ -1,0 +1,111 @@
+"""``iil-robot soak --minutes N``: the main job's graph under a steady stream of bad inputs.
+
+Starts exactly the nodes of ``iil-robot sim`` (``graph_nodes``: observer, sim arm and operator, gate, mux, policy,
+recorder, learner) and, ``--rate`` times a second, sends each of its streams the next hostile message
+(``iil_robot.nodes.peers.soak``: malformed proposals, step records, observations, episode events, hostile weights)
+and asks the mux to take a bad parameter. A node that dies is reported and restarted. Prints one JSON object: per
+process its RSS after the warm-up and at the end and the growth, and its restarts; the mux's ticks missing from
+the step records received (``ticks_missing``), stale-policy holds, what was sent, parameter changes refused and
+accepted. Exit code 3 when a node restarted, a bad parameter was taken, a tick was lost or an RSS grew by
+``--max-rss-growth`` (10 %) or more.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.cli.sim import graph_nodes
+
+SETTINGS = {"task": "push", "method": "rlif", "robot": "fetch", "operator_model": "value", "operator_level": 0.7, "seed": 0,
+            "episodes_done": 0}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--minutes", type=float, default=30.0, help="how long (default 30; fractions for a smoke run)")
+    parser.add_argument("--rate", type=float, default=2.0, help="bad messages per second on each stream (default 2)")
+    parser.add_argument("--warmup", type=float, default=60.0,
+                        help="seconds before the RSS baseline (default 60; at most a third of the run)")
+    parser.add_argument("--max-rss-growth", type=float, default=10.0, help="percent of RSS growth that fails (default 10)")
+    parser.add_argument("--domain-id", type=int, default=75, help="ROS domain to use (default 75)")
+    parser.add_argument("--run-dir", type=Path, default=None, help="keep the bags and logs here (default: a temporary folder)")
+    parser.add_argument("--json", action="store_true", help="print only the JSON object")
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident set size of a process (MB), None when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        return None
+    return None
+
+
+def restart_dead(graph: Graph, specs: dict[str, NodeSpec], restarts: dict[str, int]) -> None:
+    for process in graph.crashed():
+        name = process.spec.name
+        print(graph.report(process), file=sys.stderr)
+        graph.stop(name)
+        graph.start(specs[name])
+        restarts[name] += 1
+
+
+def sample_rss(graph: Graph) -> dict[str, float]:
+    return {name: mb for name, p in graph.processes.items() if (mb := rss_mb(p.pid)) is not None}
+
+
+def soak(graph: Graph, specs: dict[str, NodeSpec], args: argparse.Namespace) -> dict:
+    from iil_robot.nodes.peers.soak import SoakPeer
+
+    seconds = args.minutes * 60.0
+    warmup = min(args.warmup, seconds / 3)
+    restarts = dict.fromkeys(specs, 0)
+    peer = SoakPeer(args.domain_id)
+    try:
+        for spec in specs.values():
+            graph.start(spec)
+        start = time.monotonic()
+        baseline: dict[str, float] = {}
+        while (elapsed := time.monotonic() - start) < seconds:
+            peer.send()
+            peer.spin_for(1.0 / args.rate)
+            restart_dead(graph, specs, restarts)
+            if not baseline and elapsed >= warmup:
+                baseline = sample_rss(graph)
+        end = sample_rss(graph)
+    finally:
+        peer.close()
+    return report(peer.counts, baseline, end, restarts, seconds, args)
+
+
+def report(counts, baseline: dict[str, float], end: dict[str, float], restarts: dict[str, int], seconds: float,
+           args: argparse.Namespace) -> dict:
+    processes = {}
+    for name, count in restarts.items():
+        before, after = baseline.get(name), end.get(name)
+        growth = None if not before or after is None else round(100.0 * (after - before) / before, 2)
+        processes[name] = {"rss_mb_after_warmup": before and round(before, 1), "rss_mb_end": after and round(after, 1),
+                           "rss_growth_pct": growth, "restarts": count}
+    rss_ok = all(p["rss_growth_pct"] is not None and p["rss_growth_pct"] < args.max_rss_growth for p in processes.values())
+    passed = (rss_ok and not any(restarts.values()) and counts.parameters_accepted == 0 and counts.ticks.between == 0
+              and counts.step_records > 0)
+    return {"seconds": round(seconds, 1), "processes": processes, "step_records": counts.step_records,
+            "ticks_missing": counts.ticks.between, "stale_policy_holds": counts.stale_policy_holds, "sent": counts.sent,
+            "parameters_refused": counts.parameters_refused, "parameters_accepted": counts.parameters_accepted,
+            "passed": passed}
+
+
+def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="iil-soak-") as tmp:
+        run_dir = args.run_dir or Path(tmp)
+        specs = {spec.name: spec for spec in graph_nodes(run_dir, SETTINGS, resume=False)}
+        with Graph(loopback_env(args.domain_id), run_dir / "logs") as graph:
+            result = soak(graph, specs, args)
+    print(json.dumps(result))
+    return 0 if result["passed"] else 3
