@@ -4,7 +4,10 @@ import os
 import subprocess
 import sys
 
-NODES = {"observer", "sim_arm", "sim_operator", "spacemouse_gate", "mux", "policy", "recorder", "learner"}
+from iil_robot.cli.sim import STOP_ORDER
+
+NODES = set(STOP_ORDER)
+"""Every node of the main job's graph."""
 
 
 def test_a_short_soak_keeps_every_node_up_refuses_every_bad_parameter_and_loses_no_tick(tmp_path):
