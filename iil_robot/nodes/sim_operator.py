@@ -182,6 +182,8 @@ class SimOperatorNode(IilNode):
         if not self.in_episode:
             self.axes, self.buttons = [0.0] * 6, [0] * len(self.buttons)
             return
+        if self.help_requested and self.policy_action is None:
+            return  # asked for help: first see what the policy proposes, to say whether the request was needed
         try:
             decision = self.operator.act(self._seen(msg), self.policy_action, help_requested=self.help_requested)
         except ValueError as err:
