@@ -8,7 +8,7 @@ its own process at 20 Hz, so the figure includes waiting for the next control ti
 Target: p99 <= 250 ms.
 
 Then it times the gaps between the policy's ticks (by the stamps the policy node's clock put on its
-proposals): idle, and while a stream of hostile weights messages arrives (``iil_robot.bench.hostile``:
+proposals): idle, and while a stream of hostile weights messages arrives (``iil_robot.nodes.peers.hostile``:
 oversized claims, corrupt tensors, wrong layouts, a 4 MB bloated message, ... at ``--bad-rate`` per second).
 ``tick_gap_max_ms_under_bad_weights`` is the largest; the period is 50 ms. Every hostile message must be
 refused (the node's log) and none may act.
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from iil_robot.bench.hostile import hostile_weights
 from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
 from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
 from iil_robot.learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
+from iil_robot.nodes.peers.hostile import hostile_weights
 
 SPEC, OBS_DIM, RATE = "bench/v1", 25, 20.0
 

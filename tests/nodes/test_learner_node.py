@@ -271,7 +271,7 @@ def test_a_stop_during_the_warm_start_checkpoints_it_within_the_launch_grace_per
 
 
 def test_hostile_records_are_logged_and_the_learner_trains_on_the_good_ones(graph, probe, tmp_path):
-    from iil_robot.bench.hostile import hostile_events, hostile_observations, hostile_steps
+    from iil_robot.nodes.peers.hostile import hostile_events, hostile_observations, hostile_steps
 
     process = graph.start(spec(tmp_path / "run"))
     received = probe.collect(UInt8MultiArray, "policy/weights", LATCHED_QOS)

@@ -131,7 +131,7 @@ bug this guards) stopped the ticks for 0.6-2.4 s."""
 
 
 def test_hostile_weights_are_refused_and_logged_without_delaying_a_tick(graph, probe):
-    from iil_robot.bench.hostile import hostile_weights
+    from iil_robot.nodes.peers.hostile import hostile_weights
 
     process = graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", parameters={"rate": 20.0}))
     proposals = probe.collect(String, "policy/proposal", RECORD_QOS)

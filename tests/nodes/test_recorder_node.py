@@ -144,7 +144,7 @@ def test_sigkill_leaves_a_bag_rosbags_reads_up_to_split_period_before_the_kill(g
 
 
 def test_hostile_records_are_recorded_as_received_logged_and_kept_out_of_the_episodes(graph, probe, tmp_path):
-    from iil_robot.bench.hostile import hostile_events, hostile_steps
+    from iil_robot.nodes.peers.hostile import hostile_events, hostile_steps
 
     process = graph.start(recorder_spec(tmp_path))
     step_pub = probe.publisher(String, "step", RECORD_QOS)

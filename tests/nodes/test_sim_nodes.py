@@ -227,9 +227,9 @@ def test_hostile_inputs_are_logged_and_the_sim_operator_keeps_a_finite_device(gr
     from sensor_msgs.msg import Joy
     from std_msgs.msg import Bool, Float64
 
-    from iil_robot.bench.hostile import hostile_events, hostile_proposals
     from iil_robot.data.records import Proposal
     from iil_robot.nodes.common import LATCHED_QOS
+    from iil_robot.nodes.peers.hostile import hostile_events, hostile_proposals
     from iil_robot.sim.spec import REACH_LAYOUT as layout
     from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
 

@@ -1,7 +1,7 @@
 """The attacker of ``iil-robot soak``: an rclpy node that sends the graph a steady stream of bad inputs and counts the
 mux's ticks.
 
-Each ``send()`` publishes the next hostile message of every stream (``iil_robot.bench.hostile``): proposals, step
+Each ``send()`` publishes the next hostile message of every stream (``iil_robot.nodes.peers.hostile``): proposals, step
 records, observations, episode events and weights (once an observation has told the weights' layout), and asks the
 mux to take a bad parameter. Every step record the mux publishes goes through a ``TickGaps``.
 """
@@ -17,11 +17,11 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import String, UInt8MultiArray
 
-from iil_robot.bench import hostile
 from iil_robot.data.episodes import TickGaps
 from iil_robot.data.records import Observation, RecordError, StepRecord
 from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS
 from iil_robot.nodes.learner import weights_message
+from iil_robot.nodes.peers import hostile
 
 BAD_PARAMETERS = [
     ("limits.max_linear_speed", ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=-1.0)),

@@ -2,9 +2,9 @@
 import pytest
 
 from iil_robot.acting.policy import PolicyConfig, PolicyRunner
-from iil_robot.bench import hostile
 from iil_robot.data.records import EpisodeEvent, Observation, Proposal, RecordError, StepRecord
 from iil_robot.learners.weights import WeightsError
+from iil_robot.nodes.peers import hostile
 
 
 def test_every_hostile_weights_message_is_refused_and_a_valid_one_is_taken():
