@@ -12,6 +12,7 @@ import rclpy
 from geometry_msgs.msg import Twist, TwistStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -224,6 +225,18 @@ def declare(
     if isinstance(default, float):
         value = _number(name, value, low, high)
     return value
+
+
+def declare_unset_list(node: Node, name: str, kind: str, description: str) -> list:
+    """Declare a list parameter without a default (a robot profile gives it): ``kind`` ``strings`` or ``floats``.
+    Returns [] when it is not given."""
+    types = {"strings": Parameter.Type.STRING_ARRAY, "floats": Parameter.Type.DOUBLE_ARRAY}
+    node.declare_parameter(name, types[kind], ParameterDescriptor(description=description))
+    try:
+        values = list(node.get_parameter(name).value)
+    except ParameterUninitializedException:
+        return []
+    return [float(v) for v in values] if kind == "floats" else values
 
 
 def declare_floats(node: Node, name: str, default: Sequence[float], description: str) -> tuple[float, ...]:

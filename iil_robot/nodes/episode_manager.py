@@ -19,9 +19,6 @@ from typing import Callable
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import ParameterUninitializedException
-from rclpy.parameter import Parameter
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
@@ -36,6 +33,7 @@ from iil_robot.nodes.common import (
     ParameterError,
     declare,
     declare_floats,
+    declare_unset_list,
     run,
     twist_stamped,
 )
@@ -49,14 +47,15 @@ class EpisodeManagerNode(IilNode):
             config = EpisodeConfig(
                 time_limit=declare(self, "time_limit", d.time_limit, "Seconds an episode may run (0: no limit)",
                                    0.0, 86400.0),
-                success_fields=tuple(self._list("success_fields", Parameter.Type.STRING_ARRAY,
-                                                "Two observation fields whose x, y, z must meet for success, e.g. "
-                                                "[object, goal]; unset: success only from the operator")),
+                success_fields=tuple(declare_unset_list(self, "success_fields", "strings",
+                                                        "Two observation fields whose x, y, z must meet for success, "
+                                                        "e.g. [object, goal]; unset: success only from the operator")),
                 success_distance=declare(self, "success_distance", d.success_distance,
                                          "Metres between the success fields that count as success", 0.0001, 10.0),
                 auto_start=declare(self, "auto_start", d.auto_start, "Start the next episode when the reset is done"),
                 reset_field=declare(self, "reset_field", d.reset_field, "Observation field of the end effector's x, y, z"),
-                reset_pose=self._floats("reset_pose", "x, y, z (m, command frame) the reset drives to; unset: no drive"),
+                reset_pose=tuple(declare_unset_list(self, "reset_pose", "floats",
+                                                    "x, y, z (m, command frame) the reset drives to; unset: no drive")),
                 reset_ranges=declare_floats(self, "reset_ranges", d.reset_ranges,
                                             "Half-widths (m) of the reset pose's uniform randomisation"),
                 reset_speed=declare(self, "reset_speed", d.reset_speed, "Speed (m/s) of the reset drive", 0.001, 2.0),
@@ -64,8 +63,10 @@ class EpisodeManagerNode(IilNode):
                                         "count as reached", 0.0001, 1.0),
                 reset_timeout=declare(self, "reset_timeout", d.reset_timeout, "Seconds a reset may take before it is "
                                       "aborted (the arm holds)", 0.1, 3600.0),
-                workspace_min=self._floats("workspace_min", "Lower corner (x, y, z) a reset pose must lie in; unset: unchecked"),
-                workspace_max=self._floats("workspace_max", "Upper corner (x, y, z) a reset pose must lie in"),
+                workspace_min=tuple(declare_unset_list(self, "workspace_min", "floats",
+                                                       "Lower corner (x, y, z) a reset pose must lie in; unset: unchecked")),
+                workspace_max=tuple(declare_unset_list(self, "workspace_max", "floats",
+                                                       "Upper corner (x, y, z) a reset pose must lie in")),
             )
         except EpisodeError as err:
             raise ParameterError(f"episode_manager: {err}") from err
@@ -95,17 +96,6 @@ class EpisodeManagerNode(IilNode):
         self.get_logger().info(f"episodes: time limit {config.time_limit:g} s, success when "
                                f"{' meets '.join(config.success_fields) or 'the operator says so'}, reset to "
                                f"{list(config.reset_pose) or 'no pose'}{', auto start' if config.auto_start else ''}")
-
-    def _list(self, name: str, kind: Parameter.Type, description: str) -> list:
-        self.declare_parameter(name, kind, ParameterDescriptor(description=description))
-        try:
-            return list(self.get_parameter(name).value)
-        except ParameterUninitializedException:
-            return []
-
-    def _floats(self, name: str, description: str) -> tuple[float, ...]:
-        values = self._list(name, Parameter.Type.DOUBLE_ARRAY, description)
-        return tuple(float(v) for v in values)
 
     # -- inputs -----------------------------------------------------------------------------
 

@@ -21,14 +21,11 @@ from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped, WrenchStamped
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import ParameterUninitializedException
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Float64MultiArray, String
 
 from iil_robot.acting.observer import FieldConfig, Observer, ObserverConfig, ObserverError
-from iil_robot.nodes.common import RECORD_QOS, SENSOR_QOS, IilNode, ParameterError, declare, run, seconds
+from iil_robot.nodes.common import RECORD_QOS, SENSOR_QOS, IilNode, ParameterError, declare, declare_unset_list, run, seconds
 
 MESSAGES: dict[str, type] = {
     "geometry_msgs/PoseStamped": PoseStamped, "geometry_msgs/TwistStamped": TwistStamped,
@@ -57,7 +54,8 @@ class ObserverNode(IilNode):
         try:
             config = ObserverConfig(
                 spec=declare(self, "observation_spec", "", "Name of the observation layout, e.g. panda/v1"),
-                fields=tuple(self._declare_field(name) for name in self._strings("fields", "Field names, in value order")),
+                fields=tuple(self._declare_field(name)
+                             for name in declare_unset_list(self, "fields", "strings", "Field names, in value order")),
                 frame_id=declare(self, "frame_id", "base_link", "Frame every pose, twist and wrench must be in"),
             )
         except ObserverError as err:
@@ -82,13 +80,6 @@ class ObserverNode(IilNode):
         self.get_logger().info(f"{config.spec}: {len(config.layout)} values from {len(config.fields)} fields, "
                                f"published on each {trigger} message")
 
-    def _strings(self, name: str, description: str) -> list[str]:
-        self.declare_parameter(name, Parameter.Type.STRING_ARRAY, ParameterDescriptor(description=description))
-        try:
-            return list(self.get_parameter(name).value)
-        except ParameterUninitializedException:
-            return []
-
     def _declare_field(self, name: str) -> FieldConfig:
         p = f"fields.{name}"
         return FieldConfig(
@@ -96,7 +87,7 @@ class ObserverNode(IilNode):
             kind=declare(self, f"{p}.kind", "", "What the field reads (acting/observer.py FIELD_KINDS)"),
             topic=declare(self, f"{p}.topic", "", "Topic it reads"),
             timeout=declare(self, f"{p}.timeout", 0.2, "Seconds after its stamp that a value is stale", 0.001, 3600.0),
-            joints=tuple(self._strings(f"{p}.joints", "JointState fields: the joints it reads, by name")),
+            joints=tuple(declare_unset_list(self, f"{p}.joints", "strings", "JointState fields: the joints it reads, by name")),
             size=declare(self, f"{p}.size", 0, "float64_array: the number of values", 0, 100000),
             frame_id=declare(self, f"{p}.frame_id", "", "Frame its header must name (empty: the observer's frame_id)"),
         )

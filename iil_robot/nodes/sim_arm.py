@@ -31,7 +31,6 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set bef
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from rcl_interfaces.msg import ParameterDescriptor
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
@@ -69,9 +68,9 @@ class SimArm(IilNode):
         self.command_timeout = declare(self, "command_timeout", 0.1, "A command older than this (s) counts as zero "
                                        "(MoveIt Servo's incoming_command_timeout)", 0.01, 10.0)
         self.frame_id = declare(self, "frame_id", "base_link", "Frame of poses and commands (Fetch's world axes)")
-        renamed = self._strings("joint_names", list(SIM_JOINTS),
-                                "Names under which the arm's seven joints and two fingers are published, in Fetch's order; "
-                                "\"\" leaves one out")
+        renamed = declare(self, "joint_names", list(SIM_JOINTS),
+                          "Names under which the arm's seven joints and two fingers are published, in Fetch's order; "
+                          "\"\" leaves one out")
         if len(renamed) != len(SIM_JOINTS):
             raise ParameterError(f"parameter 'joint_names' needs {len(SIM_JOINTS)} names (\"\" to leave one out), for "
                                  f"{list(SIM_JOINTS)}; got {len(renamed)}")
@@ -118,9 +117,6 @@ class SimArm(IilNode):
         self.get_logger().info(f"Fetch {task}, {mode}, max speed {self.env.task.max_speed:.2f} m/s per axis, seed {self.seed}")
 
     # -- inputs ----------------------------------------------------------------------------
-
-    def _strings(self, name: str, default: list[str], description: str) -> list[str]:
-        return list(self.declare_parameter(name, default, ParameterDescriptor(description=description)).value)
 
     def _on_cmd(self, msg: TwistStamped) -> None:
         if msg.header.frame_id != self.frame_id:

