@@ -23,10 +23,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from iil_robot.command.chords import EPISODE_REQUESTS, ChordConfig, ChordConfigError, Chords
+
 AXES: tuple[str, ...] = ("x", "y", "z", "roll", "pitch", "yaw")
 ACTIVE_AXES_MODES: tuple[str, ...] = ("translation", "6dof")
 TAKEOVER_MODES: tuple[str, ...] = ("hold", "toggle")
-EPISODE_EVENTS: tuple[str, ...] = ("success", "failure", "reset")
 CORRUPT_AXIS = 10.0
 """An axis value beyond +-this (ten times full deflection), or not finite, is a corrupt report, not a hand."""
 
@@ -86,6 +87,8 @@ class GateConfig:
     """``hold``: engaged while the takeover button is held; ``toggle``: each press latches or unlatches."""
     buttons: ButtonMap = field(default_factory=ButtonMap)
     """Button assignments."""
+    chords: ChordConfig = field(default_factory=ChordConfig)
+    """Episode requests on both buttons together (a two-button SpaceMouse Compact; ``iil_robot.command.chords``)."""
     initial_gripper: float = 0.0
     """Gripper closure before the first gripper button press (0 open, 1 closed)."""
 
@@ -117,6 +120,10 @@ class GateConfig:
             raise GateConfigError("engage_time and release_time must be >= 0 seconds")
         if not 0.0 <= self.initial_gripper <= 1.0:
             raise GateConfigError(f"initial_gripper={self.initial_gripper} must be in [0, 1]")
+        try:
+            self.chords.validate()
+        except ChordConfigError as err:
+            raise GateConfigError(str(err)) from err
         used: dict[int, str] = {}
         for name, index in self.buttons.assigned().items():
             if index in used:
@@ -171,6 +178,7 @@ class Gate:
         self._latched = False
         self._gripper = config.initial_gripper
         self._previous_buttons: tuple[int, ...] = ()
+        self._chords = Chords(config.chords)
 
     @property
     def engaged(self) -> bool:
@@ -198,12 +206,13 @@ class Gate:
         shaped = [apply_deadband(a, cfg.deadband) if on else 0.0 for a, on in zip(clean, cfg.active)]
         twist = tuple(s * scale * sign + 0.0 for s, scale, sign in zip(shaped, cfg.axis_scale, cfg.axis_sign))
 
+        buttons, chord_events = self._chords.update(buttons, now)
         pressed = self._pressed_edges(buttons)
         takeover = self._takeover_active(buttons, pressed)
         gripper_changed = self._advance_gripper(pressed)
         gripper_pressed = bool(pressed & {cfg.buttons.gripper_toggle, cfg.buttons.gripper_open, cfg.buttons.gripper_close})
         changed, reason = self._advance_engagement(deflection, takeover, gripper_pressed, now)
-        events = tuple(e for e in EPISODE_EVENTS if getattr(cfg.buttons, e) in pressed)
+        events = tuple(e for e in EPISODE_REQUESTS if getattr(cfg.buttons, e) in pressed) + chord_events
         return GateOutput(twist, self._engaged, changed, reason, self._gripper, gripper_changed, events)
 
     def device_lost(self) -> GateOutput:
@@ -213,6 +222,7 @@ class Gate:
         self._latched = False
         self._arming_since = None
         self._previous_buttons = ()
+        self._chords = Chords(self.config.chords)
         reason = "device lost" if was_engaged else ""
         return GateOutput(ZERO_TWIST, False, was_engaged, reason, self._gripper, False, ())
 

@@ -8,12 +8,19 @@ operator or the reset), and while resetting ``reset/cmd`` + ``reset/engaged`` (t
 ``reset`` source, under the same limits and locks). Services ``~/start``, ``~/success``,
 ``~/failure`` and ``~/reset`` (std_srvs/Trigger), and ``episode/request`` (std_msgs/String: the
 SpaceMouse's buttons, the console's keys), take the operator's or a script's requests; a request in
-the wrong state is refused with the reason. With ``scene_reset_service`` set (the
+the wrong state is refused with the reason.
+
+An episode's end is stamped where the mux stopped the policy: the manager first raises the
+``episode/hold`` lock, then publishes the end event stamped with the first ``step`` record (the
+mux's) at or after the hold that the policy did not drive. So a policy tick taken before the lock
+reached the mux stays inside the episode it acted in, and no policy tick lies between episodes.
+Without step records (no mux) the end goes out after ``end_wait`` seconds, stamped then. With ``scene_reset_service`` set (the
 simulator's ``/sim_arm/reset_scene``, which does what a person does by hand at a real arm) it is
 called at the start of every reset.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import numpy as np
@@ -23,7 +30,7 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from iil_robot.acting.episode_manager import EpisodeConfig, EpisodeError, EpisodeManager
-from iil_robot.data.records import EpisodeEvent, Observation, RecordError
+from iil_robot.data.records import EpisodeEvent, Observation, RecordError, StepRecord
 from iil_robot.nodes.common import (
     COMMAND_QOS,
     EVENTS_QOS,
@@ -71,6 +78,8 @@ class EpisodeManagerNode(IilNode):
         except EpisodeError as err:
             raise ParameterError(f"episode_manager: {err}") from err
         self.frame_id = declare(self, "frame_id", "base_link", "Frame of the reset commands (the command frame)")
+        self.end_wait = declare(self, "end_wait", 0.5, "Seconds an end event waits for the mux's first step without the "
+                                "policy before it goes out anyway (no mux running)", 0.01, 10.0)
         seed = declare(self, "seed", 0, "Seed of the reset pose's randomisation", 0, 2**31 - 1)
         scene = declare(self, "scene_reset_service", "", "Simulator only: Trigger service called at every reset "
                         "(/sim_arm/reset_scene puts the block back); empty: none")
@@ -90,7 +99,11 @@ class EpisodeManagerNode(IilNode):
             self.create_service(Trigger, f"~/{name}", self._service(name, request))
         self.requests = requests
         self.create_subscription(String, "episode/request", self._on_request, EVENTS_QOS)
+        self.create_subscription(String, "step", self._on_step, RECORD_QOS)
         self.state, self.engaged, self.problem = "", False, ""
+        self.pending: list[EpisodeEvent] = []  # end events waiting for the mux's first step without the policy
+        self.held_at = 0.0  # when the hold went out for the pending end
+        self.create_timer(0.05, self._flush_late_end)
         self._after(self.manager.state, [])
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"episodes: time limit {config.time_limit:g} s, success when "
@@ -117,6 +130,33 @@ class EpisodeManagerNode(IilNode):
             self.get_logger().error(str(err), throttle_duration_sec=5.0)
         self._after(before, events)
         self._drive(observation)
+
+    def _on_step(self, msg: String) -> None:
+        if not self.pending:
+            return
+        try:
+            step = StepRecord.decode(msg.data)
+        except RecordError as err:
+            self.get_logger().error(f"undecodable step record: {err}", throttle_duration_sec=2.0)
+            return
+        if step.source != "policy" and step.stamp >= self.held_at:
+            self._publish_pending(step.stamp)
+
+    def _flush_late_end(self) -> None:
+        if self.pending and self._now() - self.held_at >= self.end_wait:
+            self.get_logger().warning(f"no step record without the policy {self.end_wait:g} s after the episode hold "
+                                      "(is the mux running?): the end event goes out stamped now",
+                                      throttle_duration_sec=10.0)
+            self._publish_pending(self._now())
+
+    def _publish_pending(self, stamp: float) -> None:
+        for event in self.pending:
+            self._publish_event(dataclasses.replace(event, stamp=max(event.stamp, stamp)))
+        self.pending = []
+
+    def _publish_event(self, event: EpisodeEvent) -> None:
+        self.event_pub.publish(String(data=event.encode()))
+        self.get_logger().info(f"episode {self.manager.episodes}: {event.event}")
 
     def _on_request(self, msg: String) -> None:
         """A request from the SpaceMouse's buttons or the console's keys (``start``, ``success``, ``failure``, ``reset``)."""
@@ -145,16 +185,22 @@ class EpisodeManagerNode(IilNode):
     # -- outputs ----------------------------------------------------------------------------
 
     def _after(self, before: str, events: list[EpisodeEvent]) -> None:
-        for event in events:
-            self.event_pub.publish(String(data=event.encode()))
-            self.get_logger().info(f"episode {self.manager.episodes}: {event.event}")
         state = self.manager.state
-        if state != self.state:
+        changed, was_running = state != self.state, self.state == "running"
+        if changed:  # the hold goes out before the end event (see the module docstring)
             self.state = state
             self.state_pub.publish(String(data=state))
             self.hold_pub.publish(Bool(data=state != "running"))
-            if state == "resetting" and self.scene_client is not None:
-                self._reset_scene()
+            if was_running:
+                self.held_at = self._now()
+        for event in events:
+            if event.event != "start":
+                self.pending.append(event)
+                continue
+            self._publish_pending(event.stamp)  # an end still waiting goes out before the next start
+            self._publish_event(event)
+        if changed and state == "resetting" and self.scene_client is not None:
+            self._reset_scene()
         if before == "resetting" and state != "resetting":
             self._engage(False)
 

@@ -24,6 +24,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Bool, Float64, String
 
+from iil_robot.command.chords import ChordConfig
 from iil_robot.command.gate import AXES, CORRUPT_AXIS, ButtonMap, Gate, GateConfig, GateOutput, corrupt_axes
 from iil_robot.nodes.common import (
     COMMAND_QOS,
@@ -50,6 +51,18 @@ def gate_config_from_parameters(node: Node) -> GateConfig:
         name: declare(node, f"buttons.{name}", getattr(b, name), f"Button index for {name} (-1 = none)", -1, 31)
         for name in vars(b)
     })
+    c = ChordConfig()
+    chords = ChordConfig(
+        buttons=(declare(node, "chords.first_button", c.buttons[0], "One button of the chord", 0, 31),
+                 declare(node, "chords.second_button", c.buttons[1], "The other button of the chord", 0, 31)),
+        tap=declare(node, "chords.tap", c.tap, "Request of a short chord of both buttons: success, failure, reset, "
+                    "or empty (none)"),
+        long=declare(node, "chords.long", c.long, "Request of both buttons held for chords.long_press_time (or empty)"),
+        window=declare(node, "chords.window", c.window, "Seconds between the two presses that still make a chord "
+                       "(each press of those buttons waits this long)", 0.01, 1.0),
+        long_press_time=declare(node, "chords.long_press_time", c.long_press_time, "Seconds both buttons are held for "
+                                "the long chord", 0.1, 10.0),
+    )
     return GateConfig(
         deadband=declare(node, "deadband", d.deadband, "Deflection ignored around centre (fraction)", 0.0, 0.95),
         axis_scale=declare_floats(node, "axis_scale", d.axis_scale,
@@ -62,6 +75,7 @@ def gate_config_from_parameters(node: Node) -> GateConfig:
         release_time=declare(node, "release_time", d.release_time, "Seconds at rest before handing back", 0.0, 30.0),
         takeover_mode=declare(node, "takeover_mode", d.takeover_mode, "hold or toggle"),
         buttons=buttons,
+        chords=chords,
         initial_gripper=declare(node, "initial_gripper", d.initial_gripper, "Gripper closure at start (0 open, 1 closed)",
                                 0.0, 1.0),
     )

@@ -72,6 +72,22 @@ def test_joy_input_engages_commands_and_releases(probe, graph):
     assert latest(cmd).twist.linear.y == 0.0
 
 
+def test_on_a_two_button_compact_holding_both_buttons_asks_for_success_and_leaves_the_gripper(probe, graph):
+    graph.start(gate_spec(input="joy"))
+    gripper = probe.collect(Float64, "human/gripper", LATCHED_QOS)
+    requests = probe.collect(String, "episode/request", EVENTS_QOS)
+    joy = JoyStream(probe)
+    joy.buttons = [0, 0]
+    probe.wait_for(lambda: gripper.messages, STARTUP, "the gate's first outputs")
+    joy.buttons = [1, 1]
+    pressed = time.monotonic()
+    probe.wait_for(lambda: requests.messages, 5.0, "the success request")
+    assert time.monotonic() - pressed >= 1.0 - 0.05 and [m.data for m in requests.messages] == ["success"]
+    joy.buttons = [0, 0]
+    probe.spin_for(0.3)
+    assert [m.data for m in gripper.messages] == [0.0] and len(requests.messages) == 1
+
+
 def test_human_commands_go_out_at_the_gates_rate_not_at_the_inputs_as_well(probe, graph):
     """Every human/cmd costs the mux, the recorder and the arm a message: a 50 Hz joy stream beside a 20 Hz gate
     made 70 a second (the engagement itself still goes out at once, see above). At rest it slows to idle_rate."""

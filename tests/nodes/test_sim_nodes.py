@@ -373,3 +373,37 @@ def test_the_episode_manager_refuses_a_request_in_the_wrong_state_and_the_arm_ho
     assert "success refused: no episode is running (resetting)" in graph.tail("episode_manager", 20)
     probe.wait_for(lambda: hold.messages, 10.0, "the episode lock (latched)", every=tick)
     assert events.messages == [] and hold.messages[-1].data is True and states.messages[-1].data == "resetting"
+
+
+def test_an_episode_ends_at_the_first_step_the_policy_did_not_drive_after_the_hold(graph, probe):
+    """The end event waits for the mux: a policy tick taken before the episode lock reached the mux stays inside the
+    episode; the event is stamped with the first step after the hold that the policy did not drive."""
+    from std_msgs.msg import Bool
+
+    from iil_robot.nodes.common import LATCHED_QOS
+    from tests.records_factory import step
+
+    graph.start(NodeSpec("episode_manager", "iil_robot.nodes.episode_manager",
+                         parameters={"success_fields": ["ee", "goal"], "end_wait": 10.0}))
+    fields = ("ee.x", "ee.y", "ee.z", "goal.x", "goal.y", "goal.z")
+    observations = probe.publisher(String, "observation", RECORD_QOS)
+    steps = probe.publisher(String, "step", RECORD_QOS)
+    states = probe.collect(String, "episode/state", LATCHED_QOS)
+    hold = probe.collect(Bool, "episode/hold", LATCHED_QOS)
+    events = probe.collect(String, "episode/event", EVENTS_QOS)
+
+    def observe(ee: float):
+        observations.publish(String(data=Observation((ee,) * 3 + (1.0,) * 3, "toy/v1", time.time(), fields).encode()))
+
+    probe.wait_for(lambda: states.messages and states.messages[-1].data == "running", STARTUP, "the first episode",
+                   every=lambda: observe(0.0))
+    observe(1.0)  # at the goal: success
+    probe.wait_for(lambda: hold.messages and hold.messages[-1].data is True, 10.0, "the episode lock")
+    policy_tick = time.time() + 1.0
+    steps.publish(String(data=step(1, "policy", stamp=policy_tick).encode()))
+    probe.spin_for(0.5)
+    assert [EpisodeEvent.decode(m.data).event for m in events.messages] == ["start"]  # the end still waits
+    steps.publish(String(data=step(2, "hold", stamp=policy_tick + 0.05).encode()))
+    probe.wait_for(lambda: len(events.messages) == 2, 10.0, "the success event")
+    end = EpisodeEvent.decode(events.messages[-1].data)
+    assert end.event == "success" and end.stamp == pytest.approx(policy_tick + 0.05)
