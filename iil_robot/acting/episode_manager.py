@@ -148,6 +148,16 @@ class EpisodeManager:
             return self.start(now)
         return []
 
+    def state_age(self, now: float) -> float:
+        """Seconds since the current state began."""
+        return now - self._since
+
+    def reset_distance(self, observation: Observation) -> float | None:
+        """Metres the end effector still has to go to the reset pose; None while not driving to one."""
+        if self.state != "resetting" or self._target is None:
+            return None
+        return float(np.linalg.norm(self._target - self._field(observation, self.config.reset_field)))
+
     def reset_velocity(self, observation: Observation) -> np.ndarray | None:
         """The reset drive's velocity (m/s, x y z) toward the reset pose; None while not driving."""
         if self.state != "resetting" or self._target is None:

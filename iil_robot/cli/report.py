@@ -130,6 +130,13 @@ def _plot_learner(learner_dir: Path, path: Path) -> str | None:
     return path.name
 
 
+def _between_line(between: dict) -> str:
+    if not between["count"]:
+        return "- between episodes: -"
+    return (f"- between episodes (the reset, or waiting for the operator): median {between['median']:.1f} s, "
+            f"longest {between['max']:.1f} s over {between['count']}")
+
+
 def _markdown(title: str, summary: dict, episodes: list[dict], images: list[str]) -> str:
     t = summary["totals"]
     done = len(episodes)
@@ -147,6 +154,7 @@ def _markdown(title: str, summary: dict, episodes: list[dict], images: list[str]
         f"- lost ticks: {t['lost_ticks']} inside episodes, {t['ticks_missing_between_records']} in all; "
         f"{t['ticks_before_first_record']} mux ticks before the first record (published before the recorder subscribed); "
         f"undecodable records: {t['undecodable_records']}",
+        _between_line(t["between_episodes_s"]),
         f"- bags: {', '.join(Path(b).name for b in summary['bags'])}",
         "",
     ]

@@ -13,7 +13,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -149,6 +149,19 @@ def training_data(paths: list[str | Path], config: LabelConfig = LabelConfig()) 
     return label_episodes(load_recording(paths).episodes, config)
 
 
+def between_episodes(events: Sequence[EpisodeEvent]) -> list[float]:
+    """Seconds from each episode's end to the next start: the reset, and any wait for the operator."""
+    out, end = [], None
+    for event in sorted(events, key=lambda e: e.stamp):
+        if event.event == "start":
+            if end is not None:
+                out.append(event.stamp - end)
+            end = None
+        elif end is None:
+            end = event.stamp
+    return out
+
+
 def summarise(recording: Recording) -> dict:
     """The summary ``--json`` prints, of a ``load_recording``."""
     summaries = [EpisodeSummary.of(e, recording.operator, recording.task) for e in recording.episodes]
@@ -158,6 +171,7 @@ def summarise(recording: Recording) -> dict:
     gaps = TickGaps()
     for step in recording.steps:  # in stamp order (load_recording)
         gaps.add(step.tick)
+    resets = between_episodes(recording.events)
     return {
         "bags": [str(b) for b in recording.bags],
         "operator": recording.operator,
@@ -178,6 +192,8 @@ def summarise(recording: Recording) -> dict:
             "ticks_before_first_record": gaps.before_first,
             "steps_between_episodes": recording.between_steps,
             "undecodable_records": recording.undecodable,
+            "between_episodes_s": {"count": len(resets), "median": float(np.median(resets)) if resets else None,
+                                   "max": max(resets, default=None)},
         },
     }
 

@@ -101,11 +101,13 @@ class EpisodeManagerNode(IilNode):
         self.create_subscription(String, "episode/request", self._on_request, EVENTS_QOS)
         self.create_subscription(String, "step", self._on_step, RECORD_QOS)
         self.state, self.engaged, self.problem = "", False, ""
+        self.reset_distance: float | None = None  # metres to go while the reset drives
+        self.reset_from: float | None = None  # the largest distance seen in this reset
         self.pending: list[EpisodeEvent] = []  # end events waiting for the mux's first step without the policy
         self.held_at = 0.0  # when the hold went out for the pending end
         self.create_timer(0.05, self._flush_late_end)
         self._after(self.manager.state, [])
-        self.create_timer(1.0, self._publish_diagnostics)
+        self.create_timer(0.5, self._publish_diagnostics)  # twice a second: the console's progress line
         self.get_logger().info(f"episodes: time limit {config.time_limit:g} s, success when "
                                f"{' meets '.join(config.success_fields) or 'the operator says so'}, reset to "
                                f"{list(config.reset_pose) or 'no pose'}{', auto start' if config.auto_start else ''}")
@@ -130,6 +132,19 @@ class EpisodeManagerNode(IilNode):
             self.get_logger().error(str(err), throttle_duration_sec=5.0)
         self._after(before, events)
         self._drive(observation)
+        self._track_reset(observation)
+
+    def _track_reset(self, observation: Observation) -> None:
+        """Distance to go and from where, for the reset's progress line (diagnostics, the console)."""
+        try:
+            distance = self.manager.reset_distance(observation)
+        except EpisodeError:
+            distance = None
+        if distance is None:
+            self.reset_distance = self.reset_from = None
+            return
+        self.reset_distance = distance
+        self.reset_from = max(distance, self.reset_from or 0.0)
 
     def _on_step(self, msg: String) -> None:
         if not self.pending:
@@ -228,8 +243,12 @@ class EpisodeManagerNode(IilNode):
         level = DiagnosticStatus.ERROR if self.problem else DiagnosticStatus.OK
         status = DiagnosticStatus(name="episode_manager", level=level,
                                   message=self.problem or f"episode {self.manager.episodes}: {self.manager.state}")
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in (
-            ("state", self.manager.state), ("episodes", self.manager.episodes), ("outcome", self.manager.outcome))]
+        values = [("state", self.manager.state), ("episodes", self.manager.episodes), ("outcome", self.manager.outcome),
+                  ("state_seconds", f"{self.manager.state_age(self._now()):.1f}")]
+        if self.reset_distance is not None:
+            values += [("reset_distance", f"{self.reset_distance:.3f}"), ("reset_from", f"{self.reset_from:.3f}"),
+                       ("reset_timeout", f"{self.manager.config.reset_timeout:g}")]
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)

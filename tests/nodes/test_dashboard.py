@@ -84,10 +84,25 @@ def test_a_raised_help_request_rings_once_and_shows_until_withdrawn():
 def test_the_learner_line_shows_the_warm_start_until_it_ends():
     state = GraphState()
     state.learner = {"updates": "0", "warm_start_done": "120", "warm_start_total": "500"}
-    assert any("warm start on the operator's data, 120/500 updates" in line for line in render(state, "t", None, 0.0))
+    assert any("warm start on the operator's data [#####---------------] 120/500 updates" in line
+               for line in render(state, "t", None, 0.0))
     state.learner = {"updates": "7", "updates_per_s": "3.0", "warm_start_done": "500", "warm_start_total": "500"}
     assert "learner: updates 7, updates_per_s 3.0" in render(state, "t", None, 0.0)
 
+
+
+def test_a_progress_line_shows_the_reset_and_a_wait_for_the_operators_start():
+    state = GraphState()
+    state.episode_state = "resetting"
+    state.episode = {"state": "resetting", "state_seconds": "2.4", "reset_distance": "0.050", "reset_from": "0.200",
+                     "reset_timeout": "10"}
+    assert "reset [###############-----] 0.05 m to go, 2 s (gives up after 10 s)" in render(state, "t", None, 0.0)
+    state.episode_state, state.episode = "ready", {"state": "ready", "state_seconds": "0.2"}
+    assert not any("waiting for the operator" in line for line in render(state, "t", None, 0.0))  # auto start follows at once
+    state.episode = {"state": "ready", "state_seconds": "3.0"}
+    assert "ready: waiting for the operator to start the next episode (key n)" in render(state, "t", None, 0.0)
+    state.episode_state, state.episode = "resetting", {"reset_distance": "garbage"}
+    assert render(state, "t", None, 0.0)  # a malformed value from the graph does not break the view
 
 
 def test_the_learner_line_shows_the_training_threads_cpu_and_a_starved_learners_warning():

@@ -28,6 +28,8 @@ from iil_robot.nodes.console.thumbnail import THUMBNAIL_FILE, ThumbnailWriter, i
 
 THUMBNAIL_ROWS = 8
 """Terminal rows of the inline camera thumbnail (kitty / iTerm2 only)."""
+REFRESH_HZ = 4.0
+"""How often an interactive view is redrawn."""
 
 
 @dataclass
@@ -70,6 +72,8 @@ class GraphState:
     help_requests: int = 0
     episode_state: str = ""
     """The episode manager's state (ready, running, ended, resetting); empty: no manager heard yet."""
+    episode: dict[str, str] = field(default_factory=dict)
+    """The episode manager's diagnostics values (state_seconds, reset_distance, ...)."""
 
     @property
     def lost_ticks(self) -> int:
@@ -118,6 +122,8 @@ class GraphState:
                 self.recorder = {"message": status.message, **values}
             elif status.name == "mux: arbitration":
                 self.mux = values
+            elif status.name == "episode_manager":
+                self.episode = values
             level = status.level if isinstance(status.level, int) else ord(status.level)  # a ROS byte
             if level >= 2 and status.message:
                 text = f"{status.name}: {status.message}"
@@ -146,16 +152,40 @@ def render(state: GraphState, title: str, target_episodes: int | None, elapsed: 
         f"step records: {state.steps} ({sum(e.steps for e in (*done, current))} in episodes)   lost ticks: {state.lost_ticks}"
         + (f"   recorder: {state.recorder.get('message', '')}" if state.recorder else ""),
     ]
+    waiting = _waiting_line(state)
+    if waiting:
+        lines.append(waiting)
     if state.help_requested:
         lines.append(f"*** THE POLICY ASKS FOR HELP: take over (request {state.help_requests}) ***")
     lines += [f"! {p}" for p in state.problems]
     return lines
 
 
+def progress_bar(fraction: float, width: int = 20) -> str:
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+def _waiting_line(state: GraphState) -> str:
+    """A progress line while the arm waits between episodes (the reset), or empty."""
+    values = state.episode
+    try:
+        if state.episode_state == "resetting" and "reset_distance" in values:
+            to_go, start = float(values["reset_distance"]), float(values["reset_from"])
+            return (f"reset {progress_bar(1.0 - to_go / start if start > 0 else 1.0)} {to_go:.2f} m to go, "
+                    f"{float(values['state_seconds']):.0f} s (gives up after {values['reset_timeout']} s)")
+        if state.episode_state == "ready" and float(values.get("state_seconds", 0.0)) >= 1.0:
+            return "ready: waiting for the operator to start the next episode (key n)"
+    except (KeyError, ValueError):
+        return ""
+    return ""
+
+
 def _learner_line(learner: dict[str, str]) -> str:
     done, total = learner.get("warm_start_done"), learner.get("warm_start_total")
     if done is not None and total is not None and int(done) < int(total):  # no weights until it ends
-        line = f"warm start on the operator's data, {done}/{total} updates (no weights yet)"
+        line = (f"warm start on the operator's data {progress_bar(int(done) / max(1, int(total)))} {done}/{total} updates "
+                "(no weights yet)")
     else:
         line = ", ".join(f"{k} {learner[k]}" for k in ("updates", "updates_per_s", "prior", "online", "version")
                          if k in learner) \
@@ -202,7 +232,7 @@ class Dashboard:
         while time.monotonic() < end:
             self.executor.spin_once(timeout_sec=max(0.0, end - time.monotonic()))
         if self.interactive and time.monotonic() >= self.next_draw:
-            self.next_draw += 1.0
+            self.next_draw = max(self.next_draw + 1.0 / REFRESH_HZ, time.monotonic())
             self.draw()
 
     def request(self, name: str) -> None:
