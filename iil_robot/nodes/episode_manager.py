@@ -16,7 +16,9 @@ mux's) at or after the hold that the policy did not drive. So a policy tick take
 reached the mux stays inside the episode it acted in, and no policy tick lies between episodes.
 Without step records (no mux) the end goes out after ``end_wait`` seconds, stamped then. With ``scene_reset_service`` set (the
 simulator's ``/sim_arm/reset_scene``, which does what a person does by hand at a real arm) it is
-called at the start of every reset.
+called at the start of every reset. With ``success_classifier`` set (``module:attribute``, your
+model: ``iil_robot.acting.success``) the newest ``success_camera`` images are judged too, and a
+running episode the classifier calls done ends as a success.
 """
 from __future__ import annotations
 
@@ -26,16 +28,19 @@ from typing import Callable
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
+from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from iil_robot.acting.episode_manager import EpisodeConfig, EpisodeError, EpisodeManager
+from iil_robot.acting.success import ClassifierError, ImageSuccess, load_classifier
 from iil_robot.data.records import EpisodeEvent, Observation, RecordError, StepRecord
 from iil_robot.nodes.common import (
     COMMAND_QOS,
     EVENTS_QOS,
     LATCHED_QOS,
     RECORD_QOS,
+    SENSOR_QOS,
     IilNode,
     ParameterError,
     declare,
@@ -84,6 +89,7 @@ class EpisodeManagerNode(IilNode):
         scene = declare(self, "scene_reset_service", "", "Simulator only: Trigger service called at every reset "
                         "(/sim_arm/reset_scene puts the block back); empty: none")
         self.manager = EpisodeManager(config, np.random.default_rng(seed))
+        self.image_success = self._declare_classifier()
         self.scene_client = self.create_client(Trigger, scene) if scene else None
         self.event_pub = self.create_publisher(String, "episode/event", EVENTS_QOS)
         self.state_pub = self.create_publisher(String, "episode/state", LATCHED_QOS)
@@ -112,6 +118,26 @@ class EpisodeManagerNode(IilNode):
                                f"{' meets '.join(config.success_fields) or 'the operator says so'}, reset to "
                                f"{list(config.reset_pose) or 'no pose'}{', auto start' if config.auto_start else ''}")
 
+    def _declare_classifier(self) -> ImageSuccess | None:
+        spec = declare(self, "success_classifier", "", "Image success classifier 'module:attribute' (your model: "
+                       "RGB image -> probability of success); empty: none")
+        camera = declare(self, "success_camera", "camera/image_raw", "sensor_msgs/Image (rgb8) topic the classifier judges")
+        d = ImageSuccess(classifier=float)
+        threshold = declare(self, "success_threshold", d.threshold, "Probability at or above which an image counts as "
+                            "success", 0.0, 1.0)
+        frames = declare(self, "success_frames", d.frames, "Images in a row that must count as success", 1, 1000)
+        rate = declare(self, "success_rate", d.rate, "Largest number of images judged per second", 0.1, 100.0)
+        if not spec:
+            return None
+        try:
+            classifier = load_classifier(spec)
+        except ClassifierError as err:
+            raise ParameterError(f"episode_manager: {err}") from err
+        self.create_subscription(Image, camera, self._on_image, SENSOR_QOS)
+        self.get_logger().info(f"success classifier {spec} on {camera}: success at p >= {threshold:g}, "
+                               f"{frames} image(s) in a row")
+        return ImageSuccess(classifier, threshold, frames, rate)
+
     # -- inputs -----------------------------------------------------------------------------
 
     def _now(self) -> float:
@@ -133,6 +159,24 @@ class EpisodeManagerNode(IilNode):
         self._after(before, events)
         self._drive(observation)
         self._track_reset(observation)
+
+    def _on_image(self, msg: Image) -> None:
+        if self.manager.state != "running":
+            self.image_success.restart()
+            return
+        if msg.encoding != "rgb8" or len(msg.data) != msg.height * msg.width * 3:
+            self.get_logger().error(f"{msg.encoding} {msg.width}x{msg.height} image ({len(msg.data)} bytes) on the success "
+                                    "camera, expected rgb8: not judged", throttle_duration_sec=5.0)
+            return
+        rgb = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
+        try:
+            done = self.image_success.judge(rgb, self._now())
+        except ClassifierError as err:
+            self.problem = str(err)
+            self.get_logger().error(f"{err}: this image is not judged", throttle_duration_sec=5.0)
+            return
+        if done:
+            self._service("success", lambda now: self.manager.end("success", now))(Trigger.Request(), Trigger.Response())
 
     def _track_reset(self, observation: Observation) -> None:
         """Distance to go and from where, for the reset's progress line (diagnostics, the console)."""

@@ -16,7 +16,7 @@ from iil_robot.cli.graph import NodeSpec
 from iil_robot.config import config_path
 from iil_robot.config.profiles import load_profile
 from iil_robot.data.records import EpisodeEvent, Observation, StepRecord
-from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, RECORD_QOS, SENSOR_QOS, twist_stamped
+from iil_robot.nodes.common import COMMAND_QOS, EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, twist_stamped
 from tests.nodes.conftest import assert_stops_with
 
 STARTUP = 60.0  # MuJoCo and gymnasium-robotics import slowly on a loaded machine
@@ -407,3 +407,39 @@ def test_an_episode_ends_at_the_first_step_the_policy_did_not_drive_after_the_ho
     probe.wait_for(lambda: len(events.messages) == 2, 10.0, "the success event")
     end = EpisodeEvent.decode(events.messages[-1].data)
     assert end.event == "success" and end.stamp == pytest.approx(policy_tick + 0.05)
+
+
+def test_a_success_classifier_on_the_camera_ends_a_running_episode(graph, probe):
+    """A user's image model, named by module and attribute, judges the camera; a white image means done."""
+    from sensor_msgs.msg import Image
+
+    graph.start(NodeSpec("episode_manager", "iil_robot.nodes.episode_manager",
+                         parameters={"success_classifier": "tests.acting.classifiers:bright", "success_threshold": 0.9,
+                                     "time_limit": 0.0, "end_wait": 0.1}))
+    observations = probe.publisher(String, "observation", RECORD_QOS)
+    images = probe.publisher(Image, "camera/image_raw", SENSOR_QOS)
+    states = probe.collect(String, "episode/state", LATCHED_QOS)
+    events = probe.collect(String, "episode/event", EVENTS_QOS)
+
+    def observe():
+        observations.publish(String(data=Observation((0.0,) * 3, "toy/v1", time.time(), ("ee.x", "ee.y", "ee.z")).encode()))
+
+    def image(value: int) -> Image:
+        return Image(height=4, width=4, encoding="rgb8", step=12, data=bytes([value]) * 48)
+
+    probe.wait_for(lambda: states.messages and states.messages[-1].data == "running", STARTUP, "the first episode",
+                   every=observe)
+    for _ in range(5):
+        images.publish(image(0))  # dark: not done
+        probe.spin_for(0.1)
+    images.publish(Image(height=4, width=4, encoding="mono8", step=4, data=bytes(16)))  # refused by name
+    assert [EpisodeEvent.decode(m.data).event for m in events.messages] == ["start"]
+    probe.wait_for(lambda: len(events.messages) == 2, 10.0, "the success", every=lambda: images.publish(image(255)))
+    assert EpisodeEvent.decode(events.messages[-1].data).event == "success"
+    assert "mono8 4x4 image (16 bytes) on the success camera, expected rgb8" in graph.tail("episode_manager", 30)
+
+
+def test_a_success_classifier_that_cannot_be_loaded_stops_the_manager_with_its_name(graph):
+    spec = NodeSpec("episode_manager", "iil_robot.nodes.episode_manager",
+                    parameters={"success_classifier": "tests.acting.classifiers:missing"})
+    assert_stops_with(graph, spec, "'tests.acting.classifiers' has no 'missing'")
