@@ -28,7 +28,16 @@ from iil_robot.data.records import ACTION_SIZE, Observation, Proposal, StepRecor
 from iil_robot.data.transitions import TRANSLATION_GRIPPER
 from iil_robot.learners.methods import ALGORITHMS
 from iil_robot.learners.networks import Policy
-from iil_robot.learners.weights import MAX_PARAMETERS, Expected, WeightsError, WeightsMeta, decode_policy, read_meta, warm_up
+from iil_robot.learners.weights import (
+    MAX_PARAMETERS,
+    Expected,
+    WeightsError,
+    WeightsMeta,
+    decode_policy,
+    read_meta,
+    screen,
+    warm_up,
+)
 
 FALLBACKS = ("hold", "weights")
 
@@ -113,6 +122,15 @@ class PolicyRunner:
     @property
     def version(self) -> int:
         return self.active.version
+
+    def screen(self, data: bytes) -> WeightsMeta:
+        """The cheap checks on arrival (no tensors read, nothing built): a message that fails them is dropped at once,
+        so it cannot displace a good one waiting for the full check. Raises WeightsError."""
+        meta = screen(data, self._expected())
+        if meta.policy_version <= self.active.version:
+            raise WeightsError(f"weights version {meta.policy_version} is not newer than the active version "
+                               f"{self.active.version}")
+        return meta
 
     def prepare(self, data: bytes) -> Active:
         """Validate a weights message and build its policy (any thread). Raises WeightsError."""

@@ -35,6 +35,8 @@ WEIGHTS_VERSION = 1
 ACTION_SPEC = "translation_gripper/v1"
 """The learners' action: (vx, vy, vz, gripper), record action indices TRANSLATION_GRIPPER."""
 MAX_BYTES = 256 * 1024 * 1024
+MAX_HEADER_BYTES = 1024 * 1024
+"""Largest safetensors header accepted (a policy's is a few kB): a bigger one is refused before it is parsed."""
 MAX_PARAMETERS = 20_000_000
 """Default largest network (parameters, all tensors together) a receiver accepts: 80 MB of float32."""
 LIMITS = {"obs_dim": 4096, "act_dim": 64, "hidden": 4096, "layers": 8, "ensemble": 32, "components": 32, "image_side": 512,
@@ -128,6 +130,8 @@ def _header(data: bytes) -> dict:
     if len(data) < 8:
         raise WeightsError(f"weights message of {len(data)} bytes is truncated (no safetensors header)")
     (size,) = struct.unpack("<Q", bytes(data[:8]))
+    if size > MAX_HEADER_BYTES:
+        raise WeightsError(f"safetensors header of {size} bytes exceeds the limit of {MAX_HEADER_BYTES}: not a policy")
     if size > len(data) - 8:
         raise WeightsError(f"safetensors header claims {size} bytes but the message has {len(data) - 8}: "
                            "truncated or not safetensors")
@@ -258,18 +262,33 @@ def _tensor_entries(header: dict) -> dict[str, tuple[str, tuple[int, ...]]]:
     return entries
 
 
-def _check_sizes(meta: WeightsMeta, header: dict, expected: Expected) -> None:
-    """Refuse, before anything is allocated, a network over ``expected.max_parameters`` or one the message's tensors
-    cannot hold; then compare the header's tensors with the network's, built on the meta device (no memory)."""
+def screen(data: bytes, expected: Expected = Expected()) -> WeightsMeta:
+    """The checks that need neither the tensors nor a network (well under a millisecond for a policy's header):
+    the header, the metadata, what the receiver expects, and the claimed size against the maximum and against the
+    tensors the header lists. A message that fails them is refused on arrival. Raises WeightsError."""
+    header = _header(data)
+    meta = read_meta(data)
+    check_expected(meta, expected)
+    _check_claimed_size(meta, header, expected)
+    return meta
+
+
+def _check_claimed_size(meta: WeightsMeta, header: dict, expected: Expected) -> None:
     claimed = claimed_parameters(meta)
     if claimed > expected.max_parameters:
         raise WeightsError(f"weights metadata describes a network of at least {claimed} parameters (hidden={list(meta.hidden)}, "
                            f"ensemble={meta.ensemble}), over this node's maximum of {expected.max_parameters}")
-    entries = _tensor_entries(header)
-    held = sum(math.prod(shape) for _, shape in entries.values())
+    held = sum(math.prod(shape) for _, shape in _tensor_entries(header).values())
     if claimed > held:
         raise WeightsError(f"weights metadata describes a network of at least {claimed} parameters, but the message holds "
                            f"{held}: the metadata does not match the tensors")
+
+
+def _check_sizes(meta: WeightsMeta, header: dict, expected: Expected) -> None:
+    """Refuse, before anything is allocated, a network over ``expected.max_parameters`` or one the message's tensors
+    cannot hold; then compare the header's tensors with the network's, built on the meta device (no memory)."""
+    _check_claimed_size(meta, header, expected)
+    entries = _tensor_entries(header)
     with torch.device("meta"):
         wanted = {k: tuple(v.shape) for k, v in Policy(meta.shape).state_dict().items()}
     total = sum(math.prod(shape) for shape in wanted.values())

@@ -20,6 +20,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String, UInt8MultiArray
 
+from iil_robot.acting.inbox import WeightsInbox
 from iil_robot.acting.policy import CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
 from iil_robot.data.frames import stamp_seconds
 from iil_robot.data.records import Observation, Proposal, RecordError, StepRecord
@@ -40,8 +41,8 @@ class PolicyNode(IilNode):
         torch.set_num_threads(config.num_threads)
         self.runner = PolicyRunner(config)
         self.observation: Observation | None = None
-        self.pending: bytes | None = None  # the newest weights message, not yet validated
         self.refusals = RepeatThrottle(1.0)  # a stream of the same bad message logs once a second
+        self.inbox = WeightsInbox(self.runner, self._refused)
 
         self.proposal_pub = self.create_publisher(String, "policy/proposal", RECORD_QOS)
         self.create_subscription(String, "observation", self._on_observation, SENSOR_QOS)
@@ -81,24 +82,26 @@ class PolicyNode(IilNode):
 
     def _on_weights(self, msg: UInt8MultiArray) -> None:
         data = msg.data.tobytes() if hasattr(msg.data, "tobytes") else bytes(msg.data)
-        self.pending = data  # newest wins; validated after the next tick
-
-    def _install_pending(self) -> None:
-        if self.pending is None:
-            return
-        data, self.pending = self.pending, None
         try:
-            candidate = self.runner.prepare(data)
-            self.runner.install(candidate)
+            self.inbox.offer(data)  # screened here; checked in full on the inbox's thread
         except WeightsError as err:
-            line = self.refusals.line(f"refused weights, version {self.runner.version} keeps acting: {err}")
-            if line is not None:
-                self.get_logger().error(line)
+            self._refused(err)
+
+    def _refused(self, err: WeightsError) -> None:
+        line = self.refusals.line(f"refused weights, version {self.runner.version} keeps acting: {err}")
+        if line is not None:
+            self.get_logger().error(line)
+
+    def _install_ready(self) -> None:
+        candidate = self.inbox.take()
+        if candidate is None:
             return
+        self.runner.install(candidate)
         meta = candidate.meta
         self.get_logger().info(f"acting with {meta.algorithm} weights version {meta.policy_version} ({meta.updates} updates)")
 
     def _on_tick(self) -> None:
+        self._install_ready()  # between ticks: a swap never mixes two policies
         proposal, why_not = self.runner.act(self.observation, self.get_clock().now().nanoseconds * 1e-9, self.frame)
         if proposal is None:
             self.get_logger().warn(f"no proposal: {why_not}", throttle_duration_sec=2.0)
@@ -106,7 +109,6 @@ class PolicyNode(IilNode):
             self.proposal_pub.publish(String(data=proposal.encode()))
             if self.help is not None:
                 self._update_help(proposal)
-        self._install_pending()  # the proposal is out: the next tick is a whole period away
 
     def _on_step(self, msg: String) -> None:
         try:

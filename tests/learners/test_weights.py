@@ -68,8 +68,8 @@ def other_spec(_b):
 @pytest.mark.parametrize("tamper, message", [
     (corrupt_header, "not an iil_robot weights message"),
     (truncated, "truncated"),
-    (pickled, "truncated|not an iil_robot"),
-    (torch_saved, "truncated|not an iil_robot"),
+    (pickled, "truncated|not an iil_robot|not a policy"),
+    (torch_saved, "truncated|not an iil_robot|not a policy"),
     (wrong_shape, "expected float32"),
     (non_finite, "non-finite"),
     (other_spec, "observation spec"),
