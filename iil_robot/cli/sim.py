@@ -113,8 +113,9 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
 def sim_overrides(profile: RobotProfile, task: str) -> dict[str, dict[str, object]]:
     """What the simulated task changes in a profile's parameters: a task without a block (reach) has no object pose,
     so the observer's fields that read one are left out and success is the end effector at the goal; the time
-    limit is the task's; the reset pose and the workspace are the simulated arm's (whatever robot it presents itself as), and between
-    episodes the episode manager has the simulator put the scene back and starts the next episode by itself."""
+    limit is the task's; the reset pose and the workspace are the simulated arm's (whatever robot it presents itself
+    as), and between episodes the episode manager has the simulator put the scene back and starts the next episode by
+    itself."""
     observer = profile.node_parameters("observer")
     fields = [f for f in observer.get("fields", [])
               if task != "reach" or observer.get(f"fields.{f}.topic") != "object_pose"]

@@ -31,7 +31,8 @@ def test_the_simulated_arm_brings_its_own_workspace_whatever_robot_it_presents(r
     fetch = load_profile("fetch").node_parameters("mux")
     overrides = sim_overrides(load_profile(robot), "push")
     assert overrides["mux"] == {k: v for k, v in fetch.items() if k.startswith("workspace.")}
-    assert overrides["episode_manager"]["workspace_min"] == load_profile("fetch").node_parameters("episode_manager")["workspace_min"]
+    fetch_episodes = load_profile("fetch").node_parameters("episode_manager")
+    assert overrides["episode_manager"]["workspace_min"] == fetch_episodes["workspace_min"]
 
 
 @pytest.mark.parametrize("task", ["reach", "push", "pick_and_place"])
