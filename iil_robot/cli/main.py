@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("iil_robot.cli.doctor", "check that a SpaceMouse is visible and readable, and say what to do if not"),
     "replay": ("iil_robot.cli.replay", "summarise, plot, label/export, repair or play recorded bags"),
     "console": ("iil_robot.cli.console", "the operator's console, attached to a running graph: state at a glance, episode keys"),
+    "workspace": ("iil_robot.cli.workspace", "record the workspace box while an operator jogs the arm (a profile overlay)"),
     "soak": ("iil_robot.cli.soak", "the main job's graph under a stream of bad inputs: RSS growth, restarts, lost ticks (JSON)"),
 }
 
