@@ -14,7 +14,6 @@ import argparse
 import os
 import select
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
@@ -51,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
     extent = WorkspaceExtent(profile.node_parameters("mux").get("frame_id", "base_link"))
     print(f"recording {topic} in {extent.frame_id} (domain {args.domain_id}): jog the arm over the space the task needs, "
           + (f"for {args.seconds:g} s" if args.seconds > 0 else "then press Enter"), flush=True)
-    record(extent, topic, args.domain_id, args.seconds, sys.stdin, sys.stdout)
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    from iil_robot.nodes.workspace_recorder import record  # rclpy only once the environment is set
+
+    record(extent, topic, args.domain_id, args.seconds, lambda: _enter_pressed(sys.stdin), sys.stdout)
     for why, count in extent.refused.items():
         print(f"refused {count} poses: {why}", file=sys.stderr)
     try:
@@ -65,43 +67,6 @@ def run(args: argparse.Namespace) -> int:
     args.output.write_text(header + yaml.safe_dump({"parameters": parameters}, sort_keys=False, default_flow_style=None))
     print(f"wrote {args.output}")
     return 0
-
-
-def record(extent: WorkspaceExtent, topic: str, domain_id: int, seconds: float, keys: TextIO, out: TextIO) -> None:
-    """Feed ``extent`` every pose on ``topic`` until Enter on ``keys`` or ``seconds`` (> 0) have passed."""
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    import rclpy  # only once the environment is set
-    from geometry_msgs.msg import PoseStamped
-    from rclpy.executors import SingleThreadedExecutor
-
-    from iil_robot.nodes.common import SENSOR_QOS
-
-    def on_pose(msg: PoseStamped) -> None:
-        p, q = msg.pose.position, msg.pose.orientation
-        extent.add((p.x, p.y, p.z), (q.x, q.y, q.z, q.w), msg.header.frame_id)
-
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain_id)
-    node = rclpy.create_node("workspace_record", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    node.create_subscription(PoseStamped, topic, on_pose, SENSOR_QOS)
-    end = time.monotonic() + seconds if seconds > 0 else float("inf")
-    next_line = 0.0
-    try:
-        while time.monotonic() < end and not _enter_pressed(keys):
-            executor.spin_once(timeout_sec=0.05)
-            if time.monotonic() >= next_line:
-                next_line = time.monotonic() + 0.5
-                out.write("\r" + extent.line() + "\033[K")
-                out.flush()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        out.write("\n")
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
 
 
 def _enter_pressed(keys: TextIO) -> bool:
