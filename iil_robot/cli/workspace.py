@@ -14,9 +14,10 @@ import argparse
 import os
 import select
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 import yaml
 
@@ -50,9 +51,6 @@ def run(args: argparse.Namespace) -> int:
     extent = WorkspaceExtent(profile.node_parameters("mux").get("frame_id", "base_link"))
     print(f"recording {topic} in {extent.frame_id} (domain {args.domain_id}): jog the arm over the space the task needs, "
           + (f"for {args.seconds:g} s" if args.seconds > 0 else "then press Enter"), flush=True)
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    from iil_robot.nodes.workspace_recorder import record  # rclpy only once the environment is set
-
     record(extent, topic, args.domain_id, args.seconds, lambda: _enter_pressed(sys.stdin), sys.stdout)
     for why, count in extent.refused.items():
         print(f"refused {count} poses: {why}", file=sys.stderr)
@@ -67,6 +65,34 @@ def run(args: argparse.Namespace) -> int:
     args.output.write_text(header + yaml.safe_dump({"parameters": parameters}, sort_keys=False, default_flow_style=None))
     print(f"wrote {args.output}")
     return 0
+
+
+def record(extent: WorkspaceExtent, topic: str, domain_id: int, seconds: float, stop: Callable[[], bool],
+           out: TextIO) -> None:
+    """Feed ``extent`` every pose on ``topic`` until ``stop()`` or ``seconds`` (> 0) have passed, showing the bounds
+    on ``out``."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    from iil_robot.nodes.pose_listener import PoseListener  # rclpy only once the environment is set
+
+    def on_pose(msg) -> None:
+        p, q = msg.pose.position, msg.pose.orientation
+        extent.add((p.x, p.y, p.z), (q.x, q.y, q.z, q.w), msg.header.frame_id)
+
+    listener = PoseListener(domain_id, topic, on_pose, "workspace_record")
+    end = time.monotonic() + seconds if seconds > 0 else float("inf")
+    next_line = 0.0
+    try:
+        while time.monotonic() < end and not stop():
+            listener.spin(0.05)
+            if time.monotonic() >= next_line:
+                next_line = time.monotonic() + 0.5
+                out.write("\r" + extent.line() + "\033[K")
+                out.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        out.write("\n")
+        listener.close()
 
 
 def _enter_pressed(keys: TextIO) -> bool:
