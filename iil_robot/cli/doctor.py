@@ -11,6 +11,11 @@ Runs a few checks in order, each a :class:`CheckResult` with a fix when it is no
    LOCALHOST``, as the sim and the tests need; a warning otherwise), and ``ROS_DOMAIN_ID``.
 
 Exits 0 when a SpaceMouse was opened and read, 1 otherwise. Needs neither rclpy nor torch.
+
+``iil-robot doctor --calibrate --robot NAME`` instead walks the operator through one push of the
+cap "away from you" while the graph runs, watches the arm move (the profile's ``ee_pose``), asks
+whether it moved away from them, and writes the gate's ``operator_frame``/``operator_yaw`` as a
+profile overlay (`iil_robot.command.calibration`; rclpy only then).
 """
 from __future__ import annotations
 
@@ -21,10 +26,14 @@ import ctypes.util
 import io
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Callable, Literal, Mapping, Sequence, TextIO
 
+import yaml
+
+from iil_robot.command.calibration import CalibrationConfig, CalibrationError, calibrate
 from iil_robot.command.hidraw import (
     LIBHIDAPI_MISSING,
     NOTHING_FOUND,
@@ -36,7 +45,8 @@ from iil_robot.command.hidraw import (
     find_hidraw_devices,
     is_spacemouse,
 )
-from iil_robot.command.spacemouse import DeviceLike, open_pyspacemouse
+from iil_robot.command.spacemouse import DeviceLike, ReaderConfig, SpaceMouseReader, open_pyspacemouse
+from iil_robot.config.profiles import ProfileError, load_profile
 
 __all__ = ["CheckResult", "DoctorConfig", "DoctorReport", "add_arguments", "find_libhidapi", "run", "run_checks"]
 
@@ -216,10 +226,22 @@ def run_checks(config: DoctorConfig) -> DoctorReport:
 # --------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of one line per check")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="with the graph running: push the cap away from you, and write the gate's operator_yaw")
+    parser.add_argument("--robot", default="fetch", help="--calibrate: robot profile (its ee_pose topic and frame)")
+    parser.add_argument("--domain-id", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", "0")),
+                        help="--calibrate: ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
+    parser.add_argument("--seconds", type=float, default=CalibrationConfig().seconds,
+                        help="--calibrate: how long the push is watched (s)")
+    parser.add_argument("--output", type=Path, default=Path("operator_frame.yaml"), help="--calibrate: overlay file to write")
 
 
-def run(args: argparse.Namespace, config: DoctorConfig | None = None) -> int:
-    """Print the checks; 0 when a SpaceMouse was opened and read, 1 otherwise."""
+def run(args: argparse.Namespace, config: DoctorConfig | None = None, keys: TextIO | None = None,
+        out: TextIO | None = None) -> int:
+    """Print the checks; 0 when a SpaceMouse was opened and read, 1 otherwise. With ``--calibrate``: the calibration,
+    asking on ``out`` and reading answers from ``keys`` (stdout and stdin by default)."""
+    if args.calibrate:
+        return run_calibration(args, config or DoctorConfig(), keys or sys.stdin, out or sys.stdout)
     report = run_checks(config or DoctorConfig())
     if args.json:
         print(report.to_json())
@@ -228,3 +250,47 @@ def run(args: argparse.Namespace, config: DoctorConfig | None = None) -> int:
             print(check.line())
         print("SpaceMouse readable: " + ("yes" if report.spacemouse_readable else "no"))
     return 0 if report.spacemouse_readable else 1
+
+
+def run_calibration(args: argparse.Namespace, config: DoctorConfig, keys: TextIO, out: TextIO) -> int:
+    """Read the SpaceMouse and the profile's ee_pose, ask the operator, write the overlay; 0 on success."""
+    try:
+        profile = load_profile(args.robot)
+    except ProfileError as err:
+        print(f"error: {err}", file=out)
+        return 2
+    topic = profile.remappings.get("ee_pose", "ee_pose")
+    frame = profile.node_parameters("mux").get("frame_id", "base_link")
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    from iil_robot.nodes.pose_listener import PoseListener  # rclpy only for the calibration
+
+    latest: list[tuple[float, float, float]] = []
+
+    def on_pose(msg) -> None:
+        if msg.header.frame_id == frame:  # another frame's numbers would give another yaw
+            p = msg.pose.position
+            latest[:] = [(p.x, p.y, p.z)]
+
+    def ask(question: str) -> str:
+        out.write(question)
+        out.flush()
+        return keys.readline()
+
+    reader = SpaceMouseReader(ReaderConfig(), open_device=config.open_device, log=lambda text: print(text, file=out))
+    reader.start()
+    listener = PoseListener(args.domain_id, topic, on_pose, "doctor_calibrate")
+    try:
+        yaw = calibrate(lambda: reader.latest().axes, lambda: latest[0] if latest else None, ask,
+                        lambda text: print(text, file=out), CalibrationConfig(seconds=args.seconds), sleep=listener.spin)
+    except CalibrationError as err:
+        print(f"calibration failed: {err}", file=out)
+        return 1
+    finally:
+        reader.stop()
+        listener.close()
+    overlay = {"parameters": {"spacemouse_gate": {"operator_frame": "base", "operator_yaw": yaw}}}
+    args.output.write_text(f"# iil-robot doctor --calibrate --robot {args.robot}: pushing the cap away from the operator "
+                           f"moves the arm away from them.\n# Add this under `parameters:` in your robot profile.\n"
+                           + yaml.safe_dump(overlay, sort_keys=False))
+    print(f"operator_yaw: {yaw:g} degrees; wrote {args.output}", file=out)
+    return 0

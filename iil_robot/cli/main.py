@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("iil_robot.cli.doctor", "check that a SpaceMouse is visible and readable, and say what to do if not"),
     "replay": ("iil_robot.cli.replay", "summarise, plot, label/export, repair or play recorded bags"),
     "console": ("iil_robot.cli.console", "the operator's console, attached to a running graph: state at a glance, episode keys"),
+    "workspace": ("iil_robot.cli.workspace", "record the workspace box while an operator jogs the arm (a profile overlay)"),
     "soak": ("iil_robot.cli.soak", "the main job's graph under a stream of bad inputs: RSS growth, restarts, lost ticks (JSON)"),
 }
 
@@ -27,6 +28,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "learner": ("iil_robot.bench.learner", "RLPD updates/s: batched critic ensemble vs a Python loop (JSON)"),
     "sync": ("iil_robot.bench.sync", "learner publishes weights -> policy acts with them, latency (JSON)"),
     "jitter": ("iil_robot.bench.jitter", "20 Hz control tick jitter, idle and with the learner training (JSON)"),
+    "workspace": ("iil_robot.bench.workspace", "simulated arm driven into each workspace wall: overshoot, braking (JSON)"),
     "learning": ("iil_robot.bench.learning", "RLIF vs HG-DAgger vs BC with suboptimal simulated operators (JSON, PNGs)"),
 }
 

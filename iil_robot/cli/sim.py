@@ -113,16 +113,19 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
 def sim_overrides(profile: RobotProfile, task: str) -> dict[str, dict[str, object]]:
     """What the simulated task changes in a profile's parameters: a task without a block (reach) has no object pose,
     so the observer's fields that read one are left out and success is the end effector at the goal; the time
-    limit is the task's; the reset pose is the simulated arm's (whatever robot it presents itself as), and between
-    episodes the episode manager has the simulator put the scene back and starts the next episode by itself."""
+    limit is the task's; the reset pose and the workspace are the simulated arm's (whatever robot it presents itself
+    as), and between episodes the episode manager has the simulator put the scene back and starts the next episode by
+    itself."""
     observer = profile.node_parameters("observer")
     fields = [f for f in observer.get("fields", [])
               if task != "reach" or observer.get(f"fields.{f}.topic") != "object_pose"]
     success = ["ee", "goal"] if task == "reach" else ["object", "goal"]
     rate = yaml.safe_load(config_path("sim.yaml").read_text())["sim_arm"]["ros__parameters"]["rate"]
     time_limit = DEFAULT_MAX_EPISODE_STEPS[task] / rate
-    arm = {k: v for k, v in load_profile("fetch").node_parameters("episode_manager").items() if k.startswith("reset_")}
-    return {"observer": {"fields": fields},
+    fetch = load_profile("fetch")
+    arm = {k: v for k, v in fetch.node_parameters("episode_manager").items() if k.startswith(("reset_", "workspace_"))}
+    workspace = {k: v for k, v in fetch.node_parameters("mux").items() if k.startswith("workspace.")}
+    return {"observer": {"fields": fields}, "mux": workspace,
             "episode_manager": {**arm, "success_fields": success, "time_limit": time_limit, "auto_start": True,
                                 "scene_reset_service": "/sim_arm/reset_scene"}}
 

@@ -3,8 +3,20 @@
 Axis convention (REP-103, the robot base frame as the operator sees it): the six device axes
 arrive normalised to [-1, 1] in the order ``x, y, z, roll, pitch, yaw`` with x forward, y left,
 z up and rotations right-handed about those axes (pyspacemouse's ``AxisConvention.ROS``, and
-what the ``spacenav`` driver publishes on ``spacenav/joy``). ``axis_sign`` flips an axis when
-the device sits rotated relative to the robot.
+what the ``spacenav`` driver publishes on ``spacenav/joy``).
+
+Operator frames: the deflection is turned into the command frame by a rotation, so that pushing
+the cap away from you moves the arm away from you wherever you stand:
+
+- ``operator_frame: base``: the device's axes are the command frame's turned by ``operator_yaw``
+  degrees about z (0: you stand behind the robot looking along +x; 180: you face it; 90: you
+  stand on its right looking along +y);
+- ``operator_frame: tool``: the device's axes are the end effector's (its orientation from the
+  EE pose, then ``operator_yaw`` about the tool's z): push forward and the tool moves along its
+  own x. Without a fresh tool orientation the command is zero.
+
+``axis_sign`` mirrors single device axes (before the rotation) for operators who want an axis
+inverted, which no rotation does; ``iil-robot doctor --calibrate`` measures ``operator_yaw``.
 
 Engagement, with hysteresis so a hovering hand does not chatter:
 
@@ -23,9 +35,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import numpy as np
+
 from iil_robot.command.chords import EPISODE_REQUESTS, ChordConfig, ChordConfigError, Chords
+from iil_robot.command.rotation import matrix_from_quaternion, yaw_matrix
 
 AXES: tuple[str, ...] = ("x", "y", "z", "roll", "pitch", "yaw")
+OPERATOR_FRAMES: tuple[str, ...] = ("base", "tool")
 ACTIVE_AXES_MODES: tuple[str, ...] = ("translation", "6dof")
 TAKEOVER_MODES: tuple[str, ...] = ("hold", "toggle")
 CORRUPT_AXIS = 10.0
@@ -74,7 +90,13 @@ class GateConfig:
     axis_scale: tuple[float, ...] = (0.25, 0.25, 0.25, 0.8, 0.8, 0.8)
     """Speed at full deflection per axis: m/s for x, y, z and rad/s for roll, pitch, yaw."""
     axis_sign: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
-    """+1 or -1 per axis, for a device mounted rotated relative to the robot base frame."""
+    """+1 or -1 per device axis: mirrors an axis the operator wants inverted (applied before the rotation)."""
+    operator_frame: str = "base"
+    """``base``: device axes are the command frame's turned by ``operator_yaw``; ``tool``: the end effector's."""
+    operator_yaw: float = 0.0
+    """Degrees about z from the command frame (or the tool) to the device's axes: where the operator stands."""
+    tool_pose_timeout: float = 0.2
+    """``tool`` frame: a tool orientation older than this (s) is stale and the command is zero."""
     active_axes: str = "translation"
     """``translation`` (x, y, z only) or ``6dof``; inactive axes are always zero."""
     engage_threshold: float = 0.25
@@ -112,6 +134,12 @@ class GateConfig:
             raise GateConfigError(f"axis_scale={list(self.axis_scale)} must be >= 0 (use axis_sign to flip)")
         if any(v not in (-1.0, 1.0) for v in self.axis_sign):
             raise GateConfigError(f"axis_sign={list(self.axis_sign)} must hold only +1 or -1")
+        if self.operator_frame not in OPERATOR_FRAMES:
+            raise GateConfigError(f"operator_frame={self.operator_frame!r} must be one of {OPERATOR_FRAMES}")
+        if not (math.isfinite(self.operator_yaw) and -360.0 <= self.operator_yaw <= 360.0):
+            raise GateConfigError(f"operator_yaw={self.operator_yaw} must be degrees in [-360, 360]")
+        if not self.tool_pose_timeout > 0.0:
+            raise GateConfigError(f"tool_pose_timeout={self.tool_pose_timeout} must be > 0 s")
         if self.active_axes not in ACTIVE_AXES_MODES:
             raise GateConfigError(f"active_axes={self.active_axes!r} must be one of {ACTIVE_AXES_MODES}")
         if self.takeover_mode not in TAKEOVER_MODES:
@@ -154,6 +182,8 @@ class GateOutput:
     """True on the update that changed the gripper command."""
     events: tuple[str, ...]
     """Episode events pressed in this update: any of ``success``, ``failure``, ``reset``."""
+    frame_error: str = ""
+    """Why the command is zero although the cap is deflected (``tool`` frame without a fresh tool orientation)."""
 
 
 ZERO_TWIST: tuple[float, ...] = (0.0,) * 6
@@ -179,6 +209,9 @@ class Gate:
         self._gripper = config.initial_gripper
         self._previous_buttons: tuple[int, ...] = ()
         self._chords = Chords(config.chords)
+        self._yaw = yaw_matrix(math.radians(config.operator_yaw))
+        self._tool: np.ndarray | None = None
+        self._tool_time = -math.inf
 
     @property
     def engaged(self) -> bool:
@@ -192,6 +225,24 @@ class Gate:
         """Assigned buttons the device does not have (to warn about once)."""
         return {name: i for name, i in self.config.buttons.assigned().items() if i >= button_count}
 
+    def tool_orientation(self, xyzw: Sequence[float], now: float) -> str | None:
+        """The end effector's orientation (quaternion x, y, z, w in the command frame), for the ``tool`` frame;
+        an error message, and the old one dropped, when it is not a rotation."""
+        try:
+            self._tool, self._tool_time = matrix_from_quaternion(xyzw), now
+        except ValueError as err:
+            self._tool, self._tool_time = None, -math.inf
+            return f"tool orientation: {err}"
+        return None
+
+    def rotation(self, now: float) -> np.ndarray | None:
+        """Device axes -> command frame now; None in the ``tool`` frame without a fresh tool orientation."""
+        if self.config.operator_frame == "base":
+            return self._yaw
+        if self._tool is None or now - self._tool_time > self.config.tool_pose_timeout:
+            return None
+        return self._tool @ self._yaw
+
     def update(self, axes: Sequence[float], buttons: Sequence[int], now: float) -> GateOutput:
         """Advance the gate with the latest device state at monotonic time ``now``.
 
@@ -204,7 +255,14 @@ class Gate:
         clean = [0.0 if i in corrupt else a for i, a in enumerate(axes)]
         deflection = max((abs(a) for a, on in zip(clean, cfg.active) if on), default=0.0)
         shaped = [apply_deadband(a, cfg.deadband) if on else 0.0 for a, on in zip(clean, cfg.active)]
-        twist = tuple(s * scale * sign + 0.0 for s, scale, sign in zip(shaped, cfg.axis_scale, cfg.axis_sign))
+        device = np.array([s * scale * sign for s, scale, sign in zip(shaped, cfg.axis_scale, cfg.axis_sign)])
+        rotation, frame_error = self.rotation(now), ""
+        if rotation is None:
+            twist = ZERO_TWIST
+            if device.any():
+                frame_error = "operator_frame tool: no fresh end-effector orientation (ee_pose): command zero"
+        else:
+            twist = tuple(float(v) + 0.0 for v in np.concatenate([rotation @ device[:3], rotation @ device[3:]]))
 
         buttons, chord_events = self._chords.update(buttons, now)
         pressed = self._pressed_edges(buttons)
@@ -213,7 +271,7 @@ class Gate:
         gripper_pressed = bool(pressed & {cfg.buttons.gripper_toggle, cfg.buttons.gripper_open, cfg.buttons.gripper_close})
         changed, reason = self._advance_engagement(deflection, takeover, gripper_pressed, now)
         events = tuple(e for e in EPISODE_REQUESTS if getattr(cfg.buttons, e) in pressed) + chord_events
-        return GateOutput(twist, self._engaged, changed, reason, self._gripper, gripper_changed, events)
+        return GateOutput(twist, self._engaged, changed, reason, self._gripper, gripper_changed, events, frame_error)
 
     def device_lost(self) -> GateOutput:
         """The device vanished: zero command and idle at once."""

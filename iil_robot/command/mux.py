@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
+from iil_robot.command.rotation import IDENTITY, matrix_from_quaternion
 from iil_robot.command.safety import ZERO, Limits, Twist, limit_acceleration, limit_velocity, limit_workspace
 from iil_robot.data.records import InterventionEvent, Proposal, RecordError, StepRecord
 
@@ -82,6 +83,8 @@ class MuxConfig:
     """Velocity, acceleration and workspace limits."""
     rate: float = 20.0
     """Control rate (Hz): the mux ticks by itself at this rate while the policy is not fresh."""
+    frame_id: str = "base_link"
+    """Frame of the arm command; the end-effector pose for the workspace must be in it."""
     pause_on_help_request: bool = False
     """While the policy requests help (``help/request``) and no operator is engaged, hold the arm (explicit
     zero) instead of forwarding the policy: it waits for the operator rather than acting where it is unsure."""
@@ -93,6 +96,8 @@ class MuxConfig:
         """Raise MuxConfigError naming the first bad parameter."""
         if not (math.isfinite(self.rate) and 0.5 <= self.rate <= 1000.0):
             raise MuxConfigError(f"rate={self.rate} Hz must be in [0.5, 1000]")
+        if not self.frame_id:
+            raise MuxConfigError("frame_id is empty: name the frame of the arm command (e.g. base_link)")
         if not self.sources:
             raise MuxConfigError("no sources configured: set topics.<name>.{type,topic,timeout,priority}")
         names = [s.name for s in self.sources] + [lock.name for lock in self.locks]
@@ -255,7 +260,9 @@ class Mux:
         self._paused = False
         self._help_requested = False
         self._ee_position: tuple[float, float, float] | None = None
+        self._ee_rotation = IDENTITY
         self._ee_time = -math.inf
+        self._ee_error = ""  # why the latest pose was refused (the arm is held while the box is on)
         self._last_selection: Selection | None = None
         self._last_twist: Twist = ZERO
         self._last_gripper = 0.0
@@ -306,12 +313,25 @@ class Mux:
         state = self._locks[name]
         state.value, state.time = bool(locked), now
 
-    def ee_position(self, xyz: Sequence[float], now: float) -> str | None:
+    def ee_pose(self, xyz: Sequence[float], xyzw: Sequence[float], frame_id: str, now: float) -> str | None:
+        """The end effector's position and orientation (quaternion x, y, z, w) in ``frame_id`` for the workspace.
+        A pose in another frame than the command's, or a malformed one, is refused: the arm holds until a good one."""
         values = tuple(float(v) for v in xyz)
-        if len(values) != 3 or not all(math.isfinite(v) for v in values):
-            return f"end-effector position must be 3 finite values, got {list(values)}"
-        self._ee_position, self._ee_time = values, now  # type: ignore[assignment]
-        return None
+        if frame_id != self.config.frame_id:
+            error = (f"end-effector pose in frame {frame_id!r}, not the command frame {self.config.frame_id!r}: "
+                     "remap ee_pose to a pose in the command frame or set frame_id")
+        elif len(values) != 3 or not all(math.isfinite(v) for v in values):
+            error = f"end-effector position must be 3 finite values, got {list(values)}"
+        else:
+            try:
+                rotation = matrix_from_quaternion(xyzw)
+            except ValueError as err:
+                error = f"end-effector orientation: {err}"
+            else:
+                self._ee_position, self._ee_rotation, self._ee_time, self._ee_error = values, rotation, now, ""  # type: ignore[assignment]
+                return None
+        self._ee_position, self._ee_time, self._ee_error = None, -math.inf, error
+        return error
 
     def set_limits(self, limits: Limits) -> None:
         """Apply new safety limits from the next command on (MuxConfigError, and nothing changes, if invalid)."""
@@ -452,13 +472,17 @@ class Mux:
     def _apply_limits(self, requested: Twist, now: float) -> tuple[Twist, str]:
         limits = self.config.limits
         twist = limit_velocity(requested, limits)
+        dt = min(now - self._last_output_time, 1.0 / self.config.rate)
+        twist = limit_acceleration(twist, self._last_twist, dt, limits)
         box = limits.workspace
         if box.enabled and twist != ZERO:
             if self._ee_position is None or now - self._ee_time > box.pose_timeout:
-                return ZERO, "workspace: no fresh end-effector pose"
-            twist = limit_workspace(twist, self._ee_position, box)
-        dt = min(now - self._last_output_time, 1.0 / self.config.rate)
-        return limit_acceleration(twist, self._last_twist, dt, limits), ""
+                return ZERO, f"workspace: {self._ee_error or 'no fresh end-effector pose'}"
+            # after the acceleration limit, so braking for a wall is never held back by it; the arm keeps going for
+            # a control period, the pose's age and the configured latency before it reacts
+            latency = 1.0 / self.config.rate + (now - self._ee_time) + box.latency
+            twist = limit_workspace(twist, self._ee_position, self._ee_rotation, box, latency)
+        return twist, ""
 
     def _track_intervention(self, selection: Selection, stamp: float) -> InterventionEvent | None:
         previous, current = self._claimant, selection.human_claim

@@ -4,8 +4,12 @@
   norms stay within ``max_linear_speed`` and ``max_angular_speed``.
 - Acceleration: the change from the previous command is bounded by ``max_*_accel`` times the
   time since it (at most one control period). A stop (all zero) is never delayed.
-- Workspace box: with a fresh end-effector position, a linear component that would push the
-  end effector further out of the box is zeroed. Without a fresh position the arm is held.
+- Workspace: a box (in the command frame) and roll/pitch/yaw ranges of the end effector. Each
+  linear component heading for a wall is limited so the arm can still stop before it, braking
+  at ``linear_decel`` after a reaction time ``latency`` (``v^2 / (2 a) + v * latency <= d``):
+  the arm slows down smoothly and stops at the wall instead of being cut off there, and never
+  moves further out once on or past it. The angular velocity is scaled down the same way when
+  it turns an angle towards its limit. Without a fresh pose in the command frame the arm is held.
 
 All functions are pure; the mux keeps the state (previous command, its time).
 """
@@ -15,6 +19,10 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
+from iil_robot.command.rotation import matrix_from_rotvec, rpy_from_matrix
+
 Twist = tuple[float, float, float, float, float, float]
 ZERO: Twist = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
@@ -23,28 +31,59 @@ class LimitsConfigError(ValueError):
     """A safety limit is out of range."""
 
 
+FULL_RPY_MIN: tuple[float, float, float] = (0.0, -math.pi / 2, -math.pi)
+"""Lowest roll (compared by its absolute value), pitch and yaw: a bound here is no bound."""
+FULL_RPY_MAX: tuple[float, float, float] = (math.pi, math.pi / 2, math.pi)
+"""Highest |roll|, pitch and yaw: a bound here is no bound (the angles wrap at these values)."""
+RPY_TOLERANCE = 1e-3
+"""A bound within this (rad) of the full range counts as the full range (3.1416 for pi is no limit)."""
+
+
 @dataclass(frozen=True)
 class WorkspaceBox:
-    """Axis-aligned box (in the command frame) the end effector must stay inside."""
+    """Where the end effector may go: a box in the command frame and roll/pitch/yaw ranges."""
 
     enabled: bool = False
-    """Whether to enforce the box (needs the EE pose topic)."""
+    """Whether to enforce the workspace (needs the EE pose topic)."""
     min_xyz: tuple[float, float, float] = (-1.0, -1.0, -1.0)
     """Lower corner (m)."""
     max_xyz: tuple[float, float, float] = (1.0, 1.0, 1.0)
     """Upper corner (m)."""
+    min_rpy: tuple[float, float, float] = FULL_RPY_MIN
+    """Lowest |roll|, pitch, yaw (rad; fixed axes x, y, z of the command frame). Roll is compared by its absolute
+    value, as hil-serl's franka_env clips it: a tool pointing down sits at roll +-pi, where the sign flips."""
+    max_rpy: tuple[float, float, float] = FULL_RPY_MAX
+    """Highest |roll|, pitch, yaw (rad); a bound at pi (pi/2 for pitch) is none."""
     pose_timeout: float = 0.2
     """An EE pose older than this (s) is stale: the arm is held."""
+    linear_decel: float = 1.0
+    """Deceleration (m/s^2) the arm brakes at before a wall: at most what it can do."""
+    angular_decel: float = 4.0
+    """Angular deceleration (rad/s^2) the arm brakes at before an orientation limit."""
+    latency: float = 0.15
+    """Seconds from a command leaving the mux to the arm acting on it (driver, servo, network), on top of the
+    control period and the pose's age: the arm keeps going this long before it starts braking."""
 
     def validate(self) -> None:
-        if len(self.min_xyz) != 3 or len(self.max_xyz) != 3:
-            raise LimitsConfigError("workspace min_xyz and max_xyz need 3 values each (x, y, z)")
-        if not all(math.isfinite(v) for v in (*self.min_xyz, *self.max_xyz)):
-            raise LimitsConfigError("workspace corners must be finite")
+        for name in ("min_xyz", "max_xyz", "min_rpy", "max_rpy"):
+            values = getattr(self, name)
+            if len(values) != 3:
+                raise LimitsConfigError(f"workspace {name} needs 3 values, got {list(values)}")
+            if not all(math.isfinite(v) for v in values):
+                raise LimitsConfigError(f"workspace {name}={list(values)} must be finite")
         if any(lo >= hi for lo, hi in zip(self.min_xyz, self.max_xyz)):
             raise LimitsConfigError(f"workspace min_xyz={self.min_xyz} must be below max_xyz={self.max_xyz} on every axis")
+        for i, axis in enumerate(("|roll|", "pitch", "yaw")):
+            lo, hi = self.min_rpy[i], self.max_rpy[i]
+            if not FULL_RPY_MIN[i] - RPY_TOLERANCE <= lo < hi <= FULL_RPY_MAX[i] + RPY_TOLERANCE:
+                raise LimitsConfigError(f"workspace {axis} range [{lo}, {hi}] must be increasing within "
+                                        f"[{FULL_RPY_MIN[i]:.4f}, {FULL_RPY_MAX[i]:.4f}] rad")
         if self.pose_timeout <= 0.0:
             raise LimitsConfigError("workspace pose_timeout must be > 0 s")
+        if not (self.linear_decel > 0.0 and self.angular_decel > 0.0):
+            raise LimitsConfigError("workspace linear_decel and angular_decel must be > 0")
+        if not (math.isfinite(self.latency) and self.latency >= 0.0):
+            raise LimitsConfigError(f"workspace latency={self.latency} must be >= 0 s")
 
 
 @dataclass(frozen=True)
@@ -60,7 +99,7 @@ class Limits:
     max_angular_accel: float = 8.0
     """Largest change of angular velocity (rad/s^2); 0 disables the acceleration limit."""
     workspace: WorkspaceBox = WorkspaceBox()
-    """Optional box the end effector must stay in."""
+    """Optional workspace (box and orientation ranges) the end effector must stay in."""
 
     def validate(self) -> None:
         for name in ("max_linear_speed", "max_angular_speed"):
@@ -111,12 +150,50 @@ def limit_acceleration(twist: Sequence[float], previous: Sequence[float], dt: fl
     return tuple(out)  # type: ignore[return-value]
 
 
-def limit_workspace(twist: Sequence[float], position: Sequence[float], box: WorkspaceBox) -> Twist:
-    """Zero each linear component that points out of the box from a position on or past its wall."""
+def brake_speed(distance: float, decel: float, latency: float) -> float:
+    """The largest speed from which the arm still stops within ``distance``: it keeps going for ``latency``
+    seconds, then brakes at ``decel`` (``v^2 / (2 decel) + v latency = distance``); 0 on or past the limit."""
+    if distance <= 0.0:
+        return 0.0
+    return -decel * latency + math.sqrt((decel * latency) ** 2 + 2.0 * decel * distance)
+
+
+def limit_workspace(twist: Sequence[float], position: Sequence[float], rotation: np.ndarray, box: WorkspaceBox,
+                    latency: float) -> Twist:
+    """Brake the linear components heading for a wall and scale the angular part down when it turns an angle
+    towards its limit, so the arm stops at both; ``latency`` (s) is every delay before the arm reacts."""
     linear = list(twist[:3])
     for i in range(3):
-        if position[i] >= box.max_xyz[i] and linear[i] > 0.0:
-            linear[i] = 0.0
-        elif position[i] <= box.min_xyz[i] and linear[i] < 0.0:
-            linear[i] = 0.0
-    return tuple(linear) + tuple(twist[3:])  # type: ignore[return-value]
+        if linear[i] > 0.0:
+            linear[i] = min(linear[i], brake_speed(box.max_xyz[i] - position[i], box.linear_decel, latency))
+        elif linear[i] < 0.0:
+            linear[i] = max(linear[i], -brake_speed(position[i] - box.min_xyz[i], box.linear_decel, latency))
+    angular = np.asarray(twist[3:], dtype=np.float64)
+    scale = _orientation_scale(angular, rotation, box, latency)
+    return tuple(linear) + tuple(float(w) * scale for w in angular)  # type: ignore[return-value]
+
+
+def _orientation_scale(angular: np.ndarray, rotation: np.ndarray, box: WorkspaceBox, latency: float) -> float:
+    """Factor in [0, 1] for the angular velocity so that no limited angle turns faster than it can brake."""
+    speed = float(np.linalg.norm(angular))
+    if speed == 0.0:
+        return 1.0
+    angles = _limited_angles(rotation)
+    step = 1e-4  # rad along the rotation: the angles' rates by a finite difference
+    after = _limited_angles(matrix_from_rotvec(angular / speed * step) @ rotation)
+    scale = 1.0
+    for i, (now, later) in enumerate(zip(angles, after)):
+        rate = math.remainder(later - now, math.tau) / step * speed  # rad/s of this angle
+        if rate > 0.0 and box.max_rpy[i] < FULL_RPY_MAX[i] - RPY_TOLERANCE:
+            allowed = brake_speed(box.max_rpy[i] - now, box.angular_decel, latency)
+        elif rate < 0.0 and box.min_rpy[i] > FULL_RPY_MIN[i] + RPY_TOLERANCE:
+            allowed = brake_speed(now - box.min_rpy[i], box.angular_decel, latency)
+        else:
+            continue
+        scale = min(scale, allowed / abs(rate))
+    return scale
+
+
+def _limited_angles(rotation: np.ndarray) -> tuple[float, float, float]:
+    roll, pitch, yaw = rpy_from_matrix(rotation)
+    return abs(roll), pitch, yaw

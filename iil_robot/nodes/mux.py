@@ -57,6 +57,7 @@ class MuxNode(IilNode):
             sources=self._declare_sources(),
             locks=self._declare_locks(),
             limits=self._declare_limits(),
+            frame_id=self.frame_id,
             rate=declare(self, "rate", 20.0, "Control rate (Hz): self-ticks while the policy is not fresh", 0.5, 1000.0),
             pause_on_help_request=declare(self, "pause_on_help_request", False,
                                           "Hold the arm while the policy requests help (help/request) "
@@ -131,11 +132,6 @@ class MuxNode(IilNode):
 
     def _declare_limits(self) -> Limits:
         d = Limits()
-        box = WorkspaceBox()
-        min_xyz = declare_floats(self, "workspace.min_xyz", box.min_xyz, "Workspace box lower corner (m)")
-        max_xyz = declare_floats(self, "workspace.max_xyz", box.max_xyz, "Workspace box upper corner (m)")
-        if len(min_xyz) != 3 or len(max_xyz) != 3:
-            raise ParameterError("workspace.min_xyz and workspace.max_xyz need 3 values each (x, y, z)")
         return Limits(
             max_linear_speed=declare(self, "limits.max_linear_speed", d.max_linear_speed, "Max linear speed (m/s)", 0.001, 10.0),
             max_angular_speed=declare(self, "limits.max_angular_speed", d.max_angular_speed, "Max angular speed (rad/s)",
@@ -144,13 +140,32 @@ class MuxNode(IilNode):
                                      0.0, 100.0),
             max_angular_accel=declare(self, "limits.max_angular_accel", d.max_angular_accel,
                                       "Max angular accel (rad/s^2); 0 = off", 0.0, 200.0),
-            workspace=WorkspaceBox(
-                enabled=declare(self, "workspace.enabled", box.enabled, "Enforce the workspace box (needs ee_pose)"),
-                min_xyz=min_xyz,  # type: ignore[arg-type]
-                max_xyz=max_xyz,  # type: ignore[arg-type]
-                pose_timeout=declare(self, "workspace.pose_timeout", box.pose_timeout,
-                                     "EE pose older than this (s) holds the arm", 0.001, 10.0),
-            ),
+            workspace=self._declare_workspace(),
+        )
+
+    def _declare_workspace(self) -> WorkspaceBox:
+        box = WorkspaceBox()
+        corners = {name: declare_floats(self, f"workspace.{name}", getattr(box, name), text) for name, text in (
+            ("min_xyz", "Workspace box lower corner x, y, z (m, command frame)"),
+            ("max_xyz", "Workspace box upper corner x, y, z (m, command frame)"),
+            ("min_rpy", "Lowest |roll|, pitch, yaw of the end effector (rad; roll by its absolute value); "
+                        "0, -pi/2, -pi = no limit"),
+            ("max_rpy", "Highest |roll|, pitch, yaw of the end effector (rad); pi, pi/2, pi = no limit"))}
+        for name, values in corners.items():
+            if len(values) != 3:
+                raise ParameterError(f"workspace.{name} needs 3 values, got {list(values)}")
+        return WorkspaceBox(
+            enabled=declare(self, "workspace.enabled", box.enabled, "Enforce the workspace box and orientation ranges "
+                            "(needs ee_pose in frame_id)"),
+            pose_timeout=declare(self, "workspace.pose_timeout", box.pose_timeout,
+                                 "EE pose older than this (s) holds the arm", 0.001, 10.0),
+            linear_decel=declare(self, "workspace.linear_decel", box.linear_decel,
+                                 "Deceleration (m/s^2) the arm brakes at before a wall", 0.01, 100.0),
+            angular_decel=declare(self, "workspace.angular_decel", box.angular_decel,
+                                  "Deceleration (rad/s^2) the arm brakes at before an orientation limit", 0.01, 200.0),
+            latency=declare(self, "workspace.latency", box.latency, "Seconds from a command leaving the mux to the arm "
+                            "acting on it, beyond the control period and the pose's age", 0.0, 1.0),
+            **corners,  # type: ignore[arg-type]
         )
 
     def _prepare_limits(self, values: dict[str, float]) -> Callable[[], None]:
@@ -194,8 +209,8 @@ class MuxNode(IilNode):
         self._input(None)
 
     def _on_ee_pose(self, msg: PoseStamped) -> None:
-        p = msg.pose.position
-        self._input(self.mux.ee_position((p.x, p.y, p.z), self.clock()))
+        p, q = msg.pose.position, msg.pose.orientation
+        self._input(self.mux.ee_pose((p.x, p.y, p.z), (q.x, q.y, q.z, q.w), msg.header.frame_id, self.clock()))
 
     def _on_help_request(self, msg: Bool) -> None:
         self.mux.help_request(msg.data)

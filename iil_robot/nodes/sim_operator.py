@@ -21,6 +21,7 @@ recorder keeps which model triggered it and why.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
@@ -28,6 +29,7 @@ from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, Float64, String
 
 from iil_robot.command.gate import GateConfig
+from iil_robot.command.rotation import yaw_matrix
 from iil_robot.data.records import EpisodeEvent, Proposal, RecordError
 from iil_robot.data.transitions import TRANSLATION_GRIPPER
 from iil_robot.nodes.common import (
@@ -48,9 +50,10 @@ from iil_robot.sim.tasks import task_spec
 
 
 def deflection_for(velocity: np.ndarray, gate: GateConfig) -> list[float]:
-    """Cap deflection (6 axes) that makes the gate command ``velocity`` (x, y, z in m/s)."""
+    """Cap deflection (6 axes) that makes the gate command ``velocity`` (x, y, z in m/s, command frame)."""
     axes = [0.0] * 6
-    for i, v in enumerate(velocity[:3]):
+    velocity = yaw_matrix(math.radians(gate.operator_yaw)).T @ np.asarray(velocity[:3])  # into the device's axes
+    for i, v in enumerate(velocity):
         scale = gate.axis_scale[i]
         if v == 0.0 or scale == 0.0:
             continue
@@ -90,6 +93,8 @@ class SimOperatorNode(IilNode):
                              0.0, 0.95),
             axis_scale=declare_floats(self, "gate.axis_scale", GateConfig().axis_scale, "The gate's axis_scale"),
             axis_sign=declare_floats(self, "gate.axis_sign", GateConfig().axis_sign, "The gate's axis_sign"),
+            operator_yaw=declare(self, "gate.operator_yaw", GateConfig().operator_yaw, "The gate's operator_yaw (its "
+                                 "operator_frame must be base)", -360.0, 360.0),
         )
         self.takeover_button = declare(self, "gate.buttons.takeover", 1, "The gate's takeover button", 0, 31)
         self.gripper_button = declare(self, "gate.buttons.gripper_toggle", 0, "The gate's gripper toggle button", 0, 31)

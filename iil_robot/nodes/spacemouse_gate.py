@@ -8,6 +8,9 @@ Input (``input`` parameter):
   simulated operator; buttons work;
 - ``twist``: consumes ``spacenav/twist`` (geometry_msgs/Twist, normalised deflection); no buttons.
 
+With ``operator_frame: tool`` it also subscribes ``ee_pose`` (PoseStamped in ``frame_id``) for the
+tool's orientation.
+
 Output: ``human/cmd`` (TwistStamped, at ``rate`` while the operator holds control, at ``idle_rate``
 otherwise, and at once on a takeover, a gripper change or an episode mark), ``human/engaged`` (Bool,
 latched), ``human/gripper`` (Float64 closure, latched), ``episode/request`` (the success, failure and reset buttons,
@@ -19,7 +22,7 @@ import math
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Twist, TwistStamped
+from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Bool, Float64, String
@@ -67,7 +70,15 @@ def gate_config_from_parameters(node: Node) -> GateConfig:
         deadband=declare(node, "deadband", d.deadband, "Deflection ignored around centre (fraction)", 0.0, 0.95),
         axis_scale=declare_floats(node, "axis_scale", d.axis_scale,
                                   "Full-deflection speed per axis x,y,z (m/s), roll,pitch,yaw (rad/s)"),
-        axis_sign=declare_floats(node, "axis_sign", d.axis_sign, "+1/-1 per axis, REP-103 order"),
+        axis_sign=declare_floats(node, "axis_sign", d.axis_sign, "+1/-1 per device axis, REP-103 order: mirrors an axis "
+                                 "(before the operator frame's rotation)"),
+        operator_frame=declare(node, "operator_frame", d.operator_frame, "base: device axes are the command frame's turned "
+                               "by operator_yaw; tool: the end effector's (orientation from ee_pose)"),
+        operator_yaw=declare(node, "operator_yaw", d.operator_yaw, "Degrees about z from the command frame (or the tool) to "
+                             "the device axes: 0 behind the robot, 180 facing it (iil-robot doctor --calibrate)",
+                             -360.0, 360.0),
+        tool_pose_timeout=declare(node, "tool_pose_timeout", d.tool_pose_timeout, "tool frame: an ee_pose older than "
+                                  "this (s) zeroes the command", 0.001, 10.0),
         active_axes=declare(node, "active_axes", d.active_axes, "translation or 6dof"),
         engage_threshold=declare(node, "engage_threshold", d.engage_threshold, "Deflection that starts an intervention",
                                  0.0, 1.0),
@@ -128,6 +139,9 @@ class SpaceMouseGate(IilNode):
         else:
             self.create_subscription(Twist, "spacenav/twist", self._on_twist, SENSOR_QOS)
 
+        if self.gate.config.operator_frame == "tool":
+            self.create_subscription(PoseStamped, "ee_pose", self._on_ee_pose, SENSOR_QOS)
+
         self._publish_state(self.gate.device_lost(), force=True)
         self.create_timer(1.0 / rate, self._on_timer)
         self.create_timer(1.0, self._publish_diagnostics)
@@ -150,6 +164,17 @@ class SpaceMouseGate(IilNode):
                 "Check the input topic remapping.", throttle_duration_sec=2.0)
             return
         self._new_input(tuple(msg.axes[:6]), tuple(msg.buttons))
+
+    def _on_ee_pose(self, msg: PoseStamped) -> None:
+        if msg.header.frame_id != self.frame_id:
+            self.get_logger().error(f"ee_pose in frame {msg.header.frame_id!r}, not {self.frame_id!r}: refused, the tool "
+                                    "frame needs the orientation in the command frame (remap ee_pose or set frame_id)",
+                                    throttle_duration_sec=2.0)
+            return
+        q = msg.pose.orientation
+        error = self.gate.tool_orientation((q.x, q.y, q.z, q.w), self.clock())
+        if error:
+            self.get_logger().error(f"ee_pose: {error}", throttle_duration_sec=2.0)
 
     def _on_twist(self, msg: Twist) -> None:
         self._new_input(twist_values(msg), ())
@@ -192,6 +217,8 @@ class SpaceMouseGate(IilNode):
             self._publish_state(self.gate.device_lost())
             return
         out = self.gate.update(self.axes, self.buttons, now)
+        if out.frame_error:
+            self.get_logger().error(out.frame_error, throttle_duration_sec=2.0)
         # idle, every human/cmd costs the mux and the recorder a wake-up for nothing: send only what keeps it fresh
         if out.engaged or out.engaged_changed or out.gripper_changed or out.events or now - self.last_cmd >= self.idle_period:
             self._publish_state(out)

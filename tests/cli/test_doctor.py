@@ -151,3 +151,71 @@ def test_real_doctor_command_prints_json(tmp_path):
     assert done.returncode == (0 if report["spacemouse_readable"] else 1), done.stderr
     assert [c["name"] for c in report["checks"]] == [
         "libhidapi", "udev rule", "hidraw nodes", "open device", "ros network"]
+
+
+# -- --calibrate: a fake SpaceMouse pushed away from the operator, and an arm publishing its pose -------------------
+
+class PushedDevice:
+    """A SpaceMouse held pushed along +x of its own axes; each report also moves the (fake) arm, as the graph would."""
+
+    name = "SpaceMouseCompact"
+
+    def __init__(self, move_arm) -> None:
+        self.move_arm = move_arm
+        self.t = 0.0
+
+    def read(self):
+        import time
+        from types import SimpleNamespace
+
+        if time.monotonic() - self.t >= 0.02:  # a report every 20 ms, as a held cap sends
+            self.t = time.monotonic()
+            self.move_arm()
+        return SimpleNamespace(t=self.t, x=0.8, y=0.0, z=0.0, roll=0.0, pitch=0.0, yaw=0.0, buttons=[0, 0])
+
+    def close(self) -> None:
+        pass
+
+
+def test_calibrate_writes_the_yaw_from_the_push_the_arm_and_the_answer(hidraw_tree, tmp_path):
+    import io
+
+    import yaml
+    from geometry_msgs.msg import PoseStamped
+
+    from iil_robot.nodes.common import SENSOR_QOS
+    from tests.nodes.ros_probe import Probe
+
+    domain = 98  # no other test uses it
+    probe = Probe(domain)
+    publisher = probe.publisher(PoseStamped, "/franka_robot_state_broadcaster/current_pose", SENSOR_QOS)
+    arm = {"y": 0.0}
+
+    def move_arm() -> None:  # the push moves the arm along +y of panda_link0: the operator stands on the robot's right
+        arm["y"] += 0.005
+        msg = PoseStamped()
+        msg.header.frame_id = "panda_link0"
+        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = 0.5, arm["y"], 0.3
+        publisher.publish(msg)
+
+    out, output = io.StringIO(), tmp_path / "operator_frame.yaml"
+    args = parse(["--calibrate", "--robot", "panda", "--domain-id", str(domain), "--seconds", "4", "--output", str(output)])
+    try:
+        code = run(args, config_for(hidraw_tree, open_device=lambda: PushedDevice(move_arm)), keys=io.StringIO("\ny\n"),
+                   out=out)
+    finally:
+        probe.close()
+    assert code == 0, out.getvalue()
+    assert "Did the arm move away from you?" in out.getvalue()
+    overlay = yaml.safe_load(output.read_text())["parameters"]["spacemouse_gate"]
+    assert overlay == {"operator_frame": "base", "operator_yaw": 90.0}
+
+
+def test_calibrate_without_an_arm_says_what_to_check(hidraw_tree, tmp_path):
+    import io
+
+    out = io.StringIO()
+    args = parse(["--calibrate", "--robot", "ur5e", "--domain-id", "98", "--seconds", "0.5",
+                  "--output", str(tmp_path / "o.yaml")])
+    code = run(args, config_for(hidraw_tree, open_device=lambda: PushedDevice(lambda: None)), keys=io.StringIO("\n"), out=out)
+    assert code == 1 and "no end-effector pose" in out.getvalue() and not (tmp_path / "o.yaml").exists()

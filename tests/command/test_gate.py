@@ -44,6 +44,64 @@ def test_axis_mapping_table(config, axes, expected):
     assert out.twist == pytest.approx(expected)
 
 
+# -- operator frames: push the cap away from you and the arm moves away from you -------------
+
+HALF_TURN_ABOUT_X = (1.0, 0.0, 0.0, 0.0)  # quaternion (x, y, z, w): a tool pointing down
+QUARTER_TURN_ABOUT_Z = (0.0, 0.0, math.sqrt(0.5), math.sqrt(0.5))
+
+
+@pytest.mark.parametrize(
+    "yaw, axes, expected",
+    [
+        (0.0, push(x=1.0), (0.25, 0, 0, 0, 0, 0)),  # behind the robot: away is +x
+        (180.0, push(x=1.0), (-0.25, 0, 0, 0, 0, 0)),  # facing the robot: away from you is -x
+        (90.0, push(x=1.0), (0, 0.25, 0, 0, 0, 0)),  # on its right looking along +y
+        (90.0, push(y=1.0), (-0.25, 0, 0, 0, 0, 0)),  # ... and left of you is -x
+        (-90.0, push(x=1.0, z=1.0), (0, -0.25, 0.25, 0, 0, 0)),  # up stays up
+        (180.0, push(yaw=1.0, roll=1.0), (0, 0, 0, -0.8, 0, 0.8)),  # rotations turn with the axes
+    ],
+)
+def test_base_operator_frame_turns_the_device_by_where_the_operator_stands(yaw, axes, expected):
+    out = Gate(GateConfig(deadband=0.0, active_axes="6dof", operator_yaw=yaw)).update(axes, NO_BUTTONS, now=0.0)
+    assert out.twist == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "orientation, axes, expected",
+    [
+        (HALF_TURN_ABOUT_X, push(x=1.0), (0.25, 0, 0, 0, 0, 0)),  # tool x is base x
+        (HALF_TURN_ABOUT_X, push(z=1.0), (0, 0, -0.25, 0, 0, 0)),  # tool z points down: "up" moves down the tool axis
+        (QUARTER_TURN_ABOUT_Z, push(x=1.0), (0, 0.25, 0, 0, 0, 0)),  # tool turned 90 degrees: its x is base y
+        (QUARTER_TURN_ABOUT_Z, push(pitch=1.0), (0, 0, 0, -0.8, 0, 0)),
+    ],
+)
+def test_tool_operator_frame_moves_along_the_end_effector_axes(orientation, axes, expected):
+    gate = Gate(GateConfig(deadband=0.0, active_axes="6dof", operator_frame="tool"))
+    assert gate.tool_orientation(orientation, now=0.0) is None
+    assert gate.update(axes, NO_BUTTONS, now=0.05).twist == pytest.approx(expected, abs=1e-12)
+
+
+def test_tool_operator_frame_without_a_fresh_orientation_commands_zero_and_says_why():
+    gate = Gate(GateConfig(operator_frame="tool", tool_pose_timeout=0.2))
+    out = gate.update(push(x=1.0), NO_BUTTONS, now=0.0)
+    assert out.twist == (0.0,) * 6 and "ee_pose" in out.frame_error
+    gate.tool_orientation(HALF_TURN_ABOUT_X, now=0.0)
+    assert gate.update(push(x=1.0), NO_BUTTONS, now=0.1).twist[0] > 0.0
+    assert gate.update(push(x=1.0), NO_BUTTONS, now=0.3).twist == (0.0,) * 6  # stale
+
+
+def test_a_malformed_tool_orientation_is_refused_and_drops_the_old_one():
+    gate = Gate(GateConfig(operator_frame="tool"))
+    gate.tool_orientation(HALF_TURN_ABOUT_X, now=0.0)
+    assert "zero length" in gate.tool_orientation((0.0, 0.0, 0.0, 0.0), now=0.01)
+    assert gate.update(push(x=1.0), NO_BUTTONS, now=0.02).twist == (0.0,) * 6
+
+
+def test_axis_sign_mirrors_the_device_axis_before_the_rotation():
+    gate = Gate(GateConfig(deadband=0.0, axis_sign=(-1, 1, 1, 1, 1, 1), operator_yaw=90.0))
+    assert gate.update(push(x=1.0), NO_BUTTONS, now=0.0).twist == pytest.approx((0, -0.25, 0, 0, 0, 0), abs=1e-12)
+
+
 def test_a_corrupt_axis_never_engages():
     gate = Gate(GateConfig(engage_time=0.0))
     assert not gate.update(push(x=1e30), NO_BUTTONS, now=0.0).engaged
@@ -206,6 +264,8 @@ def test_missing_buttons_are_reported():
         (dict(axis_scale=(1, 1, 1)), "axis_scale needs 6"),
         (dict(axis_scale=(-1, 1, 1, 1, 1, 1)), "axis_sign to flip"),
         (dict(axis_sign=(2, 1, 1, 1, 1, 1)), "axis_sign"),
+        (dict(operator_frame="world"), "operator_frame"),
+        (dict(operator_yaw=math.nan), "operator_yaw"),
         (dict(active_axes="xyz"), "active_axes"),
         (dict(takeover_mode="press"), "takeover_mode"),
         (dict(release_time=-1.0), "release_time"),

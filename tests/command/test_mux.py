@@ -4,7 +4,7 @@ import math
 import pytest
 
 from iil_robot.command.mux import STALE_AFTER, LockConfig, Mux, MuxConfig, MuxConfigError, Output, SourceConfig
-from iil_robot.command.safety import ZERO, Limits, WorkspaceBox
+from iil_robot.command.safety import ZERO, Limits, WorkspaceBox, brake_speed
 from iil_robot.data.records import Proposal
 
 HUMAN = SourceConfig("spacemouse", "human", "human/cmd", timeout=0.1, priority=100,
@@ -15,6 +15,7 @@ FREE_LIMITS = Limits(max_linear_speed=10.0, max_angular_speed=10.0, max_linear_a
 
 POLICY_ACTION = (0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 HUMAN_TWIST = (0.0, 0.1, 0.0, 0.0, 0.0, 0.0)
+UPRIGHT = (0.0, 0.0, 0.0, 1.0)  # identity orientation (x, y, z, w)
 
 
 def make_mux(locks=(), limits=FREE_LIMITS, rate=20.0, sources=(HUMAN, POLICY)):
@@ -272,9 +273,51 @@ def test_workspace_box_stops_outward_motion_and_holds_without_a_pose():
     mux = make_mux(limits=Limits(max_linear_accel=0.0, max_angular_accel=0.0, workspace=box))
     out = propose(mux, 0.0)
     assert out.command.twist == ZERO and out.command.hold_reason.startswith("workspace")
-    mux.ee_position((0.5, 0.0, 0.0), 0.01)
+    mux.ee_pose((0.5, 0.0, 0.0), UPRIGHT, "base_link", 0.01)
     out = propose(mux, 0.02)
     assert out.command.twist[0] == 0.0 and out.command.limited and out.command.source == "policy"
+
+
+def test_workspace_refuses_a_pose_in_another_frame_by_name():
+    box = WorkspaceBox(enabled=True)
+    mux = make_mux(limits=Limits(workspace=box))
+    error = mux.ee_pose((0.0, 0.0, 0.0), UPRIGHT, "world", 0.0)
+    assert "'world'" in error and "'base_link'" in error
+    out = propose(mux, 0.01)
+    assert out.command.twist == ZERO and "'world'" in out.command.hold_reason
+    assert mux.ee_pose((0.0, 0.0, 0.0), UPRIGHT, "base_link", 0.02) is None
+    assert propose(mux, 0.03).command.twist != ZERO
+
+
+@pytest.mark.parametrize("quaternion", [(0.0, 0.0, 0.0, 0.0), (math.nan, 0.0, 0.0, 1.0), (0.0, 0.0, 1.0)])
+def test_workspace_refuses_a_malformed_orientation_and_holds(quaternion):
+    mux = make_mux(limits=Limits(workspace=WorkspaceBox(enabled=True)))
+    mux.ee_pose((0.0, 0.0, 0.0), UPRIGHT, "base_link", 0.0)
+    assert "orientation" in mux.ee_pose((0.0, 0.0, 0.0), quaternion, "base_link", 0.005)
+    assert propose(mux, 0.01).command.twist == ZERO
+
+
+def test_a_stale_pose_holds_the_arm():
+    box = WorkspaceBox(enabled=True, pose_timeout=0.1)
+    mux = make_mux(limits=Limits(workspace=box))
+    mux.ee_pose((0.0, 0.0, 0.0), UPRIGHT, "base_link", 0.0)
+    assert propose(mux, 0.05).command.twist != ZERO
+    out = propose(mux, 0.15)
+    assert out.command.twist == ZERO and "no fresh end-effector pose" in out.command.hold_reason
+
+
+def test_braking_for_a_wall_is_not_held_back_by_the_acceleration_limit():
+    box = WorkspaceBox(enabled=True, min_xyz=(-1, -1, -1), max_xyz=(0.5, 1, 1), linear_decel=1.0, latency=0.0)
+    mux = make_mux(limits=Limits(max_linear_speed=0.25, max_linear_accel=0.5, workspace=box))
+    action = (0.25, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    t = 0.0
+    for _ in range(20):  # far from the wall: up to full speed
+        mux.ee_pose((0.0, 0.0, 0.0), UPRIGHT, "base_link", t)
+        fast = propose(mux, t, action=action).command.twist[0]
+        t += 0.05
+    assert fast == pytest.approx(0.25)
+    mux.ee_pose((0.499, 0.0, 0.0), UPRIGHT, "base_link", t)  # 1 mm before it: a 0.5 m/s^2 limit would allow 0.225
+    assert propose(mux, t, action=action).command.twist[0] <= brake_speed(0.001, 1.0, 0.05) + 1e-12
 
 
 def test_hold_keeps_the_last_gripper_command():

@@ -47,7 +47,7 @@ def feed(mux: Mux, kind: str, value, now: float) -> bool:
     elif kind == "lock":
         mux.lock("estop", value, now)
     elif kind == "ee":
-        mux.ee_position(value, now)
+        mux.ee_pose(value, (0.0, 0.0, 0.0, 1.0), "base_link", now)
     elif kind == "pause":
         mux.set_paused(value)
     else:
