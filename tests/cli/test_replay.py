@@ -187,7 +187,7 @@ def test_train_a_camera_policy_pairs_the_recorded_frames_with_the_steps(tmp_path
     from tests.records_factory import write_bag
 
     ns = {r.tick: int(round(r.stamp * 1e9)) + 1000 for r in steps("ppppHhhppp")}
-    records = [r.__class__(**{**r.__dict__, "image_stamp": stamp_seconds(ns[r.tick] // 10**9, ns[r.tick] % 10**9)})
+    records = [r.__class__(**{**r.__dict__, "image_stamps": {"front": stamp_seconds(ns[r.tick] // 10**9, ns[r.tick] % 10**9)}})
                for r in steps("ppppHhhppp")]
     frames = [(ns[r.tick], encode_jpeg(np.full((32, 32, 3), 10 * r.tick, np.uint8))) for r in records if r.tick != 2]
     write_bag(tmp_path / "bags" / "s_000", records, [event("start", 0.0), event("success", 0.5, "operator")], frames)
