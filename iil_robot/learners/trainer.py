@@ -228,7 +228,7 @@ class Trainer:
             self._keep_frame(lambda: self.frames.add_rgb(stamp, rgb))
 
     def add_compressed_frame(self, stamp: float, data: bytes) -> None:
-        """A JPEG camera frame (``camera/image_raw/compressed``) captured at ``stamp``."""
+        """A JPEG camera frame (``camera/<name>/image_raw/compressed``) captured at ``stamp``."""
         if self.frames is not None:
             self._keep_frame(lambda: self.frames.add_compressed(stamp, data))
 

@@ -115,7 +115,7 @@ class LearnerNode(IilNode):
         self.create_subscription(String, "episode/event", self._on_event, EVENTS_QOS)
         self.layout: tuple[str, ...] = ()
         self.create_subscription(String, "observation", self._on_observation, SENSOR_QOS)  # for its layout only
-        if config.image:  # camera policies: frames paired with step records by their stamp (image_stamp)
+        if config.image:  # camera policies: frames paired with step records by their stamp (image_stamps)
             self.create_subscription(CompressedImage, config.image_topic.lstrip("/"), self._on_frame, FRAME_QOS)
         recording = None
         if config.bags_dir:  # the bags are the source of the buffers

@@ -28,7 +28,8 @@ def with_frames(episodes, missing=()):
     """Records naming the frame each step acted on (as the policy node and the mux do); ``missing`` ticks had none."""
     def named(r):
         ns = frame_ns(r)
-        return r.__class__(**{**r.__dict__, "image_stamps": None if r.tick in missing else {"front": stamp_seconds(ns // 10**9, ns % 10**9)}})
+        stamps = None if r.tick in missing else {"front": stamp_seconds(ns // 10**9, ns % 10**9)}
+        return r.__class__(**{**r.__dict__, "image_stamps": stamps})
     return [[named(r) for r in records] for records in episodes]
 
 
