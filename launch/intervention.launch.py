@@ -60,7 +60,9 @@ def intervention_nodes(context) -> list[Node]:
         node("recorder", "recorder", {"output_dir": arg("output_dir")}, "recorder.yaml"),
         node("learner", "learner", {"method": arg("method"), "device": arg("device"), "run_dir": arg("run_dir"),
                                     "bags_dir": arg("output_dir")}, "learner.yaml", IfCondition(arg("learner"))),
-        node("camera", "camera", {"cameras.front.source": arg("camera_source")}, "camera.yaml", IfCondition(arg("camera"))),
+        # quoted: launch_ros reads parameter strings as YAML, and a device index "0" must stay a string
+        node("camera", "camera", {"cameras.front.source": f'"{arg("camera_source").perform(context)}"'}, "camera.yaml",
+             IfCondition(arg("camera"))),
     ]
 
 
