@@ -28,8 +28,9 @@ ARGUMENTS = {
     "run_dir": ("runs/learner", "learner checkpoints and TensorBoard logs"),
     "learner": ("true", "start the learner here (false when it runs on another machine)"),
     "use_sim_time": ("false", "use /clock (replay)"),
-    "camera": ("false", "start the camera node (opencv) publishing camera/image_raw and its JPEG for the bags"),
-    "camera_source": ("0", "camera: V4L2 index (0), device path (/dev/video2) or a video file"),
+    "camera": ("false", "start the camera node publishing camera/<name>/image_raw and its JPEG for the bags (cameras: "
+               "config/camera.yaml or the overlay)"),
+    "camera_source": ("0", "camera: V4L2 index (0), device path (/dev/video2) or a video file of camera front (type device)"),
     "overlay": ("", "a parameter file applied last to every node (sim.launch.py: config/sim.yaml); empty: none"),
 }
 
@@ -59,7 +60,9 @@ def intervention_nodes(context) -> list[Node]:
         node("recorder", "recorder", {"output_dir": arg("output_dir")}, "recorder.yaml"),
         node("learner", "learner", {"method": arg("method"), "device": arg("device"), "run_dir": arg("run_dir"),
                                     "bags_dir": arg("output_dir")}, "learner.yaml", IfCondition(arg("learner"))),
-        node("camera", "camera", {"source": arg("camera_source")}, "camera.yaml", IfCondition(arg("camera"))),
+        # quoted: launch_ros reads parameter strings as YAML, and a device index "0" must stay a string
+        node("camera", "camera", {"cameras.front.source": f'"{arg("camera_source").perform(context)}"'}, "camera.yaml",
+             IfCondition(arg("camera"))),
     ]
 
 

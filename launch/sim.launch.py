@@ -19,6 +19,7 @@ from launch_ros.substitutions import FindPackageShare
 from iil_robot.cli.sim import sim_overrides
 from iil_robot.config import config_path
 from iil_robot.config.profiles import load_profile
+from iil_robot.sim.camera import DEFAULT_CAMERA as SIM_CAMERA
 from launch import LaunchDescription
 
 ARGUMENTS = {
@@ -30,7 +31,8 @@ ARGUMENTS = {
     "output_dir": ("runs/sim/bags", "where the recorder writes its bags"),
     "run_dir": ("runs/sim/learner", "learner checkpoints and TensorBoard logs"),
     "seed": ("0", "seed of the sim and the operator"),
-    "camera": ("false", "render the sim arm's camera and run the camera node on it (source sim; needs MUJOCO_GL=egl)"),
+    "camera": ("false", "render the sim arm's external_camera_0 and run the camera node on its image topic as camera "
+               "front (needs MUJOCO_GL=egl)"),
 }
 
 
@@ -44,13 +46,18 @@ def sim_graph(context) -> list:
     overlay = yaml.safe_load(config_path("sim.yaml").read_text())
     for name, values in sim_overrides(profile, task).items():
         overlay.setdefault(name, {"ros__parameters": {}})["ros__parameters"].update(values)
+    camera = arg("camera").perform(context).lower() == "true"
+    if camera:  # the camera node takes the sim arm's image topic, as it would a camera driver's
+        overlay.setdefault("camera", {"ros__parameters": {}})["ros__parameters"]["cameras"] = {
+            "front": {"type": "image", "topic": f"{SIM_CAMERA}/image_raw"}}
+        overlay.setdefault("policy", {"ros__parameters": {}})["ros__parameters"]["cameras"] = "front"  # stamps in the records
     with tempfile.NamedTemporaryFile("w", prefix="iil_sim_", suffix=".yaml", delete=False) as file:
         yaml.safe_dump(overlay, file)
     real = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "intervention.launch.py"])),
         launch_arguments={"robot": robot, "input": "joy", "method": arg("method"), "device": "auto",
                           "output_dir": arg("output_dir"), "run_dir": arg("run_dir"), "camera": arg("camera"),
-                          "camera_source": "sim", "overlay": file.name}.items())
+                          "overlay": file.name}.items())
 
     def stand_in(name: str, overrides: dict) -> Node:
         return Node(package="iil_robot", executable=name, name=name, output="screen",
@@ -59,8 +66,8 @@ def sim_graph(context) -> list:
     return [
         real,
         # every node starts at once: the first episode waits until the mux's step records reach the recorder and learner
-        stand_in("sim_arm", {"task": task, "seed": arg("seed"), "camera": arg("camera"),
-                             "await_step_subscribers": "recorder,learner"}),
+        stand_in("sim_arm", {"task": task, "seed": arg("seed"), "await_step_subscribers": "recorder,learner",
+                             **({"cameras": [SIM_CAMERA]} if camera else {})}),
         stand_in("sim_operator", {"task": task, "model": arg("operator_model"), "level": arg("operator_level"),
                                   "seed": arg("seed")}),
     ]

@@ -47,7 +47,7 @@ def event(kind: str, stamp: float, origin: str = "sim") -> EpisodeEvent:
 
 def write_bag(path, records: list[StepRecord], events: list[EpisodeEvent], frames: list[tuple[int, bytes]] = ()):
     """A recorder-like bag at ``path``: ``/step`` and ``/episode/event`` as std_msgs/String, and ``frames``
-    (header stamp in ns, JPEG bytes) as ``/camera/image_raw/compressed``, in stamp order."""
+    (header stamp in ns, JPEG bytes) as ``/camera/front/image_raw/compressed``, in stamp order."""
     import numpy as np
 
     from iil_robot.data.bags import SplitBagWriter, TopicSpec, typestore
@@ -59,7 +59,7 @@ def write_bag(path, records: list[StepRecord], events: list[EpisodeEvent], frame
     writer.open()
     step_id = writer.add_topic(TopicSpec("/step", string))
     event_id = writer.add_topic(TopicSpec("/episode/event", string, "latched"))
-    frame_id = writer.add_topic(TopicSpec("/camera/image_raw/compressed", compressed, "sensor")) if frames else -1
+    frame_id = writer.add_topic(TopicSpec("/camera/front/image_raw/compressed", compressed, "sensor")) if frames else -1
 
     def string_msg(text):
         return store.serialize_cdr(store.types[string](data=text), string)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from iil_robot.acting.cameras import RecentFrames, pair_frames
 from iil_robot.acting.help_requests import HelpDecision, HelpGate, HelpRequestConfig, Thresholds, fit_thresholds
 from iil_robot.data.camera import CameraError
 from iil_robot.data.frames import frame_chw
@@ -66,9 +67,15 @@ class PolicyConfig:
     """Gripper closure proposed while holding."""
     num_threads: int = 1
     """Torch CPU threads for inference."""
+    cameras: str = ""
+    """Comma-separated names of the cameras whose frames this policy takes (``camera/<name>/image_raw``, as the camera
+    node publishes them); weights for another camera set are refused. Empty = none."""
     camera_timeout: float = 0.0
-    """A camera frame (``camera/image_raw``) older than this (s, by its stamp) makes the observation stale: no
-    proposal, the mux holds. 0 = no camera needed (a camera policy's weights then use ``observation_timeout``)."""
+    """A camera whose frame paired with the observation is older than it by more than this (s, by stamps) makes the
+    observation stale: no proposal, the mux holds. 0 = no camera needed (camera weights then use
+    ``observation_timeout``)."""
+    camera_tolerance: float = 0.02
+    """A frame up to this much (s) newer than the observation still pairs with it (clock offsets, capture delay)."""
     max_parameters: int = MAX_PARAMETERS
     """Largest network (parameters, all tensors) accepted in a weights message; one that claims more is refused at once."""
 
@@ -77,6 +84,8 @@ class PolicyConfig:
             raise ValueError(f"fallback {self.fallback!r} must be one of {FALLBACKS}")
         if self.fallback == "weights" and not self.fallback_weights:
             raise ValueError("fallback 'weights' needs fallback_weights: a .safetensors file (e.g. cloned from demos)")
+        if len(set(self.camera_names)) != len(self.camera_names):
+            raise ValueError(f"cameras {self.cameras!r} names a camera twice")
         unknown = set(self.accepted_algorithms) - set(ALGORITHMS)
         if unknown:
             raise ValueError(f"algorithms {sorted(unknown)} are unknown; choose from {sorted(ALGORITHMS)}")
@@ -85,15 +94,9 @@ class PolicyConfig:
     def accepted_algorithms(self) -> tuple[str, ...]:
         return tuple(a.strip() for a in self.algorithms.split(",") if a.strip())
 
-
-@dataclass(frozen=True)
-class CameraFrame:
-    """The newest camera image as the policy takes it."""
-
-    rgb: np.ndarray
-    """(height, width, 3) uint8."""
-    stamp: float
-    """Capture time (s), node clock."""
+    @property
+    def camera_names(self) -> tuple[str, ...]:
+        return tuple(c.strip() for c in self.cameras.split(",") if c.strip())
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,8 @@ class PolicyRunner:
 
     def _expected(self) -> Expected:
         return Expected(observation_spec=self.observation_spec, obs_dim=self.obs_dim, algorithms=self.config.accepted_algorithms,
-                        observation_fields=self.observation_fields, max_parameters=self.config.max_parameters)
+                        observation_fields=self.observation_fields, max_parameters=self.config.max_parameters,
+                        cameras=self.config.camera_names)
 
     @property
     def version(self) -> int:
@@ -146,8 +150,9 @@ class PolicyRunner:
             raise WeightsError(f"weights version {candidate.version} is not newer than the active version {self.active.version}")
         self.active = candidate
 
-    def act(self, observation: Observation | None, now: float, frame: CameraFrame | None = None) -> tuple[Proposal | None, str]:
-        """A proposal for the latest observation (and camera frame), or (None, why not)."""
+    def act(self, observation: Observation | None, now: float,
+            cameras: dict[str, RecentFrames] | None = None) -> tuple[Proposal | None, str]:
+        """A proposal for the latest observation (and each camera's frame paired with it by stamp), or (None, why not)."""
         if observation is None:
             return None, "no observation yet"
         age = now - observation.stamp
@@ -155,22 +160,20 @@ class PolicyRunner:
             return None, f"observation is stale ({age:.3f} s old > {self.config.observation_timeout} s)"
         active = self.active  # one read: a swap between ticks never mixes two policies
         image = active.meta.image if active.meta is not None else ()
-        timeout = self.config.camera_timeout or self.config.observation_timeout
-        fresh = frame is not None and now - frame.stamp <= timeout
-        if self.config.camera_timeout > 0 or image:
-            if frame is None:
-                return None, "no camera frame yet: the observation is stale (is the camera node running?)"
-            if not fresh:
-                return None, f"camera frame is stale ({now - frame.stamp:.3f} s old > {timeout} s): holding"
-        # the frame's stamp goes into the proposal (and the step record): the learner pairs images by it
-        image_stamp = frame.stamp if fresh else None
+        c = self.config
+        frames, missing = pair_frames({name: (cameras or {}).get(name, RecentFrames()) for name in c.camera_names},
+                                      observation.stamp, c.camera_tolerance, c.camera_timeout or c.observation_timeout)
+        if missing and (c.camera_timeout > 0 or image):
+            return None, "holding: " + "; ".join(f"camera {name} {why}" for name, why in missing.items())
+        # the frames' stamps go into the proposal (and the step record): the learner pairs images by them
+        image_stamps = {name: frame.stamp for name, frame in frames.items()} or None
         if self.observation_spec is None:
             self.observation_spec = observation.spec
         if self.obs_dim is None and observation.spec == self.observation_spec:
             self.obs_dim, self.observation_fields = len(observation.values), observation.fields
         if active.policy is None:
             action = (0.0,) * (ACTION_SIZE - 1) + (self.config.fallback_gripper,)
-            return Proposal(action, observation.values, 0, observation.stamp, now, image_stamp=image_stamp), ""
+            return Proposal(action, observation.values, 0, observation.stamp, now, image_stamps=image_stamps), ""
         meta = active.meta
         if observation.spec != meta.observation_spec or len(observation.values) != meta.obs_dim:
             return None, (f"observation spec {observation.spec!r} ({len(observation.values)} values) does not match the "
@@ -179,7 +182,7 @@ class PolicyRunner:
         if meta.observation_fields and observation.fields and difference:
             return None, f"the observation's layout differs from the policy's: it has {difference}"
         try:
-            chw = frame_chw(frame.rgb, image) if image else None
+            chw = np.concatenate([frame_chw(frames[name].rgb, (3, *image[1:])) for name in meta.cameras]) if image else None
         except CameraError as err:
             return None, f"camera frame unusable: {err}"
         with torch.inference_mode():
@@ -193,7 +196,7 @@ class PolicyRunner:
         if not all(math.isfinite(v) for v in values):
             return None, "the policy produced a non-finite action"
         return Proposal(to_record_action(values), observation.values, active.version, observation.stamp, now,
-                        None if uncertainty is None else float(uncertainty[0]), risk, image_stamp), ""
+                        None if uncertainty is None else float(uncertainty[0]), risk, image_stamps), ""
 
     def risk(self, observation: tuple[float, ...] | None, action: tuple[float, ...] | None) -> float | None:
         """1 - Q_G(s, a) of a record action (e.g. the operator's command) under the active weights; None

@@ -84,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plots", metavar="DIR", help="write a timeline PNG per episode into DIR")
     parser.add_argument("--video", metavar="DIR", help="write an MP4 per episode into DIR: the recorded camera frames with "
                         "the command, who was in control and intervention onsets drawn over them")
-    parser.add_argument("--video-topic", default="/camera/image_raw/compressed",
+    parser.add_argument("--video-topic", default="/camera/front/image_raw/compressed",
                         help="--video: CompressedImage (or rgb8 Image) topic in the bags (default %(default)s)")
     parser.add_argument("--export", metavar="FILE", help="write the labelled dataset (FILE.npz + FILE.json)")
     parser.add_argument("--window", type=int, default=LabelConfig().pre_intervention_window,
@@ -109,9 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default %(default)s)")
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("WIDTH", "HEIGHT"),
                         help="--train rlif|hgdagger (and its variants): a camera policy on the recorded frames at this size, "
-                             "paired with the steps by their image_stamp")
-    parser.add_argument("--image-topic", default="/camera/image_raw/compressed",
-                        help="--image-size: camera topic in the bags (default %(default)s)")
+                             "paired with the steps by their image_stamps")
+    parser.add_argument("--camera", default="front",
+                        help="--image-size: the camera learned from, camera/<name>/image_raw/compressed in the bags "
+                             "(default %(default)s)")
     parser.add_argument("--device", default="auto", help="--train: auto (CUDA when available), cpu or cuda[:N]")
     parser.add_argument("--seed", type=int, default=0, help="--train: seed (default %(default)s)")
 
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             from iil_robot.nodes.player import play
 
             return play(find_bags(args.paths), rate=args.rate, delay=args.delay)
-        frame_topic = args.image_topic if args.train and getattr(args, "image_size", None) else None
+        frame_topic = f"/camera/{args.camera}/image_raw/compressed" if args.train and getattr(args, "image_size", None) else None
         recording = load_recording(args.paths, frame_topic=frame_topic)
     except BagError as err:
         print(f"[replay] {err}", file=sys.stderr)
@@ -195,9 +196,9 @@ def train(recording: Recording, args: argparse.Namespace) -> dict:
     width, height = getattr(args, "image_size", None) or (0, 0)
     config = TrainerConfig(method=args.train, observation_spec=args.observation_spec, device=args.device,
                            seed=args.seed, run_dir=args.out or f"runs/replay_{args.train}", image_width=width,
-                           image_height=height)
+                           image_height=height, camera=args.camera)
     if config.image and not recording.frames:
-        raise ValueError(f"--image-size: no camera frames on {args.image_topic} in the bags (was the camera recorded?)")
+        raise ValueError(f"--image-size: no camera frames on {config.image_topic} in the bags (was the camera recorded?)")
     base = LearnerConfigs().seeded(args.seed)
     configs = LearnerConfigs(**{**base.as_dict(), "hgdagger": replace(base.hgdagger, head=args.head)})
     labelled = label_episodes(episodes, labels)
@@ -207,7 +208,7 @@ def train(recording: Recording, args: argparse.Namespace) -> dict:
     result = train_offline(labelled, config, args.updates, configs, labels, frames=recording.frames,
                            observation_fields=recording.observation_fields)
     if result.missing_frames:
-        print(f"[replay] --train: {result.missing_frames} labelled rows have no camera frame with their image_stamp in the "
+        print(f"[replay] --train: {result.missing_frames} labelled rows have no camera frame with their image_stamps in the "
               "bags: left out of image learning", file=sys.stderr)
     return {"method": args.train, "algorithm": config.algorithm, "updates": result.updates, "seconds": result.seconds,
             "prior": result.prior, "online": result.online, "weights": str(result.weights),

@@ -532,7 +532,7 @@ class Mux:
             policy_version=proposal.policy_version if proposal else None,
             hold_reason=command.hold_reason,
             limited=command.limited,
-            image_stamp=proposal.image_stamp if proposal else None,
+            image_stamps=proposal.image_stamps if proposal else None,
         )
         self._ticks += 1
         return step

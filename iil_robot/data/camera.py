@@ -1,15 +1,17 @@
-"""Camera frames without ROS: open a V4L2 device or a video file with OpenCV, keep the latest
-frame, crop and resize it to the policy's input, JPEG-encode it, and tell when the stream stalls.
+"""Camera frames without ROS: open a V4L2 device or a video file with OpenCV, or take the images a
+camera driver publishes; keep the latest frame, crop and resize it to the policy's input,
+JPEG-encode it, and tell when the stream stalls.
 
 The ``camera`` node is a wiring diagram around these. Frames are RGB ``uint8`` arrays of shape
 (height, width, 3) everywhere in this package (OpenCV's BGR stays inside this module).
 
-Sources (``CameraConfig.source``):
-- ``"0"``, ``"1"``, ...: a V4L2 device index (``/dev/video0`` ...);
-- ``"/dev/video2"``: a device path;
-- a video file (``.mp4``, ``.avi``, ...): for replay and tests, one frame per tick (``rate``),
-  every frame in order, looped;
-- ``"sim"``: the sim arm's rendered view (its ``image`` topic), handled by the node.
+Each named camera (``CameraConfig``, parameters ``cameras.<name>.*``) has a ``type``:
+- ``device``: ``source`` is a V4L2 device index (``"0"``), a device path (``"/dev/video2"``) or a
+  video file (``.mp4``, ``.avi``, ...: for replay and tests, one frame per tick, every frame in
+  order, looped);
+- ``image`` / ``compressed``: ``topic`` is a ``sensor_msgs/Image`` (rgb8 or bgr8) or
+  ``CompressedImage`` (JPEG/PNG) stream, as ``usb_cam``, ``realsense2_camera`` or the sim arm
+  publish them; each image is processed as it comes and keeps its driver's stamp.
 """
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
-SIM_SOURCE = "sim"
+CAMERA_TYPES = ("device", "image", "compressed")
+IMAGE_ENCODINGS = ("rgb8", "bgr8")
+"""Encodings of ``sensor_msgs/Image`` taken (bgr8 is converted); anything else (mono, depth, Bayer) is refused."""
 CAMERA_STATES = ("waiting", "ok", "stalled", "failed")
 
 
@@ -32,16 +36,24 @@ class CameraError(RuntimeError):
 
 @dataclass(frozen=True)
 class CameraConfig:
-    """The camera node: where frames come from, how often, and how they are cut to the policy's input."""
+    """One camera of the camera node (parameters ``cameras.<name>.*``): where frames come from, and how they are
+    cut to the policy's input."""
 
+    type: str = "device"
+    """``device`` (a V4L2 device or video file, ``source``), ``image`` (sensor_msgs/Image on ``topic``) or
+    ``compressed`` (sensor_msgs/CompressedImage on ``topic``)."""
     source: str = "0"
-    """V4L2 device index (``0``) or path (``/dev/video0``), a video file, or ``sim`` (the sim arm's ``image`` topic)."""
+    """Type device: V4L2 device index (``0``) or path (``/dev/video0``), or a video file."""
+    topic: str = ""
+    """Types image and compressed: the driver's topic (e.g. ``camera/color/image_raw``, ``image_raw/compressed``)."""
     rate: float = 20.0
-    """Frames published per second (a video file is also read at this rate)."""
+    """Type device: frames published per second (a video file is also read at this rate). Topic cameras publish
+    each image as it comes."""
     capture_width: int = 0
-    """Capture width requested from a device (0 = its default)."""
+    """Type device: capture width requested (0 = its default). Topic types: width every image must have (another
+    size is refused, so that the crop keeps meaning the same region); 0 = any."""
     capture_height: int = 0
-    """Capture height requested from a device (0 = its default)."""
+    """Capture height: as ``capture_width``."""
     crop: tuple[int, ...] = (0, 0, 0, 0)
     """Region of the captured frame kept: x, y, width, height (px); width or height 0 = the whole frame."""
     width: int = 64
@@ -53,15 +65,19 @@ class CameraConfig:
     loop: bool = True
     """Video file: start again at its end (false: the stream stalls there, like a camera that stops)."""
     stall_timeout: float = 0.5
-    """No new frame for this long (s) = stalled: reported in diagnostics, nothing published."""
+    """No new frame for this long (s) = stalled: reported in diagnostics, nothing published (the policy holds)."""
     reconnect_period: float = 1.0
     """Seconds between attempts to reopen a failed device."""
     frame_id: str = "camera_color_optical_frame"
     """Frame of the images (REP-103 optical frame: z forward, x right, y down)."""
 
     def __post_init__(self) -> None:
-        if not self.source:
-            raise ValueError("source is empty: give a device index (0), a device path (/dev/video0), a video file or 'sim'")
+        if self.type not in CAMERA_TYPES:
+            raise ValueError(f"type {self.type!r} must be one of {CAMERA_TYPES}")
+        if self.type == "device" and not self.source:
+            raise ValueError("source is empty: give a device index (0), a device path (/dev/video0) or a video file")
+        if self.type != "device" and not self.topic:
+            raise ValueError(f"type {self.type} needs a topic (the camera driver's {self.type} stream)")
         if len(self.crop) != 4 or any(v < 0 for v in self.crop):
             raise ValueError(f"crop {list(self.crop)} must be 4 non-negative integers: x, y, width, height")
         if self.width < 1 or self.height < 1:
@@ -71,13 +87,11 @@ class CameraConfig:
 
     @property
     def is_file(self) -> bool:
-        return source_kind(self.source) == "file"
+        return self.type == "device" and source_kind(self.source) == "file"
 
 
 def source_kind(source: str) -> str:
-    """``device`` (index or /dev path), ``file`` or ``sim``."""
-    if source == SIM_SOURCE:
-        return "sim"
+    """``device`` (index or /dev path) or ``file``."""
     if source.isdigit() or source.startswith("/dev/"):
         return "device"
     return "file"
@@ -86,8 +100,9 @@ def source_kind(source: str) -> str:
 # -- frames ---------------------------------------------------------------------------------
 
 
-def preprocess(rgb: np.ndarray, crop: tuple[int, ...], width: int, height: int) -> np.ndarray:
+def preprocess(rgb: np.ndarray, crop: tuple[int, ...], width: int, height: int, parameter: str = "crop") -> np.ndarray:
     """Crop ``rgb`` (H, W, 3) to ``crop`` (x, y, w, h; w or h 0 = whole frame) and resize to (height, width, 3).
+    ``parameter`` is the crop's parameter name, for the error.
 
     Raises:
         CameraError: the frame is not an RGB uint8 image or the crop does not fit inside it.
@@ -98,13 +113,44 @@ def preprocess(rgb: np.ndarray, crop: tuple[int, ...], width: int, height: int) 
     if w and h:
         if x + w > rgb.shape[1] or y + h > rgb.shape[0]:
             raise CameraError(f"crop x={x} y={y} width={w} height={h} does not fit the {rgb.shape[1]}x{rgb.shape[0]} frame: "
-                              "set the crop parameter inside the captured frame")
+                              f"set {parameter} inside the captured frame")
         rgb = rgb[y:y + h, x:x + w]
     if rgb.shape[:2] != (height, width):
         # INTER_AREA averages the pixels a shrink drops (no aliasing); enlarging uses bilinear
         shrink = rgb.shape[0] > height and rgb.shape[1] > width
         rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     return np.ascontiguousarray(rgb)
+
+
+def image_rgb(encoding: str, width: int, height: int, step: int, data: bytes) -> np.ndarray:
+    """The RGB frame (height, width, 3) of a ``sensor_msgs/Image``'s fields (rgb8, or bgr8 converted).
+
+    Raises:
+        CameraError: another encoding (named), or data that does not hold ``height`` rows of ``step`` bytes.
+    """
+    if encoding not in IMAGE_ENCODINGS:
+        raise CameraError(f"image encoding {encoding!r} is not a colour image this node takes ({', '.join(IMAGE_ENCODINGS)}): "
+                          "subscribe to the driver's colour stream (e.g. realsense2_camera's color/image_raw, not depth) "
+                          "or set the driver's pixel format to rgb8")
+    if width < 1 or height < 1 or step < width * 3 or len(data) != step * height:
+        raise CameraError(f"{encoding} image {width}x{height} with step {step} has {len(data)} bytes, expected step >= "
+                          f"{width * 3} and step x height bytes: a malformed message")
+    rows = np.frombuffer(bytes(data), np.uint8).reshape(height, step)[:, : width * 3]  # rows may be padded
+    rgb = rows.reshape(height, width, 3)
+    return np.ascontiguousarray(rgb[..., ::-1] if encoding == "bgr8" else rgb)
+
+
+def check_size(rgb: np.ndarray, config: CameraConfig, prefix: str = "") -> None:
+    """Refuse a topic camera's frame of another size than ``capture_width`` x ``capture_height`` (when set).
+
+    Raises:
+        CameraError: naming both sizes and the parameters to change.
+    """
+    want = (config.capture_width, config.capture_height)
+    got = (rgb.shape[1], rgb.shape[0])
+    if all(want) and got != want:
+        raise CameraError(f"image is {got[0]}x{got[1]}, expected {want[0]}x{want[1]}: set {prefix}capture_width and "
+                          f"{prefix}capture_height to the driver's size (and check {prefix}crop), or the driver's size back")
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
@@ -128,12 +174,12 @@ def decode_jpeg(data: bytes) -> np.ndarray:
 
 def open_capture(config: CameraConfig) -> cv2.VideoCapture:
     """An opened ``cv2.VideoCapture`` for a device or video file. Raises CameraError saying what to check."""
+    if config.type != "device":
+        raise CameraError(f"a camera of type {config.type} has no capture device: the node subscribes to {config.topic!r}")
     kind = source_kind(config.source)
-    if kind == "sim":
-        raise CameraError("source 'sim' has no capture device: the node subscribes to the sim arm's image topic")
     if kind == "file":
         if not Path(config.source).is_file():
-            raise CameraError(f"video file {config.source!r} does not exist: give a readable file, a device index or 'sim'")
+            raise CameraError(f"video file {config.source!r} does not exist: give a readable file or a device index")
         capture = cv2.VideoCapture(config.source)
     else:
         target: int | str = int(config.source) if config.source.isdigit() else config.source

@@ -1,11 +1,12 @@
 """Camera frames for the learners, without ROS: recent frames keyed by capture stamp, and the
 pairing of labelled transitions with them.
 
-The policy node puts the header stamp of the frame it acted on into its proposal; the mux copies
-it into the step record (``image_stamp``); labelling carries it into ``Transitions.image_stamps``
-(and ``next_image_stamps``, the next step's). The learner keeps the frames it received (the
-camera's ``camera/image_raw/compressed``, or a bag's) in a :class:`FrameStore` and
-:func:`attach_images` gives each transition the frames with exactly those stamps. A row whose
+The policy node puts the header stamp of each camera's frame it acted on into its proposal; the mux
+copies them into the step record (``image_stamps``, by camera name); labelling carries them into
+``Transitions.image_stamps`` (and ``next_image_stamps``, the next step's). The learner keeps the
+frames it received of its camera (``camera/<name>/image_raw/compressed``, or a bag's) in a
+:class:`FrameStore` and :func:`attach_images` gives each transition the frames with exactly those
+stamps. A row whose
 frame is not there (no camera, a frame lost or already dropped from the store, a step without a
 stamp) is left out of image learning, and counted: never silently.
 
@@ -81,8 +82,8 @@ class FrameStore:
         return self._frames.get(stamp)
 
 
-def attach_images(data: Transitions, store: FrameStore) -> tuple[Transitions, int]:
-    """``data``'s rows whose frame and next frame are in ``store``, with ``images``/``next_images``;
+def attach_images(data: Transitions, store: FrameStore, camera: str) -> tuple[Transitions, int]:
+    """``data``'s rows whose frame and next frame of ``camera`` are in ``store``, with ``images``/``next_images``;
     and how many rows were left out (no stamp, or the frame is not in the store)."""
     n = len(data)
     if n == 0:
@@ -90,8 +91,11 @@ def attach_images(data: Transitions, store: FrameStore) -> tuple[Transitions, in
         return Transitions(**{**_columns(data), "images": empty, "next_images": empty}), 0
     if data.image_stamps is None or data.next_image_stamps is None:
         return data.take(np.zeros(n, bool)), n  # not labelled from step records: no stamps
-    images = [store.get(float(s)) for s in data.image_stamps]
-    next_images = [store.get(float(s)) for s in data.next_image_stamps]
+    def frame(stamps: dict[str, float] | None) -> np.ndarray | None:
+        return None if not stamps or camera not in stamps else store.get(float(stamps[camera]))
+
+    images = [frame(s) for s in data.image_stamps]
+    next_images = [frame(s) for s in data.next_image_stamps]
     keep = np.array([a is not None and b is not None for a, b in zip(images, next_images)], bool)
     kept = data.take(keep)
     rows = np.flatnonzero(keep)

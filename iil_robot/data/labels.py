@@ -248,8 +248,10 @@ def _transitions(
 
 
 def _image_stamps(steps: Sequence[StepRecord], rows: list[int]) -> np.ndarray:
-    """The steps' ``image_stamp`` (NaN where none): the learner pairs camera frames by them."""
-    return np.asarray([np.nan if steps[t].image_stamp is None else steps[t].image_stamp for t in rows], np.float64)
+    """The steps' ``image_stamps`` (camera name -> stamp, None where none): the learner pairs camera frames by them."""
+    stamps = np.empty(len(rows), object)
+    stamps[:] = [steps[t].image_stamps for t in rows]
+    return stamps
 
 
 def label_episodes(episodes: Sequence[Episode], config: LabelConfig = LabelConfig()) -> Labelled:

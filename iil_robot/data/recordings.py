@@ -208,7 +208,8 @@ def export_dataset(labelled: Labelled, path: Path, meta: dict) -> tuple[Path, Pa
     if path.suffix != ".npz":
         path = path.with_suffix(".npz")
     arrays = {f"{name}_{f.name}": getattr(t, f.name) for name, t in (("rlif", labelled.rlif), ("dagger", labelled.dagger))
-              for f in fields(Transitions) if getattr(t, f.name) is not None}  # no images: no arrays (never pickled)
+              for f in fields(Transitions) if getattr(t, f.name) is not None and getattr(t, f.name).dtype != object}
+    # no images, and no per-camera frame stamps (dicts: they would need pickle); the dataset holds no frames to pair
     np.savez(path, **arrays)
     sidecar = path.with_suffix(".json")
     sidecar.write_text(json.dumps({

@@ -23,11 +23,14 @@ ACTION_SIZE = len(ACTION_FIELDS)
 SOURCE_KINDS: tuple[str, ...] = ("policy", "human", "hold")
 
 PROPOSAL_FORMAT = "iil_robot.proposal"
-PROPOSAL_VERSION = 2
-"""v2 adds ``image_stamp`` (and the optional ``risk``); v1 records decode with ``image_stamp`` None."""
+PROPOSAL_VERSION = 3
+"""v3: ``image_stamps``, one stamp per named camera; v2's single ``image_stamp`` decodes as camera ``front``'s
+(``LEGACY_CAMERA``); v1 records have none. v2 added the optional ``risk``."""
 STEP_FORMAT = "iil_robot.step"
-STEP_VERSION = 2
-"""v2 adds ``image_stamp`` (and the optional ``risk``); v1 records decode with ``image_stamp`` None."""
+STEP_VERSION = 3
+"""As the proposal's: v3 ``image_stamps`` per camera, v2 ``image_stamp`` (camera ``front``), v1 none."""
+LEGACY_CAMERA = "front"
+"""The camera a v2 record's single ``image_stamp`` belongs to (the one camera node camera of that time)."""
 INTERVENTION_FORMAT = "iil_robot.intervention"
 INTERVENTION_VERSION = 1
 OBSERVATION_FORMAT = "iil_robot.observation"
@@ -159,6 +162,18 @@ def _integer(data: dict[str, Any], name: str, record: str, optional: bool = Fals
     return _field(data, name, int, record)
 
 
+def _image_stamps(data: dict[str, Any], record: str) -> dict[str, float] | None:
+    """``image_stamps`` (v3: camera name -> finite stamp), or a v2 ``image_stamp`` as ``LEGACY_CAMERA``'s, or None."""
+    if data.get("image_stamp") is not None:
+        return {LEGACY_CAMERA: _number(data["image_stamp"], f"{record} field 'image_stamp'")}
+    value = data.get("image_stamps")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
+        raise RecordError(f"{record} field 'image_stamps' must be an object of camera name -> stamp, got {_short(value)}")
+    return {name: _number(stamp, f"{record} field 'image_stamps' camera {name!r}") for name, stamp in value.items()}
+
+
 def _optional_stamp(data: dict[str, Any], name: str, record: str) -> float | None:
     """An optional number: absent (older versions) or null -> None, else finite."""
     value = data.get(name)
@@ -217,8 +232,9 @@ class Proposal:
     """Ensemble disagreement of the policy, when it has one."""
     risk: float | None = None
     """1 - Q_G(s, action): the policy's risk of not reaching the goal, when its weights carry a goal critic."""
-    image_stamp: float | None = None
-    """Capture stamp (s, the image header's) of the camera frame the policy acted on; None without a fresh frame."""
+    image_stamps: dict[str, float] | None = None
+    """Capture stamp (s, the image header's) of each camera's frame the policy acted on, by camera name; None
+    without camera frames."""
 
     def encode(self) -> str:
         return _dump(asdict(self), PROPOSAL_FORMAT, PROPOSAL_VERSION)
@@ -237,7 +253,7 @@ class Proposal:
             stamp=_float(data, "stamp", "proposal"),
             uncertainty=_optional_stamp(data, "uncertainty", "proposal"),
             risk=_optional_stamp(data, "risk", "proposal"),  # absent in older proposals
-            image_stamp=_optional_stamp(data, "image_stamp", "proposal"),
+            image_stamps=_image_stamps(data, "proposal"),
         )
 
     def check(self) -> "Proposal":
@@ -245,11 +261,12 @@ class Proposal:
         validate_action(self.action, "proposal action")
         _finite_vector(self.observation, "proposal observation")
         fields = {"obs_stamp": self.obs_stamp, "stamp": self.stamp, "uncertainty": self.uncertainty, "risk": self.risk,
-                  "image_stamp": self.image_stamp}
+                  "image_stamps": self.image_stamps}
         for name in ("obs_stamp", "stamp"):
             _float(fields, name, "proposal")
-        for name in ("uncertainty", "risk", "image_stamp"):
+        for name in ("uncertainty", "risk"):
             _optional_stamp(fields, name, "proposal")
+        _image_stamps(fields, "proposal")
         _integer({"policy_version": self.policy_version}, "policy_version", "proposal")
         return self
 
@@ -290,8 +307,9 @@ class StepRecord:
     """Why the arm was held (``locked:estop``, ``paused``, ``stale:policy``...), empty otherwise."""
     limited: bool
     """True when a safety limit changed the commanded action."""
-    image_stamp: float | None = None
-    """Capture stamp (s) of the camera frame behind the proposal (from it), or None: the learner pairs images by it."""
+    image_stamps: dict[str, float] | None = None
+    """Capture stamp (s) of each camera's frame behind the proposal (from it), by camera name, or None: the learner
+    pairs images by them."""
 
     def __post_init__(self) -> None:
         if self.source not in SOURCE_KINDS:
@@ -327,7 +345,7 @@ class StepRecord:
             policy_version=_integer(data, "policy_version", "step", optional=True),
             hold_reason=_field(data, "hold_reason", str, "step"),
             limited=_field(data, "limited", bool, "step"),
-            image_stamp=_optional_stamp(data, "image_stamp", "step"),
+            image_stamps=_image_stamps(data, "step"),
         )
 
 

@@ -62,10 +62,11 @@ class Transitions:
     """[N] bool: this transition reached the goal (the last step of an episode whose outcome is ``success``);
     the goal reward of ThriftyDAgger's Q_G. Left out: all False."""
     image_stamps: np.ndarray | None = None
-    """[N] float64 capture stamps of the camera frames the steps' policy acted on (NaN: none), from the
-    step records' ``image_stamp``; None when not labelled from step records. The learner pairs images by them."""
+    """[N] objects: the capture stamps of the camera frames the steps' policy acted on, a dict camera name -> stamp
+    (None: no frame), from the step records' ``image_stamps``; None when not labelled from step records. The learner
+    pairs images by them."""
     next_image_stamps: np.ndarray | None = None
-    """[N] float64 the same for ``next_observations``."""
+    """[N] objects: the same for ``next_observations``."""
 
     def __post_init__(self) -> None:
         n = len(self.observations)

@@ -1,7 +1,7 @@
 """Episode videos: the recorded camera frames of each episode as an MP4, with the arm command, who
 was in control and the intervention onsets drawn over each frame (``iil-robot replay --video``).
 
-Frames are the JPEG images the camera node published (``camera/image_raw/compressed``, or any
+Frames are the JPEG images the camera node published (``camera/<name>/image_raw/compressed``, or any
 ``sensor_msgs/Image`` rgb8/bgr8 topic), placed by their header stamps; each frame shows the
 newest step record at or before it, so what is drawn is what the mux had decided when the frame
 was taken.
@@ -21,7 +21,7 @@ from iil_robot.data.camera import CameraError
 from iil_robot.data.episodes import Episode
 from iil_robot.data.frames import message_rgb, stamp_seconds
 
-VIDEO_TOPIC = "/camera/image_raw/compressed"
+VIDEO_TOPIC = "/camera/front/image_raw/compressed"
 ONSET_SECONDS = 0.5
 """How long an intervention onset is flagged (red border) after its tick."""
 COLOURS = {"policy": (60, 200, 60), "human": (40, 40, 230), "hold": (0, 200, 230)}  # BGR

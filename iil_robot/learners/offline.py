@@ -46,7 +46,7 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, confi
                   frames: Sequence[tuple[float, Any]] = (), observation_fields: Sequence[str] = ()) -> OfflineResult:
     """Train ``config.method`` on ``labelled`` for ``updates`` updates; write weights and a checkpoint
     to ``config.run_dir``. A camera learner (``config.image``) pairs ``frames`` ((header stamp, image
-    message) from the bags) with the rows by their steps' ``image_stamp``, as the live learner does. The weights
+    message) from the bags) with the rows by their steps' ``image_stamps``, as the live learner does. The weights
     name ``observation_fields`` as their observation layout.
 
     Raises:
@@ -67,7 +67,7 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, confi
         raise OfflineTrainingError(
             f"nothing to train {config.method} on: the bags give {len(labelled.rlif)} transitions and "
             f"{len(labelled.dagger)} operator samples"
-            + (f" ({trainer.missing_frames} rows left out: no camera frame with their image_stamp)"
+            + (f" ({trainer.missing_frames} rows left out: no camera frame with their image_stamps)"
                if trainer.missing_frames else "")
             + (" (HG-DAgger learns only from operator-controlled steps: record demos or interventions)"
                if not trainer.algorithm.value_based else ""))

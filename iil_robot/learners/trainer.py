@@ -104,8 +104,9 @@ class TrainerConfig:
     policy node does); 0 with ``image_height`` 0 = state only."""
     image_height: int = 0
     """Camera policies: height (px) of the images learned from."""
-    image_topic: str = "/camera/image_raw/compressed"
-    """Topic of the camera frames in the bags (CompressedImage JPEG, or an rgb8 Image), paired with steps by stamp."""
+    camera: str = "front"
+    """Camera policies: the camera learned from (the camera node's ``camera/<name>/image_raw/compressed``, live and in
+    the bags), paired with the steps by its stamp in their ``image_stamps``."""
     frame_buffer: int = 3000
     """Camera policies: newest frames kept for pairing with step records (150 s at 20 Hz); a step whose frame
     was dropped before its episode was labelled is left out of image learning (counted)."""
@@ -131,6 +132,11 @@ class TrainerConfig:
     def algorithm(self) -> str:
         """The method's learner (``learners/methods.py``): the name its weights and checkpoints carry."""
         return METHODS[self.method].algorithm
+
+    @property
+    def image_topic(self) -> str:
+        """The camera's JPEG frames (live, and in the bags)."""
+        return f"/camera/{self.camera}/image_raw/compressed"
 
     @property
     def image(self) -> tuple[int, ...]:
@@ -222,7 +228,7 @@ class Trainer:
             self._keep_frame(lambda: self.frames.add_rgb(stamp, rgb))
 
     def add_compressed_frame(self, stamp: float, data: bytes) -> None:
-        """A JPEG camera frame (``camera/image_raw/compressed``) captured at ``stamp``."""
+        """A JPEG camera frame (``camera/<name>/image_raw/compressed``) captured at ``stamp``."""
         if self.frames is not None:
             self._keep_frame(lambda: self.frames.add_compressed(stamp, data))
 
@@ -274,12 +280,12 @@ class Trainer:
             self.onset_observations.extend(rlif.next_observations[rlif.rewards < 0])
 
     def _with_images(self, data: Transitions) -> Transitions:
-        paired, missing = attach_images(data, self.frames)
+        paired, missing = attach_images(data, self.frames, self.config.camera)
         if missing:
             self.missing_frames += missing
-            self.warn(f"{missing} of {len(data)} labelled rows have no camera frame with their image_stamp (none recorded, "
+            self.warn(f"{missing} of {len(data)} labelled rows have no camera frame with their image_stamps (none recorded, "
                       f"or not among the {len(self.frames)} frames kept): left out of image learning, {self.missing_frames} "
-                      "so far. Check that the camera node runs and the policy node receives camera/image_raw.")
+                      f"so far. Check that the camera node runs and the policy takes camera {self.config.camera}.")
         return paired
 
     def _build(self, obs_dim: int) -> None:
@@ -390,6 +396,7 @@ class Trainer:
             doubt_threshold=getattr(self.learner, "doubt_threshold", None), head=shape.head, components=shape.components,
             image=shape.image, image_features=shape.image_features, goal_critic=shape.goal_critic,
             observation_fields=self.observation_fields if len(self.observation_fields) == shape.obs_dim else (),
+            cameras=(self.config.camera,) if shape.image else (),
         )
         return encode_policy(self.learner.policy, meta)
 

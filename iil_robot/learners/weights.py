@@ -40,7 +40,7 @@ MAX_HEADER_BYTES = 1024 * 1024
 MAX_PARAMETERS = 20_000_000
 """Default largest network (parameters, all tensors together) a receiver accepts: 80 MB of float32."""
 LIMITS = {"obs_dim": 4096, "act_dim": 64, "hidden": 4096, "layers": 8, "ensemble": 32, "components": 32, "image_side": 512,
-          "image_features": 1024}
+          "image_features": 1024, "cameras": 8}
 
 
 class WeightsError(ValueError):
@@ -73,13 +73,16 @@ class WeightsMeta:
     components: int = 1
     """Gaussian components per member of a ``mixture`` head."""
     image: tuple[int, ...] = ()
-    """Camera image (channels, height, width) the policy also takes (RGB uint8 from ``camera/image_raw``); empty = none."""
+    """Camera images (channels, height, width) the policy also takes: the RGB images of ``cameras`` stacked as
+    channels (3 per camera, in that order); empty = none."""
     image_features: int = 50
     """Output size of its image encoder."""
     goal_critic: bool = False
     """The tensors include the goal-probability critic Q_G (HG-DAgger with ``goal_critic``); absent: False."""
     observation_fields: tuple[str, ...] = ()
     """The observation layout the policy was trained on (``Observation.fields``); empty: not named."""
+    cameras: tuple[str, ...] = ()
+    """Names of the cameras whose images make up ``image`` (``camera/<name>/image_raw``), in channel order."""
 
     @property
     def shape(self) -> PolicyShape:
@@ -101,6 +104,8 @@ class Expected:
     """The observations' layout; empty: not checked."""
     max_parameters: int = MAX_PARAMETERS
     """Largest network accepted; a message claiming more is refused before anything is built."""
+    cameras: tuple[str, ...] | None = None
+    """The cameras the receiver has; weights for another camera set are refused. None: not checked."""
 
 
 def encode_policy(policy: Policy, meta: WeightsMeta) -> bytes:
@@ -181,6 +186,7 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
         image=tuple(_image(meta.get("image", []))), image_features=meta.get("image_features", 50),
         goal_critic=meta.get("goal_critic", False),
         observation_fields=_names(meta.get("observation_fields", [])),
+        cameras=_cameras(meta.get("cameras", [])),
     )
     if not isinstance(out.goal_critic, bool):
         raise WeightsError(f"weights metadata goal_critic={out.goal_critic!r} must be true or false")
@@ -201,6 +207,9 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
     for name in ("obs_dim", "act_dim", "ensemble", "components"):
         if not 1 <= getattr(out, name) <= LIMITS[name]:
             raise WeightsError(f"weights metadata {name}={getattr(out, name)} is out of range [1, {LIMITS[name]}]")
+    if out.image and 3 * len(out.cameras) != out.image[0]:
+        raise WeightsError(f"weights metadata image {list(out.image)} has {out.image[0]} channels, but cameras "
+                           f"{list(out.cameras)} give 3 each ({3 * len(out.cameras)})")
     if out.observation_fields and len(out.observation_fields) != out.obs_dim:
         raise WeightsError(f"weights metadata names {len(out.observation_fields)} observation fields for obs_dim {out.obs_dim}")
     return out
@@ -213,14 +222,22 @@ def _names(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _cameras(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > LIMITS["cameras"] or len(set(map(str, value))) != len(value) \
+            or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
+        raise WeightsError(f"weights metadata cameras={str(value)[:80]} must be at most {LIMITS['cameras']} distinct names")
+    return tuple(value)
+
+
 def _image(value: object) -> list[int]:
-    """``[]`` or ``[3, H, W]`` (RGB) with sides in 17..image_side (the encoder's smallest input)."""
+    """``[]`` or ``[3 * cameras, H, W]`` (RGB per camera) with sides in 17..image_side (the encoder's smallest input)."""
     if value == []:
         return []
     if not isinstance(value, list) or len(value) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value) \
-            or value[0] != 3 or not all(17 <= v <= LIMITS["image_side"] for v in value[1:]):
-        raise WeightsError(f"weights metadata image={value!r} must be [] or [3, height, width] "
-                           f"with sides in 17..{LIMITS['image_side']}")
+            or value[0] % 3 or not 3 <= value[0] <= 3 * LIMITS["cameras"] \
+            or not all(17 <= v <= LIMITS["image_side"] for v in value[1:]):
+        raise WeightsError(f"weights metadata image={value!r} must be [] or [3 x cameras, height, width] "
+                           f"with at most {LIMITS['cameras']} cameras and sides in 17..{LIMITS['image_side']}")
     return value
 
 
@@ -234,6 +251,11 @@ def check_expected(meta: WeightsMeta, expected: Expected) -> None:
     if meta.observation_fields and expected.observation_fields and difference:
         raise WeightsError(f"weights were trained on another observation layout: this arm's observations have {difference} "
                            "compared to the weights'; train on this profile's observations")
+    if expected.cameras is not None and set(meta.cameras) != set(expected.cameras):
+        missing, extra = sorted(set(meta.cameras) - set(expected.cameras)), sorted(set(expected.cameras) - set(meta.cameras))
+        raise WeightsError(f"weights take cameras {list(meta.cameras)}, this policy node has {list(expected.cameras)}"
+                           + (f": it lacks {missing}" if missing else "") + (f"; the weights lack {extra}" if extra else "")
+                           + ": set the policy's cameras parameter (and the camera node's cameras) to the weights' set")
     if expected.obs_dim is not None and meta.obs_dim != expected.obs_dim:
         raise WeightsError(f"weights take {meta.obs_dim} observation values, the observations have {expected.obs_dim}")
     if meta.action_spec != expected.action_spec or meta.act_dim != expected.act_dim:

@@ -34,6 +34,7 @@ from std_srvs.srv import Trigger
 
 from iil_robot.acting.episode_manager import EpisodeConfig, EpisodeError, EpisodeManager
 from iil_robot.acting.success import ClassifierError, ImageSuccess, load_classifier
+from iil_robot.data.camera import CameraError, image_rgb
 from iil_robot.data.records import EpisodeEvent, Observation, RecordError, StepRecord
 from iil_robot.nodes.common import (
     COMMAND_QOS,
@@ -121,7 +122,8 @@ class EpisodeManagerNode(IilNode):
     def _declare_classifier(self) -> ImageSuccess | None:
         spec = declare(self, "success_classifier", "", "Image success classifier 'module:attribute' (your model: "
                        "RGB image -> probability of success); empty: none")
-        camera = declare(self, "success_camera", "camera/image_raw", "sensor_msgs/Image (rgb8) topic the classifier judges")
+        camera = declare(self, "success_camera", "camera/front/image_raw", "sensor_msgs/Image (rgb8 or bgr8) topic the "
+                         "classifier judges")
         d = ImageSuccess(classifier=float)
         threshold = declare(self, "success_threshold", d.threshold, "Probability at or above which an image counts as "
                             "success", 0.0, 1.0)
@@ -164,11 +166,11 @@ class EpisodeManagerNode(IilNode):
         if self.manager.state != "running":
             self.image_success.restart()
             return
-        if msg.encoding != "rgb8" or len(msg.data) != msg.height * msg.width * 3:
-            self.get_logger().error(f"{msg.encoding} {msg.width}x{msg.height} image ({len(msg.data)} bytes) on the success "
-                                    "camera, expected rgb8: not judged", throttle_duration_sec=5.0)
+        try:
+            rgb = image_rgb(msg.encoding, msg.width, msg.height, msg.step, msg.data)
+        except CameraError as err:
+            self.get_logger().error(f"success camera: {err}: not judged", throttle_duration_sec=5.0)
             return
-        rgb = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
         try:
             done = self.image_success.judge(rgb, self._now())
         except ClassifierError as err:

@@ -5,7 +5,7 @@ Runs in its own process, niced and with few torch threads (CUDA when available).
 by ``iil_robot.data.labels``, as offline replay does); publishes ``policy/weights``
 (std_msgs/UInt8MultiArray, safetensors bytes, latched) every ``publish_every_updates`` updates
 or ``publish_period`` seconds. A camera learner (``image_width``/``image_height``) also subscribes
-``camera/image_raw/compressed`` and pairs frames with step records by their ``image_stamp``.
+its camera's ``camera/<camera>/image_raw/compressed`` and pairs frames with step records by their ``image_stamps``.
 Checkpoints and TensorBoard scalars go to ``run_dir``; a restart
 resumes from there, with its buffers rebuilt from the bags under ``bags_dir`` when set. See
 ``iil_robot.learners.trainer``.
@@ -115,8 +115,8 @@ class LearnerNode(IilNode):
         self.create_subscription(String, "episode/event", self._on_event, EVENTS_QOS)
         self.layout: tuple[str, ...] = ()
         self.create_subscription(String, "observation", self._on_observation, SENSOR_QOS)  # for its layout only
-        if config.image:  # camera policies: frames paired with step records by their stamp (image_stamp)
-            self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_frame, FRAME_QOS)
+        if config.image:  # camera policies: frames paired with step records by their stamp (image_stamps)
+            self.create_subscription(CompressedImage, config.image_topic.lstrip("/"), self._on_frame, FRAME_QOS)
         recording = None
         if config.bags_dir:  # the bags are the source of the buffers
             recording = read_bags_dir(config.bags_dir, config.step_topic, config.event_topic,

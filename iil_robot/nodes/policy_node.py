@@ -1,7 +1,9 @@
 """``policy`` node: runs the learned policy at the control rate and publishes proposals.
 
 Subscribes ``observation`` (``iil_robot.observation`` JSON on std_msgs/String) and
-``policy/weights`` (std_msgs/UInt8MultiArray: safetensors bytes, latched), publishes
+``policy/weights`` (std_msgs/UInt8MultiArray: safetensors bytes, latched) and, for each camera in
+``cameras``, ``camera/<name>/image_raw`` (the camera node's rgb8 frames; each tick pairs the observation
+with each camera's frame by stamp: ``iil_robot.acting.cameras``), publishes
 ``policy/proposal`` (``iil_robot.proposal`` JSON). The newest weights message is validated and
 swapped in right after a tick has published its proposal, so the milliseconds it takes never delay a
 tick (a worker thread would hold the GIL at random moments); a bad message is refused with an error
@@ -15,21 +17,23 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String, UInt8MultiArray
 
+from iil_robot.acting.cameras import CameraFrame, RecentFrames
 from iil_robot.acting.inbox import WeightsInbox
-from iil_robot.acting.policy import CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
+from iil_robot.acting.policy import HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
+from iil_robot.data.camera import CameraError, image_rgb
 from iil_robot.data.frames import stamp_seconds
 from iil_robot.data.records import Observation, Proposal, RecordError, StepRecord
 from iil_robot.learners.weights import WeightsError
 from iil_robot.nodes.common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, RepeatThrottle, declare_config, run
 
 RANGES = {"rate": (0.5, 1000.0), "observation_timeout": (0.001, 10.0), "camera_timeout": (0.0, 10.0),
-          "fallback_gripper": (0.0, 1.0), "num_threads": (1, 64), "max_parameters": (1_000, 1_000_000_000)}
+          "camera_tolerance": (0.0, 1.0), "fallback_gripper": (0.0, 1.0), "num_threads": (1, 64),
+          "max_parameters": (1_000, 1_000_000_000)}
 HELP_RANGES = {"novelty_threshold": (0.0, 1e6), "risk_threshold": (0.0, 1.0), "target_rate": (0.0, 1.0), "recent": (1, 1_000_000),
                "min_ticks": (1, 1_000_000), "refit_every": (1, 1_000_000), "handback_disagreement": (0.0, 1e6),
                "publish_period": (0.05, 60.0)}
@@ -48,8 +52,10 @@ class PolicyNode(IilNode):
         self.proposal_pub = self.create_publisher(String, "policy/proposal", RECORD_QOS)
         self.create_subscription(String, "observation", self._on_observation, SENSOR_QOS)
         self.create_subscription(UInt8MultiArray, "policy/weights", self._on_weights, LATCHED_QOS)
-        self.frame: CameraFrame | None = None  # the newest camera image (camera policies, camera_timeout)
-        self.create_subscription(Image, "camera/image_raw", self._on_image, SENSOR_QOS)
+        self.cameras = {name: RecentFrames() for name in config.camera_names}  # frames to pair with the observations
+        for name in self.cameras:
+            self.create_subscription(Image, f"camera/{name}/image_raw", lambda msg, name=name: self._on_image(name, msg),
+                                     SENSOR_QOS)
         self.act_on_observation = config.act_on_observation
         if not self.act_on_observation:
             self.create_timer(1.0 / config.rate, self._on_tick)
@@ -73,13 +79,14 @@ class PolicyNode(IilNode):
         if self.act_on_observation:
             self._on_tick()
 
-    def _on_image(self, msg: Image) -> None:
-        if msg.encoding != "rgb8" or len(msg.data) != msg.height * msg.width * 3:
-            self.get_logger().error(f"camera image is {msg.encoding} {msg.width}x{msg.height} ({len(msg.data)} bytes), "
-                                    "expected rgb8: ignored", throttle_duration_sec=2.0)
+    def _on_image(self, name: str, msg: Image) -> None:
+        try:
+            rgb = image_rgb(msg.encoding, msg.width, msg.height, msg.step, msg.data)
+        except CameraError as err:
+            self.get_logger().error(f"camera/{name}/image_raw: {err}; ignored (the camera node publishes rgb8)",
+                                    throttle_duration_sec=2.0)
             return
-        rgb = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
-        self.frame = CameraFrame(rgb, stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec))
+        self.cameras[name].add(CameraFrame(rgb, stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec)))
 
     def _on_weights(self, msg: UInt8MultiArray) -> None:
         data = msg.data.tobytes() if hasattr(msg.data, "tobytes") else bytes(msg.data)
@@ -103,7 +110,7 @@ class PolicyNode(IilNode):
 
     def _on_tick(self) -> None:
         self._install_ready()  # between ticks: a swap never mixes two policies
-        proposal, why_not = self.runner.act(self.observation, self.get_clock().now().nanoseconds * 1e-9, self.frame)
+        proposal, why_not = self.runner.act(self.observation, self.get_clock().now().nanoseconds * 1e-9, self.cameras)
         if proposal is None:
             self.get_logger().warn(f"no proposal: {why_not}", throttle_duration_sec=2.0)
         else:

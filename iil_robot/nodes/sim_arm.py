@@ -5,7 +5,10 @@ with MoveIt Servo's semantics; ``arm/gripper`` closure) and publishes only what 
 drivers and perception would: ``joint_states`` (arm and finger joints, under the robot profile's
 ``joint_names``), the end-effector pose (``ee_pose``, as franka_robot_state_broadcaster's
 ``current_pose`` or ur_robot_driver's ``tcp_pose_broadcaster``), object and goal poses as a
-perception system would, and optionally a camera image. The ``observer`` node builds the
+perception system would, and optionally camera images as a camera driver (usb_cam, realsense2_camera)
+publishes them: for each MuJoCo camera in ``cameras``, ``<camera>/image_raw`` (Image rgb8),
+``<camera>/image_raw/compressed`` (JPEG) and ``<camera>/camera_info`` (the pinhole of the camera's
+``fovy``), all with the tick's stamp. The ``observer`` node builds the
 policy's observation from them and the ``episode_manager`` decides when episodes start and end,
 as on a real arm: the simulated arm runs on and never ends an episode. ``~/reset_scene`` is the
 one thing a simulator offers that a real arm does not: it does what a person does by hand between
@@ -31,11 +34,12 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set bef
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 
 from iil_robot.command.mux import step_records_reach
+from iil_robot.data.camera import encode_jpeg
 from iil_robot.data.records import RecordError, StepRecord
 from iil_robot.data.transitions import TRANSLATION_GRIPPER
 from iil_robot.nodes.common import (
@@ -45,9 +49,11 @@ from iil_robot.nodes.common import (
     IilNode,
     ParameterError,
     declare,
+    declare_unset_list,
     run,
     twist_values,
 )
+from iil_robot.sim.camera import pinhole
 from iil_robot.sim.spec import TASK_NAMES
 from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
 
@@ -75,8 +81,11 @@ class SimArm(IilNode):
             raise ParameterError(f"parameter 'joint_names' needs {len(SIM_JOINTS)} names (\"\" to leave one out), for "
                                  f"{list(SIM_JOINTS)}; got {len(renamed)}")
         self.joint_names = dict(zip(SIM_JOINTS, renamed))
-        self.camera = declare(self, "camera", False, "Publish a camera image each tick (needs MUJOCO_GL=egl or osmesa)")
+        self.cameras = declare_unset_list(self, "cameras", "strings", "MuJoCo cameras published each tick as camera drivers "
+                                          "do (<camera>/image_raw, /compressed, /camera_info), e.g. external_camera_0, "
+                                          "gripper_camera_rgb; none by default (rendering costs CPU; needs MUJOCO_GL=egl)")
         self.image_size = declare(self, "image_size", 128, "Square camera image size (px)", 16, 1024)
+        self.jpeg_quality = declare(self, "jpeg_quality", 90, "JPEG quality of <camera>/image_raw/compressed", 1, 100)
         awaited = declare(self, "await_step_subscribers", "", "Comma-separated node names (e.g. recorder,learner) the mux must "
                           "report subscribed to its step records before the arm publishes anything; empty = at once")
         self.awaited = {name.strip() for name in awaited.split(",") if name.strip()}
@@ -90,7 +99,7 @@ class SimArm(IilNode):
         self.joint_pub = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
         self.pose_pubs = {name: self.create_publisher(PoseStamped, name, SENSOR_QOS)
                           for name in ("ee_pose", "object_pose", "goal_pose")}
-        self.image_pub = self.create_publisher(Image, "image", SENSOR_QOS) if self.camera else None
+        self.camera_pubs = {name: self._camera_publishers(name) for name in self.cameras}
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(TwistStamped, "arm/cmd", self._on_cmd, COMMAND_QOS)
         self.create_subscription(Float64, "arm/gripper", self._on_gripper, COMMAND_QOS)
@@ -196,8 +205,8 @@ class SimArm(IilNode):
                             velocity=[float(v) for _, _, v in published])
         joints.header.stamp, joints.header.frame_id = stamp, self.frame_id
         self.joint_pub.publish(joints)
-        if self.image_pub is not None:
-            self._publish_image(stamp)
+        for name in list(self.camera_pubs):
+            self._publish_images(name, stamp)
 
     def _pose(self, pose, stamp) -> PoseStamped:
         msg = PoseStamped()
@@ -207,16 +216,35 @@ class SimArm(IilNode):
         o.x, o.y, o.z, o.w = (float(v) for v in pose.orientation)  # readout gives (x, y, z, w)
         return msg
 
-    def _publish_image(self, stamp) -> None:
+    def _camera_publishers(self, name: str) -> tuple:
         try:
-            rgb = self.env.render_image(self.image_size, self.image_size)
+            fx, fy, cx, cy = pinhole(self.env.model, name, self.image_size, self.image_size)
+        except ValueError as err:
+            raise ParameterError(f"parameter 'cameras': {err}") from err
+        size = self.image_size
+        info = CameraInfo(height=size, width=size, distortion_model="plumb_bob", d=[0.0] * 5,
+                          k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0], r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+                          p=[fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
+        info.header.frame_id = f"{name}_optical_frame"
+        return (self.create_publisher(Image, f"{name}/image_raw", SENSOR_QOS),
+                self.create_publisher(CompressedImage, f"{name}/image_raw/compressed", SENSOR_QOS),
+                self.create_publisher(CameraInfo, f"{name}/camera_info", SENSOR_QOS), info)
+
+    def _publish_images(self, name: str, stamp) -> None:
+        image_pub, jpeg_pub, info_pub, info = self.camera_pubs[name]
+        try:
+            rgb = self.env.render_image(self.image_size, self.image_size, name)
         except RuntimeError as err:
-            self.get_logger().error(f"camera disabled: {err}. Set MUJOCO_GL=egl (or osmesa) before starting.")
-            self.image_pub = None
+            self.get_logger().error(f"camera {name} disabled: {err}. Set MUJOCO_GL=egl (or osmesa) before starting.")
+            del self.camera_pubs[name]
             return
         image = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=rgb.shape[1] * 3, data=rgb.tobytes())
-        image.header.stamp, image.header.frame_id = stamp, "camera"
-        self.image_pub.publish(image)
+        jpeg = CompressedImage(format="rgb8; jpeg compressed bgr8", data=encode_jpeg(rgb, self.jpeg_quality))
+        for msg in (image, jpeg, info):
+            msg.header.stamp, msg.header.frame_id = stamp, info.header.frame_id
+        image_pub.publish(image)
+        jpeg_pub.publish(jpeg)
+        info_pub.publish(info)
 
     def _publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name="sim_arm", hardware_id=self.spec, level=DiagnosticStatus.OK,

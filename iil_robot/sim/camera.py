@@ -49,3 +49,17 @@ class Camera:
                     "mujoco, and install libegl1 libgl1 (or libosmesa6)"
                 ) from err
         return self._renderers[key]
+
+
+def pinhole(model: mujoco.MjModel, camera: str, width: int, height: int) -> tuple[float, float, float, float]:
+    """(fx, fy, cx, cy) in pixels of a model camera's image of ``width`` x ``height``: MuJoCo cameras are ideal
+    pinholes with a vertical field of view ``fovy`` and square pixels, centred.
+
+    Raises:
+        ValueError: on an unknown camera name.
+    """
+    index = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+    if index < 0:
+        raise ValueError(f"unknown camera {camera!r}; the model has {[model.camera(i).name for i in range(model.ncam)]}")
+    f = 0.5 * height / np.tan(np.radians(model.cam_fovy[index]) / 2)
+    return float(f), float(f), width / 2.0, height / 2.0

@@ -187,7 +187,7 @@ def test_train_a_camera_policy_pairs_the_recorded_frames_with_the_steps(tmp_path
     from tests.records_factory import write_bag
 
     ns = {r.tick: int(round(r.stamp * 1e9)) + 1000 for r in steps("ppppHhhppp")}
-    records = [r.__class__(**{**r.__dict__, "image_stamp": stamp_seconds(ns[r.tick] // 10**9, ns[r.tick] % 10**9)})
+    records = [r.__class__(**{**r.__dict__, "image_stamps": {"front": stamp_seconds(ns[r.tick] // 10**9, ns[r.tick] % 10**9)}})
                for r in steps("ppppHhhppp")]
     frames = [(ns[r.tick], encode_jpeg(np.full((32, 32, 3), 10 * r.tick, np.uint8))) for r in records if r.tick != 2]
     write_bag(tmp_path / "bags" / "s_000", records, [event("start", 0.0), event("success", 0.5, "operator")], frames)
@@ -199,9 +199,9 @@ def test_train_a_camera_policy_pairs_the_recorded_frames_with_the_steps(tmp_path
     # 10 steps, the last one terminal: 10 rows; tick 2's frame is missing (rows 1 and 2 lose a frame)
     assert trained["image"] == [3, 20, 24] and trained["missing_frames"] == 2
     assert trained["prior"] + trained["online"] == 8 and "no camera frame" in captured.err
-    runner = PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights",
+    runner = PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights", cameras="front",
                                        fallback_weights=str(out / "weights.safetensors")))
-    assert runner.active.meta.image == (3, 20, 24)
-    assert main(["replay", str(tmp_path / "bags"), "--train", "rlif", "--image-size", "24", "20", "--image-topic", "/none",
+    assert runner.active.meta.image == (3, 20, 24) and runner.active.meta.cameras == ("front",)
+    assert main(["replay", str(tmp_path / "bags"), "--train", "rlif", "--image-size", "24", "20", "--camera", "wrist",
                  "--out", str(tmp_path / "o2"), "--device", "cpu"]) == 1
-    assert "no camera frames on /none" in capsys.readouterr().err
+    assert "no camera frames on /camera/wrist/image_raw/compressed" in capsys.readouterr().err

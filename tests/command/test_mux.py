@@ -394,11 +394,11 @@ def test_a_withdrawn_help_request_gives_the_arm_back_to_the_policy():
 
 def test_the_step_record_carries_the_frame_stamp_of_the_policys_proposal():
     mux = make_mux()
-    with_frame = Proposal(POLICY_ACTION, (1.0, 2.0), 1, obs_stamp=0.0, stamp=0.0, image_stamp=-0.03)
+    with_frame = Proposal(POLICY_ACTION, (1.0, 2.0), 1, obs_stamp=0.0, stamp=0.0, image_stamps={"front": -0.03, "wrist": -0.02})
     assert mux.proposal("policy", with_frame, 0.0) is None
-    assert mux.update(0.0, stamp=0.0, proposal_arrived=True).step.image_stamp == -0.03
-    assert propose(mux, 0.05).step.image_stamp is None  # a proposal without a camera frame
-    assert mux.update(1.0, stamp=1.0).step.image_stamp is None  # the policy went stale: no proposal, no frame
+    assert mux.update(0.0, stamp=0.0, proposal_arrived=True).step.image_stamps == {"front": -0.03, "wrist": -0.02}
+    assert propose(mux, 0.05).step.image_stamps is None  # a proposal without a camera frame
+    assert mux.update(1.0, stamp=1.0).step.image_stamps is None  # the policy went stale: no proposal, no frame
 
 
 def test_step_records_reach_the_named_nodes_only_once_the_publisher_matched_every_listed_one():

@@ -20,7 +20,7 @@ PROPOSALS = st.builds(
     Proposal, action=VALID_ACTION | st.lists(ANY_FLOAT, min_size=0, max_size=9).map(tuple),
     observation=st.lists(ANY_FLOAT, max_size=4).map(tuple),
     policy_version=HUGE_INT, obs_stamp=ANY_FLOAT, stamp=ANY_FLOAT, uncertainty=st.none() | ANY_FLOAT,
-    risk=st.none() | ANY_FLOAT, image_stamp=st.none() | ANY_FLOAT)
+    risk=st.none() | ANY_FLOAT, image_stamps=st.none() | st.dictionaries(st.sampled_from(['front', 'wrist']), ANY_FLOAT))
 INPUTS = st.one_of(
     st.tuples(st.just("human"), st.lists(ANY_FLOAT, min_size=6, max_size=6)),
     st.tuples(st.just("human_short"), st.lists(ANY_FLOAT, max_size=8)),

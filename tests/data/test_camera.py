@@ -10,8 +10,10 @@ from iil_robot.data.camera import (
     CameraError,
     CaptureThread,
     StallMonitor,
+    check_size,
     decode_jpeg,
     encode_jpeg,
+    image_rgb,
     open_capture,
     preprocess,
     source_kind,
@@ -20,7 +22,7 @@ from tests.fakes import brightness, wait_until, write_test_video
 
 
 @pytest.mark.parametrize("source, kind", [("0", "device"), ("12", "device"), ("/dev/video2", "device"),
-                                          ("sim", "sim"), ("clip.mp4", "file"), ("/tmp/a.avi", "file")])
+                                          ("clip.mp4", "file"), ("/tmp/a.avi", "file")])
 def test_source_kind(source, kind):
     assert source_kind(source) == kind
 
@@ -113,3 +115,45 @@ def test_stall_monitor_states(frames_at, now, error, expected):
     assert state == expected
     if error:
         assert error in message
+
+
+RGB = bytes(range(12))  # a 2x2 image: pixels (0,1,2) (3,4,5) / (6,7,8) (9,10,11)
+
+
+@pytest.mark.parametrize("encoding, width, height, step, data, first_pixel", [
+    ("rgb8", 2, 2, 6, RGB, (0, 1, 2)),
+    ("bgr8", 2, 2, 6, RGB, (2, 1, 0)),                         # converted to RGB
+    ("rgb8", 2, 2, 8, RGB[:6] + b"xx" + RGB[6:] + b"yy", (0, 1, 2)),  # padded rows (step > width x 3)
+])
+def test_image_messages_become_rgb_frames(encoding, width, height, step, data, first_pixel):
+    rgb = image_rgb(encoding, width, height, step, data)
+    assert rgb.shape == (2, 2, 3) and tuple(rgb[0, 0]) == first_pixel and tuple(rgb[1, 1]) in ((9, 10, 11), (11, 10, 9))
+
+
+@pytest.mark.parametrize("encoding, width, height, step, data, named", [
+    ("16UC1", 2, 2, 4, bytes(8), "'16UC1' is not a colour image"),
+    ("mono8", 2, 2, 2, bytes(4), "'mono8' is not a colour image"),
+    ("rgb8", 2, 2, 6, bytes(11), "has 11 bytes"),
+    ("rgb8", 2, 2, 4, bytes(8), "step 4"),
+    ("rgb8", 0, 2, 0, b"", "0x2"),
+])
+def test_image_messages_of_another_encoding_or_malformed_are_refused_by_name(encoding, width, height, step, data, named):
+    with pytest.raises(CameraError, match=named):
+        image_rgb(encoding, width, height, step, data)
+
+
+def test_a_topic_camera_refuses_another_size_naming_both_and_the_parameters():
+    config = CameraConfig(type="image", topic="cam/image_raw", capture_width=640, capture_height=480)
+    check_size(np.zeros((480, 640, 3), np.uint8), config, "cameras.wrist.")
+    with pytest.raises(CameraError, match=r"image is 320x240, expected 640x480: set cameras.wrist.capture_width"):
+        check_size(np.zeros((240, 320, 3), np.uint8), config, "cameras.wrist.")
+    check_size(np.zeros((240, 320, 3), np.uint8), CameraConfig(type="image", topic="t"))  # 0 = any size
+    with pytest.raises(CameraError, match=r"width=400 height=300 does not fit the 320x240 frame: set cameras.wrist.crop"):
+        preprocess(np.zeros((240, 320, 3), np.uint8), (0, 0, 400, 300), 64, 64, "cameras.wrist.crop")
+
+
+@pytest.mark.parametrize("fields, named", [({"type": "depth"}, "type 'depth'"), ({"type": "image"}, "needs a topic"),
+                                           ({"type": "device", "source": ""}, "source is empty")])
+def test_a_camera_config_names_what_is_missing(fields, named):
+    with pytest.raises(ValueError, match=named):
+        CameraConfig(**fields)

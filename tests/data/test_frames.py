@@ -17,7 +17,8 @@ def grey(value: int, shape=(40, 48)) -> np.ndarray:
 
 def with_frames(records, missing=()):
     """Each step acted on a frame taken 10 ms before it; ``missing`` ticks had none."""
-    return [r.__class__(**{**r.__dict__, "image_stamp": None if r.tick in missing else r.stamp - 0.01}) for r in records]
+    return [r.__class__(**{**r.__dict__, "image_stamps": None if r.tick in missing else {"front": r.stamp - 0.01}})
+            for r in records]
 
 
 def test_the_store_resizes_to_the_learners_image_and_keeps_only_the_newest():
@@ -39,9 +40,9 @@ def test_labelling_carries_each_steps_frame_stamp_and_the_next_steps():
     labelled = label_episode(Episode(0, tuple(records), 0.0, 1.0, "success"))
     rlif = labelled.rlif
     stamps = {r.tick: r.stamp - 0.01 for r in records}
-    np.testing.assert_array_equal(rlif.image_stamps[:3], [stamps[0], stamps[1], stamps[2]])
-    np.testing.assert_array_equal(rlif.next_image_stamps[:3], [stamps[1], stamps[2], stamps[3]])
-    assert np.isnan(rlif.image_stamps[4]) and np.isnan(rlif.next_image_stamps[3])  # tick 4 had no frame
+    assert [s["front"] for s in rlif.image_stamps[:3]] == [stamps[0], stamps[1], stamps[2]]
+    assert [s["front"] for s in rlif.next_image_stamps[:3]] == [stamps[1], stamps[2], stamps[3]]
+    assert rlif.image_stamps[4] is None and rlif.next_image_stamps[3] is None  # tick 4 had no frame
     assert rlif.next_image_stamps[-1] == rlif.image_stamps[-1]  # a terminal's next is itself
 
 
@@ -50,9 +51,10 @@ def test_rows_are_paired_by_exact_stamp_and_rows_without_their_frames_are_counte
     rlif = label_episode(Episode(0, tuple(records), 0.0, 1.0, "timeout")).rlif
     store = FrameStore(IMAGE, capacity=100)
     for r in records:
-        if r.image_stamp is not None and r.tick != 1:  # the frame of tick 1 never arrived
-            store.add_rgb(r.image_stamp, grey(r.tick))
-    paired, missing = attach_images(rlif, store)
+        if r.image_stamps is not None and r.tick != 1:  # the frame of tick 1 never arrived
+            store.add_rgb(r.image_stamps["front"], grey(r.tick))
+    paired, missing = attach_images(rlif, store, "front")
+    assert attach_images(rlif, store, "wrist")[1] == len(rlif)  # another camera's frames: none of these
     # rows 0 (next is 1), 1, 4 (next is 5), 5 lose a frame; the last step forms no transition (timeout)
     assert missing == 4 and len(paired) == len(rlif) - 4
     assert paired.images.shape == (len(paired), *IMAGE) and paired.images.dtype == np.uint8
@@ -62,5 +64,5 @@ def test_rows_are_paired_by_exact_stamp_and_rows_without_their_frames_are_counte
 
 def test_rows_without_stamps_are_all_left_out_and_counted():
     rlif = label_episode(Episode(0, tuple(steps("pppp")), 0.0, 1.0, "timeout")).rlif  # no camera at all
-    paired, missing = attach_images(rlif, FrameStore(IMAGE, 10))
+    paired, missing = attach_images(rlif, FrameStore(IMAGE, 10), "front")
     assert len(paired) == 0 and missing == len(rlif) == 3 and paired.images.shape == (0, *IMAGE)

@@ -39,30 +39,37 @@ def test_step_record_round_trip_with_and_without_optional_fields():
 
 def test_step_record_json_names_its_format_and_version():
     data = json.loads(make_step().encode())
-    assert data["format"] == "iil_robot.step" and data["version"] == 2
+    assert data["format"] == "iil_robot.step" and data["version"] == 3
     assert data["executed_action"] == list(ACTION)
 
 
-def test_the_frame_stamp_round_trips_in_proposals_and_step_records():
-    proposal = Proposal(ACTION, (0.5,), policy_version=4, obs_stamp=1.0, stamp=1.01, image_stamp=1700000000.123456789)
+def test_each_cameras_frame_stamp_round_trips_in_proposals_and_step_records():
+    stamps = {"front": 1700000000.123456789, "wrist": 1700000000.1}
+    proposal = Proposal(ACTION, (0.5,), policy_version=4, obs_stamp=1.0, stamp=1.01, image_stamps=stamps)
     assert Proposal.decode(proposal.encode()) == proposal
-    assert json.loads(proposal.encode())["image_stamp"] == proposal.image_stamp  # exact: the learner pairs frames by it
-    step = make_step(image_stamp=12.4)
+    assert json.loads(proposal.encode())["image_stamps"] == stamps  # exact: the learner pairs frames by them
+    step = make_step(image_stamps={"front": 12.4})
     assert StepRecord.decode(step.encode()) == step
-    assert StepRecord.decode(make_step().encode()).image_stamp is None
+    assert StepRecord.decode(make_step().encode()).image_stamps is None
 
 
-def test_version_1_records_without_a_frame_stamp_still_decode():
-    old_step = {k: v for k, v in json.loads(make_step().encode()).items() if k != "image_stamp"} | {"version": 1}
+def test_older_records_decode_version_1_without_and_version_2_with_the_front_cameras_stamp():
+    old_step = {k: v for k, v in json.loads(make_step().encode()).items() if k != "image_stamps"} | {"version": 1}
     assert StepRecord.decode(json.dumps(old_step)) == make_step()
+    v2 = old_step | {"version": 2, "image_stamp": 12.5}
+    assert StepRecord.decode(json.dumps(v2)).image_stamps == {"front": 12.5}
     old_proposal = json.loads(proposal_json())
-    assert "image_stamp" not in old_proposal and Proposal.decode(proposal_json()).image_stamp is None
+    assert "image_stamps" not in old_proposal and Proposal.decode(proposal_json()).image_stamps is None
 
 
-@pytest.mark.parametrize("value", ["12.0", True, [1.0]])
-def test_a_bad_frame_stamp_is_refused(value):
-    data = json.loads(make_step().encode()) | {"image_stamp": value}
-    with pytest.raises(RecordError, match="image_stamp"):
+@pytest.mark.parametrize("field, value, named", [
+    ("image_stamps", {"front": "12.0"}, "camera 'front'"), ("image_stamps", {"front": True}, "camera 'front'"),
+    ("image_stamps", [1.0], "image_stamps"), ("image_stamps", {"": 1.0}, "image_stamps"),
+    ("image_stamp", "12.0", "image_stamp"),
+])
+def test_a_bad_frame_stamp_is_refused(field, value, named):
+    data = json.loads(make_step().encode()) | {field: value}
+    with pytest.raises(RecordError, match=named):
         StepRecord.decode(json.dumps(data))
 
 
@@ -86,7 +93,7 @@ def proposal_json(**overrides):
         ("{not json", "not valid JSON"),
         ("[1, 2]", "expected a JSON object"),
         (proposal_json(format="iil_robot.step"), "format is 'iil_robot.step'"),
-        (proposal_json(version=3), "version 3 is not supported"),
+        (proposal_json(version=4), "version 4 is not supported"),
         (proposal_json(action=[0.0] * 6), "must have 7 values"),
         (proposal_json(action=[0.0] * 6 + ["x"]), "gripper must be a number, got str"),
         (proposal_json(action=[0.0] * 6 + [1.5]), "gripper closure 1.5"),

@@ -14,8 +14,8 @@ from iil_robot.data.records import EpisodeEvent, InterventionEvent, Observation,
 from tests.data.test_records import ACTION, make_step
 
 GOOD = {
-    Proposal: Proposal(ACTION, (0.5, 0.25), 4, 1.0, 1.01, uncertainty=0.2, risk=0.1, image_stamp=0.9).encode(),
-    StepRecord: make_step(image_stamp=12.4).encode(),
+    Proposal: Proposal(ACTION, (0.5, 0.25), 4, 1.0, 1.01, uncertainty=0.2, risk=0.1, image_stamps={"front": 0.9}).encode(),
+    StepRecord: make_step(image_stamps={"front": 12.4}).encode(),
     Observation: Observation((0.1, 0.2), "fetch_push/v1", 3.0).encode(),
     EpisodeEvent: EpisodeEvent("success", "operator", 2.0).encode(),
     InterventionEvent: InterventionEvent(True, "spacemouse", 1.0, "engaged", 1, 0.0).encode(),

@@ -24,7 +24,7 @@ def test_replay_video_writes_one_mp4_per_episode_with_the_onset_marked(tmp_path,
     writer.open()
     step_id, event_id = (writer.add_topic(TopicSpec("/step", STRING)),
                          writer.add_topic(TopicSpec("/episode/event", STRING, "latched")))
-    image_id = writer.add_topic(TopicSpec("/camera/image_raw/compressed", JPEG, "sensor"))
+    image_id = writer.add_topic(TopicSpec("/camera/front/image_raw/compressed", JPEG, "sensor"))
     stream = [(r.stamp, step_id, store.serialize_cdr(store.types[STRING](data=r.encode()), STRING)) for r in records]
     stream += [(e.stamp, event_id, store.serialize_cdr(store.types[STRING](data=e.encode()), STRING)) for e in events]
     for i in range(32):  # 40 Hz frames over both episodes: a grey that gets lighter

@@ -3,11 +3,14 @@ HG-DAgger updates on images + proprioception, the weights round trip, and the po
 holding on a stale camera frame."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
-from iil_robot.acting.policy import CameraFrame, PolicyConfig, PolicyRunner
+from iil_robot.acting.cameras import CameraFrame, RecentFrames
+from iil_robot.acting.policy import PolicyConfig, PolicyRunner
 from iil_robot.data.records import Observation
 from iil_robot.data.transitions import StepClass, Transitions
 from iil_robot.learners.buffers import ReplayBuffer
@@ -118,58 +121,99 @@ def test_hgdagger_on_images_fits_the_operator_and_exports_a_camera_policy():
     assert last < 0.5 * first
 
     meta = WeightsMeta(1, "hgdagger", "cam/v1", 5, ACTION_SPEC, 4, config.hidden, 2, learner.updates, 0.0,
-                       image=IMAGE, image_features=16)
+                       image=IMAGE, image_features=16, cameras=("front",))
     _, policy = decode_policy(encode_policy(learner.policy, meta))
     obs, pixels = torch.from_numpy(data.observations[:3]), torch.from_numpy(data.images[:3])
     assert torch.allclose(policy(obs, pixels)[0], learner.policy.eval()(obs, pixels)[0])
 
 
-def test_weights_refuse_a_bad_image_shape():
+def camera_weights(cameras=("front",), version=1, image=IMAGE) -> bytes:
+    shape = (3 * len(cameras), *image[1:])
+    learner = RLPDLearner(5, 4, RLPDConfig(hidden=(16, 16), num_qs=2, image_features=8), image=shape)
+    meta = WeightsMeta(version, "rlpd", "cam/v1", 5, ACTION_SPEC, 4, (16, 16), 1, 0, 0.0, image=shape, image_features=8,
+                       cameras=tuple(cameras))
+    return encode_policy(learner.policy, meta)
+
+
+@pytest.mark.parametrize("image, cameras, why", [
+    ((1, 24, 24), ("front",), "image"), ((6, 24, 24), ("front",), "cameras"), ((3, 24, 24), (), "cameras"),
+    ((6, 24, 24), ("front", "front"), "distinct"),
+])
+def test_weights_refuse_a_bad_image_shape_or_camera_list(image, cameras, why):
     learner = RLPDLearner(5, 4, RLPDConfig(hidden=(16, 16), num_qs=2, image_features=8), image=IMAGE)
-    meta = WeightsMeta(1, "rlpd", "cam/v1", 5, ACTION_SPEC, 4, (16, 16), 1, 0, 0.0, image=(1, 24, 24), image_features=8)
-    with pytest.raises(WeightsError, match="image"):
+    meta = WeightsMeta(1, "rlpd", "cam/v1", 5, ACTION_SPEC, 4, (16, 16), 1, 0, 0.0, image=image, image_features=8,
+                       cameras=cameras)
+    with pytest.raises(WeightsError, match=why):
         decode_policy(encode_policy(learner.policy, meta))
 
 
-def camera_runner(tmp_path) -> PolicyRunner:
-    learner = RLPDLearner(5, 4, RLPDConfig(hidden=(16, 16), num_qs=2, image_features=8), image=IMAGE)
-    meta = WeightsMeta(1, "rlpd", "cam/v1", 5, ACTION_SPEC, 4, (16, 16), 1, 0, 0.0, image=IMAGE, image_features=8)
-    runner = PolicyRunner(PolicyConfig(camera_timeout=0.15))
-    runner.install(runner.prepare(encode_policy(learner.policy, meta)))
+def frames(*entries) -> dict[str, RecentFrames]:
+    """{camera: RecentFrames} from (camera, stamp[, rgb]) entries."""
+    out: dict[str, RecentFrames] = {}
+    for name, stamp, *rgb in entries:
+        out.setdefault(name, RecentFrames()).add(CameraFrame(rgb[0] if rgb else np.zeros((24, 24, 3), np.uint8), stamp))
+    return out
+
+
+def camera_runner(cameras=("front",)) -> PolicyRunner:
+    runner = PolicyRunner(PolicyConfig(camera_timeout=0.15, cameras=",".join(cameras)))
+    runner.install(runner.prepare(camera_weights(cameras)))
     return runner
 
 
 @pytest.mark.parametrize("frame_age, proposes, why", [
     (0.05, True, ""),
-    (0.5, False, "camera frame is stale"),   # the camera stalled: the mux holds
-    (None, False, "no camera frame yet"),
+    (0.5, False, "camera front stale"),   # the camera stalled: the mux holds
+    (None, False, "camera front no frame yet"),
 ])
-def test_a_stalled_camera_makes_the_observation_stale(tmp_path, frame_age, proposes, why):
-    runner = camera_runner(tmp_path)
+def test_a_stalled_camera_makes_the_observation_stale(frame_age, proposes, why):
+    runner = camera_runner()
     now = 100.0
     observation = Observation((0.1,) * 5, "cam/v1", now - 0.01)  # the state itself is fresh
-    frame = None if frame_age is None else CameraFrame(np.zeros((24, 24, 3), np.uint8), now - frame_age)
-    proposal, reason = runner.act(observation, now, frame)
+    recent = {} if frame_age is None else frames(("front", observation.stamp - frame_age))
+    proposal, reason = runner.act(observation, now, recent)
     assert (proposal is not None) == proposes
     assert why in reason
 
 
-def test_camera_timeout_holds_a_state_policy_too_and_the_proposal_names_its_frame(tmp_path):
+def test_camera_timeout_holds_a_state_policy_too_and_the_proposal_names_its_frames():
     observation = Observation((0.1,) * 5, "s/v1", 10.0)
-    runner = PolicyRunner(PolicyConfig(camera_timeout=0.1))
+    runner = PolicyRunner(PolicyConfig(camera_timeout=0.1, cameras="front,wrist"))
     assert runner.act(observation, 10.0, None)[0] is None
-    assert runner.act(observation, 10.0, CameraFrame(np.zeros((8, 8, 3), np.uint8), 9.95))[0].image_stamp == 9.95
-    # without camera_timeout a state policy still names a fresh frame (an image learner needs it), not a stale one
-    state = PolicyRunner(PolicyConfig(observation_timeout=0.2))
-    assert state.act(observation, 10.0, CameraFrame(np.zeros((8, 8, 3), np.uint8), 9.9))[0].image_stamp == 9.9
-    assert state.act(observation, 10.0, CameraFrame(np.zeros((8, 8, 3), np.uint8), 9.0))[0].image_stamp is None
-    assert state.act(observation, 10.0, None)[0].image_stamp is None
+    proposal, why = runner.act(observation, 10.0, frames(("front", 9.95)))
+    assert proposal is None and why == "holding: camera wrist no frame yet (is the camera node running?)"
+    assert runner.act(observation, 10.0, frames(("front", 9.95), ("wrist", 9.97)))[0].image_stamps == {"front": 9.95,
+                                                                                                        "wrist": 9.97}
+    # without camera_timeout a state policy still names fresh frames (an image learner needs them), not stale ones
+    state = PolicyRunner(PolicyConfig(observation_timeout=0.2, cameras="front,wrist"))
+    assert state.act(observation, 10.0, frames(("front", 9.9), ("wrist", 9.0)))[0].image_stamps == {"front": 9.9}
+    assert state.act(observation, 10.0, frames(("front", 9.0)))[0].image_stamps is None
+    assert state.act(observation, 10.0, None)[0].image_stamps is None
 
 
-def test_a_frame_of_another_size_is_resized_to_the_policy_image_and_a_non_rgb_one_refused(tmp_path):
-    camera = camera_runner(tmp_path)
+def test_a_frame_of_another_size_is_resized_to_the_policy_image_and_a_non_rgb_one_refused():
+    camera = camera_runner()
     observation = Observation((0.1,) * 5, "cam/v1", 10.0)
-    proposal, _ = camera.act(observation, 10.0, CameraFrame(np.zeros((8, 8, 3), np.uint8), 10.0))
-    assert proposal is not None and proposal.image_stamp == 10.0  # resized like the learner's frames (frames.frame_chw)
-    proposal, reason = camera.act(observation, 10.0, CameraFrame(np.zeros((24, 24), np.uint8), 10.0))
+    proposal, _ = camera.act(observation, 10.0, frames(("front", 10.0, np.zeros((8, 8, 3), np.uint8))))
+    assert proposal is not None and proposal.image_stamps == {"front": 10.0}  # resized like the learner's (frame_chw)
+    proposal, reason = camera.act(observation, 10.0, frames(("front", 10.0, np.zeros((24, 24), np.uint8))))
     assert proposal is None and "expected an RGB uint8 frame" in reason
+
+
+def test_a_two_camera_policy_takes_both_images_in_the_weights_order():
+    runner = camera_runner(("front", "wrist"))
+    observation = Observation((0.1,) * 5, "cam/v1", 10.0)
+    black, white = np.zeros((24, 24, 3), np.uint8), np.full((24, 24, 3), 255, np.uint8)
+    a = runner.act(observation, 10.0, frames(("front", 9.99, black), ("wrist", 9.99, white)))[0]
+    b = runner.act(observation, 10.0, frames(("front", 9.99, white), ("wrist", 9.99, black)))[0]
+    assert a is not None and b is not None and a.action != b.action  # each camera feeds its own channels
+    assert a.image_stamps == {"front": 9.99, "wrist": 9.99}
+
+
+@pytest.mark.parametrize("policy_cameras, lacking", [
+    ("front", "it lacks ['wrist']"), ("front,wrist,top", "the weights lack ['top']"), ("", "it lacks ['front', 'wrist']")])
+def test_weights_for_another_camera_set_are_refused_naming_the_difference(policy_cameras, lacking):
+    runner = PolicyRunner(PolicyConfig(cameras=policy_cameras))
+    with pytest.raises(WeightsError, match=re.escape(lacking)):
+        runner.prepare(camera_weights(("front", "wrist")))
+    assert PolicyRunner(PolicyConfig(cameras="wrist,front")).prepare(camera_weights(("front", "wrist"))).version == 1

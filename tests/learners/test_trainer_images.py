@@ -28,7 +28,8 @@ def with_frames(episodes, missing=()):
     """Records naming the frame each step acted on (as the policy node and the mux do); ``missing`` ticks had none."""
     def named(r):
         ns = frame_ns(r)
-        return r.__class__(**{**r.__dict__, "image_stamp": None if r.tick in missing else stamp_seconds(ns // 10**9, ns % 10**9)})
+        stamps = None if r.tick in missing else {"front": stamp_seconds(ns // 10**9, ns % 10**9)}
+        return r.__class__(**{**r.__dict__, "image_stamps": stamps})
     return [[named(r) for r in records] for records in episodes]
 
 
@@ -54,7 +55,7 @@ def test_live_frames_are_paired_by_stamp_and_steps_without_theirs_are_counted_an
     trainer, warnings = make(tmp_path, algorithm)
     for records in episodes:
         for r in records:
-            if r.image_stamp is not None and r.tick != lost:
+            if r.image_stamps is not None and r.tick != lost:
                 ns = frame_ns(r)
                 trainer.add_compressed_frame(stamp_seconds(ns // 10**9, ns % 10**9), jpeg(r.tick))
     feed(trainer, episodes)

@@ -20,11 +20,13 @@ STARTUP = 30.0
 
 
 def camera_spec(**parameters) -> NodeSpec:
-    return NodeSpec("camera", "iil_robot.nodes.camera", params_files=(str(config_path("camera.yaml")),), parameters=parameters)
+    """The camera node with config/camera.yaml and camera ``front``'s parameters (``cameras.front.<key>``)."""
+    return NodeSpec("camera", "iil_robot.nodes.camera", params_files=(str(config_path("camera.yaml")),),
+                    parameters={(k if k.startswith("cameras.") else f"cameras.front.{k}"): v for k, v in parameters.items()})
 
 
-def camera_status(received) -> list[DiagnosticStatus]:
-    return [s for array in received.messages for s in array.status if s.name == "camera"]
+def camera_status(received, name: str = "front") -> list[DiagnosticStatus]:
+    return [s for array in received.messages for s in array.status if s.name == f"camera: {name}"]
 
 
 def test_video_file_drives_the_camera_node_into_the_bag(graph, probe, tmp_path):
@@ -32,11 +34,11 @@ def test_video_file_drives_the_camera_node_into_the_bag(graph, probe, tmp_path):
     bags = tmp_path / "bags"
     graph.start(NodeSpec("recorder", "iil_robot.nodes.recorder", params_files=(str(config_path("recorder.yaml")),),
                          parameters={"output_dir": str(bags)}))
-    raw = probe.collect(Image, "camera/image_raw", SENSOR_QOS)
-    jpeg = probe.collect(CompressedImage, "camera/image_raw/compressed", SENSOR_QOS)
-    info = probe.collect(CameraInfo, "camera/camera_info", SENSOR_QOS)
+    raw = probe.collect(Image, "camera/front/image_raw", SENSOR_QOS)
+    jpeg = probe.collect(CompressedImage, "camera/front/image_raw/compressed", SENSOR_QOS)
+    info = probe.collect(CameraInfo, "camera/front/camera_info", SENSOR_QOS)
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
-    probe.wait_for(lambda: probe.node.count_subscribers("camera/image_raw/compressed") >= 2,
+    probe.wait_for(lambda: probe.node.count_subscribers("camera/front/image_raw/compressed") >= 2,
                    STARTUP, "the recorder")  # and the probe
     probe.wait_for(lambda: recorder_received(diagnostics) is not None, STARTUP, "the recorder's diagnostics")
     before = recorder_received(diagnostics)
@@ -56,7 +58,7 @@ def test_video_file_drives_the_camera_node_into_the_bag(graph, probe, tmp_path):
 
     graph.stop("recorder")
     [bag] = find_bags([bags])
-    recorded = [m.message for m in read_messages(bag, ["/camera/image_raw/compressed"])]
+    recorded = [m.message for m in read_messages(bag, ["/camera/front/image_raw/compressed"])]
     assert len(recorded) >= 30 and recorded[0].format.endswith("jpeg compressed bgr8")
     assert_consecutive_frames(recorded)  # every frame of the file once, in order, looping
     seen = {bytes(m.data) for m in jpeg.messages}
@@ -91,7 +93,7 @@ def test_a_video_file_that_ends_is_a_stalled_camera_on_diagnostics(graph, probe,
     # 8 s at 20 Hz: long enough for the probe's subscription to match on a loaded machine (a 2 s clip could end first)
     video = write_test_video(tmp_path / "clip.avi", frames=160)
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
-    jpeg = probe.collect(CompressedImage, "camera/image_raw/compressed", SENSOR_QOS)
+    jpeg = probe.collect(CompressedImage, "camera/front/image_raw/compressed", SENSOR_QOS)
     graph.start(camera_spec(source=str(video), rate=20.0, loop=False, stall_timeout=0.3))
     probe.wait_for(lambda: len(jpeg) > 0, STARTUP, "frames")
     # On a loaded machine the node can see the stall before the capture thread has read the end of the
@@ -109,7 +111,7 @@ def test_a_video_file_that_ends_is_a_stalled_camera_on_diagnostics(graph, probe,
 
 def test_a_missing_device_is_reported_and_nothing_is_published(graph, probe):
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
-    images = probe.collect(Image, "camera/image_raw", SENSOR_QOS)
+    images = probe.collect(Image, "camera/front/image_raw", SENSOR_QOS)
     graph.start(camera_spec(source="/dev/video_iil_missing"))
     probe.wait_for(lambda: any(s.level == DiagnosticStatus.ERROR for s in camera_status(diagnostics)), STARTUP, "an error")
     error = next(s for s in camera_status(diagnostics) if s.level == DiagnosticStatus.ERROR)
@@ -119,3 +121,87 @@ def test_a_missing_device_is_reported_and_nothing_is_published(graph, probe):
 
 def test_a_bad_crop_stops_the_node_with_a_message(graph):
     assert_stops_with(graph, camera_spec(source="0", crop=[0, 0, 10]), "crop")
+
+
+def two_camera_weights(version: int = 1) -> bytes:
+    import time
+
+    import torch
+
+    from iil_robot.learners.networks import Policy, PolicyShape
+    from iil_robot.learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
+
+    torch.manual_seed(version)
+    shape = PolicyShape("rlpd", 3, 4, (8,), image=(6, 24, 24), image_features=8)
+    meta = WeightsMeta(version, "rlpd", "toy/v1", 3, ACTION_SPEC, 4, (8,), 1, 0, time.time(), image=(6, 24, 24),
+                       image_features=8, cameras=("front", "wrist"))
+    return encode_policy(Policy(shape), meta)
+
+
+def test_two_driver_topics_feed_the_camera_node_and_a_two_camera_policy_pairs_them_by_stamp(graph, probe):
+    """A bgr8 Image driver (front) and a JPEG driver (wrist) through the camera node into a policy acting on both;
+    then a depth image and a corrupt JPEG: each refused by name, the policy holds, and nothing stops."""
+    import time
+
+    from std_msgs.msg import String, UInt8MultiArray
+
+    from iil_robot.data.camera import encode_jpeg
+    from iil_robot.data.records import Observation, Proposal
+    from iil_robot.nodes.common import LATCHED_QOS, RECORD_QOS
+    from iil_robot.nodes.learner import weights_message
+
+    graph.start(camera_spec(**{"cameras.front.type": "image", "cameras.front.topic": "drv/front/image_raw",
+                               "cameras.front.capture_width": 48, "cameras.front.capture_height": 32,
+                               "cameras.front.width": 24, "cameras.front.height": 24,
+                               "cameras.wrist.type": "compressed", "cameras.wrist.topic": "drv/wrist/image_raw/compressed",
+                               "cameras.wrist.crop": [8, 0, 32, 32], "cameras.wrist.width": 24, "cameras.wrist.height": 24}))
+    graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", parameters={
+        "rate": 20.0, "cameras": "front,wrist", "camera_timeout": 0.3, "observation_timeout": 0.5}))
+    front = probe.publisher(Image, "drv/front/image_raw", SENSOR_QOS)
+    wrist = probe.publisher(CompressedImage, "drv/wrist/image_raw/compressed", SENSOR_QOS)
+    observations = probe.publisher(String, "observation", SENSOR_QOS)
+    weights = probe.publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+    out = {name: probe.collect(Image, f"camera/{name}/image_raw", SENSOR_QOS) for name in ("front", "wrist")}
+    proposals = probe.collect(String, "policy/proposal", RECORD_QOS)
+    bad = {"front": None, "wrist": None}
+
+    def feed():
+        now = time.time()
+        stamp = probe.node.get_clock().now().to_msg()
+        bgr = np.zeros((32, 48, 3), np.uint8)
+        bgr[..., 0] = 200  # blue in BGR
+        image = bad["front"] or Image(height=32, width=48, encoding="bgr8", step=48 * 3, data=bgr.tobytes())
+        jpeg = CompressedImage(format="jpeg", data=bad["wrist"] or encode_jpeg(np.full((32, 48, 3), 90, np.uint8)))
+        for msg in (image, jpeg):
+            msg.header.stamp = stamp
+        front.publish(image)
+        wrist.publish(jpeg)
+        observations.publish(String(data=Observation((0.1, 0.2, 0.3), "toy/v1", now).encode()))
+
+    def newest() -> Proposal | None:
+        return Proposal.decode(proposals.messages[-1].data) if proposals.messages else None
+
+    weights.publish(weights_message(two_camera_weights()))
+    probe.wait_for(lambda: newest() is not None and newest().policy_version == 1 and newest().image_stamps, 60.0,
+                   "proposals of the two-camera weights", every=feed)
+    assert set(newest().image_stamps) == {"front", "wrist"}
+    assert abs(newest().image_stamps["front"] - newest().obs_stamp) < 0.3  # paired by stamp with the observation
+    f = out["front"].messages[-1]
+    rgb = np.frombuffer(bytes(f.data), np.uint8).reshape(24, 24, 3)
+    assert (f.width, f.height, f.encoding) == (24, 24, "rgb8")
+    assert rgb[..., 2].mean() > 150 and rgb[..., 0].mean() < 50  # the driver's bgr8 blue is rgb8 blue
+    assert (out["wrist"].messages[-1].width, out["wrist"].messages[-1].height) == (24, 24)
+
+    for name, bad_input, named in (("front", Image(height=32, width=48, encoding="16UC1", step=96, data=bytes(32 * 96)),
+                                    "'16UC1' is not a colour image"),
+                                   ("wrist", b"\xff\xd8 not a jpeg", "cannot decode a compressed image")):
+        bad[name] = bad_input
+        probe.wait_for(lambda: named in graph.tail("camera", 200), 20.0, f"the camera node refusing {name}", every=feed)  # noqa: B023
+        probe.wait_for(lambda: f"camera {name} stale" in graph.tail("policy", 200), 20.0,  # noqa: B023
+                       f"the policy holding on {name}", every=feed)
+        count = len(proposals)
+        probe.spin_for(0.5)
+        assert len(proposals) == count  # holding: no proposal while a camera's frames are refused
+        bad[name] = None
+    probe.wait_for(lambda: newest().stamp > time.time() - 0.5, 20.0, "proposals again once the inputs are good", every=feed)
+    assert graph.processes["camera"].popen.poll() is None and graph.processes["policy"].popen.poll() is None

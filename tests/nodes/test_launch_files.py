@@ -166,7 +166,8 @@ def test_launch_file_references_only_what_exists(path, monkeypatch, domain_id, t
 
 # Node-specific test settings: no device thread, and nothing written outside the test's folder.
 TEST_OVERRIDES = {"spacemouse_gate": ["input:=joy"], "recorder": ["output_dir:={tmp}/bags"],
-                  "learner": ["run_dir:={tmp}/learner", 'bags_dir:=""'], "camera": ["source:=sim"]}
+                  "learner": ["run_dir:={tmp}/learner", 'bags_dir:=""'],
+                  "camera": ["cameras.front.type:=compressed", "cameras.front.topic:=front/image_raw/compressed"]}
 
 
 def check_node_declares(entry_point: str, files: list[Path], names: list[str], domain_id: int, tmp: Path,

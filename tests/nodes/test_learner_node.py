@@ -160,7 +160,7 @@ def test_a_camera_learner_pairs_compressed_frames_with_step_records_by_their_sta
     received = probe.collect(UInt8MultiArray, "policy/weights", LATCHED_QOS)
     from diagnostic_msgs.msg import DiagnosticArray
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
-    frames = probe.publisher(CompressedImage, "camera/image_raw/compressed", SENSOR_QOS)
+    frames = probe.publisher(CompressedImage, "camera/front/image_raw/compressed", SENSOR_QOS)
     steps = probe.publisher(String, "step", RECORD_QOS)
     events = probe.publisher(String, "episode/event", EVENTS_QOS)
     probe.wait_for(lambda: min(p.get_subscription_count() for p in (frames, steps, events)) > 0, 30.0,

@@ -150,18 +150,31 @@ def test_lockstep_runs_one_sim_step_per_step_record_faster_than_real_time(graph,
     assert abs((len(observations) - start_obs) - (len(steps) - start_steps)) <= 6
 
 
-def test_sim_arm_publishes_camera_images_when_asked(graph, probe):
-    from sensor_msgs.msg import Image
+def test_sim_arm_publishes_its_cameras_as_a_camera_driver_does(graph, probe):
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+    from iil_robot.data.camera import decode_jpeg
     from iil_robot.nodes.common import SENSOR_QOS
 
-    graph.start(sim_arm(camera=True, image_size=64))
-    images = probe.collect(Image, "image", SENSOR_QOS)
-    probe.wait_for(lambda: len(images) >= 3, STARTUP, "camera images")
-    image = images.messages[-1]
-    assert (image.width, image.height, image.encoding) == (64, 64, "rgb8")
+    graph.start(sim_arm(cameras=["external_camera_0", "gripper_camera_rgb"], image_size=64))
+    images = {n: probe.collect(Image, f"{n}/image_raw", SENSOR_QOS) for n in ("external_camera_0", "gripper_camera_rgb")}
+    jpeg = probe.collect(CompressedImage, "external_camera_0/image_raw/compressed", SENSOR_QOS)
+    info = probe.collect(CameraInfo, "external_camera_0/camera_info", SENSOR_QOS)
+    probe.wait_for(lambda: all(len(i) >= 3 for i in images.values()) and len(jpeg) and len(info), STARTUP, "camera topics")
+    image = images["external_camera_0"].messages[-1]
+    assert (image.width, image.height, image.encoding, image.header.frame_id) == (64, 64, "rgb8",
+                                                                                 "external_camera_0_optical_frame")
     pixels = np.frombuffer(bytes(image.data), np.uint8).reshape(64, 64, 3)
     assert pixels.std() > 5  # a rendered scene, not a blank frame
+    gripper = np.frombuffer(bytes(images["gripper_camera_rgb"].messages[-1].data), np.uint8).reshape(64, 64, 3)
+    assert np.abs(gripper.astype(int) - pixels).mean() > 5  # another viewpoint
+    assert decode_jpeg(jpeg.messages[-1].data).shape == (64, 64, 3)
+    k = info.messages[-1].k
+    assert k[2] == k[5] == 32.0 and k[0] == k[4] > 0 and info.messages[-1].distortion_model == "plumb_bob"
+
+
+def test_sim_arm_refuses_an_unknown_camera_naming_the_models_cameras(graph):
+    assert_stops_with(graph, sim_arm(cameras=["wrist"]), "external_camera_0", startup=STARTUP)
 
 
 def test_the_robot_gated_sim_operator_answers_a_help_request_and_lets_go_when_it_is_withdrawn(graph, probe):
@@ -417,7 +430,7 @@ def test_a_success_classifier_on_the_camera_ends_a_running_episode(graph, probe)
                          parameters={"success_classifier": "tests.acting.classifiers:bright", "success_threshold": 0.9,
                                      "time_limit": 0.0, "end_wait": 0.1}))
     observations = probe.publisher(String, "observation", RECORD_QOS)
-    images = probe.publisher(Image, "camera/image_raw", SENSOR_QOS)
+    images = probe.publisher(Image, "camera/front/image_raw", SENSOR_QOS)
     states = probe.collect(String, "episode/state", LATCHED_QOS)
     events = probe.collect(String, "episode/event", EVENTS_QOS)
 
@@ -436,7 +449,7 @@ def test_a_success_classifier_on_the_camera_ends_a_running_episode(graph, probe)
     assert [EpisodeEvent.decode(m.data).event for m in events.messages] == ["start"]
     probe.wait_for(lambda: len(events.messages) == 2, 10.0, "the success", every=lambda: images.publish(image(255)))
     assert EpisodeEvent.decode(events.messages[-1].data).event == "success"
-    assert "mono8 4x4 image (16 bytes) on the success camera, expected rgb8" in graph.tail("episode_manager", 30)
+    assert "success camera: image encoding 'mono8' is not a colour image" in graph.tail("episode_manager", 30)
 
 
 def test_a_success_classifier_that_cannot_be_loaded_stops_the_manager_with_its_name(graph):

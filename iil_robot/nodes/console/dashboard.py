@@ -3,7 +3,7 @@
 ``Dashboard`` keeps counts from the graph's topics (step records, episode events,
 interventions, diagnostics); ``render`` turns them into a few lines. On a terminal the block
 is redrawn in place; otherwise (logs, CI) a line is printed per episode. Given the run folder, the
-newest camera frame (``camera/image_raw/compressed``) is written to ``<run>/camera_latest.jpg``
+newest frame of camera ``front`` (``camera/front/image_raw/compressed``) is written to ``<run>/camera_latest.jpg``
 about once a second and, on kitty or iTerm2, drawn under the text (``iil_robot.nodes.console.thumbnail``).
 """
 from __future__ import annotations
@@ -225,7 +225,7 @@ class Dashboard:
         self.thumbnail = ThumbnailWriter(Path(run_dir) / THUMBNAIL_FILE) if run_dir is not None else None
         self.inline = inline_protocol() if interactive else None
         if self.thumbnail is not None:
-            self.node.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_frame, SENSOR_QOS)
+            self.node.create_subscription(CompressedImage, "camera/front/image_raw/compressed", self._on_frame, SENSOR_QOS)
 
     def spin_for(self, seconds: float) -> None:
         end = time.monotonic() + seconds

@@ -101,7 +101,7 @@ HOSTILE_JSON = {
     "null": "null",
 }
 """JSON values that no numeric record field may take (``null`` only where the field is not optional)."""
-NULLABLE = frozenset({"obs_stamp", "policy_version", "observation", "uncertainty", "risk", "image_stamp"})
+NULLABLE = frozenset({"obs_stamp", "policy_version", "observation", "uncertainty", "risk", "image_stamps"})
 
 
 def _replace_field(text: str, name: str, literal: str) -> str:
