@@ -54,8 +54,14 @@ def load_profile(name_or_path: str | Path) -> RobotProfile:
     if not path.is_file():
         raise ProfileError(f"no robot profile {str(name_or_path)!r}: choose one of {profile_names()} or give a YAML file")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ProfileError(f"robot profile {path} is not UTF-8 text ({err.reason} at byte {err.start})") from err
+    except OSError as err:
+        raise ProfileError(f"cannot read robot profile {path}: {err.strerror or err}") from err
+    except RecursionError as err:
+        raise ProfileError(f"robot profile {path} is nested too deeply to be a profile") from err
+    except (yaml.YAMLError, ValueError, TypeError) as err:  # PyYAML raises the latter two on some odd scalars
         raise ProfileError(f"robot profile {path} is not valid YAML: {err}") from err
     if not isinstance(data, dict) or set(data) - {"description", "remappings", "parameters"}:
         raise ProfileError(f"robot profile {path} must be a mapping of description, remappings and parameters")
