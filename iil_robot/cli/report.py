@@ -130,6 +130,25 @@ def _plot_learner(learner_dir: Path, path: Path) -> str | None:
     return path.name
 
 
+def _learning_lines(totals: dict) -> list[str]:
+    """Did the policy learn: the first third of the episodes against the last, and when learned weights first acted."""
+    lines = []
+    first = totals["first_learned_action_s"]
+    if totals["run_s"] > 0:
+        lines.append("- first action with learned weights: " + ("none in this run" if first is None else
+                     f"{first:.0f} s into the {totals['run_s']:.0f} s run ({100 * first / totals['run_s']:.0f} %)"))
+    parts = totals["thirds"]
+    if parts:
+        a, c = parts[0], parts[-1]
+        ratio = f" ({c['operator_share'] / a['operator_share']:.2f}x)" if a["operator_share"] > 0 else ""
+        lines += [f"- operator's share of the ticks: first third {100 * a['operator_share']:.0f} %, last third "
+                  f"{100 * c['operator_share']:.0f} %{ratio}",
+                  f"- success without the operator: first third {100 * a['policy_success_rate']:.0f} %, last third "
+                  f"{100 * c['policy_success_rate']:.0f} % (all successes: {100 * a['success_rate']:.0f} % -> "
+                  f"{100 * c['success_rate']:.0f} %)"]
+    return lines
+
+
 def _between_line(between: dict) -> str:
     if not between["count"]:
         return "- between episodes: -"
@@ -154,6 +173,7 @@ def _markdown(title: str, summary: dict, episodes: list[dict], images: list[str]
         f"- lost ticks: {t['lost_ticks']} inside episodes, {t['ticks_missing_between_records']} in all; "
         f"{t['ticks_before_first_record']} mux ticks before the first record (published before the recorder subscribed); "
         f"undecodable records: {t['undecodable_records']}",
+        *_learning_lines(t),
         _between_line(t["between_episodes_s"]),
         f"- bags: {', '.join(Path(b).name for b in summary['bags'])}",
         "",

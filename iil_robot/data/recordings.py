@@ -162,6 +162,33 @@ def between_episodes(events: Sequence[EpisodeEvent]) -> list[float]:
     return out
 
 
+def thirds(summaries: Sequence[EpisodeSummary]) -> list[dict]:
+    """The finished episodes in three consecutive groups (first, middle, last third), each with the operator's share
+    of the ticks, the success rate, and the policy's own success rate (success without an intervention)."""
+    done = [e for e in summaries if e.outcome != "unfinished"]
+    if len(done) < 3:
+        return []
+    cuts = [round(i * len(done) / 3) for i in range(4)]
+    out = []
+    for part in (done[a:b] for a, b in zip(cuts, cuts[1:])):
+        steps = sum(e.steps for e in part)
+        out.append({
+            "episodes": [part[0].index, part[-1].index],
+            "operator_share": sum(e.intervention_steps for e in part) / steps if steps else 0.0,
+            "success_rate": sum(e.outcome == "success" for e in part) / len(part),
+            "policy_success_rate": sum(e.outcome == "success" and e.interventions == 0 for e in part) / len(part),
+        })
+    return out
+
+
+def first_learned_action(steps: Sequence[StepRecord]) -> float | None:
+    """Seconds from the first step to the first tick the policy drove with learned weights (version >= 1)."""
+    if not steps:
+        return None
+    start = steps[0].stamp
+    return next((s.stamp - start for s in steps if s.source == "policy" and (s.policy_version or 0) >= 1), None)
+
+
 def summarise(recording: Recording) -> dict:
     """The summary ``--json`` prints, of a ``load_recording``."""
     summaries = [EpisodeSummary.of(e, recording.operator, recording.task) for e in recording.episodes]
@@ -192,6 +219,9 @@ def summarise(recording: Recording) -> dict:
             "ticks_before_first_record": gaps.before_first,
             "steps_between_episodes": recording.between_steps,
             "undecodable_records": recording.undecodable,
+            "run_s": recording.steps[-1].stamp - recording.steps[0].stamp if recording.steps else 0.0,
+            "first_learned_action_s": first_learned_action(recording.steps),
+            "thirds": thirds(summaries),
             "between_episodes_s": {"count": len(resets), "median": float(np.median(resets)) if resets else None,
                                    "max": max(resets, default=None)},
         },
