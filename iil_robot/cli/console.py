@@ -13,9 +13,11 @@ import argparse
 import os
 import select
 import sys
+import tempfile
 import termios
 import tty
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 KEYS = {"n": "start", "s": "success", "f": "failure", "r": "reset"}
@@ -26,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain-id", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", "0")),
                         help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
     parser.add_argument("--seconds", type=float, default=0.0, help="quit after this long (0: run until q or Ctrl-C)")
+    parser.add_argument("--camera", default="front", help="camera whose newest frame is shown (default front): drawn "
+                        "inline on kitty or iTerm2, and kept in --frames-dir")
+    parser.add_argument("--frames-dir", type=Path, default=None,
+                        help="where the newest camera frame is written (default: iil-console-<domain> in the temp folder)")
 
 
 @contextmanager
@@ -54,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     from iil_robot.nodes.console.dashboard import Dashboard  # rclpy only once the environment is set
 
-    dashboard = Dashboard(args.domain_id, f"iil-robot console (domain {args.domain_id})", None, interactive=True)
+    frames = args.frames_dir or Path(tempfile.gettempdir()) / f"iil-console-{args.domain_id}"
+    dashboard = Dashboard(args.domain_id, f"iil-robot console (domain {args.domain_id})", None, interactive=True,
+                          run_dir=frames, camera=args.camera)
     paused = False
     pause = dashboard.pause_client()
     end = time.monotonic() + args.seconds if args.seconds > 0 else float("inf")

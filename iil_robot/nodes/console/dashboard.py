@@ -201,7 +201,7 @@ class Dashboard:
     """Subscribes the graph's topics in this process and draws ``render`` once a second."""
 
     def __init__(self, domain_id: int, title: str, target_episodes: int | None, interactive: bool,
-                 run_dir: Path | None = None) -> None:
+                 run_dir: Path | None = None, camera: str = "front") -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = IilNode("dashboard", context=self.context)
@@ -225,7 +225,8 @@ class Dashboard:
         self.thumbnail = ThumbnailWriter(Path(run_dir) / THUMBNAIL_FILE) if run_dir is not None else None
         self.inline = inline_protocol() if interactive else None
         if self.thumbnail is not None:
-            self.node.create_subscription(CompressedImage, "camera/front/image_raw/compressed", self._on_frame, SENSOR_QOS)
+            self.node.create_subscription(CompressedImage, f"camera/{camera}/image_raw/compressed", self._on_frame,
+                                          SENSOR_QOS)
 
     def spin_for(self, seconds: float) -> None:
         end = time.monotonic() + seconds
