@@ -15,7 +15,10 @@ has a topic, a timeout and a priority. Unlike ``twist_mux``:
 Ticks: the policy owns the control tick. Each proposal is one tick: one arm command and one
 step record. When the policy is not fresh, the mux ticks by itself at ``rate``. Between ticks,
 new input from an engaged operator goes to the arm at once (low latency, no step record), and
-any change of who is in control produces a command at once.
+any change of who is in control produces a command at once. Whatever happens, the arm gets a
+command at least every ``1/rate`` s (a refresh of the current one, limits applied again, no step
+record): a policy that proposes more slowly than the control rate never lets MoveIt Servo's
+``incoming_command_timeout`` (0.1 s) halt the arm mid-episode, and a held arm gets explicit zeros.
 
 Pure logic: the caller passes a monotonic ``now`` (for timeouts) and a ``stamp`` (node clock,
 for records).
@@ -259,7 +262,9 @@ class Mux:
         self._last_selection: Selection | None = None
         self._last_twist: Twist = ZERO
         self._last_gripper = 0.0
-        self._last_output_time = -math.inf
+        self._last_output_time = -math.inf  # of the last command decided (the acceleration limit's time step)
+        self._last_command: Command | None = None
+        self._last_sent = -math.inf  # of the last command decided or refreshed
         self._next_tick = -math.inf  # when the mux ticks by itself next (grid of 1/rate)
         self._ticks = 0
         self._tick_intervention = False
@@ -331,7 +336,8 @@ class Mux:
 
         Ticks on a new proposal, or by itself at ``rate`` while the policy is not fresh.
         Between ticks, publishes when control changes hands (e.g. to an explicit zero when a
-        source dies) and forwards new input from an engaged operator at once.
+        source dies), forwards new input from an engaged operator at once, and refreshes the
+        command once ``1/rate`` s passed without one.
         """
         selection = self._select(now)
         intervention = self._track_intervention(selection, stamp)
@@ -340,6 +346,8 @@ class Mux:
         changed = selection != self._last_selection
         human_news = selection.kind == "human" and self._sources[selection.name].fresh_data
         if not (tick or changed or human_news):
+            if self._last_command is not None and now >= self._last_sent + 1.0 / self.config.rate - 1e-6:
+                return Output(command=self._refresh(now), intervention=intervention)
             return Output(intervention=intervention)
 
         command = self._command(selection, now)
@@ -349,9 +357,11 @@ class Mux:
 
     def next_deadline(self, now: float) -> float:
         """The monotonic time at which ``update`` may next decide something without new input: the first moment a
-        fresh source or lock heartbeat is past its timeout, or the next self-tick while the policy is not fresh.
-        A watchdog that calls ``update`` then (and after every input) needs no fixed rate."""
+        fresh source or lock heartbeat is past its timeout, the next self-tick while the policy is not fresh, or the
+        next refresh of the arm command. A watchdog that calls ``update`` then (and after every input) needs no fixed
+        rate."""
         deadlines = [s.time + s.config.timeout + STALE_AFTER for s in self._sources.values() if s.fresh(now)]
+        deadlines.append(self._last_sent + 1.0 / self.config.rate)
         deadlines += [lock.time + lock.config.timeout + STALE_AFTER for lock in self._locks.values()
                       if lock.config.timeout > 0.0 and now - lock.time <= lock.config.timeout]
         if self._policy is None or not self._policy.fresh(now):
@@ -447,18 +457,39 @@ class Mux:
             hold_reason = selection.hold_reason
         source_kind = "hold" if hold_reason else selection.kind
         self._last_twist, self._last_gripper, self._last_output_time = twist, gripper, now
-        return Command(twist, gripper, source_kind, selection.name, hold_reason, tuple(requested) != twist)
+        command = Command(twist, gripper, source_kind, selection.name, hold_reason, tuple(requested) != twist)
+        self._last_command, self._last_sent = command, now
+        return command
+
+    def _refresh(self, now: float) -> Command:
+        """The last command again, for an arm driver that halts without one (MoveIt Servo). The workspace box is
+        checked again with the newest pose; the acceleration limit is not: its time step stays that of the last
+        decided command, or a proposal arriving just after a refresh would be ramped as if it came at once."""
+        last = self._last_command
+        assert last is not None
+        twist, hold_reason = self._limit_workspace(last.twist, now)
+        self._last_sent = now
+        if twist == last.twist:
+            return last
+        self._last_twist = twist
+        return replace(last, twist=twist, source="hold" if hold_reason else last.source,
+                       hold_reason=hold_reason or last.hold_reason, limited=True)
 
     def _apply_limits(self, requested: Twist, now: float) -> tuple[Twist, str]:
         limits = self.config.limits
-        twist = limit_velocity(requested, limits)
-        box = limits.workspace
-        if box.enabled and twist != ZERO:
-            if self._ee_position is None or now - self._ee_time > box.pose_timeout:
-                return ZERO, "workspace: no fresh end-effector pose"
-            twist = limit_workspace(twist, self._ee_position, box)
+        twist, hold_reason = self._limit_workspace(limit_velocity(requested, limits), now)
+        if hold_reason:
+            return twist, hold_reason
         dt = min(now - self._last_output_time, 1.0 / self.config.rate)
         return limit_acceleration(twist, self._last_twist, dt, limits), ""
+
+    def _limit_workspace(self, twist: Twist, now: float) -> tuple[Twist, str]:
+        box = self.config.limits.workspace
+        if not box.enabled or twist == ZERO:
+            return twist, ""
+        if self._ee_position is None or now - self._ee_time > box.pose_timeout:
+            return ZERO, "workspace: no fresh end-effector pose"
+        return limit_workspace(twist, self._ee_position, box), ""
 
     def _track_intervention(self, selection: Selection, stamp: float) -> InterventionEvent | None:
         previous, current = self._claimant, selection.human_claim

@@ -128,12 +128,59 @@ def test_human_drives_and_records_steps_when_the_policy_is_dead():
     assert out.step.source == "human" and out.step.policy_action is None and out.step.observation is None
 
 
+def test_a_slow_policy_still_gets_a_command_to_the_arm_every_control_period():
+    """MoveIt Servo halts the arm when no command came for incoming_command_timeout (0.1 s): a policy proposing
+    every 0.15 s (fresh for 0.2 s) must not leave the arm without one; refreshes carry no step record."""
+    mux = make_mux(rate=20.0)
+    sent, steps = [], 0
+    for k in range(1, 61):
+        t = k * 0.005
+        out = propose(mux, t) if k % 30 == 0 else mux.update(t, t)
+        if out.command is not None:
+            sent.append(t)
+            assert out.command.source == "policy" or t < 0.15
+        steps += out.step is not None
+    gaps = [b - a for a, b in zip(sent, sent[1:])]
+    assert max(gaps) <= 0.05 + 1e-9
+    assert steps == 2 + 3  # the two proposals, and the self-ticks before the first one
+
+
+def test_a_held_arm_gets_an_explicit_zero_every_control_period():
+    mux = make_mux(locks=(ESTOP,), rate=20.0)
+    mux.lock("estop", True, 0.0)
+    propose(mux, 0.0)
+    commands = [mux.update(t, t).command for t in (0.03, 0.051, 0.08, 0.102)]
+    assert [c is not None for c in commands] == [False, True, False, True]
+    assert all(c.twist == ZERO and c.source == "hold" for c in commands if c is not None)
+
+
+def test_a_proposal_just_after_a_refresh_is_ramped_over_the_period_not_the_moment_since_the_refresh():
+    limits = Limits(max_linear_speed=1.0, max_angular_speed=1.0, max_linear_accel=2.0, max_angular_accel=8.0)
+    mux = make_mux(rate=20.0, limits=limits)
+    propose(mux, 0.0, action=(0.0,) * 7)
+    assert mux.update(0.05, 0.05).command is not None  # the refresh
+    out = propose(mux, 0.051, action=(0.1, 0, 0, 0, 0, 0, 0))  # 2 m/s^2 over one period (0.05 s): 0.1 m/s
+    assert out.command.twist[0] == pytest.approx(0.1) and not out.command.limited
+
+
+def test_a_refresh_checks_the_workspace_box_with_the_newest_pose():
+    box = WorkspaceBox(enabled=True, min_xyz=(0.0, 0.0, 0.0), max_xyz=(1.0, 1.0, 1.0), pose_timeout=1.0)
+    mux = make_mux(rate=20.0, limits=Limits(max_linear_speed=1.0, max_linear_accel=0.0, max_angular_accel=0.0,
+                                            workspace=box))
+    mux.ee_position((0.5, 0.5, 0.5), 0.0)
+    assert propose(mux, 0.0).command.twist[0] == pytest.approx(0.05)
+    mux.ee_position((1.0, 0.5, 0.5), 0.04)  # reached the wall in x
+    out = mux.update(0.05, 0.05)
+    assert out.command.twist == ZERO and out.step is None
+
+
 # -- explicit zero on stale or dead sources ---------------------------------------------------
 
 def test_stale_policy_gives_an_explicit_zero_once_its_timeout_passes():
     mux = make_mux()
     propose(mux, 0.0)
-    assert mux.update(0.19, 0.19).command is None  # still fresh, nothing new
+    assert mux.update(0.01, 0.01).command is None  # still fresh, nothing new, no refresh due
+    assert mux.update(0.19, 0.19).command.source == "policy"  # still fresh: a refresh of the policy's command
     out = mux.update(0.21, 0.21)
     assert out.command.twist == ZERO and out.command.source == "hold"
     assert out.command.hold_reason == "stale:policy"

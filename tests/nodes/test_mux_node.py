@@ -292,3 +292,61 @@ def set_parameter_named(probe, name: str) -> tuple[bool, str]:
     probe.wait_for(future.done, 10.0, "the set_parameters answer")
     result = future.result().results[0]
     return result.successful, result.reason
+
+
+SERVO_TIMEOUT = 0.1  # s: MoveIt Servo's default incoming_command_timeout
+
+
+class ServoStandIn:
+    """What MoveIt Servo does with arm/cmd: it halts the arm whenever no command came for ``incoming_command_timeout``.
+    Counts those halts (gaps between commands longer than the timeout) while it is watching."""
+
+    def __init__(self, probe, timeout: float = SERVO_TIMEOUT) -> None:
+        self.timeout = timeout
+        self.watching = False
+        self.last = None
+        self.gaps: list[float] = []
+        probe.node.create_subscription(TwistStamped, "arm/cmd", self._on_cmd, COMMAND_QOS)
+
+    def _on_cmd(self, msg: TwistStamped) -> None:
+        now = time.monotonic()
+        if self.watching and self.last is not None and now - self.last > self.timeout:
+            self.gaps.append(now - self.last)
+        self.last = now
+
+
+def test_servo_stand_in_never_halts_while_a_slow_jittery_policy_drives(graph, probe):
+    """A policy proposing every 80-220 ms (slower than the mux's 20 Hz, within its 0.25 s timeout) drives for 3 s:
+    the mux refreshes the command every control period, so Servo's 0.1 s timeout never expires."""
+    import random
+
+    from iil_robot.data.records import Proposal
+
+    graph.start(mux_spec())
+    servo = ServoStandIn(probe)
+    steps = probe.collect(String, "step", RECORD_QOS)
+    proposal_pub = probe.publisher(String, "policy/proposal", RECORD_QOS)
+    rng = random.Random(0)
+    sent: list[float] = []
+
+    def propose() -> None:
+        now = time.monotonic()
+        action = (0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        proposal_pub.publish(String(data=Proposal(action, (float(len(sent)),), 0, now, now).encode()))
+        sent.append(now)
+        timer.timer_period_ns = round(rng.uniform(0.08, 0.22) * 1e9)
+        timer.reset()
+
+    probe.wait_for(lambda: proposal_pub.get_subscription_count() > 0 and len(steps) > 0, STARTUP, "the mux up")
+    timer = probe.node.create_timer(0.1, propose)
+    probe.wait_for(lambda: any(StepRecord.decode(m.data).source == "policy" for m in steps.messages), 5.0, "policy steps")
+    servo.watching, servo.last = True, None
+    probe.spin_for(3.0)
+    servo.watching = False
+    timer.cancel()
+
+    proposal_gaps = [b - a for a, b in zip(sent, sent[1:])]
+    assert max(proposal_gaps) > SERVO_TIMEOUT, "the policy must propose more slowly than Servo's timeout for this test"
+    assert servo.gaps == [], f"Servo would have halted the arm {len(servo.gaps)} times: gaps {servo.gaps}"
+    policy_steps = [StepRecord.decode(m.data) for m in steps.messages if StepRecord.decode(m.data).source == "policy"]
+    assert len(policy_steps) <= len(sent), "refreshes are not ticks: one step record per proposal"
