@@ -59,18 +59,32 @@ class SourceConfig:
     """Human only: std_msgs/Float64 gripper closure topic."""
 
 
+LOCK_TYPES: tuple[str, ...] = ("bool", "diagnostics")
+
+
 @dataclass(frozen=True)
 class LockConfig:
-    """One lock (e.g. an e-stop), ``locks.<name>.*`` in the node parameters."""
+    """One lock (e.g. an e-stop, an arm fault), ``locks.<name>.*`` in the node parameters."""
 
     name: str
     """Name used in diagnostics and hold reasons (``locked:<name>``)."""
     topic: str
-    """std_msgs/Bool topic: True locks."""
+    """Where the lock's state comes from (a std_msgs/Bool topic, or a diagnostic_msgs/DiagnosticArray one)."""
     timeout: float
     """Heartbeat timeout (s): >0 means locked until the first message and when messages stop; 0 = no heartbeat."""
     priority: int
     """Blocks every source with a lower priority while locked."""
+    type: str = "bool"
+    """``bool`` (std_msgs/Bool) or ``diagnostics`` (the DiagnosticStatus named ``status`` in a DiagnosticArray:
+    ERROR or STALE locks)."""
+    status: str = ""
+    """Diagnostics only: the name of the DiagnosticStatus to watch (others in the array are ignored)."""
+    locked_when: bool = True
+    """Bool only: the value that locks (False for a "ready" or "program running" flag)."""
+    latching: bool = False
+    """A fault keeps the arm held after it clears, until an operator recovers it (``Mux.recover``): an arm fault
+    (a Franka reflex, a UR protective stop) must be looked at by a person before anything drives again. Only a
+    fault after the lock was once free latches (an arm that is not ready yet at start-up simply holds)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,10 @@ class MuxConfig:
             where = f"locks.{lock.name}"
             if not lock.topic:
                 raise MuxConfigError(f"{where}.topic is empty")
+            if lock.type not in LOCK_TYPES:
+                raise MuxConfigError(f"{where}.type={lock.type!r} must be one of {LOCK_TYPES}")
+            if lock.type == "diagnostics" and not lock.status:
+                raise MuxConfigError(f"{where}.status is empty: name the DiagnosticStatus whose ERROR or STALE locks")
             if not (math.isfinite(lock.timeout) and 0.0 <= lock.timeout <= 10.0):
                 raise MuxConfigError(f"{where}.timeout={lock.timeout} s must be in [0, 10] (0 = no heartbeat)")
             if not 0 <= lock.priority <= 255:
@@ -226,6 +244,8 @@ class _Lock:
         self.config = config
         self.time = -math.inf
         self.value = False
+        self.latched = False  # a latching lock's fault happened and nobody recovered it yet
+        self.seen_free = False
 
     def state(self, now: float) -> tuple[bool, str]:
         if self.config.timeout > 0.0:
@@ -235,7 +255,20 @@ class _Lock:
                 # no age in the reason: it is part of the selection, and a reason that changed with every call
                 # would make each watchdog call publish a fresh zero (the age is in ``status``)
                 return True, "heartbeat lost"
-        return (True, "engaged") if self.value else (False, "")
+        if self.value:
+            return True, "engaged"
+        return (True, "fault cleared, waiting for recovery") if self.latched else (False, "")
+
+
+FAULT_LEVELS = (2, 3)
+"""diagnostic_msgs/DiagnosticStatus levels that lock a ``diagnostics`` lock: ERROR and STALE."""
+
+
+def diagnostic_fault(statuses: Sequence[tuple[str, int]], name: str) -> bool | None:
+    """Whether the (name, level) statuses of one DiagnosticArray report a fault for ``name``; None when the array
+    does not mention it (``/diagnostics`` carries every node's statuses, most of them about something else)."""
+    levels = [level for status, level in statuses if status == name]
+    return any(level in FAULT_LEVELS for level in levels) if levels else None
 
 
 def step_records_reach(diagnostics: dict[str, str], nodes: set[str]) -> bool:
@@ -310,6 +343,28 @@ class Mux:
     def lock(self, name: str, locked: bool, now: float) -> None:
         state = self._locks[name]
         state.value, state.time = bool(locked), now
+        # a fault latches once the lock has been seen free: an arm not yet ready at start-up is no fault to recover
+        state.latched = state.latched or (state.value and state.config.latching and state.seen_free)
+        state.seen_free = state.seen_free or not state.value
+
+    def latched(self, name: str) -> bool:
+        """Whether the lock ``name`` holds a fault that waits for an operator's recovery."""
+        return self._locks[name].latched
+
+    def recover(self, now: float) -> tuple[bool, str]:
+        """An operator's explicit recovery: release every latched lock whose fault has cleared. Returns whether no
+        lock stays latched, and what happened (naming each lock still faulted)."""
+        latched = [lock for lock in self._locks.values() if lock.latched]
+        if not latched:
+            return True, "no latched fault"
+        still = [lock.config.name for lock in latched if lock.value]
+        for lock in latched:
+            lock.latched = lock.value
+        cleared = [lock.config.name for lock in latched if not lock.latched]
+        text = f"recovered {', '.join(cleared)}" if cleared else "nothing recovered"
+        if still:
+            text += f"; still faulted: {', '.join(still)} (clear the fault on the arm first)"
+        return not still, text
 
     def ee_position(self, xyz: Sequence[float], now: float) -> str | None:
         values = tuple(float(v) for v in xyz)

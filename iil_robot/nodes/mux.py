@@ -14,9 +14,9 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.clock import Clock, ClockType
 from std_msgs.msg import Bool, Float64, String
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 
-from iil_robot.command.mux import Command, LockConfig, Mux, MuxConfig, Output, SourceConfig
+from iil_robot.command.mux import Command, LockConfig, Mux, MuxConfig, Output, SourceConfig, diagnostic_fault
 from iil_robot.command.safety import Limits, WorkspaceBox
 from iil_robot.data.records import Proposal, RecordError
 from iil_robot.nodes.common import (
@@ -76,10 +76,11 @@ class MuxNode(IilNode):
         for source in config.sources:
             self._subscribe_source(source)
         for lock in config.locks:
-            self.create_subscription(Bool, lock.topic, lambda m, n=lock.name: self._on_lock(n, m), COMMAND_QOS)
+            self._subscribe_lock(lock)
         if config.limits.workspace.enabled:
             self.create_subscription(PoseStamped, "ee_pose", self._on_ee_pose, SENSOR_QOS)
         self.create_service(SetBool, "~/pause", self._on_pause)
+        self.create_service(Trigger, "~/recover", self._on_recover)
         self.create_subscription(Bool, "help/request", self._on_help_request, LATCHED_QOS)
 
         diagnostics = declare(self, "diagnostics_rate", 1.0, "Diagnostics publishing rate (Hz)", 0.1, 50.0)
@@ -122,9 +123,16 @@ class MuxNode(IilNode):
         return tuple(
             LockConfig(
                 name=name,
-                topic=declare(self, f"locks.{name}.topic", "", "Bool topic: True locks"),
+                topic=declare(self, f"locks.{name}.topic", "", "Bool topic (True locks), or a DiagnosticArray topic"),
                 timeout=declare(self, f"locks.{name}.timeout", 0.0, "Heartbeat timeout (s); 0 = none", 0.0, 10.0),
                 priority=declare(self, f"locks.{name}.priority", 255, "Blocks sources of lower priority", 0, 255),
+                type=declare(self, f"locks.{name}.type", "bool",
+                             "bool (std_msgs/Bool) or diagnostics (a DiagnosticStatus: ERROR or STALE locks)"),
+                status=declare(self, f"locks.{name}.status", "", "diagnostics: the DiagnosticStatus name to watch"),
+                locked_when=declare(self, f"locks.{name}.locked_when", True,
+                                    "bool: the value that locks (false for a 'ready' or 'program running' flag)"),
+                latching=declare(self, f"locks.{name}.latching", False,
+                                 "An arm fault: stays locked after it clears until ~/recover is called"),
             )
             for name in override_names(self, "locks")
         )
@@ -189,8 +197,24 @@ class MuxNode(IilNode):
             error = self.mux.reject(name, f"undecodable proposal: {err}")
         self._input(error, proposal_arrived=error is None)
 
-    def _on_lock(self, name: str, msg: Bool) -> None:
-        self.mux.lock(name, msg.data, self.clock())
+    def _subscribe_lock(self, lock: LockConfig) -> None:
+        if lock.type == "diagnostics":
+            self.create_subscription(DiagnosticArray, lock.topic, lambda m: self._on_diagnostic_lock(lock, m), 10)
+        else:
+            self.create_subscription(Bool, lock.topic, lambda m: self._on_lock(lock, m.data == lock.locked_when),
+                                     COMMAND_QOS)
+
+    def _on_diagnostic_lock(self, lock: LockConfig, msg: DiagnosticArray) -> None:
+        fault = diagnostic_fault([(s.name, ord(s.level) if isinstance(s.level, bytes) else s.level) for s in msg.status],
+                                 lock.status)
+        if fault is not None:
+            self._on_lock(lock, fault)
+
+    def _on_lock(self, lock: LockConfig, locked: bool) -> None:
+        if locked and lock.latching and not self.mux.latched(lock.name):
+            self.get_logger().error(f"arm fault from {lock.name} ({lock.topic}): arm held until an operator recovers it "
+                                    f"(ros2 service call {self.get_fully_qualified_name()}/recover std_srvs/srv/Trigger)")
+        self.mux.lock(lock.name, locked, self.clock())
         self._input(None)
 
     def _on_ee_pose(self, msg: PoseStamped) -> None:
@@ -206,6 +230,15 @@ class MuxNode(IilNode):
         self.get_logger().warn("paused: arm held" if request.data else "resumed")
         self._update()
         response.success, response.message = True, "paused" if request.data else "resumed"
+        return response
+
+    def _on_recover(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self.mux.recover(self.clock())
+        if response.success:  # two call sites: an rclpy log call site keeps the severity of its first call
+            self.get_logger().warn(f"operator recovery: {response.message}")
+        else:
+            self.get_logger().error(f"operator recovery refused: {response.message}")
+        self._update()
         return response
 
     def _input(self, error: str | None, proposal_arrived: bool = False) -> None:

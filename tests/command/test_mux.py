@@ -3,7 +3,16 @@ import math
 
 import pytest
 
-from iil_robot.command.mux import STALE_AFTER, LockConfig, Mux, MuxConfig, MuxConfigError, Output, SourceConfig
+from iil_robot.command.mux import (
+    STALE_AFTER,
+    LockConfig,
+    Mux,
+    MuxConfig,
+    MuxConfigError,
+    Output,
+    SourceConfig,
+    diagnostic_fault,
+)
 from iil_robot.command.safety import ZERO, Limits, WorkspaceBox
 from iil_robot.data.records import Proposal
 
@@ -288,6 +297,52 @@ def test_lock_blocks_only_sources_of_lower_priority():
     assert engage(mux, 0.01).command.source == "human"  # priority 100 > 50
 
 
+ARM_FAULT = LockConfig("arm_fault", "/diagnostics", 0.0, 255, type="diagnostics", status="arm: mode", latching=True)
+
+
+def test_a_latched_arm_fault_holds_after_it_clears_until_an_operator_recovers():
+    mux = make_mux(locks=(ARM_FAULT,))
+    mux.lock("arm_fault", True, 0.0)  # not ready at start-up: holds, does not latch
+    assert propose(mux, 0.0).step.source == "hold"
+    mux.lock("arm_fault", False, 0.001)
+    assert propose(mux, 0.002).step.source == "policy"
+    mux.lock("arm_fault", True, 0.01)  # a reflex / protective stop
+    out = propose(mux, 0.05)
+    assert out.command.twist == ZERO and out.step.source == "hold"
+    assert out.step.hold_reason == "locked:arm_fault (engaged)" and out.step.policy_action == POLICY_ACTION
+    assert mux.recover(0.06) == (False, "nothing recovered; still faulted: arm_fault (clear the fault on the arm first)")
+    mux.lock("arm_fault", False, 0.07)  # the driver reports the arm fine again: still held
+    out = propose(mux, 0.1)
+    assert out.step.source == "hold" and out.step.hold_reason == "locked:arm_fault (fault cleared, waiting for recovery)"
+    engage(mux, 0.11)  # the operator cannot drive through it either
+    assert mux.status(0.12).selection.kind == "hold"
+    mux.human_engaged("spacemouse", False, 0.13)
+    assert mux.recover(0.14) == (True, "recovered arm_fault")
+    assert propose(mux, 0.15).step.source == "policy"
+    assert mux.recover(0.16) == (True, "no latched fault")
+
+
+def test_a_non_latching_lock_frees_the_arm_as_soon_as_it_clears():
+    mux = make_mux(locks=(LockConfig("estop", "estop", 0.0, 255),))
+    mux.lock("estop", True, 0.0)
+    assert propose(mux, 0.0).step.source == "hold"
+    mux.lock("estop", False, 0.01)
+    assert propose(mux, 0.05).step.source == "policy"
+
+
+@pytest.mark.parametrize("statuses, fault", [
+    ([("arm: mode", 0)], False),
+    ([("arm: mode", 1)], False),  # WARN: not a fault
+    ([("arm: mode", 2)], True),  # ERROR
+    ([("arm: mode", 3)], True),  # STALE
+    ([("camera", 2)], None),  # about something else: no news for this lock
+    ([], None),
+    ([("camera", 2), ("arm: mode", 0)], False),
+])
+def test_diagnostic_fault_reads_only_the_named_status(statuses, fault):
+    assert diagnostic_fault(statuses, "arm: mode") is fault
+
+
 def test_pause_holds_everything_until_resumed():
     mux = make_mux()
     mux.set_paused(True)
@@ -355,6 +410,8 @@ def test_status_reports_sources_and_locks():
         (dict(sources=(SourceConfig("h", "human", "h", 0.2, 5),)), "needs engaged_topic"),
         (dict(sources=(POLICY,), locks=(LockConfig("policy", "l", 0.0, 1),)), "unique"),
         (dict(sources=(POLICY,), locks=(LockConfig("e", "e", -1.0, 1),)), r"locks.e.timeout"),
+        (dict(sources=(POLICY,), locks=(LockConfig("e", "e", 0.0, 1, type="can"),)), r"locks.e.type='can'"),
+        (dict(sources=(POLICY,), locks=(LockConfig("e", "e", 0.0, 1, type="diagnostics"),)), r"locks.e.status is empty"),
         (dict(sources=(POLICY,), rate=0.0), "rate=0.0"),
         (dict(sources=(POLICY,), limits=Limits(max_linear_speed=-1)), "limits: max_linear_speed"),
     ],

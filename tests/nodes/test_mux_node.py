@@ -350,3 +350,48 @@ def test_servo_stand_in_never_halts_while_a_slow_jittery_policy_drives(graph, pr
     assert servo.gaps == [], f"Servo would have halted the arm {len(servo.gaps)} times: gaps {servo.gaps}"
     policy_steps = [StepRecord.decode(m.data) for m in steps.messages if StepRecord.decode(m.data).source == "policy"]
     assert len(policy_steps) <= len(sent), "refreshes are not ticks: one step record per proposal"
+
+
+def test_an_arm_fault_on_diagnostics_holds_the_arm_until_the_operator_recovers(graph, probe):
+    """A diagnostics lock (e.g. a relay of the Franka robot mode) with latching: ERROR holds the arm and the held
+    ticks are recorded as holds; OK again does not release it; ~/recover does."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from std_srvs.srv import Trigger
+
+    graph.start(mux_spec(**{"locks.arm_fault.topic": "arm/status", "locks.arm_fault.type": "diagnostics",
+                            "locks.arm_fault.status": "arm: robot mode", "locks.arm_fault.latching": True}))
+    graph.start(policy_spec())
+    steps = probe.collect(String, "step", RECORD_QOS)
+    status_pub = probe.publisher(DiagnosticArray, "arm/status", 10)
+    client = probe.node.create_client(Trigger, "/mux/recover")
+    probe.wait_for(client.service_is_ready, STARTUP, "the /mux/recover service")
+    probe.wait_for(lambda: status_pub.get_subscription_count() > 0, STARTUP, "the mux subscribed to arm/status")
+
+    def sources_after(t0: float) -> list[StepRecord]:
+        return [StepRecord.decode(m.data) for m, t in zip(steps.messages, steps.times) if t > t0]
+
+    def report(level: bytes, name: str = "arm: robot mode") -> float:
+        status_pub.publish(DiagnosticArray(status=[DiagnosticStatus(name=name, level=level, message="x")]))
+        return time.monotonic()
+
+    def recover() -> Trigger.Response:
+        future = client.call_async(Trigger.Request())
+        probe.wait_for(future.done, 5.0, "the recover service reply")
+        return future.result()
+
+    probe.wait_for(lambda: any(r.source == "policy" for r in sources_after(0.0)), STARTUP, "policy steps")
+    report(DiagnosticStatus.OK)  # the arm is fine
+    report(DiagnosticStatus.ERROR, name="camera")  # another component's error: no lock
+    faulted = report(DiagnosticStatus.ERROR)
+    probe.wait_for(lambda: len(sources_after(faulted + 0.05)) >= 5, 5.0, "steps after the fault")
+    assert all(r.source == "hold" and r.hold_reason.startswith("locked:arm_fault") for r in sources_after(faulted + 0.05))
+    assert not recover().success  # still faulted: nothing to recover
+    cleared = report(DiagnosticStatus.OK)
+    probe.wait_for(lambda: len(sources_after(cleared + 0.05)) >= 5, 5.0, "steps after the fault cleared")
+    held = sources_after(cleared + 0.05)
+    assert all(r.source == "hold" and "waiting for recovery" in r.hold_reason for r in held)
+    assert all(r.policy_action is not None for r in held)  # the policy's proposal is kept, never as executed
+    response = recover()
+    assert response.success and response.message == "recovered arm_fault"
+    recovered = time.monotonic()
+    probe.wait_for(lambda: any(r.source == "policy" for r in sources_after(recovered)), 5.0, "policy drives again")
