@@ -114,7 +114,8 @@ def sim_overrides(profile: RobotProfile, task: str) -> dict[str, dict[str, objec
     """What the simulated task changes in a profile's parameters: a task without a block (reach) has no object pose,
     so the observer's fields that read one are left out and success is the end effector at the goal; the time
     limit is the task's; the reset pose is the simulated arm's (whatever robot it presents itself as), and between
-    episodes the episode manager has the simulator put the scene back and starts the next episode by itself."""
+    episodes the episode manager has the simulator put the scene back and starts the next episode by itself; the mux
+    commands the gripper as a position controller."""
     observer = profile.node_parameters("observer")
     fields = [f for f in observer.get("fields", [])
               if task != "reach" or observer.get(f"fields.{f}.topic") != "object_pose"]
@@ -122,7 +123,10 @@ def sim_overrides(profile: RobotProfile, task: str) -> dict[str, dict[str, objec
     rate = yaml.safe_load(config_path("sim.yaml").read_text())["sim_arm"]["ros__parameters"]["rate"]
     time_limit = DEFAULT_MAX_EPISODE_STEPS[task] / rate
     arm = {k: v for k, v in load_profile("fetch").node_parameters("episode_manager").items() if k.startswith("reset_")}
-    return {"observer": {"fields": fields},
+    # the simulated arm takes its gripper as a ros2_control position controller would (a Franka hand's or a
+    # Robotiq's action server is not there), at its own positions; the profile's binary or continuous mode stays
+    gripper = {"gripper.output": "position_controller", "gripper.open_position": 0.05, "gripper.closed_position": 0.0}
+    return {"observer": {"fields": fields}, "mux": gripper,
             "episode_manager": {**arm, "success_fields": success, "time_limit": time_limit, "auto_start": True,
                                 "scene_reset_service": "/sim_arm/reset_scene"}}
 

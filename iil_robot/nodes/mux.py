@@ -16,6 +16,7 @@ from rclpy.clock import Clock, ClockType
 from std_msgs.msg import Bool, Float64, String
 from std_srvs.srv import SetBool, Trigger
 
+from iil_robot.command.gripper import GripperConfig
 from iil_robot.command.mux import Command, LockConfig, Mux, MuxConfig, Output, SourceConfig, diagnostic_fault
 from iil_robot.command.safety import Limits, WorkspaceBox
 from iil_robot.data.records import Proposal, RecordError
@@ -28,12 +29,15 @@ from iil_robot.nodes.common import (
     IilNode,
     ParameterError,
     declare,
+    declare_config,
     declare_floats,
     override_names,
     run,
     twist_stamped,
     twist_values,
 )
+from iil_robot.nodes.gripper_output import RANGES as GRIPPER_RANGES
+from iil_robot.nodes.gripper_output import GripperOutput
 
 MIN_WATCHDOG_DELAY = 1e-4  # s: a deadline already due fires at once, not in a busy loop
 MAX_WATCHDOG_DELAY = 1.0  # s: next_deadline is never further than a timeout or a tick; this only bounds a surprise
@@ -69,6 +73,10 @@ class MuxNode(IilNode):
 
         self.arm_pub = self.create_publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
         self.gripper_pub = self.create_publisher(Float64, "arm/gripper", COMMAND_QOS)
+        self.gripper_out = GripperOutput(
+            self, declare_config(self, GripperConfig, "gripper.", GRIPPER_RANGES),
+            declare(self, "gripper.action", "gripper/gripper_cmd", "Action name: GripperCommand's, or the Franka "
+                    "gripper's namespace (its grasp and move actions)"))
         self.step_pub = self.create_publisher(String, "step", RECORD_QOS)
         self.intervention_pub = self.create_publisher(String, "intervention", EVENTS_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -275,6 +283,7 @@ class MuxNode(IilNode):
         if with_gripper or command.gripper != self.last_gripper:
             self.gripper_pub.publish(Float64(data=command.gripper))
             self.last_gripper = command.gripper
+        self.gripper_out.publish(command.gripper, tick=with_gripper)
 
     def _publish_diagnostics(self) -> None:
         status = self.mux.status(self.clock())

@@ -395,3 +395,25 @@ def test_an_arm_fault_on_diagnostics_holds_the_arm_until_the_operator_recovers(g
     assert response.success and response.message == "recovered arm_fault"
     recovered = time.monotonic()
     probe.wait_for(lambda: any(r.source == "policy" for r in sources_after(recovered)), 5.0, "policy drives again")
+
+
+def test_gripper_positions_go_to_a_position_controller_with_hysteresis(graph, probe):
+    from std_msgs.msg import Float64MultiArray
+
+    graph.start(mux_spec(**{"gripper.mode": "binary", "gripper.open_position": 0.04, "gripper.closed_position": 0.01}))
+    graph.start(NodeSpec("policy", "iil_robot.nodes.scripted_policy", parameters={"gripper": 0.7}))
+    commands = probe.collect(Float64MultiArray, "gripper/commands", COMMAND_QOS)
+    probe.wait_for(lambda: len(commands) >= 5, STARTUP, "gripper commands")
+    assert all(list(m.data) == [pytest.approx(0.01)] for m in commands.messages[-3:])  # 0.7 >= close_above: closed
+
+
+@pytest.mark.parametrize("output, missing", [("gripper_command", "control_msgs/action/GripperCommand"),
+                                             ("franka", "franka_msgs/action/Grasp")])
+def test_a_gripper_action_whose_package_is_missing_stops_the_mux_naming_it(graph, output, missing):
+    try:
+        __import__(missing.split("/")[0])
+        pytest.skip(f"{missing.split('/')[0]} is installed here")
+    except ImportError:
+        pass
+    assert_stops_with(graph, mux_spec(**{"gripper.output": output, "gripper.mode": "binary"}),
+                      f"{missing} cannot be imported")

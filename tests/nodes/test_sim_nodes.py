@@ -373,3 +373,25 @@ def test_the_episode_manager_refuses_a_request_in_the_wrong_state_and_the_arm_ho
     assert "success refused: no episode is running (resetting)" in graph.tail("episode_manager", 20)
     probe.wait_for(lambda: hold.messages, 10.0, "the episode lock (latched)", every=tick)
     assert events.messages == [] and hold.messages[-1].data is True and states.messages[-1].data == "resetting"
+
+
+def test_sim_arm_takes_its_gripper_as_a_position_controller_and_refuses_a_bad_command(graph, probe):
+    from std_msgs.msg import Float64MultiArray
+
+    graph.start(sim_arm(task="pick_and_place", gripper_open_position=0.04, gripper_closed_position=0.0))  # push blocks the fingers
+    joints = probe.collect(JointState, "joint_states", SENSOR_QOS)
+    gripper = probe.publisher(Float64MultiArray, "gripper/commands", COMMAND_QOS)
+    probe.wait_for(lambda: len(joints) >= 5 and gripper.get_subscription_count() > 0, STARTUP, "sim_arm joint states")
+
+    def width() -> float:
+        last = joints.messages[-1]
+        return sum(p for n, p in zip(last.name, last.position) if "finger" in n)
+
+    opened = width()
+    gripper.publish(Float64MultiArray(data=[0.0]))  # the closed position
+    probe.wait_for(lambda: width() < opened - 0.02, 10.0, "the fingers closing")
+    closed = width()
+    gripper.publish(Float64MultiArray(data=[0.01, 0.02]))  # two positions for a one-joint controller
+    probe.wait_for(lambda: "gripper/commands needs one finite position" in graph.tail("sim_arm", 20), 10.0, "the refusal")
+    probe.spin_for(0.5)
+    assert width() <= closed + 1e-3  # it kept its command
