@@ -11,6 +11,8 @@ Runs a few checks in order, each a :class:`CheckResult` with a fix when it is no
    LOCALHOST``, as the sim and the tests need; a warning otherwise), and ``ROS_DOMAIN_ID``.
 
 Exits 0 when a SpaceMouse was opened and read, 1 otherwise. Needs neither rclpy nor torch.
+
+``--servo NODE`` checks a running MoveIt Servo against the mux instead (``servo_check``; needs rclpy).
 """
 from __future__ import annotations
 
@@ -216,10 +218,17 @@ def run_checks(config: DoctorConfig) -> DoctorReport:
 # --------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of one line per check")
+    parser.add_argument("--servo", metavar="NODE", default=None,
+                        help="instead, check a running MoveIt Servo node (e.g. /servo_node) against the mux: command "
+                             "type, units, timeout and topic")
+    parser.add_argument("--robot", default="panda",
+                        help="with --servo: the robot profile whose remappings and mux parameters apply (default panda)")
 
 
 def run(args: argparse.Namespace, config: DoctorConfig | None = None) -> int:
-    """Print the checks; 0 when a SpaceMouse was opened and read, 1 otherwise."""
+    """Print the checks; 0 when a SpaceMouse was opened and read (or, with --servo, nothing failed), 1 otherwise."""
+    if getattr(args, "servo", None):
+        return run_servo(args)
     report = run_checks(config or DoctorConfig())
     if args.json:
         print(report.to_json())
@@ -228,3 +237,24 @@ def run(args: argparse.Namespace, config: DoctorConfig | None = None) -> int:
             print(check.line())
         print("SpaceMouse readable: " + ("yes" if report.spacemouse_readable else "no"))
     return 0 if report.spacemouse_readable else 1
+
+
+def run_servo(args: argparse.Namespace) -> int:
+    """``--servo NODE``: the Servo checks of ``iil_robot.cli.servo_check``; 0 when none failed."""
+    from iil_robot.cli.servo_check import MUX_PARAMETERS, SERVO_PARAMETERS, check_servo, mux_side, read_parameters
+    from iil_robot.config.profiles import ProfileError, load_profile
+
+    try:
+        profile = load_profile(args.robot)
+    except ProfileError as err:
+        raise SystemExit(f"--robot: {err}") from err
+    checks = [check_ros_network(os.environ)]
+    checks += check_servo(args.servo, read_parameters(args.servo, SERVO_PARAMETERS),
+                          mux_side(profile, read_parameters("/mux", MUX_PARAMETERS, timeout=2.0)))
+    if args.json:
+        print(json.dumps({"servo_ok": not any(c.status == "fail" for c in checks),
+                          "checks": [asdict(c) | {"ok": c.ok} for c in checks]}, indent=2))
+    else:
+        for check in checks:
+            print(check.line())
+    return 1 if any(c.status == "fail" for c in checks) else 0

@@ -378,7 +378,8 @@ def test_the_episode_manager_refuses_a_request_in_the_wrong_state_and_the_arm_ho
 def test_sim_arm_takes_its_gripper_as_a_position_controller_and_refuses_a_bad_command(graph, probe):
     from std_msgs.msg import Float64MultiArray
 
-    graph.start(sim_arm(task="pick_and_place", gripper_open_position=0.04, gripper_closed_position=0.0))  # push blocks the fingers
+    # push blocks the fingers: pick_and_place moves them
+    graph.start(sim_arm(task="pick_and_place", gripper_open_position=0.04, gripper_closed_position=0.0))
     joints = probe.collect(JointState, "joint_states", SENSOR_QOS)
     gripper = probe.publisher(Float64MultiArray, "gripper/commands", COMMAND_QOS)
     probe.wait_for(lambda: len(joints) >= 5 and gripper.get_subscription_count() > 0, STARTUP, "sim_arm joint states")
