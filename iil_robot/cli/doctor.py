@@ -25,8 +25,9 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
+from iil_robot.cli.checks import CheckResult
 from iil_robot.command.hidraw import (
     LIBHIDAPI_MISSING,
     NOTHING_FOUND,
@@ -41,33 +42,6 @@ from iil_robot.command.hidraw import (
 from iil_robot.command.spacemouse import DeviceLike, open_pyspacemouse
 
 __all__ = ["CheckResult", "DoctorConfig", "DoctorReport", "add_arguments", "find_libhidapi", "run", "run_checks"]
-
-Status = Literal["ok", "warn", "fail", "skip"]
-LABELS: dict[str, str] = {"ok": "OK", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The outcome of one check."""
-
-    name: str
-    """Short check name, e.g. "hidraw nodes"."""
-    status: Status
-    """ok, warn (works, but not as intended), fail (blocks the SpaceMouse), skip (not tried)."""
-    detail: str
-    """What was found."""
-    fix: str | None = None
-    """What to do when not OK; None when OK."""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def line(self) -> str:
-        """``FAIL hidraw nodes: <detail> -> <fix>``."""
-        text = f"{LABELS[self.status]:<4} {self.name}: {self.detail}"
-        return f"{text} -> {self.fix}" if self.fix else text
-
 
 @dataclass(frozen=True)
 class DoctorReport:
@@ -241,8 +215,9 @@ def run(args: argparse.Namespace, config: DoctorConfig | None = None) -> int:
 
 def run_servo(args: argparse.Namespace) -> int:
     """``--servo NODE``: the Servo checks of ``iil_robot.cli.servo_check``; 0 when none failed."""
-    from iil_robot.cli.servo_check import MUX_PARAMETERS, SERVO_PARAMETERS, check_servo, mux_side, read_parameters
+    from iil_robot.cli.servo_check import MUX_PARAMETERS, SERVO_PARAMETERS, check_servo, mux_side
     from iil_robot.config.profiles import ProfileError, load_profile
+    from iil_robot.nodes.parameter_reader import read_parameters
 
     try:
         profile = load_profile(args.robot)

@@ -12,7 +12,7 @@ running ``/mux`` if one answers, else ``config/mux.yaml`` with the robot profile
 - ``cartesian_command_in_topic`` (``~/`` is the Servo node's namespace) must be the topic the
   mux's ``arm/cmd`` is remapped to.
 
-The comparison (:func:`check_servo`) needs no ROS; :func:`read_parameters` does.
+The comparison (:func:`check_servo`) needs no ROS; ``iil_robot.nodes.parameter_reader`` reads the parameters.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from iil_robot.cli.doctor import CheckResult
+from iil_robot.cli.checks import CheckResult
 from iil_robot.config import config_path
 from iil_robot.config.profiles import RobotProfile
 
@@ -114,34 +114,3 @@ def _topic(servo_topic: str, mux: MuxSide) -> CheckResult:
     return CheckResult("servo command topic", "fail", f"Servo listens on {servo_topic}, the mux publishes on {mux.topic}",
                        "remap the mux's arm/cmd to Servo's topic in the robot profile (remappings: arm/cmd: ...), or set "
                        "moveit_servo.cartesian_command_in_topic")
-
-
-def read_parameters(node: str, names: tuple[str, ...], timeout: float = 5.0) -> dict[str, Any] | None:
-    """``names`` of a running node through its GetParameters service; None when it does not answer in time. Unset
-    parameters are left out."""
-    import rclpy
-    from rcl_interfaces.msg import ParameterType
-    from rcl_interfaces.srv import GetParameters
-    from rclpy.executors import SingleThreadedExecutor
-
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    probe = rclpy.create_node("iil_robot_doctor", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(probe)
-    try:
-        client = probe.create_client(GetParameters, "/" + node.strip("/") + "/get_parameters")
-        if not client.wait_for_service(timeout_sec=timeout):
-            return None
-        future = client.call_async(GetParameters.Request(names=list(names)))
-        executor.spin_until_future_complete(future, timeout_sec=timeout)
-        if not future.done():
-            return None
-        fields = {ParameterType.PARAMETER_BOOL: "bool_value", ParameterType.PARAMETER_INTEGER: "integer_value",
-                  ParameterType.PARAMETER_DOUBLE: "double_value", ParameterType.PARAMETER_STRING: "string_value"}
-        return {name: getattr(value, fields[value.type]) for name, value in zip(names, future.result().values)
-                if value.type in fields}
-    finally:
-        executor.shutdown()
-        probe.destroy_node()
-        rclpy.try_shutdown(context=context)
