@@ -289,6 +289,7 @@ class Mux:
         self._locks = {lock.name: _Lock(lock) for lock in sorted(config.locks, key=lambda c: -c.priority)}
         self._policy = next((s for s in self._sources.values() if s.config.type == "policy"), None)
         self._paused = False
+        self._output_fault = ""
         self._help_requested = False
         self._ee_position: tuple[float, float, float] | None = None
         self._ee_time = -math.inf
@@ -380,6 +381,11 @@ class Mux:
     def set_paused(self, paused: bool) -> None:
         self._paused = bool(paused)
 
+    def set_output_fault(self, reason: str) -> None:
+        """Hold the arm for good (``reason``, e.g. a gripper driver that cannot be reached): no pause or recovery
+        lifts it; restart with a working configuration."""
+        self._output_fault = reason
+
     def help_request(self, requested: bool) -> None:
         """The policy asks for (True) or no longer needs (False) the operator."""
         self._help_requested = bool(requested)
@@ -469,6 +475,8 @@ class Mux:
         return None
 
     def _select(self, now: float) -> Selection:
+        if self._output_fault:
+            return Selection("hold", "", self._output_fault, "")
         if self._paused:
             return Selection("hold", "", "paused", "")
         top_lock = self._top_lock(now)

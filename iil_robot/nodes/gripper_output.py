@@ -5,8 +5,8 @@ arm, and one process less runs. ``position_controller`` publishes ``std_msgs/Flo
 on ``gripper/commands`` (a ros2_control forward/position controller: remap it to
 ``/<controller>/commands``) on every tick, since a topic message can miss a late subscriber and
 repeating it costs nothing. ``gripper_command`` and ``franka`` send action goals, only on a change;
-their types are loaded by name at start-up and a missing package stops the node with a message
-saying which (control_msgs and franka_msgs are not on the pip wheels). Action results say whether
+their types are loaded by name at start-up. When a package is missing (control_msgs and franka_msgs
+are not on the pip wheels) :attr:`GripperOutput.error` says which, and the mux holds the arm. Action results say whether
 an object is held: ``gripper/grasped`` (std_msgs/Float64, 1 held, 0 not) goes out each tick for
 the observer (a ``float64`` field).
 """
@@ -56,21 +56,29 @@ class GripperOutput:
         self.grasp = 0.0
         self.grasp_pub = None
         self.clients: dict[str, ActionClient] = {}
+        self.error = ""
+        """Why the gripper cannot be commanded (a missing action package); empty when it can."""
         if config.output == "position_controller":
             self.position_pub = node.create_publisher(Float64MultiArray, "gripper/commands", COMMAND_QOS)
             return
         if config.output == "gripper_command":
             names = {"command": action}
-            types = {"command": load_type(GRIPPER_OUTPUTS["gripper_command"])}
+            type_names = {"command": GRIPPER_OUTPUTS["gripper_command"]}
         else:
             names = {"grasp": f"{action}/grasp", "move": f"{action}/move"}
-            types = {"grasp": load_type("franka_msgs/action/Grasp"),
-                                     "move": load_type("franka_msgs/action/Move")}
+            type_names = {"grasp": "franka_msgs/action/Grasp", "move": "franka_msgs/action/Move"}
+        try:
+            types = {key: load_type(name) for key, name in type_names.items()}
+        except ParameterError as err:
+            self.error = f"gripper output {config.output}: {err}"
+            return
         self.types = types
         self.clients = {key: ActionClient(node, types[key], names[key]) for key in types}
         self.grasp_pub = node.create_publisher(Float64, "gripper/grasped", COMMAND_QOS)
 
     def publish(self, closure: float, tick: bool) -> None:
+        if self.error:
+            return
         if self.config.output == "position_controller":  # a topic: the exact target each tick, a change at once
             target = self.gripper.target(closure) if tick else self.gripper.update(closure)
             if target is not None:

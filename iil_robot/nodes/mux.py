@@ -57,15 +57,13 @@ class MuxNode(IilNode):
     def __init__(self) -> None:
         super().__init__("mux")
         self.frame_id = declare(self, "frame_id", "base_link", "Frame of the arm command (the robot base or servo frame)")
-        config = MuxConfig(
-            sources=self._declare_sources(),
-            locks=self._declare_locks(),
-            limits=self._declare_limits(),
-            rate=declare(self, "rate", 20.0, "Control rate (Hz): self-ticks while the policy is not fresh", 0.5, 1000.0),
-            pause_on_help_request=declare(self, "pause_on_help_request", False,
-                                          "Hold the arm while the policy requests help (help/request) "
-                                          "and no operator is engaged"),
-        )
+        rate = declare(self, "rate", 20.0, "Control rate (Hz): self-ticks while the policy is not fresh, and a command "
+                       "at least every 1/rate s (MoveIt Servo halts after its incoming_command_timeout)", 0.5, 1000.0)
+        pause_on_help_request = declare(self, "pause_on_help_request", False, "Hold the arm while the policy requests "
+                                        "help (help/request) and no operator is engaged")
+        diagnostics = declare(self, "diagnostics_rate", 1.0, "Diagnostics publishing rate (Hz)", 0.1, 50.0)
+        config = MuxConfig(sources=self._declare_sources(), locks=self._declare_locks(), limits=self._declare_limits(),
+                           rate=rate, pause_on_help_request=pause_on_help_request)
         self.mux = Mux(config)
         self.changeable(LIMIT_NAMES, self._prepare_limits)
         self.clock = time.monotonic
@@ -77,6 +75,10 @@ class MuxNode(IilNode):
             self, declare_config(self, GripperConfig, "gripper.", GRIPPER_RANGES),
             declare(self, "gripper.action", "gripper/gripper_cmd", "Action name: GripperCommand's, or the Franka "
                     "gripper's namespace (its grasp and move actions)"))
+        if self.gripper_out.error:  # the node runs on (diagnostics, bags) with the arm held: it cannot grasp
+            self.get_logger().error(f"{self.gripper_out.error}. The arm is held until the mux restarts with a gripper "
+                                    "output it can use")
+            self.mux.set_output_fault("gripper output unavailable")
         self.step_pub = self.create_publisher(String, "step", RECORD_QOS)
         self.intervention_pub = self.create_publisher(String, "intervention", EVENTS_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -91,7 +93,6 @@ class MuxNode(IilNode):
         self.create_service(Trigger, "~/recover", self._on_recover)
         self.create_subscription(Bool, "help/request", self._on_help_request, LATCHED_QOS)
 
-        diagnostics = declare(self, "diagnostics_rate", 1.0, "Diagnostics publishing rate (Hz)", 0.1, 50.0)
         # the watchdog sleeps until the mux's next deadline (a timeout, a self-tick), re-armed after every update:
         # a fixed-rate poll cost a fifth of a core at 200 Hz and still saw a timeout up to a period late
         self.watchdog = self.create_timer(1.0 / config.rate, self._update, clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -148,11 +149,7 @@ class MuxNode(IilNode):
     def _declare_limits(self) -> Limits:
         d = Limits()
         box = WorkspaceBox()
-        min_xyz = declare_floats(self, "workspace.min_xyz", box.min_xyz, "Workspace box lower corner (m)")
-        max_xyz = declare_floats(self, "workspace.max_xyz", box.max_xyz, "Workspace box upper corner (m)")
-        if len(min_xyz) != 3 or len(max_xyz) != 3:
-            raise ParameterError("workspace.min_xyz and workspace.max_xyz need 3 values each (x, y, z)")
-        return Limits(
+        speeds = dict(
             max_linear_speed=declare(self, "limits.max_linear_speed", d.max_linear_speed, "Max linear speed (m/s)", 0.001, 10.0),
             max_angular_speed=declare(self, "limits.max_angular_speed", d.max_angular_speed, "Max angular speed (rad/s)",
                                       0.001, 20.0),
@@ -160,6 +157,13 @@ class MuxNode(IilNode):
                                      0.0, 100.0),
             max_angular_accel=declare(self, "limits.max_angular_accel", d.max_angular_accel,
                                       "Max angular accel (rad/s^2); 0 = off", 0.0, 200.0),
+        )
+        min_xyz = declare_floats(self, "workspace.min_xyz", box.min_xyz, "Workspace box lower corner (m)")
+        max_xyz = declare_floats(self, "workspace.max_xyz", box.max_xyz, "Workspace box upper corner (m)")
+        if len(min_xyz) != 3 or len(max_xyz) != 3:
+            raise ParameterError("workspace.min_xyz and workspace.max_xyz need 3 values each (x, y, z)")
+        return Limits(
+            **speeds,
             workspace=WorkspaceBox(
                 enabled=declare(self, "workspace.enabled", box.enabled, "Enforce the workspace box (needs ee_pose)"),
                 min_xyz=min_xyz,  # type: ignore[arg-type]

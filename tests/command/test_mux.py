@@ -555,3 +555,11 @@ def test_between_inputs_update_has_nothing_to_do_before_next_deadline(seed):
             found_by_deadline |= {"heartbeat lost"} if "heartbeat lost" in out.command.hold_reason else set()
     # the deadlines did find what only time reveals: a stale source, the mux's own ticks
     assert {"self-tick", "stale"} <= found_by_deadline, found_by_deadline
+
+
+def test_an_output_fault_holds_the_arm_and_no_pause_or_recovery_lifts_it():
+    mux = make_mux()
+    mux.set_output_fault("gripper output unavailable")
+    assert propose(mux, 0.0).step.hold_reason == "gripper output unavailable"
+    mux.set_paused(False)
+    assert mux.recover(0.01)[0] and propose(mux, 0.05).step.source == "hold"
