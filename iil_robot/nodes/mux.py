@@ -102,7 +102,9 @@ class MuxNode(IilNode):
         self.create_timer(1.0 / diagnostics, self._publish_diagnostics)
         self.get_logger().info(
             "sources: " + ", ".join(f"{s.name} ({s.type}, {s.topic}, prio {s.priority})" for s in config.sources)
-            + "; locks: " + (", ".join(f"{lock.name} ({lock.topic})" for lock in config.locks) or "none")
+            + "; locks: " + (", ".join(f"{lock.name} ({lock.topic}{', latching' if lock.latching else ''})"
+                                      for lock in config.locks) or "none")
+            + f"; gripper: {self.gripper_out.config.output} ({self.gripper_out.config.mode})"
         )
 
     # -- parameters ------------------------------------------------------------------------
