@@ -16,6 +16,7 @@ Exits 0 when a SpaceMouse was opened and read, 1 otherwise. Needs neither rclpy 
 cap "away from you" while the graph runs, watches the arm move (the profile's ``ee_pose``), asks
 whether it moved away from them, and writes the gate's ``operator_frame``/``operator_yaw`` as a
 profile overlay (`iil_robot.command.calibration`; rclpy only then).
+``--servo NODE`` checks a running MoveIt Servo against the mux instead (``servo_check``; needs rclpy).
 """
 from __future__ import annotations
 
@@ -29,10 +30,11 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Mapping, Sequence, TextIO
+from typing import Callable, Mapping, Sequence, TextIO
 
 import yaml
 
+from iil_robot.cli.checks import CheckResult
 from iil_robot.command.calibration import CalibrationConfig, CalibrationError, calibrate
 from iil_robot.command.hidraw import (
     LIBHIDAPI_MISSING,
@@ -49,33 +51,6 @@ from iil_robot.command.spacemouse import DeviceLike, ReaderConfig, SpaceMouseRea
 from iil_robot.config.profiles import ProfileError, load_profile
 
 __all__ = ["CheckResult", "DoctorConfig", "DoctorReport", "add_arguments", "find_libhidapi", "run", "run_checks"]
-
-Status = Literal["ok", "warn", "fail", "skip"]
-LABELS: dict[str, str] = {"ok": "OK", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The outcome of one check."""
-
-    name: str
-    """Short check name, e.g. "hidraw nodes"."""
-    status: Status
-    """ok, warn (works, but not as intended), fail (blocks the SpaceMouse), skip (not tried)."""
-    detail: str
-    """What was found."""
-    fix: str | None = None
-    """What to do when not OK; None when OK."""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def line(self) -> str:
-        """``FAIL hidraw nodes: <detail> -> <fix>``."""
-        text = f"{LABELS[self.status]:<4} {self.name}: {self.detail}"
-        return f"{text} -> {self.fix}" if self.fix else text
-
 
 @dataclass(frozen=True)
 class DoctorReport:
@@ -228,7 +203,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of one line per check")
     parser.add_argument("--calibrate", action="store_true",
                         help="with the graph running: push the cap away from you, and write the gate's operator_yaw")
-    parser.add_argument("--robot", default="fetch", help="--calibrate: robot profile (its ee_pose topic and frame)")
+    parser.add_argument("--servo", metavar="NODE", default=None,
+                        help="instead, check a running MoveIt Servo node (e.g. /servo_node) against the mux: command "
+                             "type, units, timeout and topic")
+    parser.add_argument("--robot", default=None, help="--calibrate: robot profile of its ee_pose topic and frame (default "
+                        "fetch); --servo: the profile whose remappings and mux parameters apply (default panda)")
     parser.add_argument("--domain-id", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", "0")),
                         help="--calibrate: ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
     parser.add_argument("--seconds", type=float, default=CalibrationConfig().seconds,
@@ -238,10 +217,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, config: DoctorConfig | None = None, keys: TextIO | None = None,
         out: TextIO | None = None) -> int:
-    """Print the checks; 0 when a SpaceMouse was opened and read, 1 otherwise. With ``--calibrate``: the calibration,
-    asking on ``out`` and reading answers from ``keys`` (stdout and stdin by default)."""
-    if args.calibrate:
+    """Print the checks; 0 when a SpaceMouse was opened and read (or, with --servo, nothing failed), 1 otherwise. With
+    ``--calibrate``: the calibration, asking on ``out`` and reading answers from ``keys`` (stdout and stdin by default)."""
+    if getattr(args, "calibrate", False):
         return run_calibration(args, config or DoctorConfig(), keys or sys.stdin, out or sys.stdout)
+    if getattr(args, "servo", None):
+        return run_servo(args)
     report = run_checks(config or DoctorConfig())
     if args.json:
         print(report.to_json())
@@ -255,7 +236,7 @@ def run(args: argparse.Namespace, config: DoctorConfig | None = None, keys: Text
 def run_calibration(args: argparse.Namespace, config: DoctorConfig, keys: TextIO, out: TextIO) -> int:
     """Read the SpaceMouse and the profile's ee_pose, ask the operator, write the overlay; 0 on success."""
     try:
-        profile = load_profile(args.robot)
+        profile = load_profile(args.robot or "fetch")
     except ProfileError as err:
         print(f"error: {err}", file=out)
         return 2
@@ -289,8 +270,29 @@ def run_calibration(args: argparse.Namespace, config: DoctorConfig, keys: TextIO
         reader.stop()
         listener.close()
     overlay = {"parameters": {"spacemouse_gate": {"operator_frame": "base", "operator_yaw": yaw}}}
-    args.output.write_text(f"# iil-robot doctor --calibrate --robot {args.robot}: pushing the cap away from the operator "
-                           f"moves the arm away from them.\n# Add this under `parameters:` in your robot profile.\n"
+    args.output.write_text(f"# iil-robot doctor --calibrate --robot {args.robot or 'fetch'}: pushing the cap away from the "
+                           f"operator moves the arm away from them.\n# Add this under `parameters:` in your robot profile.\n"
                            + yaml.safe_dump(overlay, sort_keys=False))
     print(f"operator_yaw: {yaw:g} degrees; wrote {args.output}", file=out)
     return 0
+
+
+def run_servo(args: argparse.Namespace) -> int:
+    """``--servo NODE``: the Servo checks of ``iil_robot.cli.servo_check``; 0 when none failed."""
+    from iil_robot.cli.servo_check import MUX_PARAMETERS, SERVO_PARAMETERS, check_servo, mux_side
+    from iil_robot.nodes.parameter_reader import read_parameters
+
+    try:
+        profile = load_profile(args.robot or "panda")
+    except ProfileError as err:
+        raise SystemExit(f"--robot: {err}") from err
+    checks = [check_ros_network(os.environ)]
+    checks += check_servo(args.servo, read_parameters(args.servo, SERVO_PARAMETERS),
+                          mux_side(profile, read_parameters("/mux", MUX_PARAMETERS, timeout=2.0)))
+    if args.json:
+        print(json.dumps({"servo_ok": not any(c.status == "fail" for c in checks),
+                          "checks": [asdict(c) | {"ok": c.ok} for c in checks]}, indent=2))
+    else:
+        for check in checks:
+            print(check.line())
+    return 1 if any(c.status == "fail" for c in checks) else 0

@@ -115,7 +115,7 @@ def sim_overrides(profile: RobotProfile, task: str) -> dict[str, dict[str, objec
     so the observer's fields that read one are left out and success is the end effector at the goal; the time
     limit is the task's; the reset pose and the workspace are the simulated arm's (whatever robot it presents itself
     as), and between episodes the episode manager has the simulator put the scene back and starts the next episode by
-    itself."""
+    itself; the mux commands the gripper as a position controller."""
     observer = profile.node_parameters("observer")
     fields = [f for f in observer.get("fields", [])
               if task != "reach" or observer.get(f"fields.{f}.topic") != "object_pose"]
@@ -125,7 +125,10 @@ def sim_overrides(profile: RobotProfile, task: str) -> dict[str, dict[str, objec
     fetch = load_profile("fetch")
     arm = {k: v for k, v in fetch.node_parameters("episode_manager").items() if k.startswith(("reset_", "workspace_"))}
     workspace = {k: v for k, v in fetch.node_parameters("mux").items() if k.startswith("workspace.")}
-    return {"observer": {"fields": fields}, "mux": workspace,
+    # the simulated arm takes its gripper as a ros2_control position controller would (a Franka hand's or a
+    # Robotiq's action server is not there), at its own positions; the profile's binary or continuous mode stays
+    gripper = {"gripper.output": "position_controller", "gripper.open_position": 0.05, "gripper.closed_position": 0.0}
+    return {"observer": {"fields": fields}, "mux": {**workspace, **gripper},
             "episode_manager": {**arm, "success_fields": success, "time_limit": time_limit, "auto_start": True,
                                 "scene_reset_service": "/sim_arm/reset_scene"}}
 

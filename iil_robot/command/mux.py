@@ -15,7 +15,10 @@ has a topic, a timeout and a priority. Unlike ``twist_mux``:
 Ticks: the policy owns the control tick. Each proposal is one tick: one arm command and one
 step record. When the policy is not fresh, the mux ticks by itself at ``rate``. Between ticks,
 new input from an engaged operator goes to the arm at once (low latency, no step record), and
-any change of who is in control produces a command at once.
+any change of who is in control produces a command at once. Whatever happens, the arm gets a
+command at least every ``1/rate`` s (a refresh of the current one, limits applied again, no step
+record): a policy that proposes more slowly than the control rate never lets MoveIt Servo's
+``incoming_command_timeout`` (0.1 s) halt the arm mid-episode, and a held arm gets explicit zeros.
 
 Pure logic: the caller passes a monotonic ``now`` (for timeouts) and a ``stamp`` (node clock,
 for records).
@@ -57,18 +60,32 @@ class SourceConfig:
     """Human only: std_msgs/Float64 gripper closure topic."""
 
 
+LOCK_TYPES: tuple[str, ...] = ("bool", "diagnostics")
+
+
 @dataclass(frozen=True)
 class LockConfig:
-    """One lock (e.g. an e-stop), ``locks.<name>.*`` in the node parameters."""
+    """One lock (e.g. an e-stop, an arm fault), ``locks.<name>.*`` in the node parameters."""
 
     name: str
     """Name used in diagnostics and hold reasons (``locked:<name>``)."""
     topic: str
-    """std_msgs/Bool topic: True locks."""
+    """Where the lock's state comes from (a std_msgs/Bool topic, or a diagnostic_msgs/DiagnosticArray one)."""
     timeout: float
     """Heartbeat timeout (s): >0 means locked until the first message and when messages stop; 0 = no heartbeat."""
     priority: int
     """Blocks every source with a lower priority while locked."""
+    type: str = "bool"
+    """``bool`` (std_msgs/Bool) or ``diagnostics`` (the DiagnosticStatus named ``status`` in a DiagnosticArray:
+    ERROR or STALE locks)."""
+    status: str = ""
+    """Diagnostics only: the name of the DiagnosticStatus to watch (others in the array are ignored)."""
+    locked_when: bool = True
+    """Bool only: the value that locks (False for a "ready" or "program running" flag)."""
+    latching: bool = False
+    """A fault keeps the arm held after it clears, until an operator recovers it (``Mux.recover``): an arm fault
+    (a Franka reflex, a UR protective stop) must be looked at by a person before anything drives again. Only a
+    fault after the lock was once free latches (an arm that is not ready yet at start-up simply holds)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +139,10 @@ class MuxConfig:
             where = f"locks.{lock.name}"
             if not lock.topic:
                 raise MuxConfigError(f"{where}.topic is empty")
+            if lock.type not in LOCK_TYPES:
+                raise MuxConfigError(f"{where}.type={lock.type!r} must be one of {LOCK_TYPES}")
+            if lock.type == "diagnostics" and not lock.status:
+                raise MuxConfigError(f"{where}.status is empty: name the DiagnosticStatus whose ERROR or STALE locks")
             if not (math.isfinite(lock.timeout) and 0.0 <= lock.timeout <= 10.0):
                 raise MuxConfigError(f"{where}.timeout={lock.timeout} s must be in [0, 10] (0 = no heartbeat)")
             if not 0 <= lock.priority <= 255:
@@ -228,6 +249,8 @@ class _Lock:
         self.config = config
         self.time = -math.inf
         self.value = False
+        self.latched = False  # a latching lock's fault happened and nobody recovered it yet
+        self.seen_free = False
 
     def state(self, now: float) -> tuple[bool, str]:
         if self.config.timeout > 0.0:
@@ -237,7 +260,20 @@ class _Lock:
                 # no age in the reason: it is part of the selection, and a reason that changed with every call
                 # would make each watchdog call publish a fresh zero (the age is in ``status``)
                 return True, "heartbeat lost"
-        return (True, "engaged") if self.value else (False, "")
+        if self.value:
+            return True, "engaged"
+        return (True, "fault cleared, waiting for recovery") if self.latched else (False, "")
+
+
+FAULT_LEVELS = (2, 3)
+"""diagnostic_msgs/DiagnosticStatus levels that lock a ``diagnostics`` lock: ERROR and STALE."""
+
+
+def diagnostic_fault(statuses: Sequence[tuple[str, int]], name: str) -> bool | None:
+    """Whether the (name, level) statuses of one DiagnosticArray report a fault for ``name``; None when the array
+    does not mention it (``/diagnostics`` carries every node's statuses, most of them about something else)."""
+    levels = [level for status, level in statuses if status == name]
+    return any(level in FAULT_LEVELS for level in levels) if levels else None
 
 
 def step_records_reach(diagnostics: dict[str, str], nodes: set[str]) -> bool:
@@ -258,6 +294,7 @@ class Mux:
         self._locks = {lock.name: _Lock(lock) for lock in sorted(config.locks, key=lambda c: -c.priority)}
         self._policy = next((s for s in self._sources.values() if s.config.type == "policy"), None)
         self._paused = False
+        self._output_fault = ""
         self._help_requested = False
         self._ee_position: tuple[float, float, float] | None = None
         self._ee_rotation = IDENTITY
@@ -266,7 +303,9 @@ class Mux:
         self._last_selection: Selection | None = None
         self._last_twist: Twist = ZERO
         self._last_gripper = 0.0
-        self._last_output_time = -math.inf
+        self._last_output_time = -math.inf  # of the last command decided (the acceleration limit's time step)
+        self._last_command: Command | None = None
+        self._last_sent = -math.inf  # of the last command decided or refreshed
         self._next_tick = -math.inf  # when the mux ticks by itself next (grid of 1/rate)
         self._ticks = 0
         self._tick_intervention = False
@@ -312,6 +351,28 @@ class Mux:
     def lock(self, name: str, locked: bool, now: float) -> None:
         state = self._locks[name]
         state.value, state.time = bool(locked), now
+        # a fault latches once the lock has been seen free: an arm not yet ready at start-up is no fault to recover
+        state.latched = state.latched or (state.value and state.config.latching and state.seen_free)
+        state.seen_free = state.seen_free or not state.value
+
+    def latched(self, name: str) -> bool:
+        """Whether the lock ``name`` holds a fault that waits for an operator's recovery."""
+        return self._locks[name].latched
+
+    def recover(self, now: float) -> tuple[bool, str]:
+        """An operator's explicit recovery: release every latched lock whose fault has cleared. Returns whether no
+        lock stays latched, and what happened (naming each lock still faulted)."""
+        latched = [lock for lock in self._locks.values() if lock.latched]
+        if not latched:
+            return True, "no latched fault"
+        still = [lock.config.name for lock in latched if lock.value]
+        for lock in latched:
+            lock.latched = lock.value
+        cleared = [lock.config.name for lock in latched if not lock.latched]
+        text = f"recovered {', '.join(cleared)}" if cleared else "nothing recovered"
+        if still:
+            text += f"; still faulted: {', '.join(still)} (clear the fault on the arm first)"
+        return not still, text
 
     def ee_pose(self, xyz: Sequence[float], xyzw: Sequence[float], frame_id: str, now: float) -> str | None:
         """The end effector's position and orientation (quaternion x, y, z, w) in ``frame_id`` for the workspace.
@@ -340,6 +401,11 @@ class Mux:
     def set_paused(self, paused: bool) -> None:
         self._paused = bool(paused)
 
+    def set_output_fault(self, reason: str) -> None:
+        """Hold the arm for good (``reason``, e.g. a gripper driver that cannot be reached): no pause or recovery
+        lifts it; restart with a working configuration."""
+        self._output_fault = reason
+
     def help_request(self, requested: bool) -> None:
         """The policy asks for (True) or no longer needs (False) the operator."""
         self._help_requested = bool(requested)
@@ -351,7 +417,8 @@ class Mux:
 
         Ticks on a new proposal, or by itself at ``rate`` while the policy is not fresh.
         Between ticks, publishes when control changes hands (e.g. to an explicit zero when a
-        source dies) and forwards new input from an engaged operator at once.
+        source dies), forwards new input from an engaged operator at once, and refreshes the
+        command once ``1/rate`` s passed without one.
         """
         selection = self._select(now)
         intervention = self._track_intervention(selection, stamp)
@@ -360,6 +427,8 @@ class Mux:
         changed = selection != self._last_selection
         human_news = selection.kind == "human" and self._sources[selection.name].fresh_data
         if not (tick or changed or human_news):
+            if self._last_command is not None and now >= self._last_sent + 1.0 / self.config.rate - 1e-6:
+                return Output(command=self._refresh(now), intervention=intervention)
             return Output(intervention=intervention)
 
         command = self._command(selection, now)
@@ -369,9 +438,11 @@ class Mux:
 
     def next_deadline(self, now: float) -> float:
         """The monotonic time at which ``update`` may next decide something without new input: the first moment a
-        fresh source or lock heartbeat is past its timeout, or the next self-tick while the policy is not fresh.
-        A watchdog that calls ``update`` then (and after every input) needs no fixed rate."""
+        fresh source or lock heartbeat is past its timeout, the next self-tick while the policy is not fresh, or the
+        next refresh of the arm command. A watchdog that calls ``update`` then (and after every input) needs no fixed
+        rate."""
         deadlines = [s.time + s.config.timeout + STALE_AFTER for s in self._sources.values() if s.fresh(now)]
+        deadlines.append(self._last_sent + 1.0 / self.config.rate)
         deadlines += [lock.time + lock.config.timeout + STALE_AFTER for lock in self._locks.values()
                       if lock.config.timeout > 0.0 and now - lock.time <= lock.config.timeout]
         if self._policy is None or not self._policy.fresh(now):
@@ -424,6 +495,8 @@ class Mux:
         return None
 
     def _select(self, now: float) -> Selection:
+        if self._output_fault:
+            return Selection("hold", "", self._output_fault, "")
         if self._paused:
             return Selection("hold", "", "paused", "")
         top_lock = self._top_lock(now)
@@ -467,22 +540,41 @@ class Mux:
             hold_reason = selection.hold_reason
         source_kind = "hold" if hold_reason else selection.kind
         self._last_twist, self._last_gripper, self._last_output_time = twist, gripper, now
-        return Command(twist, gripper, source_kind, selection.name, hold_reason, tuple(requested) != twist)
+        command = Command(twist, gripper, source_kind, selection.name, hold_reason, tuple(requested) != twist)
+        self._last_command, self._last_sent = command, now
+        return command
+
+    def _refresh(self, now: float) -> Command:
+        """The last command again, for an arm driver that halts without one (MoveIt Servo). The workspace box is
+        checked again with the newest pose; the acceleration limit is not: its time step stays that of the last
+        decided command, or a proposal arriving just after a refresh would be ramped as if it came at once."""
+        last = self._last_command
+        assert last is not None
+        twist, hold_reason = self._limit_workspace(last.twist, now)
+        self._last_sent = now
+        if twist == last.twist:
+            return last
+        self._last_twist = twist
+        return replace(last, twist=twist, source="hold" if hold_reason else last.source,
+                       hold_reason=hold_reason or last.hold_reason, limited=True)
 
     def _apply_limits(self, requested: Twist, now: float) -> tuple[Twist, str]:
         limits = self.config.limits
         twist = limit_velocity(requested, limits)
         dt = min(now - self._last_output_time, 1.0 / self.config.rate)
         twist = limit_acceleration(twist, self._last_twist, dt, limits)
-        box = limits.workspace
-        if box.enabled and twist != ZERO:
-            if self._ee_position is None or now - self._ee_time > box.pose_timeout:
-                return ZERO, f"workspace: {self._ee_error or 'no fresh end-effector pose'}"
-            # after the acceleration limit, so braking for a wall is never held back by it; the arm keeps going for
-            # a control period, the pose's age and the configured latency before it reacts
-            latency = 1.0 / self.config.rate + (now - self._ee_time) + box.latency
-            twist = limit_workspace(twist, self._ee_position, self._ee_rotation, box, latency)
-        return twist, ""
+        # after the acceleration limit, so braking for a wall is never held back by it
+        return self._limit_workspace(twist, now)
+
+    def _limit_workspace(self, twist: Twist, now: float) -> tuple[Twist, str]:
+        box = self.config.limits.workspace
+        if not box.enabled or twist == ZERO:
+            return twist, ""
+        if self._ee_position is None or now - self._ee_time > box.pose_timeout:
+            return ZERO, f"workspace: {self._ee_error or 'no fresh end-effector pose'}"
+        # the arm keeps going for a control period, the pose's age and the configured latency before it reacts
+        latency = 1.0 / self.config.rate + (now - self._ee_time) + box.latency
+        return limit_workspace(twist, self._ee_position, self._ee_rotation, box, latency), ""
 
     def _track_intervention(self, selection: Selection, stamp: float) -> InterventionEvent | None:
         previous, current = self._claimant, selection.human_claim

@@ -72,5 +72,15 @@ def load_profile(name_or_path: str | Path) -> RobotProfile:
     if not isinstance(parameters, dict) or not all(isinstance(v, dict) for v in parameters.values()):
         raise ProfileError(f"robot profile {path}: parameters must map node names to their parameters")
     return RobotProfile(path.stem, str(data.get("description", "")), dict(remappings),
-                        {str(k): dict(v) for k, v in parameters.items()})
+                        {str(k): _unshared(v) for k, v in parameters.items()})
+
+
+def _unshared(value: Any) -> Any:
+    """A copy sharing no list or mapping: a profile's YAML anchors (one box for the mux and the episode manager) must
+    not come back as aliases when the parameters are written out again, which rcl's parameter parser refuses."""
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value
 

@@ -14,9 +14,10 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.clock import Clock, ClockType
 from std_msgs.msg import Bool, Float64, String
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 
-from iil_robot.command.mux import Command, LockConfig, Mux, MuxConfig, Output, SourceConfig
+from iil_robot.command.gripper import GripperConfig
+from iil_robot.command.mux import Command, LockConfig, Mux, MuxConfig, Output, SourceConfig, diagnostic_fault
 from iil_robot.command.safety import Limits, WorkspaceBox
 from iil_robot.data.records import Proposal, RecordError
 from iil_robot.nodes.common import (
@@ -28,12 +29,15 @@ from iil_robot.nodes.common import (
     IilNode,
     ParameterError,
     declare,
+    declare_config,
     declare_floats,
     override_names,
     run,
     twist_stamped,
     twist_values,
 )
+from iil_robot.nodes.gripper_output import RANGES as GRIPPER_RANGES
+from iil_robot.nodes.gripper_output import GripperOutput
 
 MIN_WATCHDOG_DELAY = 1e-4  # s: a deadline already due fires at once, not in a busy loop
 MAX_WATCHDOG_DELAY = 1.0  # s: next_deadline is never further than a timeout or a tick; this only bounds a surprise
@@ -58,11 +62,13 @@ class MuxNode(IilNode):
             locks=self._declare_locks(),
             limits=self._declare_limits(),
             frame_id=self.frame_id,
-            rate=declare(self, "rate", 20.0, "Control rate (Hz): self-ticks while the policy is not fresh", 0.5, 1000.0),
+            rate=declare(self, "rate", 20.0, "Control rate (Hz): self-ticks while the policy is not fresh, and a command "
+                         "at least every 1/rate s (MoveIt Servo halts after its incoming_command_timeout)", 0.5, 1000.0),
             pause_on_help_request=declare(self, "pause_on_help_request", False,
                                           "Hold the arm while the policy requests help (help/request) "
                                           "and no operator is engaged"),
         )
+        diagnostics = declare(self, "diagnostics_rate", 1.0, "Diagnostics publishing rate (Hz)", 0.1, 50.0)
         self.mux = Mux(config)
         self.changeable(LIMIT_NAMES, self._prepare_limits)
         self.clock = time.monotonic
@@ -70,6 +76,14 @@ class MuxNode(IilNode):
 
         self.arm_pub = self.create_publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
         self.gripper_pub = self.create_publisher(Float64, "arm/gripper", COMMAND_QOS)
+        self.gripper_out = GripperOutput(
+            self, declare_config(self, GripperConfig, "gripper.", GRIPPER_RANGES),
+            declare(self, "gripper.action", "gripper/gripper_cmd", "Action name: GripperCommand's, or the Franka "
+                    "gripper's namespace (its grasp and move actions)"))
+        if self.gripper_out.error:  # the node runs on (diagnostics, bags) with the arm held: it cannot grasp
+            self.get_logger().error(f"{self.gripper_out.error}. The arm is held until the mux restarts with a gripper "
+                                    "output it can use")
+            self.mux.set_output_fault("gripper output unavailable")
         self.step_pub = self.create_publisher(String, "step", RECORD_QOS)
         self.intervention_pub = self.create_publisher(String, "intervention", EVENTS_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -77,13 +91,13 @@ class MuxNode(IilNode):
         for source in config.sources:
             self._subscribe_source(source)
         for lock in config.locks:
-            self.create_subscription(Bool, lock.topic, lambda m, n=lock.name: self._on_lock(n, m), COMMAND_QOS)
+            self._subscribe_lock(lock)
         if config.limits.workspace.enabled:
             self.create_subscription(PoseStamped, "ee_pose", self._on_ee_pose, SENSOR_QOS)
         self.create_service(SetBool, "~/pause", self._on_pause)
+        self.create_service(Trigger, "~/recover", self._on_recover)
         self.create_subscription(Bool, "help/request", self._on_help_request, LATCHED_QOS)
 
-        diagnostics = declare(self, "diagnostics_rate", 1.0, "Diagnostics publishing rate (Hz)", 0.1, 50.0)
         # the watchdog sleeps until the mux's next deadline (a timeout, a self-tick), re-armed after every update:
         # a fixed-rate poll cost a fifth of a core at 200 Hz and still saw a timeout up to a period late
         self.watchdog = self.create_timer(1.0 / config.rate, self._update, clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -93,7 +107,9 @@ class MuxNode(IilNode):
         self.create_timer(1.0 / diagnostics, self._publish_diagnostics)
         self.get_logger().info(
             "sources: " + ", ".join(f"{s.name} ({s.type}, {s.topic}, prio {s.priority})" for s in config.sources)
-            + "; locks: " + (", ".join(f"{lock.name} ({lock.topic})" for lock in config.locks) or "none")
+            + "; locks: " + (", ".join(f"{lock.name} ({lock.topic}{', latching' if lock.latching else ''})"
+                                      for lock in config.locks) or "none")
+            + f"; gripper: {self.gripper_out.config.output} ({self.gripper_out.config.mode})"
         )
 
     # -- parameters ------------------------------------------------------------------------
@@ -123,9 +139,16 @@ class MuxNode(IilNode):
         return tuple(
             LockConfig(
                 name=name,
-                topic=declare(self, f"locks.{name}.topic", "", "Bool topic: True locks"),
+                topic=declare(self, f"locks.{name}.topic", "", "Bool topic (True locks), or a DiagnosticArray topic"),
                 timeout=declare(self, f"locks.{name}.timeout", 0.0, "Heartbeat timeout (s); 0 = none", 0.0, 10.0),
                 priority=declare(self, f"locks.{name}.priority", 255, "Blocks sources of lower priority", 0, 255),
+                type=declare(self, f"locks.{name}.type", "bool",
+                             "bool (std_msgs/Bool) or diagnostics (a DiagnosticStatus: ERROR or STALE locks)"),
+                status=declare(self, f"locks.{name}.status", "", "diagnostics: the DiagnosticStatus name to watch"),
+                locked_when=declare(self, f"locks.{name}.locked_when", True,
+                                    "bool: the value that locks (false for a 'ready' or 'program running' flag)"),
+                latching=declare(self, f"locks.{name}.latching", False,
+                                 "An arm fault: stays locked after it clears until ~/recover is called"),
             )
             for name in override_names(self, "locks")
         )
@@ -204,8 +227,24 @@ class MuxNode(IilNode):
             error = self.mux.reject(name, f"undecodable proposal: {err}")
         self._input(error, proposal_arrived=error is None)
 
-    def _on_lock(self, name: str, msg: Bool) -> None:
-        self.mux.lock(name, msg.data, self.clock())
+    def _subscribe_lock(self, lock: LockConfig) -> None:
+        if lock.type == "diagnostics":
+            self.create_subscription(DiagnosticArray, lock.topic, lambda m: self._on_diagnostic_lock(lock, m), 10)
+        else:
+            self.create_subscription(Bool, lock.topic, lambda m: self._on_lock(lock, m.data == lock.locked_when),
+                                     COMMAND_QOS)
+
+    def _on_diagnostic_lock(self, lock: LockConfig, msg: DiagnosticArray) -> None:
+        fault = diagnostic_fault([(s.name, ord(s.level) if isinstance(s.level, bytes) else s.level) for s in msg.status],
+                                 lock.status)
+        if fault is not None:
+            self._on_lock(lock, fault)
+
+    def _on_lock(self, lock: LockConfig, locked: bool) -> None:
+        if locked and lock.latching and not self.mux.latched(lock.name):
+            self.get_logger().error(f"arm fault from {lock.name} ({lock.topic}): arm held until an operator recovers it "
+                                    f"(ros2 service call {self.get_fully_qualified_name()}/recover std_srvs/srv/Trigger)")
+        self.mux.lock(lock.name, locked, self.clock())
         self._input(None)
 
     def _on_ee_pose(self, msg: PoseStamped) -> None:
@@ -221,6 +260,15 @@ class MuxNode(IilNode):
         self.get_logger().warn("paused: arm held" if request.data else "resumed")
         self._update()
         response.success, response.message = True, "paused" if request.data else "resumed"
+        return response
+
+    def _on_recover(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self.mux.recover(self.clock())
+        if response.success:  # two call sites: an rclpy log call site keeps the severity of its first call
+            self.get_logger().warn(f"operator recovery: {response.message}")
+        else:
+            self.get_logger().error(f"operator recovery refused: {response.message}")
+        self._update()
         return response
 
     def _input(self, error: str | None, proposal_arrived: bool = False) -> None:
@@ -257,6 +305,7 @@ class MuxNode(IilNode):
         if with_gripper or command.gripper != self.last_gripper:
             self.gripper_pub.publish(Float64(data=command.gripper))
             self.last_gripper = command.gripper
+        self.gripper_out.publish(command.gripper, tick=with_gripper)
 
     def _publish_diagnostics(self) -> None:
         status = self.mux.status(self.clock())

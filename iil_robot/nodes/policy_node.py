@@ -88,6 +88,10 @@ class PolicyNode(IilNode):
             return
         self.cameras[name].add(CameraFrame(rgb, stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec)))
 
+    def destroy_node(self) -> None:
+        self.inbox.close()
+        super().destroy_node()
+
     def _on_weights(self, msg: UInt8MultiArray) -> None:
         data = msg.data.tobytes() if hasattr(msg.data, "tobytes") else bytes(msg.data)
         try:

@@ -29,6 +29,8 @@ DEFAULT_TOPICS: dict[str, tuple[str, str, str]] = {
     "intervention": ("intervention", "std_msgs/msg/String", "latched"),
     "arm_cmd": ("arm/cmd", "geometry_msgs/msg/TwistStamped", "reliable"),
     "arm_gripper": ("arm/gripper", "std_msgs/msg/Float64", "reliable"),
+    "gripper_commands": ("gripper/commands", "std_msgs/msg/Float64MultiArray", "reliable"),
+    "gripper_grasped": ("gripper/grasped", "std_msgs/msg/Float64", "reliable"),
     "human_cmd": ("human/cmd", "geometry_msgs/msg/TwistStamped", "reliable"),
     "human_engaged": ("human/engaged", "std_msgs/msg/Bool", "latched"),
     "human_gripper": ("human/gripper", "std_msgs/msg/Float64", "latched"),

@@ -1,7 +1,8 @@
 """``sim_arm`` node: a MuJoCo Fetch arm behind the ROS interface of a real arm's drivers.
 
 It takes what the mux sends a real arm (``arm/cmd``: TwistStamped end-effector velocity in m/s
-with MoveIt Servo's semantics; ``arm/gripper`` closure) and publishes only what a real arm's
+with MoveIt Servo's semantics; ``gripper/commands``: Float64MultiArray with one position, as a
+ros2_control forward/position gripper controller takes it) and publishes only what a real arm's
 drivers and perception would: ``joint_states`` (arm and finger joints, under the robot profile's
 ``joint_names``), the end-effector pose (``ee_pose``, as franka_robot_state_broadcaster's
 ``current_pose`` or ur_robot_driver's ``tcp_pose_broadcaster``), object and goal poses as a
@@ -35,7 +36,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
-from std_msgs.msg import Float64, String
+from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from iil_robot.command.mux import step_records_reach
@@ -74,6 +75,12 @@ class SimArm(IilNode):
         self.command_timeout = declare(self, "command_timeout", 0.1, "A command older than this (s) counts as zero "
                                        "(MoveIt Servo's incoming_command_timeout)", 0.01, 10.0)
         self.frame_id = declare(self, "frame_id", "base_link", "Frame of poses and commands (Fetch's world axes)")
+        self.gripper_open = declare(self, "gripper_open_position", 0.05, "Gripper controller position of the open "
+                                    "fingers (the mux's gripper.open_position)", -10.0, 10.0)
+        self.gripper_closed = declare(self, "gripper_closed_position", 0.0, "Gripper controller position of the closed "
+                                      "fingers (the mux's gripper.closed_position)", -10.0, 10.0)
+        if self.gripper_open == self.gripper_closed:
+            raise ParameterError("gripper_open_position and gripper_closed_position must differ")
         renamed = declare(self, "joint_names", list(SIM_JOINTS),
                           "Names under which the arm's seven joints and two fingers are published, in Fetch's order; "
                           "\"\" leaves one out")
@@ -102,7 +109,7 @@ class SimArm(IilNode):
         self.camera_pubs = {name: self._camera_publishers(name) for name in self.cameras}
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(TwistStamped, "arm/cmd", self._on_cmd, COMMAND_QOS)
-        self.create_subscription(Float64, "arm/gripper", self._on_gripper, COMMAND_QOS)
+        self.create_subscription(Float64MultiArray, "gripper/commands", self._on_gripper, COMMAND_QOS)
         if self.lockstep:
             self.create_subscription(String, "step", self._on_step, RECORD_QOS)
         self.create_service(Trigger, "~/reset_scene", self._on_reset_scene)
@@ -140,9 +147,13 @@ class SimArm(IilNode):
             velocity = np.zeros(3)
         self.velocity, self.command_time = velocity, self.clock()
 
-    def _on_gripper(self, msg: Float64) -> None:
-        if np.isfinite(msg.data):
-            self.gripper = float(np.clip(msg.data, 0.0, 1.0))
+    def _on_gripper(self, msg: Float64MultiArray) -> None:
+        if len(msg.data) != 1 or not np.isfinite(msg.data[0]):
+            self.get_logger().error(f"gripper/commands needs one finite position, got {list(msg.data)}: ignored, the "
+                                    "gripper keeps its command", throttle_duration_sec=1.0)
+            return
+        closure = (msg.data[0] - self.gripper_open) / (self.gripper_closed - self.gripper_open)
+        self.gripper = float(np.clip(closure, 0.0, 1.0))
 
     def _on_step(self, msg: String) -> None:
         try:

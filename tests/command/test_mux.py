@@ -3,7 +3,16 @@ import math
 
 import pytest
 
-from iil_robot.command.mux import STALE_AFTER, LockConfig, Mux, MuxConfig, MuxConfigError, Output, SourceConfig
+from iil_robot.command.mux import (
+    STALE_AFTER,
+    LockConfig,
+    Mux,
+    MuxConfig,
+    MuxConfigError,
+    Output,
+    SourceConfig,
+    diagnostic_fault,
+)
 from iil_robot.command.safety import ZERO, Limits, WorkspaceBox, brake_speed
 from iil_robot.data.records import Proposal
 
@@ -129,12 +138,60 @@ def test_human_drives_and_records_steps_when_the_policy_is_dead():
     assert out.step.source == "human" and out.step.policy_action is None and out.step.observation is None
 
 
+def test_a_slow_policy_still_gets_a_command_to_the_arm_every_control_period():
+    """MoveIt Servo halts the arm when no command came for incoming_command_timeout (0.1 s): a policy proposing
+    every 0.15 s (fresh for 0.2 s) must not leave the arm without one; refreshes carry no step record."""
+    mux = make_mux(rate=20.0)
+    sent, steps = [], 0
+    for k in range(1, 61):
+        t = k * 0.005
+        out = propose(mux, t) if k % 30 == 0 else mux.update(t, t)
+        if out.command is not None:
+            sent.append(t)
+            assert out.command.source == "policy" or t < 0.15
+        steps += out.step is not None
+    gaps = [b - a for a, b in zip(sent, sent[1:])]
+    assert max(gaps) <= 0.05 + 1e-9
+    assert steps == 2 + 3  # the two proposals, and the self-ticks before the first one
+
+
+def test_a_held_arm_gets_an_explicit_zero_every_control_period():
+    mux = make_mux(locks=(ESTOP,), rate=20.0)
+    mux.lock("estop", True, 0.0)
+    propose(mux, 0.0)
+    commands = [mux.update(t, t).command for t in (0.03, 0.051, 0.08, 0.102)]
+    assert [c is not None for c in commands] == [False, True, False, True]
+    assert all(c.twist == ZERO and c.source == "hold" for c in commands if c is not None)
+
+
+def test_a_proposal_just_after_a_refresh_is_ramped_over_the_period_not_the_moment_since_the_refresh():
+    limits = Limits(max_linear_speed=1.0, max_angular_speed=1.0, max_linear_accel=2.0, max_angular_accel=8.0)
+    mux = make_mux(rate=20.0, limits=limits)
+    propose(mux, 0.0, action=(0.0,) * 7)
+    assert mux.update(0.05, 0.05).command is not None  # the refresh
+    out = propose(mux, 0.051, action=(0.1, 0, 0, 0, 0, 0, 0))  # 2 m/s^2 over one period (0.05 s): 0.1 m/s
+    assert out.command.twist[0] == pytest.approx(0.1) and not out.command.limited
+
+
+def test_a_refresh_checks_the_workspace_box_with_the_newest_pose():
+    box = WorkspaceBox(enabled=True, min_xyz=(0.0, 0.0, 0.0), max_xyz=(1.0, 1.0, 1.0), pose_timeout=1.0)
+    mux = make_mux(rate=20.0, limits=Limits(max_linear_speed=1.0, max_linear_accel=0.0, max_angular_accel=0.0,
+                                            workspace=box))
+    frame = mux.config.frame_id
+    mux.ee_pose((0.5, 0.5, 0.5), (0.0, 0.0, 0.0, 1.0), frame, 0.0)
+    assert propose(mux, 0.0).command.twist[0] == pytest.approx(0.05)
+    mux.ee_pose((1.0, 0.5, 0.5), (0.0, 0.0, 0.0, 1.0), frame, 0.04)  # reached the wall in x
+    out = mux.update(0.05, 0.05)
+    assert out.command.twist == ZERO and out.step is None
+
+
 # -- explicit zero on stale or dead sources ---------------------------------------------------
 
 def test_stale_policy_gives_an_explicit_zero_once_its_timeout_passes():
     mux = make_mux()
     propose(mux, 0.0)
-    assert mux.update(0.19, 0.19).command is None  # still fresh, nothing new
+    assert mux.update(0.01, 0.01).command is None  # still fresh, nothing new, no refresh due
+    assert mux.update(0.19, 0.19).command.source == "policy"  # still fresh: a refresh of the policy's command
     out = mux.update(0.21, 0.21)
     assert out.command.twist == ZERO and out.command.source == "hold"
     assert out.command.hold_reason == "stale:policy"
@@ -240,6 +297,52 @@ def test_lock_blocks_only_sources_of_lower_priority():
     mux.lock("policy_lock", True, 0.0)
     assert propose(mux, 0.0).command.twist == ZERO
     assert engage(mux, 0.01).command.source == "human"  # priority 100 > 50
+
+
+ARM_FAULT = LockConfig("arm_fault", "/diagnostics", 0.0, 255, type="diagnostics", status="arm: mode", latching=True)
+
+
+def test_a_latched_arm_fault_holds_after_it_clears_until_an_operator_recovers():
+    mux = make_mux(locks=(ARM_FAULT,))
+    mux.lock("arm_fault", True, 0.0)  # not ready at start-up: holds, does not latch
+    assert propose(mux, 0.0).step.source == "hold"
+    mux.lock("arm_fault", False, 0.001)
+    assert propose(mux, 0.002).step.source == "policy"
+    mux.lock("arm_fault", True, 0.01)  # a reflex / protective stop
+    out = propose(mux, 0.05)
+    assert out.command.twist == ZERO and out.step.source == "hold"
+    assert out.step.hold_reason == "locked:arm_fault (engaged)" and out.step.policy_action == POLICY_ACTION
+    assert mux.recover(0.06) == (False, "nothing recovered; still faulted: arm_fault (clear the fault on the arm first)")
+    mux.lock("arm_fault", False, 0.07)  # the driver reports the arm fine again: still held
+    out = propose(mux, 0.1)
+    assert out.step.source == "hold" and out.step.hold_reason == "locked:arm_fault (fault cleared, waiting for recovery)"
+    engage(mux, 0.11)  # the operator cannot drive through it either
+    assert mux.status(0.12).selection.kind == "hold"
+    mux.human_engaged("spacemouse", False, 0.13)
+    assert mux.recover(0.14) == (True, "recovered arm_fault")
+    assert propose(mux, 0.15).step.source == "policy"
+    assert mux.recover(0.16) == (True, "no latched fault")
+
+
+def test_a_non_latching_lock_frees_the_arm_as_soon_as_it_clears():
+    mux = make_mux(locks=(LockConfig("estop", "estop", 0.0, 255),))
+    mux.lock("estop", True, 0.0)
+    assert propose(mux, 0.0).step.source == "hold"
+    mux.lock("estop", False, 0.01)
+    assert propose(mux, 0.05).step.source == "policy"
+
+
+@pytest.mark.parametrize("statuses, fault", [
+    ([("arm: mode", 0)], False),
+    ([("arm: mode", 1)], False),  # WARN: not a fault
+    ([("arm: mode", 2)], True),  # ERROR
+    ([("arm: mode", 3)], True),  # STALE
+    ([("camera", 2)], None),  # about something else: no news for this lock
+    ([], None),
+    ([("camera", 2), ("arm: mode", 0)], False),
+])
+def test_diagnostic_fault_reads_only_the_named_status(statuses, fault):
+    assert diagnostic_fault(statuses, "arm: mode") is fault
 
 
 def test_pause_holds_everything_until_resumed():
@@ -351,6 +454,8 @@ def test_status_reports_sources_and_locks():
         (dict(sources=(SourceConfig("h", "human", "h", 0.2, 5),)), "needs engaged_topic"),
         (dict(sources=(POLICY,), locks=(LockConfig("policy", "l", 0.0, 1),)), "unique"),
         (dict(sources=(POLICY,), locks=(LockConfig("e", "e", -1.0, 1),)), r"locks.e.timeout"),
+        (dict(sources=(POLICY,), locks=(LockConfig("e", "e", 0.0, 1, type="can"),)), r"locks.e.type='can'"),
+        (dict(sources=(POLICY,), locks=(LockConfig("e", "e", 0.0, 1, type="diagnostics"),)), r"locks.e.status is empty"),
         (dict(sources=(POLICY,), rate=0.0), "rate=0.0"),
         (dict(sources=(POLICY,), limits=Limits(max_linear_speed=-1)), "limits: max_linear_speed"),
     ],
@@ -494,3 +599,11 @@ def test_between_inputs_update_has_nothing_to_do_before_next_deadline(seed):
             found_by_deadline |= {"heartbeat lost"} if "heartbeat lost" in out.command.hold_reason else set()
     # the deadlines did find what only time reveals: a stale source, the mux's own ticks
     assert {"self-tick", "stale"} <= found_by_deadline, found_by_deadline
+
+
+def test_an_output_fault_holds_the_arm_and_no_pause_or_recovery_lifts_it():
+    mux = make_mux()
+    mux.set_output_fault("gripper output unavailable")
+    assert propose(mux, 0.0).step.hold_reason == "gripper output unavailable"
+    mux.set_paused(False)
+    assert mux.recover(0.01)[0] and propose(mux, 0.05).step.source == "hold"

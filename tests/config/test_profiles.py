@@ -30,7 +30,9 @@ def test_every_profile_turns_the_workspace_on_with_a_box_holding_its_reset_pose(
 def test_the_simulated_arm_brings_its_own_workspace_whatever_robot_it_presents(robot):
     fetch = load_profile("fetch").node_parameters("mux")
     overrides = sim_overrides(load_profile(robot), "push")
-    assert overrides["mux"] == {k: v for k, v in fetch.items() if k.startswith("workspace.")}
+    assert {k: v for k, v in overrides["mux"].items() if k.startswith("workspace.")} == \
+        {k: v for k, v in fetch.items() if k.startswith("workspace.")}
+    assert overrides["mux"]["gripper.output"] == "position_controller"  # the simulated arm's gripper controller
     fetch_episodes = load_profile("fetch").node_parameters("episode_manager")
     assert overrides["episode_manager"]["workspace_min"] == fetch_episodes["workspace_min"]
 

@@ -46,3 +46,10 @@ def test_arbitrary_bytes_load_or_are_refused_as_a_profile_error(tmp_path_factory
 def test_hostile_profile_files_are_named_with_what_to_fix(tmp_path_factory, raw, match):
     with pytest.raises(ProfileError, match=match):
         load_text(tmp_path_factory, raw)
+
+
+def test_a_profile_with_yaml_anchors_writes_back_without_aliases_that_rcl_refuses(tmp_path_factory):
+    profile = load_text(tmp_path_factory, "parameters:\n  mux: {workspace.min_xyz: &box [0.1, 0.2, 0.3]}\n"
+                                          "  episode_manager: {workspace_min: *box}\n")
+    assert profile.parameters["episode_manager"]["workspace_min"] == [0.1, 0.2, 0.3]
+    assert "&" not in yaml.safe_dump(profile.parameters)

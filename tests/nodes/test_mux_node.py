@@ -292,3 +292,134 @@ def set_parameter_named(probe, name: str) -> tuple[bool, str]:
     probe.wait_for(future.done, 10.0, "the set_parameters answer")
     result = future.result().results[0]
     return result.successful, result.reason
+
+
+SERVO_TIMEOUT = 0.1  # s: MoveIt Servo's default incoming_command_timeout
+
+
+class ServoStandIn:
+    """What MoveIt Servo does with arm/cmd: it halts the arm whenever no command came for ``incoming_command_timeout``.
+    Counts those halts (gaps between commands longer than the timeout) while it is watching."""
+
+    def __init__(self, probe, timeout: float = SERVO_TIMEOUT) -> None:
+        self.timeout = timeout
+        self.watching = False
+        self.last = None
+        self.gaps: list[float] = []
+        probe.node.create_subscription(TwistStamped, "arm/cmd", self._on_cmd, COMMAND_QOS)
+
+    def _on_cmd(self, msg: TwistStamped) -> None:
+        now = time.monotonic()
+        if self.watching and self.last is not None and now - self.last > self.timeout:
+            self.gaps.append(now - self.last)
+        self.last = now
+
+
+def test_servo_stand_in_never_halts_while_a_slow_jittery_policy_drives(graph, probe):
+    """A policy proposing every 80-220 ms (slower than the mux's 20 Hz, within its 0.25 s timeout) drives for 3 s:
+    the mux refreshes the command every control period, so Servo's 0.1 s timeout never expires."""
+    import random
+
+    from iil_robot.data.records import Proposal
+
+    graph.start(mux_spec())
+    servo = ServoStandIn(probe)
+    steps = probe.collect(String, "step", RECORD_QOS)
+    proposal_pub = probe.publisher(String, "policy/proposal", RECORD_QOS)
+    rng = random.Random(0)
+    sent: list[float] = []
+
+    def propose() -> None:
+        now = time.monotonic()
+        action = (0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        proposal_pub.publish(String(data=Proposal(action, (float(len(sent)),), 0, now, now).encode()))
+        sent.append(now)
+        timer.timer_period_ns = round(rng.uniform(0.08, 0.22) * 1e9)
+        timer.reset()
+
+    probe.wait_for(lambda: proposal_pub.get_subscription_count() > 0 and len(steps) > 0, STARTUP, "the mux up")
+    timer = probe.node.create_timer(0.1, propose)
+    probe.wait_for(lambda: any(StepRecord.decode(m.data).source == "policy" for m in steps.messages), 5.0, "policy steps")
+    servo.watching, servo.last = True, None
+    probe.spin_for(3.0)
+    servo.watching = False
+    timer.cancel()
+
+    proposal_gaps = [b - a for a, b in zip(sent, sent[1:])]
+    assert max(proposal_gaps) > SERVO_TIMEOUT, "the policy must propose more slowly than Servo's timeout for this test"
+    assert servo.gaps == [], f"Servo would have halted the arm {len(servo.gaps)} times: gaps {servo.gaps}"
+    policy_steps = [StepRecord.decode(m.data) for m in steps.messages if StepRecord.decode(m.data).source == "policy"]
+    assert len(policy_steps) <= len(sent), "refreshes are not ticks: one step record per proposal"
+
+
+def test_an_arm_fault_on_diagnostics_holds_the_arm_until_the_operator_recovers(graph, probe):
+    """A diagnostics lock (e.g. a relay of the Franka robot mode) with latching: ERROR holds the arm and the held
+    ticks are recorded as holds; OK again does not release it; ~/recover does."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from std_srvs.srv import Trigger
+
+    graph.start(mux_spec(**{"locks.arm_fault.topic": "arm/status", "locks.arm_fault.type": "diagnostics",
+                            "locks.arm_fault.status": "arm: robot mode", "locks.arm_fault.latching": True}))
+    graph.start(policy_spec())
+    steps = probe.collect(String, "step", RECORD_QOS)
+    status_pub = probe.publisher(DiagnosticArray, "arm/status", 10)
+    client = probe.node.create_client(Trigger, "/mux/recover")
+    probe.wait_for(client.service_is_ready, STARTUP, "the /mux/recover service")
+    probe.wait_for(lambda: status_pub.get_subscription_count() > 0, STARTUP, "the mux subscribed to arm/status")
+
+    def sources_after(t0: float) -> list[StepRecord]:
+        return [StepRecord.decode(m.data) for m, t in zip(steps.messages, steps.times) if t > t0]
+
+    def report(level: bytes, name: str = "arm: robot mode") -> float:
+        status_pub.publish(DiagnosticArray(status=[DiagnosticStatus(name=name, level=level, message="x")]))
+        return time.monotonic()
+
+    def recover() -> Trigger.Response:
+        future = client.call_async(Trigger.Request())
+        probe.wait_for(future.done, 5.0, "the recover service reply")
+        return future.result()
+
+    probe.wait_for(lambda: any(r.source == "policy" for r in sources_after(0.0)), STARTUP, "policy steps")
+    report(DiagnosticStatus.OK)  # the arm is fine
+    report(DiagnosticStatus.ERROR, name="camera")  # another component's error: no lock
+    faulted = report(DiagnosticStatus.ERROR)
+    probe.wait_for(lambda: len(sources_after(faulted + 0.05)) >= 5, 5.0, "steps after the fault")
+    assert all(r.source == "hold" and r.hold_reason.startswith("locked:arm_fault") for r in sources_after(faulted + 0.05))
+    assert not recover().success  # still faulted: nothing to recover
+    cleared = report(DiagnosticStatus.OK)
+    probe.wait_for(lambda: len(sources_after(cleared + 0.05)) >= 5, 5.0, "steps after the fault cleared")
+    held = sources_after(cleared + 0.05)
+    assert all(r.source == "hold" and "waiting for recovery" in r.hold_reason for r in held)
+    assert all(r.policy_action is not None for r in held)  # the policy's proposal is kept, never as executed
+    response = recover()
+    assert response.success and response.message == "recovered arm_fault"
+    recovered = time.monotonic()
+    probe.wait_for(lambda: any(r.source == "policy" for r in sources_after(recovered)), 5.0, "policy drives again")
+
+
+def test_gripper_positions_go_to_a_position_controller_with_hysteresis(graph, probe):
+    from std_msgs.msg import Float64MultiArray
+
+    graph.start(mux_spec(**{"gripper.mode": "binary", "gripper.open_position": 0.04, "gripper.closed_position": 0.01}))
+    graph.start(NodeSpec("policy", "iil_robot.nodes.scripted_policy", parameters={"gripper": 0.7}))
+    commands = probe.collect(Float64MultiArray, "gripper/commands", COMMAND_QOS)
+    probe.wait_for(lambda: len(commands) >= 5, STARTUP, "gripper commands")
+    assert all(list(m.data) == [pytest.approx(0.01)] for m in commands.messages[-3:])  # 0.7 >= close_above: closed
+
+
+@pytest.mark.parametrize("output, missing", [("gripper_command", "control_msgs/action/GripperCommand"),
+                                             ("franka", "franka_msgs/action/Grasp")])
+def test_a_gripper_action_whose_package_is_missing_is_named_and_the_arm_held(graph, probe, output, missing):
+    try:
+        __import__(missing.split("/")[0])
+        pytest.skip(f"{missing.split('/')[0]} is installed here")
+    except ImportError:
+        pass
+    graph.start(mux_spec(**{"gripper.output": output, "gripper.mode": "binary"}))
+    graph.start(policy_spec())
+    steps = probe.collect(String, "step", RECORD_QOS)
+    probe.wait_for(lambda: sum(StepRecord.decode(m.data).policy_action is not None for m in steps.messages) >= 10,
+                   STARTUP, "10 step records while the policy proposes")
+    records = [StepRecord.decode(m.data) for m in steps.messages]
+    assert all(r.source == "hold" and r.hold_reason == "gripper output unavailable" for r in records)
+    assert f"{missing} cannot be imported" in graph.tail("mux", 20)

@@ -456,3 +456,26 @@ def test_a_success_classifier_that_cannot_be_loaded_stops_the_manager_with_its_n
     spec = NodeSpec("episode_manager", "iil_robot.nodes.episode_manager",
                     parameters={"success_classifier": "tests.acting.classifiers:missing"})
     assert_stops_with(graph, spec, "'tests.acting.classifiers' has no 'missing'")
+
+
+def test_sim_arm_takes_its_gripper_as_a_position_controller_and_refuses_a_bad_command(graph, probe):
+    from std_msgs.msg import Float64MultiArray
+
+    # push blocks the fingers: pick_and_place moves them
+    graph.start(sim_arm(task="pick_and_place", gripper_open_position=0.04, gripper_closed_position=0.0))
+    joints = probe.collect(JointState, "joint_states", SENSOR_QOS)
+    gripper = probe.publisher(Float64MultiArray, "gripper/commands", COMMAND_QOS)
+    probe.wait_for(lambda: len(joints) >= 5 and gripper.get_subscription_count() > 0, STARTUP, "sim_arm joint states")
+
+    def width() -> float:
+        last = joints.messages[-1]
+        return sum(p for n, p in zip(last.name, last.position) if "finger" in n)
+
+    opened = width()
+    gripper.publish(Float64MultiArray(data=[0.0]))  # the closed position
+    probe.wait_for(lambda: width() < opened - 0.02, 10.0, "the fingers closing")
+    closed = width()
+    gripper.publish(Float64MultiArray(data=[0.01, 0.02]))  # two positions for a one-joint controller
+    probe.wait_for(lambda: "gripper/commands needs one finite position" in graph.tail("sim_arm", 20), 10.0, "the refusal")
+    probe.spin_for(0.5)
+    assert width() <= closed + 1e-3  # it kept its command
