@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from iil_robot.data.actions import MAX_ANGULAR_SPEED, MAX_LINEAR_SPEED
+
 Twist = tuple[float, float, float, float, float, float]
 ZERO: Twist = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
@@ -51,9 +53,9 @@ class WorkspaceBox:
 class Limits:
     """Velocity and acceleration limits of the arm command."""
 
-    max_linear_speed: float = 0.25
+    max_linear_speed: float = MAX_LINEAR_SPEED
     """Largest linear speed (m/s) the arm may be commanded."""
-    max_angular_speed: float = 1.0
+    max_angular_speed: float = MAX_ANGULAR_SPEED
     """Largest angular speed (rad/s) the arm may be commanded."""
     max_linear_accel: float = 2.0
     """Largest change of linear velocity (m/s^2); 0 disables the acceleration limit."""
