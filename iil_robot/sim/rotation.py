@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["angle_between", "integrate", "multiply", "rotation_vector"]
+__all__ = ["angle_between", "integrate", "multiply", "rotation_vector", "turn_back"]
 
 
 def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -45,3 +45,14 @@ def rotation_vector(frm: np.ndarray, to: np.ndarray) -> np.ndarray:
 def angle_between(a: np.ndarray, b: np.ndarray) -> float:
     """The angle (rad) of the rotation between two orientations."""
     return float(np.linalg.norm(rotation_vector(a, b)))
+
+
+def turn_back(current: np.ndarray, target: np.ndarray, gain: float, max_speed: float, tolerance: float) -> np.ndarray:
+    """The angular velocity (rad/s, fixed frame) that turns ``current`` back towards ``target``: ``gain`` (1/s) times
+    the rotation between them, at most ``max_speed``; zero within ``tolerance`` (rad), so that a gripper at its
+    orientation gets no command at all."""
+    error = rotation_vector(current, target)
+    angle = float(np.linalg.norm(error))
+    if angle <= tolerance:
+        return np.zeros(3)
+    return error * min(gain, max_speed / angle)

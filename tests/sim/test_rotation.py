@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from iil_robot.sim.rotation import angle_between, integrate, multiply, rotation_vector
+from iil_robot.sim.rotation import angle_between, integrate, multiply, rotation_vector, turn_back
 
 IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
 
@@ -28,3 +28,14 @@ def test_the_rotation_between_orientations_takes_the_short_way():
     end = integrate(start, np.array([0.0, 0.0, -1.0]), 0.4)
     np.testing.assert_allclose(rotation_vector(start, end), [0.0, 0.0, -0.4], atol=1e-9)
     assert angle_between(start, -end) == pytest.approx(0.4)  # -q is the same orientation
+
+
+@pytest.mark.parametrize("error, expected", [
+    ((0.0, 0.0, 0.2), (0.0, 0.0, -0.4)),     # turned 0.2 rad about z: back at gain 2
+    ((0.0, 0.6, 0.0), (0.0, -0.8, 0.0)),     # far: at most max_speed
+    ((0.02, 0.0, 0.0), (0.0, 0.0, 0.0)),     # within the tolerance: leave the cap's rotation alone
+])
+def test_turn_back_points_the_gripper_back_to_its_orientation(error, expected):
+    target = integrate(IDENTITY, np.array([0.0, 1.0, 0.0]), 0.5)  # not the identity: the rotation is taken between
+    current = integrate(target, np.array(error), 1.0)
+    np.testing.assert_allclose(turn_back(current, target, gain=2.0, max_speed=0.8, tolerance=0.03), expected, atol=1e-9)
