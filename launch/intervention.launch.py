@@ -1,9 +1,10 @@
 """Human-in-the-loop learning on a real arm: observer, episode manager, SpaceMouse gate, mux, policy, recorder, learner.
 
-    ros2 launch iil_robot intervention.launch.py robot:=panda method:=rlif
+    ros2 launch iil_robot intervention.launch.py robot:=panda method:=rlif action_space:=translation
 
 ``robot`` names a robot profile (``config/profiles/<robot>.yaml``, or the path of your own): the
-arm's topics (remapped on every node), joints, frames and limits. The arm's drivers (franka_ros2 or
+arm's topics (remapped on every node), joints, frames and limits; the learner and the policy bound
+their actions (``action_space``) by the mux's speed limits under that profile. The arm's drivers (franka_ros2 or
 ur_robot_driver, MoveIt Servo, the gripper controller) and your perception of object and goal run
 separately. To train on a second machine with a GPU, start only the learner there (same
 ROS_DOMAIN_ID, ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET) and pass ``learner:=false`` here.
@@ -15,7 +16,7 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from iil_robot.config.profiles import load_profile
+from iil_robot.config.profiles import action_parameters, load_profile
 from launch import LaunchDescription
 
 ARGUMENTS = {
@@ -23,6 +24,7 @@ ARGUMENTS = {
     "rate": ("20.0", "control rate (Hz) of the policy and the mux"),
     "input": ("device", "gate input: device (pyspacemouse), joy (spacenav/joy) or twist (spacenav/twist)"),
     "method": ("rlif", "learning method (iil_robot/learners/methods.py), e.g. rlif or hgdagger"),
+    "action_space": ("translation", "what the policy learns, each with the gripper: translation, translation_yaw or 6dof"),
     "device": ("auto", "learner device: auto (CUDA when available), cpu or cuda"),
     "output_dir": ("recordings", "where the recorder writes its bags"),
     "run_dir": ("runs/learner", "learner checkpoints and TensorBoard logs"),
@@ -44,6 +46,7 @@ def intervention_nodes(context) -> list[Node]:
     sim_time = {"use_sim_time": arg("use_sim_time")}
 
     overlay = [arg("overlay").perform(context)] if arg("overlay").perform(context) else []
+    action = action_parameters(profile, arg("action_space").perform(context))  # bounded by the mux's limits
 
     def node(executable: str, name: str, overrides: dict, own_file: str | None = None, condition=None) -> Node:
         files = [PathJoinSubstitution([share, "config", own_file])] if own_file else []
@@ -56,10 +59,10 @@ def intervention_nodes(context) -> list[Node]:
         node("episode_manager", "episode_manager", {}),
         node("spacemouse_gate", "spacemouse_gate", {"input": arg("input")}, "spacemouse_gate.yaml"),
         node("mux", "mux", {"rate": arg("rate")}, "mux.yaml"),
-        node("policy", "policy", {"rate": arg("rate")}, "policy.yaml"),
+        node("policy", "policy", {"rate": arg("rate"), **action}, "policy.yaml"),
         node("recorder", "recorder", {"output_dir": arg("output_dir")}, "recorder.yaml"),
         node("learner", "learner", {"method": arg("method"), "device": arg("device"), "run_dir": arg("run_dir"),
-                                    "bags_dir": arg("output_dir")}, "learner.yaml", IfCondition(arg("learner"))),
+                                    "bags_dir": arg("output_dir"), **action}, "learner.yaml", IfCondition(arg("learner"))),
         # quoted: launch_ros reads parameter strings as YAML, and a device index "0" must stay a string
         node("camera", "camera", {"cameras.front.source": f'"{arg("camera_source").perform(context)}"'}, "camera.yaml",
              IfCondition(arg("camera"))),

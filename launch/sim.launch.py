@@ -28,6 +28,7 @@ ARGUMENTS = {
     "operator_model": ("value", "simulated operator: value, random, demo or never"),
     "operator_level": ("0.7", "simulated operator quality in [0, 1]"),
     "method": ("rlif", "learning method (iil_robot/learners/methods.py), e.g. rlif or hgdagger"),
+    "action_space": ("translation", "what the policy learns, each with the gripper: translation, translation_yaw or 6dof"),
     "output_dir": ("runs/sim/bags", "where the recorder writes its bags"),
     "run_dir": ("runs/sim/learner", "learner checkpoints and TensorBoard logs"),
     "seed": ("0", "seed of the sim and the operator"),
@@ -39,12 +40,13 @@ ARGUMENTS = {
 def sim_graph(context) -> list:
     share = FindPackageShare("iil_robot")
     arg = LaunchConfiguration
-    task, robot = arg("task").perform(context), arg("robot").perform(context)
+    task, robot, space = arg("task").perform(context), arg("robot").perform(context), arg("action_space").perform(context)
     profile = load_profile(robot)
     sim = PathJoinSubstitution([share, "config", "sim.yaml"])
     # the task's changes to the profile (observer fields, success, time limit, scene reset) on top of sim.yaml
     overlay = yaml.safe_load(config_path("sim.yaml").read_text())
-    for name, values in sim_overrides(profile, task).items():
+    changes = sim_overrides(profile, task, space)
+    for name, values in changes.items():
         overlay.setdefault(name, {"ros__parameters": {}})["ros__parameters"].update(values)
     camera = arg("camera").perform(context).lower() == "true"
     if camera:  # the camera node takes the sim arm's image topic, as it would a camera driver's
@@ -55,13 +57,14 @@ def sim_graph(context) -> list:
         yaml.safe_dump(overlay, file)
     real = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "intervention.launch.py"])),
-        launch_arguments={"robot": robot, "input": "joy", "method": arg("method"), "device": "auto",
+        launch_arguments={"robot": robot, "input": "joy", "method": arg("method"), "action_space": space, "device": "auto",
                           "output_dir": arg("output_dir"), "run_dir": arg("run_dir"), "camera": arg("camera"),
                           "overlay": file.name}.items())
 
     def stand_in(name: str, overrides: dict) -> Node:
         return Node(package="iil_robot", executable=name, name=name, output="screen",
-                    parameters=[sim, profile.node_parameters(name), overrides], remappings=list(profile.remappings.items()))
+                    parameters=[sim, profile.node_parameters(name), changes.get(name, {}), overrides],
+                    remappings=list(profile.remappings.items()))
 
     return [
         real,

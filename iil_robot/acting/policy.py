@@ -23,10 +23,10 @@ import torch
 
 from iil_robot.acting.cameras import RecentFrames, pair_frames
 from iil_robot.acting.help_requests import HelpDecision, HelpGate, HelpRequestConfig, Thresholds, fit_thresholds
+from iil_robot.data.actions import ActionConfig, ActionSpace
 from iil_robot.data.camera import CameraError
 from iil_robot.data.frames import frame_chw
 from iil_robot.data.records import ACTION_SIZE, Observation, Proposal, StepRecord, layout_difference
-from iil_robot.data.transitions import TRANSLATION_GRIPPER
 from iil_robot.learners.methods import ALGORITHMS
 from iil_robot.learners.networks import Policy
 from iil_robot.learners.weights import (
@@ -107,8 +107,9 @@ class Active:
 
 
 class PolicyRunner:
-    def __init__(self, config: PolicyConfig) -> None:
-        self.config = config
+    def __init__(self, config: PolicyConfig, action: ActionConfig = ActionConfig()) -> None:
+        """``action``: the action space this node acts in (weights of another are refused) and its bounds."""
+        self.config, self.action = config, action
         self.active = Active(None, None, 0)
         self.observation_spec: str | None = config.observation_spec or None
         self.obs_dim: int | None = None  # learned from the observations of that spec
@@ -121,7 +122,7 @@ class PolicyRunner:
     def _expected(self) -> Expected:
         return Expected(observation_spec=self.observation_spec, obs_dim=self.obs_dim, algorithms=self.config.accepted_algorithms,
                         observation_fields=self.observation_fields, max_parameters=self.config.max_parameters,
-                        cameras=self.config.camera_names)
+                        cameras=self.config.camera_names, action_space=self.action.space)
 
     @property
     def version(self) -> int:
@@ -195,7 +196,7 @@ class PolicyRunner:
         values = action[0].tolist()
         if not all(math.isfinite(v) for v in values):
             return None, "the policy produced a non-finite action"
-        return Proposal(to_record_action(values), observation.values, active.version, observation.stamp, now,
+        return Proposal(to_record_action(values, meta.action_space), observation.values, active.version, observation.stamp, now,
                         None if uncertainty is None else float(uncertainty[0]), risk, image_stamps), ""
 
     def risk(self, observation: tuple[float, ...] | None, action: tuple[float, ...] | None) -> float | None:
@@ -205,19 +206,28 @@ class PolicyRunner:
         if active.policy is None or active.policy.goal_critic is None or observation is None or action is None \
                 or len(observation) != active.meta.obs_dim:
             return None
-        picked = [action[i] for i in TRANSLATION_GRIPPER]
+        picked = [action[i] for i in active.meta.action_space.indices]
         with torch.inference_mode():
             q = active.policy.goal_probability(torch.tensor([observation], dtype=torch.float32), torch.tensor([picked]))
         return 1.0 - float(q[0])
 
 
-def to_record_action(values: list[float]) -> tuple[float, ...]:
-    """Learner action (vx, vy, vz, gripper) -> record action (vx, vy, vz, 0, 0, 0, gripper in [0, 1])."""
-    action = [0.0] * ACTION_SIZE
-    for index, value in zip(TRANSLATION_GRIPPER, values):
-        action[index] = value
+def to_record_action(values: list[float], space: ActionSpace) -> tuple[float, ...]:
+    """An action of ``space`` -> the 7-value record action (zeros for the values the space leaves out, the gripper
+    in [0, 1]); e.g. translation (vx, vy, vz, gripper) -> (vx, vy, vz, 0, 0, 0, gripper)."""
+    action = list(space.expand(values))
     action[-1] = min(1.0, max(0.0, action[-1]))
     return tuple(action)
+
+
+def action_note(meta: WeightsMeta) -> str:
+    """What a log should say about how the weights' action space was read: weights written before action spaces
+    name no action fields and are read by their action spec alone; empty for current weights."""
+    if meta.action_fields:
+        return ""
+    space = meta.action_space
+    return (f"weights version {meta.policy_version} name no action fields (written before action spaces): read as action "
+            f"space {space.name!r} ({', '.join(space.fields)}) from their action spec {meta.action_spec!r}")
 
 
 @dataclass(frozen=True)
@@ -245,8 +255,9 @@ class HelpConfig:
     refit_every: int = 20
     """Refit the thresholds every this many ticks (a quantile over up to ``recent`` values: not worth every tick)."""
     handback_disagreement: float = 0.01
-    """Hand back when ||pi(s) - a_h||^2 (translation m/s and gripper) is at most this; fitted mode: until the
-    operator has driven, after that the mean disagreement on their recent steps (ThriftyDAgger's delta_r)."""
+    """Hand back when ||pi(s) - a_h||^2 (over the action space's values: m/s, rad/s, gripper) is at most this;
+    fitted mode: until the operator has driven, after that the mean disagreement on their recent steps
+    (ThriftyDAgger's delta_r)."""
     publish_period: float = 1.0
     """Period (s) of the repeated ``help/request`` and its diagnostics (also sent on every change)."""
 
@@ -263,8 +274,10 @@ class HelpRequester:
     """Feeds ``HelpGate`` from the policy's proposals (novelty, risk) and the mux's step records (the operator's
     action and its risk, for the hand-back). One per policy node, or per headless loop."""
 
-    def __init__(self, config: HelpConfig) -> None:
-        self.config = config
+    def __init__(self, config: HelpConfig, action_indices: tuple[int, ...] = ActionConfig().action_space.indices) -> None:
+        """``action_indices``: the values of the record action the policy proposes (its action space), which the
+        operator's command is compared on for the hand-back."""
+        self.config, self.action_indices = config, action_indices
         self.novelties: deque[float] = deque(maxlen=config.recent)  # at robot-driven ticks
         self.risks: deque[float] = deque(maxlen=config.recent)
         self.disagreements: deque[float] = deque(maxlen=config.recent)  # at the operator's ticks
@@ -292,7 +305,7 @@ class HelpRequester:
         (with Q_G) the risk of their command. Returns the withdrawal when the operator let go while asked."""
         self.disagreement, self.human_risk = None, None
         if record.intervention and record.policy_action is not None and record.human_action is not None:
-            self.disagreement = sum((record.policy_action[i] - record.human_action[i]) ** 2 for i in TRANSLATION_GRIPPER)
+            self.disagreement = sum((record.policy_action[i] - record.human_action[i]) ** 2 for i in self.action_indices)
             self.disagreements.append(self.disagreement)
             self.human_risk = human_risk
         if record.offset and self.gate is not None:

@@ -24,9 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.data.actions import ACTION_SPACES
 from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
-from iil_robot.learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
+from iil_robot.learners.weights import WeightsMeta, encode_policy
 from iil_robot.nodes.peers.hostile import hostile_weights
+
+TRANSLATION = ACTION_SPACES["translation"].spec  # the default action space's weights
 
 SPEC, OBS_DIM, RATE = "bench/v1", 25, 20.0
 
@@ -43,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def weights_bytes(version: int, learner: RLPDLearner) -> bytes:
     shape = learner.policy.shape
-    meta = WeightsMeta(version, "rlpd", SPEC, OBS_DIM, ACTION_SPEC, 4, shape.hidden, 1, version, time.time())
+    meta = WeightsMeta(version, "rlpd", SPEC, OBS_DIM, TRANSLATION, 4, shape.hidden, 1, version, time.time())
     return encode_policy(learner.policy, meta)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from iil_robot.data.actions import ACTION_SPACES, DEFAULT_ACTION_SPACE, ActionConfig
 from iil_robot.data.bags import BagError, find_bags, repair_bag, unlisted_files
 from iil_robot.data.episodes import Episode
 from iil_robot.data.labels import LabelConfig, label_episodes
@@ -101,6 +102,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             f"{m.name}: {m.summary}" for m in METHODS.values()))
     parser.add_argument("--head", choices=("l2", "mixture"), default="l2",
                         help="--train, supervised learners: action head (default %(default)s)")
+    parser.add_argument("--action-space", default=DEFAULT_ACTION_SPACE, choices=list(ACTION_SPACES),
+                        help="--train: the action space to learn, each with the gripper (default %(default)s), bounded by "
+                             "the mux's default limits")
     parser.add_argument("--updates", type=int, default=1000, help="--train: learner updates (default %(default)s)")
     parser.add_argument("--out", metavar="DIR", help="--train: output directory for weights.safetensors and the "
                         "checkpoint (default runs/replay_<learner>; must not hold a checkpoint)")
@@ -191,7 +195,9 @@ def train(recording: Recording, args: argparse.Namespace) -> dict:
     from iil_robot.learners.trainer import TrainerConfig
 
     method = METHODS[args.train]
-    labels = LabelConfig(pre_intervention_window=args.window, label_every_step=method.label_every_step)
+    action = ActionConfig(getattr(args, "action_space", DEFAULT_ACTION_SPACE))
+    labels = LabelConfig(pre_intervention_window=args.window, label_every_step=method.label_every_step,
+                         action_space=action.space)
     episodes = [e for e in recording.episodes if not args.outcomes or e.outcome in args.outcomes]
     width, height = getattr(args, "image_size", None) or (0, 0)
     config = TrainerConfig(method=args.train, observation_spec=args.observation_spec, device=args.device,
@@ -206,7 +212,7 @@ def train(recording: Recording, args: argparse.Namespace) -> dict:
         print(f"[replay] --train {args.train}: {labelled.stats.unlabelled} visited steps carry no operator command and are "
               "not learned from", file=sys.stderr)
     result = train_offline(labelled, config, args.updates, configs, labels, frames=recording.frames,
-                           observation_fields=recording.observation_fields)
+                           observation_fields=recording.observation_fields, action=action)
     if result.missing_frames:
         print(f"[replay] --train: {result.missing_frames} labelled rows have no camera frame with their image_stamps in the "
               "bags: left out of image learning", file=sys.stderr)

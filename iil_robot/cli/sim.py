@@ -36,7 +36,8 @@ from iil_robot.cli.console import console_keys, read_key
 from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
 from iil_robot.command.mux import step_records_reach
 from iil_robot.config import config_path
-from iil_robot.config.profiles import RobotProfile, load_profile, profile_names
+from iil_robot.config.profiles import RobotProfile, action_parameters, load_profile, profile_names
+from iil_robot.data.actions import ACTION_SPACES, DEFAULT_ACTION_SPACE, action_space
 from iil_robot.learners.methods import METHODS
 from iil_robot.sim.spec import DEFAULT_MAX_EPISODE_STEPS
 
@@ -74,6 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--robot", default="fetch", choices=profile_names(),
                         help="robot profile (config/profiles): the simulated arm presents itself under its topic, joint and "
                              "frame names, and every node gets its parameters (default fetch)")
+    parser.add_argument("--action-space", default=DEFAULT_ACTION_SPACE, choices=list(ACTION_SPACES),
+                        help="what the policy learns and proposes, each with the gripper: translation (vx vy vz, default), "
+                             "translation_yaw (+ wz) or 6dof (+ wx wy wz); with rotations the observation also carries the "
+                             "end effector's orientation and the simulated operator keeps the gripper's")
     parser.add_argument("--startup-timeout", type=float, default=120.0, help="seconds to wait for the first step record")
 
 
@@ -93,7 +98,7 @@ def _load_run(args: argparse.Namespace) -> tuple[Path, dict]:
         raise SystemExit(f"{run_dir} already holds a run; use --resume {run_dir} to continue it, or another --run-dir")
     settings = {
         "task": args.task, "method": args.method, "robot": args.robot, "operator_model": args.operator_model,
-        "operator_level": args.operator_level, "seed": args.seed, "episodes_done": 0,
+        "operator_level": args.operator_level, "seed": args.seed, "episodes_done": 0, "action_space": args.action_space,
     }
     return run_dir, settings
 
@@ -110,15 +115,22 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
     return out
 
 
-def sim_overrides(profile: RobotProfile, task: str) -> dict[str, dict[str, object]]:
+def sim_overrides(profile: RobotProfile, task: str, space: str = DEFAULT_ACTION_SPACE) -> dict[str, dict[str, object]]:
     """What the simulated task changes in a profile's parameters: a task without a block (reach) has no object pose,
     so the observer's fields that read one are left out and success is the end effector at the goal; the time
     limit is the task's; the reset pose and the workspace are the simulated arm's (whatever robot it presents itself
     as), and between episodes the episode manager has the simulator put the scene back and starts the next episode by
-    itself; the mux commands the gripper as a position controller."""
+    itself; the mux commands the gripper as a position controller. An action ``space`` with rotations adds the end
+    effector's orientation to the observation (``ee_orientation``), lets the gate pass the cap's rotations and has the
+    simulated operator keep the gripper's orientation."""
     observer = profile.node_parameters("observer")
     fields = [f for f in observer.get("fields", [])
               if task != "reach" or observer.get(f"fields.{f}.topic") != "object_pose"]
+    rotation: dict[str, dict[str, object]] = {"observer": {}}
+    if action_space(space).rotates:
+        fields.append("ee_orientation")
+        rotation = {"observer": {"fields.ee_orientation.kind": "orientation", "fields.ee_orientation.topic": "ee_pose"},
+                    "spacemouse_gate": {"active_axes": "6dof"}, "sim_operator": {"correct_orientation": True}}
     success = ["ee", "goal"] if task == "reach" else ["object", "goal"]
     rate = yaml.safe_load(config_path("sim.yaml").read_text())["sim_arm"]["ros__parameters"]["rate"]
     time_limit = DEFAULT_MAX_EPISODE_STEPS[task] / rate
@@ -128,7 +140,7 @@ def sim_overrides(profile: RobotProfile, task: str) -> dict[str, dict[str, objec
     # the simulated arm takes its gripper as a ros2_control position controller would (a Franka hand's or a
     # Robotiq's action server is not there), at its own positions; the profile's binary or continuous mode stays
     gripper = {"gripper.output": "position_controller", "gripper.open_position": 0.05, "gripper.closed_position": 0.0}
-    return {"observer": {"fields": fields}, "mux": {**workspace, **gripper},
+    return {**rotation, "observer": {"fields": fields, **rotation["observer"]}, "mux": {**workspace, **gripper},
             "episode_manager": {**arm, "success_fields": success, "time_limit": time_limit, "auto_start": True,
                                 "scene_reset_service": "/sim_arm/reset_scene"}}
 
@@ -138,7 +150,9 @@ def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[
     overrides = overrides or {}
     task, profile = s["task"], load_profile(s.get("robot", "fetch"))
     seed = s["seed"] + s["episodes_done"]
-    sim = sim_overrides(profile, task)
+    space = s.get("action_space", DEFAULT_ACTION_SPACE)  # run.json of a run before action spaces: translation
+    sim = sim_overrides(profile, task, space)
+    action = action_parameters(profile, space, overrides.get("mux"))
 
     def node(name: str, module: str, own_file: str | None, **parameters) -> NodeSpec:
         files = ((str(config_path(own_file)),) if own_file else ()) + (str(config_path("sim.yaml")),)
@@ -155,10 +169,10 @@ def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[
              level=float(s["operator_level"]), seed=seed),
         node("spacemouse_gate", "spacemouse_gate", "spacemouse_gate.yaml"),
         node("mux", "mux", "mux.yaml"),
-        node("policy", "policy_node", "policy.yaml"),
+        node("policy", "policy_node", "policy.yaml", **action),
         node("recorder", "recorder", "recorder.yaml", output_dir=str(run_dir / "bags"), task=task,
              operator=f"sim {s['operator_model']} operator, level {s['operator_level']}"),
-        node("learner", "learner", "learner.yaml", method=s["method"],
+        node("learner", "learner", "learner.yaml", method=s["method"], **action,
              run_dir=str(run_dir / "learner"), bags_dir=str(run_dir / "bags") if resume else ""),
     ]
 
@@ -173,7 +187,9 @@ def run(args: argparse.Namespace) -> int:
     (run_dir / "run.json").write_text(json.dumps(settings, indent=2))
     env = loopback_env(args.domain_id)
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")})
-    title = (f"iil-robot sim: {settings['task']}, {settings['method']}, {settings['operator_model']} operator "
+    space = settings.get("action_space", DEFAULT_ACTION_SPACE)
+    title = (f"iil-robot sim: {settings['task']}, {settings['method']}"
+             f"{'' if space == DEFAULT_ACTION_SPACE else f' in {space}'}, {settings['operator_model']} operator "
              f"at {100 * float(settings['operator_level']):.0f} %  ({run_dir})")
     interactive = sys.stdout.isatty()
     print(f"[sim] {title}\n[sim] DDS on loopback, domain {args.domain_id}; logs in {run_dir / 'logs'}", flush=True)

@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from iil_robot.command.rotation import matrix_from_rotvec, rpy_from_matrix
+from iil_robot.data.actions import MAX_ANGULAR_SPEED, MAX_LINEAR_SPEED
 
 Twist = tuple[float, float, float, float, float, float]
 ZERO: Twist = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -90,9 +91,9 @@ class WorkspaceBox:
 class Limits:
     """Velocity and acceleration limits of the arm command."""
 
-    max_linear_speed: float = 0.25
+    max_linear_speed: float = MAX_LINEAR_SPEED
     """Largest linear speed (m/s) the arm may be commanded."""
-    max_angular_speed: float = 1.0
+    max_angular_speed: float = MAX_ANGULAR_SPEED
     """Largest angular speed (rad/s) the arm may be commanded."""
     max_linear_accel: float = 2.0
     """Largest change of linear velocity (m/s^2); 0 disables the acceleration limit."""

@@ -12,7 +12,7 @@ observation of the same size and directly follows it (``tick + 1``; a gap means 
 The last step of an episode that ended in a terminal outcome (``terminal_outcomes``: success,
 failure) forms a terminal transition whose ``next_observation`` is its own observation (a
 placeholder: terminals are not bootstrapped). ``a_t`` is the *executed* action (after the mux's
-limits), in the learner's action space (``action_indices``).
+limits), in the learner's action space (``action_space``, ``iil_robot.data.actions``).
 
 **RLIF rewards** (Luo et al. 2023): ``r_t = -1`` when ``s_{t+1}`` is an intervention onset
 (``onset``), else 0. An onset on the first step, or after a step that forms no transition (no
@@ -57,9 +57,10 @@ from typing import Sequence
 
 import numpy as np
 
+from iil_robot.data.actions import DEFAULT_ACTION_SPACE, action_space
 from iil_robot.data.episodes import Episode, EpisodeSplitter
 from iil_robot.data.records import EpisodeEvent, StepRecord
-from iil_robot.data.transitions import TRANSLATION_GRIPPER, StepClass, Transitions
+from iil_robot.data.transitions import StepClass, Transitions
 
 NO_CLASS = -1
 """Class of a hold step (the mux held the arm)."""
@@ -77,8 +78,8 @@ class LabelConfig:
     """Policy steps before an onset labelled PRE_INTERVENTION (Sirius uses 15 at 20 Hz)."""
     terminal_outcomes: tuple[str, ...] = ("success", "failure")
     """Episode outcomes whose last step is terminal; the others (timeout, reset, unfinished) truncate."""
-    action_indices: tuple[int, ...] = TRANSLATION_GRIPPER
-    """Indices of the 7-value record action kept for the learner ([vx, vy, vz, gripper])."""
+    action_space: str = DEFAULT_ACTION_SPACE
+    """The learner's action space (``iil_robot.data.actions``); the learner node sets it from its ``action.space``."""
     include_hold: bool = False
     """Also make transitions from hold steps (executed action: zero)."""
     label_every_step: bool = False
@@ -88,8 +89,12 @@ class LabelConfig:
     def __post_init__(self) -> None:
         if self.pre_intervention_window < 0:
             raise ValueError(f"pre_intervention_window {self.pre_intervention_window} must be >= 0")
-        if not self.action_indices or not all(0 <= i < 7 for i in self.action_indices):
-            raise ValueError(f"action_indices {self.action_indices} must index the 7-value action")
+        action_space(self.action_space)
+
+    @property
+    def action_indices(self) -> tuple[int, ...]:
+        """Indices of the 7-value record action kept for the learner."""
+        return action_space(self.action_space).indices
 
 
 @dataclass

@@ -11,10 +11,6 @@ from enum import IntEnum
 
 import numpy as np
 
-# The learners' action for a translation-only SpaceMouse: (vx, vy, vz, gripper), picked out of
-# the 7-value action of the records (ACTION_FIELDS: vx vy vz wx wy wz gripper).
-TRANSLATION_GRIPPER = (0, 1, 2, 6)
-
 
 class StepClass(IntEnum):
     """Per-step classes for reweighting (Sirius, Liu et al. 2023; IWR, Mandlekar et al. 2020)."""

@@ -12,17 +12,25 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from iil_robot.data.actions import ActionConfig
 from iil_robot.data.transitions import Transitions
+
+_DEFAULT_LOW, _DEFAULT_HIGH = ActionConfig().bounds()
 
 
 @dataclass(frozen=True)
 class ActionBox:
-    """The learner's action box in physical units; actions are learned in [-1, 1]."""
+    """The learner's action box in physical units (``ActionConfig.bounds``: the mux's speed limits and the gripper's
+    [0, 1]); actions are learned in [-1, 1]. The default is the default action space at the default limits."""
 
-    low: tuple[float, ...] = (-0.25, -0.25, -0.25, 0.0)
-    """Lower bounds (vx, vy, vz m/s; gripper closure)."""
-    high: tuple[float, ...] = (0.25, 0.25, 0.25, 1.0)
+    low: tuple[float, ...] = _DEFAULT_LOW
+    """Lower bounds, one per value of the action space (m/s, rad/s; gripper closure)."""
+    high: tuple[float, ...] = _DEFAULT_HIGH
     """Upper bounds."""
+
+    @classmethod
+    def of(cls, action: ActionConfig) -> "ActionBox":
+        return cls(*action.bounds())
 
     def to_unit(self, actions: np.ndarray) -> np.ndarray:
         low, high = np.asarray(self.low, np.float32), np.asarray(self.high, np.float32)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from iil_robot.data.actions import ActionConfig
 from iil_robot.data.labels import LabelConfig, Labelled
 from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.learners.memory import keep_freed_memory
@@ -43,11 +44,13 @@ class OfflineResult:
 
 def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, configs: LearnerConfigs = LearnerConfigs(),
                   labels: LabelConfig = LabelConfig(), progress: Callable[[int], None] | None = None,
-                  frames: Sequence[tuple[float, Any]] = (), observation_fields: Sequence[str] = ()) -> OfflineResult:
+                  frames: Sequence[tuple[float, Any]] = (), observation_fields: Sequence[str] = (),
+                  action: ActionConfig = ActionConfig()) -> OfflineResult:
     """Train ``config.method`` on ``labelled`` for ``updates`` updates; write weights and a checkpoint
     to ``config.run_dir``. A camera learner (``config.image``) pairs ``frames`` ((header stamp, image
     message) from the bags) with the rows by their steps' ``image_stamps``, as the live learner does. The weights
-    name ``observation_fields`` as their observation layout.
+    name ``observation_fields`` as their observation layout and act in ``action`` (``labelled`` must be labelled in
+    its space: ``labels.action_space``).
 
     Raises:
         OfflineTrainingError: ``run_dir`` already holds a checkpoint, or there is no data to learn from.
@@ -56,7 +59,10 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, confi
         raise OfflineTrainingError(f"updates {updates} must be at least 1")
     keep_freed_memory()  # a training process: no page faults per update on CPU (see memory.py)
     trainer = Trainer(replace(config, min_transitions=1, bags_dir="", frame_buffer=max(config.frame_buffer, len(frames), 1)),
-                      configs, labels)
+                      configs, labels, action)
+    if labels.action_space != action.space:
+        raise OfflineTrainingError(f"the rows are labelled in action space {labels.action_space!r}, the learner learns "
+                                   f"{action.space!r}: label them in {action.space!r}")
     if trainer.checkpoint_path.exists():
         raise OfflineTrainingError(f"{trainer.checkpoint_path} exists: choose another output directory or delete it")
     trainer.set_observation_layout(observation_fields)

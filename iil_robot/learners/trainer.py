@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
 
+from iil_robot.data.actions import DEFAULT_ACTION_SPACE, ActionConfig
 from iil_robot.data.camera import CameraError
 from iil_robot.data.frames import FrameStore, attach_images, message_rgb
 from iil_robot.data.labels import LabelConfig, LabelError, Labelled, LiveLabeller
@@ -35,7 +36,7 @@ from iil_robot.learners.buffers import ActionBox, ReplayBuffer
 from iil_robot.learners.checkpoints import CheckpointError, load_arrays, load_checkpoint, read_state, save_arrays, save_checkpoint
 from iil_robot.learners.configs import LearnerConfigs, configure
 from iil_robot.learners.methods import METHODS, algorithm, method
-from iil_robot.learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
+from iil_robot.learners.weights import WeightsMeta, encode_policy
 
 if TYPE_CHECKING:
     from iil_robot.data.recordings import Recording
@@ -152,22 +153,20 @@ def resolve_device(name: str) -> torch.device:
 
 class Trainer:
     def __init__(self, config: TrainerConfig, configs: LearnerConfigs = LearnerConfigs(), labels: LabelConfig = LabelConfig(),
-                 action_box: ActionBox = ActionBox(), clock: Callable[[], float] = time.monotonic,
+                 action: ActionConfig = ActionConfig(), clock: Callable[[], float] = time.monotonic,
                  log_scalar: ScalarLogger | None = None, warn: Callable[[str], None] | None = None) -> None:
         """``configs`` and ``labels`` as given; the method sets its own labelling and sampling in them (``configure``).
+        ``action``: the learned action space and its bounds (the mux's limits); the labels are made in that space.
 
         Raises:
-            ValueError: the labels pick another number of action values than the action box has, or a config
-                contradicts the method.
+            ValueError: a config contradicts the method.
         """
-        if len(labels.action_indices) != len(action_box.low):
-            raise ValueError(f"label action_indices {labels.action_indices} pick {len(labels.action_indices)} values, "
-                             f"the action box has {len(action_box.low)}: make them match")
         self.method = method(config.method)
         self.algorithm = algorithm(self.method.algorithm)
-        self.configs, labels = configure(self.method, configs, labels)
+        self.configs, labels = configure(self.method, configs, replace(labels, action_space=action.space))
         self.config = config
-        self.action_box, self.clock, self.log_scalar = action_box, clock, log_scalar
+        self.action, self.action_box = action, ActionBox.of(action)
+        self.clock, self.log_scalar = clock, log_scalar
         self.device = resolve_device(config.device)
         self.labeller = LiveLabeller(labels, config.event_delay)
         self.restored: dict[str, object] = {}
@@ -391,12 +390,13 @@ class Trainer:
         shape = self.learner.policy.shape
         meta = WeightsMeta(
             policy_version=self.policy_version, algorithm=shape.algorithm, observation_spec=self.config.observation_spec,
-            obs_dim=shape.obs_dim, action_spec=ACTION_SPEC, act_dim=shape.act_dim, hidden=tuple(shape.hidden),
+            obs_dim=shape.obs_dim, action_spec=self.action.action_space.spec, act_dim=shape.act_dim, hidden=tuple(shape.hidden),
             ensemble=shape.ensemble, updates=self.learner.updates, stamp=time.time(),
             doubt_threshold=getattr(self.learner, "doubt_threshold", None), head=shape.head, components=shape.components,
             image=shape.image, image_features=shape.image_features, goal_critic=shape.goal_critic,
             observation_fields=self.observation_fields if len(self.observation_fields) == shape.obs_dim else (),
             cameras=(self.config.camera,) if shape.image else (),
+            action_fields=self.action.action_space.fields,
         )
         return encode_policy(self.learner.policy, meta)
 
@@ -436,6 +436,7 @@ class Trainer:
             "doubt_threshold": getattr(self.learner, "doubt_threshold", None), "normalized": self.normalized,
             "warm_start_progress": list(self.warm_start_progress),
             "observation_fields": list(self.observation_fields),
+            "action_space": self.action.space,
             "image": list(self.config.image),
             **{name: asdict(config) for name, config in self.configs.as_dict().items()},
         }
@@ -483,6 +484,13 @@ class Trainer:
                 raise CheckpointError(
                     f"checkpoint {self.checkpoint_path} is for {key}={state.get(key)!r}, this learner has "
                     f"{getattr(self.config, key)!r}: use another run_dir or delete the checkpoint")
+        if "action_space" not in state:
+            self.warn(f"checkpoint {self.checkpoint_path} names no action space (written before action spaces): "
+                      f"read as {DEFAULT_ACTION_SPACE!r}")
+        if state.get("action_space", DEFAULT_ACTION_SPACE) != self.action.space:
+            raise CheckpointError(
+                f"checkpoint {self.checkpoint_path} is for action space {state.get('action_space', DEFAULT_ACTION_SPACE)!r}, "
+                f"this learner has {self.action.space!r} (action.space): use another run_dir or delete the checkpoint")
         if list(state.get("image", [])) != list(self.config.image):
             raise CheckpointError(
                 f"checkpoint {self.checkpoint_path} is for camera images {state.get('image', [])} (channels, height, width), "

@@ -11,7 +11,8 @@ and give no risk).
 
 ``decode_policy`` is the only way received bytes become a network: it parses the header as
 JSON, checks every field against what the receiver expects (algorithm, observation and action
-spec, sizes), builds the network from the metadata with bounded sizes, requires exactly its
+spec, sizes; ``action_spec`` names the action space, ``iil_robot.data.actions``), builds the
+network from the metadata with bounded sizes, requires exactly its
 tensor names, shapes and dtype, and finite values. Nothing is ever unpickled.
 """
 from __future__ import annotations
@@ -26,14 +27,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from iil_robot.data.actions import DEFAULT_ACTION_SPACE, ActionSpace, action_space, action_space_of_spec
 from iil_robot.data.records import layout_difference
 from iil_robot.learners.methods import ALGORITHMS
 from iil_robot.learners.networks import HEADS, Policy, PolicyShape
 
 WEIGHTS_FORMAT = "iil_robot.weights"
 WEIGHTS_VERSION = 1
-ACTION_SPEC = "translation_gripper/v1"
-"""The learners' action: (vx, vy, vz, gripper), record action indices TRANSLATION_GRIPPER."""
 MAX_BYTES = 256 * 1024 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
 """Largest safetensors header accepted (a policy's is a few kB): a bigger one is refused before it is parsed."""
@@ -57,7 +57,7 @@ class WeightsMeta:
     """Name of the observation layout the policy was trained on (``Observation.spec``)."""
     obs_dim: int
     action_spec: str
-    """``translation_gripper/v1``: (vx, vy, vz, gripper)."""
+    """The action space (``ActionSpace.spec``, e.g. ``translation_gripper/v1``: vx, vy, vz, gripper)."""
     act_dim: int
     hidden: tuple[int, ...]
     ensemble: int
@@ -83,6 +83,13 @@ class WeightsMeta:
     """The observation layout the policy was trained on (``Observation.fields``); empty: not named."""
     cameras: tuple[str, ...] = ()
     """Names of the cameras whose images make up ``image`` (``camera/<name>/image_raw``), in channel order."""
+    action_fields: tuple[str, ...] = ()
+    """The action's values (``ActionSpace.fields``); empty: a message written before action spaces (its
+    ``action_spec`` alone names the space)."""
+
+    @property
+    def action_space(self) -> ActionSpace:
+        return action_space_of_spec(self.action_spec)
 
     @property
     def shape(self) -> PolicyShape:
@@ -97,8 +104,8 @@ class Expected:
 
     observation_spec: str | None = None
     obs_dim: int | None = None
-    action_spec: str = ACTION_SPEC
-    act_dim: int = 4
+    action_space: str = DEFAULT_ACTION_SPACE
+    """The receiver's action space (the policy node's ``action.space``)."""
     algorithms: tuple[str, ...] = tuple(ALGORITHMS)
     observation_fields: tuple[str, ...] = ()
     """The observations' layout; empty: not checked."""
@@ -187,6 +194,7 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
         goal_critic=meta.get("goal_critic", False),
         observation_fields=_names(meta.get("observation_fields", [])),
         cameras=_cameras(meta.get("cameras", [])),
+        action_fields=_names(meta.get("action_fields", []), "action_fields"),
     )
     if not isinstance(out.goal_critic, bool):
         raise WeightsError(f"weights metadata goal_critic={out.goal_critic!r} must be true or false")
@@ -212,13 +220,28 @@ def _meta_from_json(meta: dict) -> WeightsMeta:
                            f"{list(out.cameras)} give 3 each ({3 * len(out.cameras)})")
     if out.observation_fields and len(out.observation_fields) != out.obs_dim:
         raise WeightsError(f"weights metadata names {len(out.observation_fields)} observation fields for obs_dim {out.obs_dim}")
+    _check_action(out)
     return out
 
 
-def _names(value: object) -> tuple[str, ...]:
+def _check_action(meta: WeightsMeta) -> None:
+    """The action spec names a known space whose size and fields the metadata agrees with."""
+    try:
+        space = meta.action_space
+    except ValueError as err:
+        raise WeightsError(f"weights metadata: {err}") from err
+    if meta.act_dim != space.size:
+        raise WeightsError(f"weights metadata act_dim={meta.act_dim} does not fit action spec {meta.action_spec!r} "
+                           f"({space.size} values: {', '.join(space.fields)})")
+    if meta.action_fields and meta.action_fields != space.fields:
+        raise WeightsError(f"weights metadata action_fields {list(meta.action_fields)[:8]} do not match action spec "
+                           f"{meta.action_spec!r} ({', '.join(space.fields)})")
+
+
+def _names(value: object, name: str = "observation_fields") -> tuple[str, ...]:
     if not isinstance(value, list) or len(value) > LIMITS["obs_dim"] or not all(isinstance(v, str) and len(v) <= 256
                                                                                 for v in value):
-        raise WeightsError(f"weights metadata observation_fields must be a list of at most {LIMITS['obs_dim']} names")
+        raise WeightsError(f"weights metadata {name} must be a list of at most {LIMITS['obs_dim']} names")
     return tuple(value)
 
 
@@ -258,9 +281,11 @@ def check_expected(meta: WeightsMeta, expected: Expected) -> None:
                            + ": set the policy's cameras parameter (and the camera node's cameras) to the weights' set")
     if expected.obs_dim is not None and meta.obs_dim != expected.obs_dim:
         raise WeightsError(f"weights take {meta.obs_dim} observation values, the observations have {expected.obs_dim}")
-    if meta.action_spec != expected.action_spec or meta.act_dim != expected.act_dim:
-        raise WeightsError(f"weights act in {meta.action_spec!r} ({meta.act_dim} values), "
-                           f"expected {expected.action_spec!r} ({expected.act_dim})")
+    theirs, ours = meta.action_space, action_space(expected.action_space)
+    if theirs != ours:
+        raise WeightsError(f"weights act in action space {theirs.name!r} ({', '.join(theirs.fields)}), this policy node in "
+                           f"{ours.name!r} ({', '.join(ours.fields)}): the weights have {ours.difference(theirs)}; set "
+                           f"action.space to {theirs.name!r} on the policy node, or train in {ours.name!r}")
 
 
 def claimed_parameters(meta: WeightsMeta) -> int:

@@ -366,21 +366,22 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 def declare_config(node: Node, config_cls: type, prefix: str = "",
-                   ranges: dict[str, tuple[float, float]] | None = None) -> Any:
+                   ranges: dict[str, tuple[float, float]] | None = None, given: dict[str, Any] | None = None) -> Any:
     """Declare one parameter per field of ``config_cls`` (a dataclass), named ``prefix + field``, with
     the field's default, docstring and range; return the config built from the values.
 
     Fields whose default is None have no ROS parameter type and keep their default. ``ranges`` defaults to the
-    config class's ``RANGES``, where it has one.
+    config class's ``RANGES``, where it has one. ``given``: fields the node sets from another of its parameters
+    (no parameter of their own: one parameter per concept).
     """
     import dataclasses
 
     defaults, docs = config_cls(), field_docs(config_cls)
     ranges = ranges if ranges is not None else getattr(config_cls, "RANGES", {})
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(given or {})
     for f in dataclasses.fields(config_cls):
         default = getattr(defaults, f.name)
-        if default is None:
+        if default is None or f.name in values:
             continue
         low, high = ranges.get(f.name, (None, None))
         name, doc = prefix + f.name, docs.get(f.name, f.name)

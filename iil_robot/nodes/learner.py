@@ -31,6 +31,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
 
+from iil_robot.data.actions import ActionConfig
 from iil_robot.data.frames import stamp_seconds
 from iil_robot.data.labels import LabelConfig
 from iil_robot.data.recordings import read_bags_dir
@@ -50,7 +51,7 @@ TRAINER_RANGES = {
     "event_delay": (0.0, 3600.0), "min_obs_std": (1e-6, 1000.0), "warm_start_updates": (0, 1_000_000),
     "image_width": (0, 512), "image_height": (0, 512), "frame_buffer": (1, 1_000_000),
 }
-LABEL_RANGES = {"pre_intervention_window": (0, 10_000), "action_indices": (0, 6)}
+LABEL_RANGES = {"pre_intervention_window": (0, 10_000)}
 
 
 STARVED_WAITING, STARVED_RUNNING = 0.5, 0.1
@@ -94,7 +95,8 @@ class LearnerNode(IilNode):
             raise ParameterError(f"method {config.method!r} trains once on demos and then stays frozen: train it offline "
                                  "(iil-robot replay BAGS --train) and give the policy node the weights (fallback: weights)")
         configs = LearnerConfigs(**{name: declare_config(self, a.config_class(), f"{name}.") for name, a in ALGORITHMS.items()})
-        labels = declare_config(self, LabelConfig, "labels.", LABEL_RANGES)
+        action: ActionConfig = declare_config(self, ActionConfig, "action.")
+        labels = declare_config(self, LabelConfig, "labels.", LABEL_RANGES, given={"action_space": action.space})
         problem = lower_priority(config.nice)  # before any thread starts: they inherit it
         if problem:
             self.get_logger().warning(problem)
@@ -103,7 +105,7 @@ class LearnerNode(IilNode):
         from torch.utils.tensorboard import SummaryWriter  # slow import, only in the learner process
 
         self.writer = SummaryWriter(str(Path(config.run_dir) / "tensorboard"))
-        self.trainer = Trainer(config, configs, labels, log_scalar=self.writer.add_scalar,
+        self.trainer = Trainer(config, configs, labels, action, log_scalar=self.writer.add_scalar,
                                warn=lambda text: self.get_logger().warning(text, throttle_duration_sec=10.0))
         self.inbox: deque[StepRecord | EpisodeEvent | Frame | Layout] = deque()  # filled by the executor, drained by training
         self.stopping = threading.Event()
@@ -130,7 +132,9 @@ class LearnerNode(IilNode):
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._rate_window = (time.monotonic(), 0)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f"{config.method} ({config.algorithm}) learner on {self.trainer.device}, "
+        self.get_logger().info(f"{config.method} ({config.algorithm}) learner on {self.trainer.device}, action space "
+                               f"{action.space} ({', '.join(action.action_space.fields)}) within ±{action.max_linear_speed:g} m/s"
+                               f"{f', ±{action.max_angular_speed:g} rad/s' if action.action_space.rotates else ''}, "
                                f"{config.num_threads} thread(s), "
                                f"nice {config.nice}{', idle priority' if config.idle_priority else ''}")
 

@@ -24,7 +24,8 @@ from std_msgs.msg import Bool, String, UInt8MultiArray
 
 from iil_robot.acting.cameras import CameraFrame, RecentFrames
 from iil_robot.acting.inbox import WeightsInbox
-from iil_robot.acting.policy import HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
+from iil_robot.acting.policy import HelpConfig, HelpRequester, PolicyConfig, PolicyRunner, action_note
+from iil_robot.data.actions import ActionConfig
 from iil_robot.data.camera import CameraError, image_rgb
 from iil_robot.data.frames import stamp_seconds
 from iil_robot.data.records import Observation, Proposal, RecordError, StepRecord
@@ -43,8 +44,9 @@ class PolicyNode(IilNode):
     def __init__(self) -> None:
         super().__init__("policy")
         config: PolicyConfig = declare_config(self, PolicyConfig, ranges=RANGES)
+        action: ActionConfig = declare_config(self, ActionConfig, "action.")
         torch.set_num_threads(config.num_threads)
-        self.runner = PolicyRunner(config)
+        self.runner = PolicyRunner(config, action)
         self.observation: Observation | None = None
         self.refusals = RepeatThrottle(1.0)  # a stream of the same bad message logs once a second
         self.inbox = WeightsInbox(self.runner, self._refused)
@@ -60,7 +62,7 @@ class PolicyNode(IilNode):
         if not self.act_on_observation:
             self.create_timer(1.0 / config.rate, self._on_tick)
         help_config: HelpConfig = declare_config(self, HelpConfig, "help.", HELP_RANGES)
-        self.help = HelpRequester(help_config) if help_config.enabled else None
+        self.help = HelpRequester(help_config, action.action_space.indices) if help_config.enabled else None
         if self.help is not None:
             self.help_pub = self.create_publisher(Bool, "help/request", LATCHED_QOS)
             self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -68,7 +70,9 @@ class PolicyNode(IilNode):
             self.create_timer(help_config.publish_period, self._publish_help)
             self._publish_help()
         pace = "on every observation" if self.act_on_observation else f"at {config.rate:g} Hz"
-        self.get_logger().info(f"acting {pace}; before any weights: {config.fallback}")
+        self.get_logger().info(f"acting {pace} in action space {action.space}; before any weights: {config.fallback}")
+        if self.runner.active.meta is not None and action_note(self.runner.active.meta):
+            self.get_logger().info(f"fallback {action_note(self.runner.active.meta)}")
 
     def _on_observation(self, msg: String) -> None:
         try:
@@ -110,6 +114,8 @@ class PolicyNode(IilNode):
             return
         self.runner.install(candidate)
         meta = candidate.meta
+        if action_note(meta):
+            self.get_logger().info(action_note(meta))
         self.get_logger().info(f"acting with {meta.algorithm} weights version {meta.policy_version} ({meta.updates} updates)")
 
     def _on_tick(self) -> None:

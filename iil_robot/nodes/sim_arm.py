@@ -1,7 +1,7 @@
 """``sim_arm`` node: a MuJoCo Fetch arm behind the ROS interface of a real arm's drivers.
 
 It takes what the mux sends a real arm (``arm/cmd``: TwistStamped end-effector velocity in m/s
-with MoveIt Servo's semantics; ``gripper/commands``: Float64MultiArray with one position, as a
+with MoveIt Servo's semantics, rotations included; ``gripper/commands``: Float64MultiArray with one position, as a
 ros2_control forward/position gripper controller takes it) and publishes only what a real arm's
 drivers and perception would: ``joint_states`` (arm and finger joints, under the robot profile's
 ``joint_names``), the end-effector pose (``ee_pose``, as franka_robot_state_broadcaster's
@@ -42,7 +42,6 @@ from std_srvs.srv import Trigger
 from iil_robot.command.mux import step_records_reach
 from iil_robot.data.camera import encode_jpeg
 from iil_robot.data.records import RecordError, StepRecord
-from iil_robot.data.transitions import TRANSLATION_GRIPPER
 from iil_robot.nodes.common import (
     COMMAND_QOS,
     RECORD_QOS,
@@ -55,7 +54,7 @@ from iil_robot.nodes.common import (
     twist_values,
 )
 from iil_robot.sim.camera import pinhole
-from iil_robot.sim.spec import TASK_NAMES
+from iil_robot.sim.spec import MAX_ANGULAR_SPEED_RAD_S, TASK_NAMES
 from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv
 
 SIM_JOINTS = ("shoulder_pan_joint", "shoulder_lift_joint", "upperarm_roll_joint", "elbow_flex_joint", "forearm_roll_joint",
@@ -114,7 +113,7 @@ class SimArm(IilNode):
             self.create_subscription(String, "step", self._on_step, RECORD_QOS)
         self.create_service(Trigger, "~/reset_scene", self._on_reset_scene)
 
-        self.velocity = np.zeros(3)
+        self.velocity = np.zeros(6)  # the twist: linear (m/s), angular (rad/s)
         self.command_time = -np.inf
         self.gripper = 0.0
         self.scene = -1
@@ -130,7 +129,8 @@ class SimArm(IilNode):
         self.create_timer(1.0 / self.rate, self._on_timer)
         self.create_timer(1.0, self._publish_diagnostics)
         mode = "lockstep" if self.lockstep else f"real time at {self.rate:g} Hz"
-        self.get_logger().info(f"Fetch {task}, {mode}, max speed {self.env.task.max_speed:.2f} m/s per axis, seed {self.seed}")
+        self.get_logger().info(f"Fetch {task}, {mode}, max speed {self.env.task.max_speed:.2f} m/s per axis and "
+                               f"{MAX_ANGULAR_SPEED_RAD_S:g} rad/s, seed {self.seed}")
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -138,13 +138,13 @@ class SimArm(IilNode):
         if msg.header.frame_id != self.frame_id:
             self.get_logger().error(f"arm/cmd in frame {msg.header.frame_id!r}, not {self.frame_id!r}: refused, holding "
                                     "(set the mux's frame_id to the arm's)", throttle_duration_sec=1.0)
-            self.velocity, self.command_time = np.zeros(3), self.clock()
+            self.velocity, self.command_time = np.zeros(6), self.clock()
             return
-        velocity = np.array(twist_values(msg.twist)[:3])
+        velocity = np.array(twist_values(msg.twist))
         if not np.all(np.isfinite(velocity)):
             self.get_logger().error(f"arm/cmd has non-finite values {velocity.tolist()}: ignored, holding",
                                     throttle_duration_sec=1.0)
-            velocity = np.zeros(3)
+            velocity = np.zeros(6)
         self.velocity, self.command_time = velocity, self.clock()
 
     def _on_gripper(self, msg: Float64MultiArray) -> None:
@@ -161,7 +161,7 @@ class SimArm(IilNode):
         except RecordError as err:
             self.get_logger().error(f"undecodable step record: {err}", throttle_duration_sec=1.0)
             return
-        self._step(np.array(step.executed_action)[list(TRANSLATION_GRIPPER)])
+        self._step(np.array(step.executed_action))
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         if self.running:
@@ -176,7 +176,7 @@ class SimArm(IilNode):
     def _on_timer(self) -> None:
         if not self.lockstep:
             fresh = self.clock() - self.command_time <= self.command_timeout
-            self._step(np.append(self.velocity if fresh else np.zeros(3), self.gripper))
+            self._step(np.append(self.velocity if fresh else np.zeros(6), self.gripper))
         elif self.clock() - self.last_step_time > 1.0 / self.rate:
             self._publish_state()  # nudge a lockstep loop that is waiting for an observation
 
@@ -197,7 +197,7 @@ class SimArm(IilNode):
     def _reset_scene(self) -> None:
         self.scene += 1
         self.env.reset(seed=self.seed + self.scene)
-        self.velocity, self.command_time = np.zeros(3), -np.inf  # no old command carries into the new scene
+        self.velocity, self.command_time = np.zeros(6), -np.inf  # no old command carries into the new scene
         if self.running:
             self._publish_state()
 

@@ -8,7 +8,10 @@ headless benchmarks use) and moves a virtual device on ``spacenav/joy``,
 exactly what the ``spacenav`` driver publishes for a real one, so its input goes through the
 real gate: while in control it holds the takeover button and deflects the cap by the inverse
 of the gate's axis mapping; it clicks the gripper button when the closure it wants differs
-from the gate's; to hand back it lets go of everything.
+from the gate's; to hand back it lets go of everything. With ``correct_orientation`` (an action
+space with rotations: ``iil-robot sim --action-space``) it also twists the cap to turn the gripper
+back to the orientation it had when the episode started, so the operator's commands teach the
+policy to keep it.
 
 It answers the policy's help requests (``help/request``, std_msgs/Bool): with model ``robot_gated``
 it steps in only then (ThriftyDAgger's setting), with ``answers_requests`` a ``value``/``random``
@@ -30,8 +33,8 @@ from std_msgs.msg import Bool, Float64, String
 
 from iil_robot.command.gate import GateConfig
 from iil_robot.command.rotation import yaw_matrix
+from iil_robot.data.actions import ACTION_SPACES
 from iil_robot.data.records import EpisodeEvent, Proposal, RecordError
-from iil_robot.data.transitions import TRANSLATION_GRIPPER
 from iil_robot.nodes.common import (
     EVENTS_QOS,
     LATCHED_QOS,
@@ -44,16 +47,26 @@ from iil_robot.nodes.common import (
     run,
 )
 from iil_robot.sim.operator import MODELS, SimOperator, SimOperatorConfig
+from iil_robot.sim.rotation import turn_back
 from iil_robot.sim.spec import TASK_NAMES
 from iil_robot.sim.state import TaskState
 from iil_robot.sim.tasks import task_spec
 
+JUDGED = ACTION_SPACES["translation"].indices
+"""The values of a proposal the operator judges (its value model knows translation and gripper)."""
+TURN_GAIN, TURN_TOLERANCE = 2.0, 0.03
+"""``correct_orientation``: the angular speed (rad/s) per radian of orientation error, and the error (rad) below
+which the operator leaves the cap's rotation alone."""
 
-def deflection_for(velocity: np.ndarray, gate: GateConfig) -> list[float]:
-    """Cap deflection (6 axes) that makes the gate command ``velocity`` (x, y, z in m/s, command frame)."""
+
+def deflection_for(twist: np.ndarray, gate: GateConfig) -> list[float]:
+    """Cap deflection (6 axes) that makes the gate command ``twist`` (x, y, z in m/s, then optionally rx, ry, rz in
+    rad/s, command frame)."""
     axes = [0.0] * 6
-    velocity = yaw_matrix(math.radians(gate.operator_yaw)).T @ np.asarray(velocity[:3])  # into the device's axes
-    for i, v in enumerate(velocity):
+    turn = yaw_matrix(math.radians(gate.operator_yaw)).T  # from the command frame into the device's axes
+    twist = np.asarray(twist[:6], dtype=float)
+    device = np.concatenate([turn @ twist[:3], turn @ twist[3:6]]) if len(twist) == 6 else turn @ twist[:3]
+    for i, v in enumerate(device):
         scale = gate.axis_scale[i]
         if v == 0.0 or scale == 0.0:
             continue
@@ -98,6 +111,9 @@ class SimOperatorNode(IilNode):
         )
         self.takeover_button = declare(self, "gate.buttons.takeover", 1, "The gate's takeover button", 0, 31)
         self.gripper_button = declare(self, "gate.buttons.gripper_toggle", 0, "The gate's gripper toggle button", 0, 31)
+        self.correct_orientation = declare(self, "correct_orientation", False,
+                                           "While in control, also turn the gripper back to its orientation at the "
+                                           "episode's start (for a policy that learns rotations)")
         joy_rate = declare(self, "joy_rate", 50.0, "Rate (Hz) at which the device state is repeated", 1.0, 1000.0)
         try:
             self.task = task_spec(task, rate)
@@ -110,6 +126,8 @@ class SimOperatorNode(IilNode):
         self.finger_joints = list(declare(self, "finger_joints", ["r_gripper_finger_joint", "l_gripper_finger_joint"],
                                           "The gripper's finger joints in joint_states (their positions sum to its opening)"))
         self.poses: dict[str, np.ndarray] = {}
+        self.orientation: np.ndarray | None = None  # the end effector's, (w, x, y, z)
+        self.start_orientation: np.ndarray | None = None  # at the episode's first tick
         for name in ("ee_pose", "object_pose", "goal_pose"):
             self.create_subscription(PoseStamped, name, self._pose_callback(name), SENSOR_QOS)
         self.create_subscription(JointState, "joint_states", self._on_joint_states, SENSOR_QOS)
@@ -129,7 +147,7 @@ class SimOperatorNode(IilNode):
 
     def _on_proposal(self, msg: String) -> None:
         try:
-            self.policy_action = np.array(Proposal.decode(msg.data).action)[list(TRANSLATION_GRIPPER)]
+            self.policy_action = np.array(Proposal.decode(msg.data).action)[list(JUDGED)]
         except RecordError as err:
             self.get_logger().warn(f"ignoring an undecodable proposal: {err}", throttle_duration_sec=2.0)
 
@@ -150,7 +168,7 @@ class SimOperatorNode(IilNode):
             return
         if event == "start":
             self.operator.reset()
-            self.policy_action = None
+            self.policy_action = self.start_orientation = None
         self.in_episode = event == "start"  # between episodes (the reset) the operator keeps its hands off
 
     def _pose_callback(self, name: str):
@@ -162,6 +180,9 @@ class SimOperatorNode(IilNode):
                                         "the last good one", throttle_duration_sec=2.0)
                 return
             self.poses[name] = position
+            o = msg.pose.orientation
+            if name == "ee_pose" and np.isfinite([o.w, o.x, o.y, o.z]).all() and (o.w, o.x, o.y, o.z) != (0.0,) * 4:
+                self.orientation = np.array([o.w, o.x, o.y, o.z])
 
         return on_pose
 
@@ -184,6 +205,8 @@ class SimOperatorNode(IilNode):
         if not self.in_episode:
             self.axes, self.buttons = [0.0] * 6, [0] * len(self.buttons)
             return
+        if self.start_orientation is None:
+            self.start_orientation = self.orientation
         if self.help_requested and self.policy_action is None:
             return  # asked for help: first see what the policy proposes, to say whether the request was needed
         try:
@@ -201,13 +224,20 @@ class SimOperatorNode(IilNode):
             })))
         self.buttons = [0] * len(self.buttons)
         if decision.in_control:
-            self.axes = deflection_for(decision.action, self.gate)
+            self.axes = deflection_for(np.concatenate([decision.action[:3], self._turn()]), self.gate)
             self.buttons[self.takeover_button] = 1
             if self.task.gripper_enabled and (decision.action[3] >= 0.5) != (self.gate_gripper >= 0.5):
                 self.buttons[self.gripper_button] = 1  # one click; released on the next decision
         else:
             self.axes = [0.0] * 6
         self._publish_joy()
+
+    def _turn(self) -> np.ndarray:
+        """The angular velocity that turns the gripper back to its orientation at the episode's start (zero unless
+        ``correct_orientation``)."""
+        if not self.correct_orientation or self.orientation is None or self.start_orientation is None:
+            return np.zeros(3)
+        return turn_back(self.orientation, self.start_orientation, TURN_GAIN, max(self.gate.axis_scale[3:]), TURN_TOLERANCE)
 
     def _publish_joy(self) -> None:
         joy = Joy(axes=list(self.axes), buttons=list(self.buttons))

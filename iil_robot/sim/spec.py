@@ -38,6 +38,16 @@ FETCH_ACTION_SCALE_M = 0.05
 FINGER_OPEN_M = 0.05
 """Finger joint range upper limit [m] (each finger travels 0 … 0.05)."""
 
+GRIPPER_DOWN_WXYZ = (0.7071067811865476, 0.0, 0.7071067811865476, 0.0)
+"""Fetch's gripper orientation at every reset (pointing down), (w, x, y, z): the simulated arm's start orientation."""
+
+MAX_ANGULAR_SPEED_RAD_S = 1.5
+"""Largest angular speed the simulated arm turns its gripper at [rad/s] (above the mux's default 1 rad/s)."""
+
+MAX_ROTATION_RAD = 1.2
+"""Farthest the simulated arm turns its gripper from its start orientation [rad]: a turn beyond stops there (the
+wrist's reach without the forearm hitting the table)."""
+
 SUCCESS_THRESHOLD_M = 0.05
 """Fetch's success radius: achieved goal within this distance of the desired goal [m]."""
 

@@ -4,6 +4,7 @@
 real arm: an EE velocity in the robot base frame and a gripper closure,
 
     action = [vx, vy, vz, closure]    # m/s, m/s, m/s, 0 = fully open … 1 = fully closed
+    action = [vx, vy, vz, wx, wy, wz, closure]    # the same with an angular velocity (rad/s)
 
 Velocity → Fetch. Fetch moves a mocap target by ``0.05 m × action`` per step, but the weld
 that drags the gripper after it only covers a fraction η of that within one control period
@@ -22,6 +23,14 @@ rate [Hz]      η       max_speed [m/s]
 =============  ======  =================
 
 The MuJoCo substeps per tick are 1 / (rate · 2 ms): 25 at 20 Hz.
+
+Angular velocity → Fetch. Fetch itself keeps its gripper pointing down (it pulls the mocap
+body's orientation towards that every step). Once an angular velocity arrives, the env instead
+integrates it (clipped to ``MAX_ANGULAR_SPEED_RAD_S`` in norm) into a target orientation, starting
+from pointing down, and sets the mocap body's orientation to it every step, so the weld turns the
+gripper after it; a turn that would take the target more than ``MAX_ROTATION_RAD`` from pointing
+down stops there. A reset forgets the target (Fetch's behaviour again), so translation-only
+commands run exactly as Fetch does.
 
 Closure → Fetch. Each finger is sent to ``(1 − closure) × 0.05 m`` (Fetch's finger action is
 added to the current finger position and +1 opens, so the env passes the difference). Reach
@@ -46,10 +55,14 @@ from gymnasium_robotics.envs.fetch.reach import MujocoFetchReachEnv
 
 from iil_robot.sim.camera import DEFAULT_CAMERA, Camera
 from iil_robot.sim.readout import JointStates, ScenePoses, read_joint_states, read_poses
+from iil_robot.sim.rotation import angle_between, integrate
 from iil_robot.sim.spec import (
     DEFAULT_MAX_EPISODE_STEPS,
     FETCH_ACTION_SCALE_M,
     FINGER_OPEN_M,
+    GRIPPER_DOWN_WXYZ,
+    MAX_ANGULAR_SPEED_RAD_S,
+    MAX_ROTATION_RAD,
     TaskSpec,
     check_task_name,
     substeps_for_rate,
@@ -58,11 +71,31 @@ from iil_robot.sim.state import TaskState
 
 __all__ = ["FetchTaskConfig", "FetchTaskEnv", "task_spec", "tracking_efficiency"]
 
-_FETCH_CLASSES = {
-    "reach": MujocoFetchReachEnv,
-    "push": MujocoFetchPushEnv,
-    "pick_and_place": MujocoFetchPickAndPlaceEnv,
-}
+class _Turning:
+    """A Fetch env whose gripper turns to ``orientation_target`` (w, x, y, z) once one is set (None: Fetch's own
+    pull towards pointing down)."""
+
+    orientation_target: np.ndarray | None = None
+
+    def _set_action(self, action) -> None:
+        super()._set_action(action)
+        if self.orientation_target is not None:
+            self.data.mocap_quat[0] = self.orientation_target
+
+
+class _Reach(_Turning, MujocoFetchReachEnv):
+    pass
+
+
+class _Push(_Turning, MujocoFetchPushEnv):
+    pass
+
+
+class _PickAndPlace(_Turning, MujocoFetchPickAndPlaceEnv):
+    pass
+
+
+_FETCH_CLASSES = {"reach": _Reach, "push": _Push, "pick_and_place": _PickAndPlace}
 
 
 @dataclass(frozen=True)
@@ -187,6 +220,7 @@ class FetchTaskEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         """Start an episode; the same seed gives the same block and goal positions."""
         super().reset(seed=seed)
+        self._fetch.orientation_target = None
         fetch_obs, _ = self._fetch.reset(seed=seed)
         self._steps = 0
         self._done = False
@@ -194,14 +228,18 @@ class FetchTaskEnv(gym.Env):
         return self._last_obs.copy(), {"is_success": False}
 
     def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict]:
-        """Apply ``[vx, vy, vz, closure]`` for one control period.
+        """Apply ``[vx, vy, vz, closure]`` or ``[vx, vy, vz, wx, wy, wz, closure]`` for one control period.
 
         Raises:
             RuntimeError: before reset() or after the episode ended.
-            ValueError: if the action is not 4 finite numbers.
+            ValueError: if the action is not 4 or 7 finite numbers.
         """
         if self._done:
             raise RuntimeError("episode is over (or never started): call reset() first")
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape == (7,) and np.all(np.isfinite(action)):
+            self._turn(action[3:6])
+            action = action[[0, 1, 2, 6]]
         fetch_action = self.to_fetch_action(action)
         fetch_obs, reward, _, _, fetch_info = self._fetch.step(fetch_action)
         self._steps += 1
@@ -213,6 +251,20 @@ class FetchTaskEnv(gym.Env):
         info = {"is_success": success, "fetch_action": fetch_action}
         return self._last_obs.copy(), float(reward), terminated, truncated, info
 
+    def _turn(self, angular_velocity: np.ndarray) -> None:
+        """Integrate an angular velocity (rad/s) into the gripper's target orientation (see the module docstring)."""
+        target = self._fetch.orientation_target
+        if target is None and not np.any(angular_velocity):
+            return  # no turn yet: Fetch keeps the gripper pointing down
+        start = np.array(GRIPPER_DOWN_WXYZ)
+        speed = float(np.linalg.norm(angular_velocity))
+        if speed > MAX_ANGULAR_SPEED_RAD_S:
+            angular_velocity = angular_velocity * (MAX_ANGULAR_SPEED_RAD_S / speed)
+        turned = integrate(start if target is None else target, angular_velocity, self.task.dt)
+        if angle_between(start, turned) <= MAX_ROTATION_RAD:
+            target = turned
+        self._fetch.orientation_target = start if target is None else target
+
     def to_fetch_action(self, action) -> np.ndarray:
         """Convert ``[vx, vy, vz, closure]`` into Fetch's normalised action (see module doc).
 
@@ -221,7 +273,8 @@ class FetchTaskEnv(gym.Env):
         """
         action = np.asarray(action, dtype=np.float64)
         if action.shape != (4,) or not np.all(np.isfinite(action)):
-            raise ValueError(f"action must be 4 finite numbers [vx, vy, vz, closure], got {action!r}")
+            raise ValueError(f"action must be 4 finite numbers [vx, vy, vz, closure] or 7 [vx, vy, vz, wx, wy, wz, closure], "
+                             f"got {action!r}")
         fetch = np.empty(4, dtype=np.float32)
         fetch[:3] = np.clip(action[:3] * self._fetch_per_mps, -1.0, 1.0)
         closure = float(np.clip(action[3], 0.0, 1.0))

@@ -1,16 +1,24 @@
 """The policy runner acts only on observations of the layout its weights were trained on."""
 import time
+from dataclasses import replace
 
-from iil_robot.acting.policy import PolicyConfig, PolicyRunner
+import pytest
+import torch
+
+from iil_robot.acting.policy import PolicyConfig, PolicyRunner, action_note
+from iil_robot.data.actions import ACTION_SPACES, ActionConfig
 from iil_robot.data.records import Observation
 from iil_robot.learners.networks import Policy, PolicyShape
-from iil_robot.learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
+from iil_robot.learners.weights import WeightsError, WeightsMeta, encode_policy
+
+TRANSLATION = ACTION_SPACES["translation"].spec  # the default action space's weights
+
 
 LAYOUT = ("ee.x", "ee.y", "ee.z")
 
 
 def weights(version: int, fields=LAYOUT) -> bytes:
-    meta = WeightsMeta(version, "rlpd", "toy/v1", 3, ACTION_SPEC, 4, (8,), 1, 0, time.time(), observation_fields=fields)
+    meta = WeightsMeta(version, "rlpd", "toy/v1", 3, TRANSLATION, 4, (8,), 1, 0, time.time(), observation_fields=fields)
     return encode_policy(Policy(PolicyShape("rlpd", 3, 4, (8,))), meta)
 
 
@@ -33,3 +41,38 @@ def test_weights_for_another_layout_are_refused_once_the_observations_named_thei
         assert "another observation layout" in str(err)
     else:
         raise AssertionError("weights for another layout were accepted")
+
+
+@pytest.mark.parametrize("name", list(ACTION_SPACES))
+def test_the_runner_expands_each_action_space_into_the_7_value_proposal(name):
+    space = ACTION_SPACES[name]
+    policy = Policy(PolicyShape("rlpd", 3, space.size, (8,)))
+    with torch.no_grad():  # a constant action: the head's bias alone, mapped from [-1, 1] onto the box
+        policy.actor.head.weight.zero_()
+        policy.actor.head.bias.zero_()
+        policy.actor.head.bias[: space.size] = torch.atanh(torch.linspace(0.2, 0.8, space.size))
+    low, high = ActionConfig(name).bounds()
+    policy.scale_to(low, high)
+    meta = WeightsMeta(1, "rlpd", "toy/v1", 3, space.spec, space.size, (8,), 1, 0, time.time(), action_fields=space.fields)
+    runner = PolicyRunner(PolicyConfig(), ActionConfig(name))
+    runner.install(runner.prepare(encode_policy(policy, meta)))
+    proposal, why = runner.act(Observation((0.0, 0.0, 0.0), "toy/v1", 1.0, LAYOUT), now=1.0)
+    assert why == "" and len(proposal.action) == 7
+    learned = policy(torch.zeros(1, 3))[0][0].tolist()
+    for index in range(7):
+        value = learned[space.indices.index(index)] if index in space.indices else 0.0
+        assert proposal.action[index] == pytest.approx(value, abs=1e-6), f"{space.fields} -> record index {index}"
+    assert sum(v != 0.0 for v in proposal.action) == space.size
+
+
+def test_a_runner_of_another_action_space_refuses_the_weights_and_keeps_acting():
+    runner = PolicyRunner(PolicyConfig(), ActionConfig("6dof"))
+    with pytest.raises(WeightsError, match=r"the weights have missing \['wx', 'wy', 'wz'\]"):
+        runner.prepare(weights(1))
+    assert runner.act(Observation((0.0, 0.0, 0.0), "toy/v1", 1.0, LAYOUT), now=1.0)[0].action == (0.0,) * 7
+
+
+def test_weights_without_action_fields_get_a_note_that_they_read_as_translation():
+    meta = WeightsMeta(1, "rlpd", "toy/v1", 3, TRANSLATION, 4, (8,), 1, 0, 0.0)
+    assert "read as action space 'translation' (vx, vy, vz, gripper)" in action_note(meta)
+    assert action_note(replace(meta, action_fields=("vx", "vy", "vz", "gripper"))) == ""

@@ -119,6 +119,25 @@ def test_repair_flag_recovers_a_crashed_bag_and_a_missing_path_is_an_error(sessi
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_train_learns_the_action_space_asked_for_and_the_policy_node_of_that_space_loads_it(session, tmp_path, capsys):
+    from iil_robot.acting.policy import PolicyConfig, PolicyRunner
+    from iil_robot.data.actions import ActionConfig
+    from iil_robot.learners.checkpoints import read_state
+    from iil_robot.learners.weights import WeightsError
+
+    bags, _, _ = session
+    out = tmp_path / "out"
+    assert main(["replay", str(bags), "--train", "hgdagger", "--action-space", "translation_yaw", "--updates", "2",
+                 "--out", str(out), "--observation-spec", "toy/v1", "--device", "cpu", "--json"]) == 0
+    weights = str(out / "weights.safetensors")
+    runner = PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights", fallback_weights=weights),
+                          ActionConfig("translation_yaw"))
+    assert runner.active.meta.action_fields == ("vx", "vy", "vz", "wz", "gripper")
+    assert read_state(out / "checkpoint.safetensors")["action_space"] == "translation_yaw"
+    with pytest.raises(WeightsError, match=r"the weights have extra \['wz'\]"):
+        PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights", fallback_weights=weights))
+
+
 @pytest.mark.parametrize("learner, algorithm", [("hgdagger", "hgdagger"), ("rlif", "rlpd")])
 def test_train_writes_weights_the_policy_node_loads_and_a_checkpoint(session, tmp_path, capsys, learner, algorithm):
     from iil_robot.acting.policy import PolicyConfig, PolicyRunner

@@ -1,4 +1,6 @@
 """Every label on hand-built episodes: rewards, flags, actions, classes, HG-DAgger samples."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -58,8 +60,20 @@ def test_actions_are_the_executed_action_in_the_learner_space():
     t = label_episode(episode(records)).rlif
     np.testing.assert_allclose(t.actions, [[r.executed_action[i] for i in (0, 1, 2, 6)] for r in records])
     assert t.actions.dtype == np.float32 and t.observations.dtype == np.float32
-    six = label_episode(episode(records), LabelConfig(action_indices=(0, 1, 2, 3, 4, 5))).rlif
-    assert six.actions.shape == (3, 6)
+
+
+@pytest.mark.parametrize("space, indices", [("translation", (0, 1, 2, 6)), ("translation_yaw", (0, 1, 2, 5, 6)),
+                                            ("6dof", (0, 1, 2, 3, 4, 5, 6))])
+def test_actions_are_picked_in_each_action_space(space, indices):
+    records = [replace(r, executed_action=tuple(float(10 * r.tick + i) for i in range(7))) for r in steps("pHh")]
+    t = label_episode(episode(records), LabelConfig(action_space=space)).rlif
+    assert t.actions.shape == (3, len(indices))
+    np.testing.assert_allclose(t.actions, [[r.executed_action[i] for i in indices] for r in records])
+
+
+def test_an_unknown_action_space_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="6dof"):
+        LabelConfig(action_space="7dof")
 
 
 def test_steps_without_observation_or_holding_form_no_transition_and_cut_the_chain():

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from iil_robot.acting.policy import PolicyConfig, PolicyRunner
+from iil_robot.data.actions import ACTION_SPACES
 from iil_robot.data.episodes import Episode
 from iil_robot.data.labels import label_episode
 from iil_robot.data.records import Observation
@@ -15,8 +16,10 @@ from iil_robot.learners.configs import LearnerConfigs
 from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner, goal_td_target
 from iil_robot.learners.networks import Policy, PolicyShape
 from iil_robot.learners.trainer import Trainer, TrainerConfig
-from iil_robot.learners.weights import ACTION_SPEC, WeightsError, WeightsMeta, decode_policy, encode_policy
+from iil_robot.learners.weights import WeightsError, WeightsMeta, decode_policy, encode_policy
 from tests.learners.helpers import boundary_task_records, feed, record
+
+TRANSLATION = ACTION_SPACES["translation"].spec  # the default action space's weights
 
 GAMMA = 0.9
 
@@ -76,7 +79,7 @@ def test_buffers_keep_the_goal_columns_through_a_checkpoint():
 def weights_with(goal_critic: bool, version: int = 1) -> tuple[bytes, Policy]:
     torch.manual_seed(0)
     policy = Policy(PolicyShape("hgdagger", 3, 4, (8,), ensemble=2, goal_critic=goal_critic))
-    meta = WeightsMeta(version, "hgdagger", "toy/v1", 3, ACTION_SPEC, 4, (8,), 2, 0, time.time(), goal_critic=goal_critic)
+    meta = WeightsMeta(version, "hgdagger", "toy/v1", 3, TRANSLATION, 4, (8,), 2, 0, time.time(), goal_critic=goal_critic)
     return encode_policy(policy, meta), policy
 
 
@@ -118,7 +121,7 @@ def test_the_runner_proposes_with_the_risk_of_its_action_and_rates_the_operators
 
 def test_a_goal_critic_on_weights_that_cannot_carry_one_is_refused():
     _, policy = weights_with(True)
-    forged = encode_policy(policy, WeightsMeta(1, "rlpd", "toy/v1", 3, ACTION_SPEC, 4, (8,), 1, 0, time.time(), goal_critic=True))
+    forged = encode_policy(policy, WeightsMeta(1, "rlpd", "toy/v1", 3, TRANSLATION, 4, (8,), 1, 0, time.time(), goal_critic=True))
     with pytest.raises(WeightsError, match="goal_critic"):
         decode_policy(forged)
     with pytest.raises(ValueError, match="goal critic"):

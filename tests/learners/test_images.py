@@ -11,13 +11,17 @@ import torch
 
 from iil_robot.acting.cameras import CameraFrame, RecentFrames
 from iil_robot.acting.policy import PolicyConfig, PolicyRunner
+from iil_robot.data.actions import ACTION_SPACES
 from iil_robot.data.records import Observation
 from iil_robot.data.transitions import StepClass, Transitions
 from iil_robot.learners.buffers import ReplayBuffer
 from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner
 from iil_robot.learners.networks import ConvEncoder, random_shift
 from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
-from iil_robot.learners.weights import ACTION_SPEC, WeightsError, WeightsMeta, decode_policy, encode_policy
+from iil_robot.learners.weights import WeightsError, WeightsMeta, decode_policy, encode_policy
+
+TRANSLATION = ACTION_SPACES["translation"].spec  # the default action space's weights
+
 
 IMAGE = (3, 24, 24)
 
@@ -120,7 +124,7 @@ def test_hgdagger_on_images_fits_the_operator_and_exports_a_camera_policy():
         last = float(learner.train_step(prior, prior, rng)["bc_loss"])
     assert last < 0.5 * first
 
-    meta = WeightsMeta(1, "hgdagger", "cam/v1", 5, ACTION_SPEC, 4, config.hidden, 2, learner.updates, 0.0,
+    meta = WeightsMeta(1, "hgdagger", "cam/v1", 5, TRANSLATION, 4, config.hidden, 2, learner.updates, 0.0,
                        image=IMAGE, image_features=16, cameras=("front",))
     _, policy = decode_policy(encode_policy(learner.policy, meta))
     obs, pixels = torch.from_numpy(data.observations[:3]), torch.from_numpy(data.images[:3])
@@ -130,7 +134,7 @@ def test_hgdagger_on_images_fits_the_operator_and_exports_a_camera_policy():
 def camera_weights(cameras=("front",), version=1, image=IMAGE) -> bytes:
     shape = (3 * len(cameras), *image[1:])
     learner = RLPDLearner(5, 4, RLPDConfig(hidden=(16, 16), num_qs=2, image_features=8), image=shape)
-    meta = WeightsMeta(version, "rlpd", "cam/v1", 5, ACTION_SPEC, 4, (16, 16), 1, 0, 0.0, image=shape, image_features=8,
+    meta = WeightsMeta(version, "rlpd", "cam/v1", 5, TRANSLATION, 4, (16, 16), 1, 0, 0.0, image=shape, image_features=8,
                        cameras=tuple(cameras))
     return encode_policy(learner.policy, meta)
 
@@ -141,7 +145,7 @@ def camera_weights(cameras=("front",), version=1, image=IMAGE) -> bytes:
 ])
 def test_weights_refuse_a_bad_image_shape_or_camera_list(image, cameras, why):
     learner = RLPDLearner(5, 4, RLPDConfig(hidden=(16, 16), num_qs=2, image_features=8), image=IMAGE)
-    meta = WeightsMeta(1, "rlpd", "cam/v1", 5, ACTION_SPEC, 4, (16, 16), 1, 0, 0.0, image=image, image_features=8,
+    meta = WeightsMeta(1, "rlpd", "cam/v1", 5, TRANSLATION, 4, (16, 16), 1, 0, 0.0, image=image, image_features=8,
                        cameras=cameras)
     with pytest.raises(WeightsError, match=why):
         decode_policy(encode_policy(learner.policy, meta))

@@ -219,3 +219,56 @@ def test_the_weights_and_the_checkpoint_carry_the_observation_layout_and_a_chang
     t.save()
     again, _ = trainer(tmp_path)
     assert restore_from_bags(again) and again.observation_fields == ("x",)
+
+
+@pytest.mark.parametrize("space", ["translation", "translation_yaw", "6dof"])
+@pytest.mark.parametrize("algorithm", ["rlpd", "hgdagger", "pvp", "haco"])
+def test_every_learner_learns_and_exports_each_action_space_within_the_limits(tmp_path, algorithm, space):
+    from dataclasses import replace
+
+    from iil_robot.data.actions import ActionConfig, action_space
+    from iil_robot.learners.haco import HACOConfig
+    from iil_robot.learners.pvp import PVPConfig
+
+    chosen = action_space(space)
+    action = ActionConfig(space, max_linear_speed=0.5, max_angular_speed=2.0)
+    config = TrainerConfig(method=method_for(algorithm), observation_spec="toy/v1", min_transitions=50, run_dir=str(tmp_path),
+                           publish_every_updates=5, device="cpu")
+    t = Trainer(config, LearnerConfigs(rlpd=TINY_RLPD, hgdagger=TINY_BC, pvp=PVPConfig(hidden=(16,), batch_size=32),
+                                       haco=HACOConfig(hidden=(16,), batch_size=32)), action=action)
+    twist = [[replace(r, executed_action=(r.executed_action[0], 0.1, -0.1, 1.0, -1.0, 4.0, 0.5),  # wz over the bound
+                      policy_action=r.executed_action) for r in records] for records in boundary_task_records(4, 30)]
+    feed(t, twist)
+    buffer = t.prior if len(t.prior) else t.online
+    assert buffer.actions.shape[1] == chosen.size
+    unit = buffer.actions[: len(buffer)]
+    expected_unit = {"vx": None, "vy": 0.2, "vz": -0.2, "wx": 0.5, "wy": -0.5, "wz": 1.0, "gripper": 0.0}  # wz clipped
+    for column, name in enumerate(chosen.fields):
+        if expected_unit[name] is not None:
+            np.testing.assert_allclose(unit[:, column], expected_unit[name], atol=1e-6)
+    published = [w for w in (t.step() for _ in range(6)) if w is not None]
+    meta, policy = decode_policy(published[-1], Expected("toy/v1", 1, action_space=space))
+    assert (meta.act_dim, meta.action_fields) == (chosen.size, chosen.fields)
+    low, high = (torch.tensor(b) for b in action.bounds())
+    acted = policy(torch.randn(64, 1) * 10)[0]
+    assert acted.shape == (64, chosen.size) and bool(((acted >= low - 1e-5) & (acted <= high + 1e-5)).all())
+
+
+def test_a_checkpoint_of_another_action_space_is_refused_and_one_without_reads_as_translation(tmp_path):
+    from iil_robot.data.actions import ActionConfig
+    from iil_robot.learners.checkpoints import read_state, save_checkpoint
+
+    t, _ = trainer(tmp_path)
+    feed(t, boundary_task_records(4, 30))
+    t.step()
+    t.save()
+    config = t.config
+    with pytest.raises(CheckpointError, match="is for action space 'translation', this learner has '6dof'"):
+        Trainer(config, LearnerConfigs(rlpd=TINY_RLPD), action=ActionConfig("6dof")).restore()
+    state = read_state(t.checkpoint_path)  # as a learner before action spaces wrote it
+    del state["action_space"]
+    save_checkpoint(t.checkpoint_path, t.learner.modules(), t.learner.optimizers(), t.learner.extra_tensors(), state)
+    warnings = []
+    old = Trainer(config, LearnerConfigs(rlpd=TINY_RLPD), warn=warnings.append)
+    assert old.restore() and old.learner.updates == t.learner.updates
+    assert any("names no action space" in w and "'translation'" in w for w in warnings)

@@ -5,14 +5,17 @@ from dataclasses import replace
 import pytest
 import torch
 
+from iil_robot.data.actions import ACTION_SPACES, action_space
 from iil_robot.learners.networks import Policy, PolicyShape
-from iil_robot.learners.weights import ACTION_SPEC, Expected, WeightsError, WeightsMeta, decode_policy, encode_policy
+from iil_robot.learners.weights import Expected, WeightsError, WeightsMeta, decode_policy, encode_policy
+
+TRANSLATION = ACTION_SPACES["translation"].spec  # the default action space's weights
 
 
 def make(algorithm="rlpd", obs_dim=3, version=1, spec="toy/v1", ensemble=1):
     torch.manual_seed(version)
     policy = Policy(PolicyShape(algorithm, obs_dim, 4, (8, 8), ensemble))
-    meta = WeightsMeta(version, algorithm, spec, obs_dim, ACTION_SPEC, 4, (8, 8), ensemble, 10, 0.0)
+    meta = WeightsMeta(version, algorithm, spec, obs_dim, TRANSLATION, 4, (8, 8), ensemble, 10, 0.0)
     return policy, meta
 
 
@@ -106,3 +109,46 @@ def test_a_layout_of_another_length_than_the_observation_is_refused():
     policy, meta = make()
     with pytest.raises(WeightsError, match="names 2 observation fields for obs_dim 3"):
         decode_policy(encode_policy(policy, replace(meta, observation_fields=("a", "b"))))
+
+
+def space_weights(name: str, **changes) -> bytes:
+    space = action_space(name)
+    torch.manual_seed(0)
+    policy = Policy(PolicyShape("rlpd", 3, space.size, (8,)))
+    meta = WeightsMeta(1, "rlpd", "toy/v1", 3, space.spec, space.size, (8,), 1, 0, 0.0, action_fields=space.fields)
+    return encode_policy(policy, replace(meta, **changes))
+
+
+@pytest.mark.parametrize("name", list(ACTION_SPACES))
+def test_each_action_space_round_trips_in_the_metadata(name):
+    meta, policy = decode_policy(space_weights(name), Expected("toy/v1", 3, action_space=name))
+    assert (meta.action_space.name, meta.act_dim, meta.action_fields) == (name, ACTION_SPACES[name].size,
+                                                                          ACTION_SPACES[name].fields)
+    assert policy(torch.zeros(2, 3))[0].shape == (2, ACTION_SPACES[name].size)
+
+
+@pytest.mark.parametrize("weights_space, node_space, difference", [
+    ("6dof", "translation", r"the weights have extra \['wx', 'wy', 'wz'\]"),
+    ("translation", "translation_yaw", r"the weights have missing \['wz'\]"),
+    ("translation_yaw", "6dof", r"the weights have missing \['wx', 'wy'\]"),
+])
+def test_weights_of_another_action_space_are_refused_naming_the_difference(weights_space, node_space, difference):
+    with pytest.raises(WeightsError, match=f"act in action space '{weights_space}'.*{difference}; set action.space"):
+        decode_policy(space_weights(weights_space), Expected("toy/v1", 3, action_space=node_space))
+
+
+def test_weights_from_before_action_spaces_read_as_translation():
+    meta, _ = decode_policy(good_bytes(), Expected("toy/v1", 3))  # no action_fields, as older learners wrote
+    assert meta.action_fields == () and meta.action_space.name == "translation"
+    with pytest.raises(WeightsError, match="act in action space 'translation'"):
+        decode_policy(good_bytes(), Expected("toy/v1", 3, action_space="6dof"))
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"action_spec": "twist/v9"}, "action spec 'twist/v9' is unknown"),
+    ({"act_dim": 4}, "act_dim=4 does not fit action spec 'twist_gripper/v1'"),
+    ({"action_fields": ("vx", "vy", "vz", "wz", "wy", "wx", "gripper")}, "action_fields .* do not match"),
+])
+def test_metadata_that_contradicts_its_action_spec_is_refused(changes, message):
+    with pytest.raises(WeightsError, match=message):
+        decode_policy(space_weights("6dof", **changes))

@@ -128,13 +128,14 @@ def two_camera_weights(version: int = 1) -> bytes:
 
     import torch
 
+    from iil_robot.data.actions import ACTION_SPACES
     from iil_robot.learners.networks import Policy, PolicyShape
-    from iil_robot.learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
+    from iil_robot.learners.weights import WeightsMeta, encode_policy
 
     torch.manual_seed(version)
     shape = PolicyShape("rlpd", 3, 4, (8,), image=(6, 24, 24), image_features=8)
-    meta = WeightsMeta(version, "rlpd", "toy/v1", 3, ACTION_SPEC, 4, (8,), 1, 0, time.time(), image=(6, 24, 24),
-                       image_features=8, cameras=("front", "wrist"))
+    meta = WeightsMeta(version, "rlpd", "toy/v1", 3, ACTION_SPACES["translation"].spec, 4, (8,), 1, 0, time.time(),
+                       image=(6, 24, 24), image_features=8, cameras=("front", "wrist"))
     return encode_policy(Policy(shape), meta)
 
 

@@ -216,3 +216,32 @@ def test_the_simulated_graph_is_the_real_graph_plus_the_two_stand_ins(monkeypatc
                                                          "operator_level": 0.7}, resume=False)}
     assert set(STAND_INS) == {"sim_arm", "sim_operator"}
     assert simulated == job == real | set(STAND_INS), (real, simulated, job)
+
+
+def test_the_learner_and_the_policy_get_the_action_space_bounded_by_the_mux_limits_of_the_profile(monkeypatch, tmp_path):
+    """One source for the speed limits: the launch file and ``iil-robot sim`` pass the mux's (the profile's, then
+    the job's ``--set mux.limits...``) to the learner's and the policy's ``action.*``."""
+    from iil_robot.cli.sim import graph_nodes
+
+    install_stand_ins(monkeypatch)
+    profile = yaml.safe_load((ROOT / "iil_robot" / "config" / "profiles" / "panda.yaml").read_text())
+    profile["parameters"]["mux"]["limits.max_angular_speed"] = 0.6
+    path = tmp_path / "slow_panda.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    launched = {n.kwargs["name"]: n.kwargs["parameters"][-1] for n, _ in launch_nodes(
+        ROOT / "launch" / "intervention.launch.py", {"robot": str(path), "action_space": "6dof"})}
+    for name in ("learner", "policy"):
+        assert {k: launched[name][k] for k in ("action.space", "action.max_linear_speed", "action.max_angular_speed")} \
+            == {"action.space": "6dof", "action.max_linear_speed": 0.25, "action.max_angular_speed": 0.6}, name
+
+    settings = {"task": "push", "robot": "panda", "method": "rlif", "seed": 0, "episodes_done": 0,
+                "operator_model": "value", "operator_level": 0.7, "action_space": "translation_yaw"}
+    job = {spec.name: spec.parameters for spec in graph_nodes(tmp_path, settings, resume=False,
+                                                              overrides={"mux": {"limits.max_linear_speed": 0.1}})}
+    for name in ("learner", "policy"):
+        assert (job[name]["action.space"], job[name]["action.max_linear_speed"], job[name]["action.max_angular_speed"]) \
+            == ("translation_yaw", 0.1, 1.0), name
+    assert job["observer"]["fields"][-1] == "ee_orientation" and job["observer"]["fields.ee_orientation.kind"] == "orientation"
+    assert job["sim_operator"]["correct_orientation"] and job["spacemouse_gate"]["active_axes"] == "6dof"
+    plain = {spec.name: spec.parameters for spec in graph_nodes(tmp_path, {**settings, "action_space": "translation"}, False)}
+    assert "ee_orientation" not in plain["observer"]["fields"] and "correct_orientation" not in plain["sim_operator"]

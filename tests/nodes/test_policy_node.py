@@ -5,13 +5,16 @@ import torch
 from std_msgs.msg import Bool, String, UInt8MultiArray
 
 from iil_robot.cli.graph import NodeSpec
+from iil_robot.data.actions import ACTION_SPACES
 from iil_robot.data.records import Observation, Proposal
 from iil_robot.learners.networks import Policy, PolicyShape
-from iil_robot.learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
+from iil_robot.learners.weights import WeightsMeta, encode_policy
 from iil_robot.nodes.common import LATCHED_QOS, RECORD_QOS, SENSOR_QOS
 from iil_robot.nodes.learner import weights_message
 
 from .conftest import assert_stops_with
+
+TRANSLATION = ACTION_SPACES["translation"].spec  # the default action space's weights
 
 
 def weights(version, obs_dim=3, spec="toy/v1"):
@@ -19,7 +22,7 @@ def weights(version, obs_dim=3, spec="toy/v1"):
     policy = Policy(PolicyShape("rlpd", obs_dim, 4, (8,)))
     with torch.no_grad():
         policy.actor.head.bias.fill_(0.5)  # a clearly non-zero action
-    return encode_policy(policy, WeightsMeta(version, "rlpd", spec, obs_dim, ACTION_SPEC, 4, (8,), 1, 0, time.time()))
+    return encode_policy(policy, WeightsMeta(version, "rlpd", spec, obs_dim, TRANSLATION, 4, (8,), 1, 0, time.time()))
 
 
 def test_policy_node_acts_swaps_refuses_and_goes_quiet_on_stale_observations(graph, probe):
@@ -74,7 +77,7 @@ def ensemble_weights(version, obs_dim=3, spec="toy/v1"):
     with torch.no_grad():
         for p in policy.parameters():
             p.mul_(20.0)
-    return encode_policy(policy, WeightsMeta(version, "hgdagger", spec, obs_dim, ACTION_SPEC, 4, (8,), 5, 0, time.time()))
+    return encode_policy(policy, WeightsMeta(version, "hgdagger", spec, obs_dim, TRANSLATION, 4, (8,), 5, 0, time.time()))
 
 
 def test_an_uncertain_policy_raises_the_help_request(graph, probe):
@@ -109,7 +112,7 @@ def test_weights_with_a_goal_critic_propose_with_a_risk_and_ask_on_it(graph, pro
     weights_pub = probe.publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
     torch.manual_seed(0)
     policy = Policy(PolicyShape("hgdagger", 3, 4, (8,), ensemble=2, goal_critic=True))
-    meta = WeightsMeta(1, "hgdagger", "toy/v1", 3, ACTION_SPEC, 4, (8,), 2, 0, time.time(), goal_critic=True)
+    meta = WeightsMeta(1, "hgdagger", "toy/v1", 3, TRANSLATION, 4, (8,), 2, 0, time.time(), goal_critic=True)
 
     def feed():
         obs_pub.publish(String(data=Observation((0.1, 0.2, 0.3), "toy/v1", time.time()).encode()))

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from iil_robot.sim.expert import expert_action
-from iil_robot.sim.spec import TASK_NAMES
+from iil_robot.sim.rotation import angle_between, rotation_vector
+from iil_robot.sim.spec import MAX_ROTATION_RAD, TASK_NAMES
 from iil_robot.sim.tasks import FetchTaskConfig, FetchTaskEnv, task_spec
 
 
@@ -160,3 +161,50 @@ def test_joint_states_and_poses_match_the_observation():
     np.testing.assert_allclose(poses.goal.position, obs[layout.goal], atol=1e-6)
     assert np.linalg.norm(poses.ee.orientation) == pytest.approx(1.0)
     assert poses.frame == "world"
+
+
+def _orientation(env) -> np.ndarray:
+    x, y, z, w = env.poses().ee.orientation
+    return np.array([w, x, y, z])
+
+
+@pytest.mark.parametrize("angular", [(1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, 1.0), (0.0, 0.0, -0.6)])
+def test_angular_velocity_turns_the_gripper_by_w_dt(angular):
+    env = FetchTaskEnv(FetchTaskConfig(task="push"))
+    env.reset(seed=0)
+    start, ticks = _orientation(env), 10
+    for _ in range(ticks):
+        env.step([0.0, 0.0, 0.0, *angular, 0.0])
+    for _ in range(5):  # the weld catches up with the target
+        env.step(np.zeros(7))
+    expected = np.array(angular) * env.task.dt * ticks
+    np.testing.assert_allclose(rotation_vector(start, _orientation(env)), expected, atol=0.1 * np.abs(expected).max() + 0.05)
+    env.close()
+
+
+def test_turning_stops_at_the_arms_limit_and_a_reset_points_the_gripper_down_again():
+    env = FetchTaskEnv(FetchTaskConfig(task="reach", ends_episodes=False))
+    env.reset(seed=0)
+    start = _orientation(env)
+    for _ in range(60):  # 10 rad/s asked: clipped to the arm's angular speed, and the turn to its reach
+        env.step([0.0, 0.0, 0.0, 0.0, 0.0, 10.0, 0.0])
+    turned = angle_between(start, _orientation(env))
+    assert MAX_ROTATION_RAD - 0.1 < turned < MAX_ROTATION_RAD + 0.1
+    env.reset(seed=0)
+    for _ in range(5):
+        env.step(np.zeros(7))
+    assert angle_between(start, _orientation(env)) < 0.02
+
+
+def test_translation_only_commands_run_exactly_as_before_rotations_existed():
+    """A 7-value command without rotation gives the same episode as the 4-value one (Fetch's own orientation hold)."""
+    env = FetchTaskEnv(FetchTaskConfig(task="push"))
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-0.3, 0.3, size=(15, 4))
+    env.reset(seed=3)
+    four = [env.step(a)[0] for a in actions]
+    env.reset(seed=3)
+    seven = [env.step([*a[:3], 0.0, 0.0, 0.0, a[3]])[0] for a in actions]
+    np.testing.assert_array_equal(four, seven)
+    with pytest.raises(ValueError, match="or 7"):
+        env.step([0.0] * 6)

@@ -12,10 +12,13 @@ import time
 
 import torch
 
+from iil_robot.data.actions import ACTION_SPACES
 from iil_robot.data.records import EpisodeEvent, Observation, Proposal, StepRecord
 from iil_robot.learners.networks import Policy, PolicyShape
-from iil_robot.learners.weights import ACTION_SPEC, WeightsMeta, encode_policy
+from iil_robot.learners.weights import WeightsMeta, encode_policy
 
+TRANSLATION = ACTION_SPACES["translation"]
+"""The action space of the weights it sends (the policy node's default)."""
 BLOAT_BYTES = 4 * 1024 * 1024
 """The extra tensor of the ``bloated`` weights message: a large message that still matches no network."""
 
@@ -24,7 +27,7 @@ def encode_weights(version: int, obs_dim: int, spec: str, hidden: tuple[int, ...
     """Valid RLPD actor weights (the bench's size by default)."""
     torch.manual_seed(version)
     policy = Policy(PolicyShape("rlpd", obs_dim, 4, hidden))
-    meta = WeightsMeta(version, "rlpd", spec, obs_dim, ACTION_SPEC, 4, hidden, 1, version, time.time())
+    meta = WeightsMeta(version, "rlpd", spec, obs_dim, TRANSLATION.spec, TRANSLATION.size, hidden, 1, version, time.time())
     return encode_policy(policy, meta)
 
 
@@ -67,7 +70,8 @@ def _zero_std(version: int, obs_dim: int, spec: str) -> bytes:
     policy = Policy(PolicyShape("rlpd", obs_dim, 4, (256, 256)))
     with torch.no_grad():
         policy.obs_std.zero_()
-    return encode_policy(policy, WeightsMeta(version, "rlpd", spec, obs_dim, ACTION_SPEC, 4, (256, 256), 1, 0, time.time()))
+    meta = WeightsMeta(version, "rlpd", spec, obs_dim, TRANSLATION.spec, TRANSLATION.size, (256, 256), 1, 0, time.time())
+    return encode_policy(policy, meta)
 
 
 def hostile_weights(obs_dim: int, spec: str, version: int = 1_000_000) -> list[tuple[str, bytes]]:
