@@ -13,7 +13,7 @@ from geometry_msgs.msg import TwistStamped
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
@@ -38,10 +38,11 @@ def wait_matched(probe, publishers) -> None:
     probe.wait_for(lambda: all(p.get_subscription_count() > 0 for p in publishers), STARTUP, "the recorder's subscriptions")
 
 
-def image(i: int) -> Image:
-    msg = Image(height=128, width=128, encoding="rgb8", step=128 * 3)
-    msg.header.frame_id = "camera"
-    msg.data = np.full(128 * 128 * 3, i % 256, np.uint8).tobytes()
+def image(i: int) -> CompressedImage:
+    """A camera frame as the camera node publishes it (its bytes stand in for a JPEG)."""
+    msg = CompressedImage(format="jpeg")
+    msg.header.frame_id = "front"
+    msg.data = np.full(4096, i % 256, np.uint8).tobytes()
     return msg
 
 
@@ -49,7 +50,7 @@ def test_live_run_read_back_with_rosbags_and_mcap_matches_what_was_published(gra
     graph.start(recorder_spec(tmp_path, operator="ana", task="push"))
     step_pub = probe.publisher(String, "step", RECORD_QOS)
     cmd_pub = probe.publisher(TwistStamped, "arm/cmd", COMMAND_QOS)
-    image_pub = probe.publisher(Image, "image", SENSOR_QOS)
+    image_pub = probe.publisher(CompressedImage, "camera/front/image_raw/compressed", SENSOR_QOS)
     event_pub = probe.publisher(String, "episode/event", EVENTS_QOS)
     summaries = probe.collect(String, "episode/summary", EVENTS_QOS)
     start = probe.node.create_client(Trigger, "/recorder/episode/start")
@@ -89,8 +90,8 @@ def test_live_run_read_back_with_rosbags_and_mcap_matches_what_was_published(gra
     assert [StepRecord.decode(m.data) for m in by_topic["/step"]] == records
     assert [m.twist.linear.x for m in by_topic["/arm/cmd"]] == sent_cmds
     assert [m.header.frame_id for m in by_topic["/arm/cmd"]] == ["base_link"] * 40
-    images = by_topic["/image"]
-    assert len(images) == 10 and images[3].data.tolist() == [12] * (128 * 128 * 3)
+    images = by_topic["/camera/front/image_raw/compressed"]
+    assert len(images) == 10 and images[3].data.tolist() == [12] * 4096
     events = [EpisodeEvent.decode(m.data) for m in by_topic["/episode/event"]]
     assert [(e.event, e.origin) for e in events] == [("start", "service"), ("success", "operator")]
     written = [EpisodeSummary.decode(m.data) for m in by_topic["/recorder/episode"]]
@@ -105,7 +106,7 @@ def test_live_run_read_back_with_rosbags_and_mcap_matches_what_was_published(gra
                 counts[channel.topic] = counts.get(channel.topic, 0) + 1
                 if channel.topic == "/step":
                     steps_mcap.append(StepRecord.decode(msg.data))
-    assert counts["/step"] == 40 and counts["/arm/cmd"] == 40 and counts["/image"] == 10
+    assert counts["/step"] == 40 and counts["/arm/cmd"] == 40 and counts["/camera/front/image_raw/compressed"] == 10
     assert steps_mcap == records
 
 
@@ -179,7 +180,7 @@ def test_hostile_records_are_recorded_as_received_logged_and_kept_out_of_the_epi
 
 
 def test_bad_parameter_stops_the_node_with_a_clear_message(graph, tmp_path):
-    assert_stops_with(graph, recorder_spec(tmp_path, **{"topics.image.qos": "fast"}), "topics.image.qos")
+    assert_stops_with(graph, recorder_spec(tmp_path, **{"topics.camera.qos": "fast"}), "topics.camera.qos")
 
 
 def test_replay_play_republishes_a_recorded_bag_with_clock(graph, probe, tmp_path, domain_id):
