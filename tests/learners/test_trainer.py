@@ -219,3 +219,11 @@ def test_the_weights_and_the_checkpoint_carry_the_observation_layout_and_a_chang
     t.save()
     again, _ = trainer(tmp_path)
     assert restore_from_bags(again) and again.observation_fields == ("x",)
+
+
+def test_the_trainer_counts_the_env_steps_it_takes_in():
+    trainer = Trainer(TrainerConfig(device="cpu"))
+    first, second = boundary_task_records(2, 30)
+    trainer.add_records(first)
+    trainer.add_records(second[:7])
+    assert trainer.status()["env_steps"] == len(first) + 7

@@ -19,7 +19,7 @@ def spec(run_dir, **extra):
     })
 
 
-BUSY = {"rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256}
+BUSY = {"rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256, "size": "gpu"}
 """Learner settings whose updates keep the training thread busy (the shipped network sizes)."""
 
 
@@ -76,7 +76,7 @@ def test_a_slow_learner_loses_no_step_record(graph, probe, tmp_path):
     from iil_robot.data.labels import label_episodes
 
     graph.start(spec(tmp_path / "run", min_transitions=1, **{
-        "rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256, "rlpd.utd_ratio": 20,
+        "rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256, "rlpd.utd_ratio": 20, "size": "gpu",
         "event_delay": 0.0}))
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 50)
     steps = probe.publisher(String, "step", RECORD_QOS)
