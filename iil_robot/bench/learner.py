@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hidden", type=int, nargs="+", help="critic and actor hidden sizes (default 256 256)")
     parser.add_argument("--num-qs", type=int, help="critics in the ensemble (default 10)")
     parser.add_argument("--batch-size", type=int, help="transitions per update (default 256)")
+    parser.add_argument("--utd", type=int, default=1, help="critic updates per update (default 1); the learner node's update "
+                        "is rlpd.utd_ratio of them and one actor update")
     parser.add_argument("--profile", action="store_true",
                         help="also report the share of each variant's CPU time spent in matrix multiplies (torch.profiler) "
                         "and time the widest layer's multiplies stacked and one critic at a time")
@@ -251,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
     rounds, updates = (1, 3) if args.quick else (args.rounds, args.updates)
     sizes = {k: v for k, v in (("hidden", tuple(args.hidden or ())), ("num_qs", args.num_qs), ("batch_size", args.batch_size))
              if v}
-    base = RLPDConfig(utd_ratio=1, num_min_qs=min(2, sizes.get("num_qs", 2)), **sizes)
+    base = RLPDConfig(utd_ratio=args.utd, num_min_qs=min(2, sizes.get("num_qs", 2)), **sizes)
     variants = {"batched": base} | ({} if args.no_loop else {"loop": replace(base, critic_impl="loop")})
     if args.compile:
         variants["compiled"] = replace(base, compile=True)
@@ -259,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
             variants["loop_compiled"] = replace(base, critic_impl="loop", compile=True)  # each critic compiled
     result: dict[str, object] = {"device": "cpu", "threads": args.threads, "obs_dim": OBS_DIM, "act_dim": ACT_DIM,
                                  "num_qs": base.num_qs, "hidden": list(base.hidden), "batch_size": base.batch_size,
-                                 "busy_cores": args.busy_cores,
+                                 "utd_ratio": base.utd_ratio, "busy_cores": args.busy_cores,
                                  "openmp": {name: os.environ.get(name, "") for name in OPENMP_DEFAULTS}}
     with BusyLoops(args.busy_cores) as busy:
         rates = measure(torch.device("cpu"), variants, rounds, updates, busy if args.busy_cores else None)
@@ -284,6 +286,6 @@ def run(args: argparse.Namespace) -> int:
             for name, rate in measure_images(torch.device("cuda"), image_rounds, image_updates * 10).items():
                 result[f"updates_per_s_{name}_cuda"] = round(rate, 2)
     if not args.json:
-        print("[bench] full RLPD updates/s (critic + actor + temperature, UTD 1)", file=sys.stderr)
+        print(f"[bench] full RLPD updates/s (critic + actor + temperature, UTD {base.utd_ratio})", file=sys.stderr)
     print(json.dumps(result))
     return 0
