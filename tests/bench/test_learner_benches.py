@@ -30,19 +30,28 @@ def test_smoke_run_prints_one_json_object(argv, keys):
 
 
 def test_busy_loops_run_only_while_loaded_and_end_with_the_benchmark():
+    import time
+
     from iil_robot.bench.learner import BusyLoops
 
-    def state(pid):  # R running, T stopped (/proc/PID/stat, third field)
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
+    def settle(processes, states, timeout=30.0):  # signals arrive asynchronously: poll /proc/PID/stat's state field
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            seen = []
+            for p in processes:
+                with open(f"/proc/{p.pid}/stat") as f:
+                    seen.append(f.read().rsplit(")", 1)[1].split()[0])
+            if all(state in states for state in seen):
+                return True
+        return False
 
     with BusyLoops(2) as busy:
         processes = list(busy.processes)
-        assert len(processes) == 2 and all(state(p.pid) == "T" for p in processes)
+        assert len(processes) == 2 and settle(processes, "T")  # started stopped
         busy.load(True)
-        assert all(state(p.pid) in "RS" for p in processes)
+        assert settle(processes, "RS")
         busy.load(False)
-        assert all(state(p.pid) == "T" for p in processes)
+        assert settle(processes, "T")
     assert all(p.poll() is not None for p in processes)
 
 
