@@ -3,9 +3,10 @@ Python loop over critics, in the same run.
 
 One full update = one critic update + one actor update + one temperature update (UTD 1), with
 the RLIF authors' shapes: observation 25, action 4, 10 critics of 256x256 with LayerNorm,
-batch 256. The variants run back to back in rounds; ``updates_per_s_*`` is each variant's median
-round, ``speedup_*_vs_loop`` the median of the per-round ratios (with their range: on a shared
-machine the rate of a whole round drifts, the ratio within a round much less). On CUDA the same
+batch 256 (``--utd``, ``--hidden``, ``--num-qs`` and ``--batch-size`` change them). The variants
+run back to back in rounds; ``updates_per_s_*`` is each variant's median round,
+``speedup_*_vs_loop`` the median of the per-round ratios (with their range: on a shared machine the
+rate of a whole round drifts, the ratio within a round much less). On CUDA the same
 figures are added with a ``_cuda`` suffix.
 
 ``--busy-cores N`` also runs every round with N single-threaded busy loops beside it (as a robot PC's control loop
