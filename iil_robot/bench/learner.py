@@ -3,25 +3,39 @@ Python loop over critics, in the same run.
 
 One full update = one critic update + one actor update + one temperature update (UTD 1), with
 the RLIF authors' shapes: observation 25, action 4, 10 critics of 256x256 with LayerNorm,
-batch 256. The variants run back to back in rounds; ``updates_per_s_*`` is each variant's median
-round, ``speedup_*_vs_loop`` the median of the per-round ratios (with their range: on a shared
-machine the rate of a whole round drifts, the ratio within a round much less). On CUDA the same
+batch 256 (``--utd``, ``--hidden``, ``--num-qs`` and ``--batch-size`` change them). The variants
+run back to back in rounds; ``updates_per_s_*`` is each variant's median round,
+``speedup_*_vs_loop`` the median of the per-round ratios (with their range: on a shared machine the
+rate of a whole round drifts, the ratio within a round much less). On CUDA the same
 figures are added with a ``_cuda`` suffix.
+
+``--busy-cores N`` also runs every round with N single-threaded busy loops beside it (as a robot PC's control loop
+keeps a core busy); those figures carry a ``_busy_N`` suffix. Idle and busy rounds alternate, so both see the same
+spells of a shared machine. The benchmark runs with the learner node's OpenMP settings (``config/openmp.py``, set
+before torch loads); ``OMP_WAIT_POLICY=ACTIVE`` in the environment measures torch's default spin-waiting instead.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import time
+from dataclasses import replace
 
-import torch
+from iil_robot.config.openmp import OPENMP_DEFAULTS, openmp_defaults
 
-from iil_robot.learners.buffers import Batch
-from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner
-from iil_robot.learners.memory import keep_freed_memory
-from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
+openmp_defaults()  # before torch loads (a test that imported torch already measures with what it has)
+
+import torch  # noqa: E402
+
+from iil_robot.learners.buffers import Batch  # noqa: E402
+from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner  # noqa: E402
+from iil_robot.learners.memory import keep_freed_memory  # noqa: E402
+from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner  # noqa: E402
 
 OBS_DIM, ACT_DIM = 25, 4
 
@@ -33,6 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (default 5)")
     parser.add_argument("--updates", type=int, default=30, help="updates per round (default 30)")
     parser.add_argument("--compile", action="store_true", help="also time the batched learner under torch.compile")
+    parser.add_argument("--busy-cores", type=int, default=0, metavar="N",
+                        help="also time every variant with N single-threaded busy loops beside it (figures *_busy_N); "
+                        "idle and busy rounds alternate")
+    parser.add_argument("--no-loop", action="store_true", help="time only the batched learner (and the compiled ones)")
+    parser.add_argument("--hidden", type=int, nargs="+", help="critic and actor hidden sizes (default 256 256)")
+    parser.add_argument("--num-qs", type=int, help="critics in the ensemble (default 10)")
+    parser.add_argument("--batch-size", type=int, help="transitions per update (default 256)")
+    parser.add_argument("--utd", type=int, default=1, help="critic updates per update (default 1); the learner node's update "
+                        "is rlpd.utd_ratio of them and one actor update")
     parser.add_argument("--profile", action="store_true",
                         help="also report the share of each variant's CPU time spent in matrix multiplies (torch.profiler) "
                         "and time the widest layer's multiplies stacked and one critic at a time")
@@ -84,24 +107,60 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(device: torch.device, variants: dict[str, RLPDConfig], rounds: int, updates: int) -> dict[str, list[float]]:
+class BusyLoops:
+    """N single-threaded busy-loop processes, started stopped; ``load(True)`` lets them run, ``load(False)`` stops them
+    (SIGSTOP), so idle and busy rounds can alternate without starting processes. A context manager: they end by PID
+    on exit, whatever happens."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.processes: list[subprocess.Popen] = []
+
+    def __enter__(self) -> "BusyLoops":
+        for _ in range(self.count):
+            process = subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+            self.processes.append(process)
+            os.kill(process.pid, signal.SIGSTOP)
+        return self
+
+    def load(self, busy: bool) -> None:
+        for process in self.processes:
+            os.kill(process.pid, signal.SIGCONT if busy else signal.SIGSTOP)
+
+    def __exit__(self, *exc) -> None:
+        for process in self.processes:
+            process.kill()  # SIGKILL ends a stopped process too
+            process.wait()
+        self.processes = []
+
+
+def measure(device: torch.device, variants: dict[str, RLPDConfig], rounds: int, updates: int,
+            busy: BusyLoops | None = None) -> dict[str, list[float]]:
     """Updates/s of each variant in each round. In a round the variants run back to back, in reversed order every
-    other round, so that a slow spell of a shared machine hits the variants of one round alike."""
+    other round, so that a slow spell of a shared machine hits the variants of one round alike. With ``busy`` every
+    round runs once idle and once with its busy loops running (rates ``NAME_busy_N``)."""
     learners = {name: RLPDLearner(OBS_DIM, ACT_DIM, config, device=device) for name, config in variants.items()}
-    batches = [_batch(device, 256, seed) for seed in range(4)]
+    size = next(iter(variants.values())).batch_size
+    batches = [_batch(device, size, seed) for seed in range(4)]
     for learner in learners.values():  # warm-up (and compilation)
         for i in range(3):
             learner.update(batches[i % 4])
     _sync(device)
-    rates: dict[str, list[float]] = {name: [] for name in learners}
+    loads = [""] if busy is None else ["", f"_busy_{busy.count}"]
+    rates: dict[str, list[float]] = {name + load: [] for load in loads for name in learners}
     for round_ in range(rounds):
-        order = list(learners.items()) if round_ % 2 == 0 else list(reversed(learners.items()))
-        for name, learner in order:
-            start = time.perf_counter()
-            for i in range(updates):
-                learner.update(batches[i % 4])
-            _sync(device)
-            rates[name].append(updates / (time.perf_counter() - start))
+        for load in loads if round_ % 2 == 0 else reversed(loads):
+            if busy is not None:
+                busy.load(bool(load))
+            order = list(learners.items()) if round_ % 2 == 0 else list(reversed(learners.items()))
+            for name, learner in order:
+                start = time.perf_counter()
+                for i in range(updates):
+                    learner.update(batches[i % 4])
+                _sync(device)
+                rates[name + load].append(updates / (time.perf_counter() - start))
+    if busy is not None:
+        busy.load(False)
     return rates
 
 
@@ -116,7 +175,7 @@ def rate_figures(rates: dict[str, list[float]], suffix: str = "") -> dict[str, o
     compiled step's over the compiled loop when both ran."""
     figures: dict[str, object] = {f"updates_per_s_{name}{suffix}": round(statistics.median(rate), 2)
                                   for name, rate in rates.items()}
-    pairs = [(name, "loop") for name in rates if name != "loop"]
+    pairs = [(name, "loop") for name in rates if name != "loop" and "loop" in rates]
     if {"compiled", "loop_compiled"} <= rates.keys():
         pairs.append(("compiled", "loop_compiled"))
     for name, baseline in pairs:
@@ -177,18 +236,37 @@ def widest_layer_gemm_ms(device: torch.device, members: int = 10, batch: int = 2
     return times
 
 
+def load_figures(rates: dict[str, list[float]], variants: dict[str, RLPDConfig], busy_cores: int,
+                 suffix: str = "") -> dict[str, object]:
+    """``rate_figures`` of the idle rounds, then of the busy ones (``_busy_N``) when they ran."""
+    loads = [""] + ([f"_busy_{busy_cores}"] if busy_cores else [])
+    figures: dict[str, object] = {}
+    for load in loads:
+        figures |= rate_figures({name: rates[name + load] for name in variants}, suffix=load + suffix)
+    return figures
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.busy_cores < 0:
+        raise SystemExit(f"--busy-cores {args.busy_cores}: expected 0 or more busy loops")
     torch.set_num_threads(args.threads)
     keep_freed_memory()  # as the learner node does (see learners/memory.py)
     rounds, updates = (1, 3) if args.quick else (args.rounds, args.updates)
-    base = RLPDConfig(utd_ratio=1)
-    variants = {"batched": base, "loop": RLPDConfig(utd_ratio=1, critic_impl="loop")}
+    sizes = {k: v for k, v in (("hidden", tuple(args.hidden or ())), ("num_qs", args.num_qs), ("batch_size", args.batch_size))
+             if v}
+    base = RLPDConfig(utd_ratio=args.utd, num_min_qs=min(2, sizes.get("num_qs", 2)), **sizes)
+    variants = {"batched": base} | ({} if args.no_loop else {"loop": replace(base, critic_impl="loop")})
     if args.compile:
-        variants["compiled"] = RLPDConfig(utd_ratio=1, compile=True)
-        variants["loop_compiled"] = RLPDConfig(utd_ratio=1, critic_impl="loop", compile=True)  # each critic compiled
+        variants["compiled"] = replace(base, compile=True)
+        if not args.no_loop:
+            variants["loop_compiled"] = replace(base, critic_impl="loop", compile=True)  # each critic compiled
     result: dict[str, object] = {"device": "cpu", "threads": args.threads, "obs_dim": OBS_DIM, "act_dim": ACT_DIM,
-                                 "num_qs": base.num_qs, "hidden": list(base.hidden), "batch_size": base.batch_size}
-    result |= rate_figures(measure(torch.device("cpu"), variants, rounds, updates))
+                                 "num_qs": base.num_qs, "hidden": list(base.hidden), "batch_size": base.batch_size,
+                                 "utd_ratio": base.utd_ratio, "busy_cores": args.busy_cores,
+                                 "openmp": {name: os.environ.get(name, "") for name in OPENMP_DEFAULTS}}
+    with BusyLoops(args.busy_cores) as busy:
+        rates = measure(torch.device("cpu"), variants, rounds, updates, busy if args.busy_cores else None)
+    result |= load_figures(rates, variants, args.busy_cores)
     if args.profile:
         profiled = 3 if args.quick else 20
         loop_share = gemm_share(torch.device("cpu"), variants["loop"], profiled)
@@ -199,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
             result[f"widest_layer_gemm_ms_{name}"] = round(ms, 3)
     if torch.cuda.is_available():
         result["device"] = "cpu+cuda"
-        result |= rate_figures(measure(torch.device("cuda"), variants, rounds, updates * 4), suffix="_cuda")
+        result |= load_figures(measure(torch.device("cuda"), variants, rounds, updates * 4), variants, 0, suffix="_cuda")
     if args.images:
         result["image"] = list(IMAGE)
         image_rounds, image_updates = (1, 2) if args.quick else (3, 5)
@@ -209,6 +287,6 @@ def run(args: argparse.Namespace) -> int:
             for name, rate in measure_images(torch.device("cuda"), image_rounds, image_updates * 10).items():
                 result[f"updates_per_s_{name}_cuda"] = round(rate, 2)
     if not args.json:
-        print("[bench] full RLPD updates/s (critic + actor + temperature, UTD 1)", file=sys.stderr)
+        print(f"[bench] full RLPD updates/s (critic + actor + temperature, UTD {base.utd_ratio})", file=sys.stderr)
     print(json.dumps(result))
     return 0

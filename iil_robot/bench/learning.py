@@ -75,11 +75,10 @@ _PVP = PVPConfig(hidden=(128, 128), batch_size=128)
 _HACO = HACOConfig(hidden=(128, 128), batch_size=128)
 PROFILES: dict[str, Profile] = {
     "full": Profile(("push", "reach"), (0.9, 0.6, 0.3), 3,
-                    LoopConfig(env_steps=6000, eval_every=600, eval_episodes=10, updates_per_step=0.5, pretrain_updates=500,
+                    LoopConfig(env_steps=6000, eval_every=600, eval_episodes=10, pretrain_updates=500,
                                learners=LearnerConfigs(rlpd=_RLPD, hgdagger=_HGD, pvp=_PVP, haco=_HACO))),
     "quick": Profile(("reach",), (0.9, 0.3), 1,
                      LoopConfig(env_steps=3000, eval_every=500, eval_episodes=10, demo_episodes=10, pretrain_updates=500,
-                                updates_per_step=0.5,
                                 learners=LearnerConfigs(rlpd=replace(_RLPD, hidden=(64, 64), utd_ratio=2),
                                                         hgdagger=HGDAggerConfig(hidden=(64, 64), batch_size=128),
                                                         pvp=PVPConfig(hidden=(64, 64), batch_size=128),
@@ -194,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         "results": rows,
         "summary": summarise(rows, floors),
         "config": {"env_steps": loop.env_steps, "demo_episodes": loop.demo_episodes, "pretrain_updates": loop.pretrain_updates,
-                   "updates_per_step": loop.updates_per_step, "refresh_every": loop.refresh_every,
+                   "updates_per_step": {m: replace(loop, method=m).budget for m in methods}, "refresh_every": loop.refresh_every,
                    "eval_every": loop.eval_every, "eval_episodes": loop.eval_episodes,
                    "operator": {"model": loop.operator.model, "takeover_steps": loop.operator.takeover_steps,
                                 "alpha": loop.operator.alpha, "beta": loop.operator.beta},

@@ -6,7 +6,7 @@ proposal and, while in control, engages the human source of the arbitration ``Mu
 command; the mux picks, limits and records a ``StepRecord``; the ``FetchTaskEnv`` executes the
 mux's command. Step records and episode events go to the learner's ``Trainer`` (live labelling
 → buffers → updates), whose exported weights the runner installs every ``refresh_every`` env
-steps, after ``updates_per_step × refresh_every`` learner updates.
+steps, after ``budget × refresh_every`` learner updates (the method's budget unless ``updates_per_step`` is set).
 
 Camera policies (``image_size`` > 0): each tick the sim camera renders the scene at that size; the
 runner acts on the frame (its stamp goes into the proposal and the step record) and the trainer
@@ -42,7 +42,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from iil_robot.acting.policy import CameraFrame, HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
+from iil_robot.acting.cameras import CameraFrame, RecentFrames
+from iil_robot.acting.policy import HelpConfig, HelpRequester, PolicyConfig, PolicyRunner
 from iil_robot.command.mux import Mux, MuxConfig, SourceConfig
 from iil_robot.data.records import EpisodeEvent, Observation, StepRecord
 from iil_robot.learners.configs import LearnerConfigs
@@ -55,6 +56,7 @@ __all__ = ["Checkpoint", "LoopConfig", "LoopResult", "dagger_beta", "run_loop"]
 
 DAGGER_SCHEDULES: tuple[str, ...] = ("decay", "first", "linear")
 HUMAN, POLICY = "spacemouse", "policy"
+CAMERA = TrainerConfig().camera  # the sim camera, under the learner's default camera name
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,9 @@ class LoopConfig:
     """Warm-start updates on the demos before the policy first acts (``Trainer.warm_start``)."""
     refresh_every: int = 50
     """Env steps between learner rounds (then the acting policy is refreshed)."""
-    updates_per_step: float = 1.0
-    """Learner updates per env step (an RLPD update is ``utd_ratio`` critic updates and one actor update)."""
+    updates_per_step: float | None = None
+    """Learner updates per env step (an RLPD update is ``utd_ratio`` critic updates and one actor update); None: the
+    method's budget (``Method.updates_per_step``, which the learner node holds itself to live)."""
     eval_every: int = 500
     """Env steps between evaluations of the policy alone."""
     eval_episodes: int = 10
@@ -101,13 +104,18 @@ class LoopConfig:
     """Camera policies: side (px) of the sim camera's image rendered every tick, which the policy acts on and the
     learner pairs with the step records by stamp (as the nodes do); 0 = state only. Not for pvp and haco."""
 
+    @property
+    def budget(self) -> float:
+        """Learner updates per env step in this run."""
+        return method(self.method).updates_per_step if self.updates_per_step is None else self.updates_per_step
+
     def __post_init__(self) -> None:
         if self.image_size and (self.image_size < 17 or not method(self.method).images):
             raise ValueError(f"image_size {self.image_size}: camera policies need a side >= 17 px and one of "
                              f"{[m.name for m in METHODS.values() if m.images]}")
         if self.env_steps < 1 or self.refresh_every < 1 or self.eval_every < 1 or self.eval_episodes < 1:
             raise ValueError("env_steps, refresh_every, eval_every and eval_episodes must be >= 1")
-        if self.updates_per_step < 0 or self.pretrain_updates < 0 or self.demo_episodes < 1:
+        if (self.updates_per_step or 0) < 0 or self.pretrain_updates < 0 or self.demo_episodes < 1:
             raise ValueError("updates_per_step and pretrain_updates must be >= 0, demo_episodes >= 1")
         if self.dagger_schedule not in DAGGER_SCHEDULES or not 0.0 <= self.dagger_p <= 1.0 or self.dagger_rounds < 1:
             raise ValueError(f"dagger_schedule must be one of {DAGGER_SCHEDULES}, dagger_p in [0, 1], dagger_rounds >= 1")
@@ -202,10 +210,13 @@ class _Session:
         self.method = method(config.method)
         self.trainer = Trainer(
             TrainerConfig(method=config.method, observation_spec=self.spec, min_transitions=1, device="cpu", seed=config.seed,
-                          image_width=config.image_size, image_height=config.image_size),
+                          image_width=config.image_size, image_height=config.image_size,
+                          size="gpu"),  # the sizes of config.learners, on any device
             config.learners.seeded(config.seed),
         )
-        self.runner = PolicyRunner(PolicyConfig(observation_spec=self.spec, algorithms=self.method.algorithm))
+        self.runner = PolicyRunner(PolicyConfig(observation_spec=self.spec, algorithms=self.method.algorithm,
+                                                cameras=CAMERA if config.image_size else ""))
+        self.camera = RecentFrames()  # the sim camera's newest frames, paired with each observation by stamp
         self.operator_config = replace(config.operator, level=config.level)
         if self.method.operator_noise:
             self.operator_config = replace(self.operator_config, dart_noise=config.dart_noise)
@@ -247,7 +258,7 @@ class _Session:
             if self._since_round >= self.config.refresh_every:
                 self._since_round = 0
                 if self.method.interactive:
-                    self.train(round(self.config.updates_per_step * self.config.refresh_every))
+                    self.train(round(self.config.budget * self.config.refresh_every))
                     self.refresh()
                     self.rounds += 1
 
@@ -300,9 +311,12 @@ class _Session:
         while True:
             self.now += self.period
             frame = self._frame()
-            if frame is not None and learn:
-                frames.append(frame)
-            proposal, why = self.runner.act(Observation(tuple(map(float, obs)), self.spec, self.now), self.now, frame)
+            if frame is not None:
+                self.camera.add(frame)
+                if learn:
+                    frames.append(frame)
+            proposal, why = self.runner.act(Observation(tuple(map(float, obs)), self.spec, self.now), self.now,
+                                            {CAMERA: self.camera} if frame is not None else None)
             if proposal is None:
                 raise RuntimeError(f"the policy proposed nothing: {why}")
             policy_action = np.array([*proposal.action[:3], proposal.action[6]])

@@ -202,7 +202,8 @@ def train(recording: Recording, args: argparse.Namespace) -> dict:
     width, height = getattr(args, "image_size", None) or (0, 0)
     config = TrainerConfig(method=args.train, observation_spec=args.observation_spec, device=args.device,
                            seed=args.seed, run_dir=args.out or f"runs/replay_{args.train}", image_width=width,
-                           image_height=height, camera=args.camera)
+                           image_height=height, camera=args.camera,
+                           size="gpu")  # offline, no arm to keep up with: the configs' own sizes
     if config.image and not recording.frames:
         raise ValueError(f"--image-size: no camera frames on {config.image_topic} in the bags (was the camera recorded?)")
     base = LearnerConfigs().seeded(args.seed)

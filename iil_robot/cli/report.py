@@ -4,7 +4,8 @@
 - ``learning_curve.png``: success rate and intervention rate over a moving window of
   episodes, with the policy version each episode ran;
 - ``learner.png``: the learner's losses and Q values from its TensorBoard logs, when present;
-- ``report.md`` and ``report.json``: totals and a row per episode.
+- ``report.md`` and ``report.json``: totals and a row per episode, and the learner's last status when the job
+  heard one (the sizes it trained with, its updates per env step against its budget).
 """
 from __future__ import annotations
 
@@ -26,11 +27,14 @@ def moving_mean(values: list[float], window: int = WINDOW) -> np.ndarray:
     return out
 
 
-def write_report(run_dir: Path, title: str) -> Path:
-    """Read ``run_dir/bags``, write plots and ``report.md`` into ``run_dir/report``; return the .md path."""
+def write_report(run_dir: Path, title: str, learner: dict[str, str] | None = None) -> Path:
+    """Read ``run_dir/bags``, write plots and ``report.md`` into ``run_dir/report``; return the .md path. ``learner``:
+    the learner's last diagnostics values, as the job's console heard them."""
     out = run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(load_recording([run_dir / "bags"]))
+    if learner:
+        summary["learner"] = dict(learner)
     episodes = [e for e in summary["episodes"] if e["outcome"] != "unfinished"]
     (out / "report.json").write_text(json.dumps(summary, indent=2))
     images = []
@@ -156,6 +160,16 @@ def _between_line(between: dict) -> str:
             f"longest {between['max']:.1f} s over {between['count']}")
 
 
+def learner_summary(learner: dict[str, str]) -> str:
+    """One line on the learner: its updates, the sizes it trained with, its pace against the method's budget."""
+    line = f"{learner.get('updates', '?')} updates ({learner.get('sizes', 'sizes not reported')})"
+    ratio, budget = learner.get("updates_per_env_step", "-"), learner.get("budget_per_env_step")
+    if ratio != "-" and budget is not None:
+        behind = float(ratio) < float(budget)
+        line += f", {ratio} updates per env step over its last 30 s (budget {budget}{': fell behind' if behind else ''})"
+    return line
+
+
 def _markdown(title: str, summary: dict, episodes: list[dict], images: list[str]) -> str:
     t = summary["totals"]
     done = len(episodes)
@@ -176,8 +190,10 @@ def _markdown(title: str, summary: dict, episodes: list[dict], images: list[str]
         *_learning_lines(t),
         _between_line(t["between_episodes_s"]),
         f"- bags: {', '.join(Path(b).name for b in summary['bags'])}",
-        "",
     ]
+    if "learner" in summary:
+        lines.append(f"- learner: {learner_summary(summary['learner'])}")
+    lines += [""]
     lines += [f"![{name}]({name})" for name in images]
     lines += ["", "| episode | outcome | steps | interventions | operator ticks | policy versions |", "|---|---|---|---|---|---|"]
     for e in episodes:

@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         settings["episodes_done"] += len(dashboard.state.finished)
         (run_dir / "run.json").write_text(json.dumps(settings, indent=2))
         dashboard.close()
-    return _finish(run_dir, title, code)
+    return _finish(run_dir, title, code, dashboard.state.learner)
 
 
 def _report_crashed(graph: Graph) -> bool:
@@ -286,7 +286,9 @@ def _watch(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> in
     learner = dashboard.state.learner
     said = learner.get("message", "")
     print(f"[sim] learner: {learner.get('updates', 0)} updates, policy version {learner.get('version', 0)}, "
-          f"buffers {learner.get('prior', 0)} prior + {learner.get('online', 0)} online"
+          f"buffers {learner.get('prior', 0)} prior + {learner.get('online', 0)} online, "
+          f"{learner.get('updates_per_env_step', '-')} updates per env step (budget {learner.get('budget_per_env_step', '?')}), "
+          f"{learner.get('sizes', 'sizes not reported')}"
           + (f"; it reports: {said}" if said and said != "training" else ""), flush=True)
     return 0
 
@@ -309,11 +311,11 @@ def _until_done(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace, 
     return 0
 
 
-def _finish(run_dir: Path, title: str, code: int) -> int:
+def _finish(run_dir: Path, title: str, code: int, learner: dict[str, str]) -> int:
     from iil_robot.cli.report import write_report  # matplotlib is heavy: only needed at the end
 
     try:
-        report = write_report(run_dir, title)
+        report = write_report(run_dir, title, learner)
     except Exception as err:  # the run's data is in the bags whatever happens to the report
         print(f"[sim] could not write the report ({type(err).__name__}: {err}); the bags in {run_dir / 'bags'} are intact",
               flush=True)

@@ -27,6 +27,9 @@ OPERATOR_ROLES = ("human_gated", "dagger", "robot_gated")
 """How the operator takes part: steps in when they judge it needed; labels every step and drives with probability
 β (DAgger); steps in when the policy asks for help (ThriftyDAgger)."""
 
+UPDATES_PER_STEP = 0.5
+"""Every method's budget of learner updates per env step (``Method.updates_per_step``): at 20 Hz, 10 updates/s."""
+
 
 @dataclass(frozen=True)
 class Algorithm:
@@ -77,6 +80,10 @@ class Method:
     """DART: noise is injected into the operator's commands (the clean commands are the labels)."""
     interactive: bool = True
     """Learns from the interactive episodes. False: trains on the demos once, then acts frozen (BC)."""
+    updates_per_step: float = UPDATES_PER_STEP
+    """The learner's budget: updates per env step (an RLPD update is ``utd_ratio`` critic updates and one actor update).
+    The learning benchmark gives the method this many; the learner node reports its live ratio against it, and the
+    console says when it falls behind."""
 
     @property
     def images(self) -> bool:

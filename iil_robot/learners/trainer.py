@@ -36,6 +36,7 @@ from iil_robot.learners.buffers import ActionBox, ReplayBuffer
 from iil_robot.learners.checkpoints import CheckpointError, load_arrays, load_checkpoint, read_state, save_arrays, save_checkpoint
 from iil_robot.learners.configs import LearnerConfigs, configure
 from iil_robot.learners.methods import METHODS, algorithm, method
+from iil_robot.learners.sizes import SIZES, CpuSizes, chosen_size, sized
 from iil_robot.learners.weights import WeightsMeta, encode_policy
 
 if TYPE_CHECKING:
@@ -79,6 +80,11 @@ class TrainerConfig:
     """Seconds an episode event may arrive after its stamp; older steps of an open episode are labelled early."""
     device: str = "auto"
     """``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]``."""
+    size: str = "auto"
+    """Network sizes and update budget: ``gpu``, the algorithm configs' own (``*.hidden``, ``*.batch_size``,
+    ``rlpd.num_qs``, ``rlpd.utd_ratio``: GPU-sized by default); ``cpu``, the ``cpu.*`` sizes in place of those left at
+    their defaults (what a CPU trains in real time beside the control loop); ``auto``, ``cpu`` when training on the CPU,
+    else ``gpu``."""
     normalize_observations: bool = True
     """Standardise observations with the mean and std of the data present at the first update (then
     fixed; they travel in the weights and the checkpoint)."""
@@ -128,6 +134,8 @@ class TrainerConfig:
             raise ValueError(f"warm_start_updates {self.warm_start_updates} must be >= 0")
         if self.event_delay < 0:
             raise ValueError(f"event_delay {self.event_delay} must be >= 0 seconds")
+        if self.size not in SIZES:
+            raise ValueError(f"size {self.size!r} is unknown; choose one of {SIZES} (auto: cpu sizes when training on the CPU)")
 
     @property
     def algorithm(self) -> str:
@@ -154,8 +162,10 @@ def resolve_device(name: str) -> torch.device:
 class Trainer:
     def __init__(self, config: TrainerConfig, configs: LearnerConfigs = LearnerConfigs(), labels: LabelConfig = LabelConfig(),
                  action: ActionConfig = ActionConfig(), clock: Callable[[], float] = time.monotonic,
-                 log_scalar: ScalarLogger | None = None, warn: Callable[[str], None] | None = None) -> None:
-        """``configs`` and ``labels`` as given; the method sets its own labelling and sampling in them (``configure``).
+                 log_scalar: ScalarLogger | None = None, warn: Callable[[str], None] | None = None,
+                 cpu_sizes: CpuSizes = CpuSizes()) -> None:
+        """``configs`` and ``labels`` as given; the method sets its own labelling and sampling in them (``configure``),
+        and ``config.size`` the network sizes (``cpu_sizes`` in place of the configs' where it picks ``cpu``).
         ``action``: the learned action space and its bounds (the mux's limits); the labels are made in that space.
 
         Raises:
@@ -163,11 +173,14 @@ class Trainer:
         """
         self.method = method(config.method)
         self.algorithm = algorithm(self.method.algorithm)
-        self.configs, labels = configure(self.method, configs, replace(labels, action_space=action.space))
+        configs, labels = configure(self.method, configs, replace(labels, action_space=action.space))
         self.config = config
         self.action, self.action_box = action, ActionBox.of(action)
         self.clock, self.log_scalar = clock, log_scalar
         self.device = resolve_device(config.device)
+        self.size = chosen_size(config.size, self.device)
+        """``cpu`` or ``gpu``: the sizes trained with (``TrainerConfig.size``)."""
+        self.configs = sized(configs, self.size, cpu_sizes)
         self.labeller = LiveLabeller(labels, config.event_delay)
         self.restored: dict[str, object] = {}
         """What ``restore`` read: bags, skipped bags, steps, events."""
@@ -187,6 +200,8 @@ class Trainer:
         self.normalized = False
         """Whether the observation normalisation has been fitted (at the first update, or restored)."""
         self.dropped = 0
+        self.env_steps = 0
+        """Step records taken in (one per env step; the bags' too on a restart)."""
         self.warm_start_progress = (0, 0)
         """(updates done, updates planned) of the warm start; checkpointed, so a restart finishes one cut short."""
         self.warn = warn or logging.getLogger("iil_robot.learner").warning
@@ -209,6 +224,7 @@ class Trainer:
             records = [r for r in records if (r.tick, r.stamp) not in self._replayed_steps]
             if records:
                 self._replayed_steps.clear()  # past the overlap with the bags
+        self.env_steps += len(records)
         self._window["records"] += len(records)
         self._window["interventions"] += sum(r.intervention for r in records)
         for labelled in self.labeller.add_steps(records):
@@ -297,7 +313,7 @@ class Trainer:
     # -- training --------------------------------------------------------------------------
 
     def status(self) -> dict[str, int]:
-        """Counters for diagnostics: updates, buffer sizes, published version, dropped records.
+        """Counters for diagnostics: updates, buffer sizes, published version, dropped records, env steps taken in.
 
         Safe to call from another thread while training runs (it reads each attribute once).
         """
@@ -308,6 +324,7 @@ class Trainer:
             "online": len(online) if online is not None else 0,
             "version": self.policy_version,
             "dropped": self.dropped,
+            "env_steps": self.env_steps,
             "warm_start_done": self.warm_start_progress[0],
             "warm_start_total": self.warm_start_progress[1],
         } | ({"frames": len(self.frames), "missing_frames": self.missing_frames, "bad_frames": self.bad_frames}

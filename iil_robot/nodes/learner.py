@@ -25,24 +25,39 @@ from collections import deque
 from pathlib import Path
 from typing import NamedTuple
 
-import torch
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage
-from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray
+from iil_robot.config.openmp import openmp_defaults
 
-from iil_robot.data.actions import ActionConfig
-from iil_robot.data.frames import stamp_seconds
-from iil_robot.data.labels import LabelConfig
-from iil_robot.data.recordings import read_bags_dir
-from iil_robot.data.records import EpisodeEvent, Observation, RecordError, StepRecord
-from iil_robot.learners.configs import LearnerConfigs
-from iil_robot.learners.cpu import ThreadCpu, idle_priority, lower_priority
-from iil_robot.learners.memory import keep_freed_memory
-from iil_robot.learners.methods import ALGORITHMS, METHODS
-from iil_robot.learners.trainer import Trainer, TrainerConfig
-from iil_robot.learners.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
-from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS, SENSOR_QOS, IilNode, ParameterError, declare_config, run
+OPENMP_PROBLEM = openmp_defaults()  # before torch loads: its OpenMP runtime reads them once
+
+import torch  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue  # noqa: E402
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import CompressedImage  # noqa: E402
+from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray  # noqa: E402
+
+from iil_robot.data.actions import ActionConfig  # noqa: E402
+from iil_robot.data.frames import stamp_seconds  # noqa: E402
+from iil_robot.data.labels import LabelConfig  # noqa: E402
+from iil_robot.data.recordings import read_bags_dir  # noqa: E402
+from iil_robot.data.records import EpisodeEvent, Observation, RecordError, StepRecord  # noqa: E402
+from iil_robot.learners.configs import LearnerConfigs  # noqa: E402
+from iil_robot.learners.cpu import ThreadCpu, idle_priority, lower_priority  # noqa: E402
+from iil_robot.learners.memory import keep_freed_memory  # noqa: E402
+from iil_robot.learners.methods import ALGORITHMS, METHODS  # noqa: E402
+from iil_robot.learners.pace import Pace  # noqa: E402
+from iil_robot.learners.sizes import CpuSizes, describe  # noqa: E402
+from iil_robot.learners.trainer import Trainer, TrainerConfig  # noqa: E402
+from iil_robot.learners.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION  # noqa: E402
+from iil_robot.nodes.common import (  # noqa: E402
+    EVENTS_QOS,
+    LATCHED_QOS,
+    RECORD_QOS,
+    SENSOR_QOS,
+    IilNode,
+    ParameterError,
+    declare_config,
+    run,
+)
 
 TRAINER_RANGES = {
     "min_transitions": (1, 10_000_000), "prior_capacity": (1, 100_000_000), "online_capacity": (1, 100_000_000),
@@ -97,16 +112,21 @@ class LearnerNode(IilNode):
         configs = LearnerConfigs(**{name: declare_config(self, a.config_class(), f"{name}.") for name, a in ALGORITHMS.items()})
         action: ActionConfig = declare_config(self, ActionConfig, "action.")
         labels = declare_config(self, LabelConfig, "labels.", LABEL_RANGES, given={"action_space": action.space})
-        problem = lower_priority(config.nice)  # before any thread starts: they inherit it
-        if problem:
-            self.get_logger().warning(problem)
+        cpu_sizes = declare_config(self, CpuSizes, "cpu.")
+        for problem in (OPENMP_PROBLEM, lower_priority(config.nice)):  # niceness before any thread starts: they inherit it
+            if problem:
+                self.get_logger().warning(problem)
         torch.set_num_threads(config.num_threads)
         keep_freed_memory()  # no page faults per update on CPU (see learners/memory.py)
         from torch.utils.tensorboard import SummaryWriter  # slow import, only in the learner process
 
         self.writer = SummaryWriter(str(Path(config.run_dir) / "tensorboard"))
         self.trainer = Trainer(config, configs, labels, action, log_scalar=self.writer.add_scalar,
-                               warn=lambda text: self.get_logger().warning(text, throttle_duration_sec=10.0))
+                               warn=lambda text: self.get_logger().warning(text, throttle_duration_sec=10.0),
+                               cpu_sizes=cpu_sizes)
+        self.sizes = f"{self.trainer.size} sizes: {describe(self.trainer.configs, config.algorithm)}"
+        """The sizes trained with, for the log and the diagnostics (``TrainerConfig.size``)."""
+        self.pace = Pace(METHODS[config.method].updates_per_step)
         self.inbox: deque[StepRecord | EpisodeEvent | Frame | Layout] = deque()  # filled by the executor, drained by training
         self.stopping = threading.Event()
         self.training_cpu: ThreadCpu | None = None
@@ -132,11 +152,14 @@ class LearnerNode(IilNode):
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._rate_window = (time.monotonic(), 0)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f"{config.method} ({config.algorithm}) learner on {self.trainer.device}, action space "
-                               f"{action.space} ({', '.join(action.action_space.fields)}) within ±{action.max_linear_speed:g} m/s"
+        why = {"auto": f"size auto on {self.trainer.device.type}", "cpu": "size cpu", "gpu": "size gpu"}[config.size]
+        self.get_logger().info(f"{config.method} ({config.algorithm}) learner on {self.trainer.device}, {self.sizes} ({why}; "
+                               f"budget {self.pace.budget} updates per env step), action space {action.space} "
+                               f"({', '.join(action.action_space.fields)}) within ±{action.max_linear_speed:g} m/s"
                                f"{f', ±{action.max_angular_speed:g} rad/s' if action.action_space.rotates else ''}, "
-                               f"{config.num_threads} thread(s), "
-                               f"nice {config.nice}{', idle priority' if config.idle_priority else ''}")
+                               f"{config.num_threads} thread(s), nice {config.nice}"
+                               f"{', idle priority' if config.idle_priority else ''}, "
+                               f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}")
 
     def _on_step(self, msg: String) -> None:
         try:
@@ -229,8 +252,17 @@ class LearnerNode(IilNode):
         message = (f"warm start on the operator's data: {done}/{total} updates" if done < total
                    else "training" if status["prior"] + status["online"] >= needed else f"waiting for {needed} transitions")
         level = DiagnosticStatus.OK
+        self.pace.add(now, status["env_steps"], status["updates"], training=message == "training")
+        ratio = self.pace.ratio()
         values = {**status, "updates_per_s": f"{rate:.1f}", "method": self.trainer.config.method,
-                  "algorithm": self.trainer.config.algorithm, "inbox": len(self.inbox)}
+                  "algorithm": self.trainer.config.algorithm, "inbox": len(self.inbox), "sizes": self.sizes,
+                  "updates_per_env_step": "-" if ratio is None else f"{ratio:.2f}",
+                  "budget_per_env_step": f"{self.pace.budget:g}"}
+        if self.pace.behind():
+            self.get_logger().warning(f"falling behind the arm: {ratio:.2f} updates per env step over the last "
+                                      f"{self.pace.span:.0f} s, below {self.trainer.config.method}'s budget of "
+                                      f"{self.pace.budget:g} ({self.sizes}); smaller cpu.* sizes, a free core or a GPU "
+                                      "would keep up", throttle_duration_sec=30.0)
         share = self.training_cpu.window() if self.training_cpu is not None else None
         if share is not None:
             values |= {"training_cpu_percent": f"{100 * share.running:.0f}",

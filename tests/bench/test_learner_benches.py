@@ -12,6 +12,8 @@ import pytest
     (["learner", "--threads", "1", "--profile"], ["gemm_share_loop", "gemm_share_batched", "batched_ceiling_vs_loop",
                                                    "widest_layer_gemm_ms_batched", "widest_layer_gemm_ms_loop"]),
     (["learner", "--threads", "1", "--images"], ["updates_per_s_rlpd_images", "updates_per_s_hgdagger_images"]),
+    (["learner", "--threads", "1", "--busy-cores", "1", "--hidden", "16", "16", "--num-qs", "2", "--batch-size", "16"],
+     ["updates_per_s_batched", "updates_per_s_batched_busy_1", "updates_per_s_loop_busy_1", "speedup_batched_vs_loop_busy_1"]),
     (["sync", "--domain-id", "93"], ["sync_p50_ms", "sync_p99_ms", "tick_gap_max_ms_idle",
                                      "tick_gap_max_ms_under_bad_weights", "bad_weights_refused"]),
     (["jitter", "--domain-id", "95"], ["tick_jitter_p99_ms", "tick_jitter_p99_ms_idle", "arrival_jitter_p99_ms"]),
@@ -25,6 +27,32 @@ def test_smoke_run_prints_one_json_object(argv, keys):
     for key in keys:
         assert key in result
         assert key == "device" or result[key] > 0
+
+
+def test_busy_loops_run_only_while_loaded_and_end_with_the_benchmark():
+    import time
+
+    from iil_robot.bench.learner import BusyLoops
+
+    def settle(processes, states, timeout=30.0):  # signals arrive asynchronously: poll /proc/PID/stat's state field
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            seen = []
+            for p in processes:
+                with open(f"/proc/{p.pid}/stat") as f:
+                    seen.append(f.read().rsplit(")", 1)[1].split()[0])
+            if all(state in states for state in seen):
+                return True
+        return False
+
+    with BusyLoops(2) as busy:
+        processes = list(busy.processes)
+        assert len(processes) == 2 and settle(processes, "T")  # started stopped
+        busy.load(True)
+        assert settle(processes, "RS")
+        busy.load(False)
+        assert settle(processes, "T")
+    assert all(p.poll() is not None for p in processes)
 
 
 def test_the_gemm_share_counts_only_matrix_multiplies():

@@ -63,6 +63,10 @@ def test_a_short_run_leaves_bags_a_report_and_a_learning_policy(tmp_path):
     report = (run / "report" / "report.md").read_text()
     assert "success rate" in report and (run / "report" / "learning_curve.png").stat().st_size > 1000
     assert "lost ticks: 0 inside episodes, 0 in all" in report
+    # the learner's sizes (size auto on this CPU keeps the ones set above) and its pace, on the console and in the report
+    sizes = "cpu sizes: 2 critics [64, 64], UTD 1, batch 64"
+    assert re.search(r"updates per env step \(budget 0\.5\), " + re.escape(sizes), proc.stdout), proc.stdout[-2000:]
+    assert f"- learner: {final.group(1)} updates ({sizes})" in report, report
     assert json.loads((run / "run.json").read_text())["episodes_done"] >= 5
     assert {p.name for p in (run / "logs").iterdir()} >= {"sim_arm.log", "mux.log", "learner.log", "recorder.log"}
 

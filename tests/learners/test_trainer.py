@@ -272,3 +272,11 @@ def test_a_checkpoint_of_another_action_space_is_refused_and_one_without_reads_a
     old = Trainer(config, LearnerConfigs(rlpd=TINY_RLPD), warn=warnings.append)
     assert old.restore() and old.learner.updates == t.learner.updates
     assert any("names no action space" in w and "'translation'" in w for w in warnings)
+
+
+def test_the_trainer_counts_the_env_steps_it_takes_in():
+    trainer = Trainer(TrainerConfig(device="cpu"))
+    first, second = boundary_task_records(2, 30)
+    trainer.add_records(first)
+    trainer.add_records(second[:7])
+    assert trainer.status()["env_steps"] == len(first) + 7

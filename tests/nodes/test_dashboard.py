@@ -1,4 +1,6 @@
 """The dashboard's bookkeeping and text, without ROS."""
+import pytest
+
 from iil_robot.data.records import EpisodeEvent, StepRecord
 from iil_robot.nodes.console.dashboard import GraphState, render
 
@@ -124,12 +126,24 @@ def test_the_learner_line_shows_the_training_threads_cpu_and_a_starved_learners_
     assert line.endswith("training cpu 1 % (waits 97 %); starved of CPU: ...")
 
 
+@pytest.mark.parametrize("ratio, warned", [("0.31", True), ("0.50", False), ("0.92", False), ("-", False)])
+def test_the_console_shows_updates_per_env_step_and_warns_when_the_learner_falls_behind_its_budget(ratio, warned):
+    state = GraphState()
+    state.learner = {"updates": "90", "updates_per_env_step": ratio, "budget_per_env_step": "0.5",
+                     "sizes": "cpu sizes: 5 critics [128, 128], UTD 2, batch 128"}
+    lines = render(state, "t", None, 0.0)
+    line = next(line for line in lines if line.startswith("learner:"))
+    assert (f", {ratio} updates/env step (budget 0.5)" in line) == (ratio != "-")
+    warnings = [line for line in lines if "learner falling behind" in line]
+    assert warnings == ([f"! learner falling behind: {ratio} updates per env step, below its budget of 0.5 (cpu sizes: 5 "
+                         "critics [128, 128], UTD 2, batch 128; the learner's log says what would help)"] if warned else [])
+
+
 # -- camera thumbnail (iil_robot.nodes.console.thumbnail, no ROS) ----------------------------------------------
 
 import base64  # noqa: E402
 
 import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 
 from iil_robot.data.camera import encode_jpeg  # noqa: E402
 from iil_robot.nodes.console.thumbnail import THUMBNAIL_FILE, ThumbnailWriter, inline_image, inline_protocol  # noqa: E402

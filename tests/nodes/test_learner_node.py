@@ -19,7 +19,7 @@ def spec(run_dir, **extra):
     })
 
 
-BUSY = {"rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256}
+BUSY = {"rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256, "size": "gpu"}
 """Learner settings whose updates keep the training thread busy (the shipped network sizes)."""
 
 
@@ -42,7 +42,7 @@ def test_learner_node_trains_from_step_records_and_episode_events_publishes_weig
     received = probe.collect(UInt8MultiArray, "policy/weights", LATCHED_QOS)
     send_episodes(probe, boundary_task_records(4, 40))
     probe.wait_for(lambda: len(received) >= 2, 60.0, "two weights messages")
-    meta, _ = decode_policy(received.messages[-1].data.tobytes(), Expected("toy/v1", 1))
+    meta, _ = decode_policy(received.messages[1].data.tobytes(), Expected("toy/v1", 1))  # a third may follow meanwhile
     assert meta.algorithm == "rlpd" and meta.policy_version == 2 and meta.updates >= 20
 
     assert graph.stop("learner")["learner"] == 0
@@ -76,7 +76,7 @@ def test_a_slow_learner_loses_no_step_record(graph, probe, tmp_path):
     from iil_robot.data.labels import label_episodes
 
     graph.start(spec(tmp_path / "run", min_transitions=1, **{
-        "rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256, "rlpd.utd_ratio": 20,
+        "rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256, "rlpd.utd_ratio": 20, "size": "gpu",
         "event_delay": 0.0}))
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 50)
     steps = probe.publisher(String, "step", RECORD_QOS)
@@ -237,6 +237,26 @@ def test_a_learner_starved_of_cpu_says_so_on_diagnostics(graph, probe, tmp_path)
     assert "starved of CPU: the training thread waited for one" in message and "at nice 19" in message, message
     assert int(values["training_wait_percent"]) > 50
     probe.wait_for(lambda: learner_status(diagnostics)[0] == 0, 60.0, "the learner's diagnostics OK again once the CPU is free")
+
+
+def test_on_the_cpu_the_learner_takes_the_cpu_sizes_and_reports_its_updates_per_env_step(graph, probe, tmp_path):
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    graph.start(spec(tmp_path / "run", **{"rlpd.hidden": [256, 256], "rlpd.num_qs": 10, "rlpd.batch_size": 256,
+                                          "cpu.hidden": [16, 16], "cpu.num_qs": 2, "cpu.batch_size": 32}))
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 50)
+    sizes = "cpu sizes: 2 critics [16, 16], UTD 2, batch 32"
+    probe.wait_for(lambda: f"{sizes} (size auto on cpu; budget 0.5 updates per env step)" in graph.tail("learner", 20),
+                   60.0, "the start-up line naming the sizes")
+    episodes = boundary_task_records(5, 40)
+    send_episodes(probe, episodes[:3])  # two of them labelled: past min_transitions, training starts
+    probe.wait_for(lambda: (s := learner_status(diagnostics)) is not None and s[1].startswith("training"), 60.0,
+                   "training")
+    send_episodes(probe, episodes[3:])  # env steps while it trains
+    probe.wait_for(lambda: learner_status(diagnostics)[2]["updates_per_env_step"] != "-", 60.0, "updates per env step")
+    values = learner_status(diagnostics)[2]
+    assert values["sizes"] == sizes and values["budget_per_env_step"] == "0.5"
+    assert float(values["updates_per_env_step"]) >= 0.0 and int(values["env_steps"]) == 200
 
 
 def test_a_stop_during_the_warm_start_checkpoints_it_within_the_launch_grace_period_and_a_restart_finishes_it(

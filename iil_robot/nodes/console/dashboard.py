@@ -155,6 +155,9 @@ def render(state: GraphState, title: str, target_episodes: int | None, elapsed: 
     waiting = _waiting_line(state)
     if waiting:
         lines.append(waiting)
+    behind = falling_behind(learner)
+    if behind:
+        lines.append(f"! {behind}")
     if state.help_requested:
         lines.append(f"*** THE POLICY ASKS FOR HELP: take over (request {state.help_requests}) ***")
     lines += [f"! {p}" for p in state.problems]
@@ -181,6 +184,19 @@ def _waiting_line(state: GraphState) -> str:
     return ""
 
 
+def falling_behind(learner: dict[str, str]) -> str | None:
+    """The console's warning when the learner does fewer updates per env step than its method's budget (the one the
+    learning benchmark gives it), or None."""
+    try:
+        ratio, budget = float(learner["updates_per_env_step"]), float(learner["budget_per_env_step"])
+    except (KeyError, ValueError):  # not training yet, or a learner that does not report it
+        return None
+    if ratio >= budget:
+        return None
+    return (f"learner falling behind: {ratio:.2f} updates per env step, below its budget of {budget:g} "
+            f"({learner.get('sizes', 'sizes unknown')}; the learner's log says what would help)")
+
+
 def _learner_line(learner: dict[str, str]) -> str:
     done, total = learner.get("warm_start_done"), learner.get("warm_start_total")
     if done is not None and total is not None and int(done) < int(total):  # no weights until it ends
@@ -190,6 +206,8 @@ def _learner_line(learner: dict[str, str]) -> str:
         line = ", ".join(f"{k} {learner[k]}" for k in ("updates", "updates_per_s", "prior", "online", "version")
                          if k in learner) \
             or "waiting for data"
+    if learner.get("updates_per_env_step", "-") != "-":
+        line += f", {learner['updates_per_env_step']} updates/env step (budget {learner.get('budget_per_env_step', '?')})"
     if "training_cpu_percent" in learner:
         line += f", training cpu {learner['training_cpu_percent']} % (waits {learner.get('training_wait_percent', '?')} %)"
     if "warning" in learner:

@@ -10,9 +10,10 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.duration import Duration
 from rclpy.node import Node
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, JointState
 from std_msgs.msg import Float64, String
 
+from iil_robot.data.camera import encode_jpeg
 from iil_robot.data.records import Observation, Proposal, StepRecord
 from iil_robot.nodes.common import COMMAND_QOS, RECORD_QOS, SENSOR_QOS, declare, run
 
@@ -26,7 +27,7 @@ LOAD = {
     "human/cmd": (100.0, TwistStamped, COMMAND_QOS),
     "joint_states": (20.0, JointState, SENSOR_QOS),
     "ee_pose": (20.0, PoseStamped, SENSOR_QOS),
-    "image": (20.0, Image, SENSOR_QOS),
+    "camera/front/image_raw/compressed": (20.0, CompressedImage, SENSOR_QOS),
 }
 
 
@@ -41,8 +42,9 @@ class LoadNode(Node):
         self.matched_at: float | None = None
         self.pubs = {t: self.create_publisher(kind, t, qos) for t, (_, kind, qos) in LOAD.items()}
         self.sent = dict.fromkeys(LOAD, 0)
-        self.image = Image(height=128, width=128, encoding="rgb8", step=128 * 3)
-        self.image.data = np.random.default_rng(0).integers(0, 255, 128 * 128 * 3, np.uint8).tobytes()
+        # a 128 x 128 frame of noise as the camera node sends it: a JPEG (noise compresses poorly, about 13 KB)
+        noise = np.random.default_rng(0).integers(0, 255, (128, 128, 3), np.uint8)
+        self.image = CompressedImage(format="jpeg", data=encode_jpeg(noise))
         self.create_timer(0.01, self._start_when_matched)
         self.started = False
 
