@@ -42,7 +42,7 @@ from iil_robot.data.recordings import read_bags_dir  # noqa: E402
 from iil_robot.data.records import EpisodeEvent, Observation, RecordError, StepRecord  # noqa: E402
 from iil_robot.learners.configs import LearnerConfigs  # noqa: E402
 from iil_robot.learners.cpu import ThreadCpu, idle_priority, lower_priority  # noqa: E402
-from iil_robot.learners.memory import keep_freed_memory  # noqa: E402
+from iil_robot.learners.memory import TRIM_PERIOD, keep_freed_memory, trim_freed_memory  # noqa: E402
 from iil_robot.learners.methods import ALGORITHMS, METHODS  # noqa: E402
 from iil_robot.learners.pace import Pace  # noqa: E402
 from iil_robot.learners.sizes import CpuSizes, describe  # noqa: E402
@@ -214,8 +214,12 @@ class LearnerNode(IilNode):
         if problem:
             self.get_logger().warning(problem)
         try:
+            trimmed = time.monotonic()
             while not self.stopping.is_set():
                 self._drain()
+                if time.monotonic() - trimmed >= TRIM_PERIOD:  # hand freed memory back (learners/memory.py)
+                    trim_freed_memory()
+                    trimmed = time.monotonic()
                 weights = self.trainer.step()
                 if weights is not None:
                     self._publish(weights)
