@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from iil_robot.cli.sim import parse_overrides
+from iil_robot.data.bags import find_bags, read_messages
 from iil_robot.data.recordings import load_recording
 
 
@@ -55,6 +56,9 @@ def test_a_short_run_leaves_bags_a_report_and_a_learning_policy(tmp_path):
     late = [s for s in outside if s.source == "policy"]
     assert outside and late == [], late
     assert any(s.source_name == "reset" for s in outside)
+    # the manager's states are in the bags too: each episode runs, ends and resets
+    states = [m.message.data for bag in find_bags([run / "bags"]) for m in read_messages(bag, ["/episode/state"])]
+    assert {"running", "ended", "resetting"} <= set(states), states
 
     # the policy version advanced: the learner's weights reached the policy and drove the arm
     versions = {s.policy_version for s in recording.steps if s.policy_version is not None}
