@@ -243,7 +243,7 @@ def run_calibration(args: argparse.Namespace, config: DoctorConfig, keys: TextIO
     topic = profile.remappings.get("ee_pose", "ee_pose")
     frame = profile.node_parameters("mux").get("frame_id", "base_link")
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    from iil_robot.nodes.pose_listener import PoseListener  # rclpy only for the calibration
+    from iil_robot.nodes.clients.pose_listener import PoseListener  # rclpy only for the calibration
 
     latest: list[tuple[float, float, float]] = []
 
@@ -280,7 +280,7 @@ def run_calibration(args: argparse.Namespace, config: DoctorConfig, keys: TextIO
 def run_servo(args: argparse.Namespace) -> int:
     """``--servo NODE``: the Servo checks of ``iil_robot.cli.servo_check``; 0 when none failed."""
     from iil_robot.cli.servo_check import MUX_PARAMETERS, SERVO_PARAMETERS, check_servo, mux_side
-    from iil_robot.nodes.parameter_reader import read_parameters
+    from iil_robot.nodes.clients.parameter_reader import read_parameters
 
     try:
         profile = load_profile(args.robot or "panda")

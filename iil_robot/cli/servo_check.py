@@ -12,7 +12,7 @@ running ``/mux`` if one answers, else ``config/mux.yaml`` with the robot profile
 - ``cartesian_command_in_topic`` (``~/`` is the Servo node's namespace) must be the topic the
   mux's ``arm/cmd`` is remapped to.
 
-The comparison (:func:`check_servo`) needs no ROS; ``iil_robot.nodes.parameter_reader`` reads the parameters.
+The comparison (:func:`check_servo`) needs no ROS; ``iil_robot.nodes.clients.parameter_reader`` reads the parameters.
 """
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def record(extent: WorkspaceExtent, topic: str, domain_id: int, seconds: float, 
     """Feed ``extent`` every pose on ``topic`` until ``stop()`` or ``seconds`` (> 0) have passed, showing the bounds
     on ``out``."""
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    from iil_robot.nodes.pose_listener import PoseListener  # rclpy only once the environment is set
+    from iil_robot.nodes.clients.pose_listener import PoseListener  # rclpy only once the environment is set
 
     def on_pose(msg) -> None:
         p, q = msg.pose.position, msg.pose.orientation

@@ -20,6 +20,8 @@ from iil_robot.command.gripper import GripperConfig
 from iil_robot.command.mux import Command, LockConfig, Mux, MuxConfig, Output, SourceConfig, diagnostic_fault
 from iil_robot.command.safety import Limits, WorkspaceBox
 from iil_robot.data.records import Proposal, RecordError
+from iil_robot.nodes.clients.gripper_output import RANGES as GRIPPER_RANGES
+from iil_robot.nodes.clients.gripper_output import GripperOutput
 from iil_robot.nodes.common import (
     COMMAND_QOS,
     EVENTS_QOS,
@@ -36,8 +38,6 @@ from iil_robot.nodes.common import (
     twist_stamped,
     twist_values,
 )
-from iil_robot.nodes.gripper_output import RANGES as GRIPPER_RANGES
-from iil_robot.nodes.gripper_output import GripperOutput
 
 MIN_WATCHDOG_DELAY = 1e-4  # s: a deadline already due fires at once, not in a busy loop
 MAX_WATCHDOG_DELAY = 1.0  # s: next_deadline is never further than a timeout or a tick; this only bounds a surprise
