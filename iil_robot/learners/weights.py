@@ -331,10 +331,8 @@ def _check_claimed_size(meta: WeightsMeta, header: dict, expected: Expected) -> 
                            f"{held}: the metadata does not match the tensors")
 
 
-def _check_sizes(meta: WeightsMeta, header: dict, expected: Expected) -> None:
-    """Refuse, before anything is allocated, a network over ``expected.max_parameters`` or one the message's tensors
-    cannot hold; then compare the header's tensors with the network's, built on the meta device (no memory)."""
-    _check_claimed_size(meta, header, expected)
+def _check_layout(meta: WeightsMeta, header: dict, expected: Expected) -> None:
+    """After ``screen``: compare the header's tensors with the network's, built on the meta device (no memory)."""
     entries = _tensor_entries(header)
     with torch.device("meta"):
         wanted = {k: tuple(v.shape) for k, v in Policy(meta.shape).state_dict().items()}
@@ -364,10 +362,8 @@ def decode_policy(data: bytes, expected: Expected = Expected()) -> tuple[Weights
     Everything that can be checked without allocating the network is checked first: the metadata, its sizes
     against ``expected.max_parameters`` and against the tensors the header lists, and each tensor's name, dtype
     and shape; only then are the tensors read and the network built."""
-    header = _header(data)
-    meta = read_meta(data)
-    check_expected(meta, expected)
-    _check_sizes(meta, header, expected)
+    meta = screen(data, expected)
+    _check_layout(meta, _header(data), expected)
     if meta.doubt_threshold is not None and not math.isfinite(meta.doubt_threshold):
         raise WeightsError("doubt_threshold is not finite")
     try:
