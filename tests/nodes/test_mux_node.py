@@ -39,6 +39,10 @@ def is_zero(msg: TwistStamped) -> bool:
     return all(v == 0.0 for v in twist_of(msg))
 
 
+def stamp_seconds(msg: TwistStamped) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
 def first_zero_after(received, t0: float) -> float | None:
     return next((t for m, t in zip(received.messages, received.times) if t >= t0 and is_zero(m)), None)
 
@@ -51,15 +55,17 @@ def test_policy_sigkill_gives_an_explicit_zero_within_the_timeout(graph, probe):
     moving = next(m for m in cmds.messages if not is_zero(m))
     assert moving.header.frame_id == "base_link"
 
-    killed_at = time.monotonic()
+    killed_at, killed_at_wall = time.monotonic(), time.time()
     graph.kill("policy")
     probe.wait_for(lambda: first_zero_after(cmds, killed_at) is not None, 5.0, "a zero command after the kill")
-    latency = first_zero_after(cmds, killed_at) - killed_at
-    assert latency <= POLICY_TIMEOUT + ALLOWANCE, f"zero came {latency:.3f} s after SIGKILL"
+    # measured by the mux's own send stamp: the probe's delivery delay on a loaded machine is not the mux's latency
+    zero = next(m for m, t in zip(cmds.messages, cmds.times) if t >= killed_at and is_zero(m))
+    latency = stamp_seconds(zero) - killed_at_wall
+    assert latency <= POLICY_TIMEOUT + ALLOWANCE, f"the mux sent its zero {latency:.3f} s after SIGKILL"
 
     probe.spin_for(0.5)  # the arm stays stopped: nothing but zeros afterwards
-    after = [m for m, t in zip(cmds.messages, cmds.times) if t > killed_at + latency]
-    assert all(is_zero(m) for m in after)
+    after = [m for m in cmds.messages if stamp_seconds(m) >= stamp_seconds(zero)]
+    assert after and all(is_zero(m) for m in after)
 
 
 def test_human_silent_mid_intervention_gives_zero_and_never_hands_to_the_policy(graph, probe):

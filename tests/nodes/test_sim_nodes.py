@@ -282,6 +282,10 @@ def test_hostile_inputs_are_logged_and_the_sim_operator_keeps_a_finite_device(gr
     for _, text in hostile_events():
         event_pub.publish(String(data=text))
     gripper_pub.publish(Float64(data=math.nan))
+    # the help request goes out only once the corrupt arm has reached the operator: a good joint state still queued
+    # behind the request would otherwise be judged, rightly, on the last good scene
+    probe.wait_for(lambda: "non-finite finger positions" in process.log_path.read_text(), 10.0, "the corrupt arm seen",
+                   every=feed_hostile)
     help_pub.publish(Bool(data=True))  # asked while its view of the arm is corrupt: it must not deflect with NaN
     count = len(joys)
     probe.wait_for(lambda: len(joys) > count + 25, 10.0, "device states under hostile input", every=feed_hostile)
