@@ -260,7 +260,9 @@ def summarise(rows: list[dict], floors: dict[tuple[str, float], float] | None = 
 
     ``floors``: per (task, level), the intervention rate the operator imposes on the scripted optimum
     (``optimum_intervention_rate``); with it, each level also says how large a drop from RLIF's first fifth
-    any policy could reach (``rlif_intervention_drop_attainable``)."""
+    any policy could reach (``rlif_intervention_drop_attainable``), and how much of the gap between the first fifth
+    and that floor RLIF closed by its last fifth (``rlif_intervention_gap_closed``: 1 = down to the floor, 0 = no
+    change, negative = it rose; None where the first fifth is already at or below the floor)."""
     cells: dict = {}
     for r in rows:
         cells.setdefault(r["task"], {}).setdefault(str(r["level"]), []).append(r)
@@ -282,6 +284,8 @@ def summarise(rows: list[dict], floors: dict[tuple[str, float], float] | None = 
                 "optimum_intervention_rate": floor,
                 "rlif_intervention_drop_attainable": (None if not first or floor is None
                                                       else _round(max(0.0, 1.0 - floor / first))),
+                "rlif_intervention_gap_closed": (None if first is None or last is None or floor is None or first <= floor
+                                                 else _round((first - last) / (first - floor))),
             }
         summary[task]["goals"] = goals(summary[task])
     return summary

@@ -100,8 +100,14 @@ def test_summary_says_how_much_drop_the_operators_floor_leaves():
     summary = summarise(rows, {("push", 0.3): 0.3, ("push", 0.9): 0.06})["push"]
     assert summary["0.3"]["optimum_intervention_rate"] == 0.3 and summary["0.3"]["rlif_intervention_drop_attainable"] == 0.5
     assert summary["0.9"]["rlif_intervention_drop_attainable"] == 0.9
+    # from 0.6 to 0.4 against a floor of 0.3: two thirds of the attainable gap; against 0.06: 0.2 / 0.54 of it
+    assert summary["0.3"]["rlif_intervention_gap_closed"] == pytest.approx(0.667, abs=1e-3)
+    assert summary["0.9"]["rlif_intervention_gap_closed"] == pytest.approx(0.370, abs=1e-3)
     assert summary["goals"]["intervention_drop_goal_attainable"] is False
     assert summarise(rows)["push"]["0.3"]["rlif_intervention_drop_attainable"] is None  # no floors measured
+    assert summarise(rows)["push"]["0.3"]["rlif_intervention_gap_closed"] is None
+    at_floor = summarise(rows, {("push", 0.3): 0.6, ("push", 0.9): 0.7})["push"]  # the first fifth is at the floor already
+    assert at_floor["0.3"]["rlif_intervention_gap_closed"] is None and at_floor["0.9"]["rlif_intervention_gap_closed"] is None
 
 
 def test_bench_learning_smoke_has_an_image_based_row_per_camera_method(tmp_path):
