@@ -1,12 +1,14 @@
 """The whole loop on the simulated arm: intervention.launch.py's graph plus the two stand-ins.
 
-    ros2 launch iil_robot sim.launch.py task:=push robot:=fetch operator_level:=0.7 method:=rlif
+    ros2 launch iil_robot sim.launch.py task:=reach robot:=fetch operator_level:=0.9 method:=rlif
 
 The simulated arm (``sim_arm``) presents itself under the robot profile's topic, joint and frame
 names, and the simulated operator (``sim_operator``) works a virtual SpaceMouse; every other node
 is exactly what a real arm runs. ``iil-robot sim`` does the same without ``launch`` (which the pip
 wheels lack) and adds the dashboard, the run folder and the report.
 """
+import atexit
+import os
 import tempfile
 
 import yaml
@@ -16,17 +18,17 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from iil_robot.cli.sim import sim_overrides
+from iil_robot.cli.sim import DEFAULT_OPERATOR_LEVEL, DEFAULT_TASK, sim_overrides
 from iil_robot.config import config_path
 from iil_robot.config.profiles import load_profile
 from iil_robot.sim.camera import DEFAULT_CAMERA as SIM_CAMERA
 from launch import LaunchDescription
 
 ARGUMENTS = {
-    "task": ("push", "Fetch task: reach, push or pick_and_place"),
+    "task": (DEFAULT_TASK, "Fetch task: reach, push or pick_and_place"),
     "robot": ("fetch", "robot profile the simulated arm presents itself as: fetch, panda or ur5e"),
     "operator_model": ("value", "simulated operator: value, random, demo or never"),
-    "operator_level": ("0.7", "simulated operator quality in [0, 1]"),
+    "operator_level": (str(DEFAULT_OPERATOR_LEVEL), "simulated operator quality in [0, 1]"),
     "method": ("rlif", "learning method (iil_robot/learners/methods.py), e.g. rlif or hgdagger"),
     "action_space": ("translation", "what the policy learns, each with the gripper: translation, translation_yaw or 6dof"),
     "output_dir": ("runs/sim/bags", "where the recorder writes its bags"),
@@ -55,6 +57,7 @@ def sim_graph(context) -> list:
         overlay.setdefault("policy", {"ros__parameters": {}})["ros__parameters"]["cameras"] = "front"  # stamps in the records
     with tempfile.NamedTemporaryFile("w", prefix="iil_sim_", suffix=".yaml", delete=False) as file:
         yaml.safe_dump(overlay, file)
+    atexit.register(os.unlink, file.name)  # the nodes read it at their start; launch outlives them
     real = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "intervention.launch.py"])),
         launch_arguments={"robot": robot, "input": "joy", "method": arg("method"), "action_space": space, "device": "auto",

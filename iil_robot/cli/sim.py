@@ -57,14 +57,24 @@ LIVE_METHODS = [m.name for m in METHODS.values() if m.operator == "human_gated" 
 noise on the operator's commands, or training once on demos (``bench learning`` runs them all)."""
 
 
+DEFAULT_TASK = "reach"
+DEFAULT_OPERATOR_LEVEL = 0.9
+DEFAULT_EPISODES = 150
+"""The default run: the task, operator and length that show the policy learning within ten minutes on two CPU cores
+(docs/sim.md "What the default run shows"); push needs more updates than a CPU makes in that time."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", default="push", choices=("reach", "push", "pick_and_place"))
-    parser.add_argument("--episodes", type=int, default=30, help="episodes to run (default 30: a few minutes)")
+    parser.add_argument("--task", default=DEFAULT_TASK, choices=("reach", "push", "pick_and_place"),
+                        help=f"Fetch task (default {DEFAULT_TASK})")
+    parser.add_argument("--episodes", type=int, default=DEFAULT_EPISODES,
+                        help=f"episodes to run (default {DEFAULT_EPISODES}: about six minutes of reach on 2 cores)")
     parser.add_argument("--method", default="rlif", choices=LIVE_METHODS,
                         help="learning method (default rlif): " + "; ".join(f"{m}: {METHODS[m].summary}" for m in LIVE_METHODS))
     parser.add_argument("--operator-model", default="value", choices=("value", "random", "demo", "never", "robot_gated"),
                         help="robot_gated: steps in only when the policy asks (with --set policy.help.enabled=true)")
-    parser.add_argument("--operator-level", type=float, default=0.7, help="simulated operator quality in [0, 1] (default 0.7)")
+    parser.add_argument("--operator-level", type=float, default=DEFAULT_OPERATOR_LEVEL,
+                        help=f"simulated operator quality in [0, 1] (default {DEFAULT_OPERATOR_LEVEL})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/<date>_<time>)")
     parser.add_argument("--resume", type=Path, default=None, metavar="RUN", help="continue the run in this folder")
@@ -118,11 +128,12 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
 def sim_overrides(profile: RobotProfile, task: str, space: str = DEFAULT_ACTION_SPACE) -> dict[str, dict[str, object]]:
     """What the simulated task changes in a profile's parameters: a task without a block (reach) has no object pose,
     so the observer's fields that read one are left out and success is the end effector at the goal; the time
-    limit is the task's; the reset pose and the workspace are the simulated arm's (whatever robot it presents itself
-    as), and between episodes the episode manager has the simulator put the scene back and starts the next episode by
-    itself; the mux commands the gripper as a position controller. An action ``space`` with rotations adds the end
-    effector's orientation to the observation (``ee_orientation``), lets the gate pass the cap's rotations and has the
-    simulated operator keep the gripper's orientation."""
+    limit is the task's; the recorder stores the task with each episode; the reset pose and the workspace are the
+    simulated arm's (whatever robot it presents itself as), and between episodes the episode manager has the
+    simulator put the scene back and starts the next episode by itself; the mux commands the gripper as a position
+    controller. An action ``space`` with rotations adds the end effector's orientation to the observation
+    (``ee_orientation``), lets the gate pass the cap's rotations and has the simulated operator keep the gripper's
+    orientation."""
     observer = profile.node_parameters("observer")
     fields = [f for f in observer.get("fields", [])
               if task != "reach" or observer.get(f"fields.{f}.topic") != "object_pose"]
@@ -142,7 +153,8 @@ def sim_overrides(profile: RobotProfile, task: str, space: str = DEFAULT_ACTION_
     gripper = {"gripper.output": "position_controller", "gripper.open_position": 0.05, "gripper.closed_position": 0.0}
     return {**rotation, "observer": {"fields": fields, **rotation["observer"]}, "mux": {**workspace, **gripper},
             "episode_manager": {**arm, "success_fields": success, "time_limit": time_limit, "auto_start": True,
-                                "scene_reset_service": "/sim_arm/reset_scene"}}
+                                "scene_reset_service": "/sim_arm/reset_scene"},
+            "recorder": {"task": task}}
 
 
 def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[str, object]] | None = None) -> list[NodeSpec]:
@@ -170,7 +182,7 @@ def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[
         node("spacemouse_gate", "spacemouse_gate", "spacemouse_gate.yaml"),
         node("mux", "mux", "mux.yaml"),
         node("policy", "policy_node", "policy.yaml", **action),
-        node("recorder", "recorder", "recorder.yaml", output_dir=str(run_dir / "bags"), task=task,
+        node("recorder", "recorder", "recorder.yaml", output_dir=str(run_dir / "bags"),
              operator=f"sim {s['operator_model']} operator, level {s['operator_level']}"),
         node("learner", "learner", "learner.yaml", method=s["method"], **action,
              run_dir=str(run_dir / "learner"), bags_dir=str(run_dir / "bags") if resume else ""),
