@@ -75,22 +75,26 @@ def _plot_episodes(episodes: list[dict], path: Path) -> str:
 
 def _plot_learning_curve(episodes: list[dict], path: Path) -> str:
     plt = _plt()
+    window = max(WINDOW, len(episodes) // 15)  # about 15 windows per run: readable at 30 episodes and at 300
     index = [e["index"] + 1 for e in episodes]
-    success = moving_mean([float(e["outcome"] == "success") for e in episodes])
-    rate = moving_mean([e["intervention_rate"] for e in episodes])
+    success = moving_mean([float(e["outcome"] == "success") for e in episodes], window)
+    alone = moving_mean([float(e["outcome"] == "success" and e["interventions"] == 0) for e in episodes], window)
+    rate = moving_mean([e["intervention_rate"] for e in episodes], window)
     versions = [max(e["policy_versions"]) if e["policy_versions"] else 0 for e in episodes]
-    fig, ax = plt.subplots(figsize=(9, 4))
-    ax.plot(index, 100 * success, marker="o", label=f"success rate (last {WINDOW} episodes)")
-    ax.plot(index, 100 * rate, marker="s", label=f"intervention rate (last {WINDOW} episodes)")
+    fig, ax = plt.subplots(figsize=(9, 4.6))
+    ax.plot(index, 100 * success, color="tab:blue", alpha=0.5, label="success, operator included")
+    ax.plot(index, 100 * alone, color="tab:green", linewidth=2, label="success without the operator")
+    ax.plot(index, 100 * rate, color="tab:orange", linewidth=2, label="ticks driven by the operator")
     ax.set_xlabel("episode")
-    ax.set_ylabel("%")
+    ax.set_ylabel(f"% (mean over the last {window} episodes)")
     ax.set_ylim(-5, 105)
     twin = ax.twinx()
     twin.step(index, versions, where="mid", color="tab:gray", linestyle=":", label="policy version")
     twin.set_ylabel("policy version")
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize="small")
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=4,
+              fontsize="small", frameon=False)
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
