@@ -26,6 +26,7 @@ setup(
             "mux = iil_robot.nodes.mux:main",
             "scripted_policy = iil_robot.nodes.scripted_policy:main",
             "scripted_input = iil_robot.nodes.scripted_input:main",
+            "arm_status = iil_robot.nodes.arm_status:main",
             "estop_heartbeat = iil_robot.nodes.estop_heartbeat:main",
             "recorder = iil_robot.nodes.recorder:main",
             "player = iil_robot.nodes.player:main",

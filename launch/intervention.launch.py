@@ -33,6 +33,7 @@ ARGUMENTS = {
     "camera": ("false", "start the camera node publishing camera/<name>/image_raw and its JPEG for the bags (cameras: "
                "config/camera.yaml or the overlay)"),
     "camera_source": ("0", "camera: V4L2 index (0), device path (/dev/video2) or a video file of camera front (type device)"),
+    "arm_status": ("true", "start the arm_status relay where the robot profile configures one (panda: the robot mode)"),
     "overlay": ("", "a parameter file applied last to every node (sim.launch.py: config/sim.yaml); empty: none"),
 }
 
@@ -54,7 +55,10 @@ def intervention_nodes(context) -> list[Node]:
                     parameters=files + [profile.node_parameters(name)] + overlay + [{**overrides, **sim_time}],
                     remappings=remappings, condition=condition)
 
-    return [
+    relay = []
+    if profile.node_parameters("arm_status"):  # a driver that reports faults only in its own message type
+        relay = [node("arm_status", "arm_status", {}, condition=IfCondition(arg("arm_status")))]
+    return relay + [
         node("observer", "observer", {}),
         node("episode_manager", "episode_manager", {}),
         node("spacemouse_gate", "spacemouse_gate", {"input": arg("input")}, "spacemouse_gate.yaml"),

@@ -64,6 +64,8 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec("sim_arm", "iil_robot.nodes.sim_arm", "SimArm"),
     NodeSpec("sim_operator", "iil_robot.nodes.sim_operator", "SimOperatorNode"),
     NodeSpec("estop_heartbeat", "iil_robot.nodes.estop_heartbeat", "EstopHeartbeat"),
+    NodeSpec("arm_status", "iil_robot.nodes.arm_status", "ArmStatusNode",
+             {"message_type": "std_msgs/msg/UInt8", "topic": "robot_state"}),
     NodeSpec("scripted_policy", "iil_robot.nodes.scripted_policy", "ScriptedPolicy"),
     NodeSpec("scripted_input", "iil_robot.nodes.scripted_input", "ScriptedInput"),
 )

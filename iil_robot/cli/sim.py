@@ -45,8 +45,8 @@ if TYPE_CHECKING:
     from iil_robot.nodes.console.dashboard import Dashboard
 
 # Stopped in this order, so the recorder and the learner see everything the others sent.
-STOP_ORDER = ("sim_operator", "policy", "sim_arm", "episode_manager", "observer", "spacemouse_gate", "mux", "learner",
-              "recorder")
+STOP_ORDER = ("sim_operator", "policy", "sim_arm", "arm_status", "episode_manager", "observer", "spacemouse_gate", "mux",
+              "learner", "recorder")
 
 STAND_INS = ("sim_arm", "sim_operator")
 """The only nodes a real arm does not run: the arm's drivers and the operator (the rest is intervention.launch.py's)."""
@@ -131,9 +131,10 @@ def sim_overrides(profile: RobotProfile, task: str, space: str = DEFAULT_ACTION_
     limit is the task's; the recorder stores the task with each episode; the reset pose and the workspace are the
     simulated arm's (whatever robot it presents itself as), and between episodes the episode manager has the
     simulator put the scene back and starts the next episode by itself; the mux commands the gripper as a position
-    controller. An action ``space`` with rotations adds the end effector's orientation to the observation
-    (``ee_orientation``), lets the gate pass the cap's rotations and has the simulated operator keep the gripper's
-    orientation."""
+    controller; where the profile relays a driver's status (``arm_status``, e.g. the Franka robot mode), the relay
+    reads the simulated arm's (std_msgs/UInt8, 0 healthy) instead. An action ``space`` with rotations adds the end
+    effector's orientation to the observation (``ee_orientation``), lets the gate pass the cap's rotations and has
+    the simulated operator keep the gripper's orientation."""
     observer = profile.node_parameters("observer")
     fields = [f for f in observer.get("fields", [])
               if task != "reach" or observer.get(f"fields.{f}.topic") != "object_pose"]
@@ -154,7 +155,16 @@ def sim_overrides(profile: RobotProfile, task: str, space: str = DEFAULT_ACTION_
     return {**rotation, "observer": {"fields": fields, **rotation["observer"]}, "mux": {**workspace, **gripper},
             "episode_manager": {**arm, "success_fields": success, "time_limit": time_limit, "auto_start": True,
                                 "scene_reset_service": "/sim_arm/reset_scene"},
-            "recorder": {"task": task}}
+            "recorder": {"task": task}, **_simulated_status(profile)}
+
+
+def _simulated_status(profile: RobotProfile) -> dict[str, dict[str, object]]:
+    """The relay of the profile's driver status, fed by the simulated arm's status (sim_arm ``status_topic``)."""
+    relay = profile.node_parameters("arm_status")
+    if not relay:
+        return {}
+    return {"arm_status": {"message_type": "std_msgs/msg/UInt8", "field": "data", "ok_values": [0]},
+            "sim_arm": {"status_topic": relay.get("topic", "arm_status")}}
 
 
 def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[str, object]] | None = None) -> list[NodeSpec]:
@@ -173,7 +183,8 @@ def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[
                                     **overrides.get(name, {})},
                         remappings=profile.remappings)
 
-    return [
+    relay = [node("arm_status", "arm_status", None)] if profile.node_parameters("arm_status") else []
+    return relay + [
         node("observer", "observer", None),
         node("episode_manager", "episode_manager", None, seed=seed),
         node("sim_arm", "sim_arm", None, task=task, seed=seed),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import math
 import signal
 import sys
@@ -194,6 +195,24 @@ class IilNode(Node):
             problem = f"{who} has incompatible QoS, no message passes between them: {reason.removeprefix('ERROR: ').rstrip('; ')}"
         self._warned_peers.add(key)
         return problem
+
+
+def interface_class(name: str, fix: str = "") -> Any:
+    """``pkg/msg/Name`` (or ``pkg/action/Name``, ``pkg/srv/Name``) -> its rclpy class.
+
+    Raises:
+        ParameterError: the name is malformed or its package is not importable; the message names the package to
+            install and ``fix``, what else the user can do.
+    """
+    parts = name.split("/")
+    if len(parts) != 3 or not all(parts) or parts[1] not in ("msg", "srv", "action"):
+        raise ParameterError(f"interface type {name!r} must be pkg/msg/Name, pkg/srv/Name or pkg/action/Name")
+    package, kind, cls = parts
+    try:
+        return getattr(importlib.import_module(f"{package}.{kind}"), cls)
+    except (ImportError, AttributeError) as err:
+        raise ParameterError(f"{name} cannot be imported ({err}): install {package} (e.g. ros-<distro>-"
+                             f"{package.replace('_', '-')}) and source it" + (f", or {fix}" if fix else "")) from err
 
 
 def declare(

@@ -13,8 +13,7 @@ from rosbags.rosbag2 import Reader
 from rosgraph_msgs.msg import Clock
 
 from iil_robot.data.bags import read_messages
-from iil_robot.nodes.common import EVENTS_QOS, RECORD_QOS, SENSOR_QOS
-from iil_robot.nodes.recorder import message_class
+from iil_robot.nodes.common import EVENTS_QOS, RECORD_QOS, SENSOR_QOS, interface_class
 
 QOS = {"reliable": RECORD_QOS, "latched": EVENTS_QOS, "sensor": SENSOR_QOS}
 
@@ -40,7 +39,7 @@ def play(bags: list[Path], rate: float = 1.0, delay: float = 1.0) -> int:
         for bag in bags:
             for topic, (msgtype, kind) in _kinds(bag).items():
                 if topic not in publishers:
-                    publishers[topic] = node.create_publisher(message_class(msgtype), topic, QOS[kind])
+                    publishers[topic] = node.create_publisher(interface_class(msgtype), topic, QOS[kind])
             time.sleep(delay)
             start_wall = time.monotonic()
             first: int | None = None

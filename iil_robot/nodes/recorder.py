@@ -9,8 +9,6 @@ with an error in the log and on ``/diagnostics``; the node stays up and the grap
 """
 from __future__ import annotations
 
-import importlib
-
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
@@ -20,7 +18,7 @@ from iil_robot.data.bags import QOS_KINDS, BagError, TopicSpec
 from iil_robot.data.episodes import EpisodeSummary
 from iil_robot.data.recorder import Recorder, RecorderConfig
 from iil_robot.data.records import EPISODE_EVENT_KINDS, EpisodeEvent
-from iil_robot.nodes.common import EVENTS_QOS, RECORD_QOS, IilNode, ParameterError, declare, override_names, run
+from iil_robot.nodes.common import EVENTS_QOS, RECORD_QOS, IilNode, ParameterError, declare, interface_class, override_names, run
 
 # name: (topic, type, qos). The step records and episode events are looked up by these names.
 DEFAULT_TOPICS: dict[str, tuple[str, str, str]] = {
@@ -49,15 +47,6 @@ DEFAULT_TOPICS: dict[str, tuple[str, str, str]] = {
 RECORD_SENSOR_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE,
                                history=HistoryPolicy.KEEP_LAST)
 SUBSCRIBE_QOS = {"reliable": RECORD_QOS, "latched": EVENTS_QOS, "sensor": RECORD_SENSOR_QOS}
-
-
-def message_class(msgtype: str):
-    """``std_msgs/msg/String`` -> the rclpy message class. Raises ParameterError."""
-    try:
-        package, kind, name = msgtype.split("/")
-        return getattr(importlib.import_module(f"{package}.{kind}"), name)
-    except (ValueError, ImportError, AttributeError) as err:
-        raise ParameterError(f"message type {msgtype!r} is not available (expected pkg/msg/Type): {err}") from err
 
 
 class RecorderNode(IilNode):
@@ -99,7 +88,7 @@ class RecorderNode(IilNode):
         except BagError as err:
             raise ParameterError(f"cannot start recording in {config.output_dir!r}: {err}") from err
         self.subscriptions_ = [
-            self.create_subscription(message_class(spec.msgtype), spec.topic,
+            self.create_subscription(interface_class(spec.msgtype), spec.topic,
                                      lambda data, i=i: self.recorder.put(i, self._now_ns(), data),
                                      SUBSCRIBE_QOS[spec.qos], raw=True)
             for i, spec in enumerate(specs[n] for n in names)
@@ -126,7 +115,7 @@ class RecorderNode(IilNode):
                 raise ParameterError(f"parameter '{p}.topic' is empty")
             if qos not in QOS_KINDS:
                 raise ParameterError(f"parameter '{p}.qos'={qos!r} must be one of {QOS_KINDS}")
-            message_class(msgtype)
+            interface_class(msgtype)
             specs[name] = TopicSpec(self.resolve_topic_name(topic), msgtype, qos)
         return specs
 

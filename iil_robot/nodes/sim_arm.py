@@ -14,7 +14,10 @@ policy's observation from them and the ``episode_manager`` decides when episodes
 as on a real arm: the simulated arm runs on and never ends an episode. ``~/reset_scene`` is the
 one thing a simulator offers that a real arm does not: it does what a person does by hand between
 episodes (puts the block back and draws a new goal, seed ``seed + k`` for the k-th scene), and
-puts the arm back to its start.
+puts the arm back to its start. ``~/simulate_fault`` (SetBool) is the other: it raises (true) or clears
+(false) a fault, as a Franka reflex or a UR protective stop would, so the fault lock and the operator's
+recovery can be practised; while it stands the arm ignores commands, and ``status_topic`` (std_msgs/UInt8,
+0 healthy, 1 faulted, every tick) says so, as a driver's robot mode does (the ``arm_status`` relay reads it).
 
 Modes:
 - real time (default): one step per control period at ``rate``, with the latest command; a
@@ -36,8 +39,8 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
-from std_msgs.msg import Float64MultiArray, String
-from std_srvs.srv import Trigger
+from std_msgs.msg import Float64MultiArray, String, UInt8
+from std_srvs.srv import SetBool, Trigger
 
 from iil_robot.command.mux import step_records_reach
 from iil_robot.data.camera import encode_jpeg
@@ -95,6 +98,8 @@ class SimArm(IilNode):
         awaited = declare(self, "await_step_subscribers", "", "Comma-separated node names (e.g. recorder,learner) the mux must "
                           "report subscribed to its step records before the arm publishes anything; empty = at once")
         self.awaited = {name.strip() for name in awaited.split(",") if name.strip()}
+        status_topic = declare(self, "status_topic", "", "Where to publish the arm's status as a driver's robot mode "
+                               "(std_msgs/UInt8: 0 healthy, 1 faulted by ~/simulate_fault); empty = none")
         try:
             self.env = FetchTaskEnv(FetchTaskConfig(task, self.rate, ends_episodes=False))
         except ValueError as err:
@@ -112,6 +117,9 @@ class SimArm(IilNode):
         if self.lockstep:
             self.create_subscription(String, "step", self._on_step, RECORD_QOS)
         self.create_service(Trigger, "~/reset_scene", self._on_reset_scene)
+        self.create_service(SetBool, "~/simulate_fault", self._on_simulate_fault)
+        self.status_pub = self.create_publisher(UInt8, status_topic, SENSOR_QOS) if status_topic else None
+        self.faulted = False
 
         self.velocity = np.zeros(6)  # the twist: linear (m/s), angular (rad/s)
         self.command_time = -np.inf
@@ -180,6 +188,13 @@ class SimArm(IilNode):
         elif self.clock() - self.last_step_time > 1.0 / self.rate:
             self._publish_state()  # nudge a lockstep loop that is waiting for an observation
 
+    def _on_simulate_fault(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        self.faulted = bool(request.data)
+        self.get_logger().warn("simulated fault: the arm ignores commands until it is cleared" if self.faulted
+                               else "simulated fault cleared")
+        response.success, response.message = True, "faulted" if self.faulted else "cleared"
+        return response
+
     def _on_reset_scene(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._reset_scene()
         response.success, response.message = True, f"scene {self.scene} (seed {self.seed + self.scene})"
@@ -190,6 +205,8 @@ class SimArm(IilNode):
     def _step(self, action: np.ndarray) -> None:
         if not self.running:  # waiting for the recorder (await_step_subscribers): silent and still
             return
+        if self.faulted:  # as a reflex: the arm stops and takes no command; the gripper keeps its state
+            action = np.append(np.zeros(6), action[6])
         self.env.step(action)
         self.last_step_time = self.clock()
         self._publish_state()
@@ -216,6 +233,8 @@ class SimArm(IilNode):
                             velocity=[float(v) for _, _, v in published])
         joints.header.stamp, joints.header.frame_id = stamp, self.frame_id
         self.joint_pub.publish(joints)
+        if self.status_pub is not None:
+            self.status_pub.publish(UInt8(data=int(self.faulted)))
         for name in list(self.camera_pubs):
             self._publish_images(name, stamp)
 

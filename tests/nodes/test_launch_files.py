@@ -167,7 +167,8 @@ def test_launch_file_references_only_what_exists(path, monkeypatch, domain_id, t
 # Node-specific test settings: no device thread, and nothing written outside the test's folder.
 TEST_OVERRIDES = {"spacemouse_gate": ["input:=joy"], "recorder": ["output_dir:={tmp}/bags"],
                   "learner": ["run_dir:={tmp}/learner", 'bags_dir:=""'],
-                  "camera": ["cameras.front.type:=compressed", "cameras.front.topic:=front/image_raw/compressed"]}
+                  "camera": ["cameras.front.type:=compressed", "cameras.front.topic:=front/image_raw/compressed"],
+                  "arm_status": ["message_type:=std_msgs/msg/UInt8"]}  # franka_msgs is not installed here
 
 
 def check_node_declares(entry_point: str, files: list[Path], names: list[str], domain_id: int, tmp: Path,
@@ -209,13 +210,15 @@ def test_the_simulated_graph_is_the_real_graph_plus_the_two_stand_ins(monkeypatc
     from iil_robot.cli.sim import STAND_INS, graph_nodes
 
     install_stand_ins(monkeypatch)
-    real = {n.kwargs["name"] for n, _ in launch_nodes(ROOT / "launch" / "intervention.launch.py")} - {"camera"}
-    simulated = {n.kwargs["name"] for n, _ in launch_nodes(ROOT / "launch" / "sim.launch.py")} - {"camera"}
-    job = {spec.name for spec in graph_nodes(tmp_path, {"task": "push", "robot": "panda", "method": "rlif", "seed": 0,
-                                                         "episodes_done": 0, "operator_model": "value",
-                                                         "operator_level": 0.7}, resume=False)}
     assert set(STAND_INS) == {"sim_arm", "sim_operator"}
-    assert simulated == job == real | set(STAND_INS), (real, simulated, job)
+    for robot in ("panda", "ur5e", "fetch"):  # the panda profile adds the arm_status relay of the Franka robot mode
+        real = {n.kwargs["name"] for n, _ in launch_nodes(ROOT / "launch" / "intervention.launch.py", {"robot": robot})}
+        simulated = {n.kwargs["name"] for n, _ in launch_nodes(ROOT / "launch" / "sim.launch.py", {"robot": robot})}
+        job = {spec.name for spec in graph_nodes(tmp_path, {"task": "push", "robot": robot, "method": "rlif", "seed": 0,
+                                                             "episodes_done": 0, "operator_model": "value",
+                                                             "operator_level": 0.7}, resume=False)}
+        assert simulated - {"camera"} == job == real - {"camera"} | set(STAND_INS), (robot, real, simulated, job)
+        assert ("arm_status" in job) == (robot == "panda")
 
 
 def test_the_learner_and_the_policy_get_the_action_space_bounded_by_the_mux_limits_of_the_profile(monkeypatch, tmp_path):

@@ -12,9 +12,6 @@ the observer (a ``float64`` field).
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from std_msgs.msg import Float64, Float64MultiArray
@@ -29,22 +26,11 @@ from iil_robot.command.gripper import (
     fill_gripper_command,
     grasped,
 )
-from iil_robot.nodes.common import COMMAND_QOS, ParameterError
+from iil_robot.nodes.common import COMMAND_QOS, ParameterError, interface_class
 
 RANGES = {"close_above": (0.0, 1.0), "open_below": (0.0, 1.0), "min_change": (0.001, 1.0),
           "open_position": (-10.0, 10.0), "closed_position": (-10.0, 10.0), "max_effort": (0.0, 1000.0),
           "speed": (0.001, 1.0), "epsilon": (0.0, 0.1)}
-
-
-def load_type(name: str) -> Any:
-    """``pkg/action/Name`` -> the class, or ParameterError naming the package to install."""
-    package, kind, cls = name.split("/")
-    try:
-        return getattr(importlib.import_module(f"{package}.{kind}"), cls)
-    except (ImportError, AttributeError) as err:
-        raise ParameterError(f"{name} cannot be imported ({err}): install {package} (e.g. ros-<distro>-"
-                             f"{package.replace('_', '-')}) and source it, or set gripper.output=position_controller"
-                             ) from err
 
 
 class GripperOutput:
@@ -68,7 +54,7 @@ class GripperOutput:
             names = {"grasp": f"{action}/grasp", "move": f"{action}/move"}
             type_names = {"grasp": "franka_msgs/action/Grasp", "move": "franka_msgs/action/Move"}
         try:
-            types = {key: load_type(name) for key, name in type_names.items()}
+            types = {key: interface_class(name, "set gripper.output=position_controller") for key, name in type_names.items()}
         except ParameterError as err:
             self.error = f"gripper output {config.output}: {err}"
             return
