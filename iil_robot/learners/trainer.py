@@ -200,6 +200,9 @@ class Trainer:
         self.normalized = False
         """Whether the observation normalisation has been fitted (at the first update, or restored)."""
         self.dropped = 0
+        """Step records and labelled rows of another observation size than the one being learned, left out."""
+        self._obs_size: int | None = None
+        """The observation size being learned: the layout's, else the networks', else the first record's."""
         self.env_steps = 0
         """Step records taken in (one per env step; the bags' too on a restart)."""
         self.warm_start_progress = (0, 0)
@@ -224,11 +227,30 @@ class Trainer:
             records = [r for r in records if (r.tick, r.stamp) not in self._replayed_steps]
             if records:
                 self._replayed_steps.clear()  # past the overlap with the bags
+        records = self._of_learned_size(records)
         self.env_steps += len(records)
         self._window["records"] += len(records)
         self._window["interventions"] += sum(r.intervention for r in records)
         for labelled in self.labeller.add_steps(records):
             self.add_labelled(labelled)
+
+    def _of_learned_size(self, records: Sequence[StepRecord]) -> Sequence[StepRecord]:
+        """The records whose observation has the size being learned. One of another size (another arm's layout, a
+        malformed peer's) would stop its whole episode from being labelled, so it is left out here, counted and
+        reported."""
+        if self.prior is not None:
+            self._obs_size = self.prior.obs_dim
+        elif self.observation_fields:
+            self._obs_size = len(self.observation_fields)
+        elif self._obs_size is None:
+            self._obs_size = next((len(r.observation) for r in records if r.observation is not None), None)
+        kept = [r for r in records if r.observation is None or len(r.observation) == self._obs_size]
+        if len(kept) < len(records):
+            sizes = sorted({len(r.observation) for r in records if r.observation is not None} - {self._obs_size})
+            self.dropped += len(records) - len(kept)
+            self.warn(f"left out {len(records) - len(kept)} step records with observations of {sizes} values: this learner "
+                      f"learns observations of {self._obs_size} ({self.dropped} left out so far)")
+        return kept
 
     def add_event(self, event: EpisodeEvent) -> None:
         """An episode event: splits episodes (see ``iil_robot.data.episodes``)."""

@@ -280,3 +280,23 @@ def test_the_trainer_counts_the_env_steps_it_takes_in():
     trainer.add_records(first)
     trainer.add_records(second[:7])
     assert trainer.status()["env_steps"] == len(first) + 7
+
+
+def test_a_step_record_of_another_observation_size_is_left_out_and_its_episode_still_learned(tmp_path):
+    """A peer's record with an observation of another size (a hostile or misconfigured publisher on /step) inside an
+    episode once stopped the whole learner: labelling refused the episode's mixed sizes."""
+    from dataclasses import replace
+
+    clean, _ = trainer(tmp_path / "clean")
+    feed(clean, boundary_task_records(4, 30))
+    t, _ = trainer(tmp_path / "intruded")
+    warnings = []
+    t.warn = warnings.append
+    episodes = boundary_task_records(4, 30)
+    intruder = replace(episodes[1][5], observation=(0.0, 1.0, 2.0), stamp=episodes[1][5].stamp + 0.001)
+    episodes[1].insert(6, intruder)
+    feed(t, episodes)
+    assert t.status()["dropped"] == 1 and t.status()["env_steps"] == 4 * 30
+    assert "observations of [3] values" in warnings[0] and "learns observations of 1" in warnings[0]
+    assert t.step() is not None  # learns from every good record, the intruder's episode included
+    assert (len(t.prior), len(t.online)) == (len(clean.prior), len(clean.online)) and len(t.online) > 0
