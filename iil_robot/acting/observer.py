@@ -2,11 +2,12 @@
 
 A robot profile names the fields (``ObserverConfig.fields``): each takes values from one topic
 of a standard type (JointState, PoseStamped, TwistStamped, WrenchStamped, Float64,
-Float64MultiArray), has a staleness timeout, and poses must be in the configured frame. The
-``observer`` node turns each message into :meth:`Observer.update` calls and publishes what
-:meth:`Observer.observe` returns. While any field is missing or stale, no observation goes out
-(the policy then proposes nothing and the mux holds the arm) and :attr:`Observer.problems` names
-the fields.
+Float64MultiArray), or a position or orientation from TF (``child_frame_id``: the pose of that frame
+in the field's frame, as a ``geometry_msgs/TransformStamped``), has a staleness timeout, and poses
+must be in the configured frame. The ``observer`` node turns each message, and each TF lookup, into
+:meth:`Observer.update` calls and publishes what :meth:`Observer.observe` returns. While any field
+is missing or stale, no observation goes out (the policy then proposes nothing and the mux holds
+the arm) and :attr:`Observer.problems` names the fields.
 
 The observation's layout is the list of its components' names (``ee.x``, ``joints.panda_joint1``,
 ...), in field order; it travels with every observation and with the weights, so weights learned
@@ -16,11 +17,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from iil_robot.data.records import Observation
 
-__all__ = ["FIELD_KINDS", "FieldConfig", "Observer", "ObserverConfig", "ObserverError"]
+__all__ = ["FIELD_KINDS", "TF_KINDS", "FieldConfig", "Observer", "ObserverConfig", "ObserverError", "transform_values"]
 
 FIELD_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "position": ("geometry_msgs/PoseStamped", ("x", "y", "z")),
@@ -37,10 +38,14 @@ FIELD_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 """Field kind -> (message type it reads, its components' names; empty: named by ``joints`` or numbered by ``size``).
 ``width`` is a gripper's opening: the sum of its finger joints' positions (``joints``)."""
+TF_KINDS = ("position", "orientation")
+"""Kinds a field can read from TF instead of a topic: a transform's translation, or its rotation."""
+TRANSFORM = "geometry_msgs/TransformStamped"
+"""What a field reads where it names a ``child_frame_id``: the answer of a TF lookup."""
 STAMPED = {"geometry_msgs/PoseStamped", "geometry_msgs/TwistStamped", "geometry_msgs/WrenchStamped",
-           "sensor_msgs/JointState"}
+           "sensor_msgs/JointState", TRANSFORM}
 """Types whose header carries the stamp and frame; the others are stamped on arrival."""
-FRAMED = {"geometry_msgs/PoseStamped", "geometry_msgs/TwistStamped", "geometry_msgs/WrenchStamped"}
+FRAMED = {"geometry_msgs/PoseStamped", "geometry_msgs/TwistStamped", "geometry_msgs/WrenchStamped", TRANSFORM}
 """Types whose header frame must be the field's frame."""
 
 
@@ -57,7 +62,7 @@ class FieldConfig:
     kind: str
     """One of ``FIELD_KINDS``."""
     topic: str
-    """Topic it reads."""
+    """Topic it reads (empty where it reads TF: ``child_frame_id``)."""
     timeout: float = 0.2
     """Seconds after its stamp that a value is stale."""
     joints: tuple[str, ...] = ()
@@ -65,15 +70,23 @@ class FieldConfig:
     size: int = 0
     """``float64_array``: the number of values expected."""
     frame_id: str = ""
-    """Poses, twists, wrenches: the frame their header must name (empty: the observer's ``frame_id``)."""
+    """Poses, twists, wrenches: the frame their header must name, and TF fields' lookup frame (empty: the observer's
+    ``frame_id``)."""
+    child_frame_id: str = ""
+    """Read the pose from TF instead of a topic: the frame whose position or orientation in ``frame_id`` it reads
+    (a TF lookup's ``child_frame_id``, e.g. ``tool0``); empty: read ``topic``."""
 
     def __post_init__(self) -> None:
         if not self.name or "." in self.name:
             raise ObserverError(f"field name {self.name!r} must be non-empty and without dots")
         if self.kind not in FIELD_KINDS:
             raise ObserverError(f"field {self.name!r}: kind {self.kind!r} must be one of {list(FIELD_KINDS)}")
-        if not self.topic:
-            raise ObserverError(f"field {self.name!r}: give the topic it reads")
+        if bool(self.topic) == bool(self.child_frame_id):
+            raise ObserverError(f"field {self.name!r}: give either the topic it reads or the TF child_frame_id whose pose "
+                                f"it reads, not {'both' if self.topic else 'neither'}")
+        if self.child_frame_id and self.kind not in TF_KINDS:
+            raise ObserverError(f"field {self.name!r}: kind {self.kind!r} cannot be read from TF (child_frame_id "
+                                f"{self.child_frame_id!r}): only {list(TF_KINDS)}; read it from a topic")
         if not (math.isfinite(self.timeout) and self.timeout > 0):
             raise ObserverError(f"field {self.name!r}: timeout {self.timeout} must be a positive number of seconds")
         if self.message_type == "sensor_msgs/JointState" and not self.joints:
@@ -83,7 +96,12 @@ class FieldConfig:
 
     @property
     def message_type(self) -> str:
-        return FIELD_KINDS[self.kind][0]
+        return TRANSFORM if self.child_frame_id else FIELD_KINDS[self.kind][0]
+
+    @property
+    def source(self) -> str:
+        """Where its values come from, as messages name it: its topic, or TF and the child frame."""
+        return self.topic or f"/tf ({self.child_frame_id})"
 
     @property
     def components(self) -> tuple[str, ...]:
@@ -145,6 +163,12 @@ class Observer:
     def fields_of(self, topic: str) -> list[FieldConfig]:
         return [f for f in self.config.fields if f.topic == topic]
 
+    def hold(self, field: FieldConfig, reason: str) -> None:
+        """``field``'s source failed (a TF lookup): its value is dropped and the observation holds, saying ``reason``,
+        until its next value."""
+        self._latest.pop(field.name, None)
+        self.problems[field.name] = reason
+
     def update(self, field: FieldConfig, stamp: float, frame_id: str, values: Sequence[float],
                names: Sequence[str] = ()) -> None:
         """A message's values for ``field``: ``values`` in message order, with the joint ``names`` of a JointState.
@@ -163,7 +187,7 @@ class Observer:
 
     def _pick(self, field: FieldConfig, frame_id: str, values: Sequence[float], names: Sequence[str]) -> tuple[float, ...]:
         if field.message_type in FRAMED and frame_id != self.config.frame_of(field):
-            raise ObserverError(f"field {field.name!r}: {field.topic} is in frame {frame_id!r}, not "
+            raise ObserverError(f"field {field.name!r}: {field.source} is in frame {frame_id!r}, not "
                                 f"{self.config.frame_of(field)!r}: publish it in that frame or set the field's frame_id")
         if field.message_type == "sensor_msgs/JointState":
             picked = self._joints(field, values, names)
@@ -171,10 +195,10 @@ class Observer:
             picked = tuple(float(v) for v in values)
             expected = len(FIELD_KINDS[field.kind][1]) or field.size
             if len(picked) != expected:
-                raise ObserverError(f"field {field.name!r}: {field.topic} gave {len(picked)} values, expected {expected}")
+                raise ObserverError(f"field {field.name!r}: {field.source} gave {len(picked)} values, expected {expected}")
         if not all(math.isfinite(v) for v in picked):
             bad = [c for c, v in zip(field.components, picked) if not math.isfinite(v)]
-            raise ObserverError(f"field {field.name!r}: {field.topic} has non-finite values in {bad}")
+            raise ObserverError(f"field {field.name!r}: {field.source} has non-finite values in {bad}")
         return picked
 
     @staticmethod
@@ -196,15 +220,31 @@ class Observer:
         for field in self.config.fields:
             latest = self._latest.get(field.name)
             if latest is None:
-                self.problems.setdefault(field.name, f"no message on {field.topic} yet")
+                self.problems.setdefault(field.name, f"no message on {field.source} yet")
             elif now - latest.stamp > field.timeout:
-                self.problems[field.name] = (f"stale: the newest message on {field.topic} is {now - latest.stamp:.2f} s "
+                self.problems[field.name] = (f"stale: the newest message on {field.source} is {now - latest.stamp:.2f} s "
                                              f"old (timeout {field.timeout:g} s)")
             elif latest.stamp - now > field.timeout:
-                self.problems[field.name] = (f"{field.topic} is stamped {latest.stamp - now:.2f} s in the future: its "
+                self.problems[field.name] = (f"{field.source} is stamped {latest.stamp - now:.2f} s in the future: its "
                                              "clock differs from this node's (use_sim_time on one side only?)")
         if self.problems:
             return None
         values = tuple(v for f in self.config.fields for v in self._latest[f.name].values)
         stamp = min(self._latest[f.name].stamp for f in self.config.fields)
         return Observation(values, self.config.spec, stamp, self.layout)
+
+
+def transform_values(kind: str, transform: Any) -> tuple[float, ...]:
+    """A TF field's values in a ``geometry_msgs/TransformStamped`` (or anything with its fields): the translation
+    for ``position``, the rotation quaternion for ``orientation``.
+
+    Raises:
+        ObserverError: ``kind`` cannot be read from TF.
+    """
+    if kind == "position":
+        t = transform.transform.translation
+        return (t.x, t.y, t.z)
+    if kind == "orientation":
+        r = transform.transform.rotation
+        return (r.x, r.y, r.z, r.w)
+    raise ObserverError(f"kind {kind!r} cannot be read from TF: only {list(TF_KINDS)}")

@@ -10,10 +10,14 @@ Parameters come from a robot profile (``config/profiles/<robot>.yaml``)::
     fields.joints.kind: joint_positions
     fields.joints.topic: joint_states
     fields.joints.joints: [panda_joint1, ...]
+    fields.tcp.kind: position             # from TF instead of a topic: the pose of tool0 in frame_id
+    fields.tcp.child_frame_id: tool0
 
 Publishes ``observation`` (``iil_robot.observation`` JSON with its layout) each time a message of
 the ``publish_on`` field arrives and every field is fresh; otherwise nothing (the policy then
 proposes nothing and the mux holds) and ``/diagnostics`` names the fields that hold it back.
+TF fields are looked up (the newest transform) just before each observation, so ``publish_on``
+names a topic field; ``tf2_ros`` is imported only where a field reads TF.
 """
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ from geometry_msgs.msg import PoseStamped, TwistStamped, WrenchStamped
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Float64MultiArray, String
 
-from iil_robot.acting.observer import FieldConfig, Observer, ObserverConfig, ObserverError
+from iil_robot.acting.observer import FieldConfig, Observer, ObserverConfig, ObserverError, transform_values
+from iil_robot.nodes.clients.transforms import TransformLookup, import_tf2_ros
 from iil_robot.nodes.common import RECORD_QOS, SENSOR_QOS, IilNode, ParameterError, declare, declare_unset_list, run, seconds
 
 MESSAGES: dict[str, type] = {
@@ -65,11 +70,17 @@ class ObserverNode(IilNode):
                           "Field whose messages trigger an observation (the one arriving at the control rate)")
         if trigger not in {f.name for f in config.fields}:
             raise ParameterError(f"parameter 'publish_on'={trigger!r} must name a field: {[f.name for f in config.fields]}")
+        self.tf_fields = [f for f in config.fields if f.child_frame_id]
+        if trigger in {f.name for f in self.tf_fields}:
+            raise ParameterError(f"parameter 'publish_on'={trigger!r} names a TF field, and TF fields are looked up on "
+                                 "each observation: set publish_on to a topic field that arrives at the control rate "
+                                 f"(one of {[f.name for f in config.fields if f.topic]})")
         self.trigger = trigger
+        self.transforms = TransformLookup(self, import_tf2_ros(self.tf_fields)) if self.tf_fields else None
         self.published = 0
         self.obs_pub = self.create_publisher(String, "observation", RECORD_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        for topic in dict.fromkeys(f.topic for f in config.fields):
+        for topic in dict.fromkeys(f.topic for f in config.fields if f.topic):
             fields = self.observer.fields_of(topic)
             types = {f.message_type for f in fields}
             if len(types) > 1:
@@ -85,11 +96,14 @@ class ObserverNode(IilNode):
         return FieldConfig(
             name=name,
             kind=declare(self, f"{p}.kind", "", "What the field reads (acting/observer.py FIELD_KINDS)"),
-            topic=declare(self, f"{p}.topic", "", "Topic it reads"),
+            topic=declare(self, f"{p}.topic", "", "Topic it reads (empty where it reads TF: child_frame_id)"),
             timeout=declare(self, f"{p}.timeout", 0.2, "Seconds after its stamp that a value is stale", 0.001, 3600.0),
             joints=tuple(declare_unset_list(self, f"{p}.joints", "strings", "JointState fields: the joints it reads, by name")),
             size=declare(self, f"{p}.size", 0, "float64_array: the number of values", 0, 100000),
-            frame_id=declare(self, f"{p}.frame_id", "", "Frame its header must name (empty: the observer's frame_id)"),
+            frame_id=declare(self, f"{p}.frame_id", "", "Frame its header, or its TF lookup's, must name "
+                             "(empty: the observer's frame_id)"),
+            child_frame_id=declare(self, f"{p}.child_frame_id", "", "position/orientation from TF instead of a topic: "
+                                   "the frame whose pose in frame_id it reads, e.g. tool0 (topic empty)"),
         )
 
     def _callback(self, topic: str, fields: list[FieldConfig]) -> Callable[[Any], None]:
@@ -106,9 +120,24 @@ class ObserverNode(IilNode):
                 except ObserverError as err:
                     self.get_logger().warning(f"{err}; the observation holds", throttle_duration_sec=2.0)
             if any(f.name == self.trigger for f in fields):
+                self._look_up_transforms()
                 self._publish(now)
 
         return on_message
+
+    def _look_up_transforms(self) -> None:
+        for field in self.tf_fields:
+            target = self.observer.config.frame_of(field)
+            try:
+                transform = self.transforms.newest(target, field.child_frame_id)
+                self.observer.update(field, seconds(transform.header.stamp), transform.header.frame_id,
+                                     transform_values(field.kind, transform))
+            except self.transforms.errors as err:
+                self.observer.hold(field, f"TF lookup {target} -> {field.child_frame_id} failed: {err}")
+                self.get_logger().warning(f"field {field.name!r}: TF lookup {target} -> {field.child_frame_id} failed "
+                                          f"({type(err).__name__}: {err}); the observation holds", throttle_duration_sec=2.0)
+            except ObserverError as err:
+                self.get_logger().warning(f"{err}; the observation holds", throttle_duration_sec=2.0)
 
     def _publish(self, now: float) -> None:
         observation = self.observer.observe(now)

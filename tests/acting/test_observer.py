@@ -1,9 +1,10 @@
 """The observer: named fields of standard messages in, the policy's observation out, or nothing and why."""
 import math
+from types import SimpleNamespace
 
 import pytest
 
-from iil_robot.acting.observer import FieldConfig, Observer, ObserverConfig, ObserverError
+from iil_robot.acting.observer import FieldConfig, Observer, ObserverConfig, ObserverError, transform_values
 from iil_robot.data.records import Observation, layout_difference
 
 EE = FieldConfig("ee", "position", "ee_pose", timeout=0.2)
@@ -77,7 +78,10 @@ def test_a_message_that_does_not_fit_is_refused_by_name_and_the_field_holds(fiel
 @pytest.mark.parametrize("make, message", [
     (lambda: FieldConfig("a.b", "position", "t"), "without dots"),
     (lambda: FieldConfig("a", "pose", "t"), "kind 'pose' must be one of"),
-    (lambda: FieldConfig("a", "position", ""), "give the topic"),
+    (lambda: FieldConfig("a", "position", ""), "give either the topic it reads or the TF child_frame_id .* not neither"),
+    (lambda: FieldConfig("a", "position", "t", child_frame_id="tool0"), "not both"),
+    (lambda: FieldConfig("a", "force", "", child_frame_id="tool0"),
+     r"kind 'force' cannot be read from TF \(child_frame_id 'tool0'\): only \['position', 'orientation'\]"),
     (lambda: FieldConfig("a", "position", "t", timeout=0.0), "timeout 0.0 must be a positive"),
     (lambda: FieldConfig("a", "joint_positions", "t"), "list the joints it reads by name"),
     (lambda: FieldConfig("a", "float64_array", "t"), "give its size"),
@@ -98,3 +102,66 @@ def test_a_wrong_profile_is_refused_saying_what_to_fix(make, message):
 ])
 def test_layout_difference_names_what_differs(expected, actual, words):
     assert layout_difference(expected, actual) == words
+
+
+def transform_stamped(frame: str, child: str, stamp: float, xyz=(0.4, -0.1, 0.3), xyzw=(1.0, 0.0, 0.0, 0.0)):
+    """Has the fields of a geometry_msgs/TransformStamped that a TF lookup returns."""
+    sec = math.floor(stamp)
+    return SimpleNamespace(
+        header=SimpleNamespace(stamp=SimpleNamespace(sec=sec, nanosec=round((stamp - sec) * 1e9)), frame_id=frame),
+        child_frame_id=child,
+        transform=SimpleNamespace(translation=SimpleNamespace(x=xyz[0], y=xyz[1], z=xyz[2]),
+                                  rotation=SimpleNamespace(x=xyzw[0], y=xyzw[1], z=xyzw[2], w=xyzw[3])))
+
+
+TF_EE = FieldConfig("ee", "position", "", timeout=0.2, child_frame_id="tool0")
+TF_ROT = FieldConfig("rot", "orientation", "", timeout=0.2, child_frame_id="tool0")
+TF_CONFIG = ObserverConfig("ur/v1", (TF_EE, TF_ROT, JOINTS), frame_id="base")
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("position", (0.4, -0.1, 0.3)),
+    ("orientation", (1.0, 0.0, 0.0, 0.0)),
+])
+def test_a_transform_gives_its_translation_or_its_rotation(kind, expected):
+    assert transform_values(kind, transform_stamped("base", "tool0", 1.0)) == expected
+
+
+def test_a_transform_has_no_values_of_other_kinds():
+    with pytest.raises(ObserverError, match=r"kind 'force' cannot be read from TF"):
+        transform_values("force", transform_stamped("base", "tool0", 1.0))
+
+
+def feed_tf(observer: Observer, stamp: float, frame: str = "base", xyz=(0.4, -0.1, 0.3)) -> None:
+    for field in (TF_EE, TF_ROT):
+        transform = transform_stamped(frame, "tool0", stamp, xyz=xyz)
+        observer.update(field, stamp, transform.header.frame_id, transform_values(field.kind, transform))
+    observer.update(JOINTS, stamp, "", (1.0, 2.0), ("j1", "j2"))
+
+
+def test_a_tf_field_reads_like_a_pose_topic_and_goes_stale_by_its_stamp():
+    assert TF_EE.message_type == "geometry_msgs/TransformStamped" and TF_EE.source == "/tf (tool0)"
+    observer = Observer(TF_CONFIG)
+    feed_tf(observer, 1.0)
+    assert observer.observe(1.1).values == (0.4, -0.1, 0.3, 1.0, 0.0, 0.0, 0.0, 1.0, 2.0)
+    observer.update(JOINTS, 1.3, "", (1.0, 2.0), ("j1", "j2"))  # the trigger goes on; TF answers no newer transform
+    assert observer.observe(1.3) is None
+    assert set(observer.problems) == {"ee", "rot"}
+    assert observer.problems["ee"].startswith("stale: the newest message on /tf (tool0) is 0.30 s old")
+
+
+def test_a_transform_in_another_frame_is_refused_naming_tf():
+    observer = Observer(TF_CONFIG)
+    with pytest.raises(ObserverError, match=r"/tf \(tool0\) is in frame 'world', not 'base'"):
+        feed_tf(observer, 1.0, frame="world")
+
+
+def test_a_failed_lookup_holds_the_observation_at_once_until_the_next_transform():
+    observer = Observer(TF_CONFIG)
+    feed_tf(observer, 1.0)
+    observer.hold(TF_EE, "TF lookup base -> tool0 failed: frame does not exist")
+    assert observer.observe(1.05) is None
+    assert observer.observe(1.5) is None  # the old value would be stale by now: the failure stays the reason
+    assert observer.problems["ee"] == "TF lookup base -> tool0 failed: frame does not exist"
+    feed_tf(observer, 1.1, xyz=(0.5, 0.0, 0.2))
+    assert observer.observe(1.1).values[:3] == (0.5, 0.0, 0.2) and observer.problems == {}
