@@ -65,7 +65,7 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec("sim_operator", "iil_robot.nodes.sim_operator", "SimOperatorNode"),
     NodeSpec("estop_heartbeat", "iil_robot.nodes.estop_heartbeat", "EstopHeartbeat"),
     NodeSpec("arm_status", "iil_robot.nodes.arm_status", "ArmStatusNode",
-             {"message_type": "std_msgs/msg/UInt8", "topic": "robot_state"}),
+             {"message_type": "std_msgs/msg/UInt8", "topic": "robot_state", "field": "data"}),
     NodeSpec("scripted_policy", "iil_robot.nodes.scripted_policy", "ScriptedPolicy"),
     NodeSpec("scripted_input", "iil_robot.nodes.scripted_input", "ScriptedInput"),
 )
