@@ -45,9 +45,11 @@ def event(kind: str, stamp: float, origin: str = "sim") -> EpisodeEvent:
     return EpisodeEvent(kind, origin, stamp)
 
 
-def write_bag(path, records: list[StepRecord], events: list[EpisodeEvent], frames: list[tuple[int, bytes]] = ()):
+def write_bag(path, records: list[StepRecord], events: list[EpisodeEvent], frames: list[tuple[int, bytes]] = (),
+              camera_frames: dict[str, list[tuple[int, bytes]]] | None = None):
     """A recorder-like bag at ``path``: ``/step`` and ``/episode/event`` as std_msgs/String, and ``frames``
-    (header stamp in ns, JPEG bytes) as ``/camera/front/image_raw/compressed``, in stamp order."""
+    (header stamp in ns, JPEG bytes) as ``/camera/front/image_raw/compressed``, in stamp order; ``camera_frames``,
+    by camera name, as ``/camera/<name>/image_raw/compressed`` (in place of ``frames``)."""
     import numpy as np
 
     from iil_robot.data.bags import SplitBagWriter, TopicSpec, typestore
@@ -59,7 +61,9 @@ def write_bag(path, records: list[StepRecord], events: list[EpisodeEvent], frame
     writer.open()
     step_id = writer.add_topic(TopicSpec("/step", string))
     event_id = writer.add_topic(TopicSpec("/episode/event", string, "latched"))
-    frame_id = writer.add_topic(TopicSpec("/camera/front/image_raw/compressed", compressed, "sensor")) if frames else -1
+    camera_frames = camera_frames if camera_frames is not None else ({"front": list(frames)} if frames else {})
+    frame_ids = {name: writer.add_topic(TopicSpec(f"/camera/{name}/image_raw/compressed", compressed, "sensor"))
+                 for name in camera_frames}
 
     def string_msg(text):
         return store.serialize_cdr(store.types[string](data=text), string)
@@ -72,7 +76,8 @@ def write_bag(path, records: list[StepRecord], events: list[EpisodeEvent], frame
 
     stream = sorted([(r.stamp, step_id, string_msg(r.encode())) for r in records]
                     + [(e.stamp, event_id, string_msg(e.encode())) for e in events]
-                    + [(ns * 1e-9, frame_id, frame_msg(ns, data)) for ns, data in frames], key=lambda item: item[:2])
+                    + [(ns * 1e-9, frame_ids[name], frame_msg(ns, data)) for name, camera in camera_frames.items()
+                       for ns, data in camera], key=lambda item: item[:2])
     for stamp, topic, raw in stream:
         clock[0] = stamp
         writer.write(topic, int(stamp * 1e9) + 1, raw)

@@ -25,7 +25,7 @@ from iil_robot.acting.cameras import RecentFrames, pair_frames
 from iil_robot.acting.help_requests import HelpDecision, HelpGate, HelpRequestConfig, Thresholds, fit_thresholds
 from iil_robot.data.actions import ActionConfig, ActionSpace
 from iil_robot.data.camera import CameraError
-from iil_robot.data.frames import frame_chw
+from iil_robot.data.frames import camera_names, frame_chw
 from iil_robot.data.records import ACTION_SIZE, Observation, Proposal, StepRecord, layout_difference
 from iil_robot.learners.methods import ALGORITHMS
 from iil_robot.learners.networks import Policy
@@ -84,8 +84,7 @@ class PolicyConfig:
             raise ValueError(f"fallback {self.fallback!r} must be one of {FALLBACKS}")
         if self.fallback == "weights" and not self.fallback_weights:
             raise ValueError("fallback 'weights' needs fallback_weights: a .safetensors file (e.g. cloned from demos)")
-        if len(set(self.camera_names)) != len(self.camera_names):
-            raise ValueError(f"cameras {self.cameras!r} names a camera twice")
+        camera_names(self.cameras)  # raises on a camera named twice
         unknown = set(self.accepted_algorithms) - set(ALGORITHMS)
         if unknown:
             raise ValueError(f"algorithms {sorted(unknown)} are unknown; choose from {sorted(ALGORITHMS)}")
@@ -96,7 +95,7 @@ class PolicyConfig:
 
     @property
     def camera_names(self) -> tuple[str, ...]:
-        return tuple(c.strip() for c in self.cameras.split(",") if c.strip())
+        return camera_names(self.cameras)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ __all__ = ["Checkpoint", "LoopConfig", "LoopResult", "dagger_beta", "run_loop"]
 
 DAGGER_SCHEDULES: tuple[str, ...] = ("decay", "first", "linear")
 HUMAN, POLICY = "spacemouse", "policy"
-CAMERA = TrainerConfig().camera  # the sim camera, under the learner's default camera name
+CAMERA = TrainerConfig().cameras  # the sim camera, under the learner's default (one) camera name
 
 
 @dataclass(frozen=True)
@@ -353,7 +353,7 @@ class _Session:
             events.append(EpisodeEvent("success" if terminated else "timeout", "sim", self.now + self.period / 2))
             self.trainer.add_event(events[0])
             for frame in frames:  # the camera's frames first, as they reach the learner node before the steps naming them
-                self.trainer.add_frame(frame.stamp, frame.rgb)
+                self.trainer.add_frame(CAMERA, frame.stamp, frame.rgb)
             self.trainer.add_records(records)
             self.trainer.add_event(events[1])
         return success, operated

@@ -18,6 +18,7 @@ import numpy as np
 from iil_robot.data.actions import ACTION_SPACES, DEFAULT_ACTION_SPACE, ActionConfig
 from iil_robot.data.bags import BagError, find_bags, repair_bag, unlisted_files
 from iil_robot.data.episodes import Episode
+from iil_robot.data.frames import camera_names, compressed_topic
 from iil_robot.data.labels import LabelConfig, label_episodes
 from iil_robot.data.recordings import Recording, export_dataset, load_recording, summarise
 from iil_robot.learners.methods import METHODS
@@ -114,11 +115,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("WIDTH", "HEIGHT"),
                         help="--train rlif|hgdagger (and its variants): a camera policy on the recorded frames at this size, "
                              "paired with the steps by their image_stamps")
-    parser.add_argument("--camera", default="front",
-                        help="--image-size: the camera learned from, camera/<name>/image_raw/compressed in the bags "
-                             "(default %(default)s)")
+    parser.add_argument("--cameras", type=camera_list, default="front", metavar="NAME[,NAME...]",
+                        help="--image-size: the cameras learned from, comma-separated, each camera/<name>/image_raw/compressed "
+                             "in the bags; a step is learned from only with every camera's frame, and the images are stacked "
+                             "in this order (default %(default)s)")
     parser.add_argument("--device", default="auto", help="--train: auto (CUDA when available), cpu or cuda[:N]")
     parser.add_argument("--seed", type=int, default=0, help="--train: seed (default %(default)s)")
+
+
+def camera_list(text: str) -> tuple[str, ...]:
+    """``--cameras``: comma-separated camera names (as the nodes' ``cameras`` parameters)."""
+    try:
+        names = camera_names(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one camera, e.g. front or front,wrist")
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
             from iil_robot.nodes.player import play
 
             return play(find_bags(args.paths), rate=args.rate, delay=args.delay)
-        frame_topic = f"/camera/{args.camera}/image_raw/compressed" if args.train and getattr(args, "image_size", None) else None
-        recording = load_recording(args.paths, frame_topic=frame_topic)
+        cameras = args.cameras if args.train and getattr(args, "image_size", None) else ()
+        recording = load_recording(args.paths, cameras=cameras)
     except BagError as err:
         print(f"[replay] {err}", file=sys.stderr)
         return 1
@@ -202,10 +215,12 @@ def train(recording: Recording, args: argparse.Namespace) -> dict:
     width, height = getattr(args, "image_size", None) or (0, 0)
     config = TrainerConfig(method=args.train, observation_spec=args.observation_spec, device=args.device,
                            seed=args.seed, run_dir=args.out or f"runs/replay_{args.train}", image_width=width,
-                           image_height=height, camera=args.camera,
+                           image_height=height, cameras=",".join(args.cameras),
                            size="gpu")  # offline, no arm to keep up with: the configs' own sizes
-    if config.image and not recording.frames:
-        raise ValueError(f"--image-size: no camera frames on {config.image_topic} in the bags (was the camera recorded?)")
+    unrecorded = [compressed_topic(c) for c in config.camera_names if c not in {camera for camera, _, _ in recording.frames}]
+    if unrecorded:
+        raise ValueError(f"--image-size: no camera frames on {', '.join(unrecorded)} in the bags (was the camera recorded? "
+                         "the recorder's topics.* name what it records)")
     base = LearnerConfigs().seeded(args.seed)
     configs = LearnerConfigs(**{**base.as_dict(), "hgdagger": replace(base.hgdagger, head=args.head)})
     labelled = label_episodes(episodes, labels)
@@ -215,8 +230,10 @@ def train(recording: Recording, args: argparse.Namespace) -> dict:
     result = train_offline(labelled, config, args.updates, configs, labels, frames=recording.frames,
                            observation_fields=recording.observation_fields, action=action)
     if result.missing_frames:
+        lacking = ", ".join(f"{rows} {camera}'s" for camera, rows in result.missing_by_camera.items() if rows)
         print(f"[replay] --train: {result.missing_frames} labelled rows have no camera frame with their image_stamps in the "
-              "bags: left out of image learning", file=sys.stderr)
+              f"bags (rows lacking {lacking}): left out of image learning", file=sys.stderr)
     return {"method": args.train, "algorithm": config.algorithm, "updates": result.updates, "seconds": result.seconds,
             "prior": result.prior, "online": result.online, "weights": str(result.weights),
-            "checkpoint": str(result.checkpoint), "image": list(config.image), "missing_frames": result.missing_frames}
+            "checkpoint": str(result.checkpoint), "image": list(config.image), "cameras": list(config.camera_names),
+            "missing_frames": result.missing_frames, "missing_frames_by_camera": result.missing_by_camera}

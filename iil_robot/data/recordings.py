@@ -19,7 +19,7 @@ import numpy as np
 
 from iil_robot.data.bags import find_bags, read_messages
 from iil_robot.data.episodes import Episode, EpisodeSplitter, EpisodeSummary, TickGaps
-from iil_robot.data.frames import stamp_seconds
+from iil_robot.data.frames import compressed_topic, stamp_seconds
 from iil_robot.data.labels import LabelConfig, Labelled, label_episodes
 from iil_robot.data.records import EpisodeEvent, Observation, RecordError, StepRecord
 from iil_robot.data.transitions import Transitions
@@ -48,15 +48,15 @@ class Recording:
     between_steps: int = 0
     observation_fields: tuple[str, ...] = ()
     """The observations' layout (the first named one on the observation topic); empty: not recorded or not named."""
-    frames: list[tuple[float, Any]] = field(default_factory=list)
-    """(header stamp, image message) of the camera topic, when read with ``frame_topic`` (for pairing by ``image_stamp``)."""
+    frames: list[tuple[str, float, Any]] = field(default_factory=list)
+    """(camera, header stamp, image message) of the cameras read with ``cameras`` (for pairing by ``image_stamps``)."""
 
 
 def load_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event",
-                   frame_topic: str | None = None) -> Recording:
-    """Read step records and episode events (and frames of ``frame_topic``) of every bag under ``paths`` and split episodes
+                   cameras: Sequence[str] = ()) -> Recording:
+    """Read step records and episode events (and frames of ``cameras``) of every bag under ``paths`` and split episodes
     (the step records sorted by stamp, ties by tick)."""
-    recording = read_recording(paths, step_topic, event_topic, frame_topic=frame_topic)
+    recording = read_recording(paths, step_topic, event_topic, cameras=cameras)
     splitter = EpisodeSplitter()
     for event in sorted(recording.events, key=lambda e: e.stamp):
         splitter.add_event(event)
@@ -69,19 +69,20 @@ def load_recording(paths: list[str | Path], step_topic: str = "/step", event_top
 
 
 def read_recording(paths: list[str | Path], step_topic: str = "/step", event_topic: str = "/episode/event", *,
-                   skip_incomplete: bool = False, frame_topic: str | None = None,
+                   skip_incomplete: bool = False, cameras: Sequence[str] = (),
                    observation_topic: str = "/observation") -> Recording:
     """Read step records and episode events of every bag under ``paths`` (episodes not split yet).
 
     ``skip_incomplete`` leaves out bags without metadata.yaml (one the recorder is still writing
-    before its first rotation, or one left by a crash) instead of raising. ``frame_topic`` also
-    collects the camera frames of that topic (undecoded) into ``frames``. The observations' layout
+    before its first rotation, or one left by a crash) instead of raising. ``cameras`` also
+    collects the frames of those cameras (their ``compressed_topic``, undecoded) into ``frames``. The observations' layout
     comes from the first named observation on ``observation_topic``.
 
     Raises:
         BagError: a path does not exist, holds no bag, or a bag cannot be read.
     """
     recording = Recording(find_bags(paths))
+    frame_topics = {compressed_topic(camera): camera for camera in cameras}
     for bag in recording.bags:
         if skip_incomplete and not (bag / "metadata.yaml").exists():
             recording.skipped.append(bag)
@@ -89,14 +90,15 @@ def read_recording(paths: list[str | Path], step_topic: str = "/step", event_top
         info = _recording_info(bag)
         recording.operator = recording.operator or info.get("operator", "")
         recording.task = recording.task or info.get("task", "")
-        topics = [step_topic, event_topic, observation_topic] + ([frame_topic] if frame_topic else [])
+        topics = [step_topic, event_topic, observation_topic, *frame_topics]
         for m in read_messages(bag, topics):
             if m.topic == observation_topic:
                 if not recording.observation_fields:
                     recording.observation_fields = _layout(m.message.data)
                 continue
-            if m.topic == frame_topic:
-                recording.frames.append((stamp_seconds(m.message.header.stamp.sec, m.message.header.stamp.nanosec), m.message))
+            if m.topic in frame_topics:
+                stamp = stamp_seconds(m.message.header.stamp.sec, m.message.header.stamp.nanosec)
+                recording.frames.append((frame_topics[m.topic], stamp, m.message))
                 continue
             try:
                 if m.topic == step_topic:
@@ -117,7 +119,7 @@ def _layout(text: str) -> tuple[str, ...]:
 
 
 def read_bags_dir(bags_dir: str | Path, step_topic: str = "/step", event_topic: str = "/episode/event",
-                  frame_topic: str | None = None) -> Recording | None:
+                  cameras: Sequence[str] = ()) -> Recording | None:
     """What the learner rebuilds its buffers from: every complete bag under ``bags_dir`` (a bag the recorder
     is still writing is left out), or None where there is no bag yet.
 
@@ -127,7 +129,7 @@ def read_bags_dir(bags_dir: str | Path, step_topic: str = "/step", event_topic: 
     bags_dir = Path(bags_dir)
     if not bags_dir.is_dir() or not any(bags_dir.rglob("*.mcap")):
         return None
-    return read_recording([bags_dir], step_topic, event_topic, skip_incomplete=True, frame_topic=frame_topic)
+    return read_recording([bags_dir], step_topic, event_topic, skip_incomplete=True, cameras=cameras)
 
 
 def _recording_info(bag: Path) -> dict:

@@ -9,7 +9,7 @@ to rebuild its buffers from the same bags).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -39,15 +39,17 @@ class OfflineResult:
     """Policy transitions."""
     seconds: float
     missing_frames: int = 0
-    """Camera learners: rows left out because their camera frame was not in the bags."""
+    """Camera learners: rows left out because a camera frame of theirs was not in the bags."""
+    missing_by_camera: dict[str, int] = field(default_factory=dict)
+    """Camera learners, by camera: rows that lacked its frame (a row may lack several cameras')."""
 
 
 def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, configs: LearnerConfigs = LearnerConfigs(),
                   labels: LabelConfig = LabelConfig(), progress: Callable[[int], None] | None = None,
-                  frames: Sequence[tuple[float, Any]] = (), observation_fields: Sequence[str] = (),
+                  frames: Sequence[tuple[str, float, Any]] = (), observation_fields: Sequence[str] = (),
                   action: ActionConfig = ActionConfig()) -> OfflineResult:
     """Train ``config.method`` on ``labelled`` for ``updates`` updates; write weights and a checkpoint
-    to ``config.run_dir``. A camera learner (``config.image``) pairs ``frames`` ((header stamp, image
+    to ``config.run_dir``. A camera learner (``config.image``) pairs ``frames`` ((camera, header stamp, image
     message) from the bags) with the rows by their steps' ``image_stamps``, as the live learner does. The weights
     name ``observation_fields`` as their observation layout and act in ``action`` (``labelled`` must be labelled in
     its space: ``labels.action_space``).
@@ -66,8 +68,8 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, confi
     if trainer.checkpoint_path.exists():
         raise OfflineTrainingError(f"{trainer.checkpoint_path} exists: choose another output directory or delete it")
     trainer.set_observation_layout(observation_fields)
-    for stamp, message in frames if config.image else ():
-        trainer.add_image_message(stamp, message)
+    for camera, stamp, message in frames if config.image else ():
+        trainer.add_image_message(camera, stamp, message)
     trainer.add_labelled(labelled)
     if not trainer.ready():
         raise OfflineTrainingError(
@@ -87,4 +89,4 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, confi
     weights.write_bytes(trainer.export())
     trainer.save()
     return OfflineResult(weights, trainer.checkpoint_path, trainer.learner.updates, len(trainer.prior),
-                         len(trainer.online), time.monotonic() - start, trainer.missing_frames)
+                         len(trainer.online), time.monotonic() - start, trainer.missing_frames, trainer.missing_by_camera)

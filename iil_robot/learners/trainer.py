@@ -28,7 +28,7 @@ import torch
 
 from iil_robot.data.actions import DEFAULT_ACTION_SPACE, ActionConfig
 from iil_robot.data.camera import CameraError
-from iil_robot.data.frames import FrameStore, attach_images, message_rgb
+from iil_robot.data.frames import FrameStore, attach_images, camera_names, message_rgb
 from iil_robot.data.labels import LabelConfig, LabelError, Labelled, LiveLabeller
 from iil_robot.data.records import EpisodeEvent, StepRecord, layout_difference
 from iil_robot.data.transitions import StepClass, Transitions
@@ -37,12 +37,14 @@ from iil_robot.learners.checkpoints import CheckpointError, load_arrays, load_ch
 from iil_robot.learners.configs import LearnerConfigs, configure
 from iil_robot.learners.methods import METHODS, algorithm, method
 from iil_robot.learners.sizes import SIZES, CpuSizes, chosen_size, sized
-from iil_robot.learners.weights import WeightsMeta, encode_policy
+from iil_robot.learners.weights import LIMITS, WeightsMeta, encode_policy
 
 if TYPE_CHECKING:
     from iil_robot.data.recordings import Recording
 
 ScalarLogger = Callable[[str, float, int], None]
+MAX_CAMERAS = LIMITS["cameras"]
+"""Cameras a policy may take (the weights' limit)."""
 
 
 @dataclass(frozen=True)
@@ -111,12 +113,13 @@ class TrainerConfig:
     policy node does); 0 with ``image_height`` 0 = state only."""
     image_height: int = 0
     """Camera policies: height (px) of the images learned from."""
-    camera: str = "front"
-    """Camera policies: the camera learned from (the camera node's ``camera/<name>/image_raw/compressed``, live and in
-    the bags), paired with the steps by its stamp in their ``image_stamps``."""
+    cameras: str = "front"
+    """Camera policies: comma-separated names of the cameras learned from (each camera node's
+    ``camera/<name>/image_raw/compressed``, live and in the bags), paired with the steps by their stamps in the steps'
+    ``image_stamps``; their images are stacked in this order (3 channels each) in the weights."""
     frame_buffer: int = 3000
-    """Camera policies: newest frames kept for pairing with step records (150 s at 20 Hz); a step whose frame
-    was dropped before its episode was labelled is left out of image learning (counted)."""
+    """Camera policies: newest frames kept per camera for pairing with step records (150 s at 20 Hz); a step whose
+    frame was dropped before its episode was labelled is left out of image learning (counted)."""
 
     def __post_init__(self) -> None:
         chosen = method(self.method)
@@ -126,6 +129,10 @@ class TrainerConfig:
         if self.image and not chosen.images:
             raise ValueError(f"method {self.method!r} learns from state only; camera policies: "
                              f"{[m.name for m in METHODS.values() if m.images]} (set image_width and image_height to 0)")
+        names = camera_names(self.cameras)  # raises on a camera named twice
+        if self.image and not 1 <= len(names) <= MAX_CAMERAS:
+            raise ValueError(f"cameras {self.cameras!r} must name 1 to {MAX_CAMERAS} cameras to learn from, comma-separated "
+                             "(e.g. front,wrist), or set image_width and image_height to 0 for a state-only policy")
         if self.frame_buffer < 1:
             raise ValueError(f"frame_buffer {self.frame_buffer} must be >= 1")
         if self.min_obs_std <= 0:
@@ -143,14 +150,14 @@ class TrainerConfig:
         return METHODS[self.method].algorithm
 
     @property
-    def image_topic(self) -> str:
-        """The camera's JPEG frames (live, and in the bags)."""
-        return f"/camera/{self.camera}/image_raw/compressed"
+    def camera_names(self) -> tuple[str, ...]:
+        """The cameras learned from, in the order their images are stacked; () for a state-only learner."""
+        return camera_names(self.cameras) if self.image_width > 0 else ()
 
     @property
     def image(self) -> tuple[int, ...]:
-        """(channels, height, width) of the camera images learned from; () = state only."""
-        return (3, self.image_height, self.image_width) if self.image_width > 0 else ()
+        """(channels, height, width) of the images learned from: 3 channels per camera; () = state only."""
+        return (3 * len(self.camera_names), self.image_height, self.image_width) if self.image_width > 0 else ()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -208,10 +215,12 @@ class Trainer:
         self.warm_start_progress = (0, 0)
         """(updates done, updates planned) of the warm start; checkpointed, so a restart finishes one cut short."""
         self.warn = warn or logging.getLogger("iil_robot.learner").warning
-        self.frames = FrameStore(config.image, config.frame_buffer) if config.image else None
-        """Recent camera frames by stamp (camera policies only)."""
+        self.frames = {name: FrameStore((3, *config.image[1:]), config.frame_buffer) for name in config.camera_names}
+        """By camera, in the order the images are stacked: its recent frames by stamp (empty for a state-only learner)."""
         self.missing_frames = 0
-        """Labelled rows left out of image learning: their step's frame (or the next step's) was not received."""
+        """Labelled rows left out of image learning: a step's frame (or the next step's) of a camera was not received."""
+        self.missing_by_camera = dict.fromkeys(config.camera_names, 0)
+        """By camera: labelled rows that lacked its frame (a row may lack several cameras')."""
         self.bad_frames = 0
         """Camera frames that could not be decoded."""
         self._metrics: dict[str, torch.Tensor] = {}
@@ -259,27 +268,28 @@ class Trainer:
         for labelled in self.labeller.add_event(event):
             self.add_labelled(labelled)
 
-    def add_frame(self, stamp: float, rgb: np.ndarray) -> None:
-        """A camera frame (RGB (H, W, 3) uint8) captured at ``stamp``; ignored by a state-only learner."""
-        if self.frames is not None:
-            self._keep_frame(lambda: self.frames.add_rgb(stamp, rgb))
+    def add_frame(self, camera: str, stamp: float, rgb: np.ndarray) -> None:
+        """A frame (RGB (H, W, 3) uint8) of ``camera`` captured at ``stamp``; ignored unless this learner learns from
+        that camera (a state-only learner learns from none)."""
+        self._keep_frame(camera, lambda store: store.add_rgb(stamp, rgb))
 
-    def add_compressed_frame(self, stamp: float, data: bytes) -> None:
-        """A JPEG camera frame (``camera/<name>/image_raw/compressed``) captured at ``stamp``."""
-        if self.frames is not None:
-            self._keep_frame(lambda: self.frames.add_compressed(stamp, data))
+    def add_compressed_frame(self, camera: str, stamp: float, data: bytes) -> None:
+        """A JPEG frame of ``camera`` (``camera/<name>/image_raw/compressed``) captured at ``stamp``."""
+        self._keep_frame(camera, lambda store: store.add_compressed(stamp, data))
 
-    def add_image_message(self, stamp: float, message: Any) -> None:
-        """A camera frame as a (deserialized) CompressedImage or rgb8/bgr8 Image, e.g. read from a bag."""
-        if self.frames is not None:
-            self._keep_frame(lambda: self.frames.add_rgb(stamp, message_rgb(message)))
+    def add_image_message(self, camera: str, stamp: float, message: Any) -> None:
+        """A frame of ``camera`` as a (deserialized) CompressedImage or rgb8/bgr8 Image, e.g. read from a bag."""
+        self._keep_frame(camera, lambda store: store.add_rgb(stamp, message_rgb(message)))
 
-    def _keep_frame(self, add: Callable[[], None]) -> None:
+    def _keep_frame(self, camera: str, add: Callable[[FrameStore], None]) -> None:
+        store = self.frames.get(camera)
+        if store is None:
+            return
         try:
-            add()
+            add(store)
         except CameraError as err:
             self.bad_frames += 1
-            self.warn(f"camera frame ignored ({self.bad_frames} so far): {err}")
+            self.warn(f"camera {camera}: frame ignored ({self.bad_frames} so far): {err}")
 
     def set_observation_layout(self, fields: Sequence[str]) -> None:
         """The layout of the observations being learned from (the observer's ``Observation.fields``); weights carry it,
@@ -306,7 +316,7 @@ class Trainer:
         human = rlif.interventions | (rlif.classes == StepClass.DEMO)
         prior = rlif.take(human) if self.algorithm.value_based else dagger
         online = rlif.take(~human)
-        if self.frames is not None:
+        if self.frames:
             prior, online = self._with_images(prior), self._with_images(online)
         for buffer, data in ((self.prior, prior), (self.online, online)):
             if len(data) and data.observations.shape[1] != buffer.obs_dim:
@@ -317,13 +327,18 @@ class Trainer:
             self.onset_observations.extend(rlif.next_observations[rlif.rewards < 0])
 
     def _with_images(self, data: Transitions) -> Transitions:
-        paired, missing = attach_images(data, self.frames, self.config.camera)
-        if missing:
-            self.missing_frames += missing
-            self.warn(f"{missing} of {len(data)} labelled rows have no camera frame with their image_stamps (none recorded, "
-                      f"or not among the {len(self.frames)} frames kept): left out of image learning, {self.missing_frames} "
-                      f"so far. Check that the camera node runs and the policy takes camera {self.config.camera}.")
-        return paired
+        paired = attach_images(data, self.frames)
+        if paired.left_out:
+            self.missing_frames += paired.left_out
+            for camera, rows in paired.missing.items():
+                self.missing_by_camera[camera] += rows
+            lacking = ", ".join(f"{rows} lack {camera}'s ({len(self.frames[camera])} kept)"
+                                for camera, rows in paired.missing.items() if rows)
+            self.warn(f"{paired.left_out} of {len(data)} labelled rows have no camera frame with their image_stamps "
+                      f"({lacking}; not recorded, not received yet, or no longer among the frames kept): left out of image "
+                      f"learning, {self.missing_frames} so far. Check that the camera node runs each of {list(self.frames)} "
+                      "and the policy takes them (its cameras parameter).")
+        return paired.data
 
     def _build(self, obs_dim: int) -> None:
         act_dim, image, algo = len(self.action_box.low), self.config.image, self.algorithm
@@ -349,8 +364,16 @@ class Trainer:
             "env_steps": self.env_steps,
             "warm_start_done": self.warm_start_progress[0],
             "warm_start_total": self.warm_start_progress[1],
-        } | ({"frames": len(self.frames), "missing_frames": self.missing_frames, "bad_frames": self.bad_frames}
-             if self.frames is not None else {})
+        } | self._frame_status()
+
+    def _frame_status(self) -> dict[str, int]:
+        """Camera policies: frames kept and rows left out, in all and by camera (``frames.<camera>``)."""
+        if not self.frames:
+            return {}
+        kept = {camera: len(store) for camera, store in self.frames.items()}
+        return ({"frames": sum(kept.values()), "missing_frames": self.missing_frames, "bad_frames": self.bad_frames}
+                | {f"frames.{camera}": n for camera, n in kept.items()}
+                | {f"missing_frames.{camera}": n for camera, n in self.missing_by_camera.items()})
 
     def ready(self) -> bool:
         if self.learner is None or len(self.prior) + len(self.online) < self.config.min_transitions:
@@ -434,7 +457,7 @@ class Trainer:
             doubt_threshold=getattr(self.learner, "doubt_threshold", None), head=shape.head, components=shape.components,
             image=shape.image, image_features=shape.image_features, goal_critic=shape.goal_critic,
             observation_fields=self.observation_fields if len(self.observation_fields) == shape.obs_dim else (),
-            cameras=(self.config.camera,) if shape.image else (),
+            cameras=self.config.camera_names if shape.image else (),
             action_fields=self.action.action_space.fields,
         )
         return encode_policy(self.learner.policy, meta)
@@ -477,6 +500,7 @@ class Trainer:
             "observation_fields": list(self.observation_fields),
             "action_space": self.action.space,
             "image": list(self.config.image),
+            "cameras": list(self.config.camera_names),
             **{name: asdict(config) for name, config in self.configs.as_dict().items()},
         }
         save_checkpoint(self.checkpoint_path, self.learner.modules(), self.learner.optimizers(), self.learner.extra_tensors(),
@@ -533,7 +557,12 @@ class Trainer:
         if list(state.get("image", [])) != list(self.config.image):
             raise CheckpointError(
                 f"checkpoint {self.checkpoint_path} is for camera images {state.get('image', [])} (channels, height, width), "
-                f"this learner has {list(self.config.image)}: set image_width/image_height to match, or use another run_dir")
+                f"this learner has {list(self.config.image)}: set image_width/image_height (and cameras) to match, or use "
+                "another run_dir")
+        if "cameras" in state and list(state["cameras"]) != list(self.config.camera_names):
+            raise CheckpointError(
+                f"checkpoint {self.checkpoint_path} learned from cameras {list(state['cameras'])} (in that order), this "
+                f"learner has {list(self.config.camera_names)}: set cameras to match, or use another run_dir")
         if self.learner is None:
             self._build(int(state["obs_dim"]))
         load_checkpoint(self.checkpoint_path, self.learner.modules(), self.learner.optimizers(), self.learner.extra_tensors())
@@ -557,10 +586,10 @@ class Trainer:
         for event in events:
             self.add_event(event)
         try:
-            if self.frames is None:
+            if not self.frames:
                 self.add_records(steps)
-            else:  # frames and steps in stamp order: the bounded frame store holds what live pairing would
-                self._replay_with_frames(steps, sorted(recording.frames, key=lambda f: f[0]))
+            else:  # frames and steps in stamp order: the bounded frame stores hold what live pairing would
+                self._replay_with_frames(steps, sorted(recording.frames, key=lambda f: f[1]))
         except LabelError as err:
             raise LabelError(f"cannot label the bags under {self.config.bags_dir}: {err}") from err
         # The newest ones may arrive again on the live topics (recorded and queued meanwhile).
@@ -570,13 +599,13 @@ class Trainer:
                          "steps": len(steps), "events": len(events), "undecodable": recording.undecodable}
 
 
-    def _replay_with_frames(self, steps: list[StepRecord], frames: list[tuple[float, Any]]) -> None:
-        """Steps in small chunks, each after the frames up to its last stamp (a frame precedes the steps acting
-        on it), as they arrived live: the bounded frame store then holds what live pairing had."""
+    def _replay_with_frames(self, steps: list[StepRecord], frames: list[tuple[str, float, Any]]) -> None:
+        """Steps in small chunks, each after the (camera, stamp, message) frames up to its last stamp (a frame precedes
+        the steps acting on it), as they arrived live: the bounded frame stores then hold what live pairing had."""
         i = 0
         for start in range(0, len(steps), REPLAY_CHUNK):
             chunk = steps[start:start + REPLAY_CHUNK]
-            while i < len(frames) and frames[i][0] <= chunk[-1].stamp:
+            while i < len(frames) and frames[i][1] <= chunk[-1].stamp:
                 self.add_image_message(*frames[i])
                 i += 1
             self.add_records(chunk)

@@ -5,7 +5,8 @@ Runs in its own process, niced and with few torch threads (CUDA when available).
 by ``iil_robot.data.labels``, as offline replay does); publishes ``policy/weights``
 (std_msgs/UInt8MultiArray, safetensors bytes, latched) every ``publish_every_updates`` updates
 or ``publish_period`` seconds. A camera learner (``image_width``/``image_height``) also subscribes
-its camera's ``camera/<camera>/image_raw/compressed`` and pairs frames with step records by their ``image_stamps``.
+``camera/<name>/image_raw/compressed`` of each of its ``cameras`` and pairs their frames with step records by the
+records' ``image_stamps``.
 Checkpoints and TensorBoard scalars go to ``run_dir``; a restart
 resumes from there, with its buffers rebuilt from the bags under ``bags_dir`` when set. See
 ``iil_robot.learners.trainer``.
@@ -36,7 +37,7 @@ from sensor_msgs.msg import CompressedImage  # noqa: E402
 from std_msgs.msg import MultiArrayDimension, String, UInt8MultiArray  # noqa: E402
 
 from iil_robot.data.actions import ActionConfig  # noqa: E402
-from iil_robot.data.frames import stamp_seconds  # noqa: E402
+from iil_robot.data.frames import compressed_topic, stamp_seconds  # noqa: E402
 from iil_robot.data.labels import LabelConfig  # noqa: E402
 from iil_robot.data.recordings import read_bags_dir  # noqa: E402
 from iil_robot.data.records import EpisodeEvent, Observation, RecordError, StepRecord  # noqa: E402
@@ -89,10 +90,16 @@ class Layout(NamedTuple):
 
 
 class Frame(NamedTuple):
-    """A camera frame as received: header stamp (s) and JPEG bytes."""
+    """A camera frame as received: its camera, header stamp (s) and JPEG bytes."""
 
+    camera: str
     stamp: float
     jpeg: bytes
+
+
+RENAMED = {"camera": "cameras"}
+"""Parameters renamed, old -> new: the old name given stops the node (ROS ignores an undeclared parameter, and a
+learner that silently trains on the default camera instead would be worse)."""
 
 
 def weights_message(data: bytes) -> UInt8MultiArray:
@@ -105,6 +112,10 @@ def weights_message(data: bytes) -> UInt8MultiArray:
 class LearnerNode(IilNode):
     def __init__(self) -> None:
         super().__init__("learner")
+        for old, new in RENAMED.items():
+            if old in getattr(self, "_parameter_overrides", {}):  # rclpy keeps launch/YAML overrides here
+                raise ParameterError(f"parameter {old!r} was replaced by {new!r} (comma-separated camera names, e.g. "
+                                     f"front,wrist): rename it in the learner's parameters")
         config: TrainerConfig = declare_config(self, TrainerConfig, ranges=TRAINER_RANGES)
         if not METHODS[config.method].interactive:
             raise ParameterError(f"method {config.method!r} trains once on demos and then stays frozen: train it offline "
@@ -137,12 +148,12 @@ class LearnerNode(IilNode):
         self.create_subscription(String, "episode/event", self._on_event, EVENTS_QOS)
         self.layout: tuple[str, ...] = ()
         self.create_subscription(String, "observation", self._on_observation, SENSOR_QOS)  # for its layout only
-        if config.image:  # camera policies: frames paired with step records by their stamp (image_stamps)
-            self.create_subscription(CompressedImage, config.image_topic.lstrip("/"), self._on_frame, FRAME_QOS)
+        for camera in config.camera_names:  # camera policies: frames paired with step records by their stamp (image_stamps)
+            self.create_subscription(CompressedImage, compressed_topic(camera).lstrip("/"),
+                                     lambda msg, camera=camera: self._on_frame(camera, msg), FRAME_QOS)
         recording = None
         if config.bags_dir:  # the bags are the source of the buffers
-            recording = read_bags_dir(config.bags_dir, config.step_topic, config.event_topic,
-                                      config.image_topic if config.image else None)
+            recording = read_bags_dir(config.bags_dir, config.step_topic, config.event_topic, config.camera_names)
         resumed = self.trainer.restore(recording)
         self._log_restore(resumed)
         if resumed and self.trainer.status()["updates"] > 0:  # never replace the fallback with untrained weights
@@ -183,8 +194,8 @@ class LearnerNode(IilNode):
             self.layout = fields
             self.inbox.append(Layout(fields))
 
-    def _on_frame(self, msg: CompressedImage) -> None:
-        self.inbox.append(Frame(stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec), bytes(msg.data)))
+    def _on_frame(self, camera: str, msg: CompressedImage) -> None:
+        self.inbox.append(Frame(camera, stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec), bytes(msg.data)))
 
     def _drain(self) -> None:
         """Hand the inbox to the trainer in arrival order (events split episodes between steps; frames are
@@ -199,7 +210,7 @@ class LearnerNode(IilNode):
                 self.trainer.add_records(records)
                 records = []
             if isinstance(item, Frame):
-                self.trainer.add_compressed_frame(item.stamp, item.jpeg)
+                self.trainer.add_compressed_frame(item.camera, item.stamp, item.jpeg)
             elif isinstance(item, Layout):
                 self.trainer.set_observation_layout(item.fields)
             else:

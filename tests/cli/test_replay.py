@@ -221,6 +221,40 @@ def test_train_a_camera_policy_pairs_the_recorded_frames_with_the_steps(tmp_path
     runner = PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights", cameras="front",
                                        fallback_weights=str(out / "weights.safetensors")))
     assert runner.active.meta.image == (3, 20, 24) and runner.active.meta.cameras == ("front",)
-    assert main(["replay", str(tmp_path / "bags"), "--train", "rlif", "--image-size", "24", "20", "--camera", "wrist",
+    assert main(["replay", str(tmp_path / "bags"), "--train", "rlif", "--image-size", "24", "20", "--cameras", "front,wrist",
                  "--out", str(tmp_path / "o2"), "--device", "cpu"]) == 1
-    assert "no camera frames on /camera/wrist/image_raw/compressed" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no camera frames on /camera/wrist/image_raw/compressed in the bags" in err and "front" not in err
+
+
+def test_train_a_two_camera_policy_pairs_each_steps_frames_of_both_cameras(tmp_path, capsys):
+    from iil_robot.acting.policy import PolicyConfig, PolicyRunner
+    from iil_robot.data.camera import encode_jpeg
+    from iil_robot.data.frames import stamp_seconds
+    from tests.records_factory import write_bag
+
+    ns = {(c, r.tick): int(round(r.stamp * 1e9)) + offset for r in steps("ppppHhhppp") for c, offset in
+          (("front", 1000), ("wrist", 3_000_000))}
+    records = [r.__class__(**{**r.__dict__, "image_stamps": {c: stamp_seconds(ns[c, r.tick] // 10**9, ns[c, r.tick] % 10**9)
+                                                             for c in ("front", "wrist")}}) for r in steps("ppppHhhppp")]
+    # the front's frame of tick 2 and the wrist's of tick 6 were not recorded
+    frames = {c: [(ns[c, r.tick], encode_jpeg(np.full((32, 32, 3), 10 * r.tick + (100 if c == "wrist" else 0), np.uint8)))
+                  for r in records if (c, r.tick) not in {("front", 2), ("wrist", 6)}] for c in ("front", "wrist")}
+    write_bag(tmp_path / "bags" / "s_000", records, [event("start", 0.0), event("success", 0.5, "operator")],
+              camera_frames=frames)
+    out = tmp_path / "out"
+    assert main(["replay", str(tmp_path / "bags"), "--train", "hgdagger", "--image-size", "24", "20", "--cameras",
+                 "front,wrist", "--updates", "2", "--out", str(out), "--observation-spec", "toy/v1", "--device", "cpu",
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    trained = json.loads(captured.out)["train"]
+    # rows 1 and 2 lack the front's frame (theirs or their next), rows 5 and 6 the wrist's
+    assert trained["image"] == [6, 20, 24] and trained["cameras"] == ["front", "wrist"]
+    assert trained["missing_frames"] == 4 and trained["missing_frames_by_camera"] == {"front": 2, "wrist": 2}
+    assert "2 front's, 2 wrist's" in captured.err
+    runner = PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights", cameras="wrist,front",
+                                       fallback_weights=str(out / "weights.safetensors")))
+    assert runner.active.meta.image == (6, 20, 24) and runner.active.meta.cameras == ("front", "wrist")
+    with pytest.raises(SystemExit):
+        main(["replay", str(tmp_path / "bags"), "--train", "rlif", "--image-size", "24", "20", "--cameras", "front,front"])
+    assert "names a camera twice" in capsys.readouterr().err

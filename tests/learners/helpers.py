@@ -70,5 +70,5 @@ def restore_from_bags(trainer) -> bool:
 
     config = trainer.config
     recording = read_bags_dir(config.bags_dir, config.step_topic, config.event_topic,
-                              config.image_topic if config.image else None) if config.bags_dir else None
+                              config.camera_names) if config.bags_dir else None
     return trainer.restore(recording)

@@ -9,6 +9,7 @@ from iil_robot.cli.graph import NodeSpec
 from iil_robot.learners.weights import Expected, decode_policy
 from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS
 from tests.learners.helpers import boundary_task_records, episode_events
+from tests.nodes.conftest import assert_stops_with
 from tests.records_factory import write_bag
 
 
@@ -150,48 +151,6 @@ def test_a_learner_leading_its_own_session_nices_its_autogroup(graph, probe, tmp
     assert autogroup(os.getpid()) != autogroup(process.pid)  # the test's own session keeps its priority
 
 
-def test_a_camera_learner_pairs_compressed_frames_with_step_records_by_their_stamp(graph, probe, tmp_path):
-    from sensor_msgs.msg import CompressedImage
-
-    from iil_robot.nodes.common import SENSOR_QOS
-    from tests.learners.test_trainer_images import frame_ns, jpeg, with_frames
-
-    graph.start(spec(tmp_path / "run", image_width=24, image_height=20, **{"rlpd.image_features": 8}))
-    received = probe.collect(UInt8MultiArray, "policy/weights", LATCHED_QOS)
-    from diagnostic_msgs.msg import DiagnosticArray
-    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
-    frames = probe.publisher(CompressedImage, "camera/front/image_raw/compressed", SENSOR_QOS)
-    steps = probe.publisher(String, "step", RECORD_QOS)
-    events = probe.publisher(String, "episode/event", EVENTS_QOS)
-    probe.wait_for(lambda: min(p.get_subscription_count() for p in (frames, steps, events)) > 0, 30.0,
-                   "the learner's camera, step and episode/event subscriptions")
-    # best effort: frames sent before the learner's reader has matched the probe's writer are lost; send one
-    # (a stamp no step names) until the learner's diagnostics count it
-    warm_up = CompressedImage(format="rgb8; jpeg compressed bgr8", data=jpeg(0))
-    warm_up.header.stamp.sec = 999_999
-    probe.wait_for(lambda: any(kv.key == "frames" and kv.value != "0" for m in diagnostics.messages for st in m.status
-                               for kv in st.values), 30.0, "the learner receiving camera frames",
-                   every=lambda: frames.publish(warm_up))
-    episodes = with_frames(boundary_task_records(4, 40))
-    ends = iter(episode_events(episodes))
-    for episode in episodes:
-        events.publish(String(data=next(ends).encode()))
-        for record in episode:
-            frame = CompressedImage(format="rgb8; jpeg compressed bgr8", data=jpeg(record.tick))
-            ns = frame_ns(record)
-            frame.header.stamp.sec, frame.header.stamp.nanosec = ns // 10**9, ns % 10**9
-            frames.publish(frame)
-            steps.publish(String(data=record.encode()))
-        events.publish(String(data=next(ends).encode()))
-    try:
-        probe.wait_for(lambda: len(received) >= 1, 90.0, "weights of a camera policy")
-    except AssertionError as err:
-        last = [{kv.key: kv.value for kv in st.values} for m in diagnostics.messages[-1:] for st in m.status]
-        raise AssertionError(f"{err}; {last}; the learner's log:\n{graph.tail('learner', 30)}") from err
-    meta, _ = decode_policy(received.messages[-1].data.tobytes(), Expected("toy/v1", 1))
-    assert meta.image == (3, 20, 24)
-
-
 def learner_status(diagnostics) -> tuple[int, str, dict[str, str]] | None:
     """The newest learner status received: (level, message, values)."""
     for array in reversed(diagnostics.messages):
@@ -200,6 +159,93 @@ def learner_status(diagnostics) -> tuple[int, str, dict[str, str]] | None:
                 level = status.level if isinstance(status.level, int) else ord(status.level)
                 return level, status.message, {kv.key: kv.value for kv in status.values}
     return None
+
+
+CAMERAS = ("front", "wrist")
+
+
+def test_a_two_camera_learner_pairs_each_cameras_frames_by_stamp_and_a_policy_node_acts_on_its_weights(graph, probe,
+                                                                                                        tmp_path):
+    """Two camera topics into the learner, frames paired with the step records by their stamps (a lost wrist frame
+    counted for the wrist); its weights into a policy node that lists the same cameras in another order."""
+    import time
+
+    import numpy as np
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from iil_robot.data.records import Observation, Proposal
+    from iil_robot.nodes.common import SENSOR_QOS
+    from tests.learners.test_trainer_images import camera_ns, jpeg, with_frames
+
+    graph.start(spec(tmp_path / "run", image_width=24, image_height=20, cameras="front,wrist", **{"rlpd.image_features": 8}))
+    received = probe.collect(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
+    frames = {c: probe.publisher(CompressedImage, f"camera/{c}/image_raw/compressed", SENSOR_QOS) for c in CAMERAS}
+    steps = probe.publisher(String, "step", RECORD_QOS)
+    events = probe.publisher(String, "episode/event", EVENTS_QOS)
+    probe.wait_for(lambda: min(p.get_subscription_count() for p in (*frames.values(), steps, events)) > 0, 30.0,
+                   "the learner's camera, step and episode/event subscriptions")
+
+    def frame(camera: str, ns: int, data: bytes) -> CompressedImage:
+        msg = CompressedImage(format="rgb8; jpeg compressed bgr8", data=data)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = ns // 10**9, ns % 10**9
+        return msg
+
+    # best effort: frames sent before the learner's reader has matched the probe's writer are lost; send one of each
+    # camera (a stamp no step names) until the learner's diagnostics count them
+    def counted(camera: str) -> bool:
+        status = learner_status(diagnostics)
+        return status is not None and status[2].get(f"frames.{camera}", "0") != "0"
+
+    for camera in CAMERAS:
+        probe.wait_for(lambda: counted(camera), 30.0, f"the learner receiving {camera} frames",  # noqa: B023
+                       every=lambda: frames[camera].publish(frame(camera, 999_999 * 10**9, jpeg(0, camera))))  # noqa: B023
+    episodes = with_frames(boundary_task_records(4, 40), cameras=CAMERAS)
+    lost = episodes[1][10].tick  # its wrist frame is never sent
+    ends = iter(episode_events(episodes))
+    for episode in episodes:
+        events.publish(String(data=next(ends).encode()))
+        for record in episode:
+            for camera in CAMERAS:
+                if (camera, record.tick) != ("wrist", lost):
+                    frames[camera].publish(frame(camera, camera_ns(record, camera), jpeg(record.tick, camera)))
+            steps.publish(String(data=record.encode()))
+        events.publish(String(data=next(ends).encode()))
+    try:
+        probe.wait_for(lambda: len(received) >= 1, 90.0, "weights of a two-camera policy")
+        probe.wait_for(lambda: int(learner_status(diagnostics)[2].get("missing_frames.wrist", "0")) >= 2, 30.0,
+                       "the rows without their wrist frame counted")
+    except AssertionError as err:
+        raise AssertionError(f"{err}; {learner_status(diagnostics)}; the learner's log:\n{graph.tail('learner', 30)}") from err
+    meta, _ = decode_policy(received.messages[-1].data.tobytes(), Expected("toy/v1", 1))
+    assert meta.image == (6, 20, 24) and meta.cameras == CAMERAS
+
+    graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", parameters={
+        "rate": 20.0, "cameras": "wrist,front", "camera_timeout": 0.5, "observation_timeout": 0.5}))
+    raw = {c: probe.publisher(Image, f"camera/{c}/image_raw", SENSOR_QOS) for c in CAMERAS}
+    observations = probe.publisher(String, "observation", SENSOR_QOS)
+    proposals = probe.collect(String, "policy/proposal", RECORD_QOS)
+
+    def feed():
+        stamp = probe.node.get_clock().now().to_msg()
+        for camera, value in (("front", 60), ("wrist", 190)):
+            image = Image(height=20, width=24, encoding="rgb8", step=24 * 3, data=np.full((20, 24, 3), value, np.uint8).tobytes())
+            image.header.stamp = stamp
+            raw[camera].publish(image)
+        observations.publish(String(data=Observation((0.1,), "toy/v1", time.time()).encode()))
+
+    def newest() -> Proposal | None:
+        return Proposal.decode(proposals.messages[-1].data) if proposals.messages else None
+
+    probe.wait_for(lambda: newest() is not None and newest().policy_version >= 1, 60.0,
+                   "the policy node's proposals with the learner's weights", every=feed)
+    assert set(newest().image_stamps) == set(CAMERAS)
+
+
+def test_the_renamed_camera_parameter_stops_the_learner_naming_its_new_name(graph, tmp_path):
+    assert_stops_with(graph, spec(tmp_path / "run", camera="wrist"), "parameter 'camera' was replaced by 'cameras'",
+                      startup=90.0)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/schedstat"), reason="a kernel without scheduler statistics")
