@@ -173,15 +173,15 @@ class PolicyRunner:
             return None, "holding: " + "; ".join(f"camera {name} {why}" for name, why in missing.items())
         # the frames' stamps go into the proposal (and the step record): the learner pairs images by them
         image_stamps = {name: frame.stamp for name, frame in frames.items()} or None
+        rotation = None
+        if self.action.frame == "tool":  # before the layout is taken: one without the orientation never becomes expected
+            rotation, why_not = self._tool_rotation(observation)
+            if rotation is None:
+                return None, why_not
         if self.observation_spec is None:
             self.observation_spec = observation.spec
         if self.obs_dim is None and observation.spec == self.observation_spec:
             self.obs_dim, self.observation_fields = len(observation.values), observation.fields
-        rotation = None
-        if self.action.frame == "tool":
-            rotation, why_not = self._tool_rotation(observation)
-            if rotation is None:
-                return None, why_not
         if active.policy is None:
             action = (0.0,) * (ACTION_SIZE - 1) + (self.config.fallback_gripper,)
             return Proposal(action, observation.values, 0, observation.stamp, now, image_stamps=image_stamps), ""
