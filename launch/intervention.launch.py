@@ -25,6 +25,8 @@ ARGUMENTS = {
     "input": ("device", "gate input: device (pyspacemouse), joy (spacenav/joy) or twist (spacenav/twist)"),
     "method": ("rlif", "learning method (iil_robot/learners/methods.py), e.g. rlif or hgdagger"),
     "action_space": ("translation", "what the policy learns, each with the gripper: translation, translation_yaw or 6dof"),
+    "action_frame": ("base", "frame of the learned velocities: base (the command frame) or tool (the end effector's; "
+                     "add its orientation, ee_orientation, to the profile's observer)"),
     "device": ("auto", "learner device: auto (CUDA when available), cpu or cuda"),
     "output_dir": ("recordings", "where the recorder writes its bags"),
     "run_dir": ("runs/learner", "learner checkpoints and TensorBoard logs"),
@@ -47,7 +49,8 @@ def intervention_nodes(context) -> list[Node]:
     sim_time = {"use_sim_time": arg("use_sim_time")}
 
     overlay = [arg("overlay").perform(context)] if arg("overlay").perform(context) else []
-    action = action_parameters(profile, arg("action_space").perform(context))  # bounded by the mux's limits
+    action = action_parameters(profile, arg("action_space").perform(context),  # bounded by the mux's limits
+                               frame=arg("action_frame").perform(context))
 
     def node(executable: str, name: str, overrides: dict, own_file: str | None = None, condition=None) -> Node:
         files = [PathJoinSubstitution([share, "config", own_file])] if own_file else []

@@ -31,6 +31,7 @@ ARGUMENTS = {
     "operator_level": (str(DEFAULT_OPERATOR_LEVEL), "simulated operator quality in [0, 1]"),
     "method": ("rlif", "learning method (iil_robot/learners/methods.py), e.g. rlif or hgdagger"),
     "action_space": ("translation", "what the policy learns, each with the gripper: translation, translation_yaw or 6dof"),
+    "action_frame": ("base", "frame of the learned velocities: base (the command frame) or tool (the end effector's)"),
     "output_dir": ("runs/sim/bags", "where the recorder writes its bags"),
     "run_dir": ("runs/sim/learner", "learner checkpoints and TensorBoard logs"),
     "seed": ("0", "seed of the sim and the operator"),
@@ -43,11 +44,12 @@ def sim_graph(context) -> list:
     share = FindPackageShare("iil_robot")
     arg = LaunchConfiguration
     task, robot, space = arg("task").perform(context), arg("robot").perform(context), arg("action_space").perform(context)
+    frame = arg("action_frame").perform(context)
     profile = load_profile(robot)
     sim = PathJoinSubstitution([share, "config", "sim.yaml"])
     # the task's changes to the profile (observer fields, success, time limit, scene reset) on top of sim.yaml
     overlay = yaml.safe_load(config_path("sim.yaml").read_text())
-    changes = sim_overrides(profile, task, space)
+    changes = sim_overrides(profile, task, space, frame)
     for name, values in changes.items():
         overlay.setdefault(name, {"ros__parameters": {}})["ros__parameters"].update(values)
     camera = arg("camera").perform(context).lower() == "true"
@@ -60,8 +62,8 @@ def sim_graph(context) -> list:
     atexit.register(os.unlink, file.name)  # the nodes read it at their start; launch outlives them
     real = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "intervention.launch.py"])),
-        launch_arguments={"robot": robot, "input": "joy", "method": arg("method"), "action_space": space, "device": "auto",
-                          "output_dir": arg("output_dir"), "run_dir": arg("run_dir"), "camera": arg("camera"),
+        launch_arguments={"robot": robot, "input": "joy", "method": arg("method"), "action_space": space, "action_frame": frame,
+                          "device": "auto", "output_dir": arg("output_dir"), "run_dir": arg("run_dir"), "camera": arg("camera"),
                           "overlay": file.name}.items())
 
     def stand_in(name: str, overrides: dict) -> Node:

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from iil_robot.data.records import Observation
+from iil_robot.data.tool_frame import QUATERNION
 
 __all__ = ["FIELD_KINDS", "TF_KINDS", "FieldConfig", "Observer", "ObserverConfig", "ObserverError", "transform_values"]
 
 FIELD_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "position": ("geometry_msgs/PoseStamped", ("x", "y", "z")),
-    "orientation": ("geometry_msgs/PoseStamped", ("qx", "qy", "qz", "qw")),
+    "orientation": ("geometry_msgs/PoseStamped", QUATERNION),
     "joint_positions": ("sensor_msgs/JointState", ()),
     "joint_velocities": ("sensor_msgs/JointState", ()),
     "width": ("sensor_msgs/JointState", ("width",)),

@@ -4,7 +4,9 @@
 thread (``prepare``) and installs a validated one between ticks (``install``), so the tick
 never sees a half-swapped policy; a refused message leaves the old policy acting. ``act`` turns
 the latest observation into a proposal, or into nothing when the observation is stale or does
-not fit the policy (the mux then holds the arm).
+not fit the policy (the mux then holds the arm). With ``action.frame: tool`` the policy's action is in
+the end effector's frame and ``act`` rotates it into the command frame by the orientation in the same
+observation (``iil_robot.data.tool_frame``); an observation without that orientation gets no proposal.
 
 ``HelpRequester`` is the optional robot-gated help request (``help_requests.HelpGate``,
 ThriftyDAgger): on the ensemble's doubt (novelty) and, with weights that carry the goal-probability
@@ -27,6 +29,7 @@ from iil_robot.data.actions import ActionConfig, ActionSpace
 from iil_robot.data.camera import CameraError
 from iil_robot.data.frames import camera_names, frame_chw
 from iil_robot.data.records import ACTION_SIZE, Observation, Proposal, StepRecord, layout_difference
+from iil_robot.data.tool_frame import from_tool, orientation_indices, rotation_at, to_tool
 from iil_robot.learners.methods import ALGORITHMS
 from iil_robot.learners.networks import Policy
 from iil_robot.learners.weights import (
@@ -107,8 +110,10 @@ class Active:
 
 class PolicyRunner:
     def __init__(self, config: PolicyConfig, action: ActionConfig = ActionConfig()) -> None:
-        """``action``: the action space this node acts in (weights of another are refused) and its bounds."""
+        """``action``: the action space and frame this node acts in (weights of others are refused) and its bounds."""
         self.config, self.action = config, action
+        self.orientation: tuple[int, ...] = ()  # frame tool: the quaternion's positions in the observation layout below
+        self._oriented_layout: tuple[str, ...] | None = None
         self.active = Active(None, None, 0)
         self.observation_spec: str | None = config.observation_spec or None
         self.obs_dim: int | None = None  # learned from the observations of that spec
@@ -121,7 +126,7 @@ class PolicyRunner:
     def _expected(self) -> Expected:
         return Expected(observation_spec=self.observation_spec, obs_dim=self.obs_dim, algorithms=self.config.accepted_algorithms,
                         observation_fields=self.observation_fields, max_parameters=self.config.max_parameters,
-                        cameras=self.config.camera_names, action_space=self.action.space)
+                        cameras=self.config.camera_names, action_space=self.action.space, action_frame=self.action.frame)
 
     @property
     def version(self) -> int:
@@ -167,6 +172,11 @@ class PolicyRunner:
             return None, "holding: " + "; ".join(f"camera {name} {why}" for name, why in missing.items())
         # the frames' stamps go into the proposal (and the step record): the learner pairs images by them
         image_stamps = {name: frame.stamp for name, frame in frames.items()} or None
+        rotation = None
+        if self.action.frame == "tool":  # before the layout is taken: one without the orientation never becomes expected
+            rotation, why_not = self._tool_rotation(observation)
+            if rotation is None:
+                return None, why_not
         if self.observation_spec is None:
             self.observation_spec = observation.spec
         if self.obs_dim is None and observation.spec == self.observation_spec:
@@ -195,16 +205,38 @@ class PolicyRunner:
         values = action[0].tolist()
         if not all(math.isfinite(v) for v in values):
             return None, "the policy produced a non-finite action"
-        return Proposal(to_record_action(values, meta.action_space), observation.values, active.version, observation.stamp, now,
+        action = to_record_action(values, meta.action_space)
+        if rotation is not None:
+            action = tuple(from_tool(np.asarray(action), rotation).tolist())
+        return Proposal(action, observation.values, active.version, observation.stamp, now,
                         None if uncertainty is None else float(uncertainty[0]), risk, image_stamps), ""
 
+    def _tool_rotation(self, observation: Observation) -> tuple[np.ndarray | None, str]:
+        """The end effector's orientation in ``observation`` (tool -> command frame), or (None, why not)."""
+        if observation.fields != self._oriented_layout:
+            try:
+                self.orientation = orientation_indices(observation.fields, self.action.orientation_field)
+            except ValueError as err:
+                return None, f"holding: {err} (on the policy node)"
+            self._oriented_layout = observation.fields
+        rotation = rotation_at(observation.values, self.orientation)
+        if rotation is None:
+            quaternion = [observation.values[i] for i in self.orientation]
+            return None, f"holding: the end effector's orientation {self.action.orientation_field} {quaternion} is no rotation"
+        return rotation, ""
+
     def risk(self, observation: tuple[float, ...] | None, action: tuple[float, ...] | None) -> float | None:
-        """1 - Q_G(s, a) of a record action (e.g. the operator's command) under the active weights; None
-        without a goal critic, or when the observation does not fit them."""
+        """1 - Q_G(s, a) of a record action (e.g. the operator's command, in the command frame) under the active
+        weights; None without a goal critic, or when the observation does not fit them."""
         active = self.active
         if active.policy is None or active.policy.goal_critic is None or observation is None or action is None \
                 or len(observation) != active.meta.obs_dim:
             return None
+        if self.action.frame == "tool":  # Q_G takes the tool frame's action
+            rotation = rotation_at(observation, self.orientation)
+            if rotation is None:
+                return None
+            action = tuple(to_tool(np.asarray(action), rotation).tolist())
         picked = [action[i] for i in active.meta.action_space.indices]
         with torch.inference_mode():
             q = active.policy.goal_probability(torch.tensor([observation], dtype=torch.float32), torch.tensor([picked]))
@@ -273,9 +305,9 @@ class HelpRequester:
     """Feeds ``HelpGate`` from the policy's proposals (novelty, risk) and the mux's step records (the operator's
     action and its risk, for the hand-back). One per policy node, or per headless loop."""
 
-    def __init__(self, config: HelpConfig, action_indices: tuple[int, ...] = ActionConfig().action_space.indices) -> None:
-        """``action_indices``: the values of the record action the policy proposes (its action space), which the
-        operator's command is compared on for the hand-back."""
+    def __init__(self, config: HelpConfig, action_indices: tuple[int, ...] = ActionConfig().command_indices) -> None:
+        """``action_indices``: the values of the record action the policy proposes (``ActionConfig.command_indices``),
+        which the operator's command is compared on for the hand-back."""
         self.config, self.action_indices = config, action_indices
         self.novelties: deque[float] = deque(maxlen=config.recent)  # at robot-driven ticks
         self.risks: deque[float] = deque(maxlen=config.recent)

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from iil_robot.data.actions import ACTION_SPACES, DEFAULT_ACTION_SPACE, ActionConfig
+from iil_robot.data.actions import ACTION_FRAMES, ACTION_SPACES, DEFAULT_ACTION_SPACE, ActionConfig
 from iil_robot.data.bags import BagError, find_bags, repair_bag, unlisted_files
 from iil_robot.data.episodes import Episode
 from iil_robot.data.frames import camera_names, compressed_topic
 from iil_robot.data.labels import LabelConfig, label_episodes
 from iil_robot.data.recordings import Recording, export_dataset, load_recording, summarise
+from iil_robot.data.tool_frame import orientation_indices
 from iil_robot.learners.methods import METHODS
 
 
@@ -106,6 +107,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--action-space", default=DEFAULT_ACTION_SPACE, choices=list(ACTION_SPACES),
                         help="--train: the action space to learn, each with the gripper (default %(default)s), bounded by "
                              "the mux's default limits")
+    parser.add_argument("--action-frame", default="base", choices=list(ACTION_FRAMES),
+                        help="--train: the frame of the learned velocities: base (the command frame, default) or tool (the "
+                             "end effector's; the observations must hold its orientation, ee_orientation)")
     parser.add_argument("--updates", type=int, default=1000, help="--train: learner updates (default %(default)s)")
     parser.add_argument("--out", metavar="DIR", help="--train: output directory for weights.safetensors and the "
                         "checkpoint (default runs/replay_<learner>; must not hold a checkpoint)")
@@ -208,9 +212,10 @@ def train(recording: Recording, args: argparse.Namespace) -> dict:
     from iil_robot.learners.trainer import TrainerConfig
 
     method = METHODS[args.train]
-    action = ActionConfig(getattr(args, "action_space", DEFAULT_ACTION_SPACE))
+    action = ActionConfig(getattr(args, "action_space", DEFAULT_ACTION_SPACE), frame=getattr(args, "action_frame", "base"))
+    orientation = orientation_indices(recording.observation_fields, action.orientation_field) if action.frame == "tool" else ()
     labels = LabelConfig(pre_intervention_window=args.window, label_every_step=method.label_every_step,
-                         action_space=action.space)
+                         action_space=action.space, action_frame=action.frame, orientation=orientation)
     episodes = [e for e in recording.episodes if not args.outcomes or e.outcome in args.outcomes]
     width, height = getattr(args, "image_size", None) or (0, 0)
     config = TrainerConfig(method=args.train, observation_spec=args.observation_spec, device=args.device,

@@ -37,7 +37,7 @@ from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
 from iil_robot.command.mux import step_records_reach
 from iil_robot.config import config_path
 from iil_robot.config.profiles import RobotProfile, action_parameters, load_profile, profile_names
-from iil_robot.data.actions import ACTION_SPACES, DEFAULT_ACTION_SPACE, action_space
+from iil_robot.data.actions import ACTION_FRAMES, ACTION_SPACES, DEFAULT_ACTION_SPACE, action_space
 from iil_robot.learners.methods import METHODS
 from iil_robot.sim.spec import DEFAULT_MAX_EPISODE_STEPS
 
@@ -89,6 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what the policy learns and proposes, each with the gripper: translation (vx vy vz, default), "
                              "translation_yaw (+ wz) or 6dof (+ wx wy wz); with rotations the observation also carries the "
                              "end effector's orientation and the simulated operator keeps the gripper's")
+    parser.add_argument("--action-frame", default="base", choices=list(ACTION_FRAMES),
+                        help="frame of the learned velocities: base (the command frame, default) or tool (the end "
+                             "effector's; the observation then carries its orientation)")
     parser.add_argument("--startup-timeout", type=float, default=120.0, help="seconds to wait for the first step record")
 
 
@@ -109,6 +112,7 @@ def _load_run(args: argparse.Namespace) -> tuple[Path, dict]:
     settings = {
         "task": args.task, "method": args.method, "robot": args.robot, "operator_model": args.operator_model,
         "operator_level": args.operator_level, "seed": args.seed, "episodes_done": 0, "action_space": args.action_space,
+        "action_frame": args.action_frame,
     }
     return run_dir, settings
 
@@ -125,7 +129,8 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
     return out
 
 
-def sim_overrides(profile: RobotProfile, task: str, space: str = DEFAULT_ACTION_SPACE) -> dict[str, dict[str, object]]:
+def sim_overrides(profile: RobotProfile, task: str, space: str = DEFAULT_ACTION_SPACE,
+                  frame: str = "base") -> dict[str, dict[str, object]]:
     """What the simulated task changes in a profile's parameters: a task without a block (reach) has no object pose,
     so the observer's fields that read one are left out and success is the end effector at the goal; the time
     limit is the task's; the recorder stores the task with each episode; the reset pose and the workspace are the
@@ -134,15 +139,17 @@ def sim_overrides(profile: RobotProfile, task: str, space: str = DEFAULT_ACTION_
     controller; where the profile relays a driver's status (``arm_status``, e.g. the Franka robot mode), the relay
     reads the simulated arm's (std_msgs/UInt8, 0 healthy) instead. An action ``space`` with rotations adds the end
     effector's orientation to the observation (``ee_orientation``), lets the gate pass the cap's rotations and has
-    the simulated operator keep the gripper's orientation."""
+    the simulated operator keep the gripper's orientation; the tool ``frame`` adds the orientation too (the policy
+    rotates its action by it)."""
     observer = profile.node_parameters("observer")
     fields = [f for f in observer.get("fields", [])
               if task != "reach" or observer.get(f"fields.{f}.topic") != "object_pose"]
     rotation: dict[str, dict[str, object]] = {"observer": {}}
-    if action_space(space).rotates:
+    if action_space(space).rotates or frame == "tool":
         fields.append("ee_orientation")
-        rotation = {"observer": {"fields.ee_orientation.kind": "orientation", "fields.ee_orientation.topic": "ee_pose"},
-                    "spacemouse_gate": {"active_axes": "6dof"}, "sim_operator": {"correct_orientation": True}}
+        rotation = {"observer": {"fields.ee_orientation.kind": "orientation", "fields.ee_orientation.topic": "ee_pose"}}
+    if action_space(space).rotates:
+        rotation |= {"spacemouse_gate": {"active_axes": "6dof"}, "sim_operator": {"correct_orientation": True}}
     success = ["ee", "goal"] if task == "reach" else ["object", "goal"]
     rate = yaml.safe_load(config_path("sim.yaml").read_text())["sim_arm"]["ros__parameters"]["rate"]
     time_limit = DEFAULT_MAX_EPISODE_STEPS[task] / rate
@@ -173,8 +180,9 @@ def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[
     task, profile = s["task"], load_profile(s.get("robot", "fetch"))
     seed = s["seed"] + s["episodes_done"]
     space = s.get("action_space", DEFAULT_ACTION_SPACE)  # run.json of a run before action spaces: translation
-    sim = sim_overrides(profile, task, space)
-    action = action_parameters(profile, space, overrides.get("mux"))
+    frame = s.get("action_frame", "base")  # a run before action frames: base
+    sim = sim_overrides(profile, task, space, frame)
+    action = action_parameters(profile, space, overrides.get("mux"), frame)
 
     def node(name: str, module: str, own_file: str | None, **parameters) -> NodeSpec:
         files = ((str(config_path(own_file)),) if own_file else ()) + (str(config_path("sim.yaml")),)
@@ -211,8 +219,10 @@ def run(args: argparse.Namespace) -> int:
     env = loopback_env(args.domain_id)
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")})
     space = settings.get("action_space", DEFAULT_ACTION_SPACE)
+    frame = settings.get("action_frame", "base")
     title = (f"iil-robot sim: {settings['task']}, {settings['method']}"
-             f"{'' if space == DEFAULT_ACTION_SPACE else f' in {space}'}, {settings['operator_model']} operator "
+             f"{'' if space == DEFAULT_ACTION_SPACE else f' in {space}'}{'' if frame == 'base' else f' ({frame} frame)'}, "
+             f"{settings['operator_model']} operator "
              f"at {100 * float(settings['operator_level']):.0f} %  ({run_dir})")
     interactive = sys.stdout.isatty()
     print(f"[sim] {title}\n[sim] DDS on loopback, domain {args.domain_id}; logs in {run_dir / 'logs'}", flush=True)

@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from iil_robot.command.chords import EPISODE_REQUESTS, ChordConfig, ChordConfigError, Chords
-from iil_robot.command.rotation import matrix_from_quaternion, yaw_matrix
+from iil_robot.data.rotation import matrix_from_quaternion, yaw_matrix
 
 AXES: tuple[str, ...] = ("x", "y", "z", "roll", "pitch", "yaw")
 OPERATOR_FRAMES: tuple[str, ...] = ("base", "tool")

@@ -29,9 +29,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
-from iil_robot.command.rotation import IDENTITY, matrix_from_quaternion
 from iil_robot.command.safety import ZERO, Limits, Twist, limit_acceleration, limit_velocity, limit_workspace
 from iil_robot.data.records import InterventionEvent, Proposal, RecordError, StepRecord
+from iil_robot.data.rotation import IDENTITY, matrix_from_quaternion
 
 SOURCE_TYPES: tuple[str, ...] = ("human", "policy")
 

@@ -21,8 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
-from iil_robot.command.rotation import matrix_from_rotvec, rpy_from_matrix
 from iil_robot.data.actions import MAX_ANGULAR_SPEED, MAX_LINEAR_SPEED
+from iil_robot.data.rotation import matrix_from_rotvec, rpy_from_matrix
 
 Twist = tuple[float, float, float, float, float, float]
 ZERO: Twist = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)

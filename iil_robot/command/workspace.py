@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from iil_robot.command.rotation import matrix_from_quaternion, rpy_from_matrix
 from iil_robot.command.safety import FULL_RPY_MAX, FULL_RPY_MIN
+from iil_robot.data.rotation import matrix_from_quaternion, rpy_from_matrix
 
 __all__ = ["WorkspaceExtent"]
 

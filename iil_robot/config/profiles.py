@@ -89,10 +89,12 @@ def _unshared(value: Any) -> Any:
 SPEED_LIMITS = ("max_linear_speed", "max_angular_speed")
 
 
-def action_parameters(profile: RobotProfile, space: str, mux_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The learner's and the policy node's ``action.*`` parameters: the learned action space, bounded by the mux's
-    speed limits as the mux gets them (``config/mux.yaml``, then the profile's mux parameters, then
-    ``mux_overrides``, e.g. ``--set mux.limits.max_linear_speed=0.1``), so the numbers have one source."""
+def action_parameters(profile: RobotProfile, space: str, mux_overrides: dict[str, Any] | None = None,
+                      frame: str = "base") -> dict[str, Any]:
+    """The learner's and the policy node's ``action.*`` parameters: the learned action space and its ``frame``,
+    bounded by the mux's speed limits as the mux gets them (``config/mux.yaml``, then the profile's mux parameters,
+    then ``mux_overrides``, e.g. ``--set mux.limits.max_linear_speed=0.1``), so the numbers have one source."""
     limits = yaml.safe_load(config_path("mux.yaml").read_text())["mux"]["ros__parameters"]["limits"]
     mux = {**profile.node_parameters("mux"), **(mux_overrides or {})}
-    return {"action.space": space, **{f"action.{name}": float(mux.get(f"limits.{name}", limits[name])) for name in SPEED_LIMITS}}
+    return {"action.space": space, "action.frame": frame,
+            **{f"action.{name}": float(mux.get(f"limits.{name}", limits[name])) for name in SPEED_LIMITS}}

@@ -15,6 +15,13 @@ The bounds of the learned box come from the mux's speed limits (``ActionConfig``
 component in ±``max_linear_speed``, each angular one in ±``max_angular_speed``, the gripper in [0, 1].
 The policy node expands its action back into the 7-value proposal with zeros for the values its
 space leaves out (``expand``).
+
+**Frames** (``ACTION_FRAMES``, ``ActionConfig.frame``): in ``base`` the learned velocities are in the
+command frame (the mux's ``frame_id``); in ``tool`` they are in the end effector's frame, and the policy
+node and the labels rotate between the two (``iil_robot.data.tool_frame``). A tool-frame space's weights
+spec is the space's own with the prefix ``tool_`` (``twist_gripper/v1`` -> ``tool_twist_gripper/v1``):
+weights read as base when it is absent, and a build that knows no frames refuses tool-frame weights as
+an unknown spec instead of acting on them in the wrong frame.
 """
 from __future__ import annotations
 
@@ -25,8 +32,8 @@ import numpy as np
 
 from iil_robot.data.records import ACTION_FIELDS, ACTION_SIZE
 
-__all__ = ["ACTION_SPACES", "DEFAULT_ACTION_SPACE", "MAX_ANGULAR_SPEED", "MAX_LINEAR_SPEED", "ActionConfig", "ActionSpace",
-           "action_space", "action_space_of_spec"]
+__all__ = ["ACTION_FRAMES", "ACTION_SPACES", "DEFAULT_ACTION_SPACE", "MAX_ANGULAR_SPEED", "MAX_LINEAR_SPEED", "ActionConfig",
+           "ActionSpace", "action_frame_of_spec", "action_space", "action_space_of_spec", "action_spec"]
 
 MAX_LINEAR_SPEED = 0.25
 """Default largest linear speed (m/s): the mux's limit (``command.safety.Limits``) and the learned box's."""
@@ -84,6 +91,10 @@ ACTION_SPACES: dict[str, ActionSpace] = {space.name: space for space in (
     ActionSpace("6dof", (0, 1, 2, 3, 4, 5, GRIPPER), "twist_gripper/v1"),
 )}
 DEFAULT_ACTION_SPACE = "translation"
+ACTION_FRAMES = ("base", "tool")
+"""Frames of the learned velocities: ``base`` (the command frame, the default) or ``tool`` (the end effector's)."""
+TOOL_PREFIX = "tool_"
+"""Prefix of a tool-frame space's weights spec."""
 
 
 def action_space(name: str) -> ActionSpace:
@@ -93,12 +104,25 @@ def action_space(name: str) -> ActionSpace:
     return ACTION_SPACES[name]
 
 
+def action_spec(space: ActionSpace, frame: str) -> str:
+    """The weights' ``action_spec`` of ``space`` learned in ``frame`` (``ACTION_FRAMES``)."""
+    return space.spec if frame == "base" else TOOL_PREFIX + space.spec
+
+
+def action_frame_of_spec(spec: str) -> str:
+    """The frame of the weights' ``action_spec`` ``spec``: ``tool`` with the tool prefix, else ``base``."""
+    return "tool" if spec.startswith(TOOL_PREFIX) else "base"
+
+
 def action_space_of_spec(spec: str) -> ActionSpace:
-    """The action space whose weights carry ``action_spec`` ``spec``. Raises ValueError naming the known specs."""
+    """The action space whose weights carry ``action_spec`` ``spec`` (in either frame). Raises ValueError naming the
+    known specs."""
+    own = spec[len(TOOL_PREFIX):] if spec.startswith(TOOL_PREFIX) else spec
     for space in ACTION_SPACES.values():
-        if space.spec == spec:
+        if space.spec == own:
             return space
-    raise ValueError(f"action spec {spec[:60]!r} is unknown; this build knows {[s.spec for s in ACTION_SPACES.values()]}")
+    known = [action_spec(s, frame) for frame in ACTION_FRAMES for s in ACTION_SPACES.values()]
+    raise ValueError(f"action spec {spec[:60]!r} is unknown; this build knows {known}")
 
 
 @dataclass(frozen=True)
@@ -115,12 +139,22 @@ class ActionConfig:
     """Bound (m/s) of each learned linear velocity: the mux's limits.max_linear_speed."""
     max_angular_speed: float = MAX_ANGULAR_SPEED
     """Bound (rad/s) of each learned angular velocity: the mux's limits.max_angular_speed."""
+    frame: str = "base"
+    """Frame of the learned velocities: base (the command frame) or tool (the end effector's: the policy rotates its
+    action by the orientation in the observation's orientation_field, the labels the executed action back)."""
+    orientation_field: str = "ee_orientation"
+    """Observation field with the end effector's orientation (kind orientation: quaternion qx qy qz qw in the command
+    frame); needed with frame tool."""
 
     RANGES: ClassVar[dict[str, tuple[float, float]]] = {"max_linear_speed": (0.001, 10.0), "max_angular_speed": (0.001, 20.0)}
     """The node parameters' ranges: those of the mux's limits (nodes/mux.py)."""
 
     def __post_init__(self) -> None:
         action_space(self.space)
+        if self.frame not in ACTION_FRAMES:
+            raise ValueError(f"frame {self.frame!r} is unknown; choose one of {list(ACTION_FRAMES)}")
+        if self.frame == "tool" and not self.orientation_field:
+            raise ValueError("frame 'tool' needs orientation_field: the observation field with the end effector's orientation")
         for name in ("max_linear_speed", "max_angular_speed"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
@@ -129,6 +163,20 @@ class ActionConfig:
     @property
     def action_space(self) -> ActionSpace:
         return ACTION_SPACES[self.space]
+
+    @property
+    def spec(self) -> str:
+        """The weights' ``action_spec``: the space in this frame."""
+        return action_spec(self.action_space, self.frame)
+
+    @property
+    def command_indices(self) -> tuple[int, ...]:
+        """Positions of the 7-value proposal this action can fill: the space's own in the base frame; in the tool
+        frame a rotated linear or angular velocity fills all three of its components."""
+        if self.frame == "base":
+            return self.action_space.indices
+        space = self.action_space
+        return (0, 1, 2) + ((3, 4, 5) if space.rotates else ()) + (GRIPPER,)
 
     def bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """(low, high) of the learned action, per value of the space."""

@@ -12,7 +12,10 @@ observation of the same size and directly follows it (``tick + 1``; a gap means 
 The last step of an episode that ended in a terminal outcome (``terminal_outcomes``: success,
 failure) forms a terminal transition whose ``next_observation`` is its own observation (a
 placeholder: terminals are not bootstrapped). ``a_t`` is the *executed* action (after the mux's
-limits), in the learner's action space (``action_space``, ``iil_robot.data.actions``).
+limits), in the learner's action space (``action_space``, ``iil_robot.data.actions``) and frame
+(``action_frame``: in ``tool``, rotated into the end effector's frame by the orientation in the step's
+own observation, ``iil_robot.data.tool_frame``; a step whose orientation is no rotation forms no
+transition and no sample).
 
 **RLIF rewards** (Luo et al. 2023): ``r_t = -1`` when ``s_{t+1}`` is an intervention onset
 (``onset``), else 0. An onset on the first step, or after a step that forms no transition (no
@@ -57,9 +60,10 @@ from typing import Sequence
 
 import numpy as np
 
-from iil_robot.data.actions import DEFAULT_ACTION_SPACE, action_space
+from iil_robot.data.actions import ACTION_FRAMES, DEFAULT_ACTION_SPACE, action_space
 from iil_robot.data.episodes import Episode, EpisodeSplitter
 from iil_robot.data.records import EpisodeEvent, StepRecord
+from iil_robot.data.tool_frame import rotation_at, to_tool
 from iil_robot.data.transitions import StepClass, Transitions
 
 NO_CLASS = -1
@@ -80,6 +84,11 @@ class LabelConfig:
     """Episode outcomes whose last step is terminal; the others (timeout, reset, unfinished) truncate."""
     action_space: str = DEFAULT_ACTION_SPACE
     """The learner's action space (``iil_robot.data.actions``); the learner node sets it from its ``action.space``."""
+    action_frame: str = "base"
+    """The learner's action frame (``action.frame``): ``tool`` rotates the actions into the end effector's frame."""
+    orientation: tuple[int, ...] = ()
+    """``action_frame`` tool: positions of the end effector's quaternion (x y z w) in the observation
+    (``tool_frame.orientation_indices``; the learner finds them in the observation layout)."""
     include_hold: bool = False
     """Also make transitions from hold steps (executed action: zero)."""
     label_every_step: bool = False
@@ -90,6 +99,10 @@ class LabelConfig:
         if self.pre_intervention_window < 0:
             raise ValueError(f"pre_intervention_window {self.pre_intervention_window} must be >= 0")
         action_space(self.action_space)
+        if self.action_frame not in ACTION_FRAMES:
+            raise ValueError(f"action_frame {self.action_frame!r} is unknown; choose one of {list(ACTION_FRAMES)}")
+        if len(self.orientation) not in (0, 4):
+            raise ValueError(f"orientation {list(self.orientation)} must be the 4 positions of a quaternion (x y z w)")
 
     @property
     def action_indices(self) -> tuple[int, ...]:
@@ -116,6 +129,8 @@ class LabelStats:
     """Onsets whose preceding transition got reward -1."""
     unlabelled: int = 0
     """``label_every_step``: visited steps with an observation but no operator command (no DAgger sample)."""
+    no_orientation: int = 0
+    """``action_frame`` tool: steps whose observation holds no rotation (zero quaternion): no transition, no sample."""
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -175,6 +190,7 @@ def label_episode(episode: Episode, config: LabelConfig = LabelConfig(), stats: 
     terminal_episode = episode.outcome in config.terminal_outcomes
     classes = step_classes(steps, config.pre_intervention_window)
     idx = list(config.action_indices)
+    rotations = _rotations(steps, config)
 
     # forms[t]: step t makes a transition; nxt[t]: index of its next observation.
     forms = [False] * n
@@ -187,6 +203,9 @@ def label_episode(episode: Episode, config: LabelConfig = LabelConfig(), stats: 
             continue
         if not _usable(s, config):
             stats.hold += 1
+            continue
+        if rotations is not None and rotations[t] is None:
+            stats.no_orientation += 1
             continue
         if t + 1 < n and _follows(s, steps[t + 1]):
             forms[t], nxt[t] = True, t + 1
@@ -202,7 +221,7 @@ def label_episode(episode: Episode, config: LabelConfig = LabelConfig(), stats: 
     reached = [terminal[t] and episode.outcome == "success" for t in range(n)]
     rlif = _transitions(
         steps, rows, [nxt[t] for t in rows], [list(steps[t].executed_action) for t in rows], rewards,
-        [terminal[t] for t in rows], truncated, classes, idx, [reached[t] for t in rows],
+        [terminal[t] for t in rows], truncated, classes, idx, [reached[t] for t in rows], rotations,
     )
 
     human = [t for t, s in enumerate(steps) if s.source == "human" and s.observation is not None]
@@ -210,12 +229,14 @@ def label_episode(episode: Episode, config: LabelConfig = LabelConfig(), stats: 
         visited = [t for t, s in enumerate(steps) if s.observation is not None and s.source != "hold"]
         human = [t for t in visited if steps[t].human_action is not None]
         stats.unlabelled += len(visited) - len(human)
+    if rotations is not None:
+        human = [t for t in human if rotations[t] is not None]
     dagger = _transitions(
         steps, human, [nxt[t] if forms[t] else t for t in human],
         [list(steps[t].human_action or steps[t].executed_action) for t in human], [0.0] * len(human),
         [terminal[t] for t in human],
         [not terminal[t] and not (forms[t] and nxt[t] != t and forms[nxt[t]]) for t in human], classes, idx,
-        [reached[t] for t in human],
+        [reached[t] for t in human], rotations,
     )
     stats.episodes += 1
     stats.steps += n
@@ -224,10 +245,20 @@ def label_episode(episode: Episode, config: LabelConfig = LabelConfig(), stats: 
     return Labelled(rlif, dagger, stats, np.asarray(rows, np.int64), np.asarray(human, np.int64))
 
 
+def _rotations(steps: Sequence[StepRecord], config: LabelConfig) -> list[np.ndarray | None] | None:
+    """``action_frame`` tool: each step's end-effector orientation (None where its observation holds none); base: None."""
+    if config.action_frame == "base":
+        return None
+    if not config.orientation:
+        raise LabelError("action_frame tool needs the orientation's positions in the observation (LabelConfig.orientation, "
+                         "from tool_frame.orientation_indices of the observation layout)")
+    return [rotation_at(s.observation, config.orientation) for s in steps]
+
+
 def _transitions(
     steps: Sequence[StepRecord], rows: list[int], next_rows: list[int], actions: list[list[float]],
     rewards: list[float], terminals: list[bool], truncations: list[bool], classes: np.ndarray, idx: list[int],
-    successes: list[bool],
+    successes: list[bool], rotations: list[np.ndarray | None] | None,
 ) -> Transitions:
     obs_dim = len(steps[rows[0]].observation) if rows else 0  # type: ignore[arg-type]
     if rows and any(len(steps[t].observation) != obs_dim for t in rows):  # type: ignore[arg-type]
@@ -235,16 +266,20 @@ def _transitions(
     if not rows:
         return Transitions.empty(0, len(idx))
     nan = (float("nan"),) * len(steps[rows[0]].executed_action)  # no proposal at that step
+    executed, novice = np.asarray(actions, np.float64), np.asarray([steps[t].policy_action or nan for t in rows], np.float64)
+    if rotations is not None:  # the tool frame: by each row's own orientation (a NaN proposal stays NaN)
+        frames = np.stack([rotations[t] for t in rows])
+        executed, novice = to_tool(executed, frames), to_tool(novice, frames)
     return Transitions(
         observations=np.asarray([steps[t].observation for t in rows], np.float32),
-        actions=np.asarray(actions, np.float32)[:, idx],
+        actions=executed.astype(np.float32)[:, idx],
         rewards=np.asarray(rewards, np.float32),
         next_observations=np.asarray([steps[t].observation for t in next_rows], np.float32),
         terminals=np.asarray(terminals, bool),
         truncations=np.asarray(truncations, bool),
         interventions=np.asarray([steps[t].source == "human" for t in rows], bool),
         classes=classes[rows].astype(np.int8),
-        novice_actions=np.asarray([steps[t].policy_action or nan for t in rows], np.float32)[:, idx],
+        novice_actions=novice.astype(np.float32)[:, idx],
         onsets=np.asarray([steps[t].onset for t in rows], bool),
         successes=np.asarray(successes, bool),
         image_stamps=_image_stamps(steps, rows),

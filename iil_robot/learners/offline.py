@@ -52,7 +52,7 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, confi
     to ``config.run_dir``. A camera learner (``config.image``) pairs ``frames`` ((camera, header stamp, image
     message) from the bags) with the rows by their steps' ``image_stamps``, as the live learner does. The weights
     name ``observation_fields`` as their observation layout and act in ``action`` (``labelled`` must be labelled in
-    its space: ``labels.action_space``).
+    its space and frame: ``labels.action_space``, ``labels.action_frame``).
 
     Raises:
         OfflineTrainingError: ``run_dir`` already holds a checkpoint, or there is no data to learn from.
@@ -65,6 +65,9 @@ def train_offline(labelled: Labelled, config: TrainerConfig, updates: int, confi
     if labels.action_space != action.space:
         raise OfflineTrainingError(f"the rows are labelled in action space {labels.action_space!r}, the learner learns "
                                    f"{action.space!r}: label them in {action.space!r}")
+    if labels.action_frame != action.frame:
+        raise OfflineTrainingError(f"the rows are labelled in the {labels.action_frame} frame, the learner learns in the "
+                                   f"{action.frame} frame: label them in the {action.frame} frame")
     if trainer.checkpoint_path.exists():
         raise OfflineTrainingError(f"{trainer.checkpoint_path} exists: choose another output directory or delete it")
     trainer.set_observation_layout(observation_fields)

@@ -31,6 +31,7 @@ from iil_robot.data.camera import CameraError
 from iil_robot.data.frames import FrameStore, attach_images, camera_names, message_rgb
 from iil_robot.data.labels import LabelConfig, LabelError, Labelled, LiveLabeller
 from iil_robot.data.records import EpisodeEvent, StepRecord, layout_difference
+from iil_robot.data.tool_frame import orientation_indices
 from iil_robot.data.transitions import StepClass, Transitions
 from iil_robot.learners.buffers import ActionBox, ReplayBuffer
 from iil_robot.learners.checkpoints import CheckpointError, load_arrays, load_checkpoint, read_state, save_arrays, save_checkpoint
@@ -180,7 +181,7 @@ class Trainer:
         """
         self.method = method(config.method)
         self.algorithm = algorithm(self.method.algorithm)
-        configs, labels = configure(self.method, configs, replace(labels, action_space=action.space))
+        configs, labels = configure(self.method, configs, replace(labels, action_space=action.space, action_frame=action.frame))
         self.config = config
         self.action, self.action_box = action, ActionBox.of(action)
         self.clock, self.log_scalar = clock, log_scalar
@@ -210,6 +211,8 @@ class Trainer:
         """Step records and labelled rows of another observation size than the one being learned, left out."""
         self._obs_size: int | None = None
         """The observation size being learned: the layout's, else the networks', else the first record's."""
+        self.unframed = 0
+        """``action.frame`` tool: step records dropped because no observation layout had named the orientation yet."""
         self.env_steps = 0
         """Step records taken in (one per env step; the bags' too on a restart)."""
         self.warm_start_progress = (0, 0)
@@ -238,6 +241,12 @@ class Trainer:
                 self._replayed_steps.clear()  # past the overlap with the bags
         records = self._of_learned_size(records)
         self.env_steps += len(records)
+        if self.action.frame == "tool" and not self.labeller.config.orientation:
+            self.unframed += len(records)
+            self.warn(f"action.frame tool: {self.unframed} step records dropped so far, the observation layout has not named "
+                      f"the end effector's orientation ({self.action.orientation_field}) yet (the observer publishes it "
+                      f"with every observation)")
+            return
         self._window["records"] += len(records)
         self._window["interventions"] += sum(r.intervention for r in records)
         for labelled in self.labeller.add_steps(records):
@@ -303,6 +312,19 @@ class Trainer:
                       "keeps learning the first one; restart it with another run_dir for the new one")
             return
         self.observation_fields = fields
+        self._locate_orientation()
+
+    def _locate_orientation(self) -> None:
+        """``action.frame`` tool: where the labels find the end effector's orientation in the observation layout
+        (without it no step record is learned from: a warning says why)."""
+        if self.action.frame != "tool" or not self.observation_fields:
+            return
+        try:
+            indices = orientation_indices(self.observation_fields, self.action.orientation_field)
+        except ValueError as err:
+            self.warn(f"{err}; no step record is learned from until then")
+            return
+        self.labeller.config = replace(self.labeller.config, orientation=indices)
 
     def add_labelled(self, labelled: Labelled) -> None:
         """Labelled rows into the buffers (rows of another observation size are dropped and counted;
@@ -452,7 +474,7 @@ class Trainer:
         shape = self.learner.policy.shape
         meta = WeightsMeta(
             policy_version=self.policy_version, algorithm=shape.algorithm, observation_spec=self.config.observation_spec,
-            obs_dim=shape.obs_dim, action_spec=self.action.action_space.spec, act_dim=shape.act_dim, hidden=tuple(shape.hidden),
+            obs_dim=shape.obs_dim, action_spec=self.action.spec, act_dim=shape.act_dim, hidden=tuple(shape.hidden),
             ensemble=shape.ensemble, updates=self.learner.updates, stamp=time.time(),
             doubt_threshold=getattr(self.learner, "doubt_threshold", None), head=shape.head, components=shape.components,
             image=shape.image, image_features=shape.image_features, goal_critic=shape.goal_critic,
@@ -499,6 +521,7 @@ class Trainer:
             "warm_start_progress": list(self.warm_start_progress),
             "observation_fields": list(self.observation_fields),
             "action_space": self.action.space,
+            "action_frame": self.action.frame,
             "image": list(self.config.image),
             "cameras": list(self.config.camera_names),
             **{name: asdict(config) for name, config in self.configs.as_dict().items()},
@@ -528,9 +551,9 @@ class Trainer:
         """
         resumed = self._load_checkpoint()
         if self.config.bags_dir:
-            self._rebuild(recording)
             if recording is not None and not self.observation_fields:
-                self.set_observation_layout(recording.observation_fields)
+                self.set_observation_layout(recording.observation_fields)  # first: tool-frame labels need it
+            self._rebuild(recording)
         elif resumed and self.buffers_path.exists():
             arrays = load_arrays(self.buffers_path)
             for name, buffer in (("prior", self.prior), ("online", self.online)):
@@ -554,6 +577,10 @@ class Trainer:
             raise CheckpointError(
                 f"checkpoint {self.checkpoint_path} is for action space {state.get('action_space', DEFAULT_ACTION_SPACE)!r}, "
                 f"this learner has {self.action.space!r} (action.space): use another run_dir or delete the checkpoint")
+        if state.get("action_frame", "base") != self.action.frame:  # a checkpoint from before frames: base
+            raise CheckpointError(
+                f"checkpoint {self.checkpoint_path} is for action frame {state.get('action_frame', 'base')!r}, this learner "
+                f"has {self.action.frame!r} (action.frame): use another run_dir or delete the checkpoint")
         if list(state.get("image", [])) != list(self.config.image):
             raise CheckpointError(
                 f"checkpoint {self.checkpoint_path} is for camera images {state.get('image', [])} (channels, height, width), "
@@ -569,6 +596,7 @@ class Trainer:
         self.learner.updates, self.policy_version = int(state["updates"]), int(state["policy_version"])
         self.normalized = bool(state.get("normalized", self.learner.updates > 0))
         self.observation_fields = tuple(state.get("observation_fields", ()))
+        self._locate_orientation()
         done, total = state.get("warm_start_progress", (0, 0))
         self.warm_start_progress = (int(done), int(total))
         if not self.algorithm.value_based:

@@ -11,7 +11,7 @@ and give no risk).
 
 ``decode_policy`` is the only way received bytes become a network: it parses the header as
 JSON, checks every field against what the receiver expects (algorithm, observation and action
-spec, sizes; ``action_spec`` names the action space, ``iil_robot.data.actions``), builds the
+spec, sizes; ``action_spec`` names the action space and frame, ``iil_robot.data.actions``), builds the
 network from the metadata with bounded sizes, requires exactly its
 tensor names, shapes and dtype, and finite values. Nothing is ever unpickled.
 """
@@ -27,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from iil_robot.data.actions import DEFAULT_ACTION_SPACE, ActionSpace, action_space, action_space_of_spec
+from iil_robot.data.actions import DEFAULT_ACTION_SPACE, ActionSpace, action_frame_of_spec, action_space, action_space_of_spec
 from iil_robot.data.records import layout_difference
 from iil_robot.learners.methods import ALGORITHMS
 from iil_robot.learners.networks import HEADS, Policy, PolicyShape
@@ -57,7 +57,8 @@ class WeightsMeta:
     """Name of the observation layout the policy was trained on (``Observation.spec``)."""
     obs_dim: int
     action_spec: str
-    """The action space (``ActionSpace.spec``, e.g. ``translation_gripper/v1``: vx, vy, vz, gripper)."""
+    """The action space and frame (``ActionConfig.spec``, e.g. ``translation_gripper/v1``: vx, vy, vz, gripper in the
+    command frame; ``tool_translation_gripper/v1``: the same in the end effector's frame)."""
     act_dim: int
     hidden: tuple[int, ...]
     ensemble: int
@@ -92,6 +93,11 @@ class WeightsMeta:
         return action_space_of_spec(self.action_spec)
 
     @property
+    def action_frame(self) -> str:
+        """``base`` or ``tool`` (``iil_robot.data.actions.ACTION_FRAMES``): the frame of the action's velocities."""
+        return action_frame_of_spec(self.action_spec)
+
+    @property
     def shape(self) -> PolicyShape:
         return PolicyShape(self.algorithm, self.obs_dim, self.act_dim, self.hidden, self.ensemble, head=self.head,
                            components=self.components, image=self.image, image_features=self.image_features,
@@ -106,6 +112,8 @@ class Expected:
     obs_dim: int | None = None
     action_space: str = DEFAULT_ACTION_SPACE
     """The receiver's action space (the policy node's ``action.space``)."""
+    action_frame: str = "base"
+    """The receiver's action frame (the policy node's ``action.frame``)."""
     algorithms: tuple[str, ...] = tuple(ALGORITHMS)
     observation_fields: tuple[str, ...] = ()
     """The observations' layout; empty: not checked."""
@@ -286,6 +294,10 @@ def check_expected(meta: WeightsMeta, expected: Expected) -> None:
         raise WeightsError(f"weights act in action space {theirs.name!r} ({', '.join(theirs.fields)}), this policy node in "
                            f"{ours.name!r} ({', '.join(ours.fields)}): the weights have {ours.difference(theirs)}; set "
                            f"action.space to {theirs.name!r} on the policy node, or train in {ours.name!r}")
+    if meta.action_frame != expected.action_frame:
+        raise WeightsError(f"weights act in the {meta.action_frame} frame (action spec {meta.action_spec!r}), this policy node "
+                           f"in the {expected.action_frame} frame: set action.frame to {meta.action_frame!r} on the policy "
+                           f"node, or train with action.frame {expected.action_frame!r}")
 
 
 def claimed_parameters(meta: WeightsMeta) -> int:

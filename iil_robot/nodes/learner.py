@@ -122,7 +122,8 @@ class LearnerNode(IilNode):
                                  "(iil-robot replay BAGS --train) and give the policy node the weights (fallback: weights)")
         configs = LearnerConfigs(**{name: declare_config(self, a.config_class(), f"{name}.") for name, a in ALGORITHMS.items()})
         action: ActionConfig = declare_config(self, ActionConfig, "action.")
-        labels = declare_config(self, LabelConfig, "labels.", LABEL_RANGES, given={"action_space": action.space})
+        labels = declare_config(self, LabelConfig, "labels.", LABEL_RANGES,  # the orientation: from the observation layout
+                                given={"action_space": action.space, "action_frame": action.frame, "orientation": ()})
         cpu_sizes = declare_config(self, CpuSizes, "cpu.")
         for problem in (OPENMP_PROBLEM, lower_priority(config.nice)):  # niceness before any thread starts: they inherit it
             if problem:

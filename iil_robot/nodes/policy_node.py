@@ -62,7 +62,7 @@ class PolicyNode(IilNode):
         if not self.act_on_observation:
             self.create_timer(1.0 / config.rate, self._on_tick)
         help_config: HelpConfig = declare_config(self, HelpConfig, "help.", HELP_RANGES)
-        self.help = HelpRequester(help_config, action.action_space.indices) if help_config.enabled else None
+        self.help = HelpRequester(help_config, action.command_indices) if help_config.enabled else None
         if self.help is not None:
             self.help_pub = self.create_publisher(Bool, "help/request", LATCHED_QOS)
             self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -70,7 +70,9 @@ class PolicyNode(IilNode):
             self.create_timer(help_config.publish_period, self._publish_help)
             self._publish_help()
         pace = "on every observation" if self.act_on_observation else f"at {config.rate:g} Hz"
-        self.get_logger().info(f"acting {pace} in action space {action.space}; before any weights: {config.fallback}")
+        frame = (f"the end effector's frame (its orientation: observation field {action.orientation_field})"
+                 if action.frame == "tool" else "the command frame")
+        self.get_logger().info(f"acting {pace} in action space {action.space}, in {frame}; before any weights: {config.fallback}")
         if self.runner.active.meta is not None and action_note(self.runner.active.meta):
             self.get_logger().info(f"fallback {action_note(self.runner.active.meta)}")
 

@@ -32,9 +32,9 @@ from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, Float64, String
 
 from iil_robot.command.gate import GateConfig
-from iil_robot.command.rotation import yaw_matrix
 from iil_robot.data.actions import ACTION_SPACES
 from iil_robot.data.records import EpisodeEvent, Proposal, RecordError
+from iil_robot.data.rotation import yaw_matrix
 from iil_robot.nodes.common import (
     EVENTS_QOS,
     LATCHED_QOS,

@@ -76,3 +76,49 @@ def test_weights_without_action_fields_get_a_note_that_they_read_as_translation(
     meta = WeightsMeta(1, "rlpd", "toy/v1", 3, TRANSLATION, 4, (8,), 1, 0, 0.0)
     assert "read as action space 'translation' (vx, vy, vz, gripper)" in action_note(meta)
     assert action_note(replace(meta, action_fields=("vx", "vy", "vz", "gripper"))) == ""
+
+
+ORIENTED = ("ee.x", "ee.y", "ee.z", "ee_orientation.qx", "ee_orientation.qy", "ee_orientation.qz", "ee_orientation.qw")
+YAW_90 = (0.0, 0.0, 2 ** -0.5, 2 ** -0.5)
+STILL = (0.0,) * 6 + (0.5,)
+
+
+def constant_weights(action, frame="tool", fields=ORIENTED) -> bytes:
+    """6dof weights whose action is ``action`` whatever the observation (in ``frame``)."""
+    space, config = ACTION_SPACES["6dof"], ActionConfig("6dof", frame=frame)
+    policy = Policy(PolicyShape("rlpd", len(fields), space.size, (8,)))
+    low, high = config.bounds()
+    with torch.no_grad():  # the head's bias alone, mapped from [-1, 1] onto the box
+        policy.actor.head.weight.zero_()
+        policy.actor.head.bias.zero_()
+        policy.actor.head.bias[: space.size] = torch.atanh(torch.tensor(
+            [2 * (a - lo) / (hi - lo) - 1 for a, lo, hi in zip(action, low, high)]))
+    policy.scale_to(low, high)
+    meta = WeightsMeta(1, "rlpd", "toy/v1", len(fields), config.spec, space.size, (8,), 1, 0, time.time(),
+                       observation_fields=fields, action_fields=space.fields)
+    return encode_policy(policy, meta)
+
+
+def test_a_tool_frame_runner_rotates_its_action_into_the_command_frame_by_the_observed_orientation():
+    runner = PolicyRunner(PolicyConfig(), ActionConfig("6dof", frame="tool"))
+    runner.install(runner.prepare(constant_weights((0.1, 0.0, 0.0, 0.0, 0.0, 0.5, 0.7))))
+    proposal, why = runner.act(Observation((0.0, 0.0, 0.0, *YAW_90), "toy/v1", 1.0, ORIENTED), now=1.0)
+    assert why == ""
+    assert proposal.action == pytest.approx((0.0, 0.1, 0.0, 0.0, 0.0, 0.5, 0.7), abs=1e-5)  # tool x is the command y
+    upright, _ = runner.act(Observation((0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0), "toy/v1", 1.0, ORIENTED), now=1.0)
+    assert upright.action == pytest.approx((0.1, 0.0, 0.0, 0.0, 0.0, 0.5, 0.7), abs=1e-5)
+
+
+def test_a_tool_frame_runner_holds_on_observations_without_the_orientation_naming_the_parameters():
+    runner = PolicyRunner(PolicyConfig(), ActionConfig(frame="tool"))
+    proposal, why = runner.act(Observation((0.0, 0.0, 0.0), "toy/v1", 1.0, LAYOUT), now=1.0)
+    assert proposal is None and "has no ['ee_orientation.qx'" in why and "action.orientation_field" in why
+    proposal, why = runner.act(Observation((0.0,) * 7, "toy/v1", 1.0, ORIENTED), now=1.0)
+    assert proposal is None and why.endswith("ee_orientation [0.0, 0.0, 0.0, 0.0] is no rotation")
+
+
+def test_a_runner_refuses_weights_of_the_other_frame():
+    with pytest.raises(WeightsError, match="weights act in the tool frame .* this policy node in the base frame"):
+        PolicyRunner(PolicyConfig(), ActionConfig("6dof")).prepare(constant_weights(STILL))
+    with pytest.raises(WeightsError, match="weights act in the base frame .* in the tool frame"):
+        PolicyRunner(PolicyConfig(), ActionConfig("6dof", frame="tool")).prepare(constant_weights(STILL, frame="base"))

@@ -138,6 +138,14 @@ def test_train_learns_the_action_space_asked_for_and_the_policy_node_of_that_spa
         PolicyRunner(PolicyConfig(observation_spec="toy/v1", fallback="weights", fallback_weights=weights))
 
 
+def test_train_in_the_tool_frame_needs_the_orientation_in_the_recorded_observations(session, tmp_path, capsys):
+    bags, _, _ = session  # its observations name no fields
+    assert main(["replay", str(bags), "--train", "hgdagger", "--action-frame", "tool", "--updates", "2",
+                 "--out", str(tmp_path / "out"), "--device", "cpu"]) == 1
+    assert "action.frame tool needs the end effector's orientation" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("learner, algorithm", [("hgdagger", "hgdagger"), ("rlif", "rlpd")])
 def test_train_writes_weights_the_policy_node_loads_and_a_checkpoint(session, tmp_path, capsys, learner, algorithm):
     from iil_robot.acting.policy import PolicyConfig, PolicyRunner

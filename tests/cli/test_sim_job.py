@@ -98,6 +98,23 @@ def test_a_6dof_run_learns_and_acts_with_7_value_actions(tmp_path):
     assert "refused weights" not in (run / "logs" / "policy.log").read_text()
 
 
+def test_a_tool_frame_run_learns_and_acts_in_the_end_effectors_frame(tmp_path):
+    """``iil-robot sim --action-frame tool --action-space 6dof``: the policy node acts in the tool frame on learned
+    weights of that frame (a small learner and a few reach episodes: this checks the loop, not learning)."""
+    run = tmp_path / "run"
+    small = ["learner.rlpd.hidden=[32,32]", "learner.rlpd.num_qs=2", "learner.rlpd.batch_size=32", "learner.rlpd.utd_ratio=1",
+             "learner.nice=0", "learner.min_transitions=32", "learner.publish_every_updates=5",
+             "learner.publish_period=1.0", "learner.event_delay=0.2", "learner.warm_start_updates=0"]
+    proc = run_sim("--action-frame", "tool", "--action-space", "6dof", "--task", "reach", "--episodes", "8", "--run-dir",
+                   str(run), "--domain-id", "97", *[a for s in small for a in ("--set", s)])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert json.loads((run / "run.json").read_text())["action_frame"] == "tool"
+    policy_log = (run / "logs" / "policy.log").read_text()
+    assert "in the end effector's frame (its orientation: observation field ee_orientation)" in policy_log
+    assert "acting with rlpd weights version" in policy_log, (run / "logs" / "learner.log").read_text()[-2000:]
+    assert "refused weights" not in policy_log and "no proposal: holding" not in policy_log
+
+
 def test_overrides_are_read_as_yaml_and_bad_ones_say_the_form():
     assert parse_overrides(["learner.min_transitions=64", "sim_arm.task=reach", "gate.x="]) == {
         "learner": {"min_transitions": 64}, "sim_arm": {"task": "reach"}, "gate": {"x": ""}}

@@ -4,7 +4,6 @@ import math
 import numpy as np
 import pytest
 
-from iil_robot.command.rotation import IDENTITY, yaw_matrix
 from iil_robot.command.safety import (
     ZERO,
     Limits,
@@ -15,6 +14,7 @@ from iil_robot.command.safety import (
     limit_velocity,
     limit_workspace,
 )
+from iil_robot.data.rotation import IDENTITY, yaw_matrix
 
 LIMITS = Limits(max_linear_speed=0.2, max_angular_speed=1.0, max_linear_accel=1.0, max_angular_accel=4.0)
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from iil_robot.command.safety import Limits
-from iil_robot.data.actions import ACTION_SPACES, ActionConfig, action_space, action_space_of_spec
+from iil_robot.data.actions import ACTION_SPACES, ActionConfig, action_frame_of_spec, action_space, action_space_of_spec
 
 TABLE = [
     # name, fields, spec, bounds at limits (0.3 m/s, 0.7 rad/s)
@@ -61,3 +61,26 @@ def test_the_difference_names_the_missing_and_extra_values():
     assert action_space("6dof").difference(action_space("translation")) == "missing ['wx', 'wy', 'wz']"
     assert action_space("translation").difference(action_space("translation_yaw")) == "extra ['wz']"
     assert action_space("6dof").difference(action_space("6dof")) == ""
+
+
+@pytest.mark.parametrize("name", list(ACTION_SPACES))
+def test_a_tool_frame_spec_is_the_spaces_own_with_a_prefix_and_reads_back_as_both(name):
+    base, tool = ActionConfig(name), ActionConfig(name, frame="tool")
+    assert base.spec == action_space(name).spec and tool.spec == "tool_" + base.spec
+    assert action_space_of_spec(tool.spec) is action_space_of_spec(base.spec) is action_space(name)
+    assert (action_frame_of_spec(base.spec), action_frame_of_spec(tool.spec)) == ("base", "tool")
+
+
+def test_a_rotated_tool_action_fills_the_whole_linear_or_angular_part_of_the_proposal():
+    assert ActionConfig("translation_yaw").command_indices == (0, 1, 2, 5, 6)
+    assert ActionConfig("translation_yaw", frame="tool").command_indices == (0, 1, 2, 3, 4, 5, 6)
+    assert ActionConfig("translation", frame="tool").command_indices == (0, 1, 2, 6)
+
+
+def test_bad_frames_are_refused_naming_the_choices():
+    with pytest.raises(ValueError, match=r"frame 'ee' is unknown; choose one of \['base', 'tool'\]"):
+        ActionConfig(frame="ee")
+    with pytest.raises(ValueError, match="needs orientation_field"):
+        ActionConfig(frame="tool", orientation_field="")
+    with pytest.raises(ValueError, match="tool_twist_gripper/v1"):  # the message lists the tool specs too
+        action_space_of_spec("tool_twist/v9")

@@ -219,3 +219,48 @@ def test_an_event_later_than_event_delay_that_cuts_emitted_rows_is_counted():
     assert len(joined(out, "rlif")) > 20
     closed = live.add_event(event("success", 1.0))  # stamp of step 20, arriving at step 59
     assert live.late_events == 1 and len(closed) == 1
+
+
+YAW_90 = (0.0, 0.0, 2 ** -0.5, 2 ** -0.5)
+"""The tool turned 90 degrees about z: the command frame's +y is the tool's +x."""
+TOOL = LabelConfig(action_space="6dof", action_frame="tool", orientation=(2, 3, 4, 5))
+
+
+def oriented(record, quaternion):
+    """``record`` whose observation also holds the end effector's orientation (positions 2..5)."""
+    return replace(record, observation=(*record.observation, *quaternion))
+
+
+def test_tool_frame_labels_rotate_each_executed_and_proposed_action_by_its_own_steps_orientation():
+    records = [oriented(s, q) for s, q in zip(steps("pph"), [(0, 0, 0, 1), YAW_90, YAW_90])]
+    records[1] = replace(records[1], executed_action=(0.0, 0.1, 0.0, 0.2, 0.0, 0.0, 0.4),
+                         policy_action=(0.0, 0.1, 0.0, 0.0, 0.0, 0.0, 0.4))
+    out = label_episode(episode(records), TOOL)
+    np.testing.assert_allclose(out.rlif.actions[0], records[0].executed_action, atol=1e-7)  # identity: unchanged
+    np.testing.assert_allclose(out.rlif.actions[1], [0.1, 0.0, 0.0, 0.0, -0.2, 0.0, 0.4], atol=1e-7)
+    np.testing.assert_allclose(out.rlif.novice_actions[1], [0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.4], atol=1e-7)
+    assert np.isnan(out.rlif.novice_actions[2]).all()  # the operator's step had no proposal: still none
+    np.testing.assert_allclose(out.dagger.actions[0], [0.0, 0.2, 0.0, 0.0, 0.0, 0.0, 1.0], atol=1e-7)  # its command (-0.2, 0, 0)
+    base = label_episode(episode(records), replace(TOOL, action_frame="base"))
+    np.testing.assert_allclose(base.rlif.actions[1], records[1].executed_action, atol=1e-7)
+
+
+def test_translation_in_the_tool_frame_keeps_the_rotated_linear_velocity():
+    records = [oriented(s, YAW_90) for s in steps("pp")]
+    out = label_episode(episode(records), replace(TOOL, action_space="translation"))
+    vx = records[1].executed_action[0]
+    np.testing.assert_allclose(out.rlif.actions[1], [0.1, -vx, 0.2, 0.0], atol=1e-7)  # (vx, 0.1, 0.2) in the command frame
+
+
+def test_a_step_whose_orientation_is_no_rotation_forms_no_transition_and_is_counted():
+    records = [oriented(s, q) for s, q in zip(steps("pphh"), [YAW_90, (0, 0, 0, 0), YAW_90, (0, 0, 0, 0)])]
+    out = label_episode(episode(records), TOOL)
+    assert obs_ticks(out.rlif.observations) == [0, 2] and obs_ticks(out.dagger.observations) == [2]
+    assert out.stats.no_orientation == 2
+
+
+def test_tool_frame_labels_without_the_orientations_position_are_refused():
+    with pytest.raises(LabelError, match="needs the orientation's positions"):
+        label_episode(episode(steps("pp")), replace(TOOL, orientation=()))
+    with pytest.raises(ValueError, match="must be the 4 positions"):
+        LabelConfig(action_frame="tool", orientation=(1, 2))

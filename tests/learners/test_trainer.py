@@ -300,3 +300,36 @@ def test_a_step_record_of_another_observation_size_is_left_out_and_its_episode_s
     assert "observations of [3] values" in warnings[0] and "learns observations of 1" in warnings[0]
     assert t.step() is not None  # learns from every good record, the intruder's episode included
     assert (len(t.prior), len(t.online)) == (len(clean.prior), len(clean.online)) and len(t.online) > 0
+
+
+def test_a_tool_frame_trainer_learns_rotated_actions_once_the_layout_names_the_orientation(tmp_path):
+    from dataclasses import replace
+
+    from iil_robot.data.actions import ActionConfig
+
+    yaw_90 = (0.0, 0.0, 2 ** -0.5, 2 ** -0.5)  # the tool's x is the command frame's y
+    layout = ("x", "ee_orientation.qx", "ee_orientation.qy", "ee_orientation.qz", "ee_orientation.qw")
+    turned = [[replace(r, observation=(*r.observation, *yaw_90)) for r in records] for records in boundary_task_records(4, 30)]
+    config = TrainerConfig(method="rlif", observation_spec="toy/v1", min_transitions=50, run_dir=str(tmp_path / "tool"),
+                           device="cpu")
+    warnings = []
+    tool = Trainer(config, LearnerConfigs(rlpd=TINY_RLPD), action=ActionConfig(frame="tool"), warn=warnings.append)
+    feed(tool, turned[:1])
+    assert tool.unframed == 30 and tool.learner is None and "orientation (ee_orientation)" in warnings[-1]
+    tool.set_observation_layout(layout)
+    feed(tool, turned[1:])
+    base = Trainer(replace(config, run_dir=str(tmp_path / "base")), LearnerConfigs(rlpd=TINY_RLPD))
+    feed(base, turned[1:])
+    for ours, theirs in ((tool.online, base.online), (tool.prior, base.prior)):
+        rows = slice(0, len(theirs))
+        assert len(ours) == len(theirs) > 0
+        np.testing.assert_allclose(ours.actions[rows, 1], -theirs.actions[rows, 0], atol=1e-6)  # command vx -> tool -vy
+        np.testing.assert_allclose(ours.actions[rows, 0], 0.0, atol=1e-6)
+    tool.step()
+    meta, _ = decode_policy(tool.export(), Expected("toy/v1", 5, action_frame="tool"))
+    assert meta.action_spec == "tool_translation_gripper/v1"
+    tool.save()
+    with pytest.raises(CheckpointError, match="is for action frame 'tool', this learner has 'base' \\(action.frame\\)"):
+        Trainer(config, LearnerConfigs(rlpd=TINY_RLPD)).restore()
+    again = Trainer(config, LearnerConfigs(rlpd=TINY_RLPD), action=ActionConfig(frame="tool"))
+    assert again.restore() and again.labeller.config.orientation == (1, 2, 3, 4)  # from the checkpoint's layout

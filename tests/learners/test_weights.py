@@ -152,3 +152,19 @@ def test_weights_from_before_action_spaces_read_as_translation():
 def test_metadata_that_contradicts_its_action_spec_is_refused(changes, message):
     with pytest.raises(WeightsError, match=message):
         decode_policy(space_weights("6dof", **changes))
+
+
+def test_tool_frame_weights_carry_the_frame_in_their_spec_and_base_weights_read_as_base():
+    meta, _ = decode_policy(space_weights("6dof", action_spec="tool_twist_gripper/v1"),
+                            Expected("toy/v1", 3, action_space="6dof", action_frame="tool"))
+    assert (meta.action_frame, meta.action_space.name) == ("tool", "6dof")
+    assert decode_policy(good_bytes(), Expected("toy/v1", 3))[0].action_frame == "base"  # written before frames
+
+
+@pytest.mark.parametrize("weights_frame, node_frame", [("tool", "base"), ("base", "tool")])
+def test_weights_of_the_other_frame_are_refused_naming_both(weights_frame, node_frame):
+    spec = ("tool_" if weights_frame == "tool" else "") + "twist_gripper/v1"
+    with pytest.raises(WeightsError, match=f"weights act in the {weights_frame} frame \\(action spec '{spec}'\\), this policy "
+                                           f"node in the {node_frame} frame: set action.frame to '{weights_frame}'"):
+        decode_policy(space_weights("6dof", action_spec=spec),
+                      Expected("toy/v1", 3, action_space="6dof", action_frame=node_frame))

@@ -248,3 +248,21 @@ def test_the_learner_and_the_policy_get_the_action_space_bounded_by_the_mux_limi
     assert job["sim_operator"]["correct_orientation"] and job["spacemouse_gate"]["active_axes"] == "6dof"
     plain = {spec.name: spec.parameters for spec in graph_nodes(tmp_path, {**settings, "action_space": "translation"}, False)}
     assert "ee_orientation" not in plain["observer"]["fields"] and "correct_orientation" not in plain["sim_operator"]
+
+
+def test_the_tool_frame_reaches_the_learner_and_the_policy_and_puts_the_orientation_in_the_observation(monkeypatch, tmp_path):
+    from iil_robot.cli.sim import graph_nodes
+
+    install_stand_ins(monkeypatch)
+    launched = {n.kwargs["name"]: n.kwargs["parameters"][-1] for n, _ in launch_nodes(
+        ROOT / "launch" / "intervention.launch.py", {"robot": "panda", "action_frame": "tool"})}
+    assert launched["learner"]["action.frame"] == launched["policy"]["action.frame"] == "tool"
+    settings = {"task": "reach", "robot": "fetch", "method": "rlif", "seed": 0, "episodes_done": 0,
+                "operator_model": "value", "operator_level": 0.7, "action_space": "translation", "action_frame": "tool"}
+    job = {spec.name: spec.parameters for spec in graph_nodes(tmp_path, settings, resume=False)}
+    assert job["learner"]["action.frame"] == job["policy"]["action.frame"] == "tool"
+    assert job["observer"]["fields"][-1] == "ee_orientation"  # the policy rotates its action by it
+    assert "correct_orientation" not in job["sim_operator"]  # translation: the operator leaves the gripper's turn alone
+    before_frames = {k: v for k, v in settings.items() if k != "action_frame"}  # a run.json written before frames
+    old = {spec.name: spec.parameters for spec in graph_nodes(tmp_path, before_frames, resume=False)}
+    assert old["policy"]["action.frame"] == "base" and "ee_orientation" not in old["observer"]["fields"]

@@ -164,3 +164,28 @@ def test_hostile_weights_are_refused_and_logged_without_delaying_a_tick(graph, p
                    "normalisation is invalid", "observation values", "observation spec", "not valid JSON",
                    "nested too deeply", "header of", "truncated (no safetensors header)"):
         assert phrase in log, phrase
+
+
+def test_a_tool_frame_policy_node_proposes_its_action_rotated_into_the_command_frame(graph, probe):
+    from tests.acting.test_policy_runner import ORIENTED, YAW_90, constant_weights
+
+    graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node",
+                         parameters={"rate": 50.0, "action.space": "6dof", "action.frame": "tool"}))
+    proposals = probe.collect(String, "policy/proposal", RECORD_QOS)
+    obs_pub = probe.publisher(String, "observation", SENSOR_QOS)
+    weights_pub = probe.publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+    observation = {"values": (0.0, 0.0, 0.0), "fields": ("ee.x", "ee.y", "ee.z")}  # no orientation yet
+
+    def feed():
+        obs_pub.publish(String(data=Observation(observation["values"], "toy/v1", time.time(), observation["fields"]).encode()))
+
+    probe.wait_for(lambda: "action.orientation_field" in graph.tail("policy", 50), 30.0, "the missing orientation named",
+                   every=feed)
+    assert len(proposals) == 0  # held: no proposal without the end effector's orientation
+    observation.update(values=(0.0, 0.0, 0.0, *YAW_90), fields=ORIENTED)
+    weights_pub.publish(weights_message(constant_weights((0.1, 0.0, 0.0, 0.0, 0.0, 0.5, 0.7))))
+    probe.wait_for(lambda: proposals.messages and Proposal.decode(proposals.messages[-1].data).policy_version == 1, 20.0,
+                   "tool-frame weights acting", every=feed)
+    action = Proposal.decode(proposals.messages[-1].data).action
+    assert max(abs(a - b) for a, b in zip(action, (0.0, 0.1, 0.0, 0.0, 0.0, 0.5, 0.7))) < 1e-5, action  # tool x: command y
+    assert "in the end effector's frame (its orientation: observation field ee_orientation)" in graph.tail("policy", 200)
