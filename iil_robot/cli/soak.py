@@ -4,7 +4,9 @@ Starts exactly the nodes of ``iil-robot sim`` (``graph_nodes``: observer, sim ar
 recorder, learner) and, ``--rate`` times a second, sends each of its streams the next hostile message
 (``iil_robot.nodes.peers.soak``: malformed proposals, step records, observations, episode events, hostile weights)
 and asks the mux to take a bad parameter. A node that dies is reported and restarted. Prints one JSON object: per
-process its RSS after the warm-up and at the end and the growth, and its restarts; the mux's ticks missing from
+process its RSS after the warm-up and at the end and the growth, the growth over the run's second half (a leak
+keeps growing there; a process still warming up at the baseline does not), an RSS sample every ``--sample-period``
+seconds, and its restarts; the mux's ticks missing from
 the step records received (``ticks_missing``), stale-policy holds, what was sent, parameter changes refused and
 accepted. Exit code 3 when a node restarted, a bad parameter was taken, a tick was lost or an RSS grew by
 ``--max-rss-growth`` (10 %) or more.
@@ -30,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=2.0, help="bad messages per second on each stream (default 2)")
     parser.add_argument("--warmup", type=float, default=60.0,
                         help="seconds before the RSS baseline (default 60; at most a third of the run)")
+    parser.add_argument("--sample-period", type=float, default=60.0, help="seconds between RSS samples (default 60)")
     parser.add_argument("--max-rss-growth", type=float, default=10.0, help="percent of RSS growth that fails (default 10)")
     parser.add_argument("--domain-id", type=int, default=75, help="ROS domain to use (default 75)")
     parser.add_argument("--run-dir", type=Path, default=None, help="keep the bags and logs here (default: a temporary folder)")
@@ -72,30 +75,42 @@ def soak(graph: Graph, specs: dict[str, NodeSpec], args: argparse.Namespace) -> 
             graph.start(spec)
         start = time.monotonic()
         baseline: dict[str, float] = {}
+        samples: list[tuple[float, dict[str, float]]] = []
         while (elapsed := time.monotonic() - start) < seconds:
             peer.send()
             peer.spin_for(1.0 / args.rate)
             restart_dead(graph, specs, restarts)
             if not baseline and elapsed >= warmup:
                 baseline = sample_rss(graph)
+            if elapsed >= len(samples) * args.sample_period:
+                samples.append((elapsed, sample_rss(graph)))
         end = sample_rss(graph)
+        samples.append((time.monotonic() - start, end))
     finally:
         peer.close()
-    return report(peer.counts, baseline, end, restarts, seconds, args)
+    return report(peer.counts, baseline, end, samples, restarts, seconds, args)
 
 
-def report(counts, baseline: dict[str, float], end: dict[str, float], restarts: dict[str, int], seconds: float,
-           args: argparse.Namespace) -> dict:
+def growth_pct(before: float | None, after: float | None) -> float | None:
+    return None if not before or after is None else round(100.0 * (after - before) / before, 2)
+
+
+def report(counts, baseline: dict[str, float], end: dict[str, float], samples: list[tuple[float, dict[str, float]]],
+           restarts: dict[str, int], seconds: float, args: argparse.Namespace) -> dict:
     processes = {}
+    half = next((rss for t, rss in samples if t >= seconds / 2), {})
     for name, count in restarts.items():
         before, after = baseline.get(name), end.get(name)
-        growth = None if not before or after is None else round(100.0 * (after - before) / before, 2)
         processes[name] = {"rss_mb_after_warmup": before and round(before, 1), "rss_mb_end": after and round(after, 1),
-                           "rss_growth_pct": growth, "restarts": count}
+                           "rss_growth_pct": growth_pct(before, after),
+                           "rss_growth_pct_second_half": growth_pct(half.get(name), after),
+                           "rss_mb_samples": [round(rss[name], 1) if name in rss else None for _, rss in samples],
+                           "restarts": count}
     rss_ok = all(p["rss_growth_pct"] is not None and p["rss_growth_pct"] < args.max_rss_growth for p in processes.values())
     passed = (rss_ok and not any(restarts.values()) and counts.parameters_accepted == 0 and counts.ticks.between == 0
               and counts.step_records > 0)
-    return {"seconds": round(seconds, 1), "processes": processes, "step_records": counts.step_records,
+    return {"seconds": round(seconds, 1), "sample_times_s": [round(t) for t, _ in samples], "processes": processes,
+            "step_records": counts.step_records,
             "ticks_missing": counts.ticks.between, "stale_policy_holds": counts.stale_policy_holds, "sent": counts.sent,
             "parameters_refused": counts.parameters_refused, "parameters_accepted": counts.parameters_accepted,
             "passed": passed}

@@ -6,19 +6,25 @@ import sys
 
 from iil_robot.cli.sim import STOP_ORDER
 
-NODES = set(STOP_ORDER)
+NODES = set(STOP_ORDER) - {"arm_status"}  # the fetch profile relays no driver status
 """Every node of the main job's graph."""
 
 
 def test_a_short_soak_keeps_every_node_up_refuses_every_bad_parameter_and_loses_no_tick(tmp_path):
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    proc = subprocess.run([sys.executable, "-m", "iil_robot.cli", "soak", "--minutes", "0.5", "--warmup", "10", "--json",
-                           "--domain-id", "89", "--run-dir", str(tmp_path)], capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run([sys.executable, "-m", "iil_robot.cli", "soak", "--minutes", "0.5", "--warmup", "10",
+                           "--sample-period", "5", "--json", "--domain-id", "89", "--run-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode in (0, 3), proc.stderr[-3000:]  # 3: a criterion not met, checked one by one below
     result = json.loads(proc.stdout)
     assert set(result["processes"]) == NODES
     assert all(p["restarts"] == 0 for p in result["processes"].values()), proc.stderr[-3000:]
     assert all(p["rss_mb_end"] > 0 for p in result["processes"].values())
+    times = result["sample_times_s"]  # a sample every 5 s from the start, and one at the end
+    assert len(times) >= 6 and times[0] == 0 and times[-1] >= 29
+    for p in result["processes"].values():
+        assert len(p["rss_mb_samples"]) == len(times) and p["rss_mb_samples"][-1] == p["rss_mb_end"]
+        assert p["rss_growth_pct_second_half"] is not None
     assert set(result["sent"]) >= {"proposals", "steps", "observations", "events", "weights", "parameters"}
     assert result["parameters_refused"] > 0 and result["parameters_accepted"] == 0
     assert result["step_records"] > 100 and result["ticks_missing"] == 0
