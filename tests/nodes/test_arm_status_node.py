@@ -27,6 +27,12 @@ def number(level) -> int:  # rclpy gives byte fields and constants as one byte
 OK, ERROR, STALE = (number(c) for c in (DiagnosticStatus.OK, DiagnosticStatus.ERROR, DiagnosticStatus.STALE))
 
 
+def relay_levels(statuses, since: float) -> list[int]:
+    """Levels of the relay's status in the DiagnosticArrays received at or after ``since``."""
+    return [number(s.level) for m, t in zip(statuses.messages, statuses.times) if t >= since
+            for s in m.status if s.name == STATUS]
+
+
 def relay_spec(**parameters) -> NodeSpec:
     return NodeSpec("arm_status", "iil_robot.nodes.arm_status", parameters={
         "message_type": "std_msgs/msg/UInt8", "topic": "robot_state", "field": "data", "ok_values": [1, 2],
@@ -82,8 +88,7 @@ def test_a_reflex_relayed_from_the_driver_holds_the_arm_until_recovered_and_sile
     client = probe.node.create_client(Trigger, "/mux/recover")
 
     def levels(since: float) -> list[int]:
-        return [number(s.level) for m, t in zip(statuses.messages, statuses.times) if t >= since
-                for s in m.status if s.name == STATUS]
+        return relay_levels(statuses, since)
 
     def records(since: float) -> list[StepRecord]:
         return [StepRecord.decode(m.data) for m, t in zip(steps.messages, steps.times) if t >= since]
@@ -147,8 +152,7 @@ def test_a_simulated_fault_reaches_the_relay_as_it_would_from_a_driver(graph, pr
     client = probe.node.create_client(SetBool, "/sim_arm/simulate_fault")
 
     def levels(since: float) -> list[int]:
-        return [number(s.level) for m, t in zip(statuses.messages, statuses.times) if t >= since
-                for s in m.status if s.name == STATUS]
+        return relay_levels(statuses, since)
 
     def fault(on: bool) -> float:
         future = client.call_async(SetBool.Request(data=on))
