@@ -68,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", default=DEFAULT_TASK, choices=("reach", "push", "pick_and_place"),
                         help=f"Fetch task (default {DEFAULT_TASK})")
     parser.add_argument("--episodes", type=int, default=DEFAULT_EPISODES,
-                        help=f"episodes to run (default {DEFAULT_EPISODES}: about six minutes of reach on 2 cores)")
+                        help=f"episodes to run (default {DEFAULT_EPISODES}: about seven minutes of reach on 2 cores)")
     parser.add_argument("--method", default="rlif", choices=LIVE_METHODS,
                         help="learning method (default rlif): " + "; ".join(f"{m}: {METHODS[m].summary}" for m in LIVE_METHODS))
     parser.add_argument("--operator-model", default="value", choices=("value", "random", "demo", "never", "robot_gated"),
