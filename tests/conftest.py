@@ -2,12 +2,30 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests import domains
 from tests.fakes import FakeHidrawTree
+
+
+@pytest.fixture
+def domain_id() -> Iterator[int]:
+    """A ROS domain of this test's own (``tests/domains.py``), released when it ends."""
+    claim = domains.claim()
+    yield claim.first
+    claim.release()
+
+
+@pytest.fixture
+def domain_block() -> Iterator[range]:
+    """Three consecutive ROS domains of this test's own (a benchmark that runs graphs side by side)."""
+    claim = domains.claim(3)
+    yield claim.ids
+    claim.release()
 
 
 @pytest.fixture

@@ -84,5 +84,6 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        print(f"console: {dashboard.redraws.summary()}", flush=True)
         dashboard.close()
     return 0

@@ -316,6 +316,7 @@ def _watch(graph: Graph, dashboard: "Dashboard", args: argparse.Namespace) -> in
         return code
     if dashboard.interactive:
         dashboard.draw()
+        print(f"[sim] console: {dashboard.redraws.summary()}", flush=True)
     learner = dashboard.state.learner
     said = learner.get("message", "")
     print(f"[sim] learner: {learner.get('updates', 0)} updates, policy version {learner.get('version', 0)}, "

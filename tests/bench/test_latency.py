@@ -41,9 +41,10 @@ def test_handover_counts_input_messages_between_the_crossing_and_the_first_human
     assert trials[0]["extra_ticks"] == expected
 
 
-def test_smoke_run_of_the_real_command_prints_one_json_object(tmp_path):
+def test_smoke_run_of_the_real_command_prints_one_json_object(tmp_path, domain_block):
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    proc = subprocess.run([sys.executable, "-m", "iil_robot.cli", "bench", "latency", "--json", "--quick", "--domain-id", "91"],
+    proc = subprocess.run([sys.executable, "-m", "iil_robot.cli", "bench", "latency", "--json", "--quick",
+                           "--domain-id", str(domain_block[0])],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)

@@ -5,9 +5,10 @@ import subprocess
 import sys
 
 
-def test_smoke_run_prints_counts_and_loses_no_step_record(tmp_path):
+def test_smoke_run_prints_counts_and_loses_no_step_record(tmp_path, domain_id):
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    proc = subprocess.run([sys.executable, "-m", "iil_robot.cli", "bench", "recorder", "--json", "--quick", "--domain-id", "93"],
+    proc = subprocess.run([sys.executable, "-m", "iil_robot.cli", "bench", "recorder", "--json", "--quick",
+                           "--domain-id", str(domain_id)],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode in (0, 3), proc.stderr[-2000:]  # 3: some best-effort/depth-1 message was dropped
     result = json.loads(proc.stdout)
@@ -17,10 +18,10 @@ def test_smoke_run_prints_counts_and_loses_no_step_record(tmp_path):
     assert result["keeps_up"] == (proc.returncode == 0)
 
 
-def test_kill_smoke_run_reads_every_bag_back_as_a_prefix_of_what_was_sent():
+def test_kill_smoke_run_reads_every_bag_back_as_a_prefix_of_what_was_sent(domain_id):
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     proc = subprocess.run([sys.executable, "-m", "iil_robot.cli", "bench", "recorder-kill", "--json", "--kills", "3",
-                           "--domain-id", "91"], capture_output=True, text=True, timeout=300, env=env)
+                           "--domain-id", str(domain_id)], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]  # a bag with a hole or out of order fails the run
     result = json.loads(proc.stdout)
     assert result["kills"] == 3

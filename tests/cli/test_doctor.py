@@ -177,7 +177,7 @@ class PushedDevice:
         pass
 
 
-def test_calibrate_writes_the_yaw_from_the_push_the_arm_and_the_answer(hidraw_tree, tmp_path):
+def test_calibrate_writes_the_yaw_from_the_push_the_arm_and_the_answer(hidraw_tree, tmp_path, domain_id):
     import io
 
     import yaml
@@ -186,8 +186,7 @@ def test_calibrate_writes_the_yaw_from_the_push_the_arm_and_the_answer(hidraw_tr
     from iil_robot.nodes.common import SENSOR_QOS
     from tests.nodes.ros_probe import Probe
 
-    domain = 98  # no other test uses it
-    probe = Probe(domain)
+    probe = Probe(domain_id)
     publisher = probe.publisher(PoseStamped, "/franka_robot_state_broadcaster/current_pose", SENSOR_QOS)
     arm = {"y": 0.0}
 
@@ -199,7 +198,7 @@ def test_calibrate_writes_the_yaw_from_the_push_the_arm_and_the_answer(hidraw_tr
         publisher.publish(msg)
 
     out, output = io.StringIO(), tmp_path / "operator_frame.yaml"
-    args = parse(["--calibrate", "--robot", "panda", "--domain-id", str(domain), "--seconds", "4", "--output", str(output)])
+    args = parse(["--calibrate", "--robot", "panda", "--domain-id", str(domain_id), "--seconds", "4", "--output", str(output)])
     try:
         code = run(args, config_for(hidraw_tree, open_device=lambda: PushedDevice(move_arm)), keys=io.StringIO("\ny\n"),
                    out=out)
@@ -211,11 +210,11 @@ def test_calibrate_writes_the_yaw_from_the_push_the_arm_and_the_answer(hidraw_tr
     assert overlay == {"operator_frame": "base", "operator_yaw": 90.0}
 
 
-def test_calibrate_without_an_arm_says_what_to_check(hidraw_tree, tmp_path):
+def test_calibrate_without_an_arm_says_what_to_check(hidraw_tree, tmp_path, domain_id):
     import io
 
     out = io.StringIO()
-    args = parse(["--calibrate", "--robot", "ur5e", "--domain-id", "98", "--seconds", "0.5",
+    args = parse(["--calibrate", "--robot", "ur5e", "--domain-id", str(domain_id), "--seconds", "0.5",
                   "--output", str(tmp_path / "o.yaml")])
     code = run(args, config_for(hidraw_tree, open_device=lambda: PushedDevice(lambda: None)), keys=io.StringIO("\n"), out=out)
     assert code == 1 and "no end-effector pose" in out.getvalue() and not (tmp_path / "o.yaml").exists()

@@ -19,7 +19,7 @@ def run_sim(*args, timeout=400):
                           timeout=timeout, env=env)
 
 
-def test_a_short_run_leaves_bags_a_report_and_a_learning_policy(tmp_path):
+def test_a_short_run_leaves_bags_a_report_and_a_learning_policy(tmp_path, domain_id):
     run = tmp_path / "run"
     # A small learner at nice 0: this checks that the loop closes, not how fast the shipped networks train (the
     # figures in docs/benchmarks.md). At nice 19 the learner gives way to every other process, and on a test machine busy with
@@ -28,7 +28,8 @@ def test_a_short_run_leaves_bags_a_report_and_a_learning_policy(tmp_path):
     small = ["learner.rlpd.hidden=[64,64]", "learner.rlpd.num_qs=2", "learner.rlpd.batch_size=64", "learner.rlpd.utd_ratio=1",
              "learner.nice=0"]
     # the operator at 0.7, not the default 0.9: a weaker operator lets the time limit end some of the 8 episodes
-    proc = run_sim("--task", "reach", "--operator-level", "0.7", "--episodes", "8", "--run-dir", str(run), "--domain-id", "94",
+    proc = run_sim("--task", "reach", "--operator-level", "0.7", "--episodes", "8", "--run-dir", str(run),
+                   "--domain-id", str(domain_id),
                    "--set", "learner.min_transitions=32", "--set", "learner.publish_every_updates=5",
                    "--set", "learner.publish_period=1.0", "--set", "learner.event_delay=0.2",
                    "--set", "learner.warm_start_updates=20", *[a for s in small for a in ("--set", s)])
@@ -76,14 +77,15 @@ def test_a_short_run_leaves_bags_a_report_and_a_learning_policy(tmp_path):
     assert {p.name for p in (run / "logs").iterdir()} >= {"sim_arm.log", "mux.log", "learner.log", "recorder.log"}
 
 
-def test_a_6dof_run_learns_and_acts_with_7_value_actions(tmp_path):
+def test_a_6dof_run_learns_and_acts_with_7_value_actions(tmp_path, domain_id):
     """The issue's check: ``iil-robot sim --action-space 6dof`` learns and acts in the whole twist and the gripper
     (a small learner at nice 0 and a few push episodes: this checks the loop, not training speed)."""
     run = tmp_path / "run"
     small = ["learner.rlpd.hidden=[32,32]", "learner.rlpd.num_qs=2", "learner.rlpd.batch_size=32", "learner.rlpd.utd_ratio=1",
              "learner.nice=0", "learner.min_transitions=32", "learner.publish_every_updates=5",
              "learner.publish_period=1.0", "learner.event_delay=0.2", "learner.warm_start_updates=0"]
-    proc = run_sim("--action-space", "6dof", "--task", "push", "--episodes", "8", "--run-dir", str(run), "--domain-id", "93",
+    proc = run_sim("--action-space", "6dof", "--task", "push", "--episodes", "8", "--run-dir", str(run),
+                   "--domain-id", str(domain_id),
                    *[a for s in small for a in ("--set", s)])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert json.loads((run / "run.json").read_text())["action_space"] == "6dof"
@@ -99,7 +101,7 @@ def test_a_6dof_run_learns_and_acts_with_7_value_actions(tmp_path):
     assert "refused weights" not in (run / "logs" / "policy.log").read_text()
 
 
-def test_a_tool_frame_run_learns_and_acts_in_the_end_effectors_frame(tmp_path):
+def test_a_tool_frame_run_learns_and_acts_in_the_end_effectors_frame(tmp_path, domain_id):
     """``iil-robot sim --action-frame tool --action-space 6dof``: the policy node acts in the tool frame on learned
     weights of that frame (a small learner and a few reach episodes: this checks the loop, not learning)."""
     run = tmp_path / "run"
@@ -107,7 +109,7 @@ def test_a_tool_frame_run_learns_and_acts_in_the_end_effectors_frame(tmp_path):
              "learner.nice=0", "learner.min_transitions=32", "learner.publish_every_updates=5",
              "learner.publish_period=1.0", "learner.event_delay=0.2", "learner.warm_start_updates=0"]
     proc = run_sim("--action-frame", "tool", "--action-space", "6dof", "--task", "reach", "--episodes", "8", "--run-dir",
-                   str(run), "--domain-id", "97", *[a for s in small for a in ("--set", s)])
+                   str(run), "--domain-id", str(domain_id), *[a for s in small for a in ("--set", s)])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert json.loads((run / "run.json").read_text())["action_frame"] == "tool"
     policy_log = (run / "logs" / "policy.log").read_text()
@@ -123,12 +125,12 @@ def test_overrides_are_read_as_yaml_and_bad_ones_say_the_form():
         parse_overrides(["min_transitions=64"])
 
 
-def test_resume_continues_the_run_with_the_learner_rebuilt_from_the_bags(tmp_path):
+def test_resume_continues_the_run_with_the_learner_rebuilt_from_the_bags(tmp_path, domain_id):
     run = tmp_path / "run"
-    first = run_sim("--task", "reach", "--episodes", "2", "--run-dir", str(run), "--domain-id", "95",
+    first = run_sim("--task", "reach", "--episodes", "2", "--run-dir", str(run), "--domain-id", str(domain_id),
                     "--set", "learner.min_transitions=32")
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
-    again = run_sim("--resume", str(run), "--episodes", "2", "--domain-id", "95", "--set", "learner.min_transitions=32")
+    again = run_sim("--resume", str(run), "--episodes", "2", "--domain-id", str(domain_id), "--set", "learner.min_transitions=32")
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert json.loads((run / "run.json").read_text())["episodes_done"] >= 4
     assert len(list((run / "bags").iterdir())) == 2  # one session bag per invocation
@@ -159,7 +161,7 @@ def graph_processes(domain_id: int) -> list[int]:
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
-def test_a_terminated_sim_job_stops_every_node_it_started(tmp_path, sig):
+def test_a_terminated_sim_job_stops_every_node_it_started(tmp_path, sig, domain_id):
     """Each node runs in a session of its own: a killed job left all of them running. The signal comes while the
     job starts the other nodes, where one interrupted Popen used to lose its process."""
     import signal
@@ -168,7 +170,7 @@ def test_a_terminated_sim_job_stops_every_node_it_started(tmp_path, sig):
     env = dict(os.environ)
     env.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
     job = subprocess.Popen([sys.executable, "-m", "iil_robot.cli", "sim", "--task", "reach", "--episodes", "50",
-                            "--run-dir", str(tmp_path / "run"), "--domain-id", "96"], stdout=subprocess.PIPE,
+                            "--run-dir", str(tmp_path / "run"), "--domain-id", str(domain_id)], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, env=env)
     try:
         for line in job.stdout:  # the listeners are up; the job now starts the other nodes

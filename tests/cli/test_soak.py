@@ -10,10 +10,10 @@ NODES = set(STOP_ORDER) - {"arm_status"}  # the fetch profile relays no driver s
 """Every node of the main job's graph."""
 
 
-def test_a_short_soak_keeps_every_node_up_refuses_every_bad_parameter_and_loses_no_tick(tmp_path):
+def test_a_short_soak_keeps_every_node_up_refuses_every_bad_parameter_and_loses_no_tick(tmp_path, domain_id):
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     proc = subprocess.run([sys.executable, "-m", "iil_robot.cli", "soak", "--minutes", "0.5", "--warmup", "10",
-                           "--sample-period", "5", "--json", "--domain-id", "89", "--run-dir", str(tmp_path)],
+                           "--sample-period", "5", "--json", "--domain-id", str(domain_id), "--run-dir", str(tmp_path)],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode in (0, 3), proc.stderr[-3000:]  # 3: a criterion not met, checked one by one below
     result = json.loads(proc.stdout)

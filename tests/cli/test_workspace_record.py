@@ -10,7 +10,6 @@ from iil_robot.cli.graph import loopback_env
 from iil_robot.nodes.common import SENSOR_QOS
 from tests.nodes.ros_probe import Probe
 
-DOMAIN = 97  # 97 and 98: no other test uses them
 TOPIC = "/franka_robot_state_broadcaster/current_pose"  # the panda profile's ee_pose
 
 
@@ -22,13 +21,13 @@ def pose(x: float, y: float, z: float, frame: str = "panda_link0") -> PoseStampe
     return msg
 
 
-def test_record_writes_the_jogged_box_with_a_margin_as_a_profile_overlay(tmp_path):
+def test_record_writes_the_jogged_box_with_a_margin_as_a_profile_overlay(tmp_path, domain_id):
     out = tmp_path / "workspace.yaml"
-    command = [sys.executable, "-m", "iil_robot.cli", "workspace", "record", "--robot", "panda", "--domain-id", str(DOMAIN),
+    command = [sys.executable, "-m", "iil_robot.cli", "workspace", "record", "--robot", "panda", "--domain-id", str(domain_id),
                "--seconds", "6", "--margin", "0.01", "--output", str(out)]
-    proc = subprocess.Popen(command, env=loopback_env(DOMAIN), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(command, env=loopback_env(domain_id), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    probe = Probe(DOMAIN)
+    probe = Probe(domain_id)
     try:
         publisher = probe.publisher(PoseStamped, TOPIC, SENSOR_QOS)
         probe.wait_for(lambda: publisher.get_subscription_count() > 0, 20.0, "the recorder subscribed")
@@ -53,11 +52,11 @@ def test_record_writes_the_jogged_box_with_a_margin_as_a_profile_overlay(tmp_pat
     assert "poses" in stdout and f"wrote {out}" in stdout
 
 
-def test_record_without_any_pose_says_what_to_check(tmp_path):
-    command = [sys.executable, "-m", "iil_robot.cli", "workspace", "record", "--robot", "ur5e", "--domain-id", str(DOMAIN + 1),
+def test_record_without_any_pose_says_what_to_check(tmp_path, domain_id):
+    command = [sys.executable, "-m", "iil_robot.cli", "workspace", "record", "--robot", "ur5e", "--domain-id", str(domain_id),
                "--seconds", "1", "--output", str(tmp_path / "w.yaml")]
     start = time.monotonic()
-    done = subprocess.run(command, env=loopback_env(DOMAIN + 1), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+    done = subprocess.run(command, env=loopback_env(domain_id), stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1 and "/tcp_pose_broadcaster/pose" in done.stderr and "no end-effector pose in base" in done.stderr
     assert not (tmp_path / "w.yaml").exists() and time.monotonic() - start < 60

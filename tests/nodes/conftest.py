@@ -6,7 +6,6 @@ collect and wait on events (never on bare sleeps).
 """
 from __future__ import annotations
 
-import itertools
 import os
 
 import pytest
@@ -14,18 +13,6 @@ import pytest
 from iil_robot.cli.graph import Graph, loopback_env
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-
-_domains = itertools.count((os.getpid() * 7) % 60)
-
-
-def _next_domain() -> int:
-    return 20 + next(_domains) % 80
-
-
-@pytest.fixture
-def domain_id() -> int:
-    return _next_domain()
-
 
 @pytest.fixture
 def graph(domain_id, tmp_path):

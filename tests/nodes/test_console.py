@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 import time
 
 import numpy as np
+import pytest
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import String
 
@@ -58,8 +60,15 @@ def test_the_console_shows_the_episode_state_and_its_keys_reach_the_episode_mana
                        every=lambda: frames.publish(CompressedImage(format="jpeg", data=jpeg)))
         assert frame_file.read_bytes() == jpeg
         probe.wait_for(lambda: f"camera: newest frame in {frame_file}" in read(), 10.0, "the frame's path on the screen")
+        probe.wait_for(lambda: re.search(r"redraw \d+\.\d Hz", read()), 10.0, "the measured redraw rate in the title")
         os.write(master, b"q")
         assert console.wait(timeout=20) == 0
+        summary = re.search(r"console: (\d+) redraws in ([\d.]+) s \(([\d.]+) Hz, target 4\), drawing took ([\d.]+) ms",
+                            read())
+        assert summary, read()[-2000:]
+        redraws, seconds, hz = int(summary[1]), float(summary[2]), float(summary[3])
+        assert redraws >= 2 and seconds > 0 and hz == pytest.approx((redraws - 1) / seconds, rel=0.05, abs=0.1)
+        print(f"console redraw rate: {summary[0]}")
     finally:
         if console.poll() is None:
             console.kill()

@@ -207,3 +207,19 @@ def test_inline_image_escape_sequences():
     assert base64.b64decode(kitty.split(";", 1)[1][:-2])[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="unknown inline image protocol"):
         inline_image(jpeg, "sixel")
+
+
+def test_the_redraw_meter_gives_the_rate_over_its_window_and_the_runs_summary():
+    from iil_robot.nodes.console.dashboard import RedrawMeter
+
+    meter = RedrawMeter(window=2.0)
+    assert meter.rate() is None and meter.summary() == "0 redraw(s)"
+    for i in range(21):  # 4 Hz for 5 s, each draw 2 ms
+        meter.add(0.25 * i, 0.25 * i + 0.002)
+    assert meter.rate() == pytest.approx(4.0)
+    assert len(meter.times) == 9  # only the window's
+    assert meter.summary() == "21 redraws in 5.0 s (4.0 Hz, target 4), drawing took 2.0 ms at p99"
+    meter.add(9.0, 9.001)  # a stall: the window's rate drops
+    assert meter.rate() is None or meter.rate() < 4.0
+    lines = render(GraphState(), "title", None, 65.0, redraw_hz=3.96)
+    assert lines[0] == "title   elapsed 01:05   redraw 4.0 Hz"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
@@ -30,6 +31,40 @@ THUMBNAIL_ROWS = 8
 """Terminal rows of the inline camera thumbnail (kitty / iTerm2 only)."""
 REFRESH_HZ = 4.0
 """How often an interactive view is redrawn."""
+
+
+class RedrawMeter:
+    """How often the view was actually redrawn and how long drawing took (a busy machine or a slow terminal shows
+    here first): the title line gives the rate over the last ``window`` seconds, ``summary`` the whole run's."""
+
+    def __init__(self, window: float = 10.0) -> None:
+        self.window = window
+        self.times: deque[float] = deque()
+        self.count, self.first, self.last = 0, 0.0, 0.0
+        self.durations: deque[float] = deque(maxlen=1000)
+
+    def add(self, start: float, end: float) -> None:
+        if not self.count:
+            self.first = start
+        self.count, self.last = self.count + 1, start
+        self.times.append(start)
+        while self.times and self.times[0] < start - self.window:
+            self.times.popleft()
+        self.durations.append(end - start)
+
+    def rate(self) -> float | None:
+        """Redraws per second over the window, or None before two redraws."""
+        if len(self.times) < 2 or self.times[-1] <= self.times[0]:
+            return None
+        return (len(self.times) - 1) / (self.times[-1] - self.times[0])
+
+    def summary(self) -> str:
+        if self.count < 2:
+            return f"{self.count} redraw(s)"
+        span = self.last - self.first
+        slowest = 1e3 * float(np.percentile(list(self.durations), 99))
+        return (f"{self.count} redraws in {span:.1f} s ({(self.count - 1) / span:.1f} Hz, target {REFRESH_HZ:g}), "
+                f"drawing took {slowest:.1f} ms at p99")
 
 
 @dataclass
@@ -131,7 +166,8 @@ class GraphState:
                     self.problems.append(text)
 
 
-def render(state: GraphState, title: str, target_episodes: int | None, elapsed: float) -> list[str]:
+def render(state: GraphState, title: str, target_episodes: int | None, elapsed: float,
+           redraw_hz: float | None = None) -> list[str]:
     done = state.finished
     successes = sum(e.outcome == "success" for e in done)
     recent = done[-5:]
@@ -140,7 +176,8 @@ def render(state: GraphState, title: str, target_episodes: int | None, elapsed: 
     of = f"/{target_episodes}" if target_episodes else ""
     learner = state.learner
     lines = [
-        f"{title}   elapsed {int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}",
+        f"{title}   elapsed {int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}"
+        + (f"   redraw {redraw_hz:.1f} Hz" if redraw_hz is not None else ""),
         (f"all {len(done)} episodes done" if target_episodes and len(done) >= target_episodes else f"episode {len(done) + 1}{of}")
         + (f" ({state.episode_state})" if state.episode_state else "")
         + f"   last outcome: {done[-1].outcome if done else '-'}   "
@@ -230,6 +267,7 @@ class Dashboard:
         self.start = time.monotonic()
         self.next_draw = self.start
         self.drawn_lines = 0
+        self.redraws = RedrawMeter()
         self.node.create_subscription(String, "step", self._on_step, RECORD_QOS)
         self.node.create_subscription(String, "episode/event", self._on_event, EVENTS_QOS)
         self.node.create_subscription(String, "intervention", self._on_intervention, EVENTS_QOS)
@@ -247,12 +285,15 @@ class Dashboard:
                                           SENSOR_QOS)
 
     def spin_for(self, seconds: float) -> None:
+        """Take in messages for ``seconds``, redrawing an interactive view whenever it is due (``REFRESH_HZ``)."""
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=max(0.0, end - time.monotonic()))
-        if self.interactive and time.monotonic() >= self.next_draw:
-            self.next_draw = max(self.next_draw + 1.0 / REFRESH_HZ, time.monotonic())
-            self.draw()
+        while (now := time.monotonic()) < end:
+            if self.interactive and now >= self.next_draw:
+                self.next_draw = max(self.next_draw + 1.0 / REFRESH_HZ, now)
+                self.draw()
+                continue
+            until = min(end, self.next_draw) if self.interactive else end
+            self.executor.spin_once(timeout_sec=max(0.0, until - now))
 
     def request(self, name: str) -> None:
         """Ask the episode manager for ``start``, ``success``, ``failure`` or ``reset`` (it refuses one in the wrong
@@ -278,7 +319,8 @@ class Dashboard:
         self.state.episode_state = msg.data
 
     def draw(self) -> None:
-        lines = render(self.state, self.title, self.target, time.monotonic() - self.start)
+        start = time.monotonic()
+        lines = render(self.state, self.title, self.target, start - self.start, self.redraws.rate())
         if self.keys_line:
             lines.append(self.keys_line)
         if self.thumbnail is not None and self.thumbnail.written:
@@ -293,6 +335,7 @@ class Dashboard:
                 self.drawn_lines += THUMBNAIL_ROWS
             except CameraError as err:
                 self.state.problems.append(f"camera thumbnail: {err}")
+        self.redraws.add(start, time.monotonic())
 
     def _on_frame(self, msg: CompressedImage) -> None:
         try:
