@@ -166,7 +166,7 @@ def test_a_terminated_sim_job_stops_every_node_it_started(tmp_path, sig, domain_
     job starts the other nodes, where one interrupted Popen used to lose its process."""
     import signal
 
-    assert graph_processes(96) == []
+    assert graph_processes(domain_id) == []
     env = dict(os.environ)
     env.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
     job = subprocess.Popen([sys.executable, "-m", "iil_robot.cli", "sim", "--task", "reach", "--episodes", "50",
@@ -176,14 +176,14 @@ def test_a_terminated_sim_job_stops_every_node_it_started(tmp_path, sig, domain_
         for line in job.stdout:  # the listeners are up; the job now starts the other nodes
             if "recorder and learner up" in line:
                 break
-        assert len(graph_processes(96)) >= 2
+        assert len(graph_processes(domain_id)) >= 2
         job.send_signal(getattr(signal, sig))
         rest = job.communicate(timeout=120)[0]
         assert "interrupted: stopping every node" in rest, rest[-2000:]
-        assert graph_processes(96) == []
+        assert graph_processes(domain_id) == []
     finally:
         if job.poll() is None:
             job.kill()
             job.wait()
-        for pid in graph_processes(96):
+        for pid in graph_processes(domain_id):
             os.kill(pid, 9)
