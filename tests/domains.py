@@ -4,13 +4,13 @@ Two graphs on one domain hear each other's topics, so a test whose domain anothe
 also uses sees messages it never sent. Claims are locked (``flock``) in one folder of the
 machine's temp directory, so concurrent test runs (pytest-xdist workers, a second checkout, a
 soak beside the suite) never share a domain; a lock dies with its process, so a killed run
-leaves nothing behind. Successive claims in one process move on through the range, so a test
-never reuses the domain its predecessor's processes may still be leaving.
+leaves nothing behind. A claim takes the free domain released longest ago (a released lock file
+is touched), so a domain whose last graph may still be shutting down (a learner publishing its
+last weights) is the last one handed out again, by any process.
 """
 from __future__ import annotations
 
 import fcntl
-import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -19,7 +19,6 @@ FIRST, LAST = 20, 99
 """The domains tests take (0-101 are safe on Linux; 101 is the soak's default, the benchmarks' own defaults lie in here
 but tests always pass one they claimed)."""
 LOCK_DIR = Path(tempfile.gettempdir()) / "iil-test-domains"
-_start = itertools.count(os.getpid() * 7)
 
 
 class DomainClaim:
@@ -34,6 +33,7 @@ class DomainClaim:
 
     def release(self) -> None:
         for fd in self._files:
+            os.utime(fd)  # released now: the last to be claimed again
             os.close(fd)  # closing the descriptor drops its lock
         self._files = []
 
@@ -48,12 +48,19 @@ def _lock(domain: int) -> int | None:
     return fd
 
 
+def _released(domain: int) -> float:
+    try:
+        return (LOCK_DIR / f"{domain}.lock").stat().st_mtime
+    except FileNotFoundError:
+        return 0.0  # never used
+
+
 def claim(count: int = 1) -> DomainClaim:
-    """The next block of ``count`` free domains in ``FIRST``..``LAST``; RuntimeError when every one is taken."""
+    """The free block of ``count`` domains in ``FIRST``..``LAST`` released longest ago; RuntimeError when every one is
+    taken."""
     LOCK_DIR.mkdir(exist_ok=True)
-    span = LAST - FIRST + 1
-    for _ in range(span):
-        first = FIRST + next(_start) % (span - count + 1)
+    starts = sorted(range(FIRST, LAST - count + 2), key=lambda first: max(_released(d) for d in range(first, first + count)))
+    for first in starts:
         held: list[int] = []
         for domain in range(first, first + count):
             fd = _lock(domain)
