@@ -136,13 +136,16 @@ def test_a_run_with_two_cameras_records_both_and_acts_on_a_camera_policy(tmp_pat
     frames = {camera: {stamp for name, stamp, _ in recording.frames if name == camera} for camera in ("front", "wrist")}
     assert all(len(stamps) > 50 for stamps in frames.values()), {c: len(s) for c, s in frames.items()}
     proposed = [s for s in recording.steps if s.source == "policy"]
-    assert proposed and all(set(s.image_stamps or {}) == {"front", "wrist"} for s in proposed)
+    # before camera weights the policy acts without a frame that lags the observation (a loaded machine): most have both
+    both = [s for s in proposed if set(s.image_stamps or {}) == {"front", "wrist"}]
+    assert len(both) > len(proposed) / 2, [s.image_stamps for s in proposed]
     # each stamp names a frame in the bags (the learner pairs them by it, live and on --resume)
-    assert all(stamp in frames[camera] for s in proposed for camera, stamp in s.image_stamps.items())
+    assert all(stamp in frames[camera] for s in proposed for camera, stamp in (s.image_stamps or {}).items())
     learner_log = (run / "logs" / "learner.log").read_text()
     assert "from the state and images of camera(s) front, wrist at 24x24" in learner_log
-    learned = [s for s in proposed if (s.policy_version or 0) >= 1]  # camera weights hold the arm without both frames
+    learned = [s for s in proposed if (s.policy_version or 0) >= 1]
     assert learned, "no step was driven by learned weights: " + learner_log[-2000:]
+    assert all(s in both for s in learned)  # camera weights act only on a frame of each camera (else the arm holds)
     assert "refused weights" not in (run / "logs" / "policy.log").read_text()
 
 
