@@ -35,6 +35,10 @@ ARGUMENTS = {
     "camera": ("false", "start the camera node publishing camera/<name>/image_raw and its JPEG for the bags (cameras: "
                "config/camera.yaml or the overlay)"),
     "camera_source": ("0", "camera: V4L2 index (0), device path (/dev/video2) or a video file of camera front (type device)"),
+    "cameras": ("front", "camera names, comma-separated (e.g. front,wrist), in the order the policy and the learner stack "
+                "their images; the recorder records each one's JPEG topic; each needs a block under `cameras` in the "
+                "camera node's parameter file"),
+    "camera_file": ("", "the camera node's parameter file (empty: config/camera.yaml)"),
     "arm_status": ("true", "start the arm_status relay where the robot profile configures one (panda: the robot mode)"),
     "overlay": ("", "a parameter file applied last to every node (sim.launch.py: config/sim.yaml); empty: none"),
 }
@@ -52,11 +56,20 @@ def intervention_nodes(context) -> list[Node]:
     action = action_parameters(profile, arg("action_space").perform(context),  # bounded by the mux's limits
                                frame=arg("action_frame").perform(context))
 
-    def node(executable: str, name: str, overrides: dict, own_file: str | None = None, condition=None) -> Node:
-        files = [PathJoinSubstitution([share, "config", own_file])] if own_file else []
+    def node(executable: str, name: str, overrides: dict, own_file: str | None = None, condition=None,
+             file: str | None = None) -> Node:
+        """``own_file``: the node's parameter file in config/; ``file``: another path in its place."""
+        files = [file] if file else [PathJoinSubstitution([share, "config", own_file])] if own_file else []
         return Node(package="iil_robot", executable=executable, name=name, output="screen",
                     parameters=files + [profile.node_parameters(name)] + overlay + [{**overrides, **sim_time}],
                     remappings=remappings, condition=condition)
+
+    # one list of camera names for the camera node, the policy, the learner and the recorder
+    cameras = arg("cameras").perform(context)
+    camera = arg("camera").perform(context).lower() == "true"
+    camera_file = arg("camera_file").perform(context) or None
+    # quoted: launch_ros reads parameter strings as YAML, and a device index "0" must stay a string
+    source = {"cameras.front.source": f'"{arg("camera_source").perform(context)}"'} if "front" in cameras.split(",") else {}
 
     relay = []
     if profile.node_parameters("arm_status"):  # a driver that reports faults only in its own message type
@@ -66,13 +79,12 @@ def intervention_nodes(context) -> list[Node]:
         node("episode_manager", "episode_manager", {}),
         node("spacemouse_gate", "spacemouse_gate", {"input": arg("input")}, "spacemouse_gate.yaml"),
         node("mux", "mux", {"rate": arg("rate")}, "mux.yaml"),
-        node("policy", "policy", {"rate": arg("rate"), **action}, "policy.yaml"),
-        node("recorder", "recorder", {"output_dir": arg("output_dir")}, "recorder.yaml"),
+        node("policy", "policy", {"rate": arg("rate"), **action, **({"cameras": cameras} if camera else {})}, "policy.yaml"),
+        node("recorder", "recorder", {"output_dir": arg("output_dir"), "cameras": cameras}, "recorder.yaml"),
         node("learner", "learner", {"method": arg("method"), "device": arg("device"), "run_dir": arg("run_dir"),
-                                    "bags_dir": arg("output_dir"), **action}, "learner.yaml", IfCondition(arg("learner"))),
-        # quoted: launch_ros reads parameter strings as YAML, and a device index "0" must stay a string
-        node("camera", "camera", {"cameras.front.source": f'"{arg("camera_source").perform(context)}"'}, "camera.yaml",
-             IfCondition(arg("camera"))),
+                                    "bags_dir": arg("output_dir"), "cameras": cameras, **action}, "learner.yaml",
+             IfCondition(arg("learner"))),
+        node("camera", "camera", source, "camera.yaml", IfCondition(arg("camera")), file=camera_file),
     ]
 
 

@@ -18,10 +18,10 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from iil_robot.cli.sim import DEFAULT_OPERATOR_LEVEL, DEFAULT_TASK, sim_overrides
+from iil_robot.cli.sim import DEFAULT_OPERATOR_LEVEL, DEFAULT_TASK, camera_overrides, sim_cameras, sim_overrides
 from iil_robot.config import config_path
 from iil_robot.config.profiles import load_profile
-from iil_robot.sim.camera import DEFAULT_CAMERA as SIM_CAMERA
+from iil_robot.sim.spec import CAMERAS
 from launch import LaunchDescription
 
 ARGUMENTS = {
@@ -35,8 +35,10 @@ ARGUMENTS = {
     "output_dir": ("runs/sim/bags", "where the recorder writes its bags"),
     "run_dir": ("runs/sim/learner", "learner checkpoints and TensorBoard logs"),
     "seed": ("0", "seed of the sim and the operator"),
-    "camera": ("false", "render the sim arm's external_camera_0 and run the camera node on its image topic as camera "
-               "front (needs MUJOCO_GL=egl)"),
+    "cameras": ("", "cameras the sim arm renders and the camera node publishes, comma-separated, in the order the policy "
+                "and the learner stack them: " + ", ".join(f"{k} ({v})" for k, v in CAMERAS.items()) + "; empty: none "
+                "(needs MUJOCO_GL=egl; a camera policy also needs the learner's image_width and image_height)"),
+    "camera": ("false", "true: cameras front (when `cameras` is empty)"),
 }
 
 
@@ -53,17 +55,25 @@ def sim_graph(context) -> list:
     for name, values in changes.items():
         overlay.setdefault(name, {"ros__parameters": {}})["ros__parameters"].update(values)
     camera = arg("camera").perform(context).lower() == "true"
-    if camera:  # the camera node takes the sim arm's image topic, as it would a camera driver's
-        overlay.setdefault("camera", {"ros__parameters": {}})["ros__parameters"]["cameras"] = {
-            "front": {"type": "image", "topic": f"{SIM_CAMERA}/image_raw"}}
-        overlay.setdefault("policy", {"ros__parameters": {}})["ros__parameters"]["cameras"] = "front"  # stamps in the records
+    cameras = sim_cameras(arg("cameras").perform(context) or ("front" if camera else ""))
+    rendered = camera_overrides(cameras)
+    # the camera node takes the sim arm's image topics as it would camera drivers', from this file alone (the device
+    # camera front of config/camera.yaml would open /dev/video0); the policy, the learner and the recorder get the names
+    # from intervention.launch.py's `cameras`
+    blocks: dict = {}
+    for key, value in rendered.get("camera", {}).items():  # cameras.<name>.<field> as the nested blocks of camera.yaml
+        _, name, field = key.split(".")
+        blocks.setdefault(name, {})[field] = value
+    if blocks:
+        overlay["camera"] = {"ros__parameters": {"cameras": blocks}}
     with tempfile.NamedTemporaryFile("w", prefix="iil_sim_", suffix=".yaml", delete=False) as file:
         yaml.safe_dump(overlay, file)
     atexit.register(os.unlink, file.name)  # the nodes read it at their start; launch outlives them
     real = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "intervention.launch.py"])),
         launch_arguments={"robot": robot, "input": "joy", "method": arg("method"), "action_space": space, "action_frame": frame,
-                          "device": "auto", "output_dir": arg("output_dir"), "run_dir": arg("run_dir"), "camera": arg("camera"),
+                          "device": "auto", "output_dir": arg("output_dir"), "run_dir": arg("run_dir"),
+                          "camera": "true" if cameras else "false", "cameras": ",".join(cameras), "camera_file": file.name,
                           "overlay": file.name}.items())
 
     def stand_in(name: str, overrides: dict) -> Node:
@@ -75,7 +85,7 @@ def sim_graph(context) -> list:
         real,
         # every node starts at once: the first episode waits until the mux's step records reach the recorder and learner
         stand_in("sim_arm", {"task": task, "seed": arg("seed"), "await_step_subscribers": "recorder,learner",
-                             **({"cameras": [SIM_CAMERA]} if camera else {})}),
+                             **rendered.get("sim_arm", {})}),
         stand_in("sim_operator", {"task": task, "model": arg("operator_model"), "level": arg("operator_level"),
                                   "seed": arg("seed")}),
     ]

@@ -4,8 +4,8 @@ Starts every node as its own process, from the same parameter files the launch f
 (``config/<node>.yaml`` then ``config/sim.yaml``), with DDS kept on this machine: the sim arm,
 the simulated operator (a virtual SpaceMouse), the gate, the mux, the policy, the recorder and
 the learner (the recorder and the learner first; the arm last, once the mux reports them subscribed to its step
-records). Runs a number of episodes with a live dashboard, stops every process cleanly
-(Ctrl-C too), and leaves a run folder::
+records), and with ``--cameras front,wrist`` the camera node, on the images the sim arm renders. Runs a number of
+episodes with a live dashboard, stops every process cleanly (Ctrl-C too), and leaves a run folder::
 
     runs/<name>/
       run.json        what was run (used by --resume)
@@ -38,15 +38,16 @@ from iil_robot.command.mux import step_records_reach
 from iil_robot.config import config_path
 from iil_robot.config.profiles import RobotProfile, action_parameters, load_profile, profile_names
 from iil_robot.data.actions import ACTION_FRAMES, ACTION_SPACES, DEFAULT_ACTION_SPACE, action_space
+from iil_robot.data.frames import camera_names
 from iil_robot.learners.methods import METHODS
-from iil_robot.sim.spec import DEFAULT_MAX_EPISODE_STEPS
+from iil_robot.sim.spec import CAMERAS, DEFAULT_MAX_EPISODE_STEPS
 
 if TYPE_CHECKING:
     from iil_robot.nodes.console.dashboard import Dashboard
 
 # Stopped in this order, so the recorder and the learner see everything the others sent.
-STOP_ORDER = ("sim_operator", "policy", "sim_arm", "arm_status", "episode_manager", "observer", "spacemouse_gate", "mux",
-              "learner", "recorder")
+STOP_ORDER = ("sim_operator", "policy", "sim_arm", "camera", "arm_status", "episode_manager", "observer", "spacemouse_gate",
+              "mux", "learner", "recorder")
 
 STAND_INS = ("sim_arm", "sim_operator")
 """The only nodes a real arm does not run: the arm's drivers and the operator (the rest is intervention.launch.py's)."""
@@ -92,7 +93,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--action-frame", default="base", choices=list(ACTION_FRAMES),
                         help="frame of the learned velocities: base (the command frame, default) or tool (the end "
                              "effector's; the observation then carries its orientation)")
+    parser.add_argument("--cameras", type=sim_cameras, default=(), metavar="NAME[,NAME...]",
+                        help=f"cameras the sim arm renders and the camera node publishes, in this order for the policy, the "
+                             f"learner and the recorder: {', '.join(f'{k} ({v})' for k, v in CAMERAS.items())}; default none "
+                             "(rendering costs CPU). A camera policy also needs --set learner.image_width=W "
+                             "--set learner.image_height=H (docs/sim.md)")
     parser.add_argument("--startup-timeout", type=float, default=120.0, help="seconds to wait for the first step record")
+
+
+def sim_cameras(text: str) -> tuple[str, ...]:
+    """``--cameras``: comma-separated names of the sim arm's cameras (``CAMERAS``)."""
+    try:
+        names = camera_names(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    unknown = [name for name in names if name not in CAMERAS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"no simulated camera {', '.join(unknown)}; the sim arm has {', '.join(CAMERAS)}")
+    return names
+
+
+def camera_overrides(cameras: tuple[str, ...] | list[str]) -> dict[str, dict[str, object]]:
+    """What the named cameras (of ``CAMERAS``) change in the simulated graph: the sim arm renders their MuJoCo cameras
+    and publishes them as a camera driver does; the camera node takes each driver topic as a topic camera of that name,
+    exactly as a real driver's; the policy pairs their frames with its observations (their stamps go into the step
+    records), the learner learns from them when it has an image size, and the recorder records their JPEG frames.
+    No cameras: no camera node (``"camera"`` absent) and no camera topic recorded."""
+    names = ",".join(cameras)
+    if not cameras:
+        return {"recorder": {"cameras": ""}}
+    camera: dict[str, object] = {}
+    for name in cameras:
+        mujoco_camera = CAMERAS[name]
+        camera |= {f"cameras.{name}.type": "image", f"cameras.{name}.topic": f"{mujoco_camera}/image_raw",
+                   f"cameras.{name}.frame_id": f"{mujoco_camera}_optical_frame"}  # the sim arm's frame of that camera
+    return {"sim_arm": {"cameras": [CAMERAS[name] for name in cameras]}, "camera": camera, "policy": {"cameras": names},
+            "learner": {"cameras": names}, "recorder": {"cameras": names}}
 
 
 def _load_run(args: argparse.Namespace) -> tuple[Path, dict]:
@@ -112,7 +148,7 @@ def _load_run(args: argparse.Namespace) -> tuple[Path, dict]:
     settings = {
         "task": args.task, "method": args.method, "robot": args.robot, "operator_model": args.operator_model,
         "operator_level": args.operator_level, "seed": args.seed, "episodes_done": 0, "action_space": args.action_space,
-        "action_frame": args.action_frame,
+        "action_frame": args.action_frame, "cameras": list(args.cameras),
     }
     return run_dir, settings
 
@@ -182,6 +218,8 @@ def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[
     space = s.get("action_space", DEFAULT_ACTION_SPACE)  # run.json of a run before action spaces: translation
     frame = s.get("action_frame", "base")  # a run before action frames: base
     sim = sim_overrides(profile, task, space, frame)
+    cameras = camera_overrides(s.get("cameras", []))  # a run before cameras: none
+    sim = {name: {**sim.get(name, {}), **cameras.get(name, {})} for name in {*sim, *cameras}}
     action = action_parameters(profile, space, overrides.get("mux"), frame)
 
     def node(name: str, module: str, own_file: str | None, **parameters) -> NodeSpec:
@@ -192,7 +230,9 @@ def graph_nodes(run_dir: Path, s: dict, resume: bool, overrides: dict[str, dict[
                         remappings=profile.remappings)
 
     relay = [node("arm_status", "arm_status", None)] if profile.node_parameters("arm_status") else []
-    return relay + [
+    # not config/camera.yaml: its device camera front would open /dev/video0; the sim's cameras are driver topics
+    camera = [node("camera", "camera", None)] if "camera" in sim else []
+    return relay + camera + [
         node("observer", "observer", None),
         node("episode_manager", "episode_manager", None, seed=seed),
         node("sim_arm", "sim_arm", None, task=task, seed=seed),
@@ -214,23 +254,28 @@ def run(args: argparse.Namespace) -> int:
     unknown = set(overrides) - set(STOP_ORDER)
     if unknown:
         raise SystemExit(f"--set: no node named {sorted(unknown)}; the nodes are {', '.join(STOP_ORDER)}")
+    cameras = settings.get("cameras", [])
+    if not cameras and any(overrides.get("learner", {}).get(f"image_{side}") for side in ("width", "height")):
+        raise SystemExit("--set learner.image_width/image_height: a camera policy needs cameras; add --cameras front "
+                         "(or front,wrist)")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "run.json").write_text(json.dumps(settings, indent=2))
     env = loopback_env(args.domain_id)
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")})
     space = settings.get("action_space", DEFAULT_ACTION_SPACE)
     frame = settings.get("action_frame", "base")
+    seen = f", cameras {','.join(cameras)}" if cameras else ""
     title = (f"iil-robot sim: {settings['task']}, {settings['method']}"
              f"{'' if space == DEFAULT_ACTION_SPACE else f' in {space}'}{'' if frame == 'base' else f' ({frame} frame)'}, "
              f"{settings['operator_model']} operator "
-             f"at {100 * float(settings['operator_level']):.0f} %  ({run_dir})")
+             f"at {100 * float(settings['operator_level']):.0f} %{seen}  ({run_dir})")
     interactive = sys.stdout.isatty()
     print(f"[sim] {title}\n[sim] DDS on loopback, domain {args.domain_id}; logs in {run_dir / 'logs'}", flush=True)
 
     from iil_robot.nodes.console.dashboard import Dashboard  # rclpy only once the environment is set
 
     graph = Graph(env, run_dir / "logs")
-    dashboard = Dashboard(args.domain_id, title, args.episodes, interactive, run_dir)
+    dashboard = Dashboard(args.domain_id, title, args.episodes, interactive, run_dir, camera=cameras[0] if cameras else "front")
     code = 0
     try:
         specs = graph_nodes(run_dir, settings, args.resume is not None, overrides)

@@ -169,9 +169,18 @@ class LearnerNode(IilNode):
                                f"budget {self.pace.budget} updates per env step), action space {action.space} "
                                f"({', '.join(action.action_space.fields)}) within ±{action.max_linear_speed:g} m/s"
                                f"{f', ±{action.max_angular_speed:g} rad/s' if action.action_space.rotates else ''}, "
+                               f"{self._inputs(config)}, "
                                f"{config.num_threads} thread(s), nice {config.nice}"
                                f"{', idle priority' if config.idle_priority else ''}, "
                                f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}")
+
+    @staticmethod
+    def _inputs(config: TrainerConfig) -> str:
+        """What the policy learns from: the state, and the images of which cameras at what size."""
+        if not config.image:
+            return "from the state only"
+        return (f"from the state and images of camera(s) {', '.join(config.camera_names)} at "
+                f"{config.image_width}x{config.image_height}")
 
     def _on_step(self, msg: String) -> None:
         try:

@@ -1,6 +1,8 @@
 """``recorder`` node: every configured topic into rosbag2 MCAP bags, episodes marked.
 
-Subscribes raw (CDR bytes, written as received) to ``topics.<name>.{topic,type,qos}``; the
+Subscribes raw (CDR bytes, written as received) to ``topics.<name>.{topic,type,qos}`` and to the JPEG
+frames of each camera named in ``cameras`` (``camera/<name>/image_raw/compressed``, as the camera node
+publishes them, so the camera names are given once, as the policy's and the learner's); the
 writer thread of :class:`iil_robot.data.recorder.Recorder` does the disk work, so a callback only
 stamps and queues. Services ``~/episode/{start,success,failure,timeout,reset}`` (Trigger)
 publish an episode event (origin ``service``) on ``episode/event``; each finished episode's
@@ -16,6 +18,7 @@ from std_srvs.srv import Trigger
 
 from iil_robot.data.bags import QOS_KINDS, BagError, TopicSpec
 from iil_robot.data.episodes import EpisodeSummary
+from iil_robot.data.frames import camera_names, compressed_topic
 from iil_robot.data.recorder import Recorder, RecorderConfig
 from iil_robot.data.records import EPISODE_EVENT_KINDS, EpisodeEvent
 from iil_robot.nodes.common import EVENTS_QOS, RECORD_QOS, IilNode, ParameterError, declare, interface_class, override_names, run
@@ -117,7 +120,21 @@ class RecorderNode(IilNode):
                 raise ParameterError(f"parameter '{p}.qos'={qos!r} must be one of {QOS_KINDS}")
             interface_class(msgtype)
             specs[name] = TopicSpec(self.resolve_topic_name(topic), msgtype, qos)
-        return specs
+        return specs | self._declare_cameras({spec.topic for spec in specs.values()})
+
+    def _declare_cameras(self, listed: set[str]) -> dict[str, TopicSpec]:
+        """The JPEG topic of each camera in ``cameras`` not already in the topic list (an explicit ``topics`` entry
+        for a camera stays as it is)."""
+        text = declare(self, "cameras", "front", "Cameras whose JPEG frames are recorded, comma-separated (e.g. front,wrist): "
+                       "camera/<name>/image_raw/compressed each, as the camera node publishes them; empty = none")
+        try:
+            names = camera_names(text)
+            topics = {name: self.resolve_topic_name(compressed_topic(name).lstrip("/")) for name in names}
+        except (ValueError, RuntimeError) as err:  # rclpy: RuntimeError on a name that makes no valid topic
+            raise ParameterError(f"parameter 'cameras'={text!r}: {err}; give camera names, comma-separated, e.g. "
+                                 "front,wrist") from err
+        return {f"cameras.{name}": TopicSpec(topic, "sensor_msgs/msg/CompressedImage", "sensor")
+                for name, topic in topics.items() if topic not in listed}
 
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds

@@ -4,7 +4,9 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-DEFAULT_CAMERA = "external_camera_0"
+from iil_robot.sim.spec import CAMERAS
+
+DEFAULT_CAMERA = CAMERAS["front"]
 """Fetch's camera in front of the table, looking down at the workspace."""
 
 

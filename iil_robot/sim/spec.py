@@ -51,6 +51,10 @@ wrist's reach without the forearm hitting the table)."""
 SUCCESS_THRESHOLD_M = 0.05
 """Fetch's success radius: achieved goal within this distance of the desired goal [m]."""
 
+CAMERAS: dict[str, str] = {"front": "external_camera_0", "wrist": "gripper_camera_rgb"}
+"""The simulated arm's MuJoCo camera behind each camera name (``iil-robot sim --cameras``, sim.launch.py's
+``cameras``): front, in front of the table looking down at the workspace; wrist, on the gripper."""
+
 DEFAULT_MAX_EPISODE_STEPS: dict[str, int] = {"reach": 50, "push": 100, "pick_and_place": 100}
 """Time limits at the default 20 Hz (2.5 s, 5 s, 5 s): about twice what the scripted
 optimum needs at its 0.25 m/s cruise speed, so a slower operator can still finish."""

@@ -1,4 +1,5 @@
 """The main job end to end, as a user runs it, and its run folder."""
+import argparse
 import json
 import os
 import re
@@ -116,6 +117,57 @@ def test_a_tool_frame_run_learns_and_acts_in_the_end_effectors_frame(tmp_path, d
     assert "in the end effector's frame (its orientation: observation field ee_orientation)" in policy_log
     assert "acting with rlpd weights version" in policy_log, (run / "logs" / "learner.log").read_text()[-2000:]
     assert "refused weights" not in policy_log and "no proposal: holding" not in policy_log
+
+
+def test_a_run_with_two_cameras_records_both_and_acts_on_a_camera_policy(tmp_path, domain_id):
+    """``--cameras front,wrist``: the sim arm renders both, the camera node publishes them as camera front and wrist,
+    the bags hold both cameras' frames, every step record the policy made carries both frames' stamps, and a camera
+    learner (image size set) learns from both and drives the arm (a tiny learner and a few reach episodes)."""
+    run = tmp_path / "run"
+    small = ["learner.rlpd.hidden=[32,32]", "learner.rlpd.num_qs=2", "learner.rlpd.batch_size=32", "learner.rlpd.utd_ratio=1",
+             "learner.nice=0", "learner.min_transitions=32", "learner.publish_every_updates=5",
+             "learner.publish_period=1.0", "learner.event_delay=0.2", "learner.warm_start_updates=5",
+             "learner.image_width=24", "learner.image_height=24"]
+    proc = run_sim("--cameras", "front,wrist", "--task", "reach", "--episodes", "4", "--run-dir", str(run),
+                   "--domain-id", str(domain_id), *[a for s in small for a in ("--set", s)])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert json.loads((run / "run.json").read_text())["cameras"] == ["front", "wrist"]  # --resume keeps them
+    recording = load_recording([run / "bags"], cameras=("front", "wrist"))
+    frames = {camera: {stamp for name, stamp, _ in recording.frames if name == camera} for camera in ("front", "wrist")}
+    assert all(len(stamps) > 50 for stamps in frames.values()), {c: len(s) for c, s in frames.items()}
+    proposed = [s for s in recording.steps if s.source == "policy"]
+    # before camera weights the policy acts without a frame that lags the observation (a loaded machine): most have both
+    both = [s for s in proposed if set(s.image_stamps or {}) == {"front", "wrist"}]
+    assert len(both) > len(proposed) / 2, [s.image_stamps for s in proposed]
+    # each stamp names a frame in the bags (the learner pairs them by it, live and on --resume)
+    assert all(stamp in frames[camera] for s in proposed for camera, stamp in (s.image_stamps or {}).items())
+    learner_log = (run / "logs" / "learner.log").read_text()
+    assert "from the state and images of camera(s) front, wrist at 24x24" in learner_log
+    learned = [s for s in proposed if (s.policy_version or 0) >= 1]
+    assert learned, "no step was driven by learned weights: " + learner_log[-2000:]
+    assert all(s in both for s in learned)  # camera weights act only on a frame of each camera (else the arm holds)
+    assert "refused weights" not in (run / "logs" / "policy.log").read_text()
+
+
+def test_cameras_are_checked_and_a_camera_policy_without_cameras_is_refused(tmp_path):
+    from iil_robot.cli.sim import add_arguments, camera_overrides, run, sim_cameras
+
+    assert sim_cameras("front, wrist") == ("front", "wrist")
+    for bad, why in (("front,side", "no simulated camera side"), ("front,front", "names a camera twice")):
+        with pytest.raises(argparse.ArgumentTypeError, match=why):
+            sim_cameras(bad)
+    both = camera_overrides(("wrist", "front"))  # the order given is the order the images are stacked in
+    assert both["sim_arm"]["cameras"] == ["gripper_camera_rgb", "external_camera_0"]
+    wrist = {k: v for k, v in both["camera"].items() if k.startswith("cameras.wrist.")}  # a topic camera, as a driver's
+    assert (wrist["cameras.wrist.type"], wrist["cameras.wrist.topic"]) == ("image", "gripper_camera_rgb/image_raw")
+    assert both["policy"]["cameras"] == both["learner"]["cameras"] == both["recorder"]["cameras"] == "wrist,front"
+    assert camera_overrides(()) == {"recorder": {"cameras": ""}}  # no camera node, no camera topic recorded
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--run-dir", str(tmp_path / "run"), "--set", "learner.image_width=32"])
+    with pytest.raises(SystemExit, match="a camera policy needs cameras; add --cameras front"):
+        run(args)
+    assert not (tmp_path / "run").exists()  # refused before anything started
 
 
 def test_overrides_are_read_as_yaml_and_bad_ones_say_the_form():

@@ -266,3 +266,35 @@ def test_the_tool_frame_reaches_the_learner_and_the_policy_and_puts_the_orientat
     before_frames = {k: v for k, v in settings.items() if k != "action_frame"}  # a run.json written before frames
     old = {spec.name: spec.parameters for spec in graph_nodes(tmp_path, before_frames, resume=False)}
     assert old["policy"]["action.frame"] == "base" and "ee_orientation" not in old["observer"]["fields"]
+
+
+def test_sim_launch_cameras_feed_one_list_of_names_to_the_arm_camera_node_policy_learner_and_recorder(monkeypatch, tmp_path,
+                                                                                                      domain_id):
+    """``sim.launch.py cameras:=front,wrist`` starts the graph ``iil-robot sim --cameras front,wrist`` runs: the camera
+    node takes exactly the named cameras from the sim arm's image topics; ``camera:=true`` stays camera front."""
+    from iil_robot.cli.sim import graph_nodes
+
+    install_stand_ins(monkeypatch)
+    settings = {"task": "reach", "robot": "fetch", "method": "rlif", "seed": 0, "episodes_done": 0,
+                "operator_model": "value", "operator_level": 0.7}
+    for given, names in (({}, ""), ({"camera": "true"}, "front"), ({"cameras": "front,wrist"}, "front,wrist")):
+        launched = {n.kwargs["name"]: n for n, _ in launch_nodes(ROOT / "launch" / "sim.launch.py", given)}
+        job = {spec.name: spec.parameters for spec in graph_nodes(tmp_path, {**settings, "cameras": names.split(",") if names
+                                                                              else []}, resume=False)}
+        last = {name: node.kwargs["parameters"][-1] for name, node in launched.items()}
+        assert last["recorder"]["cameras"] == job["recorder"]["cameras"] == names, given
+        assert (last["learner"]["cameras"], last["policy"].get("cameras", "")) == (names, names), given
+        if names:
+            assert job["learner"]["cameras"] == job["policy"]["cameras"] == names
+        assert last["sim_arm"].get("cameras") == job["sim_arm"].get("cameras"), given
+        if not names:
+            assert "camera" not in job
+            continue
+        # the camera node reads the named cameras from one file, not config/camera.yaml's device camera
+        file = Path(resolve(launched["camera"].kwargs["parameters"][0], {}))
+        blocks = yaml.safe_load(file.read_text())["camera"]["ros__parameters"]["cameras"]
+        assert ",".join(blocks) == names and all(b["type"] == "image" for b in blocks.values())
+        assert {f"cameras.{n}.{k}": v for n, b in blocks.items() for k, v in b.items()} == {
+            k: v for k, v in job["camera"].items() if k.startswith("cameras.")}
+    # the last: front,wrist, which the camera node takes as two topic cameras
+    check_node_declares("iil_robot.nodes.camera:main", [file], flatten("cameras.", blocks), domain_id, tmp_path, monkeypatch)

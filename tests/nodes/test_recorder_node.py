@@ -180,7 +180,44 @@ def test_hostile_records_are_recorded_as_received_logged_and_kept_out_of_the_epi
 
 
 def test_bad_parameter_stops_the_node_with_a_clear_message(graph, tmp_path):
-    assert_stops_with(graph, recorder_spec(tmp_path, **{"topics.camera.qos": "fast"}), "topics.camera.qos")
+    assert_stops_with(graph, recorder_spec(tmp_path, **{"topics.step.qos": "fast"}), "topics.step.qos")
+
+
+def test_cameras_names_each_cameras_jpeg_topic_once_beside_the_explicit_list(graph, probe, tmp_path):
+    """``cameras: front,wrist`` records both cameras' JPEG frames; a topic the explicit list already names (an older
+    parameter file's camera entry) is subscribed to once."""
+    old = {"topics.old_camera.topic": "camera/front/image_raw/compressed",
+           "topics.old_camera.type": "sensor_msgs/msg/CompressedImage", "topics.old_camera.qos": "sensor"}
+    process = graph.start(recorder_spec(tmp_path, cameras="front,wrist", **old))
+    pubs = {name: probe.publisher(CompressedImage, f"camera/{name}/image_raw/compressed", SENSOR_QOS)
+            for name in ("front", "wrist")}
+    wait_matched(probe, list(pubs.values()))
+    assert all(pub.get_subscription_count() == 1 for pub in pubs.values())
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 10)
+    sent = [0]
+
+    def publish_frames() -> None:  # a camera's best-effort stream: frames before the match on the recorder's side are lost
+        for name, pub in pubs.items():
+            pub.publish(image(sent[0] % 100 + (100 if name == "wrist" else 0)))
+        sent[0] += 1
+
+    def received() -> int:
+        values = [dict((kv.key, kv.value) for kv in s.values) for m in diagnostics.messages for s in m.status
+                  if s.name == "recorder"]
+        return int(values[-1]["received"]) if values else 0
+
+    probe.wait_for(lambda: received() >= 10, 20.0, "the recorder to receive frames", every=publish_frames)
+    assert graph.stop("recorder") == {"recorder": 0}
+    log = process.log_path.read_text()
+    assert log.count("/camera/front/image_raw/compressed") == 1 and "/camera/wrist/image_raw/compressed" in log, log[-2000:]
+    [bag] = find_bags([tmp_path])
+    firsts = {name: {int(m.message.data[0]) for m in read_messages(bag, [f"/camera/{name}/image_raw/compressed"])}
+              for name in ("front", "wrist")}
+    assert firsts["front"] and max(firsts["front"]) < 100 and firsts["wrist"] and min(firsts["wrist"]) >= 100, firsts
+
+
+def test_bad_camera_names_stop_the_node_naming_the_parameter(graph, tmp_path):
+    assert_stops_with(graph, recorder_spec(tmp_path, cameras="front,front"), "parameter 'cameras'='front,front'")
 
 
 def test_replay_play_republishes_a_recorded_bag_with_clock(graph, probe, tmp_path, domain_id):
