@@ -171,7 +171,7 @@ def rotations(config: WorkspaceBenchConfig) -> list[Rotation]:
                          f"the angle margin ({math.degrees(m):.0f}) of where they wrap (|roll| 180, pitch +-90, "
                          "yaw +-180): choose a start turn that tilts the gripper further from pointing down, or a smaller margin")
     # R = Rz(yaw) Ry(pitch) Rx(roll): the angular velocities that change one of the three alone
-    rate_axes = (yaw_matrix(yaw) @ _pitch_matrix(pitch) @ np.array([1.0, 0.0, 0.0]),
+    rate_axes = (yaw_matrix(yaw) @ matrix_from_rotvec((0.0, pitch, 0.0)) @ np.array([1.0, 0.0, 0.0]),
                  yaw_matrix(yaw) @ np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0]))
     runs += [Rotation(f"tilted {name}{'+' if sign > 0 else '-'}", tilt, tuple(sign * axis), low, high)
              for (name, axis), sign in product(zip(ANGLES, rate_axes), (1.0, -1.0))]
@@ -321,10 +321,6 @@ def _down() -> np.ndarray:
     """Fetch's gripper orientation at a reset (pointing down) as a rotation matrix."""
     w, x, y, z = GRIPPER_DOWN_WXYZ
     return matrix_from_quaternion((x, y, z, w))
-
-
-def _pitch_matrix(pitch: float) -> np.ndarray:
-    return matrix_from_rotvec((0.0, pitch, 0.0))
 
 
 def _wxyz(xyzw: np.ndarray) -> np.ndarray:
