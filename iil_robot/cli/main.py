@@ -28,7 +28,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "learner": ("iil_robot.bench.learner", "RLPD updates/s: batched critic ensemble vs a Python loop (JSON)"),
     "sync": ("iil_robot.bench.sync", "learner publishes weights -> policy acts with them, latency (JSON)"),
     "jitter": ("iil_robot.bench.jitter", "20 Hz control tick jitter, idle and with the learner training (JSON)"),
-    "workspace": ("iil_robot.bench.workspace", "simulated arm driven into each workspace wall: overshoot, braking (JSON)"),
+    "workspace": ("iil_robot.bench.workspace", "simulated arm driven into each workspace wall and orientation limit (JSON)"),
     "learning": ("iil_robot.bench.learning", "RLIF vs HG-DAgger vs BC with suboptimal simulated operators (JSON, PNGs)"),
 }
 

@@ -179,22 +179,44 @@ def _orientation_scale(angular: np.ndarray, rotation: np.ndarray, box: Workspace
     speed = float(np.linalg.norm(angular))
     if speed == 0.0:
         return 1.0
-    angles = _limited_angles(rotation)
+    angles = limited_angles(rotation)
     step = 1e-4  # rad along the rotation: the angles' rates by a finite difference
-    after = _limited_angles(matrix_from_rotvec(angular / speed * step) @ rotation)
+    after = limited_angles(matrix_from_rotvec(angular / speed * step) @ rotation)
     scale = 1.0
     for i, (now, later) in enumerate(zip(angles, after)):
         rate = math.remainder(later - now, math.tau) / step * speed  # rad/s of this angle
-        if rate > 0.0 and box.max_rpy[i] < FULL_RPY_MAX[i] - RPY_TOLERANCE:
-            allowed = brake_speed(box.max_rpy[i] - now, box.angular_decel, latency)
-        elif rate < 0.0 and box.min_rpy[i] > FULL_RPY_MIN[i] + RPY_TOLERANCE:
-            allowed = brake_speed(now - box.min_rpy[i], box.angular_decel, latency)
+        low, high = _angle_bounds(box, i)
+        if rate > 0.0 and high is not None:
+            allowed = brake_speed(high - now, box.angular_decel, latency)
+        elif rate < 0.0 and low is not None:
+            allowed = brake_speed(now - low, box.angular_decel, latency)
         else:
             continue
         scale = min(scale, allowed / abs(rate))
     return scale
 
 
-def _limited_angles(rotation: np.ndarray) -> tuple[float, float, float]:
+def past_orientation_limit(rotation: np.ndarray, box: WorkspaceBox) -> float:
+    """How far (rad) the end effector's |roll|, pitch or yaw lies past its nearest limit: negative within all of them
+    (minus the distance to the nearest), -inf where no angle is limited."""
+    past = -math.inf
+    for i, angle in enumerate(limited_angles(rotation)):
+        low, high = _angle_bounds(box, i)
+        if high is not None:
+            past = max(past, angle - high)
+        if low is not None:
+            past = max(past, low - angle)
+    return past
+
+
+def limited_angles(rotation: np.ndarray) -> tuple[float, float, float]:
+    """The angles the workspace limits: |roll|, pitch, yaw (rad) of an orientation in the command frame."""
     roll, pitch, yaw = rpy_from_matrix(rotation)
     return abs(roll), pitch, yaw
+
+
+def _angle_bounds(box: WorkspaceBox, i: int) -> tuple[float | None, float | None]:
+    """The lower and upper limit of limited angle ``i``; None where the range is full (no limit)."""
+    low = box.min_rpy[i] if box.min_rpy[i] > FULL_RPY_MIN[i] + RPY_TOLERANCE else None
+    high = box.max_rpy[i] if box.max_rpy[i] < FULL_RPY_MAX[i] - RPY_TOLERANCE else None
+    return low, high

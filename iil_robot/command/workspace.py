@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from iil_robot.command.safety import FULL_RPY_MAX, FULL_RPY_MIN
-from iil_robot.data.rotation import matrix_from_quaternion, rpy_from_matrix
+from iil_robot.command.safety import FULL_RPY_MAX, FULL_RPY_MIN, limited_angles
+from iil_robot.data.rotation import matrix_from_quaternion
 
 __all__ = ["WorkspaceExtent"]
 
@@ -42,10 +42,10 @@ class WorkspaceExtent:
         if position.shape != (3,) or not np.all(np.isfinite(position)):
             return self._refuse("position is not 3 finite numbers")
         try:
-            roll, pitch, yaw = rpy_from_matrix(matrix_from_quaternion(xyzw))
+            angles = limited_angles(matrix_from_quaternion(xyzw))
         except ValueError as err:
             return self._refuse(str(err))
-        values = np.concatenate([position, [abs(roll), pitch, yaw]])
+        values = np.concatenate([position, angles])
         self.low, self.high = np.minimum(self.low, values), np.maximum(self.high, values)
         self.count += 1
         return None

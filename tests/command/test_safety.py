@@ -13,6 +13,7 @@ from iil_robot.command.safety import (
     limit_acceleration,
     limit_velocity,
     limit_workspace,
+    past_orientation_limit,
 )
 from iil_robot.data.rotation import IDENTITY, yaw_matrix
 
@@ -130,6 +131,23 @@ def test_orientation_braking_slows_towards_the_limit():
     far = limit_workspace(angular, (0.4, 0.0, 0.5), _rpy(math.pi - 0.1, 0.0, 0.0), TILT, latency=0.0)
     assert 0.0 < abs(near[3]) < abs(far[3]) < 2.0
     assert abs(near[3]) == pytest.approx(brake_speed(0.01, 4.0, 0.0), rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "rpy, past",
+    [
+        ((math.pi, 0.0, 2.0), -0.3),  # pointing down: 0.3 from every tilt limit; yaw is not limited
+        ((-(math.pi - 0.1), 0.0, 0.0), -0.2),  # |roll| 0.2 above its limit, either side of +-pi
+        ((math.pi - 0.35, 0.0, 0.0), 0.05),  # tilted past |roll|'s limit
+        ((math.pi, -0.4, 0.0), 0.1),  # past pitch's low limit
+    ],
+)
+def test_past_orientation_limit_is_signed_distance_to_the_nearest_limit(rpy, past):
+    assert past_orientation_limit(_rpy(*rpy), TILT) == pytest.approx(past, abs=1e-9)
+
+
+def test_past_orientation_limit_without_limits_is_minus_infinity():
+    assert past_orientation_limit(IDENTITY, WorkspaceBox(enabled=True)) == -math.inf
 
 
 @pytest.mark.parametrize(
