@@ -12,9 +12,12 @@ Measured in one run, on this machine, DDS on loopback:
   the one that crossed the engagement threshold (0 = that very message drove the arm), worst
   over the trials.
 
-- ``observer_*``: a ``joint_states`` message published -> the observation it completes received
-  (``observation``), through the observer process, next to a bare hop of the same JointState at
-  the same instant, at 100 Hz; ``observer_added_p99_ms`` is the observer's p99 minus the hop's.
+- ``observer_*``: a ``joint_states`` message published (its input stamp) -> the observation it
+  completes leaving the observer process (the observation's DDS source timestamp: when the observer
+  wrote it), next to a bare hop of the same JointState to a subscriber at the same instant, at
+  100 Hz; ``observer_added_p99_ms`` is the observer's p99 minus the hop's: what the observer adds
+  over a hop straight from the driver. ``observer_delivered_*`` time the observation to its
+  receipt by a subscriber, one hop more (what the policy sees).
 
 The mux runs with its shipped parameter file, acceleration limits off (so each output value
 maps back to one input). Targets: mux p99 <= 3x the hop p99 at each rate; handover 0 extra ticks;
@@ -165,13 +168,17 @@ def measure_observer(args: argparse.Namespace, work: Path, count: int) -> dict:
             _run_peer(env, "joints", "--rate", "100", "--count", str(count), "--out", str(path), timeout=120)
         finally:
             received = _stop_sink(sink, out)
-    sent = json.loads(path.read_text())["sent"]
-    hop, hop_lost = match_latencies(sent, received["bench/hop_joints"])
-    through, lost = match_latencies(sent, received["observation"])
-    h, o = percentiles(hop), percentiles(through)
+    sent = json.loads(path.read_text())
+    hop, hop_lost = match_latencies(sent["sent"], received["bench/hop_joints"])
+    delivered, lost = match_latencies(sent["sent"], received["observation"])
+    # out of the observer: when it wrote the observation (the DDS source timestamp, system clock)
+    out, _ = match_latencies(sent["sent_wall"], [(x, 0.0, t) for x, t in received["observation@published"]])
+    h, o, d = percentiles(hop), percentiles(out), percentiles(delivered)
     return {"observer_p50_ms": o["p50"], "observer_p99_ms": o["p99"], "observer_max_ms": o["max"],
             "observer_hop_p50_ms": h["p50"], "observer_hop_p99_ms": h["p99"], "observer_added_p99_ms": o["p99"] - h["p99"],
-            "observer_sent": len(sent), "observer_lost": lost, "observer_hop_lost": hop_lost}
+            "observer_delivered_p50_ms": d["p50"], "observer_delivered_p99_ms": d["p99"],
+            "observer_delivered_added_p99_ms": d["p99"] - h["p99"],
+            "observer_sent": len(sent["sent"]), "observer_lost": lost, "observer_hop_lost": hop_lost}
 
 
 def measure_handover(args: argparse.Namespace, work: Path, trials: int) -> dict:

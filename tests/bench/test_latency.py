@@ -58,3 +58,6 @@ def test_smoke_run_of_the_real_command_prints_one_json_object(tmp_path, domain_b
     # every takeover reached the arm, never before the input that crossed the engagement threshold; how many
     # ticks after it is the benchmark's figure (handover_0_extra_ticks), not a test: 2 loaded cores delay it
     assert all(extra is not None and extra >= 0 for extra in result["handover_extra_ticks_per_trial"])
+    # the observer: out of it no earlier than the input was sent, and a subscriber has it no earlier than it left
+    assert 0 < result["observer_p50_ms"] <= result["observer_delivered_p50_ms"] < 100
+    assert result["observer_added_p99_ms"] == result["observer_p99_ms"] - result["observer_hop_p99_ms"]

@@ -16,6 +16,7 @@ import json
 import signal
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import rclpy
 from geometry_msgs.msg import TwistStamped
@@ -99,14 +100,16 @@ def _send_numbered(args: argparse.Namespace, numbered, publishers) -> None:
     """Publish message ``seq`` (``numbered(seq)``) at ``rate`` on every publisher at the same instant; write what was
     sent, with its time, to ``out``."""
     sent: list[tuple[int, float]] = []
+    sent_wall: list[tuple[int, float]] = []  # the same instants by the system clock, which DDS source stamps use
     for i in _paced(args.rate, args.count):
         seq = args.first_seq + i
         msg = numbered(seq)
-        t = time.monotonic()
+        t, wall = time.monotonic(), time.time()
         for publisher in publishers:
             publisher.publish(msg)
         sent.append((seq, t))
-    Path(args.out).write_text(json.dumps({"sent": sent}))
+        sent_wall.append((seq, wall))
+    Path(args.out).write_text(json.dumps({"sent": sent, "sent_wall": sent_wall}))
 
 
 def joy_ramps(args: argparse.Namespace) -> None:
@@ -137,14 +140,13 @@ def sink(args: argparse.Namespace) -> None:
     """Record every message on the given topics (``topic[:kind]``, kind twist by default) until SIGINT, then write them."""
     node, executor = _node("latency_sink")
     received: dict[str, list[tuple[float, float, float]]] = {}
+    published: dict[str, list[tuple[float, float]]] = {}
+    """By topic: (x, when its publisher wrote it), from the DDS source timestamp (system clock)."""
     for entry in args.topics:
         topic, _, kind = entry.partition(":")
         msg_type, qos, values = SINK_KINDS[kind or "twist"]
-        received[topic] = []
-
-        def on_msg(msg, log=received[topic], values=values) -> None:
-            log.append((*values(msg), time.monotonic()))
-        node.create_subscription(msg_type, topic, on_msg, qos)
+        received[topic], published[topic] = [], []
+        node.create_subscription(msg_type, topic, _logger(received[topic], published[topic], values), qos)
     stop = False
 
     def on_signal(signum, frame) -> None:
@@ -159,7 +161,15 @@ def sink(args: argparse.Namespace) -> None:
     Path(args.ready).touch()
     while not stop:
         executor.spin_once(timeout_sec=0.05)
-    Path(args.out).write_text(json.dumps(received))
+    Path(args.out).write_text(json.dumps({**received, **{f"{topic}@published": log for topic, log in published.items()}}))
+
+
+def _logger(received: list, published: list, values: Callable[[Any], tuple[float, float]]) -> Callable[[Any, dict], None]:
+    def on_msg(msg, info) -> None:  # two arguments: rclpy passes the message info (its source timestamp)
+        now, x_y = time.monotonic(), values(msg)
+        received.append((*x_y, now))
+        published.append((x_y[0], info["source_timestamp"] * 1e-9))
+    return on_msg
 
 
 def main() -> None:
