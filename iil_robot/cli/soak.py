@@ -6,7 +6,9 @@ recorder, learner) and, ``--rate`` times a second, sends each of its streams the
 and asks the mux to take a bad parameter. A node that dies is reported and restarted. Prints one JSON object: per
 process its RSS after the warm-up and at the end and the growth, the growth over the run's second half (a leak
 keeps growing there; a process still warming up at the baseline does not), an RSS sample every ``--sample-period``
-seconds, and its restarts; the mux's ticks missing from
+seconds, and its restarts. The learner's warm-up lasts until its first weights drive the arm (its networks, optimiser
+state and first updates are allocated only once enough data has arrived), but at most a third of the run; every
+other process's lasts ``--warmup`` seconds. Also the mux's ticks missing from
 the step records received (``ticks_missing``), stale-policy holds, what was sent, parameter changes refused and
 accepted. Exit code 3 when a node restarted, a bad parameter was taken, a tick was lost or an RSS grew by
 ``--max-rss-growth`` (10 %) or more.
@@ -77,33 +79,40 @@ def soak(graph: Graph, specs: dict[str, NodeSpec], args: argparse.Namespace) -> 
             graph.start(spec)
         start = time.monotonic()
         baseline: dict[str, float] = {}
+        baseline_at: dict[str, float] = {}
         samples: list[tuple[float, dict[str, float]]] = []
         while (elapsed := time.monotonic() - start) < seconds:
             peer.send()
             peer.spin_for(1.0 / args.rate)
             restart_dead(graph, specs, restarts)
-            if not baseline and elapsed >= warmup:
-                baseline = sample_rss(graph)
+            if elapsed >= warmup and len(baseline) < len(graph.processes):
+                learned = peer.counts.first_learned_action is not None or elapsed >= seconds / 3
+                for name, mb in sample_rss(graph).items():
+                    if name not in baseline and (name != "learner" or learned):
+                        baseline[name], baseline_at[name] = mb, elapsed
             if elapsed >= len(samples) * args.sample_period:
                 samples.append((elapsed, sample_rss(graph)))
         end = sample_rss(graph)
         samples.append((time.monotonic() - start, end))
     finally:
         peer.close()
-    return report(peer.counts, baseline, end, samples, restarts, seconds, args)
+    return report(peer.counts, baseline, baseline_at, end, samples, restarts, seconds, args)
 
 
 def growth_pct(before: float | None, after: float | None) -> float | None:
     return None if not before or after is None else round(100.0 * (after - before) / before, 2)
 
 
-def report(counts, baseline: dict[str, float], end: dict[str, float], samples: list[tuple[float, dict[str, float]]],
-           restarts: dict[str, int], seconds: float, args: argparse.Namespace) -> dict:
+def report(counts, baseline: dict[str, float], baseline_at: dict[str, float], end: dict[str, float],
+           samples: list[tuple[float, dict[str, float]]], restarts: dict[str, int], seconds: float,
+           args: argparse.Namespace) -> dict:
     processes = {}
     half = next((rss for t, rss in samples if t >= seconds / 2), {})
     for name, count in restarts.items():
         before, after = baseline.get(name), end.get(name)
-        processes[name] = {"rss_mb_after_warmup": before and round(before, 1), "rss_mb_end": after and round(after, 1),
+        processes[name] = {"rss_mb_after_warmup": before and round(before, 1),
+                           "warmup_s": round(baseline_at[name]) if name in baseline_at else None,
+                           "rss_mb_end": after and round(after, 1),
                            "rss_growth_pct": growth_pct(before, after),
                            "rss_growth_pct_second_half": growth_pct(half.get(name), after),
                            "rss_mb_samples": [round(rss[name], 1) if name in rss else None for _, rss in samples],

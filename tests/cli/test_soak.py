@@ -6,7 +6,7 @@ import sys
 
 from iil_robot.cli.sim import STOP_ORDER
 
-NODES = set(STOP_ORDER) - {"arm_status"}  # the fetch profile relays no driver status
+NODES = set(STOP_ORDER) - {"arm_status", "camera"}  # the fetch profile relays no driver status; no camera by default
 """Every node of the main job's graph."""
 
 
@@ -25,6 +25,7 @@ def test_a_short_soak_keeps_every_node_up_refuses_every_bad_parameter_and_loses_
     for p in result["processes"].values():
         assert len(p["rss_mb_samples"]) == len(times) and p["rss_mb_samples"][-1] == p["rss_mb_end"]
         assert p["rss_growth_pct_second_half"] is not None
+        assert 10 <= p["warmup_s"] <= 15  # --warmup, or the learner's first weights capped at a third of the run
     assert set(result["sent"]) >= {"proposals", "steps", "observations", "events", "weights", "parameters"}
     assert result["parameters_refused"] > 0 and result["parameters_accepted"] == 0
     assert result["step_records"] > 100 and result["ticks_missing"] == 0

@@ -43,6 +43,8 @@ class SoakCounts:
     ticks: TickGaps = field(default_factory=TickGaps)
     stale_policy_holds: int = 0
     """Step records holding the arm because the policy's proposal was stale."""
+    first_learned_action: float | None = None
+    """When (monotonic) the policy first drove the arm with the learner's weights (policy version above 0)."""
 
 
 class SoakPeer:
@@ -76,6 +78,8 @@ class SoakPeer:
         self.counts.step_records += 1
         self.counts.ticks.add(record.tick)
         self.counts.stale_policy_holds += record.hold_reason.startswith("stale:policy")
+        if self.counts.first_learned_action is None and record.source == "policy" and (record.policy_version or 0) > 0:
+            self.counts.first_learned_action = time.monotonic()
 
     def _on_observation(self, msg: String) -> None:
         if self.weights is not None:
