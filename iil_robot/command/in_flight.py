@@ -23,7 +23,10 @@ class SentCommands:
     def add(self, now: float, twist: Sequence[float], keep: float) -> None:
         """The mux sent ``twist`` at ``now``; history that ``in_flight`` will never need again (a window of at most
         ``keep`` seconds) is forgotten."""
-        self._sent.append((now, tuple(float(v) for v in twist)))
+        values = tuple(float(v) for v in twist)
+        if self._sent and self._sent[-1][1] == values:
+            return  # the same command again (a refresh): held on, nothing new to keep
+        self._sent.append((now, values))
         while len(self._sent) > 1 and self._sent[1][0] <= now - keep:
             self._sent.popleft()  # the second one took over before the longest window starts
 
@@ -31,11 +34,13 @@ class SentCommands:
         """The motion the commands sent over the last ``window`` seconds produce: displacement (m) and rotation
         vector (rad, the sum of each command's; exact for turns about one axis, to second order otherwise: well
         under a degree over the fraction of a second in flight), in the command frame."""
-        start = now - window
+        start, end = now - window, now
         moved = [0.0] * 6
-        ends = [time for time, _ in self._sent][1:] + [now]
-        for (time, twist), end in zip(self._sent, ends):
-            held = min(end, now) - max(time, start)
+        for time, twist in reversed(self._sent):  # newest first, each held until the one after it
+            held = end - max(time, start)
             if held > 0.0:
                 moved = [m + v * held for m, v in zip(moved, twist)]
+            if time <= start:
+                break
+            end = time
         return tuple(moved)

@@ -182,17 +182,18 @@ def limit_workspace(twist: Sequence[float], position: Sequence[float], rotation:
             room = min(position[i], ahead[i]) - box.min_xyz[i]
             linear[i] = max(linear[i], -brake_speed(room, box.linear_decel, latency))
     angular = np.asarray(twist[3:], dtype=np.float64)
-    scale = _orientation_scale(angular, rotation, matrix_from_rotvec(in_flight[3:]) @ rotation, box, latency)
+    scale = _orientation_scale(angular, rotation, in_flight[3:], box, latency)
     return tuple(linear) + tuple(float(w) * scale for w in angular)  # type: ignore[return-value]
 
 
-def _orientation_scale(angular: np.ndarray, rotation: np.ndarray, ahead: np.ndarray, box: WorkspaceBox,
+def _orientation_scale(angular: np.ndarray, rotation: np.ndarray, turn: Sequence[float], box: WorkspaceBox,
                        latency: float) -> float:
     """Factor in [0, 1] for the angular velocity so that no limited angle turns faster than it can brake; the
-    command acts once the arm has turned from ``rotation`` (measured) to ``ahead`` (after the turn in flight)."""
+    command acts once the arm has turned from ``rotation`` (measured) by ``turn`` (the rotation vector in flight)."""
     speed = float(np.linalg.norm(angular))
     if speed == 0.0:
         return 1.0
+    ahead = matrix_from_rotvec(turn) @ rotation
     measured = limited_angles(rotation)
     angles = limited_angles(ahead)
     step = 1e-4  # rad along the rotation: the angles' rates by a finite difference
