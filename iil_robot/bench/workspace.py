@@ -4,8 +4,9 @@ The simulated arm (the MuJoCo Fetch arm that ``sim_arm`` runs) is driven at full
 each of the six walls of a box around its start, straight and diagonally, and at full angular
 speed towards each orientation limit, with the mux's own logic (`iil_robot.command.mux.Mux`) in
 the loop: each tick the mux gets the arm's pose and a proposal heading for the limit, and what it
-decides reaches the arm one control period later (the latency of the real loop: observe, decide,
-send). Prints one JSON object:
+decides reaches the arm ``arm_delay`` later (by default one control period, the latency of the real
+loop: observe, decide, send; longer for an arm that acts on commands later, as a slow driver or a
+network would). Prints one JSON object:
 
 - ``max_overshoot_mm``: the furthest the end effector got past any wall, over every run (target
   ``target_overshoot_mm``);
@@ -18,7 +19,8 @@ send). Prints one JSON object:
   mocap weld sags under gravity, about 3 mm/s down; a real arm's controller holds its pose). Each
   run therefore ends a few ticks after the mux stopped the arm, so that the creep of a held arm
   is not counted as overshoot;
-- the configuration (speed, deceleration, latency, rate, box) and the number of runs.
+- the configuration (speed, deceleration, latency, rate, box), ``arm_delay_s`` (the simulated arm's delay) and the
+  number of runs.
 
 Orientation runs (``rotations``): Fetch's gripper starts pointing down, which is pitch +pi/2 in the
 workspace's roll/pitch/yaw, where roll and yaw are undefined (gimbal lock). So there are two sets:
@@ -46,6 +48,7 @@ import json
 import math
 import os
 import sys
+from collections import deque
 from dataclasses import asdict, dataclass, replace
 from itertools import product
 from typing import Callable, Sequence
@@ -114,6 +117,19 @@ class WorkspaceBenchConfig:
     instead, the pitch- run drives the elbow into its joint limit and the gripper lags by degrees."""
     angle_margin: float = 0.35
     """How far (rad) each |roll|, pitch and yaw limit of the ``tilted`` runs lies from their start (20 degrees)."""
+    arm_delay: float | None = None
+    """Seconds from the mux's decision to the simulated arm acting on it, a whole number of control periods;
+    None: one control period."""
+
+    def delay_ticks(self) -> int:
+        """The arm delay in control periods (ValueError unless it is a positive whole number of them)."""
+        if self.arm_delay is None:
+            return 1
+        ticks = round(self.arm_delay * self.rate)
+        if ticks < 1 or abs(ticks - self.arm_delay * self.rate) > 1e-6:
+            raise ValueError(f"arm delay {self.arm_delay} s must be a positive whole number of control periods "
+                             f"({1.0 / self.rate:g} s at {self.rate:g} Hz)")
+        return ticks
 
 
 @dataclass(frozen=True)
@@ -227,13 +243,15 @@ def hold_drift(env: FetchTaskEnv, seconds: float = 2.0) -> float:
 
 
 def run_bench(config: WorkspaceBenchConfig) -> dict:
+    arm_delay = config.delay_ticks() / config.rate  # refuses a bad delay before the simulator loads
     env = FetchTaskEnv(FetchTaskConfig("reach", config.rate, ends_episodes=False))
     try:
         walls = wall_report(env, config)
         turns = rotation_report(env, config)
     finally:
         env.close()
-    return {"benchmark": "workspace", "config": asdict(config), "sim_max_speed_mps": round(env.task.max_speed, 3),
+    return {"benchmark": "workspace", "config": asdict(config), "arm_delay_s": arm_delay,
+            "sim_max_speed_mps": round(env.task.max_speed, 3),
             **walls, **turns}
 
 
@@ -282,13 +300,15 @@ def _box(config: WorkspaceBenchConfig, start: np.ndarray) -> WorkspaceBox:
 def _drive(env: FetchTaskEnv, config: WorkspaceBenchConfig, box: WorkspaceBox, twist: Sequence[float],
            stopped: Callable[[np.ndarray], bool], settle_ticks: int = SETTLE_TICKS) -> Drive:
     """The policy proposes ``twist`` every tick from the arm's current pose until the mux's command is ``stopped``,
-    then ``settle_ticks`` more; what the mux decides reaches the arm one tick later."""
+    then ``settle_ticks`` more after the last command has reached the arm; what the mux decides reaches the arm
+    ``config.delay_ticks()`` ticks later."""
     limits = Limits(max_linear_speed=config.speed, max_angular_speed=config.angular_speed,
                     max_linear_accel=config.max_linear_accel, max_angular_accel=config.max_angular_accel, workspace=box)
     mux = Mux(MuxConfig(sources=(POLICY,), limits=limits, rate=config.rate, frame_id=FRAME))
     dt = 1.0 / config.rate
     action = tuple(float(v) for v in twist) + (0.0,)
-    pending = np.zeros(6)  # what the mux decided last tick: it reaches the arm now
+    delay = config.delay_ticks()
+    pending = deque([np.zeros(6)] * delay)  # what the mux decided over the last ticks: the first reaches the arm now
     poses, sent = [env.poses().ee], []
     stopped_at = None  # tick at which the mux's command no longer moves the arm towards the limit
     for k in range(round(config.max_seconds / dt)):
@@ -297,13 +317,13 @@ def _drive(env: FetchTaskEnv, config: WorkspaceBenchConfig, box: WorkspaceBox, t
         mux.ee_pose(pose.position, pose.orientation, FRAME, now)
         mux.proposal("policy", Proposal(action, (0.0,), 1, now, now), now)
         command = mux.update(now, now, proposal_arrived=True).command
-        env.step(np.append(pending, 0.0))
-        sent.append(pending)
-        pending = np.asarray(command.twist, dtype=np.float64) if command is not None else np.zeros(6)
+        sent.append(pending.popleft())
+        env.step(np.append(sent[-1], 0.0))
+        pending.append(np.asarray(command.twist, dtype=np.float64) if command is not None else np.zeros(6))
         poses.append(env.poses().ee)
-        if stopped_at is None and stopped(pending):
+        if stopped_at is None and stopped(pending[-1]):
             stopped_at = k
-        if stopped_at is not None and k >= stopped_at + settle_ticks:
+        if stopped_at is not None and k >= stopped_at + delay - 1 + settle_ticks:
             break
     return Drive(poses, sent, stopped_at is not None)
 
@@ -342,6 +362,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-turn", type=float, nargs=3, default=d.start_turn, metavar=("X", "Y", "Z"),
                         help="rotation vector (rad) the gripper is turned by from pointing down before the tilted "
                              f"rotation runs (default {' '.join(str(v) for v in d.start_turn)})")
+    parser.add_argument("--arm-delay", type=float, default=None, metavar="SECONDS",
+                        help="seconds from the mux's decision to the simulated arm acting on it, a whole number of "
+                             "control periods (default: one period)")
     parser.add_argument("--rate", type=float, default=d.rate, help="control rate, Hz (must divide 500)")
     parser.add_argument("--seconds", type=float, default=d.max_seconds, help="seconds per run")
     parser.add_argument("--straight-only", action="store_true", help="only straight into each wall (6 runs)")
@@ -351,7 +374,7 @@ def run(args: argparse.Namespace) -> int:
     config = replace(WorkspaceBenchConfig(), speed=args.speed, linear_decel=args.decel, latency=args.latency,
                      max_linear_accel=args.accel, angular_speed=args.angular_speed, angular_decel=args.angular_decel,
                      max_angular_accel=args.angular_accel, start_turn=tuple(args.start_turn), rate=args.rate,
-                     max_seconds=args.seconds, diagonal=not args.straight_only)
+                     max_seconds=args.seconds, diagonal=not args.straight_only, arm_delay=args.arm_delay)
     try:
         report = run_bench(config)
     except ValueError as err:

@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
+from iil_robot.command.in_flight import SentCommands
 from iil_robot.command.safety import ZERO, Limits, Twist, limit_acceleration, limit_velocity, limit_workspace
 from iil_robot.data.records import InterventionEvent, Proposal, RecordError, StepRecord
 from iil_robot.data.rotation import IDENTITY, matrix_from_quaternion
@@ -306,6 +307,7 @@ class Mux:
         self._last_output_time = -math.inf  # of the last command decided (the acceleration limit's time step)
         self._last_command: Command | None = None
         self._last_sent = -math.inf  # of the last command decided or refreshed
+        self._sent = SentCommands()  # what went to the arm lately: the workspace brakes for what is still in flight
         self._next_tick = -math.inf  # when the mux ticks by itself next (grid of 1/rate)
         self._ticks = 0
         self._tick_intervention = False
@@ -541,7 +543,8 @@ class Mux:
         source_kind = "hold" if hold_reason else selection.kind
         self._last_twist, self._last_gripper, self._last_output_time = twist, gripper, now
         command = Command(twist, gripper, source_kind, selection.name, hold_reason, tuple(requested) != twist)
-        self._last_command, self._last_sent = command, now
+        self._last_command = command
+        self._sent_at(now, twist)
         return command
 
     def _refresh(self, now: float) -> Command:
@@ -551,7 +554,7 @@ class Mux:
         last = self._last_command
         assert last is not None
         twist, hold_reason = self._limit_workspace(last.twist, now)
-        self._last_sent = now
+        self._sent_at(now, twist)
         if twist == last.twist:
             return last
         self._last_twist = twist
@@ -572,9 +575,16 @@ class Mux:
             return twist, ""
         if self._ee_position is None or now - self._ee_time > box.pose_timeout:
             return ZERO, f"workspace: {self._ee_error or 'no fresh end-effector pose'}"
-        # the arm keeps going for a control period, the pose's age and the configured latency before it reacts
+        # the arm keeps going for a control period, the pose's age and the configured latency before it reacts, and
+        # whatever was sent over that time may not be in the pose yet: it still moves the arm on
         latency = 1.0 / self.config.rate + (now - self._ee_time) + box.latency
-        return limit_workspace(twist, self._ee_position, self._ee_rotation, box, latency), ""
+        in_flight = self._sent.in_flight(now, latency)
+        return limit_workspace(twist, self._ee_position, self._ee_rotation, box, latency, in_flight), ""
+
+    def _sent_at(self, now: float, twist: Twist) -> None:
+        self._last_sent = now
+        box = self.config.limits.workspace
+        self._sent.add(now, twist, keep=1.0 / self.config.rate + box.pose_timeout + box.latency)
 
     def _track_intervention(self, selection: Selection, stamp: float) -> InterventionEvent | None:
         previous, current = self._claimant, selection.human_claim
@@ -637,4 +647,3 @@ class Mux:
             return None
         gripper = chosen.gripper if chosen.gripper is not None else self._last_gripper
         return chosen.twist + (gripper,)
-

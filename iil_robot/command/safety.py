@@ -6,10 +6,12 @@
   time since it (at most one control period). A stop (all zero) is never delayed.
 - Workspace: a box (in the command frame) and roll/pitch/yaw ranges of the end effector. Each
   linear component heading for a wall is limited so the arm can still stop before it, braking
-  at ``linear_decel`` after a reaction time ``latency`` (``v^2 / (2 a) + v * latency <= d``):
-  the arm slows down smoothly and stops at the wall instead of being cut off there, and never
-  moves further out once on or past it. The angular velocity is scaled down the same way when
-  it turns an angle towards its limit. Without a fresh pose in the command frame the arm is held.
+  at ``linear_decel`` after a reaction time ``latency`` (``v^2 / (2 a) + v * latency <= d``),
+  where ``d`` is what is left of the distance once the commands already sent but not yet seen in
+  the pose (in flight, `iil_robot.command.in_flight`) have moved the arm on: the arm slows down
+  smoothly and stops at the wall instead of being cut off there, and never moves further out
+  once on or past it. The angular velocity is scaled down the same way when it turns an angle
+  towards its limit. Without a fresh pose in the command frame the arm is held.
 
 All functions are pure; the mux keeps the state (previous command, its time).
 """
@@ -62,8 +64,11 @@ class WorkspaceBox:
     angular_decel: float = 4.0
     """Angular deceleration (rad/s^2) the arm brakes at before an orientation limit."""
     latency: float = 0.15
-    """Seconds from a command leaving the mux to the arm acting on it (driver, servo, network), on top of the
-    control period and the pose's age: the arm keeps going this long before it starts braking."""
+    """Every delay (s) between a pose's measurement and the arm acting on a command sent in reply to it, beyond the
+    two the mux adds itself (the pose's age since it arrived, and one control period): the pose's way from the
+    arm's sensors to the mux, and the command's from the mux to the motors (driver, servo, network). The commands
+    sent over all of it are taken to be in flight, still to move the arm beyond the pose, and the arm to keep a new
+    command that long before braking: too small a value overshoots the limits."""
 
     def validate(self) -> None:
         for name in ("min_xyz", "max_xyz", "min_rpy", "max_rpy"):
@@ -160,36 +165,48 @@ def brake_speed(distance: float, decel: float, latency: float) -> float:
 
 
 def limit_workspace(twist: Sequence[float], position: Sequence[float], rotation: np.ndarray, box: WorkspaceBox,
-                    latency: float) -> Twist:
+                    latency: float, in_flight: Sequence[float] = ZERO) -> Twist:
     """Brake the linear components heading for a wall and scale the angular part down when it turns an angle
-    towards its limit, so the arm stops at both; ``latency`` (s) is every delay before the arm reacts."""
+    towards its limit, so the arm stops at both. ``latency`` (s) is every delay before the arm reacts: it is
+    assumed to keep this command that long before braking. ``in_flight`` is the motion the commands sent over that
+    time will still produce beyond the pose (displacement, m, and rotation vector, rad): the room left is measured
+    from where they take the arm. Motion in flight away from a limit never adds room: the arm may not carry it out
+    (held by a fault, lagging)."""
+    ahead = [p + s for p, s in zip(position, in_flight[:3])]
     linear = list(twist[:3])
     for i in range(3):
         if linear[i] > 0.0:
-            linear[i] = min(linear[i], brake_speed(box.max_xyz[i] - position[i], box.linear_decel, latency))
+            room = box.max_xyz[i] - max(position[i], ahead[i])
+            linear[i] = min(linear[i], brake_speed(room, box.linear_decel, latency))
         elif linear[i] < 0.0:
-            linear[i] = max(linear[i], -brake_speed(position[i] - box.min_xyz[i], box.linear_decel, latency))
+            room = min(position[i], ahead[i]) - box.min_xyz[i]
+            linear[i] = max(linear[i], -brake_speed(room, box.linear_decel, latency))
     angular = np.asarray(twist[3:], dtype=np.float64)
-    scale = _orientation_scale(angular, rotation, box, latency)
+    scale = _orientation_scale(angular, rotation, in_flight[3:], box, latency)
     return tuple(linear) + tuple(float(w) * scale for w in angular)  # type: ignore[return-value]
 
 
-def _orientation_scale(angular: np.ndarray, rotation: np.ndarray, box: WorkspaceBox, latency: float) -> float:
-    """Factor in [0, 1] for the angular velocity so that no limited angle turns faster than it can brake."""
+def _orientation_scale(angular: np.ndarray, rotation: np.ndarray, turn: Sequence[float], box: WorkspaceBox,
+                       latency: float) -> float:
+    """Factor in [0, 1] for the angular velocity so that no limited angle turns faster than it can brake; the
+    command acts once the arm has turned from ``rotation`` (measured) by ``turn`` (the rotation vector in flight)."""
     speed = float(np.linalg.norm(angular))
     if speed == 0.0:
         return 1.0
-    angles = limited_angles(rotation)
+    ahead = matrix_from_rotvec(turn) @ rotation
+    measured = limited_angles(rotation)
+    angles = limited_angles(ahead)
     step = 1e-4  # rad along the rotation: the angles' rates by a finite difference
-    after = limited_angles(matrix_from_rotvec(angular / speed * step) @ rotation)
+    after = limited_angles(matrix_from_rotvec(angular / speed * step) @ ahead)
     scale = 1.0
-    for i, (now, later) in enumerate(zip(angles, after)):
+    for i, (then, now, later) in enumerate(zip(measured, angles, after)):
         rate = math.remainder(later - now, math.tau) / step * speed  # rad/s of this angle
+        moved = math.remainder(now - then, math.tau)  # by the turn in flight
         low, high = _angle_bounds(box, i)
         if rate > 0.0 and high is not None:
-            allowed = brake_speed(high - now, box.angular_decel, latency)
+            allowed = brake_speed(high - then - max(moved, 0.0), box.angular_decel, latency)
         elif rate < 0.0 and low is not None:
-            allowed = brake_speed(now - low, box.angular_decel, latency)
+            allowed = brake_speed(then + min(moved, 0.0) - low, box.angular_decel, latency)
         else:
             continue
         scale = min(scale, allowed / abs(rate))

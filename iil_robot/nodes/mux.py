@@ -186,8 +186,9 @@ class MuxNode(IilNode):
                                  "Deceleration (m/s^2) the arm brakes at before a wall", 0.01, 100.0),
             angular_decel=declare(self, "workspace.angular_decel", box.angular_decel,
                                   "Deceleration (rad/s^2) the arm brakes at before an orientation limit", 0.01, 200.0),
-            latency=declare(self, "workspace.latency", box.latency, "Seconds from a command leaving the mux to the arm "
-                            "acting on it, beyond the control period and the pose's age", 0.0, 1.0),
+            latency=declare(self, "workspace.latency", box.latency, "Every delay (s) from a pose's measurement to the arm "
+                            "acting on a command sent in reply, beyond the control period and the pose's age at the mux: "
+                            "the pose's way here, the command's to the motors. Too small overshoots", 0.0, 1.0),
             **corners,  # type: ignore[arg-type]
         )
 
