@@ -315,7 +315,7 @@ def test_a_stop_during_the_warm_start_checkpoints_it_within_the_launch_grace_per
 
     from iil_robot.learners.checkpoints import read_state
 
-    settings = dict(min_transitions=1, warm_start_updates=100_000, **BUSY)
+    settings = dict(min_transitions=1, warm_start_updates=100_000, nice=0, **BUSY)  # nice 0: on a loaded machine too
     graph.start(spec(tmp_path / "run", **settings))
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 50)
     send_episodes(probe, boundary_task_records(2, 40))
