@@ -150,10 +150,28 @@ class PolicyRunner:
         return Active(meta, policy, meta.policy_version)
 
     def install(self, candidate: Active) -> None:
-        """Make a prepared policy the active one (call between ticks)."""
+        """Make a prepared policy the active one (call between ticks, once an observation has arrived: weights checked
+        before it could not be checked against the observations' size and layout). Raises WeightsError when they do not
+        fit the observations this node receives, or are not newer than the active ones."""
         if candidate.version <= self.active.version:
             raise WeightsError(f"weights version {candidate.version} is not newer than the active version {self.active.version}")
+        misfit = self.misfit(candidate.meta)
+        if misfit:
+            raise WeightsError(misfit)
         self.active = candidate
+
+    def misfit(self, meta: WeightsMeta | None) -> str:
+        """Why weights cannot act on the observations this node receives (their spec, size and layout), or ""."""
+        if meta is None or self.obs_dim is None:
+            return ""
+        if meta.observation_spec != self.observation_spec or meta.obs_dim != self.obs_dim:
+            return (f"weights version {meta.policy_version} were trained on observation spec {meta.observation_spec!r} "
+                    f"({meta.obs_dim} values), this arm publishes {self.observation_spec!r} ({self.obs_dim} values)")
+        difference = layout_difference(meta.observation_fields, self.observation_fields)
+        if meta.observation_fields and self.observation_fields and difference:
+            return (f"weights version {meta.policy_version} were trained on another observation layout: this arm's has "
+                    f"{difference}")
+        return ""
 
     def act(self, observation: Observation | None, now: float,
             cameras: dict[str, RecentFrames] | None = None) -> tuple[Proposal | None, str]:

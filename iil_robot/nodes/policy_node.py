@@ -111,10 +111,16 @@ class PolicyNode(IilNode):
             self.get_logger().error(line)
 
     def _install_ready(self) -> None:
+        if self.runner.obs_dim is None:
+            return  # the weights wait for an observation: before one, nothing tells whether they fit this arm
         candidate = self.inbox.take()
         if candidate is None:
             return
-        self.runner.install(candidate)
+        try:
+            self.runner.install(candidate)
+        except WeightsError as err:
+            self._refused(err)
+            return
         meta = candidate.meta
         if action_note(meta):
             self.get_logger().info(action_note(meta))

@@ -122,3 +122,16 @@ def test_a_runner_refuses_weights_of_the_other_frame():
         PolicyRunner(PolicyConfig(), ActionConfig("6dof")).prepare(constant_weights(STILL))
     with pytest.raises(WeightsError, match="weights act in the base frame .* in the tool frame"):
         PolicyRunner(PolicyConfig(), ActionConfig("6dof", frame="tool")).prepare(constant_weights(STILL, frame="base"))
+
+
+def test_weights_that_do_not_fit_the_observations_received_are_refused_at_install_and_the_next_fitting_ones_act():
+    """Weights checked before any observation arrived could not be checked against its size: at install they are."""
+    runner = PolicyRunner(PolicyConfig())
+    meta = WeightsMeta(1_000_000, "rlpd", "toy/v1", 4, TRANSLATION, 4, (8,), 1, 0, time.time())
+    wrong = runner.prepare(encode_policy(Policy(PolicyShape("rlpd", 4, 4, (8,))), meta))  # no observation: size unknown
+    runner.act(Observation((0.1, 0.2, 0.3), "toy/v1", 1.0, LAYOUT), 1.0)  # now it is: 3 values
+    with pytest.raises(WeightsError, match=r"observation spec 'toy/v1' \(4 values\), this arm publishes 'toy/v1' \(3"):
+        runner.install(wrong)
+    runner.install(runner.prepare(weights(1)))  # the version floor did not move: version 1 is still newer
+    proposal, _ = runner.act(Observation((0.1, 0.2, 0.3), "toy/v1", 1.0, LAYOUT), 1.0)
+    assert proposal.policy_version == 1

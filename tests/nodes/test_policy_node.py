@@ -189,3 +189,26 @@ def test_a_tool_frame_policy_node_proposes_its_action_rotated_into_the_command_f
     action = Proposal.decode(proposals.messages[-1].data).action
     assert max(abs(a - b) for a, b in zip(action, (0.0, 0.1, 0.0, 0.0, 0.0, 0.5, 0.7))) < 1e-5, action  # tool x: command y
     assert "in the end effector's frame (its orientation: observation field ee_orientation)" in graph.tail("policy", 200)
+
+
+def test_weights_that_arrive_before_any_observation_wait_for_one_and_misfits_never_lock_out_the_learner(graph, probe):
+    """The 30-minute soak caught this: hostile weights for 4 observation values, version 1,000,000, arrived before the
+    policy's first observation, were installed unchecked, could never act, and as the newest version locked out every
+    weights message of the real learner."""
+    process = graph.start(NodeSpec("policy", "iil_robot.nodes.policy_node", parameters={"rate": 20.0}))
+    proposals = probe.collect(String, "policy/proposal", RECORD_QOS)
+    obs_pub = probe.publisher(String, "observation", SENSOR_QOS)
+    weights_pub = probe.publisher(UInt8MultiArray, "policy/weights", LATCHED_QOS)
+    probe.wait_for(lambda: weights_pub.get_subscription_count() > 0, 30.0, "the policy's weights subscription")
+    weights_pub.publish(weights_message(weights(1_000_000, obs_dim=4)))
+    probe.wait_for(lambda: "no proposal: no observation yet" in process.log_path.read_text(), 30.0, "a tick without observation")
+    probe.spin_for(0.5)  # the weights have been checked meanwhile, as far as they can be without an observation
+
+    def feed():
+        obs_pub.publish(String(data=Observation((0.1, 0.2, 0.3), "toy/v1", time.time()).encode()))
+
+    probe.wait_for(lambda: "(4 values), this arm publishes 'toy/v1' (3 values)" in process.log_path.read_text(), 10.0,
+                   "the misfit refused once an observation told the size", every=feed)
+    weights_pub.publish(weights_message(weights(1)))
+    probe.wait_for(lambda: proposals.messages and Proposal.decode(proposals.messages[-1].data).policy_version == 1, 10.0,
+                   "the learner's version 1 acting", every=feed)
