@@ -60,7 +60,8 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec("policy", "iil_robot.nodes.policy_node", "PolicyNode"),
     NodeSpec("learner", "iil_robot.nodes.learner", "LearnerNode", {"run_dir": "{tmp}/learner"}),
     NodeSpec("recorder", "iil_robot.nodes.recorder", "RecorderNode", {"output_dir": "{tmp}/bags"}, tables=("topics",)),
-    NodeSpec("camera", "iil_robot.nodes.camera", "CameraNode", {"source": "sim"}),
+    NodeSpec("camera", "iil_robot.nodes.camera", "CameraNode",
+             {"cameras.front.type": "image", "cameras.front.topic": "image_raw"}),
     NodeSpec("sim_arm", "iil_robot.nodes.sim_arm", "SimArm"),
     NodeSpec("sim_operator", "iil_robot.nodes.sim_operator", "SimOperatorNode"),
     NodeSpec("estop_heartbeat", "iil_robot.nodes.estop_heartbeat", "EstopHeartbeat"),
@@ -119,6 +120,10 @@ def declared_parameters(spec: NodeSpec, tmp: Path) -> list[Declared]:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+    undeclared = sorted(set(spec.overrides) - {d.name for d in noted})
+    if undeclared:  # an override the node ignores leaves construction unsafe (a device opened) or untested
+        raise SystemExit(f"{spec.executable}: overrides {undeclared} are not parameters the node declares: "
+                         f"update NODES in {__name__}")
     return [Declared(_generic(d.name), d.default, d.description, d.low, d.high) for d in noted]
 
 

@@ -155,15 +155,16 @@ class CameraNode(IilNode):
             array.status.append(status)
         self.diagnostics_pub.publish(array)
 
-
-def _stop(node: CameraNode) -> None:
-    for camera in node.cameras:
-        if camera.capture is not None:
-            camera.capture.stop()
+    def destroy_node(self) -> None:
+        # Capture threads sit in OpenCV's C++ code: one still running when the process ends aborts it.
+        for camera in self.cameras:
+            if camera.capture is not None:
+                camera.capture.stop()
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
-    return run(CameraNode, on_exit=_stop, args=args)
+    return run(CameraNode, args=args)
 
 
 if __name__ == "__main__":

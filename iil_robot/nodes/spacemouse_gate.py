@@ -274,12 +274,15 @@ class SpaceMouseGate(IilNode):
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)
 
+    def destroy_node(self) -> None:
+        if self.reader is not None:
+            self.reader.stop()
+        super().destroy_node()
+
 
 def _release(node: SpaceMouseGate) -> None:
     """On exit: zero command and released, so the mux hands back explicitly."""
     node._publish_state(node.gate.device_lost(), force=True)
-    if node.reader is not None:
-        node.reader.stop()
 
 
 def main(args: list[str] | None = None) -> int:

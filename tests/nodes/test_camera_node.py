@@ -3,12 +3,15 @@ recorder's bag (JPEG frames in order, cropped and resized), a file that ends is 
 on /diagnostics, a missing device is reported, and a bad parameter stops the node."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from iil_robot.cli.graph import NodeSpec
+from iil_robot.cli.graph import NodeSpec, loopback_env
 from iil_robot.config import config_path
 from iil_robot.data.bags import find_bags, read_messages
 from iil_robot.data.camera import decode_jpeg
@@ -117,6 +120,25 @@ def test_a_missing_device_is_reported_and_nothing_is_published(graph, probe):
     error = next(s for s in camera_status(diagnostics) if s.level == DiagnosticStatus.ERROR)
     assert "cannot open camera source '/dev/video_iil_missing'" in error.message
     assert len(images) == 0
+
+
+def test_a_destroyed_camera_node_stops_its_capture_threads(domain_id):
+    """A node destroyed without ``run``'s exit path (a launch test, the docs generator) leaves no capture thread
+    behind: one still in OpenCV's code when the process ends aborts it."""
+    code = ("import threading, rclpy\n"
+            "from iil_robot.nodes.camera import CameraNode\n"
+            "rclpy.init(args=['--ros-args', '-p', 'cameras.a.source:=/dev/video_iil_missing',"
+            " '-p', 'cameras.b.source:=/dev/video_iil_missing'])\n"
+            "node = CameraNode()\n"
+            "running = lambda: [t for t in threading.enumerate() if t.name == 'camera-capture']\n"
+            "assert len(running()) == 2, running()\n"
+            "node.destroy_node()\n"
+            "assert not running(), running()\n"
+            "rclpy.shutdown()\n"
+            "print('stopped')\n")
+    result = subprocess.run([sys.executable, "-c", code], env=loopback_env(domain_id), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "stopped" in result.stdout, result.stderr[-2000:]
 
 
 def test_a_bad_crop_stops_the_node_with_a_message(graph):

@@ -31,3 +31,14 @@ def test_a_changed_default_is_caught():
     declared = [gen_node_docs.Declared("rate", 21.0, "Heartbeat rate (Hz)", 1.0, 1000.0)]
     new = gen_node_docs.rewrite(page, {"estop_heartbeat": gen_node_docs.render(spec, declared)})
     assert new != page and "default: 21.0" in new
+
+
+def test_an_override_the_node_does_not_declare_is_refused(domain_id, tmp_path):
+    """A stale override (a renamed parameter) would leave the node built with its defaults: a device opened."""
+    code = ("from pathlib import Path; from tests import gen_node_docs as g\n"
+            "g.declared_parameters(g.NodeSpec('estop_heartbeat', 'iil_robot.nodes.estop_heartbeat', 'EstopHeartbeat',"
+            " {'source': 'sim'}), Path('.'))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=loopback_env(domain_id),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "estop_heartbeat: overrides ['source'] are not parameters the node declares" in result.stderr
