@@ -142,9 +142,11 @@ def measure(device: torch.device, variants: dict[str, RLPDConfig], rounds: int, 
     learners = {name: RLPDLearner(OBS_DIM, ACT_DIM, config, device=device) for name, config in variants.items()}
     size = next(iter(variants.values())).batch_size
     batches = [_batch(device, size, seed) for seed in range(4)]
-    for learner in learners.values():  # warm-up (and compilation)
+    for learner in learners.values():  # warm-up; a compiled variant compiles on a copy, and switches at the next update
         for i in range(3):
             learner.update(batches[i % 4])
+        if learner.wait_for_fusion() == "compiling":
+            learner.update(batches[0])
     _sync(device)
     loads = [""] if busy is None else ["", f"_busy_{busy.count}"]
     rates: dict[str, list[float]] = {name + load: [] for load in loads for name in learners}

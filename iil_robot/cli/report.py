@@ -166,7 +166,8 @@ def _between_line(between: dict) -> str:
 
 def learner_summary(learner: dict[str, str]) -> str:
     """One line on the learner: its updates, the sizes it trained with, its pace against the method's budget."""
-    line = f"{learner.get('updates', '?')} updates ({learner.get('sizes', 'sizes not reported')})"
+    line = f"{learner.get('updates', '?')} updates ({learner.get('sizes', 'sizes not reported')}"
+    line += f"; fusion {learner['fusion']})" if "fusion" in learner else ")"
     ratio, budget = learner.get("updates_per_env_step", "-"), learner.get("budget_per_env_step")
     if ratio != "-" and budget is not None:
         behind = float(ratio) < float(budget)

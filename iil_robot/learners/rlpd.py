@@ -14,7 +14,9 @@ import copy
 import math
 import os
 import shutil
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -102,8 +104,11 @@ class RLPDConfig:
     The hinge stops at the operator's value: CQL's plain difference has no floor there and drove every value down
     without bound. 0 = RLPD as published; the shipped learner.yaml and the learning bench use 1."""
     compile: bool = False
-    """Compile with ``torch.compile`` (first updates take tens of seconds): the loss computations, or with
-    ``critic_impl`` loop each critic."""
+    """Fuse the losses' elementwise work around the matmuls with ``torch.compile`` where a C++ compiler is present
+    (``compiler()``). With the batched critics they are compiled on a copy of this learner on a background thread
+    (tens of seconds to minutes on a CPU) while the updates go on eagerly, and switched to once ready: the first
+    weights never wait for the compiler (``fusion`` says where it stands). Without a compiler the learner stays eager
+    and says so. With ``critic_impl`` loop each critic is compiled in place (the first updates wait)."""
     seed: int = 0
     """Seed of the network initialisation and of the learner's own sampling."""
 
@@ -116,10 +121,6 @@ class RLPDConfig:
             raise ValueError("utd_ratio must be >= 1 and batch_size >= 2")
         if self.bc_weight < 0 or self.cql_alpha < 0:
             raise ValueError(f"bc_weight {self.bc_weight} and cql_alpha {self.cql_alpha} must be >= 0")
-        if self.compile and shutil.which(compiler()) is None:  # at start-up, not at the first update
-            raise ValueError(f"rlpd.compile: torch.compile builds its kernels with a C++ compiler, and {compiler()!r} (the CXX "
-                             "environment variable, else g++) is not on PATH: install one (apt-get install g++) or set "
-                             "rlpd.compile: false")
 
 
 class RLPDLearner:
@@ -154,15 +155,24 @@ class RLPDLearner:
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.target_critic.parameters())
         self.updates = 0
-        # torch.compile fuses the elementwise work (LayerNorm, ReLU, tanh-Gaussian) around the matmuls
-        compile_losses = config.compile and config.critic_impl == "batched"
-        self._critic_loss = torch.compile(self.critic_loss, dynamic=False) if compile_losses else self.critic_loss
-        self._actor_loss = torch.compile(self.actor_loss, dynamic=False) if compile_losses else self.actor_loss
-        if config.compile and config.critic_impl == "loop":
+        self._critic_loss, self._actor_loss = self.critic_loss, self.actor_loss
+        self.fusion = "off"
+        """``off``, ``waiting`` (for the first update), ``compiling``, ``on``, or ``off: WHY`` (no compiler, or its error)."""
+        self.fusion_seconds = 0.0
+        """Wall time from the start of the compile to the switch (0 before)."""
+        self._fusion_thread: threading.Thread | None = None
+        self._fusion_error, self._fusion_started = "", 0.0
+        if config.compile and shutil.which(compiler()) is None:
+            self.fusion = (f"off: torch.compile builds its kernels with a C++ compiler, and {compiler()!r} (the CXX environment "
+                           "variable, else g++) is not on PATH: install one (apt-get install g++) to fuse the updates")
+        elif config.compile and config.critic_impl == "batched":
+            self.fusion = "waiting"
+        elif config.compile:
             # the loop's target subset picks modules by value, and a compiled loss would re-specialise for every
             # subset: compile each critic instead (in place, so the state dict keeps its keys)
             for critic in (*self.critic.critics, *self.target_critic.critics):
                 critic.compile(dynamic=False)
+            self.fusion = "on"
 
     def features(self, observations: Tensor, images: Tensor | None) -> Tensor:
         """The networks' input: normalised observations, and for a camera policy the encoded,
@@ -204,6 +214,8 @@ class RLPDLearner:
         return (gap * weights).sum() / weights.sum().clamp(min=1.0)
 
     def update_critic(self, batch: Batch) -> dict[str, Tensor]:
+        if self.fusion in ("waiting", "compiling"):
+            self._fuse(batch)
         subset = torch.randperm(self.config.num_qs, device=self.device, generator=self.generator)[: self.config.num_min_qs]
         loss, info = self._critic_loss(batch, subset)
         self.critic_opt.zero_grad(set_to_none=True)
@@ -245,6 +257,48 @@ class RLPDLearner:
         temp_loss.backward()
         self.temp_opt.step()
         return {**info, "temperature_loss": temp_loss.detach()}
+
+    # -- fusion (torch.compile on a background thread) ---------------------------------------
+
+    def _fuse(self, batch: Batch) -> None:
+        """Start compiling on a copy (first call), or switch to the compiled losses once that is done."""
+        if self.fusion == "waiting":
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):  # it seeds torch
+                shadow = RLPDLearner(self.obs_dim, self.act_dim, replace(self.config, compile=False), self.action_box,
+                                     self.device, self.image)
+            example = Batch(**{k: (v.clone() if isinstance(v, Tensor) else v) for k, v in vars(batch).items()})
+            self._fusion_thread = threading.Thread(target=self._compile, args=(shadow, example), name="fusion", daemon=True)
+            self.fusion, self._fusion_started = "compiling", time.monotonic()
+            self._fusion_thread.start()
+        elif not self._fusion_thread.is_alive():
+            if self._fusion_error:
+                self.fusion = f"off: torch.compile failed, updates stay eager: {self._fusion_error}"
+                return
+            # dynamo keys compiled code by the function's code and guards on shapes and types, not on the learner
+            # object: these wrappers find the shadow's kernels and run them on this learner's parameters
+            self._critic_loss = torch.compile(self.critic_loss, dynamic=False)
+            self._actor_loss = torch.compile(self.actor_loss, dynamic=False)
+            self.fusion, self.fusion_seconds = "on", time.monotonic() - self._fusion_started
+
+    def _compile(self, shadow: RLPDLearner, example: Batch) -> None:
+        """On the fusion thread: the shadow's first compiled updates compile the forward and backward passes."""
+        import torch._inductor.config as inductor  # only when fusing: a large import
+
+        inductor.compile_threads = 1  # (its settings are per thread) in this niced process: no workers to outlive it
+        try:
+            shadow._critic_loss = torch.compile(shadow.critic_loss, dynamic=False)
+            shadow._actor_loss = torch.compile(shadow.actor_loss, dynamic=False)
+            shadow.update_critic(example)
+            shadow.update_actor(example)
+        except Exception as err:  # any compiler failure leaves the eager updates running
+            lines = str(err).strip().splitlines()
+            self._fusion_error = f"{type(err).__name__}: {lines[0] if lines else ''}"
+
+    def wait_for_fusion(self, timeout: float | None = None) -> str:
+        """Wait until a compile started by an update has ended; ``fusion`` then (the next update switches to ``on``)."""
+        if self._fusion_thread is not None:
+            self._fusion_thread.join(timeout)
+        return self.fusion
 
     # -- diagnostics -------------------------------------------------------------------------
 

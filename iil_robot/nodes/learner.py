@@ -163,6 +163,7 @@ class LearnerNode(IilNode):
         self.training.start()
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._rate_window = (time.monotonic(), 0)
+        self._fusion = "off"  # the learner's torch.compile state, as last logged
         self.create_timer(1.0, self._publish_diagnostics)
         why = {"auto": f"size auto on {self.trainer.device.type}", "cpu": "size cpu", "gpu": "size gpu"}[config.size]
         self.get_logger().info(f"{config.method} ({config.algorithm}) learner on {self.trainer.device}, {self.sizes} ({why}; "
@@ -264,6 +265,17 @@ class LearnerNode(IilNode):
             self.writer.close()
         super().destroy_node()
 
+    def _say_fusion(self, fusion: str) -> None:
+        self._fusion = fusion
+        if fusion == "compiling":
+            self.get_logger().info("fusing the updates: torch.compile compiles them on a copy of the learner in the "
+                                   "background; the updates run eagerly until it is done")
+        elif fusion == "on":
+            seconds = getattr(self.trainer.learner, "fusion_seconds", 0.0)
+            self.get_logger().info(f"fused: the updates run torch.compile's kernels (compiled in {seconds:.0f} s)")
+        elif fusion.startswith("off: "):
+            self.get_logger().warning(f"not fused: {fusion[5:]}")
+
     def _publish_diagnostics(self) -> None:
         """Counters once a second, for dashboards (``iil-robot sim``) and ``ros2 topic echo /diagnostics``."""
         status = self.trainer.status()
@@ -283,6 +295,11 @@ class LearnerNode(IilNode):
                   "algorithm": self.trainer.config.algorithm, "inbox": len(self.inbox), "sizes": self.sizes,
                   "updates_per_env_step": "-" if ratio is None else f"{ratio:.2f}",
                   "budget_per_env_step": f"{self.pace.budget:g}"}
+        fusion = getattr(self.trainer.learner, "fusion", "off")
+        if fusion != "off":
+            values["fusion"] = fusion
+        if fusion != self._fusion:
+            self._say_fusion(fusion)
         if self.pace.behind():
             self.get_logger().warning(f"falling behind the arm: {ratio:.2f} updates per env step over the last "
                                       f"{self.pace.span:.0f} s, below {self.trainer.config.method}'s budget of "
