@@ -14,9 +14,9 @@ import copy
 import math
 import os
 import shutil
-import threading
+import subprocess
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from iil_robot.learners.buffers import ActionBox, Batch, ReplayBuffer, sample_symmetric
+from iil_robot.learners.fusion import WarmUp
 from iil_robot.learners.networks import (
     EnsembleCritic,
     LoopEnsembleCritic,
@@ -105,10 +106,11 @@ class RLPDConfig:
     without bound. 0 = RLPD as published; the shipped learner.yaml and the learning bench use 1."""
     compile: bool = False
     """Fuse the losses' elementwise work around the matmuls with ``torch.compile`` where a C++ compiler is present
-    (``compiler()``). With the batched critics they are compiled on a copy of this learner on a background thread
-    (tens of seconds to minutes on a CPU) while the updates go on eagerly, and switched to once ready: the first
-    weights never wait for the compiler (``fusion`` says where it stands). Without a compiler the learner stays eager
-    and says so. With ``critic_impl`` loop each critic is compiled in place (the first updates wait)."""
+    (``compiler()``). With the batched critics a child process compiles them first (tens of seconds to minutes on a
+    CPU; ``iil_robot.learners.fusion``) while the updates go on eagerly, and the learner then compiles in place from
+    its caches (seconds): the first weights never wait for the compiler (``fusion`` says where it stands). Without a
+    compiler, or when the compile fails, the learner stays eager and says why. With ``critic_impl`` loop each critic is
+    compiled in place (the first updates wait)."""
     seed: int = 0
     """Seed of the network initialisation and of the learner's own sampling."""
 
@@ -157,11 +159,11 @@ class RLPDLearner:
         self.updates = 0
         self._critic_loss, self._actor_loss = self.critic_loss, self.actor_loss
         self.fusion = "off"
-        """``off``, ``waiting`` (for the first update), ``compiling``, ``on``, or ``off: WHY`` (no compiler, or its error)."""
-        self.fusion_seconds = 0.0
-        """Wall time from the start of the compile to the switch (0 before)."""
-        self._fusion_thread: threading.Thread | None = None
-        self._fusion_error, self._fusion_started = "", 0.0
+        """``off``, ``waiting`` (for the first update), ``compiling``, ``switching``, ``on``, or ``off: WHY``."""
+        self.fusion_seconds = self.fusion_wait = 0.0
+        """From the first update to fused updates, and how long the update that switched took (compiling in place)."""
+        self._warm_up: WarmUp | None = None
+        self._fusion_mark = 0.0
         if config.compile and shutil.which(compiler()) is None:
             self.fusion = (f"off: torch.compile builds its kernels with a C++ compiler, and {compiler()!r} (the CXX environment "
                            "variable, else g++) is not on PATH: install one (apt-get install g++) to fuse the updates")
@@ -214,7 +216,7 @@ class RLPDLearner:
         return (gap * weights).sum() / weights.sum().clamp(min=1.0)
 
     def update_critic(self, batch: Batch) -> dict[str, Tensor]:
-        if self.fusion in ("waiting", "compiling"):
+        if self.fusion in ("waiting", "compiling", "switching"):
             self._fuse(batch)
         subset = torch.randperm(self.config.num_qs, device=self.device, generator=self.generator)[: self.config.num_min_qs]
         loss, info = self._critic_loss(batch, subset)
@@ -258,47 +260,44 @@ class RLPDLearner:
         self.temp_opt.step()
         return {**info, "temperature_loss": temp_loss.detach()}
 
-    # -- fusion (torch.compile on a background thread) ---------------------------------------
+    # -- fusion (torch.compile, warmed up in a child process) ----------------------------------
+
+    def use_compiled_losses(self) -> None:
+        """Run the losses under ``torch.compile`` from the next update on (the first call compiles, or loads the
+        kernels from the caches)."""
+        self._critic_loss = torch.compile(self.critic_loss, dynamic=False)
+        self._actor_loss = torch.compile(self.actor_loss, dynamic=False)
 
     def _fuse(self, batch: Batch) -> None:
-        """Start compiling on a copy (first call), or switch to the compiled losses once that is done."""
+        """Start the child's compile (first update), switch once it is done, and note how long the switch took."""
+        now = time.monotonic()
         if self.fusion == "waiting":
-            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):  # it seeds torch
-                shadow = RLPDLearner(self.obs_dim, self.act_dim, replace(self.config, compile=False), self.action_box,
-                                     self.device, self.image)
-            example = Batch(**{k: (v.clone() if isinstance(v, Tensor) else v) for k, v in vars(batch).items()})
-            self._fusion_thread = threading.Thread(target=self._compile, args=(shadow, example), name="fusion", daemon=True)
-            self.fusion, self._fusion_started = "compiling", time.monotonic()
-            self._fusion_thread.start()
-        elif not self._fusion_thread.is_alive():
-            if self._fusion_error:
-                self.fusion = f"off: torch.compile failed, updates stay eager: {self._fusion_error}"
-                return
-            # dynamo keys compiled code by the function's code and guards on shapes and types, not on the learner
-            # object: these wrappers find the shadow's kernels and run them on this learner's parameters
-            self._critic_loss = torch.compile(self.critic_loss, dynamic=False)
-            self._actor_loss = torch.compile(self.actor_loss, dynamic=False)
-            self.fusion, self.fusion_seconds = "on", time.monotonic() - self._fusion_started
-
-    def _compile(self, shadow: RLPDLearner, example: Batch) -> None:
-        """On the fusion thread: the shadow's first compiled updates compile the forward and backward passes."""
-        import torch._inductor.config as inductor  # only when fusing: a large import
-
-        inductor.compile_threads = 1  # (its settings are per thread) in this niced process: no workers to outlive it
-        try:
-            shadow._critic_loss = torch.compile(shadow.critic_loss, dynamic=False)
-            shadow._actor_loss = torch.compile(shadow.actor_loss, dynamic=False)
-            shadow.update_critic(example)
-            shadow.update_actor(example)
-        except Exception as err:  # any compiler failure leaves the eager updates running
-            lines = str(err).strip().splitlines()
-            self._fusion_error = f"{type(err).__name__}: {lines[0] if lines else ''}"
+            self._warm_up, self._fusion_mark, self.fusion = WarmUp(self, batch), now, "compiling"
+        elif self.fusion == "compiling":
+            state = self._warm_up.poll()
+            if state == "done":
+                self.use_compiled_losses()
+                self.fusion_seconds, self._fusion_mark, self.fusion = now - self._fusion_mark, now, "switching"
+            elif state != "compiling":
+                self.fusion = f"off: the compile failed, updates stay eager: {state.removeprefix('failed: ')}"
+        else:  # the update that switched has ended
+            self.fusion_wait = now - self._fusion_mark
+            self.fusion_seconds += self.fusion_wait
+            self.fusion = "on"
 
     def wait_for_fusion(self, timeout: float | None = None) -> str:
-        """Wait until a compile started by an update has ended; ``fusion`` then (the next update switches to ``on``)."""
-        if self._fusion_thread is not None:
-            self._fusion_thread.join(timeout)
+        """Wait until the child started by an update has ended; ``fusion`` then (the next update switches)."""
+        if self._warm_up is not None:
+            try:
+                self._warm_up.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
         return self.fusion
+
+    def close(self) -> None:
+        """End the compile's child process, if it runs."""
+        if self._warm_up is not None:
+            self._warm_up.stop()
 
     # -- diagnostics -------------------------------------------------------------------------
 

@@ -263,16 +263,19 @@ class LearnerNode(IilNode):
         stopped = not self.training.is_alive() if self.stopping.is_set() else self.stop_training()
         if stopped:  # else it may still log: a daemon thread, it ends with the process
             self.writer.close()
+        if self.trainer.learner is not None and hasattr(self.trainer.learner, "close"):
+            self.trainer.learner.close()  # the compile's child process
         super().destroy_node()
 
     def _say_fusion(self, fusion: str) -> None:
         self._fusion = fusion
         if fusion == "compiling":
-            self.get_logger().info("fusing the updates: torch.compile compiles them on a copy of the learner in the "
-                                   "background; the updates run eagerly until it is done")
+            self.get_logger().info("fusing the updates: a child process compiles them with torch.compile; the updates "
+                                   "run eagerly until it is done")
         elif fusion == "on":
-            seconds = getattr(self.trainer.learner, "fusion_seconds", 0.0)
-            self.get_logger().info(f"fused: the updates run torch.compile's kernels (compiled in {seconds:.0f} s)")
+            learner = self.trainer.learner
+            self.get_logger().info(f"fused: the updates run torch.compile's kernels ({learner.fusion_seconds:.0f} s after "
+                                   f"the first update; the update that switched took {learner.fusion_wait:.1f} s)")
         elif fusion.startswith("off: "):
             self.get_logger().warning(f"not fused: {fusion[5:]}")
 

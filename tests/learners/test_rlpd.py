@@ -6,6 +6,7 @@ import torch
 
 from iil_robot.data.labels import label_episodes
 from iil_robot.data.transitions import Transitions
+from iil_robot.learners import fusion
 from iil_robot.learners.buffers import ActionBox, Batch, ReplayBuffer
 from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner, compiler
 
@@ -228,6 +229,8 @@ NO_COMPILER = shutil.which(compiler()) is None
 
 
 def test_without_a_cxx_compiler_the_learner_stays_eager_and_says_what_to_install(monkeypatch):
+    import torch._inductor.config  # noqa: F401  (it reads CXX once, on import: keep this test's CXX out of later tests)
+
     monkeypatch.setenv("CXX", "no-such-compiler++")
     learner = RLPDLearner(3, 4, RLPDConfig(**TINY, compile=True))
     assert learner.fusion.startswith("off: ") and "'no-such-compiler++'" in learner.fusion
@@ -238,24 +241,18 @@ def test_without_a_cxx_compiler_the_learner_stays_eager_and_says_what_to_install
 
 
 @pytest.mark.skipif(NO_COMPILER, reason="torch.compile on CPU needs a C++ compiler")
-def test_fusion_compiles_on_a_copy_in_the_background_then_runs_the_eager_step_fused(monkeypatch):
-    """``compile=True``: the first update starts compiling on a copy and runs eagerly; the first update after the copy's
-    compile ends switches to the compiled losses, on this learner's own parameters. With inductor drawing its random
-    numbers as eager does, that update gives the same metrics and the same critic weights as the eager learner's."""
+def test_fusion_compiles_in_a_child_then_runs_the_eager_step_fused(monkeypatch, tmp_path):
+    """``compile=True``: the first update starts a child process compiling and runs eagerly; the first update after the
+    child ends switches to the compiled losses, in place. With inductor drawing its random numbers as eager does,
+    that update gives the same metrics and the same critic weights as the eager learner's."""
     import torch._inductor.config as inductor
 
     monkeypatch.setattr(inductor, "fallback_random", True)
-    compile_on_copy = RLPDLearner._compile
-
-    def with_eager_random(self, shadow, example):
-        inductor.fallback_random = True  # inductor's settings are per thread
-        compile_on_copy(self, shadow, example)
-
-    monkeypatch.setattr(RLPDLearner, "_compile", with_eager_random)
+    monkeypatch.setenv("TORCHINDUCTOR_FALLBACK_RANDOM", "1")  # the child's inductor too: the same kernels, from its cache
     torch._dynamo.reset()
     eager, fused = (RLPDLearner(3, 4, RLPDConfig(**TINY, compile=flag)) for flag in (False, True))
     assert fused.fusion == "waiting"
-    for seed in (5, 7):  # eager while compiling, then fused
+    for seed in (5, 7, 8):  # eager while the child compiles, then fused (7 switches)
         torch.manual_seed(seed)
         expected = eager.update(fixed_batch(seed=seed))
         torch.manual_seed(seed)
@@ -264,24 +261,38 @@ def test_fusion_compiles_on_a_copy_in_the_background_then_runs_the_eager_step_fu
             torch.testing.assert_close(got[key], expected[key], rtol=1e-4, atol=1e-5)
         if seed == 5:
             assert fused.fusion == "compiling" and fused._critic_loss == fused.critic_loss
-            assert fused.wait_for_fusion(timeout=600) == "compiling"  # its compile ended; the next update switches
-    assert fused.fusion == "on" and fused._critic_loss != fused.critic_loss
+            assert fused.wait_for_fusion(timeout=600) == "compiling"  # the child ended; the next update switches
+            assert fused._warm_up.poll() == "done", fused._warm_up.log_path.read_text()[-2000:]
+        if seed == 7:
+            assert fused.fusion == "switching" and fused._critic_loss != fused.critic_loss
+    assert fused.fusion == "on" and fused.fusion_seconds >= fused.fusion_wait > 0
     for a, b in zip(fused.critic.parameters(), eager.critic.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.skipif(NO_COMPILER, reason="torch.compile on CPU needs a C++ compiler")
-def test_a_failed_compile_leaves_the_updates_eager_and_says_why(monkeypatch):
-    def broken(*args, **kwargs):
-        raise RuntimeError("inductor: C++ compile failed\n(long log)")
-
+def test_a_failed_compile_leaves_the_updates_eager_and_says_why(monkeypatch, tmp_path):
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'compiling ...'\necho 'RuntimeError: inductor: C++ compile failed'\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(fusion.sys, "executable", str(broken))
     learner = RLPDLearner(3, 4, RLPDConfig(**TINY, compile=True))
-    monkeypatch.setattr(torch, "compile", broken)
     learner.update(fixed_batch())
     learner.wait_for_fusion(timeout=60)
     info = learner.update(fixed_batch(seed=1))
-    assert learner.fusion == "off: torch.compile failed, updates stay eager: RuntimeError: inductor: C++ compile failed"
+    assert learner.fusion.startswith("off: the compile failed, updates stay eager: RuntimeError: inductor: C++ compile "
+                                     "failed (full output: "), learner.fusion
     assert learner._critic_loss == learner.critic_loss and torch.isfinite(info["critic_loss"])
+
+
+def test_the_compile_child_gets_the_learners_configuration_and_minibatch_shapes():
+    learner = RLPDLearner(3, 4, RLPDConfig(**TINY, compile=True, cql_alpha=1.0))
+    batch = fixed_batch()
+    spec = fusion.warm_up_spec(learner, batch)
+    assert spec["config"]["compile"] is False and spec["config"]["cql_alpha"] == 1.0 and spec["config"]["hidden"] == [32, 32]
+    assert spec["batch"]["observations"] == [[64, 3], "float32"] and spec["batch"]["images"] is None
+    example = fusion._example(spec, torch.device("cpu"))
+    assert example.actions.shape == (64, 4) and example.images is None
 
 
 @pytest.mark.skipif(NO_COMPILER, reason="torch.compile on CPU needs a C++ compiler")

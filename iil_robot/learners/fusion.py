@@ -1,0 +1,113 @@
+"""Fusing RLPD's updates with ``torch.compile`` without making the learner wait for the compiler.
+
+Compiling takes tens of seconds to minutes on a CPU. It cannot run on a thread beside the eager updates: tracing
+patches ``torch.nn.Module.__call__`` for the whole process (``torch.fx``'s patcher), and an eager update on another
+thread then fails inside the tracer (``NameError: module is not installed as a submodule``). So a child process
+compiles the same losses on a learner of the same configuration and shapes, which fills inductor's and AOTAutograd's
+on-disk caches (``/tmp/torchinductor_$USER``) while the learner goes on eagerly; then the learner compiles in place
+from those caches, which takes seconds. ``python -m iil_robot.learners.fusion SPEC`` is the child.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from iil_robot.learners.buffers import ActionBox, Batch
+
+if TYPE_CHECKING:
+    from iil_robot.learners.rlpd import RLPDLearner
+
+WARM_UP_ERROR_LINES = 1
+"""Lines of the child's error kept in the learner's ``fusion`` (its full output is in the log file it names)."""
+
+
+def warm_up_spec(learner: RLPDLearner, batch: Batch) -> dict[str, Any]:
+    """What the child needs to compile the very graphs ``learner`` will: its configuration, sizes, device, torch
+    threads and the shapes and dtypes of a minibatch (None for a field the batch lacks)."""
+    config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(learner.config).items()}
+    return {"obs_dim": learner.obs_dim, "act_dim": learner.act_dim, "image": list(learner.image),
+            "config": config | {"compile": False}, "low": list(learner.action_box.low),
+            "high": list(learner.action_box.high), "device": str(learner.device), "threads": torch.get_num_threads(),
+            "batch": {f.name: None if getattr(batch, f.name) is None
+                      else [list(getattr(batch, f.name).shape), str(getattr(batch, f.name).dtype).removeprefix("torch.")]
+                      for f in fields(Batch)}}
+
+
+def _example(spec: dict[str, Any], device: torch.device) -> Batch:
+    def tensor(shape: list[int], dtype: str) -> torch.Tensor:
+        kind = getattr(torch, dtype)
+        if kind == torch.bool:
+            return torch.rand(shape, device=device) < 0.5
+        if kind == torch.uint8:
+            return torch.randint(0, 256, shape, dtype=kind, device=device)
+        return torch.rand(shape, device=device, dtype=kind) * 2 - 1
+
+    return Batch(**{name: None if value is None else tensor(*value) for name, value in spec["batch"].items()})
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: end with the learner's process (Linux), so no compile outlives a killed node."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class WarmUp:
+    """The child process that fills the compile caches; ``poll()`` says where it stands."""
+
+    def __init__(self, learner: RLPDLearner, batch: Batch) -> None:
+        folder = Path(tempfile.mkdtemp(prefix="iil_fusion_"))
+        self.log_path = folder / "compile.log"
+        spec_path = folder / "spec.json"
+        spec_path.write_text(json.dumps(warm_up_spec(learner, batch)))
+        with self.log_path.open("w") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "iil_robot.learners.fusion", str(spec_path)],
+                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            preexec_fn=_die_with_parent)
+
+    def poll(self) -> str:
+        """``compiling``, ``done``, or ``failed: WHY``."""
+        code = self.process.poll()
+        if code is None:
+            return "compiling"
+        if code == 0:
+            return "done"
+        lines = [line for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
+        errors = [line for line in lines if "Error" in line] or lines or [f"exit code {code}"]
+        return f"failed: {' '.join(errors[-WARM_UP_ERROR_LINES:]).strip()} (full output: {self.log_path})"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child: compile a learner like the parent's and run one critic and one actor update through it."""
+    from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
+
+    spec = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
+    torch.set_num_threads(spec["threads"])
+    config = RLPDConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()})
+    device = torch.device(spec["device"])
+    learner = RLPDLearner(spec["obs_dim"], spec["act_dim"], config, ActionBox(tuple(spec["low"]), tuple(spec["high"])),
+                          device, tuple(spec["image"]))
+    learner.use_compiled_losses()
+    example = _example(spec, device)
+    learner.update_critic(example)
+    learner.update_actor(example)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
