@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,7 @@ class WarmUp:
         self.log_path = folder / "compile.log"
         spec_path = folder / "spec.json"
         spec_path.write_text(json.dumps(warm_up_spec(learner, batch)))
+        self.started, self.ended = time.monotonic(), None
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "iil_robot.learners.fusion", str(spec_path)],
                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -80,11 +82,17 @@ class WarmUp:
         code = self.process.poll()
         if code is None:
             return "compiling"
+        if self.ended is None:
+            self.ended = time.monotonic()
         if code == 0:
             return "done"
         lines = [line for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
         errors = [line for line in lines if "Error" in line] or lines or [f"exit code {code}"]
         return f"failed: {' '.join(errors[-WARM_UP_ERROR_LINES:]).strip()} (full output: {self.log_path})"
+
+    def seconds(self) -> float:
+        """How long the child has run (until ``poll`` first saw it ended)."""
+        return (self.ended or time.monotonic()) - self.started
 
     def stop(self) -> None:
         if self.process.poll() is None:

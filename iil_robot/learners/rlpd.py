@@ -161,9 +161,10 @@ class RLPDLearner:
         self.fusion = "off"
         """``off``, ``waiting`` (for the first update), ``compiling``, ``switching``, ``on``, or ``off: WHY``."""
         self.fusion_seconds = self.fusion_wait = 0.0
-        """From the first update to fused updates, and how long the update that switched took (compiling in place)."""
+        """How long the child compiled, and how long the first fused critic and actor updates took (compiling in place
+        from its caches)."""
         self._warm_up: WarmUp | None = None
-        self._fusion_mark = 0.0
+        self._to_switch: set[str] = set()  # the losses whose first fused update is still to come
         if config.compile and shutil.which(compiler()) is None:
             self.fusion = (f"off: torch.compile builds its kernels with a C++ compiler, and {compiler()!r} (the CXX environment "
                            "variable, else g++) is not on PATH: install one (apt-get install g++) to fuse the updates")
@@ -216,13 +217,16 @@ class RLPDLearner:
         return (gap * weights).sum() / weights.sum().clamp(min=1.0)
 
     def update_critic(self, batch: Batch) -> dict[str, Tensor]:
-        if self.fusion in ("waiting", "compiling", "switching"):
+        if self.fusion in ("waiting", "compiling"):
             self._fuse(batch)
+        started = time.monotonic()
         subset = torch.randperm(self.config.num_qs, device=self.device, generator=self.generator)[: self.config.num_min_qs]
         loss, info = self._critic_loss(batch, subset)
         self.critic_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.critic_opt.step()
+        if "critic" in self._to_switch:
+            self._switched("critic", started)
         with torch.no_grad():  # soft target update, all tensors in one fused call
             torch._foreach_lerp_(self._target_params, self._critic_params, self.config.tau)
         return info
@@ -246,6 +250,7 @@ class RLPDLearner:
         return loss, info
 
     def update_actor(self, batch: Batch) -> dict[str, Tensor]:
+        started = time.monotonic()
         self.critic.requires_grad_(False)
         loss, info = self._actor_loss(batch)
         self.actor_opt.zero_grad(set_to_none=True)
@@ -258,6 +263,8 @@ class RLPDLearner:
         self.temp_opt.zero_grad(set_to_none=True)
         temp_loss.backward()
         self.temp_opt.step()
+        if "actor" in self._to_switch:
+            self._switched("actor", started)
         return {**info, "temperature_loss": temp_loss.detach()}
 
     # -- fusion (torch.compile, warmed up in a child process) ----------------------------------
@@ -269,20 +276,21 @@ class RLPDLearner:
         self._actor_loss = torch.compile(self.actor_loss, dynamic=False)
 
     def _fuse(self, batch: Batch) -> None:
-        """Start the child's compile (first update), switch once it is done, and note how long the switch took."""
-        now = time.monotonic()
+        """Start the child's compile (first critic update), and switch to the compiled losses once it is done."""
         if self.fusion == "waiting":
-            self._warm_up, self._fusion_mark, self.fusion = WarmUp(self, batch), now, "compiling"
-        elif self.fusion == "compiling":
-            state = self._warm_up.poll()
-            if state == "done":
-                self.use_compiled_losses()
-                self.fusion_seconds, self._fusion_mark, self.fusion = now - self._fusion_mark, now, "switching"
-            elif state != "compiling":
-                self.fusion = f"off: the compile failed, updates stay eager: {state.removeprefix('failed: ')}"
-        else:  # the update that switched has ended
-            self.fusion_wait = now - self._fusion_mark
-            self.fusion_seconds += self.fusion_wait
+            self._warm_up, self.fusion = WarmUp(self, batch), "compiling"
+            return
+        state = self._warm_up.poll()
+        if state == "done":
+            self.use_compiled_losses()
+            self.fusion_seconds, self._to_switch, self.fusion = self._warm_up.seconds(), {"critic", "actor"}, "switching"
+        elif state != "compiling":
+            self.fusion = f"off: the compile failed, updates stay eager: {state.removeprefix('failed: ')}"
+
+    def _switched(self, loss: str, started: float) -> None:
+        self.fusion_wait += time.monotonic() - started
+        self._to_switch.discard(loss)
+        if not self._to_switch:
             self.fusion = "on"
 
     def wait_for_fusion(self, timeout: float | None = None) -> str:

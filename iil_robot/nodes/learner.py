@@ -274,8 +274,9 @@ class LearnerNode(IilNode):
                                    "run eagerly until it is done")
         elif fusion == "on":
             learner = self.trainer.learner
-            self.get_logger().info(f"fused: the updates run torch.compile's kernels ({learner.fusion_seconds:.0f} s after "
-                                   f"the first update; the update that switched took {learner.fusion_wait:.1f} s)")
+            self.get_logger().info(f"fused: the updates run torch.compile's kernels (the child compiled for "
+                                   f"{learner.fusion_seconds:.0f} s; compiling in place from its caches took "
+                                   f"{learner.fusion_wait:.1f} s)")
         elif fusion.startswith("off: "):
             self.get_logger().warning(f"not fused: {fusion[5:]}")
 

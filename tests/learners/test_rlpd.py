@@ -252,7 +252,7 @@ def test_fusion_compiles_in_a_child_then_runs_the_eager_step_fused(monkeypatch, 
     torch._dynamo.reset()
     eager, fused = (RLPDLearner(3, 4, RLPDConfig(**TINY, compile=flag)) for flag in (False, True))
     assert fused.fusion == "waiting"
-    for seed in (5, 7, 8):  # eager while the child compiles, then fused (7 switches)
+    for seed in (5, 7, 8):  # eager while the child compiles, then fused
         torch.manual_seed(seed)
         expected = eager.update(fixed_batch(seed=seed))
         torch.manual_seed(seed)
@@ -263,9 +263,9 @@ def test_fusion_compiles_in_a_child_then_runs_the_eager_step_fused(monkeypatch, 
             assert fused.fusion == "compiling" and fused._critic_loss == fused.critic_loss
             assert fused.wait_for_fusion(timeout=600) == "compiling"  # the child ended; the next update switches
             assert fused._warm_up.poll() == "done", fused._warm_up.log_path.read_text()[-2000:]
-        if seed == 7:
-            assert fused.fusion == "switching" and fused._critic_loss != fused.critic_loss
-    assert fused.fusion == "on" and fused.fusion_seconds >= fused.fusion_wait > 0
+        if seed == 7:  # its critic and actor updates were the first fused ones
+            assert fused.fusion == "on" and fused._critic_loss != fused.critic_loss
+    assert fused.fusion_seconds > 0 and fused.fusion_wait > 0
     for a, b in zip(fused.critic.parameters(), eager.critic.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
