@@ -10,6 +10,7 @@ from those caches, which takes seconds. ``python -m iil_robot.learners.fusion SP
 from __future__ import annotations
 
 import ctypes
+import importlib
 import json
 import signal
 import subprocess
@@ -18,24 +19,32 @@ import tempfile
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from iil_robot.learners.buffers import ActionBox, Batch
 
-if TYPE_CHECKING:
-    from iil_robot.learners.rlpd import RLPDLearner
-
 WARM_UP_ERROR_LINES = 1
 """Lines of the child's error kept in the learner's ``fusion`` (its full output is in the log file it names)."""
 
 
-def warm_up_spec(learner: RLPDLearner, batch: Batch) -> dict[str, Any]:
-    """What the child needs to compile the very graphs ``learner`` will: its configuration, sizes, device, torch
-    threads and the shapes and dtypes of a minibatch (None for a field the batch lacks)."""
+def _name(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _load(name: str) -> Any:
+    module, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def warm_up_spec(learner: Any, batch: Batch) -> dict[str, Any]:
+    """What the child needs to compile the very graphs ``learner`` (an ``RLPDLearner``) will: its class and
+    configuration, sizes, device, torch threads and the shapes and dtypes of a minibatch (None for a field the batch
+    lacks)."""
     config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(learner.config).items()}
-    return {"obs_dim": learner.obs_dim, "act_dim": learner.act_dim, "image": list(learner.image),
+    return {"learner": _name(type(learner)), "config_class": _name(type(learner.config)),
+            "obs_dim": learner.obs_dim, "act_dim": learner.act_dim, "image": list(learner.image),
             "config": config | {"compile": False}, "low": list(learner.action_box.low),
             "high": list(learner.action_box.high), "device": str(learner.device), "threads": torch.get_num_threads(),
             "batch": {f.name: None if getattr(batch, f.name) is None
@@ -66,7 +75,7 @@ def _die_with_parent() -> None:
 class WarmUp:
     """The child process that fills the compile caches; ``poll()`` says where it stands."""
 
-    def __init__(self, learner: RLPDLearner, batch: Batch) -> None:
+    def __init__(self, learner: Any, batch: Batch) -> None:
         folder = Path(tempfile.mkdtemp(prefix="iil_fusion_"))
         self.log_path = folder / "compile.log"
         spec_path = folder / "spec.json"
@@ -102,13 +111,11 @@ class WarmUp:
 
 def main(argv: list[str] | None = None) -> int:
     """The child: compile a learner like the parent's and run one critic and one actor update through it."""
-    from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
-
     spec = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
     torch.set_num_threads(spec["threads"])
-    config = RLPDConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()})
+    config = _load(spec["config_class"])(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()})
     device = torch.device(spec["device"])
-    learner = RLPDLearner(spec["obs_dim"], spec["act_dim"], config, ActionBox(tuple(spec["low"]), tuple(spec["high"])),
+    learner = _load(spec["learner"])(spec["obs_dim"], spec["act_dim"], config, ActionBox(tuple(spec["low"]), tuple(spec["high"])),
                           device, tuple(spec["image"]))
     learner.use_compiled_losses()
     example = _example(spec, device)
