@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import importlib
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,9 +77,9 @@ class WarmUp:
     """The child process that fills the compile caches; ``poll()`` says where it stands."""
 
     def __init__(self, learner: Any, batch: Batch) -> None:
-        folder = Path(tempfile.mkdtemp(prefix="iil_fusion_"))
-        self.log_path = folder / "compile.log"
-        spec_path = folder / "spec.json"
+        self.folder = Path(tempfile.mkdtemp(prefix="iil_fusion_"))
+        self.log_path = self.folder / "compile.log"
+        spec_path = self.folder / "spec.json"
         spec_path.write_text(json.dumps(warm_up_spec(learner, batch)))
         self.started, self.ended = time.monotonic(), None
         with self.log_path.open("w") as log:
@@ -94,6 +95,7 @@ class WarmUp:
         if self.ended is None:
             self.ended = time.monotonic()
         if code == 0:
+            shutil.rmtree(self.folder, ignore_errors=True)  # a failure's output stays, for its message
             return "done"
         lines = [line for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
         errors = [line for line in lines if "Error" in line] or lines or [f"exit code {code}"]
@@ -107,6 +109,7 @@ class WarmUp:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

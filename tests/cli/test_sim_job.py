@@ -125,14 +125,15 @@ def test_a_tool_frame_run_learns_and_acts_in_the_end_effectors_frame(tmp_path, d
 def test_a_run_with_two_cameras_records_both_and_acts_on_a_camera_policy(tmp_path, domain_id):
     """``--cameras front,wrist``: the sim arm renders both, the camera node publishes them as camera front and wrist,
     the bags hold both cameras' frames, every step record the policy made carries both frames' stamps, and a camera
-    learner (image size set) learns from both and drives the arm (a tiny learner and a few reach episodes)."""
+    learner (image size set) learns from both and drives the arm (a tiny learner and eight reach episodes: its first weights
+    come some 20 s into the run on a loaded machine)."""
     run = tmp_path / "run"
     small = ["learner.rlpd.hidden=[32,32]", "learner.rlpd.num_qs=2", "learner.rlpd.batch_size=32", "learner.rlpd.utd_ratio=1",
              "learner.nice=0", "learner.rlpd.compile=false",  # at nice 0 a compile's child would slow the nodes
              "learner.min_transitions=32", "learner.publish_every_updates=5",
              "learner.publish_period=1.0", "learner.event_delay=0.2", "learner.warm_start_updates=5",
              "learner.image_width=24", "learner.image_height=24"]
-    proc = run_sim("--cameras", "front,wrist", "--task", "reach", "--episodes", "4", "--run-dir", str(run),
+    proc = run_sim("--cameras", "front,wrist", "--task", "reach", "--episodes", "8", "--run-dir", str(run),
                    "--domain-id", str(domain_id), *[a for s in small for a in ("--set", s)])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert json.loads((run / "run.json").read_text())["cameras"] == ["front", "wrist"]  # --resume keeps them

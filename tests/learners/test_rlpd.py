@@ -283,6 +283,8 @@ def test_a_failed_compile_leaves_the_updates_eager_and_says_why(monkeypatch, tmp
     assert learner.fusion.startswith("off: the compile failed, updates stay eager: RuntimeError: inductor: C++ compile "
                                      "failed (full output: "), learner.fusion
     assert learner._critic_loss == learner.critic_loss and torch.isfinite(info["critic_loss"])
+    assert "RuntimeError" in learner._warm_up.log_path.read_text()  # the child's output is kept for the message
+    shutil.rmtree(learner._warm_up.folder)
 
 
 def test_the_compile_child_gets_the_learners_configuration_and_minibatch_shapes():
