@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import importlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -65,12 +66,14 @@ def _example(spec: dict[str, Any], device: torch.device) -> Batch:
     return Batch(**{name: None if value is None else tensor(*value) for name, value in spec["batch"].items()})
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: end with the learner's process (Linux), so no compile outlives a killed node."""
+def _die_with_parent(parent: int) -> bool:
+    """In the child: be killed when the learner's thread that started it ends (Linux's PR_SET_PDEATHSIG), so no compile
+    outlives a killed node. False when the learner is gone already (it ended before this was set)."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
         pass
+    return os.getppid() == parent
 
 
 class WarmUp:
@@ -80,12 +83,11 @@ class WarmUp:
         self.folder = Path(tempfile.mkdtemp(prefix="iil_fusion_"))
         self.log_path = self.folder / "compile.log"
         spec_path = self.folder / "spec.json"
-        spec_path.write_text(json.dumps(warm_up_spec(learner, batch)))
+        spec_path.write_text(json.dumps(warm_up_spec(learner, batch) | {"parent": os.getpid()}))
         self.started, self.ended = time.monotonic(), None
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "iil_robot.learners.fusion", str(spec_path)],
-                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            preexec_fn=_die_with_parent)
+                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def poll(self) -> str:
         """``compiling``, ``done``, or ``failed: WHY``."""
@@ -115,6 +117,9 @@ class WarmUp:
 def main(argv: list[str] | None = None) -> int:
     """The child: compile a learner like the parent's and run one critic and one actor update through it."""
     spec = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
+    if not _die_with_parent(spec["parent"]):
+        return 1
+    print(f"compiling the losses of {spec['learner']} for process {spec['parent']}", flush=True)
     torch.set_num_threads(spec["threads"])
     config = _load(spec["config_class"])(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()})
     device = torch.device(spec["device"])

@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -285,6 +286,45 @@ def test_a_failed_compile_leaves_the_updates_eager_and_says_why(monkeypatch, tmp
     assert learner._critic_loss == learner.critic_loss and torch.isfinite(info["critic_loss"])
     assert "RuntimeError" in learner._warm_up.log_path.read_text()  # the child's output is kept for the message
     shutil.rmtree(learner._warm_up.folder)
+
+
+@pytest.mark.skipif(NO_COMPILER, reason="torch.compile on CPU needs a C++ compiler")
+def test_the_compile_child_ends_with_a_killed_learner():
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("from tests.learners.test_rlpd import TINY, fixed_batch\n"
+            "from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner\n"
+            "learner = RLPDLearner(3, 4, RLPDConfig(**TINY, compile=True))\n"
+            "learner.update(fixed_batch())\n"
+            "print(learner._warm_up.process.pid, learner._warm_up.log_path, flush=True)\n"
+            "import time; time.sleep(120)\n")
+    learner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pid, log = learner.stdout.readline().split()
+        child, started = int(pid), time.monotonic()
+        while "compiling the losses" not in Path(log).read_text() and time.monotonic() < started + 120:
+            time.sleep(0.1)  # until the child has set its death signal (it says so once it has)
+        assert "compiling the losses" in Path(log).read_text()
+    finally:
+        learner.send_signal(signal.SIGKILL)
+        learner.wait()
+
+    def ended() -> bool:  # gone, or a zombie until its new parent reaps it
+        try:
+            return Path(f"/proc/{child}/stat").read_text().split(")")[-1].split()[0] == "Z"
+        except OSError:
+            return True
+
+    deadline = time.monotonic() + 5.0  # less than its compile takes
+    while not ended() and time.monotonic() < deadline:
+        time.sleep(0.1)  # no event to wait on for a process that is not ours
+    if not ended():
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError(f"the compile's child {child} outlived its learner")
 
 
 def test_the_compile_child_gets_the_learners_configuration_and_minibatch_shapes():
