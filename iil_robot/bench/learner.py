@@ -142,7 +142,7 @@ def measure(device: torch.device, variants: dict[str, RLPDConfig], rounds: int, 
     learners = {name: RLPDLearner(OBS_DIM, ACT_DIM, config, device=device) for name, config in variants.items()}
     size = next(iter(variants.values())).batch_size
     batches = [_batch(device, size, seed) for seed in range(4)]
-    for learner in learners.values():  # warm-up; a compiled variant compiles on a copy, and switches at the next update
+    for learner in learners.values():  # warm-up; a compiled variant waits for its child's compile, then switches
         for i in range(3):
             learner.update(batches[i % 4])
         if learner.wait_for_fusion() == "compiling":
