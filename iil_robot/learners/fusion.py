@@ -5,7 +5,7 @@ patches ``torch.nn.Module.__call__`` for the whole process (``torch.fx``'s patch
 thread then fails inside the tracer (``NameError: module is not installed as a submodule``). So a child process
 compiles the same losses on a learner of the same configuration and shapes, which fills inductor's and AOTAutograd's
 on-disk caches (``/tmp/torchinductor_$USER``) while the learner goes on eagerly; then the learner compiles in place
-from those caches, which takes seconds. ``python -m iil_robot.learners.fusion SPEC`` is the child.
+from those caches, which takes seconds. ``main`` is the child.
 """
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ from typing import Any
 import torch
 
 from iil_robot.learners.buffers import ActionBox, Batch
+
+CHILD = "import sys; from iil_robot.learners.fusion import main; sys.exit(main(sys.argv[1:]))"
+"""The child's command (not ``-m``: the package has imported this module already, and runpy would run a second copy)."""
 
 WARM_UP_ERROR_LINES = 1
 """Lines of the child's error kept in the learner's ``fusion`` (its full output is in the log file it names)."""
@@ -86,7 +89,7 @@ class WarmUp:
         spec_path.write_text(json.dumps(warm_up_spec(learner, batch) | {"parent": os.getpid()}))
         self.started, self.ended = time.monotonic(), None
         with self.log_path.open("w") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "iil_robot.learners.fusion", str(spec_path)],
+            self.process = subprocess.Popen([sys.executable, "-c", CHILD, str(spec_path)],
                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def poll(self) -> str:
