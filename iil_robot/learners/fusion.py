@@ -30,9 +30,6 @@ from iil_robot.learners.buffers import ActionBox, Batch
 CHILD = "import sys; from iil_robot.learners.fusion import main; sys.exit(main(sys.argv[1:]))"
 """The child's command (not ``-m``: the package has imported this module already, and runpy would run a second copy)."""
 
-WARM_UP_ERROR_LINES = 1
-"""Lines of the child's error kept in the learner's ``fusion`` (its full output is in the log file it names)."""
-
 
 def _name(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
@@ -104,7 +101,7 @@ class WarmUp:
             return "done"
         lines = [line for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
         errors = [line for line in lines if "Error" in line] or lines or [f"exit code {code}"]
-        return f"failed: {' '.join(errors[-WARM_UP_ERROR_LINES:]).strip()} (full output: {self.log_path})"
+        return f"failed: {errors[-1].strip()} (full output: {self.log_path})"  # the last error line; the rest in the file
 
     def seconds(self) -> float:
         """How long the child has run (until ``poll`` first saw it ended)."""
@@ -133,7 +130,3 @@ def main(argv: list[str] | None = None) -> int:
     learner.update_critic(example)
     learner.update_actor(example)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
