@@ -7,7 +7,8 @@ and asks the mux to take a bad parameter. A node that dies is reported and resta
 process its RSS after the warm-up and at the end and the growth, the growth over the run's second half (a leak
 keeps growing there; a process still warming up at the baseline does not), an RSS sample every ``--sample-period``
 seconds, and its restarts. The learner's warm-up lasts until its first weights drive the arm (its networks, optimiser
-state and first updates are allocated only once enough data has arrived), but at most a third of the run; every
+state and first updates are allocated only once enough data has arrived) and its diagnostics show no compile pending
+(a fused learner builds its compiled graphs once, when it switches), but at most a third of the run; every
 other process's lasts ``--warmup`` seconds. Also the mux's ticks missing from
 the step records received (``ticks_missing``), stale-policy holds, what was sent, parameter changes refused and
 accepted. Exit code 3 when a node restarted, a bad parameter was taken, a tick was lost or an RSS grew by
@@ -86,7 +87,7 @@ def soak(graph: Graph, specs: dict[str, NodeSpec], args: argparse.Namespace) -> 
             peer.spin_for(1.0 / args.rate)
             restart_dead(graph, specs, restarts)
             if elapsed >= warmup and len(baseline) < len(graph.processes):
-                learned = peer.counts.first_learned_action is not None or elapsed >= seconds / 3
+                learned = peer.counts.learner_settled() or elapsed >= seconds / 3
                 for name, mb in sample_rss(graph).items():
                     if name not in baseline and (name != "learner" or learned):
                         baseline[name], baseline_at[name] = mb, elapsed

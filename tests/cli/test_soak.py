@@ -32,3 +32,17 @@ def test_a_short_soak_keeps_every_node_up_refuses_every_bad_parameter_and_loses_
     logs = {name: (tmp_path / "logs" / f"{name}.log").read_text() for name in ("mux", "policy", "learner")}
     assert "undecodable proposal" in logs["mux"] and "refused weights" in logs["policy"]
     assert "undecodable step record" in logs["learner"]
+
+
+def test_the_learner_warms_up_until_it_drives_the_arm_and_no_compile_is_pending():
+    from iil_robot.nodes.peers.soak import SoakCounts
+
+    counts = SoakCounts(learner_fusion="on")
+    assert not counts.learner_settled()  # no learned action yet
+    counts.first_learned_action = 12.0
+    for pending in (None, "waiting", "compiling", "switching"):
+        counts.learner_fusion = pending
+        assert not counts.learner_settled(), pending
+    for done in ("", "on", "off: the compile failed, updates stay eager: x"):
+        counts.learner_fusion = done
+        assert counts.learner_settled(), done

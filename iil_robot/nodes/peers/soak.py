@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from itertools import cycle
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
@@ -45,6 +46,15 @@ class SoakCounts:
     """Step records holding the arm because the policy's proposal was stale."""
     first_learned_action: float | None = None
     """When (monotonic) the policy first drove the arm with the learner's weights (policy version above 0)."""
+    learner_fusion: str | None = None
+    """The learner's torch.compile state from its last diagnostics ("" when it reports none: not fusing)."""
+
+    def learner_settled(self) -> bool:
+        """The learner drives the arm and has no compile pending (a fused learner allocates its graphs when it
+        switches, a one-time cost like its networks')."""
+        fusion = self.learner_fusion
+        return (self.first_learned_action is not None and fusion is not None
+                and (fusion in ("", "on") or fusion.startswith("off")))
 
 
 class SoakPeer:
@@ -69,6 +79,7 @@ class SoakPeer:
         self.pending: list = []
         self.node.create_subscription(String, "step", self._on_step, RECORD_QOS)
         self.node.create_subscription(String, "observation", self._on_observation, SENSOR_QOS)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
 
     def _on_step(self, msg: String) -> None:
         try:
@@ -80,6 +91,11 @@ class SoakPeer:
         self.counts.stale_policy_holds += record.hold_reason.startswith("stale:policy")
         if self.counts.first_learned_action is None and record.source == "policy" and (record.policy_version or 0) > 0:
             self.counts.first_learned_action = time.monotonic()
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name == "learner":
+                self.counts.learner_fusion = next((kv.value for kv in status.values if kv.key == "fusion"), "")
 
     def _on_observation(self, msg: String) -> None:
         if self.weights is not None:
