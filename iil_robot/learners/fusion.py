@@ -76,11 +76,30 @@ def _die_with_parent(parent: int) -> bool:
     return os.getppid() == parent
 
 
+def remove_orphans(root: Path) -> list[Path]:
+    """Remove the folders (spec and compile log) that learners no longer running left in ``root``: a learner that
+    is killed cannot clean up after its child. A folder is named after its learner's process id."""
+    removed = []
+    for folder in root.glob("iil_fusion_*_*"):
+        pid = folder.name.split("_")[2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except PermissionError:  # another user's process, alive
+            pass
+    return removed
+
+
 class WarmUp:
     """The child process that fills the compile caches; ``poll()`` says where it stands."""
 
     def __init__(self, learner: Any, batch: Batch) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="iil_fusion_"))
+        remove_orphans(Path(tempfile.gettempdir()))
+        self.folder = Path(tempfile.mkdtemp(prefix=f"iil_fusion_{os.getpid()}_"))
         self.log_path = self.folder / "compile.log"
         spec_path = self.folder / "spec.json"
         spec_path.write_text(json.dumps(warm_up_spec(learner, batch) | {"parent": os.getpid()}))

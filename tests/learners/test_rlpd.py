@@ -322,10 +322,27 @@ def test_the_compile_child_ends_with_a_killed_learner():
     deadline = time.monotonic() + 5.0  # less than its compile takes
     while not ended() and time.monotonic() < deadline:
         time.sleep(0.1)  # no event to wait on for a process that is not ours
-    shutil.rmtree(Path(log).parent)  # a killed learner leaves the child's folder
+    folder = Path(log).parent  # a killed learner leaves its child's folder: the next learner's warm-up removes it
+    assert folder.is_dir() and fusion.remove_orphans(folder.parent) == [folder] and not folder.exists()
     if not ended():
         os.kill(child, signal.SIGKILL)
         raise AssertionError(f"the compile's child {child} outlived its learner")
+
+
+def test_only_the_folders_of_learners_no_longer_running_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    orphan, ours = tmp_path / f"iil_fusion_{gone.pid}_abc", tmp_path / f"iil_fusion_{os.getpid()}_def"
+    unrelated = tmp_path / "iil_fusion_notapid_x"
+    for folder in (orphan, ours, unrelated):
+        folder.mkdir()
+        (folder / "compile.log").write_text("...")
+    assert fusion.remove_orphans(tmp_path) == [orphan]
+    assert ours.is_dir() and unrelated.is_dir() and not orphan.exists()
 
 
 def test_the_compile_child_gets_the_learners_configuration_and_minibatch_shapes():
