@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.cli.graph import Graph, NodeSpec, add_domain_argument, loopback_env
 from iil_robot.config import config_path
 
 SPEC, OBS_DIM, RATE = "bench/v1", 25, 20.0
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     parser.add_argument("--quick", action="store_true", help="a few seconds per phase (a smoke run)")
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds per phase (default 30)")
-    parser.add_argument("--domain-id", type=int, default=73, help="ROS domain to use (default 73)")
+    add_domain_argument(parser, "ROS domain to use (default 73)", default=73)
     parser.add_argument("--logs", default="", help="keep the nodes' logs in this directory")
     parser.add_argument("--learner-param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a shipped learner parameter (YAML value), e.g. idle_priority=false; repeatable")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.cli.graph import Graph, NodeSpec, add_domain_argument, loopback_env
 from iil_robot.command.gate import GateConfig, apply_deadband
 from iil_robot.config import config_path
 from iil_robot.nodes.peers.latency import SEQ_SCALE
@@ -48,7 +48,7 @@ RATES = {"100hz": 100.0, "1khz": 1000.0}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     parser.add_argument("--quick", action="store_true", help="fewer messages and trials (a smoke run)")
-    parser.add_argument("--domain-id", type=int, default=61, help="first of three ROS domains to use (default 61)")
+    add_domain_argument(parser, "first of three ROS domains to use (default 61)", default=61, count=3)
 
 
 def _log(args: argparse.Namespace, text: str) -> None:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.cli.graph import Graph, NodeSpec, add_domain_argument, loopback_env
 from iil_robot.config import config_path
 from iil_robot.data.bags import find_bags, read_messages
 from iil_robot.data.records import StepRecord
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load (default 10)")
     parser.add_argument("--factor", type=float, default=10.0, help="multiple of a 20 Hz loop's rates (default 10)")
     parser.add_argument("--quick", action="store_true", help="a 2 s smoke run")
-    parser.add_argument("--domain-id", type=int, default=63, help="ROS domain to use (default 63)")
+    add_domain_argument(parser, "ROS domain to use (default 63)", default=63)
     parser.add_argument("--keep", metavar="DIR", help="write the bag into DIR and keep it")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.cli.graph import Graph, NodeSpec, add_domain_argument, loopback_env
 from iil_robot.config import config_path
 from iil_robot.data.bags import find_bags, read_messages, repair_bag
 from iil_robot.data.records import StepRecord
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="step records per second (default 200)")
     parser.add_argument("--quick", action="store_true", help="5 rounds (a smoke run)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
-    parser.add_argument("--domain-id", type=int, default=65, help="ROS domain to use (default 65)")
+    add_domain_argument(parser, "ROS domain to use (default 65)", default=65)
 
 
 def ticks_in(bag: Path) -> list[int]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.cli.graph import Graph, NodeSpec, add_domain_argument, loopback_env
 from iil_robot.data.actions import ACTION_SPACES
 from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner
 from iil_robot.learners.weights import WeightsMeta, encode_policy
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bad-seconds", type=float, default=10.0,
                         help="seconds of hostile weights, and of idle ticks (default 10)")
     parser.add_argument("--bad-rate", type=float, default=4.0, help="hostile weights messages per second (default 4)")
-    parser.add_argument("--domain-id", type=int, default=71, help="ROS domain to use (default 71)")
+    add_domain_argument(parser, "ROS domain to use (default 71)", default=71)
 
 
 def weights_bytes(version: int, learner: RLPDLearner) -> bytes:

@@ -20,13 +20,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from iil_robot.cli.graph import add_domain_argument
+
 KEYS = {"n": "start", "s": "success", "f": "failure", "r": "reset"}
 HELP = "keys: n start  s success  f failure  r reset  p pause/resume  q quit"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--domain-id", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", "0")),
-                        help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
+    add_domain_argument(parser, "ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)", starts_graph=False)
     parser.add_argument("--seconds", type=float, default=0.0, help="quit after this long (0: run until q or Ctrl-C)")
     parser.add_argument("--camera", default="front", help="camera whose newest frame is shown (default front): drawn "
                         "inline on kitty or iTerm2, and kept in --frames-dir")

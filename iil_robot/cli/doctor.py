@@ -35,6 +35,7 @@ from typing import Callable, Mapping, Sequence, TextIO
 import yaml
 
 from iil_robot.cli.checks import CheckResult
+from iil_robot.cli.graph import add_domain_argument
 from iil_robot.command.calibration import CalibrationConfig, CalibrationError, calibrate
 from iil_robot.command.hidraw import (
     LIBHIDAPI_MISSING,
@@ -208,8 +209,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "type, units, timeout and topic")
     parser.add_argument("--robot", default=None, help="--calibrate: robot profile of its ee_pose topic and frame (default "
                         "fetch); --servo: the profile whose remappings and mux parameters apply (default panda)")
-    parser.add_argument("--domain-id", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", "0")),
-                        help="--calibrate: ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
+    add_domain_argument(parser, "--calibrate: ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)",
+                        starts_graph=False)
     parser.add_argument("--seconds", type=float, default=CalibrationConfig().seconds,
                         help="--calibrate: how long the push is watched (s)")
     parser.add_argument("--output", type=Path, default=Path("operator_frame.yaml"), help="--calibrate: overlay file to write")

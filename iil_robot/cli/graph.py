@@ -7,6 +7,7 @@ PID (the nodes publish a final zero command on it), then SIGTERM, then SIGKILL.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -22,11 +23,40 @@ from typing import Iterator, Mapping
 LOCALHOST = "LOCALHOST"
 
 
+def domain_problem(domain_id: int) -> str | None:
+    """Why a graph must not be started on ``domain_id``, or None."""
+    if 0 <= domain_id <= 101 or 215 <= domain_id <= 232:
+        return None
+    return (f"ROS_DOMAIN_ID={domain_id} must be in [0, 101] or [215, 232] (the ranges safe on Linux: the others' ports "
+            "collide with ephemeral ones)")
+
+
+def add_domain_argument(parser: argparse.ArgumentParser, help: str, default: int | None = None, count: int = 1,
+                        starts_graph: bool = True) -> None:
+    """``--domain-id``, checked as it is parsed, so a bad one is a usage error naming it. Default: ``default``, else
+    ``$ROS_DOMAIN_ID`` or 0. A command that starts a graph (on ``count`` consecutive domains) needs the ranges safe on
+    Linux; one that attaches to a running graph takes any domain ROS 2 allows (0-232), as that graph was started on."""
+    def domain(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a ROS domain: give a whole number (--domain-id or "
+                                             "$ROS_DOMAIN_ID)") from None
+        if not starts_graph and not 0 <= value <= 232:
+            raise argparse.ArgumentTypeError(f"ROS_DOMAIN_ID={value} must be in [0, 232] (--domain-id or $ROS_DOMAIN_ID)")
+        for problem in filter(None, map(domain_problem, range(value, value + count) if starts_graph else ())):
+            raise argparse.ArgumentTypeError(problem + (f"; this command uses {count} domains from the one given"
+                                                        if count > 1 else ""))
+        return value
+
+    parser.add_argument("--domain-id", type=domain, help=help,
+                        default=os.environ.get("ROS_DOMAIN_ID", "0") if default is None else str(default))
+
+
 def loopback_env(domain_id: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for ROS processes that keeps DDS discovery on 127.0.0.1, in its own domain."""
-    if not (0 <= domain_id <= 101 or 215 <= domain_id <= 232):
-        raise ValueError(f"ROS_DOMAIN_ID={domain_id} must be in [0, 101] or [215, 232] (the ranges safe on Linux: "
-                         "the others' ports collide with ephemeral ones)")
+    if problem := domain_problem(domain_id):
+        raise ValueError(problem)
     env = dict(os.environ if base is None else base)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = LOCALHOST
     env.pop("ROS_STATIC_PEERS", None)

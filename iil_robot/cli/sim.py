@@ -33,7 +33,7 @@ import yaml
 
 from iil_robot.cli.console import KEYS as EPISODE_KEYS
 from iil_robot.cli.console import console_keys, read_key
-from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.cli.graph import Graph, NodeSpec, add_domain_argument, loopback_env
 from iil_robot.command.mux import step_records_reach
 from iil_robot.config import config_path
 from iil_robot.config.profiles import RobotProfile, action_parameters, load_profile, profile_names
@@ -79,8 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/<date>_<time>)")
     parser.add_argument("--resume", type=Path, default=None, metavar="RUN", help="continue the run in this folder")
-    parser.add_argument("--domain-id", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", "0")),
-                        help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
+    add_domain_argument(parser, "ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
     parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE", dest="overrides",
                         help="override a node parameter, e.g. --set learner.min_transitions=64 (repeatable)")
     parser.add_argument("--robot", default="fetch", choices=profile_names(),

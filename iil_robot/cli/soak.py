@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from iil_robot.cli.graph import Graph, NodeSpec, loopback_env
+from iil_robot.cli.graph import Graph, NodeSpec, add_domain_argument, loopback_env
 from iil_robot.cli.sim import graph_nodes
 
 SETTINGS = {"task": "push", "method": "rlif", "robot": "fetch", "operator_model": "value", "operator_level": 0.7, "seed": 0,
@@ -37,9 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds before the RSS baseline (default 60; at most a third of the run)")
     parser.add_argument("--sample-period", type=float, default=60.0, help="seconds between RSS samples (default 60)")
     parser.add_argument("--max-rss-growth", type=float, default=10.0, help="percent of RSS growth that fails (default 10)")
-    parser.add_argument("--domain-id", type=int, default=101,
-                        help="ROS domain to use (default 101: outside the 20-99 the node tests take, so a test run beside "
-                             "it cannot mix its step records into the soak's)")
+    add_domain_argument(parser, "ROS domain to use (default 101: outside the 20-99 the node tests take, so a test run "
+                                "beside it cannot mix its step records into the soak's)", default=101)
     parser.add_argument("--run-dir", type=Path, default=None, help="keep the bags and logs here (default: a temporary folder)")
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
 

@@ -21,6 +21,7 @@ from typing import Callable, TextIO
 
 import yaml
 
+from iil_robot.cli.graph import add_domain_argument
 from iil_robot.command.workspace import WorkspaceExtent
 from iil_robot.config.profiles import ProfileError, load_profile, profile_names
 
@@ -30,8 +31,7 @@ ACTIONS = ("record",)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=ACTIONS, help="record: capture the box while the operator jogs the arm")
     parser.add_argument("--robot", default="fetch", help=f"robot profile ({', '.join(profile_names())}) or a profile file")
-    parser.add_argument("--domain-id", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", "0")),
-                        help="ROS_DOMAIN_ID of the robot's graph (default: $ROS_DOMAIN_ID or 0)")
+    add_domain_argument(parser, "ROS_DOMAIN_ID of the robot's graph (default: $ROS_DOMAIN_ID or 0)", starts_graph=False)
     parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: on Enter)")
     parser.add_argument("--margin", type=float, default=0.03, help="metres added on every side of the box (default 0.03)")
     parser.add_argument("--angle-margin", type=float, default=0.2, help="radians added to each angle range (default 0.2)")

@@ -50,3 +50,34 @@ def test_a_signal_while_a_process_starts_is_acted_on_once_it_is_registered(tmp_p
         graph.stop()
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize("argv, env, message", [
+    (["sim", "--domain-id", "111"], {}, "ROS_DOMAIN_ID=111 must be in [0, 101] or [215, 232]"),
+    (["sim"], {"ROS_DOMAIN_ID": "robot7"}, "'robot7' is not a ROS domain: give a whole number (--domain-id or $ROS_DOMAIN_ID)"),
+    (["bench", "latency", "--domain-id", "100"], {}, "ROS_DOMAIN_ID=102 must be in [0, 101] or [215, 232]"),
+    (["console", "--domain-id", "300"], {}, "ROS_DOMAIN_ID=300 must be in [0, 232]"),
+])
+def test_a_bad_domain_is_a_usage_error_naming_it(argv, env, message, monkeypatch, capsys):
+    from iil_robot.cli.main import main
+
+    monkeypatch.delenv("ROS_DOMAIN_ID", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as ended:
+        main(argv)
+    assert ended.value.code == 2
+    assert "argument --domain-id: " + message in capsys.readouterr().err
+
+
+def test_a_command_attaching_to_a_running_graph_takes_any_ros_domain(monkeypatch):
+    import argparse
+
+    from iil_robot.cli.graph import add_domain_argument
+
+    monkeypatch.setenv("ROS_DOMAIN_ID", "150")  # a graph someone started there: attach to it, whatever its ports
+    attach, start = argparse.ArgumentParser(), argparse.ArgumentParser()
+    add_domain_argument(attach, "", starts_graph=False)
+    add_domain_argument(start, "", default=42)
+    assert attach.parse_args([]).domain_id == 150 and start.parse_args([]).domain_id == 42
+    assert attach.parse_args(["--domain-id", "232"]).domain_id == 232
