@@ -13,8 +13,10 @@ belongs before the boundary, a step with ``stamp >= T`` after it. The rules:
   operator pressed ``success``).
 - A step that arrives while no episode is open opens one implicitly, so hand-driven sessions
   without ``start`` events still split at each outcome button.
-- At the end of the data, an open episode closes as ``unfinished``. Episodes without steps
-  are dropped.
+- At the end of the data, an open episode closes as ``unfinished``; but once a ``start`` has
+  been seen, one opened implicitly is the reset phase after the last episode and is dropped as
+  between episodes (the episode manager's graph), never labelled. Episodes without steps are
+  dropped.
 
 :class:`EpisodeSplitter` applies these rules incrementally for the live learner and the recorder
 (an event is applied once a step at or after its stamp arrives, so a step in flight when the
@@ -69,6 +71,7 @@ class EpisodeSplitter:
         """Steps dropped as between episodes."""
         self.ignored_events = 0
         """Outcome events that arrived with no episode open."""
+        self._started = False  # a start event was applied: steps outside an episode are between episodes
 
     @property
     def open_steps(self) -> tuple[StepRecord, ...]:
@@ -105,6 +108,9 @@ class EpisodeSplitter:
     def flush(self) -> list[Episode]:
         """End of data: apply every queued event and close the open episode as ``unfinished``."""
         done = self._apply_due(float("inf"))
+        if self._open is not None and not self._open.explicit and self._started:
+            self.between_steps += len(self._open.steps)
+            self._open = None
         if self._open is not None:
             done += self._close(self._open.steps[-1].stamp if self._open.steps else self._open.start, "unfinished", "")
         return done
@@ -123,6 +129,7 @@ class EpisodeSplitter:
             self._open.steps = [s for s in self._open.steps if s.stamp < event.stamp]
         done: list[Episode] = []
         if event.event == "start":
+            self._started = True
             if self._open is not None:
                 if self._open.explicit:
                     done += self._close(event.stamp, "unfinished", "")

@@ -63,6 +63,7 @@ def test_summary_counts_the_mux_ticks_no_bag_holds(tmp_path, capsys):
                          writer.add_topic(TopicSpec("/episode/event", STRING, "latched")))
     writer.write(event_id, 1, cdr(event("start", 2.0).encode()))
     writer.write(event_id, 2, cdr(event("success", 2.2, "operator").encode()))  # ticks 40..43 in the episode, 44.. after
+    writer.write(event_id, 3, cdr(event("start", 2.2).encode()))  # the next one, unfinished
     for r in records:
         writer.write(step_id, int(r.stamp * 1e9), cdr(r.encode()))
     writer.close()

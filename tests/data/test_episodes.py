@@ -38,6 +38,21 @@ def test_start_event_drops_an_implicit_reset_phase_and_closes_an_explicit_episod
     assert splitter.between_steps == 3  # ticks 3, 4, 5: after the timeout, before the next start
 
 
+def test_steps_after_the_last_episode_of_a_session_with_start_events_are_between_episodes():
+    """The reset after the last end, when the recording stops: no episode (a session that uses starts opens
+    episodes with them), so it is never labelled."""
+    records = steps("pppppppppp")
+    episodes = split_episodes(records, [event("start", 0.0), event("success", 0.15), event("start", 0.25),
+                                        event("timeout", 0.35)])
+    assert [(ticks(e), e.outcome) for e in episodes] == [([0, 1, 2], "success"), ([5, 6], "timeout")]
+    splitter = EpisodeSplitter()
+    for e in (event("start", 0.0), event("success", 0.15)):
+        splitter.add_event(e)
+    for s in records:
+        splitter.add_step(s)
+    assert splitter.flush() == [] and splitter.between_steps == 7  # ticks 3..9
+
+
 def test_outcome_with_no_open_episode_is_ignored():
     splitter = EpisodeSplitter()
     for e in (event("success", 0.1, "operator"), event("timeout", 0.1)):
