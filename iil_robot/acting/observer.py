@@ -9,6 +9,12 @@ must be in the configured frame. The ``observer`` node turns each message, and e
 is missing or stale, no observation goes out (the policy then proposes nothing and the mux holds
 the arm) and :attr:`Observer.problems` names the fields.
 
+A field can be relative to the end effector (hil-serl and LeRobot give such observations): ``relative_to`` a
+position field subtracts it (the goal's offset from the gripper), and ``expressed_in`` an orientation field gives the
+values in its axes (``R^T v`` for positions, velocities, forces and torques; an orientation as seen from it). Its
+components are then named for what they mean (``goal-ee@ee_orientation.x``), so weights learned on absolute values
+are refused on relative ones.
+
 The observation's layout is the list of its components' names (``ee.x``, ``joints.panda_joint1``,
 ...), in field order; it travels with every observation and with the weights, so weights learned
 on another layout are refused by name (:func:`iil_robot.data.records.layout_difference`).
@@ -19,10 +25,14 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import numpy as np
+
 from iil_robot.data.records import Observation
+from iil_robot.data.rotation import matrix_from_quaternion, quaternion_in_frame
 from iil_robot.data.tool_frame import QUATERNION
 
-__all__ = ["FIELD_KINDS", "TF_KINDS", "FieldConfig", "Observer", "ObserverConfig", "ObserverError", "transform_values"]
+__all__ = ["FIELD_KINDS", "TF_KINDS", "VECTOR_KINDS", "FieldConfig", "Observer", "ObserverConfig", "ObserverError",
+           "transform_values"]
 
 FIELD_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "position": ("geometry_msgs/PoseStamped", ("x", "y", "z")),
@@ -39,6 +49,8 @@ FIELD_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 """Field kind -> (message type it reads, its components' names; empty: named by ``joints`` or numbered by ``size``).
 ``width`` is a gripper's opening: the sum of its finger joints' positions (``joints``)."""
+VECTOR_KINDS = ("position", "linear_velocity", "angular_velocity", "force", "torque")
+"""Kinds whose values are one 3-vector, which ``expressed_in`` rotates."""
 TF_KINDS = ("position", "orientation")
 """Kinds a field can read from TF instead of a topic: a transform's translation, or its rotation."""
 TRANSFORM = "geometry_msgs/TransformStamped"
@@ -76,10 +88,17 @@ class FieldConfig:
     child_frame_id: str = ""
     """Read the pose from TF instead of a topic: the frame whose position or orientation in ``frame_id`` it reads
     (a TF lookup's ``child_frame_id``, e.g. ``tool0``); empty: read ``topic``."""
+    relative_to: str = ""
+    """``position`` fields: the position field subtracted from this one (e.g. ``ee``: the offset from the end
+    effector); empty: absolute."""
+    expressed_in: str = ""
+    """The orientation field in whose axes the values are given (e.g. ``ee_orientation``): ``R^T v`` for a vector
+    kind (``VECTOR_KINDS``), the orientation as seen from it for ``orientation``; empty: the frame's own axes."""
 
     def __post_init__(self) -> None:
-        if not self.name or "." in self.name:
-            raise ObserverError(f"field name {self.name!r} must be non-empty and without dots")
+        if not self.name or any(c in self.name for c in ".-@"):
+            raise ObserverError(f"field name {self.name!r} must be non-empty and without '.', '-' or '@' (they name the "
+                                "parts of its components: goal-ee@ee_orientation.x)")
         if self.kind not in FIELD_KINDS:
             raise ObserverError(f"field {self.name!r}: kind {self.kind!r} must be one of {list(FIELD_KINDS)}")
         if bool(self.topic) == bool(self.child_frame_id):
@@ -94,6 +113,14 @@ class FieldConfig:
             raise ObserverError(f"field {self.name!r} ({self.kind}): list the joints it reads by name (joints: [...])")
         if self.kind == "float64_array" and self.size < 1:
             raise ObserverError(f"field {self.name!r} (float64_array): give its size (the number of values), >= 1")
+        if self.relative_to and self.kind != "position":
+            raise ObserverError(f"field {self.name!r}: relative_to {self.relative_to!r} needs kind position, not "
+                                f"{self.kind!r} (for a velocity, force or orientation use expressed_in alone)")
+        if self.expressed_in and self.kind not in (*VECTOR_KINDS, "orientation"):
+            raise ObserverError(f"field {self.name!r}: expressed_in {self.expressed_in!r} rotates one vector or an "
+                                f"orientation, not kind {self.kind!r} (it works for {[*VECTOR_KINDS, 'orientation']})")
+        if self.name in (self.relative_to, self.expressed_in):
+            raise ObserverError(f"field {self.name!r} cannot be relative to itself")
 
     @property
     def message_type(self) -> str:
@@ -112,7 +139,9 @@ class FieldConfig:
             names = self.joints
         elif self.kind == "float64_array":
             names = tuple(str(i) for i in range(self.size))
-        return tuple(f"{self.name}.{n}" for n in names)
+        prefix = self.name + (f"-{self.relative_to}" if self.relative_to else "") + (
+            f"@{self.expressed_in}" if self.expressed_in else "")
+        return tuple(f"{prefix}.{n}" for n in names)
 
 
 @dataclass(frozen=True)
@@ -135,6 +164,15 @@ class ObserverConfig:
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ObserverError(f"fields {repeated} are listed more than once")
+        by_name = {f.name: f for f in self.fields}
+        for field in self.fields:
+            for option, name, kind in (("relative_to", field.relative_to, "position"),
+                                       ("expressed_in", field.expressed_in, "orientation")):
+                other = by_name.get(name)
+                if name and (other is None or other.kind != kind or other.relative_to or other.expressed_in):
+                    raise ObserverError(f"field {field.name!r}: {option} {name!r} must name an absolute {kind} field of "
+                                        f"this observation (its fields: {names}); add it to fields, e.g. "
+                                        f"fields.{name}.kind: {kind} with the end effector's pose topic")
 
     @property
     def layout(self) -> tuple[str, ...]:
@@ -160,6 +198,7 @@ class Observer:
         self._latest: dict[str, _Latest] = {}
         self.problems: dict[str, str] = {}
         """Per field, why it holds the observation back (missing, stale, a refused message); empty: all fresh."""
+        self._unexpressed: list[str] = []  # fields the last observe could not express in their orientation field
 
     def fields_of(self, topic: str) -> list[FieldConfig]:
         return [f for f in self.config.fields if f.topic == topic]
@@ -228,11 +267,32 @@ class Observer:
             elif latest.stamp - now > field.timeout:
                 self.problems[field.name] = (f"{field.source} is stamped {latest.stamp - now:.2f} s in the future: its "
                                              "clock differs from this node's (use_sim_time on one side only?)")
+        for name in self._unexpressed:  # judged again below, from the newest values
+            self.problems.pop(name, None)
+        self._unexpressed = []
         if self.problems:
             return None
-        values = tuple(v for f in self.config.fields for v in self._latest[f.name].values)
+        values: list[float] = []
+        for field in self.config.fields:
+            try:
+                values += self._values(field)
+            except ValueError as err:  # a zero quaternion to express it in
+                self.problems[field.name] = f"field {field.name!r}: expressed_in {field.expressed_in!r}: {err}"
+                self._unexpressed.append(field.name)
+                return None
         stamp = min(self._latest[f.name].stamp for f in self.config.fields)
-        return Observation(values, self.config.spec, stamp, self.layout)
+        return Observation(tuple(values), self.config.spec, stamp, self.layout)
+
+    def _values(self, field: FieldConfig) -> tuple[float, ...]:
+        values = self._latest[field.name].values
+        if field.relative_to:
+            values = tuple(a - b for a, b in zip(values, self._latest[field.relative_to].values))
+        if not field.expressed_in:
+            return values
+        reference = self._latest[field.expressed_in].values
+        if field.kind == "orientation":
+            return quaternion_in_frame(reference, values)
+        return tuple(float(v) for v in matrix_from_quaternion(reference).T @ np.asarray(values))
 
 
 def transform_values(kind: str, transform: Any) -> tuple[float, ...]:

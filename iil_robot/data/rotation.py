@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["IDENTITY", "matrix_from_quaternion", "matrix_from_rotvec", "rpy_from_matrix", "yaw_matrix"]
+__all__ = ["IDENTITY", "matrix_from_quaternion", "matrix_from_rotvec", "quaternion_in_frame", "rpy_from_matrix", "yaw_matrix"]
 
 IDENTITY = np.eye(3)
 
@@ -22,18 +22,35 @@ def matrix_from_quaternion(xyzw: Sequence[float]) -> np.ndarray:
     Raises:
         ValueError: if it is not 4 finite numbers or has (near) zero length.
     """
+    x, y, z, w = _unit(xyzw)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def quaternion_in_frame(reference_xyzw: Sequence[float], xyzw: Sequence[float]) -> tuple[float, float, float, float]:
+    """The orientation ``xyzw`` as seen from the frame whose orientation is ``reference_xyzw`` (both in one parent
+    frame): ``conj(reference) * q``, both normalised first.
+
+    Raises:
+        ValueError: if either is not 4 finite numbers or has (near) zero length.
+    """
+    (ax, ay, az, aw), (bx, by, bz, bw) = (_unit(reference_xyzw), _unit(xyzw))
+    ax, ay, az = -ax, -ay, -az
+    return (aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz)
+
+
+def _unit(xyzw: Sequence[float]) -> np.ndarray:
     q = np.asarray(xyzw, dtype=np.float64)
     if q.shape != (4,) or not np.all(np.isfinite(q)):
         raise ValueError(f"quaternion must be 4 finite numbers (x, y, z, w), got {list(np.ravel(q))}")
     norm = float(np.linalg.norm(q))
     if norm < 1e-6:
         raise ValueError(f"quaternion {q.tolist()} has zero length: not an orientation")
-    x, y, z, w = q / norm
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
+    return q / norm
 
 
 def rpy_from_matrix(matrix: np.ndarray) -> tuple[float, float, float]:

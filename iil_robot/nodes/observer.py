@@ -12,6 +12,8 @@ Parameters come from a robot profile (``config/profiles/<robot>.yaml``)::
     fields.joints.joints: [panda_joint1, ...]
     fields.tcp.kind: position             # from TF instead of a topic: the pose of tool0 in frame_id
     fields.tcp.child_frame_id: tool0
+    fields.goal.relative_to: ee           # relative to the end effector: R^T (goal - ee), with
+    fields.goal.expressed_in: ee_q        # ee_q an orientation field (docs/learners.md)
 
 Publishes ``observation`` (``iil_robot.observation`` JSON with its layout) each time a message of
 the ``publish_on`` field arrives and every field is fresh; otherwise nothing (the policy then
@@ -104,6 +106,10 @@ class ObserverNode(IilNode):
                              "(empty: the observer's frame_id)"),
             child_frame_id=declare(self, f"{p}.child_frame_id", "", "position/orientation from TF instead of a topic: "
                                    "the frame whose pose in frame_id it reads, e.g. tool0 (topic empty)"),
+            relative_to=declare(self, f"{p}.relative_to", "", "position: the position field subtracted from it, e.g. ee "
+                                "(its offset from the end effector); empty: absolute"),
+            expressed_in=declare(self, f"{p}.expressed_in", "", "The orientation field in whose axes its values are "
+                                 "given, e.g. ee_orientation (the end effector's frame); empty: frame_id's axes"),
         )
 
     def _callback(self, topic: str, fields: list[FieldConfig]) -> Callable[[Any], None]:

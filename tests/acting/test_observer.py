@@ -76,7 +76,7 @@ def test_a_message_that_does_not_fit_is_refused_by_name_and_the_field_holds(fiel
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: FieldConfig("a.b", "position", "t"), "without dots"),
+    (lambda: FieldConfig("a.b", "position", "t"), "without '.', '-' or '@'"),
     (lambda: FieldConfig("a", "pose", "t"), "kind 'pose' must be one of"),
     (lambda: FieldConfig("a", "position", ""), "give either the topic it reads or the TF child_frame_id .* not neither"),
     (lambda: FieldConfig("a", "position", "t", child_frame_id="tool0"), "not both"),
@@ -88,6 +88,14 @@ def test_a_message_that_does_not_fit_is_refused_by_name_and_the_field_holds(fiel
     (lambda: ObserverConfig("", (EE,)), "spec name"),
     (lambda: ObserverConfig("x/v1", ()), "has no fields"),
     (lambda: ObserverConfig("x/v1", (EE, EE)), r"fields \['ee'\] are listed more than once"),
+    (lambda: FieldConfig("goal-ee", "position", "t"), "without '.', '-' or '@'"),
+    (lambda: FieldConfig("v", "linear_velocity", "t", relative_to="ee"), "relative_to 'ee' needs kind position"),
+    (lambda: FieldConfig("g", "width", "t", joints=("a",), expressed_in="q"), "expressed_in 'q' rotates one vector"),
+    (lambda: FieldConfig("g", "position", "t", relative_to="g"), "cannot be relative to itself"),
+    (lambda: ObserverConfig("x/v1", (EE, FieldConfig("g", "position", "t", relative_to="tcp"))),
+     "relative_to 'tcp' must name an absolute position field of this observation"),
+    (lambda: ObserverConfig("x/v1", (EE, FieldConfig("g", "position", "t", expressed_in="ee"))),
+     "expressed_in 'ee' must name an absolute orientation field"),
 ])
 def test_a_wrong_profile_is_refused_saying_what_to_fix(make, message):
     with pytest.raises(ObserverError, match=message):
@@ -165,3 +173,51 @@ def test_a_failed_lookup_holds_the_observation_at_once_until_the_next_transform(
     assert observer.problems["ee"] == "TF lookup base -> tool0 failed: frame does not exist"
     feed_tf(observer, 1.1, xyz=(0.5, 0.0, 0.2))
     assert observer.observe(1.1).values[:3] == (0.5, 0.0, 0.2) and observer.problems == {}
+
+
+EE_Q = FieldConfig("ee_q", "orientation", "ee_pose")
+GOAL = FieldConfig("goal", "position", "goal_pose")
+GOAL_IN_EE = FieldConfig("goal", "position", "goal_pose", relative_to="ee", expressed_in="ee_q")
+FORCE_IN_EE = FieldConfig("f", "force", "wrench", expressed_in="ee_q")
+TURN = FieldConfig("turn", "orientation", "object_pose", expressed_in="ee_q")
+YAW_90 = (0.0, 0.0, math.sqrt(0.5), math.sqrt(0.5))  # the end effector turned 90 degrees about z
+
+
+def test_fields_relative_to_the_end_effector_are_in_its_frame_and_named_so():
+    config = ObserverConfig("rel/v1", (EE, EE_Q, GOAL_IN_EE, FORCE_IN_EE, TURN), frame_id="base")
+    observer = Observer(config)
+    observer.update(EE, 1.0, "base", (0.5, 0.0, 0.2))
+    observer.update(EE_Q, 1.0, "base", YAW_90)
+    observer.update(GOAL_IN_EE, 1.0, "base", (0.5, 0.3, 0.1))  # 0.3 m along the base's +y, 0.1 m down
+    observer.update(FORCE_IN_EE, 1.0, "base", (2.0, 0.0, 0.0))  # pushing along the base's +x
+    observer.update(TURN, 1.0, "base", YAW_90)  # turned as the end effector is
+    obs = observer.observe(now=1.05)
+    values = dict(zip(obs.fields, obs.values))
+    # the base's +y is the tool's +x after a 90 degree turn about z; the base's +x its -y
+    assert [values[f"goal-ee@ee_q.{a}"] for a in "xyz"] == pytest.approx([0.3, 0.0, -0.1])
+    assert [values[f"f@ee_q.{a}"] for a in ("fx", "fy", "fz")] == pytest.approx([0.0, -2.0, 0.0])
+    assert [values[f"turn@ee_q.{c}"] for c in ("qx", "qy", "qz", "qw")] == pytest.approx([0.0, 0.0, 0.0, 1.0])
+    assert [values[f"ee.{a}"] for a in "xyz"] == [0.5, 0.0, 0.2]  # the reference itself stays absolute
+    # weights learned on the absolute goal are refused on this layout, by name
+    absolute = ObserverConfig("rel/v1", (EE, EE_Q, GOAL), frame_id="base").layout
+    assert "missing ['goal.x', 'goal.y', 'goal.z']" in layout_difference(absolute, config.layout)
+
+
+def test_an_offset_without_axes_stays_in_the_frames_axes():
+    config = ObserverConfig("rel/v1", (EE, FieldConfig("goal", "position", "goal_pose", relative_to="ee")), frame_id="base")
+    observer = Observer(config)
+    observer.update(config.fields[0], 1.0, "base", (0.5, 0.0, 0.2))
+    observer.update(config.fields[1], 1.0, "base", (0.6, 0.1, 0.2))
+    obs = observer.observe(now=1.0)
+    assert obs.fields[3:] == ("goal-ee.x", "goal-ee.y", "goal-ee.z") and obs.values[3:] == pytest.approx((0.1, 0.1, 0.0))
+
+
+def test_a_zero_quaternion_to_express_a_field_in_holds_the_observation_and_says_why():
+    observer = Observer(ObserverConfig("rel/v1", (EE, EE_Q, GOAL_IN_EE), frame_id="base"))
+    observer.update(EE, 1.0, "base", (0.5, 0.0, 0.2))
+    observer.update(EE_Q, 1.0, "base", (0.0, 0.0, 0.0, 0.0))
+    observer.update(GOAL_IN_EE, 1.0, "base", (0.5, 0.3, 0.1))
+    assert observer.observe(now=1.0) is None
+    assert "expressed_in 'ee_q'" in observer.problems["goal"] and "zero length" in observer.problems["goal"]
+    observer.update(EE_Q, 1.1, "base", YAW_90)
+    assert observer.observe(now=1.1) is not None and not observer.problems

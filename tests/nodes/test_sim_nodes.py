@@ -483,3 +483,27 @@ def test_sim_arm_takes_its_gripper_as_a_position_controller_and_refuses_a_bad_co
     probe.wait_for(lambda: "gripper/commands needs one finite position" in graph.tail("sim_arm", 20), 10.0, "the refusal")
     probe.spin_for(0.5)
     assert width() <= closed + 1e-3  # it kept its command
+
+
+def test_the_observer_gives_the_goal_in_the_end_effectors_frame(graph, probe):
+    """A field relative to the end effector (relative_to, expressed_in) from the arm's own topics: R^T (goal - ee),
+    with R the end effector's orientation, checked against the absolute fields of the same observation."""
+    loaded = load_profile("fetch")
+    parameters = loaded.node_parameters("observer") | {
+        "fields": ["ee", "fingers", "object", "goal", "ee_orientation", "goal_in_ee"],
+        "fields.ee_orientation.kind": "orientation", "fields.ee_orientation.topic": "ee_pose",
+        "fields.goal_in_ee.kind": "position", "fields.goal_in_ee.topic": "goal_pose",
+        "fields.goal_in_ee.relative_to": "ee", "fields.goal_in_ee.expressed_in": "ee_orientation"}
+    graph.start(sim_arm(action_space="6dof"))
+    graph.start(NodeSpec("observer", "iil_robot.nodes.observer", parameters=parameters, remappings=loaded.remappings))
+    observations = probe.collect(String, "observation", RECORD_QOS)
+    probe.wait_for(lambda: len(observations) >= 3, STARTUP, "observations with the goal in the end effector's frame")
+    observation = Observation.decode(observations.messages[-1].data)
+    values = dict(zip(observation.fields, observation.values))
+    from iil_robot.data.rotation import matrix_from_quaternion
+
+    rotation = matrix_from_quaternion([values[f"ee_orientation.{c}"] for c in ("qx", "qy", "qz", "qw")])
+    offset = np.array([values[f"goal.{a}"] - values[f"ee.{a}"] for a in "xyz"])
+    relative = [values[f"goal_in_ee-ee@ee_orientation.{a}"] for a in "xyz"]
+    assert relative == pytest.approx(rotation.T @ offset, abs=1e-9)
+    assert not np.allclose(rotation, np.eye(3), atol=1e-3)  # the simulated gripper points down: the axes differ
