@@ -46,8 +46,10 @@ if TYPE_CHECKING:
     from iil_robot.nodes.console.dashboard import Dashboard
 
 # Stopped in this order, so the recorder and the learner see everything the others sent.
-STOP_ORDER = ("sim_operator", "policy", "sim_arm", "camera", "arm_status", "episode_manager", "observer", "spacemouse_gate",
+STOP_ORDER = ("episode_manager", "sim_operator", "policy", "sim_arm", "camera", "arm_status", "observer", "spacemouse_gate",
               "mux", "learner", "recorder")
+"""The manager first, so no episode starts after the run's last (the next one's reset takes about a second); the
+recorder last, so it records everything the others send until they stop."""
 
 STAND_INS = ("sim_arm", "sim_operator")
 """The only nodes a real arm does not run: the arm's drivers and the operator (the rest is intervention.launch.py's)."""
