@@ -124,6 +124,8 @@ def test_the_learner_line_shows_the_training_threads_cpu_and_a_starved_learners_
                                  training_cpu_percent="1", training_wait_percent="97", warning="starved of CPU: ..."))
     line = next(line for line in render(state, "t", None, 0.0) if line.startswith("learner:"))
     assert line.endswith("training cpu 1 % (waits 97 %); starved of CPU: ...")
+    state.on_diagnostics(learner(DiagnosticStatus.OK, "training", updates="90", fusion="compiling"))
+    assert "learner: updates 90, fusion compiling" in render(state, "t", None, 0.0)
 
 
 @pytest.mark.parametrize("ratio, warned", [("0.31", True), ("0.50", False), ("0.92", False), ("-", False)])

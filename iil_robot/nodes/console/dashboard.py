@@ -247,6 +247,8 @@ def _learner_line(learner: dict[str, str]) -> str:
         line += f", {learner['updates_per_env_step']} updates/env step (budget {learner.get('budget_per_env_step', '?')})"
     if "training_cpu_percent" in learner:
         line += f", training cpu {learner['training_cpu_percent']} % (waits {learner.get('training_wait_percent', '?')} %)"
+    if "fusion" in learner:  # torch.compile: compiling beside the eager updates, then on (or off, saying why)
+        line += f", fusion {learner['fusion']}"
     if "warning" in learner:
         line += f"; {learner['warning']}"
     return line
