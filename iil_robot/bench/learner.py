@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also time every variant with N single-threaded busy loops beside it (figures *_busy_N); "
                         "idle and busy rounds alternate")
     parser.add_argument("--no-loop", action="store_true", help="time only the batched learner (and the compiled ones)")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="also time the batched learner (and with --compile the compiled one) with bfloat16 matrix "
+                             "multiplies (rlpd.mixed_precision): *_bf16")
     parser.add_argument("--hidden", type=int, nargs="+", help="critic and actor hidden sizes (default 256 256)")
     parser.add_argument("--num-qs", type=int, help="critics in the ensemble (default 10)")
     parser.add_argument("--batch-size", type=int, help="transitions per update (default 256)")
@@ -262,6 +265,9 @@ def run(args: argparse.Namespace) -> int:
         variants["compiled"] = replace(base, compile=True)
         if not args.no_loop:
             variants["loop_compiled"] = replace(base, critic_impl="loop", compile=True)  # each critic compiled
+    if args.mixed_precision:
+        variants |= {f"{name}_bf16": replace(variants[name], mixed_precision=True)
+                     for name in ("batched", "compiled") if name in variants}
     result: dict[str, object] = {"device": "cpu", "threads": args.threads, "obs_dim": OBS_DIM, "act_dim": ACT_DIM,
                                  "num_qs": base.num_qs, "hidden": list(base.hidden), "batch_size": base.batch_size,
                                  "utd_ratio": base.utd_ratio, "busy_cores": args.busy_cores,

@@ -62,6 +62,7 @@ class _LayerNormReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        x = x.float()  # a bfloat16 matmul's output under autocast: normalise in float32 (autograd casts the grad back)
         features = x.shape[-1:]
         unit = torch.ones(features, dtype=x.dtype, device=x.device)
         normalized, mean, rstd = torch.native_layer_norm(x, features, unit, None, LAYER_NORM_EPS)
@@ -161,7 +162,7 @@ class TanhGaussianActor(nn.Module):
         self.head = nn.Linear(hidden[-1], 2 * act_dim)
 
     def _mean_log_std(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        mean, log_std = self.head(F.relu(self.trunk(obs))).chunk(2, dim=-1)
+        mean, log_std = self.head(F.relu(self.trunk(obs))).float().chunk(2, dim=-1)  # float32 under autocast too
         return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def sample(self, obs: Tensor) -> tuple[Tensor, Tensor]:

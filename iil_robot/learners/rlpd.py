@@ -111,6 +111,11 @@ class RLPDConfig:
     its caches (seconds): the first weights never wait for the compiler (``fusion`` says where it stands). Without a
     compiler, or when the compile fails, the learner stays eager and says why. With ``critic_impl`` loop each critic is
     compiled in place (the first updates wait)."""
+    mixed_precision: bool = False
+    """Run the networks' matrix multiplies in bfloat16 inside the losses (``torch.autocast``; weights, optimiser state,
+    TD targets and losses stay float32). Worth it only where the hardware multiplies bfloat16 natively: a CPU with
+    AVX-512 BF16 or AMX (about 2.4x the float32 matmul on the 2-core EPYC of docs/benchmarks.md), an Ampere or newer
+    GPU. Elsewhere it is slower. Not in the paper; see docs/learners.md for its effect on learning."""
     seed: int = 0
     """Seed of the network initialisation and of the learner's own sampling."""
 
@@ -193,11 +198,11 @@ class RLPDLearner:
         with torch.no_grad():
             obs_next = self.features(batch.next_observations, batch.next_images)
             next_actions, next_log_probs = self.actor.sample(obs_next)
-            next_q = self.target_critic(obs_next, next_actions, subset).min(dim=0).values
+            next_q = self.target_critic(obs_next, next_actions, subset).float().min(dim=0).values
             if self.config.backup_entropy:
                 next_q = next_q - self.log_temp.exp() * next_log_probs
             target_q = batch.rewards + self.config.discount * batch.masks * next_q
-        qs = self.critic(obs, batch.actions)
+        qs = self.critic(obs, batch.actions).float()
         assert qs.shape == (self.config.num_qs, target_q.shape[0]), qs.shape
         loss = ((qs - target_q) ** 2).mean()
         info = {"critic_loss": loss.detach(), "q": qs.detach().mean(), "target_q": target_q.mean()}
@@ -213,7 +218,7 @@ class RLPDLearner:
         with torch.no_grad():
             actions, _ = self.actor.sample(obs)
         weights = operator_rows.float()
-        gap = F.relu(self.critic(obs, actions) - qs).mean(dim=0)
+        gap = F.relu(self.critic(obs, actions).float() - qs).mean(dim=0)
         return (gap * weights).sum() / weights.sum().clamp(min=1.0)
 
     def update_critic(self, batch: Batch) -> dict[str, Tensor]:
@@ -221,7 +226,8 @@ class RLPDLearner:
             self._fuse(batch)
         started = time.monotonic()
         subset = torch.randperm(self.config.num_qs, device=self.device, generator=self.generator)[: self.config.num_min_qs]
-        loss, info = self._critic_loss(batch, subset)
+        with self._autocast():
+            loss, info = self._critic_loss(batch, subset)
         self.critic_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.critic_opt.step()
@@ -238,7 +244,7 @@ class RLPDLearner:
         plus ``bc_weight`` * the mean squared distance of pi's mean to the operator's action on operator-driven rows."""
         obs = self.features(batch.observations, batch.images).detach()
         actions, log_probs = self.actor.sample(obs)
-        q = self.critic(obs, actions).mean(dim=0)
+        q = self.critic(obs, actions).float().mean(dim=0)
         temperature = self.log_temp.exp().detach()
         loss = (temperature * log_probs - q).mean()
         info = {"actor_loss": loss.detach(), "entropy": -log_probs.detach().mean(), "temperature": temperature}
@@ -252,7 +258,8 @@ class RLPDLearner:
     def update_actor(self, batch: Batch) -> dict[str, Tensor]:
         started = time.monotonic()
         self.critic.requires_grad_(False)
-        loss, info = self._actor_loss(batch)
+        with self._autocast():
+            loss, info = self._actor_loss(batch)
         self.actor_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.critic.requires_grad_(True)
@@ -266,6 +273,10 @@ class RLPDLearner:
         if "actor" in self._to_switch:
             self._switched("actor", started)
         return {**info, "temperature_loss": temp_loss.detach()}
+
+    def _autocast(self) -> torch.autocast:
+        """bfloat16 matrix multiplies inside the losses where ``mixed_precision`` asks for them."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.mixed_precision)
 
     # -- fusion (torch.compile, warmed up in a child process) ----------------------------------
 

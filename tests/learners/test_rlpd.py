@@ -1,4 +1,5 @@
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -376,3 +377,24 @@ def test_the_compiled_loop_compiles_each_critic_and_computes_the_eager_loop():
             torch.testing.assert_close(got[key], expected[key], rtol=1e-4, atol=1e-5)
     for a, b in zip(compiled.critic.parameters(), eager.critic.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_mixed_precision_multiplies_in_bfloat16_and_keeps_weights_targets_and_losses_in_float32():
+    exact, mixed = (RLPDLearner(3, 4, RLPDConfig(**TINY, mixed_precision=flag, cql_alpha=1.0)) for flag in (False, True))
+    batch = replace(fixed_batch(), interventions=torch.rand(64, generator=torch.Generator().manual_seed(3)) < 0.3)
+    seen = {id(learner): set() for learner in (exact, mixed)}
+    for learner in (exact, mixed):  # the dtype each hidden layer's matmul gives
+        for linear in learner.critic.net.linears:
+            linear.register_forward_hook(lambda module, args, out, key=id(learner): seen[key].add(out.dtype))
+    for _ in range(3):
+        torch.manual_seed(1)
+        want = exact.update(batch)
+        torch.manual_seed(1)
+        got = mixed.update(batch)
+    for key in ("critic_loss", "q", "target_q", "actor_loss", "entropy", "cql_penalty"):
+        assert got[key].dtype == torch.float32 and torch.isfinite(got[key]), key
+        torch.testing.assert_close(got[key], want[key], rtol=0.05, atol=0.05)  # bfloat16 keeps ~3 significant digits
+    assert seen[id(mixed)] == {torch.bfloat16} and seen[id(exact)] == {torch.float32}
+    assert all(p.dtype == torch.float32 for p in (*mixed.critic.parameters(), *mixed.actor.parameters()))
+    moved = [(a - b).abs().max() for a, b in zip(mixed.critic.parameters(), exact.critic.parameters())]
+    assert 0 < max(moved) < 1e-2  # the same three steps, apart from rounding
