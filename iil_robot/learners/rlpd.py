@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -35,6 +36,23 @@ from iil_robot.learners.networks import (
     behaviour_cloning_step,
     random_shift,
 )
+
+
+def native_bfloat16(device: torch.device) -> str | None:
+    """Why ``device`` would not multiply bfloat16 natively (so ``mixed_precision`` would slow it down), or None."""
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        return None if major >= 8 else (f"the GPU has no bfloat16 tensor cores (compute capability {major}.{minor}; "
+                                        "Ampere, 8.0, and newer have them)")
+    if device.type != "cpu":
+        return f"bfloat16 matmuls are checked on CPUs and CUDA GPUs only, not {device.type!r}"
+    try:
+        flags = set(" ".join(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                             if line.startswith("flags")).split())
+    except OSError:
+        return "/proc/cpuinfo cannot be read to check the CPU for AVX-512 BF16 or AMX"
+    return None if flags & {"avx512_bf16", "amx_bf16"} else ("this CPU has neither AVX-512 BF16 nor AMX: it would "
+                                                            "emulate bfloat16, slower than float32")
 
 
 def compiler() -> str:
@@ -113,9 +131,10 @@ class RLPDConfig:
     compiled in place (the first updates wait)."""
     mixed_precision: bool = False
     """Run the networks' matrix multiplies in bfloat16 inside the losses (``torch.autocast``; weights, optimiser state,
-    TD targets and losses stay float32). Worth it only where the hardware multiplies bfloat16 natively: a CPU with
-    AVX-512 BF16 or AMX (about 2.4x the float32 matmul on the 2-core EPYC of docs/benchmarks.md), an Ampere or newer
-    GPU. Elsewhere it is slower. Not in the paper; see docs/learners.md for its effect on learning."""
+    TD targets, log-probabilities and losses stay float32) where the hardware multiplies bfloat16 natively: a CPU with
+    AVX-512 BF16 or AMX (2.4x the float32 matmul on the 2-core EPYC of docs/benchmarks.md), an Ampere or newer GPU.
+    Elsewhere it would be slower, and the learner stays in float32 and says why (``precision``). Not in the paper;
+    docs/learners.md has its effect on learning."""
     seed: int = 0
     """Seed of the network initialisation and of the learner's own sampling."""
 
@@ -163,6 +182,11 @@ class RLPDLearner:
         self._target_params = list(self.target_critic.parameters())
         self.updates = 0
         self._critic_loss, self._actor_loss = self.critic_loss, self.actor_loss
+        unsupported = native_bfloat16(self.device) if config.mixed_precision else None
+        self.mixed_precision = config.mixed_precision and unsupported is None
+        self.precision = ("bfloat16 matmuls" if self.mixed_precision else
+                          f"float32: mixed_precision is off because {unsupported}" if unsupported else "float32")
+        """What the losses multiply in, and why float32 where ``mixed_precision`` asked for bfloat16."""
         self.fusion = "off"
         """``off``, ``waiting`` (for the first update), ``compiling``, ``switching``, ``on``, or ``off: WHY``."""
         self.fusion_seconds = self.fusion_wait = 0.0
@@ -276,7 +300,7 @@ class RLPDLearner:
 
     def _autocast(self) -> torch.autocast:
         """bfloat16 matrix multiplies inside the losses where ``mixed_precision`` asks for them."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.mixed_precision)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.mixed_precision)
 
     # -- fusion (torch.compile, warmed up in a child process) ----------------------------------
 

@@ -164,6 +164,7 @@ class LearnerNode(IilNode):
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._rate_window = (time.monotonic(), 0)
         self._fusion = "off"  # the learner's torch.compile state, as last logged
+        self._precision: str | None = None  # what its losses multiply in, as last logged
         self.create_timer(1.0, self._publish_diagnostics)
         why = {"auto": f"size auto on {self.trainer.device.type}", "cpu": "size cpu", "gpu": "size gpu"}[config.size]
         self.get_logger().info(f"{config.method} ({config.algorithm}) learner on {self.trainer.device}, {self.sizes} ({why}; "
@@ -304,6 +305,13 @@ class LearnerNode(IilNode):
             values["fusion"] = fusion
         if fusion != self._fusion:
             self._say_fusion(fusion)
+        precision = getattr(self.trainer.learner, "precision", None)
+        if precision is not None:
+            values["precision"] = precision
+            if precision != self._precision:
+                self._precision = precision
+                log = self.get_logger().warning if precision.startswith("float32:") else self.get_logger().info
+                log(f"the losses multiply in {precision}")
         if self.pace.behind():
             self.get_logger().warning(f"falling behind the arm: {ratio:.2f} updates per env step over the last "
                                       f"{self.pace.span:.0f} s, below {self.trainer.config.method}'s budget of "

@@ -9,6 +9,7 @@ import torch
 from iil_robot.data.labels import label_episodes
 from iil_robot.data.transitions import Transitions
 from iil_robot.learners import fusion
+from iil_robot.learners import rlpd as rlpd_module
 from iil_robot.learners.buffers import ActionBox, Batch, ReplayBuffer
 from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner, compiler
 
@@ -379,6 +380,8 @@ def test_the_compiled_loop_compiles_each_critic_and_computes_the_eager_loop():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.skipif(rlpd_module.native_bfloat16(torch.device("cpu")) is not None,
+                    reason="this CPU does not multiply bfloat16 natively")
 def test_mixed_precision_multiplies_in_bfloat16_and_keeps_weights_targets_and_losses_in_float32():
     exact, mixed = (RLPDLearner(3, 4, RLPDConfig(**TINY, mixed_precision=flag, cql_alpha=1.0)) for flag in (False, True))
     batch = replace(fixed_batch(), interventions=torch.rand(64, generator=torch.Generator().manual_seed(3)) < 0.3)
@@ -398,3 +401,23 @@ def test_mixed_precision_multiplies_in_bfloat16_and_keeps_weights_targets_and_lo
     assert all(p.dtype == torch.float32 for p in (*mixed.critic.parameters(), *mixed.actor.parameters()))
     moved = [(a - b).abs().max() for a, b in zip(mixed.critic.parameters(), exact.critic.parameters())]
     assert 0 < max(moved) < 1e-2  # the same three steps, apart from rounding
+
+
+def test_without_native_bfloat16_mixed_precision_stays_float32_and_says_why(monkeypatch):
+    from iil_robot.learners import rlpd
+
+    monkeypatch.setattr(rlpd, "native_bfloat16", lambda device: "this CPU has neither AVX-512 BF16 nor AMX: ...")
+    learner = RLPDLearner(3, 4, RLPDConfig(**TINY, mixed_precision=True))
+    assert not learner.mixed_precision
+    assert learner.precision == "float32: mixed_precision is off because this CPU has neither AVX-512 BF16 nor AMX: ..."
+    assert RLPDLearner(3, 4, RLPDConfig(**TINY)).precision == "float32"
+
+
+def test_native_bfloat16_reads_the_cpus_flags(monkeypatch, tmp_path):
+    from iil_robot.learners import rlpd
+
+    for flags, native in (("fpu avx2 avx512f avx512_bf16", True), ("fpu amx_bf16 amx_tile", True), ("fpu avx2 avx512f", False)):
+        cpuinfo = tmp_path / f"cpuinfo_{native}_{len(flags)}"
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(rlpd, "Path", lambda _path, cpuinfo=cpuinfo: cpuinfo)
+        assert (rlpd.native_bfloat16(torch.device("cpu")) is None) == native, flags

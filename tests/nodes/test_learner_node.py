@@ -5,10 +5,11 @@ import re
 import shutil
 
 import pytest
+import torch
 from std_msgs.msg import String, UInt8MultiArray
 
 from iil_robot.cli.graph import NodeSpec
-from iil_robot.learners.rlpd import compiler
+from iil_robot.learners.rlpd import compiler, native_bfloat16
 from iil_robot.learners.weights import Expected, decode_policy
 from iil_robot.nodes.common import EVENTS_QOS, LATCHED_QOS, RECORD_QOS
 from tests.learners.helpers import boundary_task_records, episode_events
@@ -304,7 +305,7 @@ def test_on_the_cpu_the_learner_takes_the_cpu_sizes_and_reports_its_updates_per_
     send_episodes(probe, episodes[3:])  # env steps while it trains
     probe.wait_for(lambda: learner_status(diagnostics)[2]["updates_per_env_step"] != "-", 60.0, "updates per env step")
     values = learner_status(diagnostics)[2]
-    assert values["sizes"] == sizes and values["budget_per_env_step"] == "0.5"
+    assert values["sizes"] == sizes and values["budget_per_env_step"] == "0.5" and values["precision"] == "float32"
     assert float(values["updates_per_env_step"]) >= 0.0 and int(values["env_steps"]) == 200
 
 
@@ -312,7 +313,7 @@ def test_on_the_cpu_the_learner_takes_the_cpu_sizes_and_reports_its_updates_per_
 def test_a_fusing_learner_trains_while_it_compiles_and_says_when_its_updates_are_fused(graph, probe, tmp_path):
     from diagnostic_msgs.msg import DiagnosticArray
 
-    graph.start(spec(tmp_path / "run", **{"rlpd.compile": True, "min_transitions": 1}))
+    graph.start(spec(tmp_path / "run", **{"rlpd.compile": True, "rlpd.mixed_precision": True, "min_transitions": 1}))
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics", 50)
     received = probe.collect(UInt8MultiArray, "policy/weights", LATCHED_QOS)
     send_episodes(probe, boundary_task_records(2, 40))
@@ -324,6 +325,11 @@ def test_a_fusing_learner_trains_while_it_compiles_and_says_when_its_updates_are
     probe.wait_for(lambda: int(learner_status(diagnostics)[2]["updates"]) > updates, 60.0, "fused updates running")
     log = graph.tail("learner", 200)
     assert "fusing the updates: a child process compiles them with torch.compile" in log
+    # the child compiled the bfloat16 losses where the CPU multiplies bfloat16 natively, else it says why not
+    precision = learner_status(diagnostics)[2]["precision"]
+    native = native_bfloat16(torch.device("cpu")) is None
+    assert precision == "bfloat16 matmuls" if native else precision.startswith("float32: mixed_precision is off because")
+    assert f"the losses multiply in {precision}" in log
     assert re.search(r"fused: the updates run torch.compile's kernels \(the child compiled for \d+ s; compiling in place "
                      r"from its caches took \d+\.\d s\)", log), log
 
