@@ -44,9 +44,10 @@ def add_domain_argument(parser: argparse.ArgumentParser, help: str, default: int
                                              "$ROS_DOMAIN_ID)") from None
         if not starts_graph and not 0 <= value <= 232:
             raise argparse.ArgumentTypeError(f"ROS_DOMAIN_ID={value} must be in [0, 232] (--domain-id or $ROS_DOMAIN_ID)")
-        for problem in filter(None, map(domain_problem, range(value, value + count) if starts_graph else ())):
-            raise argparse.ArgumentTypeError(problem + (f"; this command uses {count} domains from the one given"
-                                                        if count > 1 else ""))
+        for domain_id in range(value, value + count) if starts_graph else ():
+            if problem := domain_problem(domain_id):
+                raise argparse.ArgumentTypeError(problem + (f"; this command uses {count} domains from the one given"
+                                                            if count > 1 else ""))
         return value
 
     parser.add_argument("--domain-id", type=domain, help=help,
