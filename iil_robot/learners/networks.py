@@ -127,7 +127,7 @@ class EnsembleCritic(nn.Module):
         self.net = EnsembleMLP(members, obs_dim + act_dim, hidden, 1, layer_norm)
 
     def forward(self, obs: Tensor, act: Tensor, members: Tensor | None = None) -> Tensor:
-        return self.net(torch.cat([obs, act], dim=-1), members).squeeze(-1)
+        return self.net(torch.cat([obs, act], dim=-1), members).squeeze(-1).float()  # float32 values under autocast too
 
 
 def mlp(in_features: int, hidden: tuple[int, ...], out_features: int, layer_norm: bool) -> nn.Sequential:
@@ -149,7 +149,7 @@ class LoopEnsembleCritic(nn.Module):
     def forward(self, obs: Tensor, act: Tensor, members: Tensor | None = None) -> Tensor:
         x = torch.cat([obs, act], dim=-1)
         chosen = range(self.members) if members is None else members.tolist()
-        return torch.stack([self.critics[i](x).squeeze(-1) for i in chosen])
+        return torch.stack([self.critics[i](x).squeeze(-1) for i in chosen]).float()  # float32 under autocast too
 
 
 class TanhGaussianActor(nn.Module):

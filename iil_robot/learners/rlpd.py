@@ -222,11 +222,11 @@ class RLPDLearner:
         with torch.no_grad():
             obs_next = self.features(batch.next_observations, batch.next_images)
             next_actions, next_log_probs = self.actor.sample(obs_next)
-            next_q = self.target_critic(obs_next, next_actions, subset).float().min(dim=0).values
+            next_q = self.target_critic(obs_next, next_actions, subset).min(dim=0).values
             if self.config.backup_entropy:
                 next_q = next_q - self.log_temp.exp() * next_log_probs
             target_q = batch.rewards + self.config.discount * batch.masks * next_q
-        qs = self.critic(obs, batch.actions).float()
+        qs = self.critic(obs, batch.actions)
         assert qs.shape == (self.config.num_qs, target_q.shape[0]), qs.shape
         loss = ((qs - target_q) ** 2).mean()
         info = {"critic_loss": loss.detach(), "q": qs.detach().mean(), "target_q": target_q.mean()}
@@ -242,7 +242,7 @@ class RLPDLearner:
         with torch.no_grad():
             actions, _ = self.actor.sample(obs)
         weights = operator_rows.float()
-        gap = F.relu(self.critic(obs, actions).float() - qs).mean(dim=0)
+        gap = F.relu(self.critic(obs, actions) - qs).mean(dim=0)
         return (gap * weights).sum() / weights.sum().clamp(min=1.0)
 
     def update_critic(self, batch: Batch) -> dict[str, Tensor]:
@@ -268,7 +268,7 @@ class RLPDLearner:
         plus ``bc_weight`` * the mean squared distance of pi's mean to the operator's action on operator-driven rows."""
         obs = self.features(batch.observations, batch.images).detach()
         actions, log_probs = self.actor.sample(obs)
-        q = self.critic(obs, actions).float().mean(dim=0)
+        q = self.critic(obs, actions).mean(dim=0)
         temperature = self.log_temp.exp().detach()
         loss = (temperature * log_probs - q).mean()
         info = {"actor_loss": loss.detach(), "entropy": -log_probs.detach().mean(), "temperature": temperature}
