@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from iil_robot.config.openmp import OPENMP_DEFAULTS, openmp_defaults
 
@@ -35,7 +36,7 @@ import torch  # noqa: E402
 from iil_robot.learners.buffers import Batch  # noqa: E402
 from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner  # noqa: E402
 from iil_robot.learners.memory import keep_freed_memory  # noqa: E402
-from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner  # noqa: E402
+from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner, native_bfloat16  # noqa: E402
 
 OBS_DIM, ACT_DIM = 25, 4
 
@@ -53,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-loop", action="store_true", help="time only the batched learner (and the compiled ones)")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="also time the batched learner (and with --compile the compiled one) with bfloat16 matrix "
-                             "multiplies (rlpd.mixed_precision): *_bf16")
+                             "multiplies (rlpd.mixed_precision): *_bf16, where the CPU (or GPU) multiplies bfloat16 natively; "
+                             "elsewhere \"mixed_precision\" in the JSON says why they were not timed")
     parser.add_argument("--hidden", type=int, nargs="+", help="critic and actor hidden sizes (default 256 256)")
     parser.add_argument("--num-qs", type=int, help="critics in the ensemble (default 10)")
     parser.add_argument("--batch-size", type=int, help="transitions per update (default 256)")
@@ -251,6 +253,30 @@ def load_figures(rates: dict[str, list[float]], variants: dict[str, RLPDConfig],
     return figures
 
 
+def cpu_description() -> str:
+    """The CPU's model and the vector extensions its matrix multiplies can use (figures differ by them: the same
+    machine name has come with and without AVX-512 BF16)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "unknown (/proc/cpuinfo cannot be read)"
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    vector = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
+    return f"{model} ({', '.join(vector) or 'no AVX2'})"
+
+
+def timed_as_asked(variants: dict[str, RLPDConfig], device: torch.device) -> tuple[dict[str, RLPDConfig], str]:
+    """The variants that run as configured on ``device``, and why any were left out: where ``device`` does not
+    multiply bfloat16 natively the learner keeps ``mixed_precision`` variants in float32, and their ``_bf16`` figures
+    would time float32 a second time under a bfloat16 name."""
+    unsupported = native_bfloat16(device)
+    if unsupported is None or not any(config.mixed_precision for config in variants.values()):
+        return variants, ""
+    kept = {name: config for name, config in variants.items() if not config.mixed_precision}
+    return kept, f"not timed: the learner would stay in float32 here, because {unsupported}"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.busy_cores < 0:
         raise SystemExit(f"--busy-cores {args.busy_cores}: expected 0 or more busy loops")
@@ -268,13 +294,19 @@ def run(args: argparse.Namespace) -> int:
     if args.mixed_precision:
         variants |= {f"{name}_bf16": replace(variants[name], mixed_precision=True)
                      for name in ("batched", "compiled") if name in variants}
-    result: dict[str, object] = {"device": "cpu", "threads": args.threads, "obs_dim": OBS_DIM, "act_dim": ACT_DIM,
-                                 "num_qs": base.num_qs, "hidden": list(base.hidden), "batch_size": base.batch_size,
+    result: dict[str, object] = {"device": "cpu", "cpu": cpu_description(), "threads": args.threads,
+                                 "obs_dim": OBS_DIM, "act_dim": ACT_DIM, "num_qs": base.num_qs, "hidden": list(base.hidden),
+                                 "batch_size": base.batch_size,
                                  "utd_ratio": base.utd_ratio, "busy_cores": args.busy_cores,
                                  "openmp": {name: os.environ.get(name, "") for name in OPENMP_DEFAULTS}}
+    cpu_variants, skipped = timed_as_asked(variants, torch.device("cpu"))
+    if skipped:
+        result["mixed_precision"] = skipped
+        if not args.json:
+            print(f"[bench] {skipped}", file=sys.stderr)
     with BusyLoops(args.busy_cores) as busy:
-        rates = measure(torch.device("cpu"), variants, rounds, updates, busy if args.busy_cores else None)
-    result |= load_figures(rates, variants, args.busy_cores)
+        rates = measure(torch.device("cpu"), cpu_variants, rounds, updates, busy if args.busy_cores else None)
+    result |= load_figures(rates, cpu_variants, args.busy_cores)
     if args.profile:
         profiled = 3 if args.quick else 20
         loop_share = gemm_share(torch.device("cpu"), variants["loop"], profiled)
@@ -285,7 +317,11 @@ def run(args: argparse.Namespace) -> int:
             result[f"widest_layer_gemm_ms_{name}"] = round(ms, 3)
     if torch.cuda.is_available():
         result["device"] = "cpu+cuda"
-        result |= load_figures(measure(torch.device("cuda"), variants, rounds, updates * 4), variants, 0, suffix="_cuda")
+        cuda_variants, skipped = timed_as_asked(variants, torch.device("cuda"))
+        if skipped:
+            result["mixed_precision_cuda"] = skipped
+        result |= load_figures(measure(torch.device("cuda"), cuda_variants, rounds, updates * 4), cuda_variants, 0,
+                               suffix="_cuda")
     if args.images:
         result["image"] = list(IMAGE)
         image_rounds, image_updates = (1, 2) if args.quick else (3, 5)

@@ -50,7 +50,7 @@ from iil_robot.learners.haco import HACOConfig  # noqa: E402
 from iil_robot.learners.hgdagger import HGDAggerConfig  # noqa: E402
 from iil_robot.learners.methods import METHODS  # noqa: E402
 from iil_robot.learners.pvp import PVPConfig  # noqa: E402
-from iil_robot.learners.rlpd import RLPDConfig  # noqa: E402
+from iil_robot.learners.rlpd import RLPDConfig, matmul_precision  # noqa: E402
 from iil_robot.sim.rollout import optimum_intervention_rate  # noqa: E402
 
 GOAL_RATIO_WORST = 1.3
@@ -214,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
                    "threads": args.threads},
         "seconds": round(time.perf_counter() - start, 1),
     }
+    if "rlif" in methods:  # what RLIF's learner multiplied in: --mixed-precision stays float32 without native bfloat16
+        report["rlpd_precision"] = matmul_precision(loop.learners.as_dict()["rlpd"], torch.device("cpu"))
     curves_path = out / "curves.json"
     curves_path.write_text(json.dumps([curve(r) for r in results]))
     report["curves_json"] = str(curves_path)

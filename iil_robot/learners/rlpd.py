@@ -55,6 +55,18 @@ def native_bfloat16(device: torch.device) -> str | None:
                                                             "emulate bfloat16, slower than float32")
 
 
+BFLOAT16 = "bfloat16 matmuls"
+
+
+def matmul_precision(config: "RLPDConfig", device: torch.device) -> str:
+    """What ``config``'s losses multiply in on ``device``: ``BFLOAT16``, or ``float32``, with why where
+    ``mixed_precision`` asked for bfloat16 and ``device`` does not multiply it natively."""
+    if not config.mixed_precision:
+        return "float32"
+    unsupported = native_bfloat16(device)
+    return BFLOAT16 if unsupported is None else f"float32: mixed_precision is off because {unsupported}"
+
+
 def compiler() -> str:
     """The C++ compiler ``torch.compile`` (inductor) builds its kernels with on Linux: ``$CXX``, else g++."""
     return os.environ.get("CXX", "g++")
@@ -182,11 +194,9 @@ class RLPDLearner:
         self._target_params = list(self.target_critic.parameters())
         self.updates = 0
         self._critic_loss, self._actor_loss = self.critic_loss, self.actor_loss
-        unsupported = native_bfloat16(self.device) if config.mixed_precision else None
-        self.mixed_precision = config.mixed_precision and unsupported is None
-        self.precision = ("bfloat16 matmuls" if self.mixed_precision else
-                          f"float32: mixed_precision is off because {unsupported}" if unsupported else "float32")
+        self.precision = matmul_precision(config, self.device)
         """What the losses multiply in, and why float32 where ``mixed_precision`` asked for bfloat16."""
+        self.mixed_precision = self.precision == BFLOAT16
         self.fusion = "off"
         """``off``, ``waiting`` (for the first update), ``compiling``, ``switching``, ``on``, or ``off: WHY``."""
         self.fusion_seconds = self.fusion_wait = 0.0

@@ -8,7 +8,7 @@ import pytest
 
 
 @pytest.mark.parametrize("argv, keys", [
-    (["learner", "--threads", "1"], ["updates_per_s_batched", "updates_per_s_loop", "speedup_batched_vs_loop", "device"]),
+    (["learner", "--threads", "1"], ["updates_per_s_batched", "updates_per_s_loop", "speedup_batched_vs_loop", "device", "cpu"]),
     (["learner", "--threads", "1", "--profile"], ["gemm_share_loop", "gemm_share_batched", "batched_ceiling_vs_loop",
                                                    "widest_layer_gemm_ms_batched", "widest_layer_gemm_ms_loop"]),
     (["learner", "--threads", "1", "--images"], ["updates_per_s_rlpd_images", "updates_per_s_hgdagger_images"]),
@@ -27,7 +27,7 @@ def test_smoke_run_prints_one_json_object(argv, keys, domain_id):
     result = json.loads(proc.stdout)
     for key in keys:
         assert key in result
-        assert key == "device" or result[key] > 0
+        assert key in ("device", "cpu") or result[key] > 0
 
 
 def test_busy_loops_run_only_while_loaded_and_end_with_the_benchmark():
@@ -85,3 +85,18 @@ def test_the_compiled_step_is_also_paired_with_the_compiled_loop():
     assert figures["speedup_compiled_vs_loop_compiled"] == 1.6
     assert figures["speedup_loop_compiled_vs_loop"] == 1.25
     assert "speedup_compiled_vs_loop_compiled" not in rate_figures({"batched": [30.0], "loop": [20.0], "compiled": [40.0]})
+
+
+def test_bfloat16_variants_are_left_out_where_the_learner_would_stay_in_float32(monkeypatch):
+    from dataclasses import replace
+
+    from iil_robot.bench import learner as bench
+    from iil_robot.learners.rlpd import RLPDConfig
+
+    variants = {"batched": RLPDConfig(), "batched_bf16": replace(RLPDConfig(), mixed_precision=True)}
+    monkeypatch.setattr(bench, "native_bfloat16", lambda device: "this CPU has neither AVX-512 BF16 nor AMX: ...")
+    kept, why = bench.timed_as_asked(variants, bench.torch.device("cpu"))
+    assert list(kept) == ["batched"]
+    assert why == "not timed: the learner would stay in float32 here, because this CPU has neither AVX-512 BF16 nor AMX: ..."
+    monkeypatch.setattr(bench, "native_bfloat16", lambda device: None)
+    assert bench.timed_as_asked(variants, bench.torch.device("cpu")) == (variants, "")

@@ -4,8 +4,10 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from iil_robot.bench.learning import fifth_rates, goals, steps_to, summarise
+from iil_robot.learners.rlpd import native_bfloat16
 
 ROW_KEYS = {"task", "level", "method", "seed", "success", "intervention_rate_first", "intervention_rate_last", "steps_to_80",
             "operator_steps", "takeovers", "requests_raised", "requests_needed", "critic_prefers_policy", "policy_operator_gap"}
@@ -50,12 +52,17 @@ def test_bench_learning_runs_the_supervised_methods_with_the_mixture_head(tmp_pa
 
 def test_bench_learning_passes_rlif_overrides_to_the_learner(tmp_path):
     command = [sys.executable, "-m", "iil_robot.cli", "bench", "learning", "--smoke", "--json", "--quiet", "--out", str(tmp_path),
-               "--methods", "rlif", "--cql-alpha", "2", "--backup-entropy", "off"]
+               "--methods", "rlif", "--cql-alpha", "2", "--backup-entropy", "off", "--mixed-precision"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "MUJOCO_GL": "egl"})
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert [r["method"] for r in report["results"]] == ["rlif"]
     assert (report["config"]["rlpd"]["cql_alpha"], report["config"]["rlpd"]["backup_entropy"]) == (2.0, False)
+    # asked for bfloat16; the report says what the learner multiplied in on this CPU
+    if native_bfloat16(torch.device("cpu")) is None:
+        assert report["rlpd_precision"] == "bfloat16 matmuls"
+    else:
+        assert report["rlpd_precision"].startswith("float32: mixed_precision is off because this CPU has neither")
 
 
 @pytest.mark.parametrize("points, expected", [
