@@ -192,7 +192,8 @@ def rate_figures(rates: dict[str, list[float]], suffix: str = "") -> dict[str, o
     return figures
 
 
-GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+GEMM_OPS = {"aten::mm": torch.mm, "aten::addmm": torch.addmm, "aten::bmm": torch.bmm, "aten::baddbmm": torch.baddbmm}
+"""The matrix multiplies an update runs, by their profiler names."""
 
 
 def gemm_share(device: torch.device, config: RLPDConfig, updates: int) -> float:
@@ -212,6 +213,39 @@ def gemm_share(device: torch.device, config: RLPDConfig, updates: int) -> float:
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     return sum(e.self_cpu_time_total for e in events if e.key in GEMM_OPS) / total
+
+
+def update_multiplies(device: torch.device, config: RLPDConfig) -> list[tuple[str, list[list[int]]]]:
+    """The matrix multiplies of one ``config`` update, in order: each one's profiler name and input shapes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    learner = RLPDLearner(OBS_DIM, ACT_DIM, config, device=device)
+    batch = _batch(device, config.batch_size * config.utd_ratio, 0)
+    learner.update(batch)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        learner.update(batch)
+    return [(e.name, [list(shape) for shape in e.input_shapes if shape]) for e in prof.events() if e.name in GEMM_OPS]
+
+
+def gemm_ceiling(device: torch.device, config: RLPDConfig, repeats: int) -> float:
+    """Updates/s if an update were nothing but its matrix multiplies: ``update_multiplies`` replayed alone on tensors
+    of their shapes, ``repeats`` times. No step that runs the same multiplies with torch's kernels, fused or not, can
+    pass it."""
+    calls = [(GEMM_OPS[name], [torch.randn(*shape, device=device) for shape in shapes])
+             for name, shapes in update_multiplies(device, config)]
+
+    def multiplies() -> None:
+        for op, args in calls:
+            op(*args)
+
+    for _ in range(3):
+        multiplies()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        multiplies()
+    _sync(device)
+    return repeats / (time.perf_counter() - start)
 
 
 def widest_layer_gemm_ms(device: torch.device, members: int = 10, batch: int = 256, width: int = 256,
@@ -309,10 +343,11 @@ def run(args: argparse.Namespace) -> int:
     result |= load_figures(rates, cpu_variants, args.busy_cores)
     if args.profile:
         profiled = 3 if args.quick else 20
-        loop_share = gemm_share(torch.device("cpu"), variants["loop"], profiled)
+        loop_share = gemm_share(torch.device("cpu"), replace(base, critic_impl="loop"), profiled)
         result["gemm_share_loop"] = round(loop_share, 3)
         result["gemm_share_batched"] = round(gemm_share(torch.device("cpu"), base, profiled), 3)
         result["batched_ceiling_vs_loop"] = round(1.0 / loop_share, 3)
+        result["gemm_ceiling_updates_per_s"] = round(gemm_ceiling(torch.device("cpu"), base, 3 if args.quick else 50), 2)
         for name, ms in widest_layer_gemm_ms(torch.device("cpu"), repeats=3 if args.quick else 50).items():
             result[f"widest_layer_gemm_ms_{name}"] = round(ms, 3)
     if torch.cuda.is_available():

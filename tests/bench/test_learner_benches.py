@@ -10,7 +10,9 @@ import pytest
 @pytest.mark.parametrize("argv, keys", [
     (["learner", "--threads", "1"], ["updates_per_s_batched", "updates_per_s_loop", "speedup_batched_vs_loop", "device", "cpu"]),
     (["learner", "--threads", "1", "--profile"], ["gemm_share_loop", "gemm_share_batched", "batched_ceiling_vs_loop",
-                                                   "widest_layer_gemm_ms_batched", "widest_layer_gemm_ms_loop"]),
+                                                   "gemm_ceiling_updates_per_s", "widest_layer_gemm_ms_batched",
+                                                   "widest_layer_gemm_ms_loop"]),
+    (["learner", "--threads", "1", "--profile", "--no-loop"], ["gemm_share_loop", "gemm_ceiling_updates_per_s"]),
     (["learner", "--threads", "1", "--images"], ["updates_per_s_rlpd_images", "updates_per_s_hgdagger_images"]),
     (["learner", "--threads", "1", "--busy-cores", "1", "--hidden", "16", "16", "--num-qs", "2", "--batch-size", "16"],
      ["updates_per_s_batched", "updates_per_s_batched_busy_1", "updates_per_s_loop_busy_1", "speedup_batched_vs_loop_busy_1"]),
@@ -65,6 +67,23 @@ def test_the_gemm_share_counts_only_matrix_multiplies():
     torch.set_num_threads(1)
     share = gemm_share(torch.device("cpu"), RLPDConfig(hidden=(64, 64), num_qs=2, utd_ratio=1), 2)
     assert 0.0 < share < 1.0
+
+
+def test_the_gemm_ceiling_replays_the_updates_own_multiplies():
+    import torch
+
+    from iil_robot.bench.learner import update_multiplies
+    from iil_robot.learners.rlpd import RLPDConfig
+
+    torch.set_num_threads(1)
+    calls = update_multiplies(torch.device("cpu"), RLPDConfig(hidden=(64, 48), num_qs=3, batch_size=32, utd_ratio=1))
+    # the critics' hidden layer, stacked: forward (with its bias) for the critic loss and the actor loss, and the
+    # critic loss's weight gradient
+    assert calls.count(("aten::baddbmm", [[3, 1, 48], [3, 32, 64], [3, 64, 48]])) == 2
+    assert ("aten::bmm", [[3, 64, 32], [3, 32, 48]]) in calls
+    # the target: the random subset of 2 critics only
+    assert ("aten::baddbmm", [[2, 1, 48], [2, 32, 64], [2, 64, 48]]) in calls
+    assert all(name in ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm") for name, _ in calls)
 
 
 def test_the_speedup_pairs_the_variants_round_by_round():
