@@ -125,6 +125,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backup-entropy", choices=("on", "off"), help="override whether RLPD's critic target subtracts the "
                         "entropy term (RLIF; default on)")
     parser.add_argument("--target-entropy", type=float, help="override RLPD's target entropy (RLIF; default -|A|/2)")
+    parser.add_argument("--discount", type=float, help="override RLPD's discount gamma (RLIF; default 0.99)")
     parser.add_argument("--mixed-precision", action="store_true", help="RLPD's matrix multiplies in bfloat16 "
                         "(rlpd.mixed_precision; RLIF)")
     parser.add_argument("--head", choices=("l2", "mixture"), help="action head of the supervised learners (default l2)")
@@ -154,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         loop = replace(loop, learners=loop.learners.updated("rlpd", backup_entropy=args.backup_entropy == "on"))
     if getattr(args, "target_entropy", None) is not None:
         loop = replace(loop, learners=loop.learners.updated("rlpd", target_entropy=args.target_entropy))
+    if getattr(args, "discount", None) is not None:
+        loop = replace(loop, learners=loop.learners.updated("rlpd", discount=args.discount))
     if getattr(args, "mixed_precision", False):
         loop = replace(loop, learners=loop.learners.updated("rlpd", mixed_precision=True))
     if getattr(args, "head", None):

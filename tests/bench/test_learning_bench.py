@@ -52,12 +52,14 @@ def test_bench_learning_runs_the_supervised_methods_with_the_mixture_head(tmp_pa
 
 def test_bench_learning_passes_rlif_overrides_to_the_learner(tmp_path):
     command = [sys.executable, "-m", "iil_robot.cli", "bench", "learning", "--smoke", "--json", "--quiet", "--out", str(tmp_path),
-               "--methods", "rlif", "--cql-alpha", "2", "--backup-entropy", "off", "--mixed-precision"]
+               "--methods", "rlif", "--cql-alpha", "2", "--backup-entropy", "off", "--mixed-precision",
+               "--discount", "0.95"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "MUJOCO_GL": "egl"})
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert [r["method"] for r in report["results"]] == ["rlif"]
-    assert (report["config"]["rlpd"]["cql_alpha"], report["config"]["rlpd"]["backup_entropy"]) == (2.0, False)
+    rlpd = report["config"]["rlpd"]
+    assert (rlpd["cql_alpha"], rlpd["backup_entropy"], rlpd["discount"]) == (2.0, False, 0.95)
     # asked for bfloat16; the report says what the learner multiplied in on this CPU
     if native_bfloat16(torch.device("cpu")) is None:
         assert report["rlpd_precision"] == "bfloat16 matmuls"
