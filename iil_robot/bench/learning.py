@@ -117,6 +117,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "render (32x32; smoke 24x24) besides the state, paired with the step records by stamp "
                         "(rows say images: true)")
     parser.add_argument("--seeds", type=int, help="override the profile's number of seeds (0..N-1)")
+    parser.add_argument("--first-seed", type=int, default=0, help="run seeds FIRST..FIRST+N-1 instead (a second set of seeds)")
     parser.add_argument("--env-steps", type=int, help="override the interactive env-step budget")
     parser.add_argument("--updates-per-step", type=float, help="override learner updates per env step")
     parser.add_argument("--utd", type=int, help="override RLPD's critic updates per update")
@@ -179,6 +180,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: --levels must be in [0, 1], got {level}", file=sys.stderr)
             return 2
     seeds = profile.seeds if args.seeds is None else args.seeds
+    first_seed = getattr(args, "first_seed", 0)
+    if first_seed < 0:
+        print(f"error: --first-seed must be 0 or more, got {first_seed}", file=sys.stderr)
+        return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="iil_learning_"))
     out.mkdir(parents=True, exist_ok=True)
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
@@ -187,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     results: list[LoopResult] = []
     for task in tasks:
         for level in levels:
-            for seed in range(seeds):
+            for seed in range(first_seed, first_seed + seeds):
                 for method in methods:
                     results.append(run_loop(replace(loop, task=task, level=level, method=method, seed=seed), progress))
                     with open(out / "rows.jsonl", "a") as rows_file:  # each finished run survives an interrupted bench

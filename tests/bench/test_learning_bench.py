@@ -53,11 +53,11 @@ def test_bench_learning_runs_the_supervised_methods_with_the_mixture_head(tmp_pa
 def test_bench_learning_passes_rlif_overrides_to_the_learner(tmp_path):
     command = [sys.executable, "-m", "iil_robot.cli", "bench", "learning", "--smoke", "--json", "--quiet", "--out", str(tmp_path),
                "--methods", "rlif", "--cql-alpha", "2", "--backup-entropy", "off", "--mixed-precision",
-               "--discount", "0.95"]
+               "--discount", "0.95", "--first-seed", "2"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "MUJOCO_GL": "egl"})
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert [r["method"] for r in report["results"]] == ["rlif"]
+    assert [(r["method"], r["seed"]) for r in report["results"]] == [("rlif", 2)]
     rlpd = report["config"]["rlpd"]
     assert (rlpd["cql_alpha"], rlpd["backup_entropy"], rlpd["discount"]) == (2.0, False, 0.95)
     # asked for bfloat16; the report says what the learner multiplied in on this CPU
