@@ -25,7 +25,6 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 from iil_robot.config.openmp import OPENMP_DEFAULTS, openmp_defaults
 
@@ -34,6 +33,7 @@ openmp_defaults()  # before torch loads (a test that imported torch already meas
 import torch  # noqa: E402
 
 from iil_robot.learners.buffers import Batch  # noqa: E402
+from iil_robot.learners.cpu import cpu_info  # noqa: E402
 from iil_robot.learners.hgdagger import HGDAggerConfig, HGDAggerLearner  # noqa: E402
 from iil_robot.learners.memory import keep_freed_memory  # noqa: E402
 from iil_robot.learners.rlpd import RLPDConfig, RLPDLearner, native_bfloat16  # noqa: E402
@@ -238,14 +238,19 @@ def gemm_ceiling(device: torch.device, config: RLPDConfig, repeats: int) -> floa
         for op, args in calls:
             op(*args)
 
-    for _ in range(3):
-        multiplies()
+    return 1.0 / seconds_per_call(multiplies, device, repeats, warm_up=3)
+
+
+def seconds_per_call(step, device: torch.device, repeats: int, warm_up: int = 1) -> float:
+    """Mean wall time of ``repeats`` calls of ``step`` after ``warm_up`` untimed ones, the device synchronised."""
+    for _ in range(warm_up):
+        step()
     _sync(device)
     start = time.perf_counter()
     for _ in range(repeats):
-        multiplies()
+        step()
     _sync(device)
-    return repeats / (time.perf_counter() - start)
+    return (time.perf_counter() - start) / repeats
 
 
 def widest_layer_gemm_ms(device: torch.device, members: int = 10, batch: int = 256, width: int = 256,
@@ -265,16 +270,7 @@ def widest_layer_gemm_ms(device: torch.device, members: int = 10, batch: int = 2
         for i in range(members):
             xs[i] @ ws[i], xs[i].t() @ grads[i], grads[i] @ ws[i].t()
 
-    times = {}
-    for name, step in (("batched", stacked), ("loop", looped)):
-        step()
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(repeats):
-            step()
-        _sync(device)
-        times[name] = (time.perf_counter() - start) / repeats * 1e3
-    return times
+    return {name: seconds_per_call(step, device, repeats) * 1e3 for name, step in (("batched", stacked), ("loop", looped))}
 
 
 def load_figures(rates: dict[str, list[float]], variants: dict[str, RLPDConfig], busy_cores: int,
@@ -291,11 +287,9 @@ def cpu_description() -> str:
     """The CPU's model and the vector extensions its matrix multiplies can use (figures differ by them: the same
     machine name has come with and without AVX-512 BF16)."""
     try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return "unknown (/proc/cpuinfo cannot be read)"
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
-    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+        model, flags = cpu_info()
+    except OSError as err:
+        return f"unknown ({err})"
     vector = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
     return f"{model} ({', '.join(vector) or 'no AVX2'})"
 

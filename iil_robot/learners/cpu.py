@@ -1,4 +1,5 @@
-"""A learner's CPU priority (niced, or SCHED_IDLE), and how much CPU a thread gets and how long it waits for one.
+"""A learner's CPU priority (niced, or SCHED_IDLE), how much CPU a thread gets and how long it waits for one, and
+what the CPU is (its model and flags).
 
 A learner runs niced so that the control nodes always win the CPU (``lower_priority``). On a machine whose cores
 something else keeps busy it then gets almost none, and training slows down or stops without an error. The time a
@@ -13,6 +14,16 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_info() -> tuple[str, set[str]]:
+    """The CPU's model name and flags (``CPUINFO``'s first processor). Raises OSError where it cannot be read."""
+    lines = CPUINFO.read_text().splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+    flags = next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
+    return model, flags
 
 
 def lower_priority(nice: int) -> str | None:

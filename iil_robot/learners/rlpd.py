@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from iil_robot.learners.buffers import ActionBox, Batch, ReplayBuffer, sample_symmetric
+from iil_robot.learners.cpu import cpu_info
 from iil_robot.learners.fusion import WarmUp
 from iil_robot.learners.networks import (
     EnsembleCritic,
@@ -47,8 +47,7 @@ def native_bfloat16(device: torch.device) -> str | None:
     if device.type != "cpu":
         return f"bfloat16 matmuls are checked on CPUs and CUDA GPUs only, not {device.type!r}"
     try:
-        flags = set(" ".join(line for line in Path("/proc/cpuinfo").read_text().splitlines()
-                             if line.startswith("flags")).split())
+        _, flags = cpu_info()
     except OSError:
         return "/proc/cpuinfo cannot be read to check the CPU for AVX-512 BF16 or AMX"
     return None if flags & {"avx512_bf16", "amx_bf16"} else ("this CPU has neither AVX-512 BF16 nor AMX: it would "

@@ -414,10 +414,13 @@ def test_without_native_bfloat16_mixed_precision_stays_float32_and_says_why(monk
 
 
 def test_native_bfloat16_reads_the_cpus_flags(monkeypatch, tmp_path):
-    from iil_robot.learners import rlpd
+    from iil_robot.learners import cpu, rlpd
 
     for flags, native in (("fpu avx2 avx512f avx512_bf16", True), ("fpu amx_bf16 amx_tile", True), ("fpu avx2 avx512f", False)):
         cpuinfo = tmp_path / f"cpuinfo_{native}_{len(flags)}"
-        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
-        monkeypatch.setattr(rlpd, "Path", lambda _path, cpuinfo=cpuinfo: cpuinfo)
+        cpuinfo.write_text(f"processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(cpu, "CPUINFO", cpuinfo)
         assert (rlpd.native_bfloat16(torch.device("cpu")) is None) == native, flags
+        assert cpu.cpu_info() == ("AMD EPYC", set(flags.split()))
+    monkeypatch.setattr(cpu, "CPUINFO", tmp_path / "missing")
+    assert rlpd.native_bfloat16(torch.device("cpu")) == "/proc/cpuinfo cannot be read to check the CPU for AVX-512 BF16 or AMX"
