@@ -324,8 +324,7 @@ def run(args: argparse.Namespace) -> int:
                      for name in ("batched", "compiled") if name in variants}
     result: dict[str, object] = {"device": "cpu", "cpu": cpu_description(), "threads": args.threads,
                                  "obs_dim": OBS_DIM, "act_dim": ACT_DIM, "num_qs": base.num_qs, "hidden": list(base.hidden),
-                                 "batch_size": base.batch_size,
-                                 "utd_ratio": base.utd_ratio, "busy_cores": args.busy_cores,
+                                 "batch_size": base.batch_size, "utd_ratio": base.utd_ratio, "busy_cores": args.busy_cores,
                                  "openmp": {name: os.environ.get(name, "") for name in OPENMP_DEFAULTS}}
     cpu_variants, skipped = timed_as_asked(variants, torch.device("cpu"))
     if skipped:
